@@ -1,0 +1,1 @@
+"""TinyDiT reference producer: model, seeded noise, sampler, procedural dataset, export and goldens."""
