@@ -81,11 +81,16 @@ def run_onnx_node(model_path: Path, noise: np.ndarray, timestep: np.ndarray, bre
         return np.load(paths["velocity"])
 
 
+DTYPE_NAMES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.DOUBLE: "float64", onnx.TensorProto.FLOAT16: "float16",
+               onnx.TensorProto.INT64: "int64", onnx.TensorProto.INT32: "int32", onnx.TensorProto.UINT8: "uint8"}
+
+
 def io_signature(proto: onnx.ModelProto) -> dict:
     def sig(v):
         tt = v.type.tensor_type
         dims = [d.dim_param if d.dim_param else d.dim_value for d in tt.shape.dim]
-        return {"name": v.name, "dtype": onnx.TensorProto.DataType.Name(tt.elem_type).lower(), "shape": dims}
+        dtype = DTYPE_NAMES.get(tt.elem_type, onnx.TensorProto.DataType.Name(tt.elem_type).lower())
+        return {"name": v.name, "dtype": dtype, "shape": dims}
     inits = {i.name for i in proto.graph.initializer}
     return {"inputs": [sig(v) for v in proto.graph.input if v.name not in inits],
             "outputs": [sig(v) for v in proto.graph.output]}
