@@ -7,7 +7,8 @@
  * Anything else, and every form of path traversal (.., percent-encoded dots or slashes, backslashes, NUL,
  * absolute paths, symlinks that resolve outside their root), is refused. Files are streamed, never read whole.
  *
- * CLI: tsx harness/server.ts [--port 8765] [--host 127.0.0.1] [--bundle DIR] [--web DIR] [--ort DIR]
+ * CLI: tsx harness/server.ts [--port 8765] [--host 127.0.0.1] [--bundle DIR] [--web DIR] [--ort DIR] [--verbose]
+ *      (exits with an error if the page is not built, unless --allow-missing-page)
  */
 import { createReadStream, existsSync, realpathSync } from 'node:fs';
 import { stat, realpath } from 'node:fs/promises';
@@ -241,6 +242,11 @@ if (isMain) {
   const bundle = cliArg('bundle');
   const web = cliArg('web');
   const ort = cliArg('ort');
+  const webDir = web ? resolve(web) : DEFAULT_WEB_DIR;
+  if (!existsSync(join(webDir, 'index.html')) && !process.argv.includes('--allow-missing-page')) {
+    console.error(`tinydit server: the reference page is not built (${join(webDir, 'index.html')} missing): run \`npm run build:web\` first`);
+    process.exit(1);
+  }
   const running = await startServer({
     port,
     host: cliArg('host') ?? '127.0.0.1',

@@ -13,10 +13,6 @@ import {
   type ProgressEvent, type TinyditApi, type ToWorker, type WorkerDone,
 } from './protocol.js';
 
-declare global {
-  interface Window { tinydit: TinyditApi }
-}
-
 type State = 'idle' | 'loading' | 'ready' | 'generating' | 'error';
 
 const $ = <T extends HTMLElement>(id: string): T => {
@@ -121,6 +117,13 @@ function startWorker(): Worker {
   w.onerror = (ev: ErrorEvent) => {
     ev.preventDefault();
     const where = ev.filename ? ` (${ev.filename}:${ev.lineno})` : '';
+    // The worker is unusable now (its script did not load, or it crashed): drop it and its model.
+    w.terminate();
+    if (worker === w) {
+      worker = null;
+      loadedInfo = null;
+      loadedOpts = null;
+    }
     rejectAll(new Error(`the generation worker failed${where}: ${ev.message || 'could not start (script missing or not a module worker?)'}`));
   };
   w.onmessageerror = () => rejectAll(new Error('a message from the generation worker could not be read'));
@@ -300,8 +303,12 @@ ui.loadBtn.addEventListener('click', () => {
 });
 ui.generateBtn.addEventListener('click', () => {
   try {
-    const opts = { breedIndex: Number(ui.breed.value), steps: num(ui.steps, 'steps'), cfgScale: num(ui.cfg, 'guidance scale'),
-      noiseSeed: num(ui.seed, 'seed') };
+    const steps = num(ui.steps, 'steps');
+    const noiseSeed = num(ui.seed, 'seed');
+    // The controls keep to the web app's range; window.tinydit.generate() itself takes any positive step count.
+    if (!Number.isInteger(steps) || steps < 1 || steps > 100) throw new Error(`steps must be an integer from 1 to 100, got ${ui.steps.value}`);
+    if (!Number.isInteger(noiseSeed) || noiseSeed < 0) throw new Error(`seed must be a non-negative integer, got ${ui.seed.value}`);
+    const opts = { breedIndex: Number(ui.breed.value), steps, cfgScale: num(ui.cfg, 'guidance scale'), noiseSeed };
     void generate(opts).catch(() => undefined);
   } catch (err) {
     fail(err, state);

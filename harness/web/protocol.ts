@@ -181,6 +181,10 @@ export interface WorkerDone {
 export interface WorkerError { type: 'error'; id: number; message: string }
 export type FromWorker = WorkerLoaded | WorkerProgress | WorkerDone | WorkerError;
 
+declare global {
+  interface Window { tinydit: TinyditApi }
+}
+
 /** The API the page exposes on window.tinydit. */
 export interface TinyditApi {
   load(opts: LoadOptions): Promise<LoadInfo>;

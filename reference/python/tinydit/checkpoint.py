@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,7 @@ def load_checkpoint(path: str | Path, weights: str = "ema") -> LoadedCheckpoint:
         raise CheckpointError(f"{path}: no such checkpoint file; pass --checkpoint with the .pt that training wrote")
     try:
         raw = torch.load(path, map_location="cpu")
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, pickle.UnpicklingError) as e:
         raise CheckpointError(f"{path}: cannot be read as a torch checkpoint ({type(e).__name__}: {e}); "
                               "the file is truncated or not a checkpoint: copy it again from the training run") from e
     if not isinstance(raw, dict):

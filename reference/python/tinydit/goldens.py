@@ -95,6 +95,10 @@ def write_bundle(ck: LoadedCheckpoint, out: Path, name: str, trained: bool = Tru
                  export_args: list[str] | None = None, log=print) -> dict:
     cfg = ck.config
     null = cfg.null_index
+    import time
+    t_start = time.time()
+    _log = log
+    log = lambda msg: _log(f"[{time.time() - t_start:6.1f}s] {msg}")  # noqa: E731
     stats_seeds = STATS_SEEDS if stats_seeds is None else stats_seeds
     trajectory_seeds = TRAJECTORY_SEEDS if trajectory_seeds is None else trajectory_seeds
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,80 @@
+/**
+ * Browser suites (suites/browser) in three engines. Each project uses Playwright's own browser when it is
+ * installed, else the system engine of /work/shared/BROWSERS.md (see harness/engines/detect.ts); an engine
+ * that cannot start fails its tests with the command that installs it.
+ *
+ *   npm run build:web && npx playwright test                  (all three engines)
+ *   npx playwright test --project=firefox suites/browser/smoke.spec.ts
+ * Env: TINYDIT_BUNDLE (model bundle dir, default fixtures/default), TINYDIT_PORT (default 8765),
+ *      TINYDIT_ENGINES=auto|playwright|system, TINYDIT_REUSE_SERVER=1 (reuse a server already on the port).
+ */
+import { defineConfig, type ReporterDescription } from '@playwright/test';
+import { chooseEngine, type ProjectName } from './harness/engines/detect.js';
+import { installFirefoxBidiShim } from './harness/engines/firefox-shim.js';
+import type { TinyditTestOptions, TinyditWorkerOptions } from './suites/browser/fixtures.js';
+
+const PORT = Number(process.env.TINYDIT_PORT ?? 8765);
+const SERVER_URL = `http://127.0.0.1:${PORT}`;
+
+const engines = Object.fromEntries((['chromium', 'firefox', 'webkit'] as const).map((p) => [p, chooseEngine(p)])) as
+  Record<ProjectName, ReturnType<typeof chooseEngine>>;
+
+// Stock Firefox ESR lacks one BiDi command Playwright sends for each context: answer it locally.
+// (This file is loaded by the runner and by every worker process, so the shim is in place wherever Firefox runs.)
+if (engines.firefox.kind === 'system-firefox') installFirefoxBidiShim();
+
+const sharding = process.argv.some((a) => a === '--shard' || a.startsWith('--shard='));
+const reporter: ReporterDescription[] = [
+  ['list'],
+  ['html', { open: 'never', outputFolder: 'reports/playwright-html' }],
+  ['json', { outputFile: 'reports/playwright.json' }],
+  ['junit', { outputFile: 'reports/junit-browser.xml' }],
+  ...(sharding ? [['blob', { outputDir: 'blob-report' }] as ReporterDescription] : []),
+];
+
+function project(name: ProjectName) {
+  const e = engines[name];
+  const minibrowser = e.kind === 'minibrowser';
+  return {
+    name,
+    use: {
+      browserName: name,
+      tinyditEngine: e,
+      ...(e.channel ? { channel: e.channel } : {}),
+      launchOptions: e.launchOptions,
+      // MiniBrowser over the remote inspector: no tracing or screenshots through that connection.
+      ...(minibrowser ? { trace: 'off' as const, screenshot: 'off' as const, video: 'off' as const } : {}),
+    },
+  };
+}
+
+export default defineConfig<TinyditTestOptions, TinyditWorkerOptions>({
+  testDir: 'suites/browser',
+  outputDir: 'test-results',
+  fullyParallel: false,
+  // Two cores shared with other work: one browser at a time.
+  workers: 1,
+  forbidOnly: !!process.env.CI,
+  retries: 0,
+  timeout: 180_000,
+  expect: { timeout: 15_000 },
+  reporter,
+  use: {
+    baseURL: SERVER_URL,
+    serverURL: SERVER_URL,
+    actionTimeout: 15_000,
+    navigationTimeout: 30_000,
+    trace: 'retain-on-failure',
+    screenshot: 'only-on-failure',
+    video: 'off',
+  },
+  projects: [project('chromium'), project('firefox'), project('webkit')],
+  webServer: {
+    command: `node --import tsx harness/server.ts --port ${PORT}`,
+    url: `${SERVER_URL}/`,
+    reuseExistingServer: process.env.TINYDIT_REUSE_SERVER === '1',
+    timeout: 60_000,
+    stdout: 'ignore',
+    stderr: 'pipe',
+  },
+});

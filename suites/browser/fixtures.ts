@@ -1,0 +1,340 @@
+/**
+ * Fixtures of the browser suites. Import `test` and `expect` from here, not from @playwright/test:
+ *  - `browser` starts the project's engine (Playwright's own, or the system one of harness/engines/detect.ts);
+ *    for WebKitGTK MiniBrowser it replaces browser/context/page (one context, one tab, shared between tests).
+ *    An engine that cannot start FAILS the test with the command that installs it (never skips).
+ *  - `engineInfo` (worker): engine label, executable and version; each test gets an `engine` annotation.
+ *  - `app`: drives the reference page (harness/web) through window.tinydit and returns plain, serialisable
+ *    results (RGBA bytes, the final state x as Float32Array, progress events).
+ *  - `bundle`: the model bundle under test (env TINYDIT_BUNDLE, default fixtures/default) and load options
+ *    for any of its model files (manifest.json when present, env overrides, else the graph decides the size).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test as base, expect, type Browser, type BrowserContext, type BrowserContextOptions, type Page, type TestInfo } from '@playwright/test';
+import { engineMissingMessage, type EngineChoice } from '../../harness/engines/detect.js';
+import { startMiniBrowser, type MiniBrowserSession } from '../../harness/engines/webkit.js';
+import { bundleDirFromEnv } from '../../harness/server.js';
+import type { Fault, GenerateOptions, LoadInfo, LoadOptions } from '../../harness/web/protocol.js';
+
+export { expect };
+
+// ---- the bundle under test ----
+
+export interface BundleInfo {
+  dir: string;
+  /** manifest.json parsed, or null when the bundle has none. */
+  manifest: Record<string, unknown> | null;
+  /** URL (on the test server) of a file of the bundle. */
+  url(file: string): string;
+  has(file: string): boolean;
+  /** The model file of a variant name ('guided', 'raw', 'quantized' in manifest.variants) or a file name. */
+  file(variantOrFile: string): string;
+  /**
+   * load() options for a variant or model file (default: the guided model.onnx). Values come from env
+   * (TINYDIT_NULL_INDEX, TINYDIT_BAKED_SCALE, TINYDIT_IMAGE_SIZE, TINYDIT_CHANNELS), else manifest.json
+   * (guidance.scale, guidance.nullIndex, contract.imageSize/channels, variants[*].guidance), else defaults
+   * (null index 13, scale 1.5, size and channels read from the graph by the page).
+   */
+  loadOptions(variantOrFile?: string, extra?: Partial<LoadOptions>): LoadOptions;
+}
+
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+function obj(v: unknown): Record<string, unknown> | undefined {
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+/** Looks a key up at the top level and one level down (for manifests of other producers). */
+function lookup(m: Record<string, unknown> | null, keys: string[]): unknown {
+  if (!m) return undefined;
+  for (const k of keys) if (num(m[k]) !== undefined) return m[k];
+  for (const v of Object.values(m)) {
+    const o = obj(v);
+    if (o) for (const k of keys) if (num(o[k]) !== undefined) return o[k];
+  }
+  return undefined;
+}
+
+export function readBundle(dir = bundleDirFromEnv()): BundleInfo {
+  const manifestPath = join(dir, 'manifest.json');
+  let manifest: Record<string, unknown> | null = null;
+  if (existsSync(manifestPath)) manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Record<string, unknown>;
+  const env = (k: string): number | undefined => (process.env[k] ? Number(process.env[k]) : undefined);
+  const guidance = obj(manifest?.guidance);
+  const contract = obj(manifest?.contract);
+  const variants = obj(manifest?.variants) ?? {};
+  const nullIndex = env('TINYDIT_NULL_INDEX') ?? num(guidance?.nullIndex) ??
+    num(lookup(manifest, ['null_index', 'nullIndex', 'null_class'])) ?? 13;
+  const bakedScale = env('TINYDIT_BAKED_SCALE') ?? num(guidance?.scale) ??
+    num(lookup(manifest, ['cfg_scale', 'baked_scale', 'bakedScale', 'guidance_scale'])) ?? 1.5;
+  const imageSize = env('TINYDIT_IMAGE_SIZE') ?? num(contract?.imageSize) ?? num(lookup(manifest, ['image_size', 'imageSize']));
+  const channels = env('TINYDIT_CHANNELS') ?? num(contract?.channels) ?? num(lookup(manifest, ['in_channels', 'channels']));
+  const fileOf = (name: string): string => {
+    const v = obj(variants[name]);
+    return typeof v?.file === 'string' ? v.file : name;
+  };
+  const guidanceOf = (file: string): 'baked' | 'none' => {
+    const v = Object.values(variants).map(obj).find((x) => x?.file === file);
+    if (v?.guidance === 'baked' || v?.guidance === 'none') return v.guidance;
+    // No manifest entry: raw (--no-cfg) exports are named so (model_raw.onnx).
+    return /raw|no[-_]?cfg/i.test(file) ? 'none' : 'baked';
+  };
+  return {
+    dir,
+    manifest,
+    url: (file) => `/bundle/${file.split('/').map(encodeURIComponent).join('/')}`,
+    has: (file) => existsSync(join(dir, fileOf(file))),
+    file: fileOf,
+    loadOptions: (variantOrFile = 'model.onnx', extra = {}) => {
+      const file = fileOf(variantOrFile);
+      const g = guidanceOf(file);
+      return {
+        modelUrl: `/bundle/${file.split('/').map(encodeURIComponent).join('/')}`,
+        guidance: g,
+        ...(g === 'baked' ? { bakedScale } : {}),
+        nullIndex,
+        ...(imageSize !== undefined ? { imageSize } : {}),
+        ...(channels !== undefined ? { channels } : {}),
+        ...extra,
+      };
+    },
+  };
+}
+
+// ---- the page driver ----
+
+export interface ProgressRecord {
+  step: number;
+  totalSteps: number;
+  stepTime: number;
+  totalTime: number;
+  width: number;
+  height: number;
+  /** RGBA bytes of the progress image (only with keepProgressImages). */
+  rgba?: Uint8Array;
+}
+
+export interface GenerationRun {
+  width: number;
+  height: number;
+  rgba: Uint8Array;
+  /** The final state [1,C,H,W]. */
+  x: Float32Array;
+  totalTime: number;
+  avgStepTime: number;
+  modelMs: number;
+  noiseSeed: number;
+  progress: ProgressRecord[];
+  /** Wall-clock ms of the whole page.evaluate. */
+  wallMs: number;
+}
+
+interface RawRun {
+  width: number; height: number; rgba: string; x: number[]; totalTime: number; avgStepTime: number; modelMs: number;
+  noiseSeed: number; progress: Array<Omit<ProgressRecord, 'rgba'> & { rgba?: string }>;
+}
+
+const fromB64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
+
+export class TinyditApp {
+  constructor(readonly page: Page, readonly serverURL: string) {}
+
+  /** Absolute URL on the test server (page.goto's baseURL does not apply to the MiniBrowser context). */
+  url(path = '/'): string {
+    return new URL(path, this.serverURL + '/').href;
+  }
+
+  /** Opens the reference page, optionally with faults (?fault=...) or other query parameters. */
+  async open(opts: { faults?: Fault[]; query?: Record<string, string> } = {}): Promise<void> {
+    const q = new URLSearchParams(opts.query ?? {});
+    for (const f of opts.faults ?? []) q.append('fault', f);
+    const qs = q.toString();
+    await this.page.goto(this.url(`/${qs ? `?${qs}` : ''}`));
+    await this.page.waitForFunction(() => typeof window.tinydit === 'object' && window.tinydit !== null);
+  }
+
+  load(opts: LoadOptions): Promise<LoadInfo> {
+    return this.page.evaluate((o) => window.tinydit.load(o), opts);
+  }
+
+  /** load() that resolves to the error message instead of throwing (for negative tests). */
+  loadError(opts: LoadOptions): Promise<string | null> {
+    return this.page.evaluate((o) => window.tinydit.load(o).then(() => null, (e: unknown) => (e instanceof Error ? e.message : String(e))), opts);
+  }
+
+  async generate(opts: GenerateOptions, { keepProgressImages = false } = {}): Promise<GenerationRun> {
+    const t0 = Date.now();
+    const raw = await this.page.evaluate(async ({ o, keep }) => {
+      const b64 = (bytes: Uint8ClampedArray): string => {
+        let s = '';
+        for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+        return btoa(s);
+      };
+      const progress: RawRun['progress'] = [];
+      const r = await window.tinydit.generate(o, (ev) => {
+        progress.push({
+          step: ev.step, totalSteps: ev.totalSteps, stepTime: ev.stepTime, totalTime: ev.totalTime,
+          width: ev.imageData.width, height: ev.imageData.height, ...(keep ? { rgba: b64(ev.imageData.data) } : {}),
+        });
+      });
+      const out: RawRun = {
+        width: r.imageData.width, height: r.imageData.height, rgba: b64(r.imageData.data), x: r.x,
+        totalTime: r.totalTime, avgStepTime: r.avgStepTime, modelMs: r.modelMs, noiseSeed: r.noiseSeed, progress,
+      };
+      return out;
+    }, { o: opts, keep: keepProgressImages });
+    return {
+      width: raw.width,
+      height: raw.height,
+      rgba: fromB64(raw.rgba),
+      x: Float32Array.from(raw.x),
+      totalTime: raw.totalTime,
+      avgStepTime: raw.avgStepTime,
+      modelMs: raw.modelMs,
+      noiseSeed: raw.noiseSeed,
+      progress: raw.progress.map((p) => ({ ...p, ...(p.rgba ? { rgba: fromB64(p.rgba) } : {}) }) as ProgressRecord),
+      wallMs: Date.now() - t0,
+    };
+  }
+
+  /** generate() that resolves to the error message instead of throwing. */
+  generateError(opts: GenerateOptions): Promise<string | null> {
+    return this.page.evaluate((o) => window.tinydit.generate(o).then(() => null, (e: unknown) => (e instanceof Error ? e.message : String(e))), opts);
+  }
+
+  /** The page's visible error text, or null when #error is hidden. */
+  async visibleError(): Promise<string | null> {
+    const el = this.page.locator('#error');
+    return (await el.isVisible()) ? (await el.textContent()) ?? '' : null;
+  }
+
+  userAgent(): Promise<string> {
+    return this.page.evaluate(() => navigator.userAgent);
+  }
+}
+
+// ---- fixtures ----
+
+export interface EngineInfo {
+  project: string;
+  kind: EngineChoice['kind'];
+  label: string;
+  executable: string;
+  /** Engine version as the engine reports it (browser.version(), or WebKitGTK's). */
+  version: string;
+}
+
+export interface TinyditWorkerOptions {
+  /** Set per project by playwright.config.ts. */
+  tinyditEngine: EngineChoice;
+  /** Origin of harness/server.ts (also the MiniBrowser start page). */
+  serverURL: string;
+}
+export interface TinyditWorkerFixtures extends TinyditWorkerOptions {
+  engineInfo: EngineInfo;
+  bundle: BundleInfo;
+}
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface TinyditTestOptions {}
+export interface TinyditTestFixtures extends TinyditTestOptions {
+  app: TinyditApp;
+  _engineAnnotation: void;
+}
+/** Playwright's own context factory (a private fixture, used to keep its normal context handling). */
+interface PrivateFixtures {
+  _contextFactory: (options?: BrowserContextOptions) => Promise<{ context: BrowserContext; close: () => Promise<void> }>;
+}
+
+const miniBrowsers = new WeakMap<Browser, MiniBrowserSession>();
+
+export const test = base.extend<TinyditTestFixtures & PrivateFixtures, TinyditWorkerFixtures>({
+  tinyditEngine: [{
+    project: 'chromium', kind: 'playwright', label: 'Playwright chromium', executable: '', available: true,
+    installHint: '`npx playwright install chromium`', launchOptions: {},
+  }, { scope: 'worker', option: true }],
+  serverURL: ['http://127.0.0.1:8765', { scope: 'worker', option: true }],
+
+  browser: [async ({ playwright, browserName, tinyditEngine, serverURL }, use) => {
+    const e = tinyditEngine;
+    if (!e.available) throw new Error(engineMissingMessage(e));
+    if (e.kind === 'minibrowser') {
+      let session: MiniBrowserSession;
+      try {
+        session = await startMiniBrowser({ startUrl: `${serverURL}/`, executable: e.executable, webkit: playwright.webkit });
+      } catch (err) {
+        throw new Error(engineMissingMessage(e, (err as Error).message));
+      }
+      miniBrowsers.set(session.browser, session);
+      await use(session.browser);
+      await session.close();
+      return;
+    }
+    let browser: Browser;
+    try {
+      // Playwright's launch defaults (launchOptions, channel, headless) are applied by its _browserOptions fixture.
+      browser = await playwright[browserName].launch();
+    } catch (err) {
+      throw new Error(engineMissingMessage(e, (err as Error).message));
+    }
+    await use(browser);
+    await browser.close();
+  }, { scope: 'worker', timeout: 120_000 }],
+
+  engineInfo: [async ({ browser, tinyditEngine }, use) => {
+    const mb = miniBrowsers.get(browser);
+    await use({
+      project: tinyditEngine.project,
+      kind: tinyditEngine.kind,
+      label: tinyditEngine.label,
+      executable: mb?.executable ?? tinyditEngine.executable,
+      version: mb ? mb.version : browser.version(),
+    });
+  }, { scope: 'worker' }],
+
+  bundle: [async ({}, use) => { await use(readBundle()); }, { scope: 'worker' }],
+
+  context: async ({ browser, _contextFactory }, use) => {
+    if (miniBrowsers.has(browser)) {
+      const ctx = browser.contexts()[0];
+      if (!ctx) throw new Error('MiniBrowser has no context');
+      await use(ctx);
+      return;
+    }
+    const { context, close } = await _contextFactory();
+    await use(context);
+    await close();
+  },
+
+  page: async ({ browser, context }, use) => {
+    if (miniBrowsers.has(browser)) {
+      const page = context.pages()[0];
+      if (!page) throw new Error('MiniBrowser has no page');
+      await use(page);
+      return;
+    }
+    await use(await context.newPage());
+  },
+
+  app: async ({ page, serverURL }, use) => {
+    await use(new TinyditApp(page, serverURL));
+  },
+
+  _engineAnnotation: [async ({ engineInfo }, use, testInfo) => {
+    testInfo.annotations.push({ type: 'engine', description: `${engineInfo.label}, version ${engineInfo.version}` });
+    await use();
+  }, { auto: true }],
+});
+
+/** Attaches engine and user agent to the report (and returns the user agent). */
+export async function attachEngine(testInfo: TestInfo, app: TinyditApp, engine: EngineInfo): Promise<string> {
+  const userAgent = await app.userAgent();
+  await testInfo.attach('engine.json', {
+    body: JSON.stringify({ ...engine, userAgent }, null, 2),
+    contentType: 'application/json',
+  });
+  testInfo.annotations.push({ type: 'user-agent', description: userAgent });
+  return userAgent;
+}
