@@ -72,3 +72,43 @@ export function encodeNpy(arr: NpyArray): Uint8Array {
   out.set(body, 10 + header.length);
   return out;
 }
+
+export interface NpyHeader {
+  dtype: NpyDtype;
+  shape: number[];
+  /** Byte offset where the element data begins. */
+  dataOffset: number;
+  /** Bytes the elements need (count * item size). */
+  dataBytes: number;
+}
+
+/**
+ * Parses only the header of a .npy file from its first bytes (a few KiB suffice), so a loader can check
+ * dtype, shape and file size (truncation) without reading the data. `source` names the file in errors.
+ */
+export function parseNpyHeader(head: Uint8Array, source = '<buffer>'): NpyHeader {
+  const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
+  if (head.length < 10 || magic.some((m, i) => head[i] !== m)) {
+    throw new NpyError(`${source}: not a .npy file (bad magic); regenerate it with numpy.save`);
+  }
+  const major = head[6]!;
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (major !== 1 && head.length < 12) throw new NpyError(`${source}: truncated .npy header`);
+  const headerLen = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  const headerStart = major === 1 ? 10 : 12;
+  const dataOffset = headerStart + headerLen;
+  if (dataOffset > head.length) throw new NpyError(`${source}: truncated .npy header`);
+  const header = new TextDecoder('latin1').decode(head.subarray(headerStart, dataOffset));
+  const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
+  const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
+  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
+  if (descr === undefined || fortran === undefined || shapeText === undefined) {
+    throw new NpyError(`${source}: unreadable .npy header ${JSON.stringify(header.trim())}`);
+  }
+  const dtype = DESCR[descr];
+  if (!dtype) throw new NpyError(`${source}: unsupported dtype ${descr} (supported: ${Object.keys(DESCR).join(', ')})`);
+  if (fortran === 'True') throw new NpyError(`${source}: Fortran-ordered arrays are not supported; save C-ordered`);
+  const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
+  const count = shape.reduce((a, b) => a * b, 1);
+  return { dtype, shape, dataOffset, dataBytes: count * BYTES[dtype] };
+}

@@ -37,6 +37,15 @@ def export_onnx(model: TinyDiT, out: Path, guided: bool, scale: float, null_inde
                           dynamic_axes={"noise": {0: "batch"}, "timestep": {0: "batch"}, "breed": {0: "batch"},
                                         "velocity": {0: "batch"}})
     proto = onnx.load_from_string(buf.getvalue())
+    # The exporter leaves the guided graph's output dims symbolic (Add's broadcast); the contract says only the
+    # batch axis is dynamic, so state the output shape exactly.
+    dims = proto.graph.output[0].type.tensor_type.shape.dim
+    for d, v in zip(dims, ["batch", cfg.in_channels, cfg.image_size, cfg.image_size]):
+        d.Clear()
+        if isinstance(v, str):
+            d.dim_param = v
+        else:
+            d.dim_value = v
     for k, v in (metadata or {}).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = k, v

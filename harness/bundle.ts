@@ -1,0 +1,791 @@
+/**
+ * The bundle the gate judges: manifest.json (validated against the schema below), the ONNX variants it pins
+ * by size and sha256, and goldens/index.json with the .npy/.png files it names. A bundle with no goldens/
+ * folder is 'contract-only': the checks that need no goldens (contract, weights) can still judge its ONNX.
+ * Every problem is reported with the file and the JSON field path, all problems at once.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, existsSync, fstatSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
+import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import { parseNpy, parseNpyHeader, type NpyArray } from './npy.js';
+import { OnnxError, probeOnnxFile, type Dim, type OnnxInfo, type ValueInfo } from './onnx.js';
+
+export const BUNDLE_FORMAT = 'tinydit-bundle/1';
+
+export class BundleError extends Error {
+  constructor(readonly dir: string, readonly issues: string[]) {
+    super(`bundle ${dir} is not usable (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n  ${issues.join('\n  ')}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Types
+
+export interface TensorSpec { name: string; dtype: string; shape: Dim[] }
+export interface Contract {
+  opset: number;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  imageSize: number;
+  channels: number;
+  dynamicAxes: string[];
+}
+export interface ModelConfig {
+  name: string; image_size: number; patch_size: number; embed_dim: number; depth: number; num_heads: number;
+  mlp_ratio: number; num_classes: number; in_channels: number;
+}
+export interface Identity {
+  checkpoint: { file: string | null; sha256: string | null; step: number | null; weights: string };
+  config: ModelConfig;
+  parameters: number;
+}
+export type GuidanceKind = 'baked' | 'none';
+export interface VariantSpec {
+  file: string; sha256: string; bytes: number; guidance: GuidanceKind; quantized: boolean; quantizedFrom?: string;
+}
+export interface ToleranceRule { floorMultiple: number; absMin: number; reason: string }
+export interface QuantizedTolerance {
+  measured?: Record<string, number>; margin: number; velocityRelL2Max: number; imageMeanAbsMax: number; reason: string;
+}
+export interface TolerancePolicy { velocity: ToleranceRule; trajectory: ToleranceRule; quantized?: QuantizedTolerance }
+export interface Manifest {
+  format: typeof BUNDLE_FORMAT;
+  name: string;
+  trained: boolean;
+  identity: Identity;
+  variants: Record<string, VariantSpec>;
+  contract: Contract;
+  guidance: { scale: number; nullIndex: number; formula?: string };
+  breeds: string[];
+  sampler?: { method: string; defaultSteps: number; stepsRange?: [number, number, number]; cfgRange?: [number, number]; [k: string]: unknown };
+  pixels?: { range: [number, number]; toUint8: string; channels: string; layout: string; alpha?: number };
+  tolerance?: TolerancePolicy;
+  provenance?: Record<string, unknown>;
+}
+
+export interface NoiseCase { seed: number; shape: number[]; file: string }
+export interface VelocityCase { id: string; row: number; breed: number; t: number }
+export interface VelocityBatch { id: string; rows: number[] }
+export interface TrajectoryCase { id: string; seed: number; breed: number; file: string; image: string; floorRow: number }
+export interface GoldenIndex {
+  format?: string;
+  noise: NoiseCase[];
+  velocity: {
+    inputs: { noise: string; timestep: string; breed: string };
+    cases: VelocityCase[];
+    batches: VelocityBatch[];
+    expected: Record<string, string>;
+    noiseFloor: Record<string, string>;
+    expectedFor: Record<string, string>;
+  };
+  trajectories: { steps: number; cfgScale: number; variant: string; floor: string; cases: TrajectoryCase[] };
+  stats: { images: string; seeds: number[]; steps: number; cfgScale: number; layout?: string };
+}
+
+export type BundleLevel = 'full' | 'contract-only';
+
+// ---------------------------------------------------------------------------------------------------------
+// A small schema language: each schema checks a value at a JSON path and appends `<file>: <path> must be ...`
+
+interface Schema {
+  check(v: unknown, path: string, out: string[]): void;
+  optional?: boolean;
+}
+
+const NON_FINITE_KEY = '__nonFinite__';
+
+function isNonFiniteToken(v: unknown): v is { [NON_FINITE_KEY]: string } {
+  return typeof v === 'object' && v !== null && NON_FINITE_KEY in v;
+}
+
+function got(v: unknown): string {
+  if (v === undefined) return 'nothing (the field is missing)';
+  if (isNonFiniteToken(v)) return String(v[NON_FINITE_KEY]);
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (typeof v === 'object' && v !== null) return 'an object';
+  return String(v);
+}
+
+function join_(path: string, key: string | number): string {
+  if (typeof key === 'number') return `${path}[${key}]`;
+  const k = /^[A-Za-z_][\w-]*$/.test(key) ? key : JSON.stringify(key);
+  return path ? `${path}.${k}` : k;
+}
+
+const must = (out: string[], path: string, what: string, v: unknown): void => {
+  out.push(`${path} must be ${what}, got ${got(v)}`);
+};
+
+type NumRule = 'positive' | 'nonneg' | 'finite' | 'posint' | 'nonnegint' | 'unit';
+const NUM_DESC: Record<NumRule, string> = {
+  positive: 'a positive finite number', nonneg: 'a non-negative finite number', finite: 'a finite number',
+  posint: 'a positive integer', nonnegint: 'a non-negative integer', unit: 'a number in [0, 1]',
+};
+function num(rule: NumRule, max?: number): Schema {
+  return {
+    check(v, path, out) {
+      const ok = typeof v === 'number' && Number.isFinite(v) &&
+        (rule === 'positive' ? v > 0 : rule === 'nonneg' ? v >= 0 : rule === 'posint' ? Number.isInteger(v) && v > 0 :
+          rule === 'nonnegint' ? Number.isInteger(v) && v >= 0 : rule === 'unit' ? v >= 0 && v <= 1 : true) &&
+        (max === undefined || v <= max);
+      if (!ok) must(out, path, NUM_DESC[rule] + (max !== undefined ? ` <= ${max}` : ''), v);
+    },
+  };
+}
+function str(opts: { nonEmpty?: boolean; pattern?: RegExp; desc?: string } = {}): Schema {
+  return {
+    check(v, path, out) {
+      if (typeof v !== 'string' || (opts.nonEmpty && v.length === 0) || (opts.pattern && !opts.pattern.test(v))) {
+        must(out, path, opts.desc ?? (opts.nonEmpty ? 'a non-empty string' : 'a string'), v);
+      }
+    },
+  };
+}
+const bool: Schema = { check: (v, path, out) => { if (typeof v !== 'boolean') must(out, path, 'true or false', v); } };
+function oneOf(values: readonly (string | number)[]): Schema {
+  return { check: (v, path, out) => { if (!values.includes(v as string)) must(out, path, `one of ${values.map((x) => JSON.stringify(x)).join(', ')}`, v); } };
+}
+function optional(s: Schema): Schema {
+  return { ...s, optional: true };
+}
+function nullable(s: Schema): Schema {
+  return { check: (v, path, out) => { if (v !== null) s.check(v, path, out); } };
+}
+function anyOf(schemas: Schema[], desc: string): Schema {
+  return {
+    check(v, path, out) {
+      if (!schemas.some((s) => { const o: string[] = []; s.check(v, path, o); return o.length === 0; })) must(out, path, desc, v);
+    },
+  };
+}
+function arr(item: Schema, opts: { minLength?: number; length?: number } = {}): Schema {
+  return {
+    check(v, path, out) {
+      if (!Array.isArray(v)) return must(out, path, 'an array', v);
+      if (opts.length !== undefined && v.length !== opts.length) return must(out, path, `an array of ${opts.length}`, v);
+      if (opts.minLength !== undefined && v.length < opts.minLength) return must(out, path, `an array of at least ${opts.minLength}`, v);
+      v.forEach((x, i) => item.check(x, join_(path, i), out));
+    },
+  };
+}
+function tuple(items: Schema[]): Schema {
+  return {
+    check(v, path, out) {
+      if (!Array.isArray(v) || v.length !== items.length) return must(out, path, `an array of ${items.length}`, v);
+      items.forEach((s, i) => s.check(v[i], join_(path, i), out));
+    },
+  };
+}
+/** An object with these keys (extra keys are allowed: newer producers may add fields). */
+function obj(shape: Record<string, Schema>): Schema {
+  return {
+    check(v, path, out) {
+      if (typeof v !== 'object' || v === null || Array.isArray(v) || isNonFiniteToken(v)) return must(out, path, 'an object', v);
+      const o = v as Record<string, unknown>;
+      for (const [k, s] of Object.entries(shape)) {
+        if (o[k] === undefined && s.optional) continue;
+        s.check(o[k], join_(path, k), out);
+      }
+    },
+  };
+}
+function record(value: Schema, opts: { minKeys?: number } = {}): Schema {
+  return {
+    check(v, path, out) {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) return must(out, path, 'an object', v);
+      const entries = Object.entries(v as Record<string, unknown>);
+      if (opts.minKeys !== undefined && entries.length < opts.minKeys) return must(out, path, `an object with at least ${opts.minKeys} entr${opts.minKeys === 1 ? 'y' : 'ies'}`, v);
+      for (const [k, x] of entries) value.check(x, join_(path, k), out);
+    },
+  };
+}
+
+/** A path inside the bundle: relative, no '..' escaping it. */
+function isInside(rel: string): boolean {
+  if (rel.length === 0 || isAbsolute(rel) || rel.includes('\\')) return false;
+  const n = normalize(rel);
+  return n !== '..' && !n.startsWith(`..${sep}`) && !n.startsWith('/');
+}
+const relFileChecked: Schema = {
+  check(v, path, out) {
+    if (typeof v !== 'string' || !isInside(v)) must(out, path, 'a relative file path inside the bundle', v);
+  },
+};
+const nonEmpty = str({ nonEmpty: true });
+const sha256Hex = str({ pattern: /^[0-9a-f]{64}$/, desc: 'a sha256 as 64 lowercase hex digits' });
+const dim = anyOf([num('nonnegint'), nonEmpty], 'a dimension (a non-negative integer, or a symbolic name)');
+const DTYPE_NAMES = ['float32', 'float16', 'float64', 'int64', 'int32', 'int8', 'uint8', 'bool', 'bfloat16'] as const;
+const tensorSpec = obj({ name: nonEmpty, dtype: oneOf(DTYPE_NAMES), shape: arr(dim) });
+const toleranceRule = obj({ floorMultiple: num('positive'), absMin: num('positive'), reason: nonEmpty });
+
+const MANIFEST_SCHEMA = obj({
+  format: oneOf([BUNDLE_FORMAT]),
+  name: nonEmpty,
+  trained: bool,
+  identity: obj({
+    checkpoint: obj({
+      file: nullable(str()),
+      sha256: nullable(sha256Hex),
+      step: nullable(num('nonnegint')),
+      weights: oneOf(['ema', 'raw', 'unknown']),
+    }),
+    config: obj({
+      name: nonEmpty, image_size: num('posint'), patch_size: num('posint'), embed_dim: num('posint'), depth: num('posint'),
+      num_heads: num('posint'), mlp_ratio: num('positive'), num_classes: num('posint'), in_channels: num('posint'),
+    }),
+    parameters: num('posint'),
+  }),
+  variants: record(obj({
+    file: relFileChecked,
+    sha256: sha256Hex,
+    bytes: num('posint'),
+    guidance: oneOf(['baked', 'none']),
+    quantized: bool,
+    quantizedFrom: optional(nonEmpty),
+  }), { minKeys: 1 }),
+  contract: obj({
+    opset: num('posint'),
+    inputs: arr(tensorSpec, { minLength: 1 }),
+    outputs: arr(tensorSpec, { minLength: 1 }),
+    imageSize: num('posint'),
+    channels: num('posint'),
+    dynamicAxes: arr(nonEmpty),
+  }),
+  guidance: obj({ scale: num('positive'), nullIndex: num('nonnegint'), formula: optional(str()) }),
+  breeds: arr(nonEmpty, { minLength: 1 }),
+  sampler: optional(obj({
+    method: oneOf(['euler']),
+    defaultSteps: num('posint'),
+    stepsRange: optional(tuple([num('posint'), num('posint'), num('posint')])),
+    cfgRange: optional(tuple([num('positive'), num('positive')])),
+  })),
+  pixels: optional(obj({ range: tuple([num('finite'), num('finite')]), toUint8: nonEmpty, channels: oneOf(['RGB']), layout: oneOf(['NCHW']), alpha: optional(num('nonnegint', 255)) })),
+  tolerance: optional(obj({
+    velocity: toleranceRule,
+    trajectory: toleranceRule,
+    quantized: optional(obj({
+      measured: optional(record(num('nonneg'))),
+      margin: num('positive'),
+      velocityRelL2Max: num('positive'),
+      imageMeanAbsMax: num('positive'),
+      reason: nonEmpty,
+    })),
+  })),
+  provenance: optional(record({ check: () => undefined })),
+});
+
+const INDEX_SCHEMA = obj({
+  format: optional(oneOf([BUNDLE_FORMAT])),
+  noise: arr(obj({ seed: num('nonnegint', 4294967295), shape: arr(num('posint'), { length: 4 }), file: relFileChecked })),
+  velocity: obj({
+    inputs: obj({ noise: relFileChecked, timestep: relFileChecked, breed: relFileChecked }),
+    cases: arr(obj({ id: nonEmpty, row: num('nonnegint'), breed: num('nonnegint'), t: num('unit') }), { minLength: 1 }),
+    batches: arr(obj({ id: nonEmpty, rows: arr(num('nonnegint'), { minLength: 1 }) })),
+    expected: record(relFileChecked, { minKeys: 1 }),
+    noiseFloor: record(relFileChecked, { minKeys: 1 }),
+    expectedFor: record(nonEmpty, { minKeys: 1 }),
+  }),
+  trajectories: obj({
+    steps: num('posint'),
+    cfgScale: num('positive'),
+    variant: nonEmpty,
+    floor: relFileChecked,
+    cases: arr(obj({ id: nonEmpty, seed: num('nonnegint', 4294967295), breed: num('nonnegint'), file: relFileChecked, image: relFileChecked, floorRow: num('nonnegint') }), { minLength: 1 }),
+  }),
+  stats: obj({ images: relFileChecked, seeds: arr(num('nonnegint', 4294967295), { minLength: 1 }), steps: num('posint'), cfgScale: num('positive') }),
+});
+
+/** JSON.parse that keeps Python's NaN/Infinity tokens as markers, so the schema names the field holding one. */
+function parseJsonLenient(text: string): unknown {
+  const marked = text.replace(/"(?:[^"\\]|\\.)*"|-?Infinity|NaN/g, (m) => (m.startsWith('"') ? m : `{"${NON_FINITE_KEY}":"${m}"}`));
+  return JSON.parse(marked);
+}
+
+function readJson(path: string, rel: string, issues: string[], fix: string): unknown {
+  if (!existsSync(path)) {
+    issues.push(`${rel}: missing; ${fix}`);
+    return undefined;
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    issues.push(`${rel}: cannot be read (${(e as Error).message})`);
+    return undefined;
+  }
+  try {
+    return parseJsonLenient(text);
+  } catch (e) {
+    issues.push(`${rel}: not valid JSON (${(e as Error).message}); ${fix}`);
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// File checks: sha256 (streamed, cached per file version), .npy headers and sizes, PNG headers
+
+const hashCache = new Map<string, string>();
+
+export async function sha256File(path: string): Promise<string> {
+  const st = statSync(path);
+  const key = `${realpathSync(path)}:${st.size}:${st.mtimeMs}`;
+  const cached = hashCache.get(key);
+  if (cached) return cached;
+  const hash = createHash('sha256');
+  await new Promise<void>((res, rej) => {
+    createReadStream(path, { highWaterMark: 1 << 20 })
+      .on('data', (c) => hash.update(c))
+      .on('error', rej)
+      .on('end', () => res());
+  });
+  const hex = hash.digest('hex');
+  hashCache.set(key, hex);
+  return hex;
+}
+
+function readHead(path: string, max: number): { head: Uint8Array; size: number } {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const head = new Uint8Array(Math.min(size, max));
+    let n = 0;
+    while (n < head.length) {
+      const r = readSync(fd, head, n, head.length - n, n);
+      if (r === 0) break;
+      n += r;
+    }
+    return { head: head.subarray(0, n), size };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readTail(path: string, size: number, n: number): Uint8Array {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = new Uint8Array(Math.min(n, size));
+    readSync(fd, buf, 0, buf.length, size - buf.length);
+    return buf;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fmtShape(s: readonly number[]): string {
+  return `[${s.join(',')}]`;
+}
+
+/** Checks a golden .npy: present, complete, and of the dtype and shape the bundle implies. */
+function checkNpy(dir: string, rel: string, namedBy: string, dtype: string, shape: number[] | null, issues: string[]): number[] | null {
+  const path = join(dir, rel);
+  const label = `goldens/${rel} (named by goldens/index.json ${namedBy})`;
+  if (!existsSync(path)) {
+    issues.push(`${label}: missing; regenerate the goldens with reference/python/make_bundle.py`);
+    return null;
+  }
+  const { head, size } = readHead(path, 65536 + 12);
+  let h;
+  try {
+    h = parseNpyHeader(head, `goldens/${rel}`);
+  } catch (e) {
+    issues.push(`${(e as Error).message} (named by goldens/index.json ${namedBy})`);
+    return null;
+  }
+  const have = size - h.dataOffset;
+  if (have < h.dataBytes) {
+    issues.push(`goldens/${rel}: truncated: ${h.dtype} ${fmtShape(h.shape)} needs ${h.dataBytes} data bytes, the file has ${have}`);
+    return null;
+  }
+  if (have > h.dataBytes) issues.push(`goldens/${rel}: ${have - h.dataBytes} unexpected bytes after the ${h.dtype} ${fmtShape(h.shape)} data`);
+  const shapeOk = shape === null || (shape.length === h.shape.length && shape.every((d, i) => d < 0 || d === h.shape[i]));
+  if (h.dtype !== dtype || !shapeOk) {
+    const want = shape === null ? '' : ` ${fmtShape(shape.map((d) => (d < 0 ? NaN : d))).replace(/NaN/g, '*')}`;
+    issues.push(`${label}: expected ${dtype}${want}, got ${h.dtype} ${fmtShape(h.shape)}`);
+    return null;
+  }
+  return h.shape;
+}
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+const PNG_IEND = [0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82];
+
+function checkPng(dir: string, rel: string, namedBy: string, size: number, issues: string[]): void {
+  const path = join(dir, rel);
+  const label = `goldens/${rel} (named by goldens/index.json ${namedBy})`;
+  if (!existsSync(path)) return void issues.push(`${label}: missing; regenerate the goldens with reference/python/make_bundle.py`);
+  const { head, size: bytes } = readHead(path, 24);
+  if (head.length < 24 || PNG_SIGNATURE.some((b, i) => head[i] !== b)) return void issues.push(`${label}: not a PNG file`);
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const w = view.getUint32(16);
+  const h = view.getUint32(20);
+  if (w !== size || h !== size) issues.push(`${label}: image is ${w}x${h}, the bundle's image size is ${size}x${size}`);
+  const tail = readTail(path, bytes, 8);
+  if (PNG_IEND.some((b, i) => tail[i] !== b)) issues.push(`goldens/${rel}: truncated PNG (no IEND chunk at the end)`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The bundle
+
+export interface LoadOptions {
+  /** Check each ONNX file's sha256 against the manifest (default true; hashes are cached per file version). */
+  verifyHashes?: boolean;
+  /** 'full' refuses a bundle without goldens; 'any' (default) accepts a contract-only bundle. */
+  require?: 'full' | 'any';
+}
+
+export interface Bundle {
+  dir: string;
+  level: BundleLevel;
+  manifest: Manifest;
+  /** goldens/index.json; null for a contract-only bundle. */
+  index: GoldenIndex | null;
+  variantNames: string[];
+  variant(name: string): VariantSpec;
+  /** Absolute path of a variant's ONNX file. */
+  variantPath(name: string): string;
+  /** Absolute path of a file named in goldens/index.json (paths there are relative to goldens/). */
+  goldenPath(rel: string): string;
+  /** Reads a golden .npy; errors name the file. */
+  readGolden(rel: string): NpyArray;
+  /** 'Bombay' for 3, 'null' for the null token. */
+  breedName(index: number): string;
+  nullIndex: number;
+  imageSize: number;
+  channels: number;
+  /** The tolerance policy (throws for a contract-only bundle whose manifest has none). */
+  readonly tolerance: TolerancePolicy;
+  /** Goldens accessors: each throws a BundleError naming the bundle when it is contract-only. */
+  readonly noiseCases: NoiseCase[];
+  readonly velocityCases: VelocityCase[];
+  readonly velocityBatches: VelocityBatch[];
+  readonly trajectoryCases: TrajectoryCase[];
+  /** The expected-output and noise-floor files (relative to goldens/) a variant is judged against. */
+  velocityGoldens(variant: string): { expected: string; noiseFloor: string; reference: string };
+  /** Throws a BundleError saying `what` needs goldens when the bundle is contract-only. */
+  requireFull(what: string): GoldenIndex;
+}
+
+class LoadedBundle implements Bundle {
+  readonly variantNames: string[];
+  constructor(readonly dir: string, readonly level: BundleLevel, readonly manifest: Manifest, readonly index: GoldenIndex | null) {
+    this.variantNames = Object.keys(manifest.variants);
+  }
+  get nullIndex(): number { return this.manifest.guidance.nullIndex; }
+  get imageSize(): number { return this.manifest.identity.config.image_size; }
+  get channels(): number { return this.manifest.identity.config.in_channels; }
+  variant(name: string): VariantSpec {
+    const v = this.manifest.variants[name];
+    if (!v) throw new BundleError(this.dir, [`manifest.json: no variant '${name}' in variants (has: ${this.variantNames.join(', ')})`]);
+    return v;
+  }
+  variantPath(name: string): string {
+    return join(this.dir, this.variant(name).file);
+  }
+  goldenPath(rel: string): string {
+    if (!isInside(rel)) throw new BundleError(this.dir, [`goldens/${rel}: not a path inside the bundle's goldens/`]);
+    return join(this.dir, 'goldens', rel);
+  }
+  readGolden(rel: string): NpyArray {
+    const path = this.goldenPath(rel);
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(path);
+    } catch (e) {
+      throw new BundleError(this.dir, [`goldens/${rel}: cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); regenerate the goldens with reference/python/make_bundle.py`]);
+    }
+    return parseNpy(bytes, path);
+  }
+  breedName(index: number): string {
+    if (index === this.nullIndex && index >= this.manifest.breeds.length) return 'null';
+    return this.manifest.breeds[index] ?? `breed${index}`;
+  }
+  get tolerance(): TolerancePolicy {
+    const t = this.manifest.tolerance;
+    if (!t) throw new BundleError(this.dir, ['manifest.json: tolerance is missing; a comparison against goldens needs the tolerance policy']);
+    return t;
+  }
+  requireFull(what: string): GoldenIndex {
+    if (this.index) return this.index;
+    throw new BundleError(this.dir, [`goldens/index.json: missing: this is a contract-only bundle, and ${what} needs goldens; build them with reference/python/make_bundle.py`]);
+  }
+  get noiseCases(): NoiseCase[] { return this.requireFull('the noise check').noise; }
+  get velocityCases(): VelocityCase[] { return this.requireFull('the velocity check').velocity.cases; }
+  get velocityBatches(): VelocityBatch[] { return this.requireFull('the velocity check').velocity.batches; }
+  get trajectoryCases(): TrajectoryCase[] { return this.requireFull('the trajectory check').trajectories.cases; }
+  velocityGoldens(variant: string): { expected: string; noiseFloor: string; reference: string } {
+    const v = this.requireFull(`the velocity check of '${variant}'`).velocity;
+    const reference = v.expectedFor[variant];
+    const expected = reference !== undefined ? v.expected[reference] : undefined;
+    const noiseFloor = reference !== undefined ? v.noiseFloor[reference] : undefined;
+    if (reference === undefined || expected === undefined || noiseFloor === undefined) {
+      throw new BundleError(this.dir, [`goldens/index.json: velocity.expectedFor.${variant} does not lead to an expected output and noise floor`]);
+    }
+    return { expected, noiseFloor, reference };
+  }
+}
+
+function crossCheckManifest(m: Manifest, level: BundleLevel, issues: string[]): void {
+  const cfg = m.identity.config;
+  const F = 'manifest.json';
+  if (m.breeds.length !== cfg.num_classes) {
+    issues.push(`${F}: breeds lists ${m.breeds.length} names but identity.config.num_classes is ${cfg.num_classes}`);
+  }
+  if (m.guidance.nullIndex > cfg.num_classes) {
+    issues.push(`${F}: guidance.nullIndex ${m.guidance.nullIndex} is beyond the breed embedding (num_classes ${cfg.num_classes} + 1 null row)`);
+  }
+  if (m.contract.imageSize !== cfg.image_size) issues.push(`${F}: contract.imageSize ${m.contract.imageSize} differs from identity.config.image_size ${cfg.image_size}`);
+  if (m.contract.channels !== cfg.in_channels) issues.push(`${F}: contract.channels ${m.contract.channels} differs from identity.config.in_channels ${cfg.in_channels}`);
+  for (const [k, v] of Object.entries(m.variants)) {
+    if (v.quantizedFrom !== undefined && !(v.quantizedFrom in m.variants)) {
+      issues.push(`${F}: variants.${k}.quantizedFrom names '${v.quantizedFrom}', which is not a variant (has: ${Object.keys(m.variants).join(', ')})`);
+    }
+  }
+  if (level === 'full') {
+    for (const key of ['tolerance', 'sampler', 'pixels'] as const) {
+      if (m[key] === undefined) issues.push(`${F}: ${key} must be an object, got nothing (the field is missing; a bundle with goldens needs it)`);
+    }
+    if (m.tolerance && !m.tolerance.quantized && Object.values(m.variants).some((v) => v.quantized)) {
+      issues.push(`${F}: tolerance.quantized must be an object, got nothing (the field is missing; the bundle has a quantized variant)`);
+    }
+  }
+}
+
+async function checkVariants(dir: string, m: Manifest, verifyHashes: boolean, issues: string[]): Promise<void> {
+  for (const [k, v] of Object.entries(m.variants)) {
+    const path = join(dir, v.file);
+    if (!existsSync(path)) {
+      issues.push(`${v.file} (manifest.json variants.${k}.file): missing; put the ONNX file there or fix the manifest`);
+      continue;
+    }
+    const size = statSync(path).size;
+    if (size !== v.bytes) {
+      issues.push(`${v.file}: ${size} bytes but manifest.json variants.${k}.bytes is ${v.bytes}${size < v.bytes ? ' (truncated?)' : ''}; re-copy the file or rebuild the bundle`);
+    } else if (verifyHashes) {
+      const hex = await sha256File(path);
+      if (hex !== v.sha256) {
+        issues.push(`${v.file}: sha256 ${hex} does not match manifest.json variants.${k}.sha256 ${v.sha256}; the file is not the one the manifest pins`);
+      }
+    }
+    try {
+      probeOnnxFile(path);
+    } catch (e) {
+      if (!(e instanceof OnnxError)) throw e;
+      issues.push(e.message.replace(path, v.file));
+    }
+  }
+}
+
+function checkGoldens(dir: string, m: Manifest, index: GoldenIndex, issues: string[]): void {
+  const g = join(dir, 'goldens');
+  const C = m.identity.config.in_channels;
+  const S = m.identity.config.image_size;
+  const K = m.identity.config.num_classes;
+  const I = 'goldens/index.json';
+
+  index.noise.forEach((n, i) => {
+    if (n.shape[0] !== 1 || n.shape[1] !== C || n.shape[2] !== n.shape[3]) {
+      issues.push(`${I}: noise[${i}].shape must be [1,${C},s,s], got ${fmtShape(n.shape)}`);
+    }
+    checkNpy(g, n.file, `noise[${i}].file`, 'float32', n.shape, issues);
+  });
+
+  const v = index.velocity;
+  const N = v.cases.length;
+  checkNpy(g, v.inputs.noise, 'velocity.inputs.noise', 'float32', [N, C, S, S], issues);
+  checkNpy(g, v.inputs.timestep, 'velocity.inputs.timestep', 'float32', [N], issues);
+  checkNpy(g, v.inputs.breed, 'velocity.inputs.breed', 'int64', [N], issues);
+  const rows = new Set<number>();
+  v.cases.forEach((c, i) => {
+    if (c.row >= N) issues.push(`${I}: velocity.cases[${i}].row ${c.row} is outside the ${N} input rows`);
+    if (rows.has(c.row)) issues.push(`${I}: velocity.cases[${i}].row ${c.row} is used by two cases`);
+    rows.add(c.row);
+    if (c.breed > Math.max(K, m.guidance.nullIndex)) issues.push(`${I}: velocity.cases[${i}].breed ${c.breed} is neither a breed (0..${K - 1}) nor the null index ${m.guidance.nullIndex}`);
+  });
+  v.batches.forEach((b, i) => b.rows.forEach((r, j) => {
+    if (r >= N) issues.push(`${I}: velocity.batches[${i}].rows[${j}] ${r} is outside the ${N} input rows`);
+  }));
+  for (const [k, rel] of Object.entries(v.expected)) {
+    checkNpy(g, rel, `velocity.expected.${k}`, 'float32', [N, C, S, S], issues);
+    if (v.noiseFloor[k] === undefined) issues.push(`${I}: velocity.noiseFloor has no entry for '${k}' (velocity.expected.${k} needs its noise floor)`);
+  }
+  for (const [k, rel] of Object.entries(v.noiseFloor)) checkNpy(g, rel, `velocity.noiseFloor.${k}`, 'float64', [N], issues);
+  for (const [variant, ref] of Object.entries(v.expectedFor)) {
+    if (!(variant in m.variants)) issues.push(`${I}: velocity.expectedFor.${variant} names a variant that manifest.json does not have (has: ${Object.keys(m.variants).join(', ')})`);
+    if (v.expected[ref] === undefined) issues.push(`${I}: velocity.expectedFor.${variant} is '${ref}', which is not a key of velocity.expected`);
+  }
+  for (const variant of Object.keys(m.variants)) {
+    if (v.expectedFor[variant] === undefined) issues.push(`${I}: velocity.expectedFor has no entry for variant '${variant}' of manifest.json; its velocity cannot be judged`);
+  }
+
+  const t = index.trajectories;
+  const T = t.cases.length;
+  if (!(t.variant in m.variants)) issues.push(`${I}: trajectories.variant '${t.variant}' is not a variant of manifest.json`);
+  checkNpy(g, t.floor, 'trajectories.floor', 'float64', [T, t.steps + 1], issues);
+  t.cases.forEach((c, i) => {
+    if (c.breed >= K) issues.push(`${I}: trajectories.cases[${i}].breed ${c.breed} is not a breed (0..${K - 1})`);
+    if (c.floorRow >= T) issues.push(`${I}: trajectories.cases[${i}].floorRow ${c.floorRow} is outside trajectories.floor's ${T} rows`);
+    checkNpy(g, c.file, `trajectories.cases[${i}].file`, 'float32', [t.steps + 1, C, S, S], issues);
+    checkPng(g, c.image, `trajectories.cases[${i}].image`, S, issues);
+  });
+
+  checkNpy(g, index.stats.images, 'stats.images', 'uint8', [K, index.stats.seeds.length, S, S, 3], issues);
+}
+
+/**
+ * Loads and validates a bundle (default: bundleDir()'s answer is passed by callers). Throws a BundleError
+ * listing every problem, each naming its file and field.
+ */
+export async function loadBundle(dir: string, opts: LoadOptions = {}): Promise<Bundle> {
+  const root = resolve(dir);
+  const issues: string[] = [];
+  if (!existsSync(root) || !statSync(root).isDirectory()) {
+    throw new BundleError(root, [`${root}: not a directory; point TINYDIT_BUNDLE at a bundle folder holding manifest.json`]);
+  }
+  const raw = readJson(join(root, 'manifest.json'), 'manifest.json', issues,
+    'a bundle needs manifest.json (reference/python/make_bundle.py writes one)');
+  if (raw === undefined) throw new BundleError(root, issues);
+  const schemaIssues: string[] = [];
+  MANIFEST_SCHEMA.check(raw, '', schemaIssues);
+  if (schemaIssues.length > 0) throw new BundleError(root, schemaIssues.map((s) => `manifest.json: ${s}`));
+  const manifest = raw as Manifest;
+
+  const goldensDir = join(root, 'goldens');
+  const hasGoldens = existsSync(goldensDir);
+  const level: BundleLevel = hasGoldens ? 'full' : 'contract-only';
+  if (!hasGoldens && opts.require === 'full') {
+    issues.push('goldens/: missing: this run needs a full bundle (goldens/index.json and the files it names); build it with reference/python/make_bundle.py');
+  }
+  crossCheckManifest(manifest, level, issues);
+  await checkVariants(root, manifest, opts.verifyHashes ?? true, issues);
+
+  let index: GoldenIndex | null = null;
+  if (hasGoldens) {
+    const rawIndex = readJson(join(goldensDir, 'index.json'), 'goldens/index.json', issues,
+      'goldens/ exists, so the bundle must have goldens/index.json (remove goldens/ for a contract-only bundle)');
+    if (rawIndex !== undefined) {
+      const idxIssues: string[] = [];
+      INDEX_SCHEMA.check(rawIndex, '', idxIssues);
+      if (idxIssues.length > 0) issues.push(...idxIssues.map((s) => `goldens/index.json: ${s}`));
+      else {
+        index = rawIndex as GoldenIndex;
+        checkGoldens(root, manifest, index, issues);
+      }
+    }
+  }
+  if (issues.length > 0) throw new BundleError(root, issues);
+  return new LoadedBundle(root, level, manifest, index);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Contract comparison
+
+/** The contract every TinyDiT export must meet (shared/ORIGIN.md), for a given image size and channel count. */
+export const ORIGIN_OPSET = 17;
+export const ORIGIN_INPUT_NAMES = ['noise', 'timestep', 'breed'] as const;
+export const ORIGIN_OUTPUT_NAMES = ['velocity'] as const;
+
+export function originContract(imageSize: number, channels: number, batch = 'batch'): Contract {
+  return {
+    opset: ORIGIN_OPSET,
+    inputs: [
+      { name: 'noise', dtype: 'float32', shape: [batch, channels, imageSize, imageSize] },
+      { name: 'timestep', dtype: 'float32', shape: [batch] },
+      { name: 'breed', dtype: 'int64', shape: [batch] },
+    ],
+    outputs: [{ name: 'velocity', dtype: 'float32', shape: [batch, channels, imageSize, imageSize] }],
+    imageSize,
+    channels,
+    dynamicAxes: [batch],
+  };
+}
+
+export interface ContractDifference {
+  /** Where: `opset`, `inputs.noise.dtype`, `outputs.velocity.shape[0]`, `inputs.order`, ... */
+  field: string;
+  expected: string;
+  actual: string;
+  message: string;
+}
+
+export interface ContractDiffOptions {
+  /**
+   * Accept any symbolic name for a dynamic axis (its label is not observable by a caller). Default false:
+   * the label must match. A symbolic dim of the contract that is not in its dynamicAxes (an exporter's
+   * unresolved label such as 'Addvelocity_dim_1') is never pinned: any size or label matches it.
+   */
+  anySymbol?: boolean;
+  /** Accept a symbolic dim where the contract has a number (an exporter that left a static dim unresolved). */
+  symbolicForStatic?: boolean;
+}
+
+function fmtDims(s: readonly Dim[] | null): string {
+  return s === null ? 'no shape' : `[${s.map((d) => (typeof d === 'string' ? `'${d}'` : String(d))).join(',')}]`;
+}
+
+function diffTensors(kind: 'inputs' | 'outputs', want: TensorSpec[], have: ValueInfo[], dynamicAxes: string[],
+  opts: ContractDiffOptions, out: ContractDifference[]): void {
+  const haveNames = have.map((v) => v.name);
+  const wantNames = want.map((v) => v.name);
+  const single = kind === 'inputs' ? 'input' : 'output';
+  for (const w of want) {
+    const h = have.find((v) => v.name === w.name);
+    if (!h) {
+      out.push({ field: `${kind}.${w.name}`, expected: `${single} '${w.name}'`, actual: `absent (model ${kind}: ${haveNames.join(', ') || 'none'})`,
+        message: `${single} '${w.name}' is missing from the model (model ${kind}: ${haveNames.join(', ') || 'none'})` });
+      continue;
+    }
+    if (h.dtype !== w.dtype) {
+      out.push({ field: `${kind}.${w.name}.dtype`, expected: w.dtype, actual: String(h.dtype),
+        message: `${single} '${w.name}' is ${h.dtype ?? 'not a tensor'}, the contract says ${w.dtype}` });
+    }
+    const hs = h.shape;
+    if (hs === null || hs.length !== w.shape.length) {
+      out.push({ field: `${kind}.${w.name}.shape`, expected: fmtDims(w.shape), actual: fmtDims(hs),
+        message: `${single} '${w.name}' has shape ${fmtDims(hs)}, the contract says ${fmtDims(w.shape)} (rank ${w.shape.length})` });
+      continue;
+    }
+    w.shape.forEach((wd, i) => {
+      const hd = hs[i]!;
+      const field = `${kind}.${w.name}.shape[${i}]`;
+      if (typeof wd === 'string' && !dynamicAxes.includes(wd)) {
+        // a symbolic label outside dynamicAxes: a dim the exporter left unresolved; the contract does not pin it
+        return;
+      }
+      if (typeof wd === 'string') {
+        if (typeof hd !== 'string' || hd === '?') {
+          out.push({ field, expected: `symbolic '${wd}'`, actual: String(hd),
+            message: `${single} '${w.name}' dim ${i} is fixed at ${hd}, the contract makes it the dynamic axis '${wd}'` });
+        } else if (hd !== wd && !opts.anySymbol) {
+          out.push({ field, expected: `'${wd}'`, actual: `'${hd}'`, message: `${single} '${w.name}' dim ${i} is named '${hd}', the contract says '${wd}'` });
+        }
+      } else if (hd !== wd && !(opts.symbolicForStatic && typeof hd === 'string')) {
+        out.push({ field, expected: String(wd), actual: typeof hd === 'string' ? `symbolic '${hd}'` : String(hd),
+          message: `${single} '${w.name}' dim ${i} is ${typeof hd === 'string' ? `symbolic '${hd}'` : hd}, the contract says ${wd}` });
+      }
+    });
+  }
+  for (const h of have) {
+    if (!wantNames.includes(h.name)) {
+      out.push({ field: `${kind}.${h.name}`, expected: 'absent', actual: `${single} '${h.name}'`,
+        message: `the model has an ${single} '${h.name}' that the contract does not name (contract ${kind}: ${wantNames.join(', ')})` });
+    }
+  }
+  const sameSet = want.length === have.length && wantNames.every((n) => haveNames.includes(n));
+  if (sameSet && wantNames.some((n, i) => haveNames[i] !== n)) {
+    out.push({ field: `${kind}.order`, expected: wantNames.join(','), actual: haveNames.join(','),
+      message: `model ${kind} are ordered ${haveNames.join(', ')}, the contract orders them ${wantNames.join(', ')}` });
+  }
+}
+
+/** Every disagreement between a contract (the manifest's, or originContract()) and an inspected model. */
+export function contractDiff(contract: Contract, info: OnnxInfo, opts: ContractDiffOptions = {}): ContractDifference[] {
+  const out: ContractDifference[] = [];
+  if (info.opset !== contract.opset) {
+    out.push({ field: 'opset', expected: String(contract.opset), actual: String(info.opset),
+      message: `the model imports opset ${info.opset ?? 'none'} of the default domain, the contract says ${contract.opset}` });
+  }
+  diffTensors('inputs', contract.inputs, info.inputs, contract.dynamicAxes, opts, out);
+  diffTensors('outputs', contract.outputs, info.outputs, contract.dynamicAxes, opts, out);
+  return out;
+}
