@@ -1,0 +1,250 @@
+/**
+ * Behavioural checks (harness/behaviour.ts): no goldens, any ONNX with the TinyDiT contract. Each variant of
+ * the bundle must pass every check; each check must fail on a mutant of the good model built the way the
+ * real project broke (shared/ORIGIN.md), with a message that names the cause.
+ * Guidance-once compares each float baked variant with the raw graph; the quantized variant is derived from
+ * the guided one (quantizedFrom) and its uint8 error (~1e-2) is far above that check's float bound, so its
+ * guidance is judged through its velocity profile against the guided goldens (velocity.test.ts).
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  checkDependsOnBreed, checkDependsOnPosition, checkDependsOnTime, checkGuidanceOnce, checkNotInputProportional,
+  checkNullTokenDistinct, checkVelocityNonZero, type BehaviourResult,
+} from '../../harness/behaviour.js';
+import { loadBundle, type Bundle } from '../../harness/bundle.js';
+import { bundleDir } from '../../harness/config.js';
+import { inspectOnnx } from '../../harness/onnx.js';
+import {
+  breedEmbeddingTensor, injectNonFinite, outputLayerTensors, posEmbedTensor, timestepMlpTensors, withInitializers, zeroOutputLayer,
+  type Float32Edit,
+} from '../../harness/mutate.js';
+import { recordCheck } from '../../harness/results.js';
+import { openModelBytes, openVariant, type VelocityRunner } from '../../harness/runtime-node.js';
+
+const RUNTIME = 'node';
+
+const loaded = await loadBundle(bundleDir()).then((b) => ({ bundle: b }), (e: Error) => ({ error: e }));
+
+// ---------------------------------------------------------------------------------------------------------
+// Mutants (weight edits of a good model through harness/mutate.ts)
+
+/** ORIGIN 3: every breed embedding row (null included) equal to row 0: a breed-blind model. */
+function breedRowsEqual(bytes: Uint8Array, source: string): Uint8Array {
+  const t = breedEmbeddingTensor(inspectOnnx(bytes, source));
+  return withInitializers(bytes, { [t.name]: (d, dims) => { for (let r = 1; r < dims[0]!; r++) d.copyWithin(r * dims[1]!, 0, dims[1]!); } }, source);
+}
+
+/** An old export's layout: the null row is a copy of 'Other' (null = 12 with 13 rows). */
+function nullRowIsOther(bytes: Uint8Array, nullIndex: number, other: number, source: string): Uint8Array {
+  const t = breedEmbeddingTensor(inspectOnnx(bytes, source));
+  return withInitializers(bytes, { [t.name]: (d, dims) => { d.copyWithin(nullIndex * dims[1]!, other * dims[1]!, (other + 1) * dims[1]!); } }, source);
+}
+
+/** ORIGIN 4: no position embedding: the model becomes exactly patch-permutation-equivariant. */
+function posEmbedZeroed(bytes: Uint8Array, source: string): Uint8Array {
+  return withInitializers(bytes, { [posEmbedTensor(inspectOnnx(bytes, source)).name]: (d) => { d.fill(0); } }, source);
+}
+
+/** ORIGIN 5: the timestep MLP's input weights zeroed: the time embedding is a constant, the model t-blind. */
+function timestepInputZeroed(bytes: Uint8Array, source: string): Uint8Array {
+  const first = timestepMlpTensors(inspectOnnx(bytes, source))[0]!;
+  return withInitializers(bytes, { [first.name]: (d) => { d.fill(0); } }, source);
+}
+
+/**
+ * ORIGIN 1, output = input: every block made the identity (adaLN gates 0), patch embedding and LayerNorm made
+ * linear (activations 1e-6, far below the LayerNorm eps), and the output layer routing each patch pixel back
+ * to its place, so v = x exactly, whatever t and breed.
+ */
+function echoInput(bytes: Uint8Array, b: Bundle, source: string): Uint8Array {
+  const cfg = b.manifest.identity.config;
+  const info = inspectOnnx(bytes, source);
+  const p = cfg.patch_size, C = cfg.in_channels, D = cfg.embed_dim, P = p * p * C;
+  if (2 * P > D) throw new Error(`${source}: echo mutant needs embed_dim >= 2 * patch pixels (${D} < ${2 * P})`);
+  const tiny = 1e-6;
+  const gain = Math.sqrt(1e-5) / tiny; // LayerNorm divides by sqrt(var + 1e-5) ~ sqrt(1e-5) for such tiny activations
+  const zero: Float32Edit = (d) => { d.fill(0); };
+  const edits: Record<string, Float32Edit> = {
+    pos_embed: zero,
+    'patch_embed.proj.bias': zero,
+    // conv weight [D, C, p, p]: channel j < P copies input pixel j, channel P + j its negative (mean 0 over D)
+    'patch_embed.proj.weight': (d) => { d.fill(0); for (let q = 0; q < P; q++) { d[q * P + q] = tiny; d[(P + q) * P + q] = -tiny; } },
+    'final_layer.adaLN_modulation.1.weight': zero,
+    'final_layer.adaLN_modulation.1.bias': zero,
+    'final_layer.norm_final.weight': (d) => { d.fill(1); },
+    'final_layer.norm_final.bias': zero,
+  };
+  for (let k = 0; k < cfg.depth; k++) {
+    edits[`blocks.${k}.adaLN_modulation.1.weight`] = zero;
+    edits[`blocks.${k}.adaLN_modulation.1.bias`] = zero;
+  }
+  const { weight, bias } = outputLayerTensors(info);
+  edits[weight.name] = (d, dims) => {
+    d.fill(0);
+    const inputMajor = dims[0] === D && dims[1] === P; // MatMul [D, P]; a Gemm with transB holds [P, D]
+    for (let q = 0; q < P; q++) {
+      const c = Math.floor(q / (p * p)), py = Math.floor((q % (p * p)) / p), px = q % p;
+      const o = (py * p + px) * C + c; // unpatchify order (p, p, C) within a token
+      if (inputMajor) d[q * P + o] = gain; else d[o * D + q] = gain;
+    }
+  };
+  if (bias) edits[bias.name] = zero;
+  return withInitializers(bytes, edits, source);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+/** Runs a check; one that cannot run is recorded as an error (never silently missing) and fails. */
+async function runOrRecord(id: string, check: string, run: () => Promise<BehaviourResult>): Promise<BehaviourResult> {
+  try {
+    return await run();
+  } catch (e) {
+    recordCheck({ id, check, runtime: RUNTIME, status: 'error', metrics: {}, message: (e as Error).message });
+    throw e;
+  }
+}
+
+function record(id: string, r: BehaviourResult, variant: string, expectFail = false): void {
+  const ok = expectFail ? !r.pass : r.pass;
+  recordCheck({
+    id, check: expectFail ? 'behaviour-mutant' : 'behaviour', runtime: RUNTIME, status: ok ? 'pass' : 'fail',
+    metrics: { metric: r.metric, direction: r.direction, variant, ...r.detail },
+    threshold: { [r.thresholdName]: r.threshold },
+    message: expectFail ? (r.pass ? `the check PASSED the mutant: it cannot see this fault (${r.message})` : `rejected as expected: ${r.message}`) : r.message,
+  });
+}
+
+if ('error' in loaded) {
+  it('behaviour: bundle loads', () => {
+    recordCheck({ id: 'behaviour:bundle', check: 'behaviour', runtime: RUNTIME, status: 'error', metrics: {}, message: loaded.error.message });
+    throw loaded.error;
+  });
+} else {
+  const bundle = loaded.bundle;
+  const m = bundle.manifest;
+  const breedCount = m.breeds.length;
+  const patch = m.identity.config.patch_size;
+  const { scale, nullIndex } = m.guidance;
+  const otherIndex = breedCount - 1;
+  const rawName = bundle.variantNames.find((v) => bundle.variant(v).guidance === 'none' && !bundle.variant(v).quantized);
+  const bakedFloat = bundle.variantNames.filter((v) => bundle.variant(v).guidance === 'baked' && !bundle.variant(v).quantized);
+  const requireRaw = (check: string): string => {
+    if (rawName) return rawName;
+    throw new Error(`${bundle.dir}/manifest.json has no raw (guidance 'none') float variant: the ${check} check needs model_raw.onnx; export it with --no-cfg`);
+  };
+  const runners = new Map<string, VelocityRunner>();
+  const runner = (v: string): VelocityRunner => {
+    const r = runners.get(v);
+    if (!r) throw openErrors.get(v) ?? new Error(`variant '${v}' is not in the bundle`);
+    return r;
+  };
+  const openErrors = new Map<string, Error>();
+  beforeAll(async () => {
+    for (const v of bundle.variantNames) {
+      try { runners.set(v, await openVariant(bundle, v)); } catch (e) { openErrors.set(v, e as Error); }
+    }
+  });
+  afterAll(async () => { for (const r of runners.values()) await r.release(); });
+
+  /** The checks every model must pass, as data: name -> how to run it on one runner. */
+  const singleModelChecks: { check: string; run: (r: VelocityRunner) => Promise<BehaviourResult> }[] = [
+    { check: 'nonzero', run: (r) => checkVelocityNonZero(r, breedCount) },
+    { check: 'not-input', run: (r) => checkNotInputProportional(r, breedCount) },
+    { check: 'depends-on-t', run: (r) => checkDependsOnTime(r, breedCount) },
+    { check: 'depends-on-breed', run: (r) => checkDependsOnBreed(r, breedCount) },
+    { check: 'depends-on-position', run: (r) => checkDependsOnPosition(r, breedCount, patch) },
+  ];
+
+  describe('behaviour of every variant', () => {
+    for (const v of bundle.variantNames) {
+      for (const c of singleModelChecks) {
+        const id = `behaviour:check=${c.check},variant=${v}`;
+        it(id, async () => {
+          const r = await runOrRecord(id, 'behaviour', () => c.run(runner(v)));
+          record(id, r, v);
+          expect(r).toPassCheck(id);
+        });
+      }
+    }
+    for (const v of bakedFloat) {
+      const id = `behaviour:check=guidance-once,variant=${v}`;
+      it(id, async () => {
+        const r = await runOrRecord(id, 'behaviour', async () => checkGuidanceOnce(runner(v), runner(requireRaw('guidance-once')), scale, nullIndex, breedCount));
+        record(id, r, v);
+        expect(r).toPassCheck(id);
+      });
+    }
+    const nullId = `behaviour:check=null-token,variant=${rawName ?? 'raw'}`;
+    it(nullId, async () => {
+      const r = await runOrRecord(nullId, 'behaviour', async () => checkNullTokenDistinct(runner(requireRaw('null-token')), nullIndex, otherIndex));
+      record(nullId, r, rawName ?? 'raw');
+      expect(r).toPassCheck(nullId);
+    });
+  });
+
+  describe('each behaviour check fails on the mutant it targets', () => {
+    const base = bakedFloat[0] ?? bundle.variantNames[0]!;
+    const open = async (bytes: Uint8Array, label: string, guidance: string) =>
+      openModelBytes(bytes, m, { label, source: `${label} (mutant of ${bundle.variantPath(base)})`, guidance });
+    const baseBytes = () => readFileSync(bundle.variantPath(base));
+
+    /** Mutants as data: its name, how it is made, the check it must fail and a word the failure must name. */
+    const mutants: { mutant: string; check: string; cause: RegExp; run: () => Promise<BehaviourResult> }[] = [
+      {
+        mutant: 'output-layer-zeroed', check: 'nonzero', cause: /zero/,
+        run: async () => checkVelocityNonZero(await open(zeroOutputLayer(baseBytes(), base), 'output-layer-zeroed', bundle.variant(base).guidance), breedCount),
+      },
+      {
+        // fail closed: one NaN weight poisons the output; the check must say so rather than compare NaN
+        mutant: 'nan-in-pos-embed', check: 'nonzero', cause: /NaN\/Inf/,
+        run: async () => checkVelocityNonZero(await open(injectNonFinite(baseBytes(), 'pos_embed', 0, Number.NaN, base), 'nan-in-pos-embed', bundle.variant(base).guidance), breedCount),
+      },
+      {
+        mutant: 'echo-input', check: 'not-input', cause: /returns its input/,
+        run: async () => checkNotInputProportional(await open(echoInput(baseBytes(), bundle, base), 'echo-input', bundle.variant(base).guidance), breedCount),
+      },
+      {
+        mutant: 't-mlp-input-zeroed', check: 'depends-on-t', cause: /t-blind/,
+        run: async () => checkDependsOnTime(await open(timestepInputZeroed(baseBytes(), base), 't-mlp-input-zeroed', bundle.variant(base).guidance), breedCount),
+      },
+      {
+        mutant: 'breed-rows-equal', check: 'depends-on-breed', cause: /breed-blind/,
+        run: async () => checkDependsOnBreed(await open(breedRowsEqual(baseBytes(), base), 'breed-rows-equal', bundle.variant(base).guidance), breedCount),
+      },
+      {
+        mutant: 'pos-embed-zeroed', check: 'depends-on-position', cause: /permutation-equivariant/,
+        run: async () => checkDependsOnPosition(await open(posEmbedZeroed(baseBytes(), base), 'pos-embed-zeroed', bundle.variant(base).guidance), breedCount, patch),
+      },
+      {
+        // a graph with guidance applied twice behaves as scale s^2 against a manifest saying s; equivalently here
+        mutant: 'guidance-applied-twice', check: 'guidance-once', cause: /applied twice/,
+        run: async () => checkGuidanceOnce(runner(base), runner(requireRaw('guidance-once')), scale * scale, nullIndex, breedCount),
+      },
+      {
+        // the file said to have guidance baked in is the raw graph: the app would never apply guidance
+        mutant: 'baked-variant-is-raw', check: 'guidance-once', cause: /guidance scale/,
+        run: async () => checkGuidanceOnce(runner(requireRaw('guidance-once')), runner(requireRaw('guidance-once')), scale, nullIndex, breedCount),
+      },
+      {
+        mutant: 'null-row-equals-other', check: 'null-token', cause: /null row is not a separate/,
+        run: async () => {
+          const raw = requireRaw('null-token');
+          const bytes = nullRowIsOther(readFileSync(bundle.variantPath(raw)), nullIndex, otherIndex, raw);
+          return checkNullTokenDistinct(await open(bytes, 'null-row-equals-other', 'none'), nullIndex, otherIndex);
+        },
+      },
+    ];
+
+    for (const mu of mutants) {
+      const id = `behaviour:check=${mu.check},mutant=${mu.mutant}`;
+      it(id, async () => {
+        const r = await runOrRecord(id, 'behaviour-mutant', mu.run);
+        record(id, r, mu.mutant, true);
+        expect(r.check).toBe(mu.check);
+        expect(r).not.toPassCheck(id);
+        expect(r.message).toMatch(mu.cause);
+      });
+    }
+  });
+}

@@ -1,0 +1,4 @@
+/** Vitest setup (vitest.config.ts setupFiles): registers the golden matchers for every Node suite. */
+import { registerGoldenMatchers } from '../../harness/matchers.js';
+
+registerGoldenMatchers();
