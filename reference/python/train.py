@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save-every", type=int, default=500)
+    ap.add_argument("--resume", help="continue from a checkpoint of this script (weights, EMA and step; the "
+                    "optimiser restarts with a short warm-up, since checkpoints carry no optimiser state)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
 
@@ -60,15 +62,23 @@ def main(argv: list[str] | None = None) -> int:
 
     model = TinyDiT(cfg)
     ema = copy.deepcopy(model).requires_grad_(False)
+    start = 0
+    if a.resume:
+        ck = torch.load(a.resume, map_location="cpu")
+        model.load_state_dict(ck["model_state_dict"])
+        ema.load_state_dict(ck["ema_params"])
+        start = int(ck["step"])
+        print(f"resumed from {a.resume} at step {start}", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.0, betas=(0.9, 0.99))
-    warmup = 200
+    warmup = 200 if start == 0 else 50
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * (0.5 * (1 + np.cos(np.pi * min(s, a.steps) / a.steps)) * 0.9 + 0.1))
-    gen = torch.Generator().manual_seed(a.seed)
+        opt, lambda s: min(1.0, (s + 1) / warmup)
+        * (0.5 * (1 + np.cos(np.pi * min(s + start, a.steps) / a.steps)) * 0.9 + 0.1))
+    gen = torch.Generator().manual_seed(a.seed + start)  # a resumed run draws fresh batches
     out = Path(a.out)
     t0 = time.time()
     losses: list[float] = []
-    for step in range(1, a.steps + 1):
+    for step in range(start + 1, a.steps + 1):
         idx = torch.randint(0, data_x.shape[0], (a.batch,), generator=gen)
         x1, y = data_x[idx], data_y[idx].clone()
         drop = torch.rand(a.batch, generator=gen) < a.label_dropout
@@ -88,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                 pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
         losses.append(loss.item())
         if step % 50 == 0:
-            print(f"step {step} loss {np.mean(losses[-50:]):.4f} {(time.time() - t0) / step:.3f}s/step", flush=True)
+            print(f"step {step} loss {np.mean(losses[-50:]):.4f} {(time.time() - t0) / (step - start):.3f}s/step", flush=True)
         if step % a.save_every == 0 or step == a.steps:
             save_checkpoint(out, model, ema, step, {
                 "dataset": f"procedural, {a.per_class} per class, seed {a.seed + 1}", "batch": a.batch, "lr": a.lr,
