@@ -1,0 +1,538 @@
+/**
+ * The acceptance gate as a library: runGate() validates the bundle, runs the Node suites (vitest) and the
+ * browser suites (Playwright) into one run folder, and writes verdict.json, index.html and a history line;
+ * mergeShards() does the same from the blob reports and check records of Playwright shards. scripts/gate.ts
+ * and scripts/merge-shards.ts are the command lines.
+ *
+ * A run folder reports/<run-id>/ (run id = UTC time + first 8 hex of the model's sha256):
+ *   verdict.json          the verdict (harness/gate/types.ts Verdict); written 'incomplete' at the start, so a
+ *                         run killed outright still leaves a verdict that says so
+ *   index.html            the summary page (harness/gate/report.ts), self-contained
+ *   checks.jsonl          every check record of every suite (harness/results.ts)
+ *   vitest.json, junit-node.xml                       vitest's own reports
+ *   playwright.json, junit-browser.xml, playwright-html/   Playwright's own reports (blob-report/ when sharded)
+ *   logs/<runner>.log     the runners' console output
+ *   images/, trajectory-errors.json, states/ ...    evidence the suites write (see report.ts)
+ *   report-page.png       screenshot of index.html in Chromium (suites/browser/report-page.spec.ts)
+ */
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join, relative, resolve } from 'node:path';
+import { BundleError, loadBundle, sha256File, type Bundle } from '../bundle.js';
+import { REPO_ROOT } from '../config.js';
+import { defaultThreads } from '../runtime-node.js';
+import { computeDrift, keyMetricGroups, loadBaseline, readHistory, appendHistory, HISTORY_FORMAT, type HistoryEntry } from './metrics.js';
+import { freePort, interruptChildren, machineInfo, packageVersions, runChild } from './process.js';
+import { ProgressLine, parseProgressLine } from './progress.js';
+import { CHECKS_FILE, readRecords } from './records.js';
+import { renderReport } from './report.js';
+import { readPlaywrightReport, readVitestReport } from './runners.js';
+import { VERDICT_FORMAT, type ProcessOutcome, type RunnerResults, type Scope, type Verdict } from './types.js';
+import { CONTRACT_ONLY_SUITES, computeVerdict, type Level } from './verdict.js';
+
+export const ALL_BROWSERS = ['chromium', 'firefox', 'webkit'];
+const BIN = (name: string): string => join(REPO_ROOT, 'node_modules', '.bin', name);
+
+/** Time limits of the suites: generous for the 2-core CI box (a full run takes minutes), short of forever. */
+export const DEFAULT_NODE_TIMEOUT_MIN = 30;
+export const DEFAULT_BROWSER_TIMEOUT_MIN = 90;
+
+export interface GateOptions {
+  /** Bundle folder as the user gave it (kept for replay commands). */
+  bundle: string;
+  reportsRoot: string;
+  node: boolean;
+  browsers: string[];
+  shard?: string;
+  grep?: string;
+  nodeSuites?: string[];
+  browserSuites?: string[];
+  allowNarrow: boolean;
+  baseline?: string;
+  failOnDrift: boolean;
+  /** history.jsonl path, or null to leave the history alone. */
+  history: string | null;
+  runId?: string;
+  nodeTimeoutMs: number;
+  browserTimeoutMs: number;
+  screenshot: boolean;
+  /** Echo the runners' console output. */
+  verbose: boolean;
+  /** The command line, for the verdict's replay of the whole run. */
+  commandLine: string;
+  /** A contract-only bundle is not accepted. */
+  requireFull?: boolean;
+}
+
+export interface GateResult {
+  verdict: Verdict;
+  runDir: string;
+  exitCode: number;
+}
+
+function utcStamp(d = new Date()): string {
+  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+function writeJson(path: string, v: unknown): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, JSON.stringify(v, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : x), 2) + '\n');
+  renameSync(tmp, path);
+}
+
+/** The model file the run id and verdict name: the guided variant, else the first, else model.onnx. */
+async function modelIdentity(dir: string): Promise<{ file: string | null; sha: string | null; manifestSha: string | null; manifest: unknown }> {
+  let manifest: unknown = null;
+  try { manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')); } catch { /* refused later with the reason */ }
+  const variants = (manifest as { variants?: Record<string, { file?: string; sha256?: string }> } | null)?.variants ?? {};
+  const v = variants.guided ?? Object.values(variants)[0];
+  const file = typeof v?.file === 'string' ? v.file : 'model.onnx';
+  const path = join(dir, file);
+  let sha: string | null = null;
+  if (existsSync(path) && statSync(path).isFile()) sha = await sha256File(path);
+  return { file: existsSync(path) ? file : null, sha, manifestSha: typeof v?.sha256 === 'string' ? v.sha256 : null, manifest };
+}
+
+function newRunDir(root: string, runId: string): { runId: string; dir: string } {
+  let id = runId;
+  for (let k = 2; existsSync(join(root, id)); k++) id = `${runId}-${k}`;
+  const dir = join(root, id);
+  mkdirSync(dir, { recursive: true });
+  return { runId: id, dir };
+}
+
+function scopeOf(o: Pick<GateOptions, 'node' | 'browsers' | 'shard' | 'grep' | 'nodeSuites' | 'browserSuites' | 'allowNarrow'>, level: Level | null, mergedFrom?: string[]): Scope {
+  const narrowed: string[] = [];
+  if (!o.node) narrowed.push('Node suites not run');
+  const missing = ALL_BROWSERS.filter((b) => !o.browsers.includes(b));
+  if (missing.length === ALL_BROWSERS.length) narrowed.push('browser suites not run');
+  else if (missing.length) narrowed.push(`engines ${missing.join(', ')} not run`);
+  if (o.shard) narrowed.push(`only shard ${o.shard} of the browser tests`);
+  if (o.grep) narrowed.push(`tests filtered by --grep ${o.grep}`);
+  if (o.nodeSuites?.length) narrowed.push(`Node suites limited to ${o.nodeSuites.join(', ')}`);
+  if (o.browserSuites?.length) narrowed.push(`browser suites limited to ${o.browserSuites.join(', ')}`);
+  if (level === 'contract-only') { /* a level, not a narrowing: the verdict's level says it */ }
+  return {
+    full: narrowed.length === 0, node: o.node, browsers: o.browsers, ...(o.shard ? { shard: o.shard } : {}),
+    ...(mergedFrom ? { mergedFrom } : {}), ...(o.grep ? { grep: o.grep } : {}), narrowed, allowNarrow: o.allowNarrow,
+    ...(o.nodeSuites?.length || o.browserSuites?.length ? { suites: { ...(o.nodeSuites?.length ? { node: o.nodeSuites } : {}), ...(o.browserSuites?.length ? { browser: o.browserSuites } : {}) } } : {}),
+  };
+}
+
+function envSnapshot(env: NodeJS.ProcessEnv): Record<string, string> {
+  const keep = Object.entries(env).filter(([k]) => /^(TINYDIT_|ORT_|OMP_|CI$|PLAYWRIGHT_BROWSERS_PATH$)/.test(k));
+  return Object.fromEntries(keep.map(([k, v]) => [k, String(v)]));
+}
+
+/** True when harness/web/dist is missing or older than the page's sources. */
+function webBuildStale(): boolean {
+  const dist = join(REPO_ROOT, 'harness/web/dist/main.js');
+  if (!existsSync(dist)) return true;
+  const built = statSync(dist).mtimeMs;
+  const srcs = ['main.ts', 'worker.ts', 'protocol.ts', 'index.html', 'build.ts'].map((f) => join(REPO_ROOT, 'harness/web', f));
+  return srcs.some((s) => existsSync(s) && statSync(s).mtimeMs > built) ||
+    ['sampler.ts', 'noise.ts', 'image.ts'].some((f) => existsSync(join(REPO_ROOT, 'harness', f)) && statSync(join(REPO_ROOT, 'harness', f)).mtimeMs > built);
+}
+
+/** Ctrl-C / SIGTERM while the gate runs: stop the children, then finish with an 'interrupted' verdict. */
+class Interrupts {
+  interrupted = false;
+  private handlers: Array<[NodeJS.Signals, () => void]> = [];
+  constructor(onSecond: () => void) {
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[]) {
+      const h = (): void => {
+        if (this.interrupted) { onSecond(); return; }
+        this.interrupted = true;
+        process.stderr.write(`\n[gate] ${sig}: stopping the suites; the verdict will say 'interrupted' and keep the partial results\n`);
+        interruptChildren();
+      };
+      process.on(sig, h);
+      this.handlers.push([sig, h]);
+    }
+  }
+  dispose(): void {
+    for (const [sig, h] of this.handlers) process.off(sig, h);
+  }
+}
+
+interface Finalise {
+  runId: string;
+  runDir: string;
+  startedAt: string;
+  interrupted: boolean;
+  refused?: string;
+  level: Level | 'refused' | 'unknown';
+  scope: Scope;
+  identity: { file: string | null; sha: string | null; manifestSha: string | null; manifest: unknown };
+  bundleDir: string;
+  bundleArg: string;
+  vitest: RunnerResults | null;
+  playwright: RunnerResults | null;
+  processes: ProcessOutcome[];
+  env: Record<string, string>;
+  commandLine: string;
+  baseline?: string;
+  history: string | null;
+  failOnDrift: boolean;
+  screenshot: boolean;
+  progress?: ProgressLine;
+  /** History read for the trend and the spread without appending this run (re-judging). */
+  trendFrom?: string;
+  requireFull?: boolean;
+}
+
+const RUN_FILES: Record<string, string> = {
+  verdict: 'verdict.json', page: 'index.html', checks: CHECKS_FILE, vitestJson: 'vitest.json', junitNode: 'junit-node.xml',
+  playwrightJson: 'playwright.json', junitBrowser: 'junit-browser.xml', playwrightHtml: 'playwright-html/index.html', blob: 'blob-report',
+  trajectoryErrors: 'trajectory-errors.json', screenshot: 'report-page.png',
+};
+
+function filesOf(runDir: string): Record<string, string | null> {
+  return Object.fromEntries(Object.entries(RUN_FILES).map(([k, f]) => [k, existsSync(join(runDir, f)) ? f : null]));
+}
+
+/** Computes the verdict from what the run folder holds, writes verdict.json, index.html and the history line. */
+async function finalise(f: Finalise): Promise<{ verdict: Verdict; exitCode: number }> {
+  const { records, problems } = readRecords(join(f.runDir, CHECKS_FILE));
+  const verdict = computeVerdict({
+    runId: f.runId, startedAt: f.startedAt, finishedAt: f.interrupted ? null : new Date().toISOString(), interrupted: f.interrupted,
+    ...(f.refused !== undefined ? { refused: f.refused } : {}),
+    level: f.level, scope: f.scope,
+    bundle: { dir: f.bundleDir, modelFile: f.identity.file, modelSha256: f.identity.sha, manifestSha256: f.identity.manifestSha, manifest: f.identity.manifest },
+    bundleArg: f.bundleArg, records, recordProblems: problems, vitest: f.vitest, playwright: f.playwright, processes: f.processes,
+    machine: machineInfo(), packages: packageVersions(REPO_ROOT, f.identity.manifest), env: f.env, files: {}, runCommand: f.commandLine,
+    ...(f.requireFull ? { requireFull: true } : {}),
+  });
+  // the Node suites' onnxruntime threads, when no record states them: the runtime's own default under this env
+  if (f.scope.node && !verdict.determinism.threads.node) {
+    try { verdict.determinism.threads.node = [defaultThreads()]; } catch { /* an invalid TINYDIT_ORT_THREADS already failed the suites */ }
+  }
+  const historyFile = f.history ?? f.trendFrom ?? null;
+  const historyEntries = historyFile ? readHistory(historyFile).entries : [];
+  if (f.baseline) {
+    try {
+      const base = loadBaseline(f.baseline, f.runId);
+      const passing = new Map([...keyMetricGroups(verdict.checks)].map(([k, g]) => [k, g.allPass]));
+      let history = historyEntries;
+      // a baseline given as a history file also supplies the spread
+      if (!historyFile && base.source.includes('.jsonl')) history = readHistory(base.source.slice(0, base.source.indexOf('#'))).entries;
+      const report = computeDrift(verdict.keyMetrics, base, history, { currentRunId: f.runId, passing });
+      verdict.driftReport = report;
+      verdict.drift = report.drift;
+      if (f.failOnDrift && report.drift.length) {
+        verdict.reasons.push({ code: 'drift', message: `${report.drift.length} key metric(s) drifted from ${report.baseline.source} (--fail-on-drift)` });
+        verdict.accepted = false;
+        verdict.reason ||= verdict.reasons[verdict.reasons.length - 1]!.message;
+      }
+    } catch (e) {
+      verdict.reasons.push({ code: 'baseline-unreadable', message: (e as Error).message });
+      verdict.accepted = false;
+      verdict.reason ||= (e as Error).message;
+    }
+  }
+  verdict.files = { ...filesOf(f.runDir), verdict: 'verdict.json', page: 'index.html' };
+  const entry: HistoryEntry = {
+    format: HISTORY_FORMAT, runId: f.runId, time: verdict.finishedAt ?? new Date().toISOString(), modelSha256: f.identity.sha,
+    modelName: (f.identity.manifest as { name?: string } | null)?.name ?? null, bundle: f.bundleDir,
+    machine: { hostname: String(verdict.machine.hostname), platform: String(verdict.machine.platform), cpus: Number(verdict.machine.cpus) },
+    scope: { full: f.scope.full, node: f.scope.node, browsers: f.scope.browsers, ...(f.scope.shard ? { shard: f.scope.shard } : {}) },
+    level: verdict.level, accepted: verdict.accepted, complete: verdict.complete, metrics: verdict.keyMetrics,
+  };
+  const trend = [...historyEntries.filter((h) => h.runId !== f.runId), ...(verdict.complete && Object.keys(verdict.keyMetrics).length ? [entry] : [])];
+  writeFileSync(join(f.runDir, 'index.html'), renderReport(verdict, f.runDir, { history: trend }));
+  writeJson(join(f.runDir, 'verdict.json'), verdict);
+  // Only complete runs that judged something enter the history (an interrupted run's metrics are partial).
+  if (f.history && verdict.complete && Object.keys(verdict.keyMetrics).length) appendHistory(f.history, entry);
+  if (f.screenshot && !f.interrupted && verdict.level !== 'refused') {
+    f.progress?.setPhase('screenshot of the summary page (chromium)');
+    await screenshotPage(f.runDir, f.bundleDir);
+    verdict.files = { ...filesOf(f.runDir), verdict: 'verdict.json', page: 'index.html' };
+    writeJson(join(f.runDir, 'verdict.json'), verdict);
+  }
+  const exitCode = f.interrupted ? 130 : verdict.accepted ? 0 : 1;
+  return { verdict, exitCode };
+}
+
+/** Takes the screenshot of index.html with suites/browser/report-page.spec.ts (records kept apart from the verdict). */
+async function screenshotPage(runDir: string, bundleDir: string): Promise<void> {
+  const side = join(runDir, 'report-page');
+  const port = await freePort();
+  const out = await runChild({
+    name: 'report-page screenshot', command: BIN('playwright'),
+    args: ['test', 'suites/browser/report-page.spec.ts', '--project=chromium', '--reporter=line', `--output=${join(side, 'test-results')}`],
+    cwd: REPO_ROOT, log: join(runDir, 'logs', 'report-page.log'), timeoutMs: 180_000,
+    env: {
+      ...process.env, TINYDIT_REPORT_PAGE: join(runDir, 'index.html'), TINYDIT_REPORT_DIR: side, TINYDIT_BUNDLE: bundleDir,
+      TINYDIT_PORT: String(port), PLAYWRIGHT_HTML_OPEN: 'never',
+    },
+  });
+  const shot = join(side, 'report-page-run.png');
+  if (out.exitCode === 0 && existsSync(shot)) copyFileSync(shot, join(runDir, 'report-page.png'));
+  else process.stderr.write(`[gate] the screenshot of index.html failed (exit ${out.exitCode}); see ${out.log}\n`);
+}
+
+function provisional(runId: string, startedAt: string, bundleDir: string, scope: Scope, note: string): Record<string, unknown> {
+  return {
+    format: VERDICT_FORMAT, runId, complete: false, accepted: false, reason: note,
+    reasons: [{ code: 'incomplete', message: note }], startedAt, finishedAt: null, scope, bundle: { dir: bundleDir },
+  };
+}
+
+export async function runGate(o: GateOptions): Promise<GateResult> {
+  const startedAt = new Date().toISOString();
+  const bundleDir = resolve(o.bundle);
+  const identity = await modelIdentity(bundleDir);
+  const { runId, dir: runDir } = newRunDir(resolve(o.reportsRoot), o.runId ?? `${utcStamp()}-${(identity.sha ?? 'nomodel').slice(0, 8)}`);
+  const progress = new ProgressLine();
+  let forced = false;
+  const interrupts = new Interrupts(() => { forced = true; interruptChildren(); });
+  const env = { ...process.env, TINYDIT_BUNDLE: bundleDir, TINYDIT_REPORT_DIR: runDir };
+  const base = {
+    runId, runDir, startedAt, identity, bundleDir, bundleArg: o.bundle, env: envSnapshot(env), commandLine: o.commandLine,
+    history: o.history, failOnDrift: o.failOnDrift, ...(o.baseline ? { baseline: o.baseline } : {}), ...(o.requireFull ? { requireFull: true } : {}),
+  };
+  process.stderr.write(`[gate] run ${runId} -> ${relative(process.cwd(), runDir) || runDir}\n`);
+
+  // 1. the bundle, before anything runs
+  let bundle: Bundle | null = null;
+  let refused: string | undefined;
+  progress.setPhase(`validating bundle ${o.bundle}`);
+  try {
+    bundle = await loadBundle(bundleDir, { verifyHashes: true });
+  } catch (e) {
+    refused = e instanceof BundleError ? e.message : `bundle ${bundleDir}: ${(e as Error).message}`;
+  }
+  const level: Level | 'refused' = bundle ? bundle.level : 'refused';
+  const scope = scopeOf(o, bundle?.level ?? null);
+  writeJson(join(runDir, 'verdict.json'), provisional(runId, startedAt, bundleDir, scope,
+    'incomplete: the run has not finished (if nothing is running, it was killed; the partial results in this folder are readable)'));
+  if (refused !== undefined) {
+    progress.finish();
+    interrupts.dispose();
+    const r = await finalise({ ...base, interrupted: false, refused, level: 'refused', scope, vitest: null, playwright: null, processes: [], screenshot: false });
+    return { ...r, runDir };
+  }
+
+  const processes: ProcessOutcome[] = [];
+  const onLine = (line: string): void => {
+    const e = parseProgressLine(line);
+    if (e) progress.update(e);
+  };
+  const echo = o.verbose ? process.stdout : undefined;
+  let vitest: RunnerResults | null = null;
+  let playwright: RunnerResults | null = null;
+
+  // 2. Node suites
+  if (o.node && !interrupts.interrupted) {
+    progress.setPhase('Node suites (vitest)');
+    const suites = o.nodeSuites?.length ? o.nodeSuites : level === 'contract-only' ? CONTRACT_ONLY_SUITES.node : [];
+    const p = await runChild({
+      name: 'vitest', command: BIN('vitest'), cwd: REPO_ROOT, env, log: join(runDir, 'logs', 'vitest.log'), timeoutMs: o.nodeTimeoutMs, onLine,
+      ...(echo ? { echo } : {}),
+      args: [
+        'run', ...suites, '--config', join(REPO_ROOT, 'harness/gate/vitest.gate.config.ts'), ...(o.grep ? ['-t', o.grep] : []),
+      ],
+    });
+    processes.push(p);
+    vitest = readVitestReport(join(runDir, 'vitest.json'), REPO_ROOT);
+  }
+
+  // 3. browser suites
+  if (o.browsers.length && !interrupts.interrupted) {
+    if (webBuildStale()) {
+      progress.setPhase('building the reference page (harness/web)');
+      const b = await runChild({ name: 'build:web', command: BIN('tsx'), args: ['harness/web/build.ts'], cwd: REPO_ROOT, env, log: join(runDir, 'logs', 'build-web.log'), timeoutMs: 300_000 });
+      processes.push(b);
+    }
+  }
+  if (o.browsers.length && !interrupts.interrupted) {
+    progress.setPhase(`browser suites (Playwright: ${o.browsers.join(', ')}${o.shard ? `, shard ${o.shard}` : ''})`);
+    const suites = o.browserSuites?.length ? o.browserSuites : level === 'contract-only' ? CONTRACT_ONLY_SUITES.browser : [];
+    const reporters = ['list', 'html', 'json', 'junit', join(REPO_ROOT, 'harness/gate/playwright-progress.ts'), ...(o.shard ? ['blob'] : [])];
+    const port = await freePort();
+    const p = await runChild({
+      name: 'playwright', command: BIN('playwright'), cwd: REPO_ROOT, log: join(runDir, 'logs', 'playwright.log'), timeoutMs: o.browserTimeoutMs, onLine,
+      ...(echo ? { echo } : {}),
+      env: {
+        ...env, TINYDIT_PORT: String(port),
+        PLAYWRIGHT_JSON_OUTPUT_FILE: join(runDir, 'playwright.json'), PLAYWRIGHT_JUNIT_OUTPUT_FILE: join(runDir, 'junit-browser.xml'),
+        PLAYWRIGHT_HTML_OUTPUT_DIR: join(runDir, 'playwright-html'), PLAYWRIGHT_HTML_OPEN: 'never', PLAYWRIGHT_BLOB_OUTPUT_DIR: join(runDir, 'blob-report'),
+      },
+      args: [
+        'test', ...suites, ...o.browsers.map((b) => `--project=${b}`), `--reporter=${reporters.join(',')}`, `--output=${join(runDir, 'test-results')}`,
+        ...(o.shard ? [`--shard=${o.shard}`] : []), ...(o.grep ? ['-g', o.grep] : []),
+      ],
+    });
+    processes.push(p);
+    playwright = readPlaywrightReport(join(runDir, 'playwright.json'), REPO_ROOT);
+  }
+
+  progress.setPhase('verdict');
+  progress.finish();
+  const r = await finalise({
+    ...base, interrupted: interrupts.interrupted || forced, level, scope, vitest, playwright, processes,
+    screenshot: o.screenshot && o.browsers.includes('chromium') && !o.shard, progress,
+  });
+  progress.finish();
+  interrupts.dispose();
+  return { ...r, runDir };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Shards
+
+export interface MergeOptions {
+  /** Shard folders: each holds blob zips (directly or in blob-report/) and the shard's checks.jsonl. */
+  inputs: string[];
+  /** A folder with a Node-suite run (vitest.json + checks.jsonl) to merge in, e.g. a --node-only gate run. */
+  bundle?: string;
+  reportsRoot: string;
+  allowNarrow: boolean;
+  baseline?: string;
+  failOnDrift: boolean;
+  history: string | null;
+  runId?: string;
+  screenshot: boolean;
+  commandLine: string;
+  requireFull?: boolean;
+}
+
+const SHARD_SKIP = new Set(['verdict.json', 'index.html', 'playwright.json', 'junit-browser.xml', 'junit-node.xml', 'playwright-html', 'blob-report',
+  'test-results', 'logs', 'report-page', 'report-page.png', 'vitest.json', CHECKS_FILE]);
+
+function blobZips(dir: string): string[] {
+  const out: string[] = [];
+  for (const d of [dir, join(dir, 'blob-report')]) {
+    if (!existsSync(d) || !statSync(d).isDirectory()) continue;
+    for (const f of readdirSync(d)) if (f.endsWith('.zip')) out.push(join(d, f));
+  }
+  return out;
+}
+
+/** Merges shard folders into one run folder and judges it exactly as a single run. */
+export async function mergeShards(o: MergeOptions): Promise<GateResult> {
+  const startedAt = new Date().toISOString();
+  const inputs = o.inputs.map((d) => resolve(d));
+  for (const d of inputs) if (!existsSync(d)) throw new Error(`gate:merge: ${d}: no such folder`);
+  const shardVerdicts = inputs.map((d) => {
+    try { return JSON.parse(readFileSync(join(d, 'verdict.json'), 'utf8')) as Partial<Verdict>; } catch { return null; }
+  });
+  const bundleArg = o.bundle ?? shardVerdicts.find((v) => v?.bundle?.dir)?.bundle?.dir ?? process.env.TINYDIT_BUNDLE ?? 'fixtures/default';
+  const bundleDir = resolve(bundleArg);
+  const identity = await modelIdentity(bundleDir);
+  const { runId, dir: runDir } = newRunDir(resolve(o.reportsRoot), o.runId ?? `${utcStamp()}-${(identity.sha ?? 'nomodel').slice(0, 8)}-merged`);
+  process.stderr.write(`[gate:merge] ${inputs.length} shard folder(s) -> ${relative(process.cwd(), runDir) || runDir}\n`);
+  const interrupts = new Interrupts(() => interruptChildren());
+  writeJson(join(runDir, 'verdict.json'), { format: VERDICT_FORMAT, runId, complete: false, accepted: false, reason: 'incomplete: merging' });
+
+  // union of the records and the evidence files of every shard
+  const allBlobs = join(runDir, 'blob-all');
+  mkdirSync(allBlobs, { recursive: true });
+  const records: string[] = [];
+  const processes: ProcessOutcome[] = [];
+  let vitestDir: string | null = null;
+  const modelShas = new Set<string>();
+  inputs.forEach((d, k) => {
+    const checks = join(d, CHECKS_FILE);
+    if (existsSync(checks)) records.push(readFileSync(checks, 'utf8').replace(/\n?$/, '\n'));
+    for (const z of blobZips(d)) copyFileSync(z, join(allBlobs, `shard${k + 1}-${basename(z)}`));
+    if (existsSync(join(d, 'vitest.json'))) vitestDir ??= d;
+    for (const entry of readdirSync(d)) {
+      if (SHARD_SKIP.has(entry) || entry.endsWith('.zip')) continue;
+      cpSync(join(d, entry), join(runDir, entry), { recursive: true, force: false, errorOnExist: false });
+    }
+    const v = shardVerdicts[k];
+    for (const p of v?.processes ?? []) processes.push({ ...p, name: `${basename(d)}: ${p.name}` });
+    if (v?.bundle?.modelSha256) modelShas.add(v.bundle.modelSha256);
+  });
+  writeFileSync(join(runDir, CHECKS_FILE), records.join(''));
+  if (vitestDir) {
+    copyFileSync(join(vitestDir, 'vitest.json'), join(runDir, 'vitest.json'));
+    if (existsSync(join(vitestDir, 'junit-node.xml'))) copyFileSync(join(vitestDir, 'junit-node.xml'), join(runDir, 'junit-node.xml'));
+  }
+
+  const zips = readdirSync(allBlobs).filter((f) => f.endsWith('.zip'));
+  let playwright: RunnerResults | null = null;
+  if (zips.length) {
+    const p = await runChild({
+      name: 'playwright merge-reports', command: BIN('playwright'), cwd: REPO_ROOT, log: join(runDir, 'logs', 'merge-reports.log'), timeoutMs: 600_000,
+      args: ['merge-reports', '--reporter=json,junit,html', allBlobs],
+      env: {
+        ...process.env, PLAYWRIGHT_JSON_OUTPUT_FILE: join(runDir, 'playwright.json'), PLAYWRIGHT_JUNIT_OUTPUT_FILE: join(runDir, 'junit-browser.xml'),
+        PLAYWRIGHT_HTML_OUTPUT_DIR: join(runDir, 'playwright-html'), PLAYWRIGHT_HTML_OPEN: 'never',
+      },
+    });
+    processes.push(p);
+    playwright = readPlaywrightReport(join(runDir, 'playwright.json'), REPO_ROOT);
+  }
+  const vitest = vitestDir ? readVitestReport(join(runDir, 'vitest.json'), REPO_ROOT) : null;
+
+  // what was asked of the shards: their recorded scope, else every project the merged report knows
+  const askedBrowsers = [...new Set(shardVerdicts.flatMap((v) => v?.scope?.browsers ?? []))];
+  const browsers = askedBrowsers.length ? askedBrowsers : playwright?.projects.length ? playwright.projects : [];
+  const grep = shardVerdicts.find((v) => v?.scope?.grep)?.scope?.grep;
+  const suites = shardVerdicts.find((v) => v?.scope?.suites)?.scope?.suites;
+  let bundle: Bundle | null = null;
+  let refused: string | undefined;
+  try { bundle = await loadBundle(bundleDir, { verifyHashes: true }); } catch (e) { refused = (e as Error).message; }
+  const level: Level | 'refused' = bundle ? bundle.level : 'refused';
+  const scope = scopeOf({
+    node: vitest !== null, browsers, allowNarrow: o.allowNarrow, ...(grep ? { grep } : {}),
+    ...(suites?.node ? { nodeSuites: suites.node } : {}), ...(suites?.browser ? { browserSuites: suites.browser } : {}),
+  }, bundle?.level ?? null, inputs.map((d) => relative(process.cwd(), d) || d));
+  if (modelShas.size > 1 || (identity.sha && modelShas.size === 1 && !modelShas.has(identity.sha))) {
+    refused = `the shards judged different models (${[...modelShas, identity.sha].filter(Boolean).join(', ')}): they cannot be merged into one verdict`;
+  }
+  const r = await finalise({
+    runId, runDir, startedAt, interrupted: interrupts.interrupted, ...(refused !== undefined ? { refused } : {}), level, scope, identity, bundleDir, bundleArg,
+    vitest, playwright, processes, env: envSnapshot(process.env), commandLine: o.commandLine, history: o.history, failOnDrift: o.failOnDrift,
+    ...(o.baseline ? { baseline: o.baseline } : {}), screenshot: o.screenshot && browsers.includes('chromium'), ...(o.requireFull ? { requireFull: true } : {}),
+  });
+  interrupts.dispose();
+  return { ...r, runDir };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Re-judging a run folder
+
+export interface RejudgeOptions {
+  runDir: string;
+  bundle?: string;
+  baseline?: string;
+  failOnDrift: boolean;
+  /** History to read the trend and spread from (not appended to: the run is already in it, if complete). */
+  history: string | null;
+  commandLine: string;
+}
+
+/**
+ * Recomputes verdict.json and index.html of an existing run folder from what it holds (checks.jsonl, the
+ * runners' reports, the processes its verdict recorded). A run that never finished stays incomplete.
+ */
+export async function rejudge(o: RejudgeOptions): Promise<GateResult> {
+  const runDir = resolve(o.runDir);
+  if (!existsSync(runDir)) throw new Error(`${runDir}: no such run folder`);
+  let old: Partial<Verdict> = {};
+  try { old = JSON.parse(readFileSync(join(runDir, 'verdict.json'), 'utf8')) as Partial<Verdict>; } catch { /* a folder of records only */ }
+  const bundleArg = o.bundle ?? old.bundle?.dir ?? process.env.TINYDIT_BUNDLE ?? 'fixtures/default';
+  const bundleDir = resolve(bundleArg);
+  const identity = await modelIdentity(bundleDir);
+  const vitest = existsSync(join(runDir, 'vitest.json')) ? readVitestReport(join(runDir, 'vitest.json'), REPO_ROOT) : null;
+  const playwright = existsSync(join(runDir, 'playwright.json')) ? readPlaywrightReport(join(runDir, 'playwright.json'), REPO_ROOT) : null;
+  const { records } = readRecords(join(runDir, CHECKS_FILE));
+  let bundle: Bundle | null = null;
+  let refused: string | undefined;
+  try { bundle = await loadBundle(bundleDir, { verifyHashes: true }); } catch (e) { refused = (e as Error).message; }
+  const browsersSeen = [...new Set([...records.map((r) => r.runtime), ...(playwright?.tests.map((t) => t.project) ?? [])])].filter((r) => ALL_BROWSERS.includes(r));
+  const scope = old.scope ?? scopeOf({
+    node: vitest !== null || records.some((r) => r.runtime === 'node'), browsers: browsersSeen, allowNarrow: false,
+  }, bundle?.level ?? null);
+  const r = await finalise({
+    runId: old.runId ?? basename(runDir), runDir, startedAt: old.startedAt ?? new Date().toISOString(),
+    interrupted: old.complete === false,
+    ...(refused !== undefined ? { refused } : {}), level: bundle ? bundle.level : 'refused', scope, identity, bundleDir, bundleArg,
+    vitest, playwright, processes: old.processes ?? [], env: old.determinism?.env ?? {}, commandLine: o.commandLine,
+    history: null, failOnDrift: o.failOnDrift, ...(o.baseline ? { baseline: o.baseline } : {}), screenshot: false,
+    ...(o.history ? { trendFrom: o.history } : {}),
+  });
+  return { ...r, runDir };
+}

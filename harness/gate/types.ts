@@ -1,0 +1,216 @@
+/**
+ * The gate's data: what a run folder holds and what verdict.json says. verdict.json is the one document the
+ * release pipeline reads (`accepted`, `failed`, `reasons`), the nightly job diffs (`keyMetrics`, `drift`) and
+ * the summary page renders. Everything in it is plain JSON (no NaN: non-finite numbers are strings).
+ */
+import type { CheckStatus, Metric } from '../results.js';
+
+export const VERDICT_FORMAT = 'tinydit-verdict/1';
+
+/** One line of checks.jsonl as the gate reads it (runtime and check are never empty). */
+export interface GateRecord {
+  id: string;
+  check: string;
+  runtime: string;
+  status: CheckStatus;
+  metrics: Record<string, Metric>;
+  threshold: Record<string, Metric>;
+  message: string;
+  artifacts: string[];
+  time?: string;
+}
+
+/** A test as a runner (vitest or Playwright) reported it. */
+export interface RunnerTest {
+  runner: 'vitest' | 'playwright';
+  /** Path relative to the repository root (suites/node/x.test.ts, suites/browser/x.spec.ts). */
+  file: string;
+  /** The test's own title (no describe blocks). */
+  title: string;
+  /** describe blocks, outermost first. */
+  path: string[];
+  /** Playwright project (engine) or 'node'. */
+  project: string;
+  /** passed | failed | skipped | timedOut | interrupted | flaky | pending | todo */
+  status: string;
+  /** Titles of top-level test.step()s (Playwright), where case ids often live. */
+  steps: string[];
+  errors: string[];
+  durationMs: number;
+  /** Engine annotation ('system Chromium (...), version 156...'), Playwright only. */
+  engine?: string;
+}
+
+/** A test file the runner could not load or run (syntax error, import failure, top-level throw). */
+export interface RunnerFileError {
+  runner: 'vitest' | 'playwright';
+  file: string;
+  message: string;
+}
+
+export interface RunnerResults {
+  runner: 'vitest' | 'playwright';
+  /** The runner's report file the results were read from, or null when it was missing. */
+  report: string | null;
+  /** Why the report could not be read, when it could not. */
+  problem?: string;
+  tests: RunnerTest[];
+  fileErrors: RunnerFileError[];
+  /** Errors outside any test (Playwright's global errors, vitest's unhandled errors). */
+  globalErrors: string[];
+  /** Projects the runner was configured to run (Playwright), for the "0 tests ran" check. */
+  projects: string[];
+  /** Runner says the run succeeded overall. */
+  success: boolean | null;
+}
+
+/** How a child process (vitest, Playwright) ended. */
+export interface ProcessOutcome {
+  name: string;
+  command: string;
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  interrupted: boolean;
+  /** The process could not be started at all. */
+  spawnError?: string;
+  durationMs: number;
+  log: string;
+}
+
+export interface Scope {
+  /** True only when every part of the gate ran: Node suites and all three engines, no shard, no filter. */
+  full: boolean;
+  node: boolean;
+  browsers: string[];
+  shard?: string;
+  /** Merged from shards (gate:merge). */
+  mergedFrom?: string[];
+  /** Test-name filter (--grep), if any. */
+  grep?: string;
+  /** Suite files the run was limited to (--node-suites, --browser-suites). */
+  suites?: { node?: string[]; browser?: string[] };
+  /** What was left out, in words. */
+  narrowed: string[];
+  /** --allow-narrow: a narrowed run may be accepted for what it covers (still recorded as not full). */
+  allowNarrow: boolean;
+}
+
+export interface ReplayCommand {
+  command: string;
+  /** True when the command selects exactly the failing case (matched to a test title or step). */
+  exact: boolean;
+}
+
+export interface VerdictCheck {
+  id: string;
+  check: string;
+  runtime: string;
+  status: CheckStatus;
+  metrics: Record<string, Metric>;
+  threshold: Record<string, Metric>;
+  message: string;
+  artifacts: string[];
+  /** Self-test (a check run on a broken model or page, whose 'pass' means the break was caught). */
+  selfTest: boolean;
+  /** Where it came from: a record of checks.jsonl, or a runner result with no record behind it. */
+  source: 'record' | 'runner';
+  test?: { runner: string; file: string; title: string; project: string };
+  replay?: ReplayCommand;
+}
+
+export interface Reason {
+  /** A short stable code: bundle-refused, interrupted, suite-crashed, suite-timeout, no-report, file-failed-to-load,
+   *  project-empty, engine-not-started, family-missing, test-failed-unrecorded, test-not-run, global-error,
+   *  narrowed-scope, checks-unreadable, runner-disagrees. */
+  code: string;
+  message: string;
+}
+
+export interface EngineVersion {
+  runtime: string;
+  name: string;
+  version: string;
+  /** Where the version was read: a record's metrics, a Playwright annotation, a package.json. */
+  source: string;
+}
+
+export interface Counts {
+  total: number;
+  passed: number;
+  failed: number;
+  errors: number;
+  selfTests: number;
+  selfTestsFailed: number;
+  byRuntime: Record<string, { total: number; passed: number; failed: number }>;
+  byCheck: Record<string, { total: number; passed: number; failed: number }>;
+  tests: { vitest: number; playwright: number; failed: number; notRun: number };
+}
+
+export interface Drift {
+  key: string;
+  baseline: number;
+  current: number;
+  /** |current - baseline| */
+  change: number;
+  /** The band it was judged by and how that band came about. */
+  band: number;
+  basis: 'history-spread' | 'default-band';
+  /** History points the spread was measured on (0 with the default band). */
+  points: number;
+  direction: 'up' | 'down';
+  /** Whether the checks behind the metric still pass (drift under the fixed threshold). */
+  stillPassing: boolean | null;
+}
+
+export interface DriftReport {
+  baseline: { source: string; runId: string | null; modelSha256: string | null; time: string | null };
+  compared: number;
+  drift: Drift[];
+  /** Metrics the baseline had and this run lacks (a check family that stopped reporting). */
+  missing: string[];
+  /** Metrics this run has and the baseline lacked. */
+  added: string[];
+}
+
+export interface Verdict {
+  format: typeof VERDICT_FORMAT;
+  runId: string;
+  /** False while running, and for an interrupted or killed run. */
+  complete: boolean;
+  accepted: boolean;
+  /** Short summary of why not accepted ('' when accepted). */
+  reason: string;
+  reasons: Reason[];
+  level: 'full' | 'contract-only' | 'refused' | 'unknown';
+  scope: Scope;
+  startedAt: string;
+  finishedAt: string | null;
+  bundle: {
+    dir: string;
+    modelFile: string | null;
+    modelSha256: string | null;
+    /** The manifest's sha256 of the model file, to show they agree. */
+    manifestSha256: string | null;
+    manifest: unknown;
+  };
+  machine: Record<string, unknown>;
+  engines: EngineVersion[];
+  determinism: {
+    seeds: number[];
+    threads: Record<string, number[]>;
+    /** Environment that shapes the run. */
+    env: Record<string, string>;
+  };
+  counts: Counts;
+  /** Ids of every failed check and failed/unrecorded test (self-tests included), failures first in checks. */
+  failed: string[];
+  checks: VerdictCheck[];
+  processes: ProcessOutcome[];
+  keyMetrics: Record<string, number>;
+  drift: Drift[];
+  driftReport: DriftReport | null;
+  files: Record<string, string | null>;
+  /** Commands that reproduce this run and each failure. */
+  replay: { run: string; failed: Record<string, string> };
+}

@@ -1,0 +1,339 @@
+/**
+ * The verdict: one yes or no, with every reason. A pure function of what the run left behind (check records,
+ * the runners' own reports, how the child processes ended), so it is computed the same way from one run or
+ * from merged shards, and unit-tested on synthetic inputs (suites/node/gate.test.ts).
+ *
+ * Fail closed: accepted only when the run is complete, the scope is the full gate (or --allow-narrow was
+ * given), every judged check passed, every self-test caught its broken model, every test the runners ran
+ * passed, no test was skipped, every suite process ended normally, every selected engine ran tests, and every
+ * expected check family recorded at least one case. Anything else is a named reason.
+ */
+import { dedupeRecords, idParams, isSelfTest, num } from './records.js';
+import { matchTest, replayCommand, replayTest, isBrowserRuntime, type TestMatch } from './replay.js';
+import { keyMetrics } from './metrics.js';
+import { NOT_RUN, PASSED } from './runners.js';
+import {
+  VERDICT_FORMAT, type Counts, type EngineVersion, type GateRecord, type ProcessOutcome, type Reason, type RunnerResults,
+  type RunnerTest, type Scope, type Verdict, type VerdictCheck,
+} from './types.js';
+
+export type Level = 'full' | 'contract-only';
+
+/** A check family the gate expects records of: where it runs, and at which bundle levels. */
+export interface FamilyExpectation {
+  family: string;
+  where: 'node' | 'browser';
+  levels: Level[];
+}
+
+/**
+ * Families whose absence means a suite did not run or did not record (data: add a line when a suite becomes
+ * mandatory). Browser families are expected once per selected engine. A contract-only bundle (no goldens) is
+ * judged by the checks that need none: the ONNX contract, its weights and the model's behaviour.
+ */
+export const EXPECTED_FAMILIES: FamilyExpectation[] = [
+  { family: 'contract', where: 'node', levels: ['contract-only', 'full'] },
+  { family: 'weights', where: 'node', levels: ['contract-only', 'full'] },
+  { family: 'behaviour', where: 'node', levels: ['contract-only', 'full'] },
+  { family: 'noise', where: 'node', levels: ['full'] },
+  { family: 'velocity', where: 'node', levels: ['full'] },
+  { family: 'trajectory', where: 'node', levels: ['full'] },
+  { family: 'image', where: 'node', levels: ['full'] },
+  { family: 'stats', where: 'node', levels: ['full'] },
+  { family: 'loading', where: 'browser', levels: ['full'] },
+  { family: 'generation', where: 'browser', levels: ['full'] },
+];
+
+/**
+ * Suites that can judge a contract-only bundle (they need no goldens/). The gate runs only these at that
+ * level; the others would only report that goldens are missing.
+ */
+export const CONTRACT_ONLY_SUITES = {
+  node: ['suites/node/contract.test.ts', 'suites/node/behaviour.test.ts'],
+  browser: ['suites/browser/smoke.spec.ts', 'suites/browser/report-page.spec.ts'],
+};
+
+export interface VerdictInput {
+  runId: string;
+  startedAt: string;
+  finishedAt: string | null;
+  /** The run ended before everything finished (signal, kill): never accepted. */
+  interrupted: boolean;
+  /** Set when the bundle was refused before anything ran. */
+  refused?: string;
+  level: Level | 'refused' | 'unknown';
+  scope: Scope;
+  bundle: Verdict['bundle'];
+  /** The bundle as the user named it (for replay commands). */
+  bundleArg: string;
+  records: GateRecord[];
+  recordProblems: string[];
+  vitest: RunnerResults | null;
+  playwright: RunnerResults | null;
+  processes: ProcessOutcome[];
+  machine: Record<string, unknown>;
+  /** Package versions (onnxruntime-node, onnxruntime-web, Playwright, vitest) and PyTorch from the manifest. */
+  packages: EngineVersion[];
+  env: Record<string, string>;
+  files: Record<string, string | null>;
+  runCommand: string;
+  expectations?: FamilyExpectation[];
+  /** --require-full: a contract-only bundle is then not accepted (the release pipeline wants goldens-level evidence). */
+  requireFull?: boolean;
+}
+
+function reason(code: string, message: string): Reason {
+  return { code, message };
+}
+
+function list<T>(xs: T[], fmt: (x: T) => string, max = 8): string {
+  const shown = xs.slice(0, max).map(fmt).join('; ');
+  return xs.length > max ? `${shown}; ... and ${xs.length - max} more` : shown;
+}
+
+const FAILED_TEST = new Set(['failed', 'timedOut', 'flaky', 'unknown']);
+
+/** The engines and versions a run used: records' engine metrics, Playwright's engine annotations, packages. */
+export function collectEngines(records: GateRecord[], tests: RunnerTest[], packages: EngineVersion[]): EngineVersion[] {
+  const out = new Map<string, EngineVersion>();
+  const add = (e: EngineVersion): void => {
+    const key = `${e.runtime}|${e.name}|${e.version}`;
+    if (!out.has(key)) out.set(key, e);
+  };
+  for (const r of records) {
+    const name = r.metrics.engine;
+    const version = r.metrics.engineVersion;
+    if (typeof name === 'string' && (typeof version === 'string' || typeof version === 'number')) {
+      add({ runtime: r.runtime, name, version: String(version), source: 'checks.jsonl' });
+    }
+  }
+  for (const t of tests) {
+    if (t.runner !== 'playwright' || !t.engine) continue;
+    const m = /^(.*), version (.*)$/.exec(t.engine);
+    add({ runtime: t.project, name: m ? m[1]! : t.engine, version: m ? m[2]! : 'unknown', source: 'playwright annotation' });
+  }
+  for (const p of packages) add(p);
+  return [...out.values()];
+}
+
+/** Seeds (from ids and metrics) and thread counts (metrics threads / numThreads) per runtime. */
+export function collectDeterminism(records: GateRecord[]): { seeds: number[]; threads: Record<string, number[]> } {
+  const seeds = new Set<number>();
+  const threads: Record<string, Set<number>> = {};
+  for (const r of records) {
+    const p = idParams(r.id);
+    for (const k of ['seed', 'seeds']) {
+      for (const s of (p[k] ?? '').split(/[|+]/)) if (/^\d+$/.test(s)) seeds.add(Number(s));
+    }
+    const seedMetric = num(r.metrics.seed) ?? num(r.metrics.noiseSeed);
+    if (seedMetric !== null) seeds.add(seedMetric);
+    for (const k of ['threads', 'numThreads']) {
+      const t = num(r.metrics[k]) ?? (/^\d+$/.test(p[k] ?? '') ? Number(p[k]) : null);
+      if (t !== null) (threads[r.runtime] ??= new Set()).add(t);
+    }
+  }
+  return {
+    seeds: [...seeds].sort((a, b) => a - b),
+    threads: Object.fromEntries(Object.entries(threads).map(([k, v]) => [k, [...v].sort((a, b) => a - b)])),
+  };
+}
+
+function countsOf(checks: VerdictCheck[], tests: RunnerTest[]): Counts {
+  const byRuntime: Counts['byRuntime'] = {};
+  const byCheck: Counts['byCheck'] = {};
+  let passed = 0, failed = 0, errors = 0, selfTests = 0, selfTestsFailed = 0;
+  for (const c of checks) {
+    const ok = c.status === 'pass';
+    if (ok) passed++;
+    else if (c.status === 'error') errors++;
+    else failed++;
+    if (c.selfTest) { selfTests++; if (!ok) selfTestsFailed++; }
+    const rt = (byRuntime[c.runtime] ??= { total: 0, passed: 0, failed: 0 });
+    const ck = (byCheck[c.check] ??= { total: 0, passed: 0, failed: 0 });
+    for (const g of [rt, ck]) { g.total++; if (ok) g.passed++; else g.failed++; }
+  }
+  return {
+    total: checks.length, passed, failed, errors, selfTests, selfTestsFailed, byRuntime, byCheck,
+    tests: {
+      vitest: tests.filter((t) => t.runner === 'vitest').length,
+      playwright: tests.filter((t) => t.runner === 'playwright').length,
+      failed: tests.filter((t) => FAILED_TEST.has(t.status)).length,
+      notRun: tests.filter((t) => NOT_RUN.has(t.status)).length,
+    },
+  };
+}
+
+function testId(t: RunnerTest): string {
+  return `test:runner=${t.runner},project=${t.project},file=${t.file},title=${[...t.path, t.title].join(' > ')}`;
+}
+
+export function computeVerdict(input: VerdictInput): Verdict {
+  const reasons: Reason[] = [];
+  const expectations = input.expectations ?? EXPECTED_FAMILIES;
+  const records = dedupeRecords(input.records);
+  const tests = [...(input.vitest?.tests ?? []), ...(input.playwright?.tests ?? [])];
+  const ctx = { bundle: input.bundleArg };
+
+  if (input.refused !== undefined) reasons.push(reason('bundle-refused', input.refused));
+  if (input.requireFull && input.level === 'contract-only') {
+    reasons.push(reason('level-below-required', 'the bundle has no goldens/: only the contract-only level was reached, and --require-full asks for the full gate (build the goldens with reference/python/make_bundle.py)'));
+  }
+  if (input.interrupted) reasons.push(reason('interrupted', 'the run was interrupted before it finished: the results below are partial'));
+  if (!input.scope.full) {
+    reasons.push(reason(input.scope.allowNarrow ? 'narrowed-scope-allowed' : 'narrowed-scope',
+      `not the full gate: ${input.scope.narrowed.join('; ')}` + (input.scope.allowNarrow ? ' (accepted for this scope only: --allow-narrow)' : '; run without narrowing options (or pass --allow-narrow) for an acceptance')));
+  }
+  for (const p of input.recordProblems) reasons.push(reason('checks-unreadable', p));
+
+  // ---- child processes ----
+  for (const p of input.processes) {
+    if (p.spawnError) reasons.push(reason('suite-not-started', `${p.name} could not be started (${p.spawnError}): ${p.command}`));
+    else if (p.timedOut) reasons.push(reason('suite-timeout', `${p.name} ran past its time limit and was killed after ${(p.durationMs / 1000).toFixed(0)} s; see ${p.log}`));
+    else if (p.interrupted) { /* covered by 'interrupted' */ }
+    else if (p.signal) reasons.push(reason('suite-crashed', `${p.name} was killed by ${p.signal}; see ${p.log}`));
+  }
+
+  // ---- runner reports ----
+  const runnerOf: Array<[RunnerResults | null, boolean, string]> = [
+    [input.vitest, input.scope.node && input.refused === undefined, 'vitest'],
+    [input.playwright, input.scope.browsers.length > 0 && input.refused === undefined, 'playwright'],
+  ];
+  for (const [rr, expected, name] of runnerOf) {
+    if (!expected) continue;
+    const proc = input.processes.find((p) => p.name === name);
+    if (!rr || rr.problem) {
+      if (!input.interrupted) reasons.push(reason('no-report', rr?.problem ?? `${name}: no report was read`));
+      continue;
+    }
+    for (const f of rr.fileErrors) reasons.push(reason('file-failed-to-load', `${f.runner}: ${f.file} failed to load or run: ${f.message.split('\n').slice(0, 3).join(' ')}`));
+    for (const g of rr.globalErrors) reasons.push(reason('global-error', `${name}: ${g.split('\n').slice(0, 3).join(' ')}`));
+    const failedTests = rr.tests.filter((t) => !PASSED.has(t.status));
+    if (proc && proc.exitCode !== null && proc.exitCode !== 0 && !proc.timedOut && !proc.interrupted &&
+      failedTests.length === 0 && rr.fileErrors.length === 0 && rr.globalErrors.length === 0) {
+      reasons.push(reason('suite-crashed', `${name} exited with code ${proc.exitCode} but its report shows no failure (crash, unhandled error or config problem); see ${proc.log}`));
+    }
+    if (rr.runner === 'vitest' && rr.tests.length === 0 && rr.fileErrors.length === 0) {
+      reasons.push(reason('project-empty', 'vitest ran 0 tests: no Node suite ran'));
+    }
+  }
+  if (input.playwright && !input.playwright.problem && input.refused === undefined) {
+    for (const project of input.scope.browsers) {
+      const pt = input.playwright.tests.filter((t) => t.project === project);
+      if (pt.length === 0) {
+        if (!input.interrupted) reasons.push(reason('project-empty', `Playwright project ${project} ran 0 tests (engine missing from the config, or everything filtered out)`));
+        continue;
+      }
+      if (!pt.some((t) => t.engine) && !records.some((r) => r.runtime === project)) {
+        const why = pt.flatMap((t) => t.errors).find((e) => e) ?? 'no test of it reached the browser';
+        reasons.push(reason('engine-not-started', `${project}: the engine did not start: ${why.split('\n')[0]}`));
+      }
+    }
+  }
+
+  // ---- records and tests, cross-checked ----
+  const matches = new Map<GateRecord, TestMatch | null>();
+  for (const r of records) matches.set(r, matchTest(r, tests));
+  const checks: VerdictCheck[] = records.map((r) => {
+    const m = matches.get(r) ?? null;
+    const selfTest = isSelfTest(r);
+    return {
+      id: r.id, check: r.check, runtime: r.runtime, status: r.status, metrics: r.metrics, threshold: r.threshold,
+      message: r.message, artifacts: r.artifacts, selfTest, source: 'record' as const,
+      ...(m ? { test: { runner: m.test.runner, file: m.test.file, title: m.test.title, project: m.test.project } } : {}),
+      ...(r.status !== 'pass' ? { replay: replayCommand(r, m, ctx) } : {}),
+    };
+  });
+  // a failed (or unrun) test must be explained by a failing record of its own; otherwise it is a check of its own
+  const failingRecordTests = new Set<RunnerTest>();
+  for (const [r, m] of matches) if (m && r.status !== 'pass') failingRecordTests.add(m.test);
+  const unrecorded: RunnerTest[] = [];
+  const notRun: RunnerTest[] = [];
+  for (const t of tests) {
+    if (PASSED.has(t.status)) continue;
+    if (NOT_RUN.has(t.status)) { notRun.push(t); continue; }
+    if (failingRecordTests.has(t)) continue;
+    unrecorded.push(t);
+  }
+  for (const rr of [input.vitest, input.playwright]) {
+    for (const f of rr?.fileErrors ?? []) {
+      checks.push({
+        id: `file:runner=${f.runner},file=${f.file}`, check: 'test', runtime: f.runner === 'vitest' ? 'node' : 'browser', status: 'error', metrics: {}, threshold: {},
+        artifacts: [], selfTest: false, source: 'runner', message: `the suite file failed to load or run, so none of its checks ran: ${f.message.split('\n').slice(0, 6).join('\n')}`,
+        replay: replayTest({ runner: f.runner, file: f.file, title: '', path: [], project: f.runner === 'vitest' ? 'node' : '', status: 'failed', steps: [], errors: [], durationMs: 0 }, ctx),
+      });
+    }
+  }
+  for (const t of [...unrecorded, ...notRun]) {
+    const ran = !NOT_RUN.has(t.status);
+    checks.push({
+      id: testId(t), check: 'test', runtime: t.project, status: ran ? 'fail' : 'error', metrics: { status: t.status, durationMs: t.durationMs },
+      threshold: {}, artifacts: [], selfTest: false, source: 'runner',
+      message: ran ? `the test ${t.status} without a failing check record: ${(t.errors[0] ?? 'no error message').split('\n').slice(0, 6).join('\n')}`
+        : `the test did not run (${t.status}): a check that did not run is not a pass`,
+      test: { runner: t.runner, file: t.file, title: t.title, project: t.project },
+      replay: replayTest(t, ctx),
+    });
+  }
+  if (unrecorded.length) reasons.push(reason('test-failed-unrecorded', `${unrecorded.length} test(s) failed with no failing check record: ${list(unrecorded, (t) => `${t.project} ${t.file} "${t.title}"`)}`));
+  if (notRun.length) reasons.push(reason('test-not-run', `${notRun.length} test(s) did not run: ${list(notRun, (t) => `${t.project} ${t.file} "${t.title}" (${t.status})`)}`));
+
+  // ---- expected families ----
+  const level = input.level;
+  if ((level === 'full' || level === 'contract-only') && !input.scope.grep && input.refused === undefined && !input.interrupted) {
+    for (const e of expectations) {
+      if (!e.levels.includes(level)) continue;
+      // a run limited to some suite files cannot be expected to cover the others' families
+      const limited = e.where === 'node' ? input.scope.suites?.node : input.scope.suites?.browser;
+      if (limited?.length) continue;
+      const runtimes = e.where === 'node' ? (input.scope.node ? ['node'] : []) : (input.scope.shard ? [] : input.scope.browsers);
+      for (const rt of runtimes) {
+        const has = records.some((r) => !isSelfTest(r) && r.check === e.family && (e.where === 'node' ? !isBrowserRuntime(r.runtime) : r.runtime === rt));
+        if (!has) reasons.push(reason('family-missing', `no ${e.family} check ran on ${rt}: its suite did not run or recorded nothing (expected at level ${level})`));
+      }
+    }
+  }
+
+  // ---- failures ----
+  const judgedFailed = checks.filter((c) => c.status !== 'pass' && !c.selfTest && c.source === 'record');
+  const selfFailed = checks.filter((c) => c.status !== 'pass' && c.selfTest);
+  if (judgedFailed.length) reasons.unshift(reason('checks-failed', `${judgedFailed.length} check(s) failed: ${list(judgedFailed, (c) => c.id, 5)}`));
+  if (selfFailed.length) reasons.push(reason('self-test-failed', `${selfFailed.length} self-test(s) failed (a check passed a model broken on purpose, or the proof could not run): ${list(selfFailed, (c) => c.id, 5)}`));
+
+  const rank = (c: VerdictCheck): number => (c.status === 'pass' ? 3 : c.source === 'runner' ? 2 : c.selfTest ? 1 : 0);
+  const ordered = checks.map((c, i) => ({ c, i })).sort((a, b) => rank(a.c) - rank(b.c) || a.i - b.i).map((x) => x.c);
+  const failed = ordered.filter((c) => c.status !== 'pass').map((c) => c.id);
+
+  const blocking = reasons.filter((r) => r.code !== 'narrowed-scope-allowed');
+  const complete = !input.interrupted && input.finishedAt !== null;
+  const accepted = complete && blocking.length === 0 && failed.length === 0 && (level === 'full' || level === 'contract-only');
+  const det = collectDeterminism(records);
+
+  return {
+    format: VERDICT_FORMAT,
+    runId: input.runId,
+    complete,
+    accepted,
+    reason: accepted ? '' : (blocking[0]?.message ?? (failed.length ? `${failed.length} check(s) failed` : 'not complete')),
+    reasons,
+    level: input.level,
+    scope: input.scope,
+    startedAt: input.startedAt,
+    finishedAt: input.finishedAt,
+    bundle: input.bundle,
+    machine: input.machine,
+    engines: collectEngines(records, tests, input.packages),
+    determinism: { ...det, env: input.env },
+    counts: countsOf(ordered, tests),
+    failed,
+    checks: ordered,
+    processes: input.processes,
+    keyMetrics: keyMetrics(ordered),
+    drift: [],
+    driftReport: null,
+    files: input.files,
+    replay: {
+      run: input.runCommand,
+      failed: Object.fromEntries(ordered.filter((c) => c.replay).map((c) => [c.id, c.replay!.command])),
+    },
+  };
+}

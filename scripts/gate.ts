@@ -1,0 +1,169 @@
+/**
+ * The acceptance gate: one command, one verdict.
+ *
+ *   npm run gate -- [--bundle <dir>] [options]          (default bundle: $TINYDIT_BUNDLE, else fixtures/default)
+ *   npm run gate:merge -- --blobs <shard dir> [<shard dir> ...] [options]
+ *
+ * Validates the bundle (a refused bundle is a verdict, before anything runs), runs the Node suites (vitest)
+ * and the browser suites (Playwright: chromium, firefox, webkit) into reports/<UTC time>-<model sha>/, and
+ * writes verdict.json, index.html, the runners' JUnit/JSON/HTML reports and a line of reports/history.jsonl.
+ * Exit code: 0 accepted, 1 not accepted, 2 usage error, 130 interrupted.
+ *
+ * Options:
+ *   --bundle <dir>          the bundle to judge
+ *   --node-only             only the Node suites            --browser-only   only the browser suites
+ *   --browsers a,b          engines to run (default chromium,firefox,webkit)
+ *   --shard i/n             this machine's share of the browser tests (blob report for gate:merge)
+ *   --grep <regex>          only tests whose name matches (vitest -t, playwright -g)
+ *   --node-suites a,b       Node suite files          --browser-suites a,b   browser spec files
+ *   --allow-narrow          a narrowed run (any option above) may be accepted for what it covered; the
+ *                           verdict still records scope.full = false. Without it a narrowed run is never accepted.
+ *   --baseline <path>       compare key metrics with an earlier run (run folder, verdict.json or history.jsonl[#run])
+ *   --fail-on-drift         drift makes the verdict not accepted (default: reported only)
+ *   --require-full          a bundle without goldens (level contract-only) is not accepted
+ *   --history <file>        history file (default reports/history.jsonl)   --no-history   do not append
+ *   --reports <dir>         where run folders go (default reports)
+ *   --run-id <id>           name the run folder yourself
+ *   --timeout-node <min>    default 30        --timeout-browser <min>   default 90
+ *   --no-screenshot         skip the Chromium screenshot of index.html
+ *   --verbose               echo the runners' output (always kept in <run>/logs/)
+ *   npm run gate -- render <run dir> [--bundle] [--baseline] [--history]
+ *                           recompute verdict.json and index.html of a run folder from what it holds
+ * gate:merge options: --blobs <dir>... (shard run folders, or folders of blob zips with the shard's
+ *   checks.jsonl), --node <run dir> (a Node-suite run to merge in), and --bundle, --allow-narrow, --baseline,
+ *   --fail-on-drift, --history, --no-history, --reports, --run-id, --no-screenshot as above.
+ */
+import { relative, resolve } from 'node:path';
+import { REPO_ROOT } from '../harness/config.js';
+import { ALL_BROWSERS, DEFAULT_BROWSER_TIMEOUT_MIN, DEFAULT_NODE_TIMEOUT_MIN, mergeShards, rejudge, runGate, type GateResult } from '../harness/gate/gate.js';
+import type { Verdict } from '../harness/gate/types.js';
+
+class UsageError extends Error {}
+
+interface Parsed { flags: Map<string, string[]>; }
+
+const VALUE_FLAGS = new Set(['--bundle', '--browsers', '--shard', '--grep', '--node-suites', '--browser-suites', '--baseline', '--history', '--reports',
+  '--run-id', '--timeout-node', '--timeout-browser', '--blobs', '--node']);
+const BOOL_FLAGS = new Set(['--require-full', '--node-only', '--browser-only', '--allow-narrow', '--fail-on-drift', '--no-history', '--no-screenshot', '--verbose', '--help', '-h']);
+
+function parse(argv: string[]): Parsed {
+  const flags = new Map<string, string[]>();
+  let current: string | null = null;
+  for (const raw of argv) {
+    const [a, inline] = raw.startsWith('--') && raw.includes('=') ? [raw.slice(0, raw.indexOf('=')), raw.slice(raw.indexOf('=') + 1)] : [raw, undefined];
+    if (a.startsWith('-') && (VALUE_FLAGS.has(a) || BOOL_FLAGS.has(a))) {
+      current = VALUE_FLAGS.has(a) ? a : null;
+      if (!flags.has(a)) flags.set(a, []);
+      if (inline !== undefined) { flags.get(a)!.push(inline); current = a === '--blobs' ? a : null; }
+      continue;
+    }
+    if (a.startsWith('-')) throw new UsageError(`unknown option ${a} (see the header of scripts/gate.ts)`);
+    if (current === null) throw new UsageError(`unexpected argument ${raw}`);
+    flags.get(current)!.push(raw);
+    if (current !== '--blobs') current = null;
+  }
+  for (const f of VALUE_FLAGS) if (flags.has(f) && flags.get(f)!.length === 0) throw new UsageError(`${f} needs a value`);
+  return { flags };
+}
+
+const one = (p: Parsed, f: string): string | undefined => p.flags.get(f)?.[p.flags.get(f)!.length - 1];
+const has = (p: Parsed, f: string): boolean => p.flags.has(f);
+const csv = (s: string | undefined): string[] | undefined => s?.split(',').map((x) => x.trim()).filter(Boolean);
+
+function minutes(p: Parsed, f: string, d: number): number {
+  const v = one(p, f);
+  if (v === undefined) return d * 60_000;
+  const n = Number(v);
+  if (!(n > 0)) throw new UsageError(`${f} must be a positive number of minutes, got ${v}`);
+  return n * 60_000;
+}
+
+function summary(v: Verdict, runDir: string): string {
+  const rel = relative(process.cwd(), runDir) || runDir;
+  const lines = [
+    '',
+    `${v.accepted ? 'ACCEPTED' : v.complete ? 'NOT ACCEPTED' : 'INCOMPLETE (not accepted)'}  level=${v.level}  scope=${v.scope.full ? 'full' : `narrowed: ${v.scope.narrowed.join('; ')}`}`,
+    `model ${v.bundle.modelSha256 ?? '?'}  checks ${v.counts.passed}/${v.counts.total} pass (self-tests ${v.counts.selfTests - v.counts.selfTestsFailed}/${v.counts.selfTests})`,
+  ];
+  if (!v.accepted) for (const r of v.reasons.slice(0, 12)) lines.push(`  - [${r.code}] ${r.message.split('\n')[0]}`);
+  const failed = v.checks.filter((c) => c.status !== 'pass');
+  if (failed.length) {
+    lines.push(`failed (${failed.length}):`);
+    for (const c of failed.slice(0, 15)) {
+      lines.push(`  ✗ ${c.id} [${c.runtime}] ${c.message.split('\n')[0]!.slice(0, 200)}`);
+      if (c.replay) lines.push(`      replay: ${c.replay.command}`);
+    }
+    if (failed.length > 15) lines.push(`  ... and ${failed.length - 15} more in verdict.json`);
+  }
+  if (v.driftReport) {
+    lines.push(`drift vs ${v.driftReport.baseline.source}: ${v.drift.length} of ${v.driftReport.compared} key metrics`);
+    for (const d of v.drift.slice(0, 10)) lines.push(`  ~ ${d.key}: ${d.baseline} -> ${d.current} (band ${d.band.toExponential(2)}, ${d.basis})`);
+  }
+  lines.push(`verdict: ${rel}/verdict.json`, `page:    ${rel}/index.html`);
+  return lines.join('\n') + '\n';
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const merge = argv[0] === 'merge';
+  const render = argv[0] === 'render';
+  const p = parse(merge || render ? argv.slice(render ? 2 : 1) : argv);
+  if (has(p, '--help') || has(p, '-h')) {
+    process.stdout.write('see the header of scripts/gate.ts for the options\n');
+    return 0;
+  }
+  const reportsRoot = resolve(one(p, '--reports') ?? resolve(REPO_ROOT, 'reports'));
+  const history = has(p, '--no-history') ? null : resolve(one(p, '--history') ?? resolve(reportsRoot, 'history.jsonl'));
+  const commandLine = `npm run ${merge ? 'gate:merge' : 'gate'} -- ${(merge ? argv.slice(1) : argv).join(' ')}`.trim();
+  let result: GateResult;
+  if (render) {
+    const runDir = argv[1];
+    if (!runDir || runDir.startsWith('-')) throw new UsageError('gate render needs the run folder: npm run gate -- render reports/<run>');
+    const bundle = one(p, '--bundle');
+    result = await rejudge({
+      runDir, failOnDrift: has(p, '--fail-on-drift'), history, commandLine,
+      ...(bundle ? { bundle } : {}), ...(one(p, '--baseline') ? { baseline: one(p, '--baseline')! } : {}),
+    });
+  } else if (merge) {
+    const blobs = [...(p.flags.get('--blobs') ?? []), ...(p.flags.get('--node') ?? [])];
+    if (!blobs.length) throw new UsageError('gate:merge needs --blobs <shard dir> [<shard dir> ...]');
+    const bundle = one(p, '--bundle');
+    result = await mergeShards({
+      inputs: blobs, reportsRoot, allowNarrow: has(p, '--allow-narrow'), failOnDrift: has(p, '--fail-on-drift'), history,
+      screenshot: !has(p, '--no-screenshot'), commandLine, requireFull: has(p, '--require-full'),
+      ...(bundle ? { bundle } : {}), ...(one(p, '--baseline') ? { baseline: one(p, '--baseline')! } : {}), ...(one(p, '--run-id') ? { runId: one(p, '--run-id')! } : {}),
+    });
+  } else {
+    if (has(p, '--node-only') && has(p, '--browser-only')) throw new UsageError('--node-only and --browser-only exclude each other');
+    const browsers = has(p, '--node-only') ? [] : csv(one(p, '--browsers')) ?? ALL_BROWSERS;
+    for (const b of browsers) if (!ALL_BROWSERS.includes(b)) throw new UsageError(`--browsers: unknown engine ${b} (known: ${ALL_BROWSERS.join(', ')})`);
+    const shard = one(p, '--shard');
+    if (shard !== undefined && !/^\d+\/\d+$/.test(shard)) throw new UsageError(`--shard must be i/n, got ${shard}`);
+    if (shard && !has(p, '--browser-only') && !has(p, '--node-only')) {
+      process.stderr.write('[gate] --shard: the Node suites run once, not per shard: this run is browser-only (run them with --node-only and pass that folder to gate:merge --node)\n');
+    }
+    const bundle = one(p, '--bundle') ?? process.env.TINYDIT_BUNDLE ?? 'fixtures/default';
+    result = await runGate({
+      bundle, reportsRoot, node: !has(p, '--browser-only') && !shard, browsers,
+      ...(shard ? { shard } : {}), ...(one(p, '--grep') ? { grep: one(p, '--grep')! } : {}),
+      ...(csv(one(p, '--node-suites')) ? { nodeSuites: csv(one(p, '--node-suites'))! } : {}),
+      ...(csv(one(p, '--browser-suites')) ? { browserSuites: csv(one(p, '--browser-suites'))! } : {}),
+      allowNarrow: has(p, '--allow-narrow'), failOnDrift: has(p, '--fail-on-drift'), history,
+      ...(one(p, '--baseline') ? { baseline: one(p, '--baseline')! } : {}), ...(one(p, '--run-id') ? { runId: one(p, '--run-id')! } : {}),
+      nodeTimeoutMs: minutes(p, '--timeout-node', DEFAULT_NODE_TIMEOUT_MIN), browserTimeoutMs: minutes(p, '--timeout-browser', DEFAULT_BROWSER_TIMEOUT_MIN),
+      screenshot: !has(p, '--no-screenshot'), verbose: has(p, '--verbose'), commandLine, requireFull: has(p, '--require-full'),
+    });
+  }
+  process.stdout.write(summary(result.verdict, result.runDir));
+  return result.exitCode;
+}
+
+main().then((code) => { process.exitCode = code; }, (e: unknown) => {
+  if (e instanceof UsageError) {
+    process.stderr.write(`gate: ${e.message}\n`);
+    process.exitCode = 2;
+  } else {
+    process.stderr.write(`gate: ${(e as Error).stack ?? String(e)}\n`);
+    process.exitCode = 1;
+  }
+});

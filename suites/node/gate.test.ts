@@ -1,0 +1,538 @@
+/**
+ * The gate judges the gate: the verdict logic on synthetic records and runner results (every way a run can
+ * fail to be a pass: a failed check, a failed self-test, a failed test without a record, a skipped test, a
+ * file that did not load, an engine that ran nothing, a crashed or timed-out suite, a missing family, an
+ * interrupted run, a narrowed scope, a refused bundle), the runners' report readers, record-to-test matching
+ * and replay commands, key metrics and drift (synthetic, and on the real model with slightly perturbed
+ * weights), the agreement matrix, the summary page, and the CLI end to end on a refused bundle, a suite file
+ * that fails to load, and an interrupted run.
+ * Each case is recorded as gate:selftest=<what> (a self-test of the harness, not a judgement of the model).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadBundle } from '../../harness/bundle.js';
+import { compareTensors, comparisonMetrics } from '../../harness/compare.js';
+import { bundleDir, REPO_ROOT } from '../../harness/config.js';
+import { agreementMatrix } from '../../harness/gate/agreement.js';
+import { BAND_ABS_FLOOR, DEFAULT_REL_BAND, MIN_HISTORY_POINTS, computeDrift, keyMetricGroups, keyMetrics, loadBaseline, type HistoryEntry } from '../../harness/gate/metrics.js';
+import { dedupeRecords, idParams, isSelfTest, parseRecord, readRecords } from '../../harness/gate/records.js';
+import { escapeRegex, matchTest, replayCommand } from '../../harness/gate/replay.js';
+import { renderReport } from '../../harness/gate/report.js';
+import { readPlaywrightReport, readVitestReport } from '../../harness/gate/runners.js';
+import type { GateRecord, ProcessOutcome, RunnerResults, RunnerTest, Scope, Verdict, VerdictCheck } from '../../harness/gate/types.js';
+import { EXPECTED_FAMILIES, computeVerdict, type VerdictInput } from '../../harness/gate/verdict.js';
+import { withInitializers } from '../../harness/mutate.js';
+import { encodeNpy } from '../../harness/npy.js';
+import { encodePNG } from '../../harness/png.js';
+import { recordCheck } from '../../harness/results.js';
+import { openModelBytes } from '../../harness/runtime-node.js';
+
+const ENGINES = ['chromium', 'firefox', 'webkit'];
+
+// ---------------------------------------------------------------------------------------------------------
+// Synthetic run material
+
+function rec(id: string, over: Partial<GateRecord> = {}): GateRecord {
+  const family = id.slice(0, id.indexOf(':'));
+  return { id, check: family, runtime: 'node', status: 'pass', metrics: {}, threshold: {}, message: '', artifacts: [], ...over };
+}
+
+function vtest(title: string, status = 'passed', file = 'suites/node/x.test.ts'): RunnerTest {
+  return { runner: 'vitest', file, title, path: [], project: 'node', status, steps: [], errors: status === 'passed' ? [] : ['AssertionError: boom'], durationMs: 1 };
+}
+
+function ptest(title: string, project: string, status = 'passed', steps: string[] = []): RunnerTest {
+  return {
+    runner: 'playwright', file: 'suites/browser/generation.spec.ts', title, path: [], project, status, steps,
+    errors: status === 'passed' ? [] : ['Error: expect failed'], durationMs: 1, engine: `${project} engine, version 1.0`,
+  };
+}
+
+function runnerOf(runner: 'vitest' | 'playwright', tests: RunnerTest[], extra: Partial<RunnerResults> = {}): RunnerResults {
+  return { runner, report: `${runner}.json`, tests, fileErrors: [], globalErrors: [], projects: runner === 'vitest' ? ['node'] : ENGINES, success: true, ...extra };
+}
+
+function proc(name: string, over: Partial<ProcessOutcome> = {}): ProcessOutcome {
+  return { name, command: name, exitCode: 0, signal: null, timedOut: false, interrupted: false, durationMs: 1000, log: `logs/${name}.log`, ...over };
+}
+
+const FULL_SCOPE: Scope = { full: true, node: true, browsers: ENGINES, narrowed: [], allowNarrow: false };
+
+/** A complete, passing run: every expected family on every runtime, each record matched to a passing test. */
+function passingRun(): { records: GateRecord[]; vitest: RunnerTest[]; playwright: RunnerTest[] } {
+  const records: GateRecord[] = [];
+  const vitest: RunnerTest[] = [];
+  const playwright: RunnerTest[] = [];
+  for (const f of EXPECTED_FAMILIES.filter((e) => e.where === 'node')) {
+    const id = `${f.family}:variant=guided,case=1`;
+    records.push(rec(id, { metrics: { maxAbs: 1e-6, worstRatio: 0.1 } }));
+    vitest.push(vtest(id, 'passed', `suites/node/${f.family}.test.ts`));
+  }
+  records.push(rec('velocity:mutant=zeroed,variant=guided', { check: 'velocity-mutant', message: 'rejected as expected' }));
+  vitest.push(vtest('velocity:mutant=zeroed,variant=guided', 'passed', 'suites/node/velocity.test.ts'));
+  for (const e of ENGINES) {
+    const steps: string[] = [];
+    for (const b of ['Abyssinian', 'Bombay']) {
+      const id = `generation:engine=${e},variant=guided,breed=${b},seed=7`;
+      records.push(rec(id, { runtime: e, metrics: { 'state.maxAbs': 3e-7, 'state.worstRatio': 0.01, engine: `${e} engine`, engineVersion: '1.0', threads: 1 } }));
+      steps.push(id);
+    }
+    records.push(rec(`loading:engine=${e},variant=guided,threads=1`, { runtime: e }));
+    playwright.push(ptest('generation:variant=guided,seed=7 (2 breeds)', e, 'passed', steps));
+  }
+  return { records, vitest, playwright };
+}
+
+function input(over: Partial<VerdictInput> = {}, run = passingRun()): VerdictInput {
+  return {
+    runId: 'test-run', startedAt: '2026-01-01T00:00:00Z', finishedAt: '2026-01-01T00:10:00Z', interrupted: false, level: 'full', scope: FULL_SCOPE,
+    bundle: { dir: '/b', modelFile: 'model.onnx', modelSha256: 'a'.repeat(64), manifestSha256: 'a'.repeat(64), manifest: { name: 'm', breeds: ['Abyssinian', 'Bombay'] } },
+    bundleArg: 'fixtures/default', records: run.records, recordProblems: [],
+    vitest: runnerOf('vitest', run.vitest), playwright: runnerOf('playwright', run.playwright),
+    processes: [proc('vitest'), proc('playwright')], machine: { hostname: 'h', platform: 'linux', cpus: 2 }, packages: [], env: {}, files: {}, runCommand: 'npm run gate',
+    ...over,
+  };
+}
+
+const codes = (v: Verdict): string[] => v.reasons.map((r) => r.code);
+
+/** Records the self-test and asserts it (the assertion's message names the case). */
+function selftest(what: string, ok: boolean, message: string, metrics: Record<string, number | string | boolean | null> = {}): void {
+  recordCheck({ id: `gate:selftest=${what}`, check: 'gate', runtime: 'node', status: ok ? 'pass' : 'fail', metrics, message });
+  expect(ok, `gate:selftest=${what}: ${message}`).toBe(true);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+describe('verdict: accepted only when everything ran and passed', () => {
+  it('gate:selftest=accepts-a-complete-passing-run', () => {
+    const v = computeVerdict(input());
+    selftest('accepts-a-complete-passing-run', v.accepted && v.complete && v.failed.length === 0 && v.reasons.length === 0,
+      `accepted=${v.accepted}, reasons: ${v.reasons.map((r) => r.message).join(' | ')}`);
+    expect(v.counts.selfTests).toBe(1);
+    expect(v.engines.some((e) => e.runtime === 'webkit' && e.version === '1.0')).toBe(true);
+    expect(v.determinism.seeds).toEqual([7]);
+    expect(v.determinism.threads.chromium).toEqual([1]);
+  });
+
+  // Each case: one thing broken in an otherwise passing run -> not accepted, with this reason code.
+  const broken: Array<{ what: string; code: string; make: () => VerdictInput; failedId?: RegExp }> = [
+    {
+      what: 'failed-check', code: 'checks-failed', failedId: /^velocity:variant=guided,case=1$/,
+      make: () => { const r = passingRun(); r.records.find((x) => x.check === 'velocity')!.status = 'fail'; r.vitest.find((t) => t.title.startsWith('velocity:'))!.status = 'failed'; return input({}, r); },
+    },
+    {
+      what: 'error-record', code: 'checks-failed', failedId: /^trajectory:/,
+      make: () => { const r = passingRun(); r.records.find((x) => x.check === 'trajectory')!.status = 'error'; return input({}, r); },
+    },
+    {
+      what: 'self-test-not-caught', code: 'self-test-failed', failedId: /mutant=zeroed/,
+      make: () => { const r = passingRun(); r.records.find((x) => x.check === 'velocity-mutant')!.status = 'fail'; return input({}, r); },
+    },
+    {
+      what: 'failed-test-without-record', code: 'test-failed-unrecorded', failedId: /^test:runner=vitest/,
+      make: () => { const r = passingRun(); r.vitest.push(vtest('an assertion outside any record', 'failed')); return input({}, r); },
+    },
+    {
+      what: 'browser-test-failed-without-record', code: 'test-failed-unrecorded', failedId: /^test:runner=playwright,project=firefox/,
+      make: () => { const r = passingRun(); r.playwright.push(ptest('progress:steps=10', 'firefox', 'timedOut')); return input({}, r); },
+    },
+    {
+      what: 'skipped-test', code: 'test-not-run', failedId: /^test:runner=vitest/,
+      make: () => { const r = passingRun(); r.vitest.push(vtest('skipped case', 'skipped')); return input({}, r); },
+    },
+    {
+      what: 'file-failed-to-load', code: 'file-failed-to-load', failedId: /^file:runner=vitest,file=suites\/node\/images\.test\.ts$/,
+      make: () => { const r = passingRun(); return input({ vitest: runnerOf('vitest', r.vitest, { fileErrors: [{ runner: 'vitest', file: 'suites/node/images.test.ts', message: 'SyntaxError' }] }) }, r); },
+    },
+    {
+      what: 'project-ran-nothing', code: 'project-empty',
+      make: () => { const r = passingRun(); r.playwright = r.playwright.filter((t) => t.project !== 'webkit'); r.records = r.records.filter((x) => x.runtime !== 'webkit'); return input({}, r); },
+    },
+    {
+      what: 'engine-did-not-start', code: 'engine-not-started',
+      make: () => {
+        const r = passingRun();
+        r.records = r.records.filter((x) => x.runtime !== 'firefox');
+        r.playwright = r.playwright.map((t) => (t.project === 'firefox' ? { ...t, status: 'failed', engine: undefined as unknown as string, errors: ['firefox could not be launched: install it'] } : t));
+        return input({}, r);
+      },
+    },
+    { what: 'suite-crashed', code: 'suite-crashed', make: () => input({ processes: [proc('vitest', { exitCode: null, signal: 'SIGSEGV' }), proc('playwright')] }) },
+    { what: 'suite-timed-out', code: 'suite-timeout', make: () => input({ processes: [proc('vitest'), proc('playwright', { exitCode: null, signal: 'SIGTERM', timedOut: true })] }) },
+    { what: 'exit-code-without-failure', code: 'suite-crashed', make: () => input({ processes: [proc('vitest', { exitCode: 1 }), proc('playwright')] }) },
+    { what: 'report-missing', code: 'no-report', make: () => input({ playwright: { ...runnerOf('playwright', []), report: null, problem: 'playwright.json: missing' } }) },
+    {
+      what: 'family-missing', code: 'family-missing',
+      make: () => { const r = passingRun(); r.records = r.records.filter((x) => x.check !== 'stats'); return input({}, r); },
+    },
+    {
+      what: 'browser-family-missing', code: 'family-missing',
+      make: () => { const r = passingRun(); r.records = r.records.filter((x) => !(x.runtime === 'chromium' && x.check === 'generation')); return input({}, r); },
+    },
+    { what: 'global-error', code: 'global-error', make: () => { const r = passingRun(); return input({ playwright: runnerOf('playwright', r.playwright, { globalErrors: ['Error: webServer exited early'] }) }, r); } },
+    { what: 'unreadable-record-line', code: 'checks-unreadable', make: () => input({ recordProblems: ['checks.jsonl line 7: not JSON'] }) },
+    { what: 'narrowed-scope', code: 'narrowed-scope', make: () => input({ scope: { ...FULL_SCOPE, full: false, browsers: ['chromium'], narrowed: ['engines firefox, webkit not run'] } }) },
+    { what: 'bundle-refused', code: 'bundle-refused', make: () => input({ refused: 'manifest.json: missing', level: 'refused', records: [], vitest: null, playwright: null, processes: [] }) },
+  ];
+  for (const b of broken) {
+    it(`gate:selftest=rejects,cause=${b.what}`, () => {
+      const v = computeVerdict(b.make());
+      const named = codes(v).includes(b.code);
+      const listed = b.failedId ? v.failed.some((id) => b.failedId!.test(id)) : true;
+      selftest(`rejects,cause=${b.what}`, !v.accepted && named && listed,
+        `accepted=${v.accepted}; reasons [${codes(v).join(', ')}] ${named ? 'name' : 'do NOT name'} ${b.code}; failed [${v.failed.slice(0, 4).join(', ')}]`);
+      expect(v.reason.length).toBeGreaterThan(0);
+    });
+  }
+
+  it('gate:selftest=interrupted-is-incomplete', () => {
+    const r = passingRun();
+    const v = computeVerdict(input({ interrupted: true, finishedAt: null, processes: [proc('vitest'), proc('playwright', { exitCode: null, signal: 'SIGTERM', interrupted: true })] }, r));
+    selftest('interrupted-is-incomplete', !v.complete && !v.accepted && codes(v).includes('interrupted') && v.checks.length === r.records.length,
+      `complete=${v.complete} accepted=${v.accepted} reasons=${codes(v).join(',')}; ${v.checks.length} partial checks kept`);
+  });
+
+  it('gate:selftest=allow-narrow-accepts-the-narrowed-scope-only', () => {
+    const r = passingRun();
+    r.records = r.records.filter((x) => x.runtime === 'node');
+    const v = computeVerdict(input({ scope: { ...FULL_SCOPE, full: false, node: true, browsers: [], narrowed: ['browser suites not run'], allowNarrow: true }, playwright: null, processes: [proc('vitest')] }, r));
+    selftest('allow-narrow-accepts-the-narrowed-scope-only', v.accepted && !v.scope.full && codes(v).includes('narrowed-scope-allowed'),
+      `accepted=${v.accepted}, scope.full=${v.scope.full}, reasons=${codes(v).join(',')}`);
+  });
+
+  it('gate:selftest=contract-only-level', () => {
+    const r = passingRun();
+    r.records = r.records.filter((x) => ['contract', 'weights', 'behaviour', 'velocity-mutant'].includes(x.check));
+    r.vitest = r.vitest.filter((t) => /contract|weights|behaviour|mutant/.test(t.title));
+    const scope: Scope = { ...FULL_SCOPE, browsers: [] };
+    const v = computeVerdict(input({ level: 'contract-only', scope, playwright: null, processes: [proc('vitest')] }, r));
+    const vMissing = computeVerdict(input({ level: 'contract-only', scope, playwright: null, processes: [proc('vitest')] }, { ...r, records: r.records.filter((x) => x.check !== 'weights') }));
+    const vRequired = computeVerdict(input({ level: 'contract-only', scope, playwright: null, processes: [proc('vitest')], requireFull: true }, r));
+    selftest('contract-only-level', v.accepted && v.level === 'contract-only' && !vMissing.accepted && codes(vMissing).includes('family-missing') &&
+      !vRequired.accepted && codes(vRequired).includes('level-below-required'),
+    `contract-only with its families: accepted=${v.accepted}; without weights: accepted=${vMissing.accepted} (${codes(vMissing).join(',')}); --require-full: accepted=${vRequired.accepted}`);
+  });
+
+  it('gate:selftest=worst-duplicate-wins', () => {
+    const d = dedupeRecords([rec('velocity:a=1'), rec('velocity:a=1', { status: 'fail' }), rec('velocity:a=1')]);
+    selftest('worst-duplicate-wins', d.length === 1 && d[0]!.status === 'fail', `deduped to ${d.length} record(s), status ${d[0]?.status}`);
+  });
+});
+
+describe('records, runner reports, matching and replay', () => {
+  it('gate:selftest=record-lines', () => {
+    const good = parseRecord(JSON.stringify({ id: 'velocity:x=1', check: 'velocity', runtime: 'node', status: 'pass', metrics: { a: 1, b: 'NaN', c: [1] } }));
+    const bad = ['{', '[]', JSON.stringify({ id: 'x', check: 'c', runtime: 'node', status: 'ok' }), JSON.stringify({ check: 'c' })].map(parseRecord);
+    const ok = typeof good !== 'string' && good.metrics.c === '[1]' && bad.every((b) => typeof b === 'string');
+    selftest('record-lines', ok, `good: ${JSON.stringify(good)}; bad: ${bad.map(String).join(' | ')}`);
+    const dir = mkdtempSync(join(tmpdir(), 'gate-rec-'));
+    writeFileSync(join(dir, 'checks.jsonl'), `${JSON.stringify({ id: 'a:b=1', check: 'a', runtime: 'node', status: 'pass', metrics: {} })}\n{"id":"a:b=2","che`);
+    const read = readRecords(join(dir, 'checks.jsonl'));
+    expect(read.records).toHaveLength(1);
+    expect(read.problems[0]).toMatch(/line 2: .*cut off/);
+    expect(isSelfTest(rec('image:breed=Bombay,proof=channel-swap'))).toBe(true);
+    expect(isSelfTest(rec('velocity:variant=guided,t=0.5'))).toBe(false);
+    expect(idParams('velocity:variant=guided,breed=British Shorthair,t=0.5')).toEqual({ variant: 'guided', breed: 'British Shorthair', t: '0.5' });
+  });
+
+  it('gate:selftest=vitest-report', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gate-vitest-'));
+    writeFileSync(join(dir, 'vitest.json'), JSON.stringify({
+      success: false, testResults: [
+        { name: join(REPO_ROOT, 'suites/node/a.test.ts'), status: 'failed', message: '', assertionResults: [
+          { ancestorTitles: ['d'], title: 'a:x=1', status: 'passed', failureMessages: [], duration: 2 },
+          { ancestorTitles: ['d'], title: 'a:x=2', status: 'failed', failureMessages: ['\u001b[31mAssertionError\u001b[39m: no'], duration: 3 },
+        ] },
+        { name: join(REPO_ROOT, 'suites/node/b.test.ts'), status: 'failed', message: 'Error: Cannot find module x', assertionResults: [] },
+      ],
+    }));
+    const r = readVitestReport(join(dir, 'vitest.json'), REPO_ROOT);
+    const missing = readVitestReport(join(dir, 'nope.json'), REPO_ROOT);
+    selftest('vitest-report', r.tests.length === 2 && r.tests[1]!.errors[0] === 'AssertionError: no' && r.fileErrors[0]?.file === 'suites/node/b.test.ts' && !!missing.problem,
+      `tests ${r.tests.length}, file errors ${JSON.stringify(r.fileErrors)}, missing report: ${missing.problem}`);
+  });
+
+  it('gate:selftest=playwright-report', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gate-pw-'));
+    writeFileSync(join(dir, 'playwright.json'), JSON.stringify({
+      config: { rootDir: join(REPO_ROOT, 'suites/browser'), projects: [{ name: 'chromium' }, { name: 'webkit' }] },
+      suites: [{ title: 'g.spec.ts', file: 'g.spec.ts', specs: [], suites: [{ title: 'group', file: 'g.spec.ts', specs: [{
+        title: 'generation:variant=guided,seed=7', file: 'g.spec.ts', tests: [
+          { projectName: 'chromium', status: 'expected', annotations: [{ type: 'engine', description: 'system Chromium, version 156' }],
+            results: [{ status: 'passed', duration: 5, errors: [], steps: [{ title: 'generation:engine=chromium,breed=Bombay,seed=7' }] }] },
+          { projectName: 'webkit', status: 'skipped', annotations: [], results: [] },
+        ] }] }] }],
+      errors: [{ message: 'Error: boom', location: { file: join(REPO_ROOT, 'suites/browser/bad.spec.ts') } }, { message: 'webServer failed' }],
+      stats: { unexpected: 0 },
+    }));
+    const r = readPlaywrightReport(join(dir, 'playwright.json'), REPO_ROOT);
+    const c = r.tests.find((t) => t.project === 'chromium');
+    selftest('playwright-report', r.tests.length === 2 && c?.file === 'suites/browser/g.spec.ts' && c.steps.length === 1 && c.engine === 'system Chromium, version 156' &&
+      r.tests.find((t) => t.project === 'webkit')?.status === 'skipped' && r.fileErrors[0]?.file === 'suites/browser/bad.spec.ts' && r.globalErrors.length === 1,
+    `tests ${JSON.stringify(r.tests.map((t) => [t.project, t.file, t.status, t.steps.length]))}, fileErrors ${r.fileErrors.length}, global ${r.globalErrors.length}`);
+  });
+
+  it('gate:selftest=match-and-replay', () => {
+    const tests = [
+      vtest('velocity:variant=guided,breed=Bombay,t=0.5,batch=1', 'passed', 'suites/node/velocity.test.ts'),
+      ptest('generation:variant=guided,seed=7 (13 breeds)', 'webkit', 'passed', ['generation:engine=webkit,variant=guided,breed=Bombay,seed=7']),
+      ptest('threads+determinism:breed=Bombay,seed=7', 'firefox'),
+    ];
+    const byTitle = matchTest({ id: 'velocity:variant=guided,breed=Bombay,t=0.5,batch=1', runtime: 'node' }, tests);
+    const byStep = matchTest({ id: 'generation:engine=webkit,variant=guided,breed=Bombay,seed=7', runtime: 'webkit' }, tests);
+    const byParams = matchTest({ id: 'determinism:engine=firefox,threads=2,breed=Bombay,seed=7', runtime: 'firefox' }, tests);
+    const none = matchTest({ id: 'generation:engine=webkit,variant=guided,breed=Bombay,seed=7', runtime: 'chromium' }, tests);
+    const prose = { ...vtest('golden images are recognised as their breed', 'failed', 'suites/node/images.test.ts'), errors: ['Error: fidelity:set=goldens,proof=breed-blind: FAIL: void'] };
+    const byError = matchTest({ id: 'fidelity:set=goldens,proof=breed-blind', runtime: 'node' }, [...tests, prose]);
+    const prefixOnly = matchTest({ id: 'fidelity:set=goldens', runtime: 'node' }, [...tests, prose]);
+    const nested = { ...vtest('aspect=output-layer', 'passed', 'suites/node/contract.test.ts'), path: ['variant=guided'] };
+    const byPath = matchTest({ id: 'weights:variant=guided,aspect=output-layer', runtime: 'node' }, [...tests, nested, { ...nested, path: ['variant=raw'] }]);
+    const node = replayCommand({ id: byTitle!.test.title, runtime: 'node' }, byTitle, { bundle: 'fixtures/x y' });
+    const web = replayCommand({ id: 'generation:engine=webkit,variant=guided,breed=Bombay,seed=7', runtime: 'webkit' }, byStep, { bundle: 'fixtures/default' });
+    selftest('match-and-replay', byTitle?.via === 'title' && byStep?.via === 'step' && byParams?.via === 'params' && none === null &&
+      byError?.via === 'error' && byError.test === prose && prefixOnly === null && byPath?.test === nested &&
+      node.command.includes(`npx vitest run suites/node/velocity.test.ts -t 'velocity:variant=guided,breed=Bombay,t=0\\.5,batch=1'`) && node.command.includes(`TINYDIT_BUNDLE='fixtures/x y'`) &&
+      web.command.includes('--project=webkit') && web.command.includes('TINYDIT_CASE=') && web.exact,
+    `title ${byTitle?.via}, step ${byStep?.via}, params ${byParams?.via}, error ${byError?.via}, prefix-only ${prefixOnly?.via}, path ${byPath?.test.path.join('>')}, none ${none}; node: ${node.command}; web: ${web.command}`);
+    expect(new RegExp(escapeRegex('a.b(c)[d]+')).test('a.b(c)[d]+')).toBe(true);
+  });
+});
+
+describe('key metrics, history and drift', () => {
+  const check = (id: string, metrics: Record<string, number>, over: Partial<VerdictCheck> = {}): VerdictCheck => ({
+    id, check: id.slice(0, id.indexOf(':')), runtime: 'node', status: 'pass', metrics, threshold: {}, message: '', artifacts: [], selfTest: false, source: 'record', ...over,
+  });
+  const run = (scale: number): VerdictCheck[] => [
+    check('velocity:variant=guided,breed=Bombay,t=0.5', { maxAbs: 2e-6 * scale, worstRatio: 0.1 * scale, psnr: 130 }),
+    check('velocity:variant=guided,breed=Sphynx,t=0.5', { maxAbs: 1e-6 * scale, worstRatio: 0.05 * scale }),
+    check('velocity:variant=raw,breed=Bombay,t=0.5', { maxAbs: 3e-6, worstRatio: 0.2 }),
+    check('velocity:mutant=zeroed,variant=guided', { maxAbs: 5, worstRatio: 1e5 }, { selfTest: true }),
+  ];
+  const hist = (runId: string, metrics: Record<string, number>, sha = 's1'): HistoryEntry => ({
+    format: 'tinydit-history/1', runId, time: runId, modelSha256: sha, modelName: 'm', bundle: '/b', machine: { hostname: 'h', platform: 'linux', cpus: 2 },
+    scope: { full: true, node: true, browsers: [] }, level: 'full', accepted: true, complete: true, metrics,
+  });
+
+  it('gate:selftest=key-metrics', () => {
+    const k = keyMetrics(run(1));
+    selftest('key-metrics', k['velocity@node[variant=guided]:maxAbs:max'] === 2e-6 && k['velocity@node[variant=raw]:worstRatio:max'] === 0.2 &&
+      !Object.keys(k).some((x) => x.includes('mutant') || x.includes('psnr')) && Object.keys(k).length === 4,
+    `keys: ${JSON.stringify(k)}`);
+  });
+
+  it('gate:selftest=same-model-twice-no-drift', () => {
+    const base = { source: 'a', runId: 'r1', modelSha256: 's1', time: null, metrics: keyMetrics(run(1)) };
+    const d = computeDrift(keyMetrics(run(1)), base, []);
+    selftest('same-model-twice-no-drift', d.drift.length === 0 && d.compared === 4, `${d.drift.length} drift over ${d.compared} compared`);
+  });
+
+  it('gate:selftest=perturbed-model-drifts-under-threshold', () => {
+    const base = { source: 'a', runId: 'r1', modelSha256: 's1', time: null, metrics: keyMetrics(run(1)) };
+    const current = run(1.5); // errors grow by half, still far under the tolerance (worstRatio 0.15 < 1)
+    const passing = new Map([...keyMetricGroups(current)].map(([k, g]) => [k, g.allPass]));
+    const d = computeDrift(keyMetrics(current), base, [], { passing });
+    const guided = d.drift.find((x) => x.key === 'velocity@node[variant=guided]:worstRatio:max');
+    selftest('perturbed-model-drifts-under-threshold', d.drift.length === 2 && guided?.baseline === 0.1 && Math.abs(guided.current - 0.15) < 1e-12 &&
+      guided.basis === 'default-band' && guided.stillPassing === true && !d.drift.some((x) => x.key.includes('raw')),
+    `drift: ${JSON.stringify(d.drift)}`);
+    expect(guided!.band).toBeCloseTo(DEFAULT_REL_BAND * 0.1 + BAND_ABS_FLOOR, 15);
+  });
+
+  it('gate:selftest=history-spread', () => {
+    const key = 'velocity@node[variant=guided]:maxAbs:max';
+    const history = Array.from({ length: MIN_HISTORY_POINTS }, (_, i) => hist(`r${i}`, { [key]: 1e-6 * (1 + 0.2 * i) }));
+    const base = { source: 'h', runId: 'r2', modelSha256: 's1', time: null, metrics: { [key]: 1.4e-6 } };
+    const within = computeDrift({ [key]: 1.7e-6 }, base, history); // moved 0.3e-6 < spread 0.4e-6
+    const beyond = computeDrift({ [key]: 1.9e-6 }, base, history); // moved 0.5e-6 > spread
+    const fewer = computeDrift({ [key]: 1.7e-6 }, base, history.slice(0, MIN_HISTORY_POINTS - 1)); // default 5% band
+    const otherModel = computeDrift({ [key]: 1.7e-6 }, { ...base, modelSha256: 's2' }, history); // another model's history is no spread
+    selftest('history-spread', within.drift.length === 0 && beyond.drift[0]?.basis === 'history-spread' && beyond.drift[0].points === MIN_HISTORY_POINTS &&
+      fewer.drift[0]?.basis === 'default-band' && otherModel.drift[0]?.basis === 'default-band',
+    `within ${within.drift.length}, beyond ${JSON.stringify(beyond.drift[0])}, fewer ${fewer.drift[0]?.basis}, other model ${otherModel.drift[0]?.basis}`);
+  });
+
+  it('gate:selftest=baseline-sources', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gate-base-'));
+    mkdirSync(join(dir, 'run1'));
+    writeFileSync(join(dir, 'run1', 'verdict.json'), JSON.stringify({ runId: 'run1', bundle: { modelSha256: 's1' }, finishedAt: 't', keyMetrics: { k: 1 } }));
+    writeFileSync(join(dir, 'history.jsonl'), [hist('r1', { k: 1 }), hist('r2', { k: 2 })].map((e) => JSON.stringify(e)).join('\n') + '\n');
+    const fromDir = loadBaseline(join(dir, 'run1'));
+    const fromHistory = loadBaseline(join(dir, 'history.jsonl'), 'r2');
+    const picked = loadBaseline(`${join(dir, 'history.jsonl')}#r2`);
+    let refused = '';
+    try { loadBaseline(join(dir, 'nothing-here')); } catch (e) { refused = (e as Error).message; }
+    selftest('baseline-sources', fromDir.metrics.k === 1 && fromDir.modelSha256 === 's1' && fromHistory.runId === 'r1' && picked.metrics.k === 2 && /no such file/.test(refused),
+      `dir ${JSON.stringify(fromDir)}, history ${fromHistory.runId}, picked ${picked.runId}, refused "${refused}"`);
+  });
+
+  // The real model: the same model twice gives identical key metrics; its output bias shifted by a quarter of
+  // the smallest tolerance still passes every velocity case, but the metrics drift and the gate says so.
+  it('gate:selftest=real-model-perturbed-weights-drift', async () => {
+    const bundle = await loadBundle(bundleDir(), { require: 'full' });
+    const idx = bundle.requireFull('the drift self-test').velocity;
+    const batch = idx.batches.find((b) => b.id.includes('t=0.5')) ?? idx.batches[0]!;
+    const x = bundle.readGolden(idx.inputs.noise).data as Float32Array;
+    const t = bundle.readGolden(idx.inputs.timestep).data as Float32Array;
+    const br = bundle.readGolden(idx.inputs.breed).data as BigInt64Array;
+    const g = bundle.velocityGoldens('guided');
+    const expected = bundle.readGolden(g.expected).data as Float32Array;
+    const floor = bundle.readGolden(g.noiseFloor).data as Float64Array;
+    const per = bundle.channels * bundle.imageSize * bundle.imageSize;
+    const rows = batch.rows;
+    const gather = <T extends Float32Array | BigInt64Array>(src: T, n: number): T => {
+      const out = new (src.constructor as new (k: number) => T)(rows.length * n);
+      rows.forEach((r, i) => out.set(src.subarray(r * n, (r + 1) * n) as never, i * n));
+      return out;
+    };
+    const policy = bundle.tolerance.velocity;
+    const atol = rows.map((r) => Math.max(policy.floorMultiple * floor[r]!, policy.absMin));
+    const bytes = new Uint8Array(readFileSync(bundle.variantPath('guided')));
+    const shift = 0.25 * Math.min(...atol);
+    const perturbed = withInitializers(bytes, { 'final_layer.linear.bias': (d) => { for (let i = 0; i < d.length; i++) d[i]! += shift; } });
+    const measure = async (model: Uint8Array, label: string): Promise<VerdictCheck[]> => {
+      const r = await openModelBytes(model, bundle.manifest, { label, source: label, guidance: 'baked' }, { threads: 1 });
+      try {
+        const out = await r.run(gather(x, per), Float32Array.from(rows, (i) => t[i]!), gather(br, 1), rows.length);
+        const s = compareTensors(out, gather(expected, per), { shape: [rows.length, bundle.channels, bundle.imageSize, bundle.imageSize], atol, floor: rows.map((i) => floor[i]!) });
+        return [{
+          id: `velocity:variant=guided,${batch.id.replace(/^velocity:/, '')}`, check: 'velocity', runtime: 'node', status: s.failing === 0 ? 'pass' : 'fail',
+          metrics: comparisonMetrics(s), threshold: {}, message: '', artifacts: [], selfTest: false, source: 'record',
+        }];
+      } finally {
+        await r.release();
+      }
+    };
+    const first = await measure(bytes, 'model.onnx');
+    const second = await measure(bytes, 'model.onnx again');
+    const moved = await measure(perturbed, `model.onnx, final_layer.linear.bias + ${shift}`);
+    const base = { source: 'first run', runId: 'first', modelSha256: 'x', time: null, metrics: keyMetrics(first) };
+    const same = computeDrift(keyMetrics(second), base, []);
+    const passing = new Map([...keyMetricGroups(moved)].map(([k, gr]) => [k, gr.allPass]));
+    const drift = computeDrift(keyMetrics(moved), base, [], { passing });
+    const ratio = drift.drift.find((d) => d.key.endsWith(':worstRatio:max'));
+    // under the fixed threshold: required when the model itself passes (a broken model cannot show that part)
+    const underThreshold = first[0]!.status !== 'pass' || (moved[0]!.status === 'pass' && ratio?.stillPassing === true);
+    selftest('real-model-perturbed-weights-drift', same.drift.length === 0 && ratio !== undefined && ratio.current > ratio.baseline && underThreshold,
+      `same model: ${same.drift.length} drift of ${same.compared}; perturbed (bias + ${shift.toExponential(2)}): status ${moved[0]!.status}, drift ${JSON.stringify(drift.drift.map((d) => [d.key, d.baseline, d.current]))}`,
+      { shift, baselineWorstRatio: base.metrics['velocity@node[variant=guided]:worstRatio:max'] ?? null, perturbedWorstRatio: ratio?.current ?? null });
+  });
+});
+
+describe('agreement matrix and summary page', () => {
+  function pageRun(): { dir: string; verdict: Verdict } {
+    const dir = mkdtempSync(join(tmpdir(), 'gate-page-'));
+    const size = 4;
+    const img = (r: number): Uint8Array => encodePNG({ width: size * 2, height: size * 2, data: new Uint8ClampedArray(size * size * 16).map((_, i) => (i % 4 === 3 ? 255 : (r * 40 + i) % 256)) });
+    const r = passingRun();
+    for (const [k, rt] of ['node', 'chromium'].entries()) {
+      for (const [b, breed] of ['Abyssinian', 'Bombay'].entries()) {
+        const folder = `images/${rt}_${breed}`;
+        mkdirSync(join(dir, folder), { recursive: true });
+        for (const n of ['generated', 'golden', 'diff']) writeFileSync(join(dir, folder, `${n}.png`), img(k + b));
+        const id = rt === 'node' ? `image:breed=${breed},seed=7,steps=final` : `generation:engine=${rt},variant=guided,breed=${breed},seed=7`;
+        const existing = r.records.find((x) => x.id === id);
+        const artifacts = ['generated', 'golden', 'diff'].map((n) => `${folder}/${n}.png`);
+        if (existing) existing.artifacts = artifacts;
+        else r.records.push(rec(id, { runtime: rt, artifacts }));
+      }
+    }
+    r.records.push(rec('trajectory:variant=guided,mode=free,breed=Bombay,seed=7,steps=50', { metrics: { finalMaxAbs: 4e-7 }, threshold: { finalBand: 5e-5 } }));
+    r.records.find((x) => x.id === 'generation:engine=webkit,variant=guided,breed=Bombay,seed=7')!.metrics['state.maxAbs'] = 0.3;
+    r.records.find((x) => x.id === 'generation:engine=firefox,variant=guided,breed=Bombay,seed=7')!.metrics['node.maxAbs'] = 2e-7;
+    r.records.push(rec('stats:distribution,breed=Bombay,seed=7', { metrics: { 'z.meanR': 1.2, 'z.saturation': 5 }, threshold: { 'absZ.meanR': 4, 'absZ.saturation': 3.6 }, status: 'fail' }));
+    mkdirSync(join(dir, 'states', 'node'), { recursive: true });
+    mkdirSync(join(dir, 'states', 'chromium'), { recursive: true });
+    writeFileSync(join(dir, 'states', 'node', 'seed7_breed3.npy'), encodeNpy({ dtype: 'float32', shape: [1, 3, 1, 1], data: Float32Array.from([0.5, 0.25, -1]) }));
+    writeFileSync(join(dir, 'states', 'chromium', 'seed7_breed3.npy'), encodeNpy({ dtype: 'float32', shape: [1, 3, 1, 1], data: Float32Array.from([0.5, 0.25, -1.125]) }));
+    writeFileSync(join(dir, 'trajectory-errors.json'), JSON.stringify({ runs: [{ variant: 'guided', mode: 'free', cases: [{ id: 'c', breedName: 'Bombay', seed: 7, band: [5e-5, 5e-5, 5e-5], maxAbs: [0, 1e-7, 2e-7] }] }] }));
+    const breeds = ['Abyssinian', 'Bengal', 'Birman', 'Bombay'];
+    const v = computeVerdict(input({ bundle: { ...input().bundle, manifest: { name: 'synthetic', breeds, contract: { imageSize: size } } } }, r));
+    return { dir, verdict: v };
+  }
+
+  it('gate:selftest=agreement-matrix', () => {
+    const { dir, verdict } = pageRun();
+    const m = agreementMatrix(verdict.checks, dir, ['Abyssinian', 'Bengal', 'Birman', 'Bombay']);
+    const nodeChromium = m.cells.node?.chromium;
+    const nodeFirefox = m.cells.node?.firefox;
+    const chromiumFirefox = m.cells.chromium?.firefox;
+    selftest('agreement-matrix', m.runtimes.slice(0, 5).join() === 'python,node,chromium,firefox,webkit' && m.cells.python?.node?.value === 4e-7 &&
+      m.cells.python?.webkit?.value === 0.3 && m.oddOneOut === 'webkit' && nodeChromium?.value === 0.125 && nodeChromium.cases === 1 &&
+      nodeFirefox?.value === 2e-7 && /records/.test(nodeFirefox.basis) && chromiumFirefox?.value === null,
+    `python-node ${m.cells.python?.node?.value}, python-webkit ${m.cells.python?.webkit?.value}, odd ${m.oddOneOut}, node-chromium ${nodeChromium?.value}, node-firefox ${nodeFirefox?.value}, chromium-firefox ${chromiumFirefox?.value}`);
+  });
+
+  it('gate:selftest=summary-page', () => {
+    const { dir, verdict } = pageRun();
+    const html = renderReport(verdict, dir, { history: [], chartJs: '/* no charts in this test */' });
+    const imgs = (html.match(/<img src="data:image\/png;base64,/g) ?? []).length;
+    selftest('summary-page', html.includes('id="verdict-title">NOT ACCEPTED') && html.includes('stats:distribution,breed=Bombay,seed=7') && html.includes('id="agreement-matrix"') &&
+      imgs === 12 && html.includes('>n/a<') && html.includes('Odd one out: WebKit') && !/<script[^>]+src=/.test(html) && !/https?:\/\//.test(html.replace(/<script>[\s\S]*?<\/script>/g, '')),
+    `title ok: ${html.includes('NOT ACCEPTED')}, ${imgs} inline images, matrix: ${html.includes('agreement-matrix')}`);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// The command line, end to end (each a real gate run into a temporary reports folder)
+
+interface CliRun { code: number | null; stdout: string; stderr: string; runDir: string | null; verdict: Verdict | null }
+
+function runCli(args: string[], env: NodeJS.ProcessEnv = {}, onStderr?: (text: string, kill: (sig: NodeJS.Signals) => void) => void): Promise<CliRun> {
+  const reports = mkdtempSync(join(tmpdir(), 'gate-cli-'));
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts/gate.ts'), ...args, '--reports', reports, '--no-history', '--no-screenshot'], {
+      cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
+    child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); onStderr?.(stderr, (sig) => child.kill(sig)); });
+    child.on('close', (code) => {
+      const runs = existsSync(reports) ? readdirSync(reports).filter((f) => f !== 'history.jsonl') : [];
+      const runDir = runs[0] ? join(reports, runs[0]) : null;
+      const verdict = runDir && existsSync(join(runDir, 'verdict.json')) ? JSON.parse(readFileSync(join(runDir, 'verdict.json'), 'utf8')) as Verdict : null;
+      resolve({ code, stdout, stderr, runDir, verdict });
+    });
+  });
+}
+
+describe('the gate command', () => {
+  it('gate:selftest=cli-refuses-a-broken-bundle-before-running', async () => {
+    const broken = mkdtempSync(join(tmpdir(), 'gate-broken-'));
+    writeFileSync(join(broken, 'manifest.json'), '{"format": "tinydit-bundle/1"');
+    const r = await runCli(['--bundle', broken, '--node-only']);
+    const v = r.verdict;
+    selftest('cli-refuses-a-broken-bundle-before-running', r.code === 1 && v?.accepted === false && v.level === 'refused' && v.reasons[0]?.code === 'bundle-refused' &&
+      /manifest\.json: not valid JSON/.test(v.reason) && v.processes.length === 0 && r.stdout.includes('NOT ACCEPTED'),
+    `exit ${r.code}; verdict ${JSON.stringify({ accepted: v?.accepted, level: v?.level, reason: v?.reason, processes: v?.processes.length })}`);
+    rmSync(broken, { recursive: true, force: true });
+  }, 60_000);
+
+  it('gate:selftest=cli-names-a-suite-file-that-fails-to-load', async () => {
+    const fixture = 'harness/gate/fixtures/load-error.fixture.ts';
+    const r = await runCli(['--bundle', bundleDir(), '--node-only', '--node-suites', fixture, '--allow-narrow'], { TINYDIT_GATE_FIXTURE: fixture });
+    const v = r.verdict;
+    const reason = v?.reasons.find((x) => x.code === 'file-failed-to-load');
+    selftest('cli-names-a-suite-file-that-fails-to-load', r.code === 1 && v?.accepted === false && !!reason && reason.message.includes(fixture) && /fails to load on purpose/.test(reason.message),
+      `exit ${r.code}; reasons ${JSON.stringify(v?.reasons)}`);
+  }, 120_000);
+
+  it('gate:selftest=cli-interrupt-leaves-an-incomplete-verdict-and-the-partial-results', async () => {
+    const fixture = 'harness/gate/fixtures/slow.fixture.ts';
+    let sent = false;
+    const r = await runCli(['--bundle', bundleDir(), '--node-only', '--node-suites', fixture], { TINYDIT_GATE_FIXTURE: fixture }, (err, kill) => {
+      // interrupt once the fixture's test is running (its case is then recorded)
+      if (!sent && err.includes('slow.fixture.ts > gate-fixture:case=slow')) { sent = true; setTimeout(() => kill('SIGINT'), 1500); }
+    });
+    const v = r.verdict;
+    const partial = r.runDir ? readRecords(join(r.runDir, 'checks.jsonl')).records : [];
+    selftest('cli-interrupt-leaves-an-incomplete-verdict-and-the-partial-results', sent && r.code === 130 && v?.complete === false && v.accepted === false &&
+      v.reasons.some((x) => x.code === 'interrupted') && partial.some((p) => p.id === 'gate-fixture:case=before-interrupt') && existsSync(join(r.runDir!, 'index.html')),
+    `interrupt sent: ${sent}; exit ${r.code}; verdict complete=${v?.complete} accepted=${v?.accepted} reasons=${v?.reasons.map((x) => x.code).join(',')}; partial records ${partial.length}`);
+  }, 120_000);
+});
+
