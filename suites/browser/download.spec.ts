@@ -1,0 +1,83 @@
+/**
+ * Download in each engine: after a generation, the Download button saves
+ * cat_<breed lower-case, spaces as _>_<Date.now()>.png, a valid PNG whose pixels equal the shown image.
+ * Chromium and Firefox: Playwright's download event and the saved file. WebKitGTK MiniBrowser (driven over
+ * its inspector) gives no download events: there the test captures the anchor the page clicks (file name and
+ * data URL) — the same bytes the browser would save — and says so in the report.
+ * Case: download:engine=<e>,breed=British Shorthair (a breed whose name has a space).
+ */
+import { readFile } from 'node:fs/promises';
+import { BREEDS } from '../../harness/web/protocol.js';
+import { expect, test } from './fixtures.js';
+import { BULK_THREADS, GOLDEN_SEED, attachImage, attemptLoad, checkDownload, checkModelLoad, explain, judge, record, rgbaOf } from './helpers.js';
+
+const BREED = BREEDS.indexOf('British Shorthair');
+/** Only the file matters here, not the image's quality: the smallest step count the app offers. */
+const STEPS = 10;
+
+test(`download:breed=${BREEDS[BREED]}`, async ({ app, bundle, engineInfo }, testInfo) => {
+  test.setTimeout(120_000);
+  const j = await judge();
+  const id = `download:engine=${engineInfo.project},breed=${BREEDS[BREED]},steps=${STEPS},seed=${GOLDEN_SEED}`;
+  await app.open();
+  const opts = bundle.loadOptions('guided', { numThreads: BULK_THREADS });
+  const load = checkModelLoad(await attemptLoad(app, opts), opts.modelUrl, BULK_THREADS, 'guided model');
+  expect(load.pass, explain('loading', load)).toBe(true);
+  const run = await app.generate({ breedIndex: BREED, steps: STEPS, cfgScale: j.cfgScale, noiseSeed: GOLDEN_SEED });
+  const shown = rgbaOf(run);
+  // What the canvas shows, read back from the page, must be the result (the download saves the canvas).
+  const canvas = await app.page.evaluate(() => {
+    const c = document.getElementById('canvas') as HTMLCanvasElement;
+    return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
+  });
+  expect(canvas.length, 'canvas size').toBe(shown.data.length);
+  expect(canvas.filter((v, i) => v !== shown.data[i]).length, 'canvas pixels differ from the generated image').toBe(0);
+  await expect(app.page.locator('#download')).toBeEnabled();
+
+  const from = Date.now();
+  let name: string;
+  let bytes: Uint8Array;
+  let route: string;
+  if (engineInfo.kind === 'minibrowser') {
+    route = 'captured anchor (MiniBrowser has no download events)';
+    await app.page.evaluate(() => {
+      const w = window as unknown as { __tinyditDownload?: { name: string; href: string } };
+      const click = HTMLAnchorElement.prototype.click;
+      HTMLAnchorElement.prototype.click = function (this: HTMLAnchorElement) {
+        if (this.download) {
+          w.__tinyditDownload = { name: this.download, href: this.href };
+          HTMLAnchorElement.prototype.click = click;
+          return;
+        }
+        click.call(this);
+      };
+    });
+    await app.page.locator('#download').click();
+    const got = await app.page.waitForFunction(() => (window as unknown as { __tinyditDownload?: { name: string; href: string } }).__tinyditDownload ?? null);
+    const cap = (await got.jsonValue()) as { name: string; href: string };
+    name = cap.name;
+    const comma = cap.href.indexOf(',');
+    expect(cap.href.slice(0, comma), 'the download link is a base64 PNG data URL').toBe('data:image/png;base64');
+    bytes = new Uint8Array(Buffer.from(cap.href.slice(comma + 1), 'base64'));
+  } else {
+    route = 'Playwright download event';
+    const [download] = await Promise.all([app.page.waitForEvent('download', { timeout: 30_000 }), app.page.locator('#download').click()]);
+    name = download.suggestedFilename();
+    const failure = await download.failure();
+    expect(failure, `download of ${name} failed`).toBeNull();
+    bytes = new Uint8Array(await readFile(await download.path()));
+  }
+  const to = Date.now();
+  const v = checkDownload(name, bytes, shown, BREED, { from, to }, id);
+  record(id, v, engineInfo, { metrics: { route } });
+  testInfo.annotations.push({ type: 'download', description: `${name} via ${route}` });
+  await testInfo.attach(name, { body: Buffer.from(bytes), contentType: 'image/png' });
+  if (v.decoded) await attachImage(testInfo, id, 'downloaded', v.decoded);
+  expect(v.pass, explain(id, v)).toBe(true);
+
+  // window.tinydit.download() (the API the app exposes) names the file the same way.
+  if (engineInfo.kind !== 'minibrowser') {
+    const [dl, apiName] = await Promise.all([app.page.waitForEvent('download', { timeout: 30_000 }), app.page.evaluate(() => window.tinydit.download())]);
+    expect(dl.suggestedFilename()).toBe(apiName);
+  }
+});

@@ -1,0 +1,141 @@
+/**
+ * Generation in each engine, per breed, at the golden seed (7), the app's default 50 steps and cfg 1.5:
+ * - guided (guidance baked in the graph), every breed: the final state x within the bundle's trajectory
+ *   tolerance of the golden PyTorch trajectory's last state (onnxruntime-node is judged against the same golden
+ *   by suites/node/trajectory.test.ts, so browser and Node agree through it), the shown image equal to the
+ *   golden PNG up to the rounding of that tolerance (pixelmatch, diff saved), the validity gates and the
+ *   per-breed reference distribution (harness/stats.ts), and breed fidelity of the set (harness/fidelity.ts);
+ * - raw (guidance applied in the page by the shared sampler), one breed: the same golden trajectory;
+ * - quantized, every breed: its own profile (tolerance.quantized.imageMeanAbsMax against the float golden
+ *   images) and the validity gates.
+ * Each case also reports its agreement with onnxruntime-node on the same case (node.maxAbs, node.bitIdentical:
+ * metrics, not a gate; Node is held to the same golden by the Node suites).
+ * Cases are data; each is recorded as generation:engine=<e>,variant=<v>,breed=<name>,seed=7 (checks.jsonl) and
+ * shown as a step of its variant's test with generated, golden and diff images attached.
+ * One page load and one model load per variant; 13 generations in a loop (WebKit has one tab anyway).
+ * Rerun one case: TINYDIT_CASE='variant=guided,breed=Bombay' npx playwright test generation --project=chromium
+ */
+import { composeGrid, type RgbaImage } from '../../harness/png.js';
+import { BREEDS } from '../../harness/web/protocol.js';
+import { attachEngine, expect, test } from './fixtures.js';
+import {
+  BULK_THREADS, GOLDEN_SEED, agreement, attachComparison, attachImage, attachJson, attemptLoad, checkDistribution, checkFidelity, checkFinalState,
+  checkGoldenImage, checkModelLoad, checkQuantizedImage, checkValidity, combine, explain, judge, nodeFinalState, record, recordErrors, rgbaOf, selectCases,
+  type GeneratedImage, type Verdict,
+} from './helpers.js';
+
+type Judging = 'golden' | 'quantized-profile';
+
+interface VariantPlan {
+  variant: 'guided' | 'raw' | 'quantized';
+  /** Breed indices generated. */
+  breeds: number[];
+  judging: Judging;
+  /** Set-level checks (distribution, fidelity) over the generated images. */
+  setChecks: boolean;
+}
+
+const ALL_BREEDS = BREEDS.map((_, i) => i);
+/** Bombay: dark, the breed the original web app's double-guidance bug was first seen on. */
+const RAW_BREEDS = [BREEDS.indexOf('Bombay')];
+
+const PLANS: VariantPlan[] = [
+  { variant: 'guided', breeds: ALL_BREEDS, judging: 'golden', setChecks: true },
+  { variant: 'raw', breeds: RAW_BREEDS, judging: 'golden', setChecks: false },
+  { variant: 'quantized', breeds: ALL_BREEDS, judging: 'quantized-profile', setChecks: false },
+];
+
+/** Generous per-generation budget on the loaded 2-core box (measured ~1-4 s per 50-step image, engine dependent). */
+const SECONDS_PER_GENERATION = 30;
+
+for (const plan of PLANS) {
+  test(`generation:variant=${plan.variant},seed=${GOLDEN_SEED} (${plan.breeds.length} breed${plan.breeds.length > 1 ? 's' : ''})`, async ({ app, bundle, engineInfo }, testInfo) => {
+    test.setTimeout(60_000 + plan.breeds.length * SECONDS_PER_GENERATION * 1000);
+    const e = engineInfo.project;
+    const cases = selectCases(plan.breeds.map((b) => ({
+      id: `generation:engine=${e},variant=${plan.variant},breed=${BREEDS[b]},seed=${GOLDEN_SEED}`, breed: b, name: BREEDS[b]!,
+    })));
+    expect(cases.length, `TINYDIT_CASE=${process.env.TINYDIT_CASE} selects no case of ${plan.variant}`).toBeGreaterThan(0);
+    const ids = cases.map((c) => c.id);
+
+    // Bundle, page and model first: when any fails, every case is recorded as 'error' (did not run), with the cause.
+    const j = await judge().catch((err: unknown) => { throw recordErrors(ids, 'generation', engineInfo, err, 'loading the bundle'); });
+    expect(j.breeds, `${j.bundle.dir}/manifest.json breeds must be the web app's list, in its order`).toEqual([...BREEDS]);
+    const opts = bundle.loadOptions(plan.variant, { numThreads: BULK_THREADS });
+    expect(opts.guidance, `variant ${plan.variant}: guidance mode from the manifest`).toBe(plan.variant === 'raw' ? 'none' : 'baked');
+    try {
+      await app.open();
+      await attachEngine(testInfo, app, engineInfo);
+    } catch (err) {
+      throw recordErrors(ids, 'generation', engineInfo, err, 'opening the reference page');
+    }
+    const load = await attemptLoad(app, opts);
+    const loadVerdict = checkModelLoad(load, opts.modelUrl, BULK_THREADS, `${plan.variant} model`);
+    record(`loading:engine=${e},variant=${plan.variant},threads=${BULK_THREADS}`, loadVerdict, engineInfo);
+    if (!loadVerdict.pass) recordErrors(ids, 'generation', engineInfo, new Error(loadVerdict.message), `loading ${opts.modelUrl}`);
+    expect(loadVerdict.pass, explain(`loading:variant=${plan.variant}`, loadVerdict)).toBe(true);
+
+    const generated: GeneratedImage[] = [];
+    const tiles: { gen: RgbaImage; golden: RgbaImage; diff: RgbaImage }[] = [];
+    const timings: Record<string, number> = {};
+    for (const c of cases) {
+      await test.step(c.id, async () => {
+        let tc: ReturnType<typeof j.trajectoryCase>;
+        let run: Awaited<ReturnType<typeof app.generate>>;
+        try {
+          tc = j.trajectoryCase(c.breed, GOLDEN_SEED);
+          run = await app.generate({ breedIndex: c.breed, steps: j.steps, cfgScale: j.cfgScale, noiseSeed: GOLDEN_SEED });
+        } catch (err) {
+          // Recorded as 'error' and failed softly, so that the remaining breeds still run and are recorded.
+          const e2 = recordErrors([c.id], 'generation', engineInfo, err, 'generating');
+          expect.soft(false, `${c.id}: did not run: ${e2.message}`).toBe(true);
+          return;
+        }
+        timings[c.name] = run.totalTime;
+        const image = rgbaOf(run);
+        const label = `breed=${c.name},seed=${GOLDEN_SEED}`;
+        const parts: Array<[string, Verdict]> = [];
+        let cmp: { cmp: { diff: RgbaImage }; golden: RgbaImage };
+        if (plan.judging === 'golden') {
+          const state = checkFinalState(j, tc, run.x, label);
+          const img = checkGoldenImage(j, tc, image, label);
+          parts.push(['state', state], ['image', img]);
+          cmp = img;
+        } else {
+          const q = checkQuantizedImage(j, tc, image, label);
+          parts.push(['profile', q]);
+          cmp = q;
+        }
+        parts.push(['validity', checkValidity(j, image, run.x, label)]);
+        const v = combine('generation', parts);
+        const node = agreement(run.x, await nodeFinalState(j, plan.variant, c.breed, GOLDEN_SEED));
+        v.metrics['node.maxAbs'] = node.maxAbs;
+        v.metrics['node.bitIdentical'] = node.bitIdentical;
+        const artifacts = await attachComparison(testInfo, c.id, image, cmp.golden, cmp.cmp.diff);
+        record(c.id, v, engineInfo, { artifacts, metrics: { totalMs: run.totalTime, avgStepMs: run.avgStepTime, modelMs: run.modelMs, threads: BULK_THREADS, steps: j.steps, cfgScale: j.cfgScale } });
+        generated.push({ breed: c.breed, seed: GOLDEN_SEED, label, image });
+        tiles.push({ gen: image, golden: cmp.golden, diff: cmp.cmp.diff });
+        expect.soft(v.pass, explain(c.id, v)).toBe(true);
+      });
+    }
+
+    if (tiles.length > 1) {
+      const grid = composeGrid([...tiles.map((t) => t.gen), ...tiles.map((t) => t.golden), ...tiles.map((t) => t.diff)], 3, tiles.length, { scale: 3, gap: 2 });
+      await attachImage(testInfo, `generation:engine=${e},variant=${plan.variant},seed=${GOLDEN_SEED}`, 'grid (generated, golden, diff)', grid, 1);
+    }
+    await attachJson(testInfo, 'timings-ms.json', timings);
+
+    if (plan.setChecks) {
+      const setId = `generation:engine=${e},variant=${plan.variant},seed=${GOLDEN_SEED},set=${generated.length}-breeds`;
+      await test.step(`${setId},check=distribution+fidelity`, async () => {
+        const dist = checkDistribution(j, generated);
+        const fid = checkFidelity(j, generated);
+        record(`${setId},check=distribution`, dist, engineInfo);
+        record(`${setId},check=fidelity`, fid, engineInfo);
+        await attachJson(testInfo, 'fidelity.json', { accuracy: fid.evaluation.accuracy, predictions: fid.evaluation.predictions.map((p) => ({ ...p, predictedName: BREEDS[p.predicted] ?? 'null' })) });
+        expect.soft(dist.pass, explain(`${setId},check=distribution`, dist)).toBe(true);
+        expect.soft(fid.pass, explain(`${setId},check=fidelity`, fid)).toBe(true);
+      });
+    }
+  });
+}

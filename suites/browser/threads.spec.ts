@@ -1,0 +1,67 @@
+/**
+ * Threads and determinism in each engine (guided model, Bombay, seed 7, 50 steps, cfg 1.5):
+ * - loading: backend and thread count are reported by load() and shown in the page's status line, for one
+ *   thread and for several (wasm threads need the page to be cross-origin isolated);
+ * - determinism: the same seed twice in one engine gives a bit-identical state and image (one thread, and
+ *   several threads);
+ * - threads: several threads agree with one thread within the trajectory tolerance at the last step
+ *   (manifest tolerance.trajectory, the same band that ties each run to the golden), and whether they are
+ *   bit-identical is recorded; the several-thread run is also held to the golden trajectory.
+ * Cases: loading:engine=<e>,threads=<n>; determinism:engine=<e>,threads=<n>,...; threads:engine=<e>,threads=1-vs-<n>,...
+ */
+import { BREEDS } from '../../harness/web/protocol.js';
+import { attachEngine, expect, test } from './fixtures.js';
+import {
+  BULK_THREADS, GOLDEN_SEED, attemptLoad, checkDeterminism, checkFinalState, checkModelLoad, checkThreadAgreement, explain, judge, record,
+} from './helpers.js';
+
+const BREED = BREEDS.indexOf('Bombay');
+/** Several threads: at least 2, at most 4 (more than the cores only adds hand-off cost). */
+const MAX_THREADS = 4;
+
+test(`threads+determinism:breed=${BREEDS[BREED]},seed=${GOLDEN_SEED}`, async ({ app, bundle, engineInfo }, testInfo) => {
+  test.setTimeout(240_000);
+  const j = await judge();
+  const e = engineInfo.project;
+  const tc = j.trajectoryCase(BREED, GOLDEN_SEED);
+  const band = j.finalBand(tc);
+  const gen = { breedIndex: BREED, steps: j.steps, cfgScale: j.cfgScale, noiseSeed: GOLDEN_SEED };
+  const caseTail = `breed=${BREEDS[BREED]},seed=${GOLDEN_SEED},steps=${j.steps}`;
+  await app.open();
+  await attachEngine(testInfo, app, engineInfo);
+  const cores = await app.page.evaluate(() => navigator.hardwareConcurrency || 1);
+  const several = Math.max(2, Math.min(MAX_THREADS, cores));
+
+  const runs: Record<number, Awaited<ReturnType<typeof app.generate>>> = {};
+  for (const threads of [BULK_THREADS, several]) {
+    await test.step(`loading:engine=${e},threads=${threads}`, async () => {
+      const opts = bundle.loadOptions('guided', { numThreads: threads });
+      const v = checkModelLoad(await attemptLoad(app, opts), opts.modelUrl, threads, `guided model, ${threads} thread(s)`);
+      // One thread's load is recorded by generation.spec.ts (same id); this spec records the several-thread load.
+      if (threads !== BULK_THREADS) record(`loading:engine=${e},variant=guided,threads=${threads}`, v, engineInfo, { metrics: { hardwareConcurrency: cores } });
+      expect(v.pass, explain(`loading:engine=${e},threads=${threads}`, v)).toBe(true);
+    });
+    await test.step(`determinism:engine=${e},threads=${threads},${caseTail}`, async () => {
+      const a = await app.generate(gen);
+      const b = await app.generate(gen);
+      runs[threads] = a;
+      const id = `determinism:engine=${e},threads=${threads},${caseTail}`;
+      const v = checkDeterminism(a, b, id);
+      record(id, v, engineInfo, { metrics: { msFirst: a.totalTime, msSecond: b.totalTime } });
+      testInfo.annotations.push({ type: `${threads} thread(s)`, description: `${(a.totalTime / j.steps).toFixed(1)} ms/step` });
+      expect.soft(v.pass, explain(id, v)).toBe(true);
+    });
+  }
+
+  await test.step(`threads:engine=${e},threads=1-vs-${several},${caseTail}`, async () => {
+    const one = runs[BULK_THREADS]!;
+    const many = runs[several]!;
+    const id = `threads:engine=${e},threads=${BULK_THREADS}-vs-${several},${caseTail}`;
+    const v = checkThreadAgreement(one, many, band.atol, band.rule, id);
+    const golden = checkFinalState(j, tc, many.x, `${caseTail},threads=${several}`);
+    record(id, v, engineInfo, { metrics: { msPerStepOne: one.totalTime / j.steps, msPerStepMany: many.totalTime / j.steps, goldenMaxAbsMany: golden.metrics.maxAbs ?? null } });
+    testInfo.annotations.push({ type: 'threads', description: `${BULK_THREADS} vs ${several}: ${v.message}` });
+    expect.soft(v.pass, explain(id, v)).toBe(true);
+    expect.soft(golden.pass, explain(`${id},vs=golden`, golden)).toBe(true);
+  });
+});
