@@ -8,6 +8,18 @@
  */
 import { colourHistogram, type PixelImage, type ReferenceSet } from './stats.js';
 
+/**
+ * Leave-one-out breed accuracy the reference set itself must reach for the fidelity classifier to mean
+ * anything (chance is 1/13 = 0.077). Measured leave-one-out on 13 breeds x 32 seeds: the trained
+ * fixtures/default bundle (tinydit-fixture32-default, step 5000, EMA) 0.656; the same run at step 2500 0.440;
+ * the provisional step-500 bundle (breed-blind samples, 8 seeds) 0.000; the procedural training set
+ * make_dataset(32, seed=5) 0.938. The limit is half the trained measurement (4x chance): a model that lost
+ * half its breed signal, or never had it, fails.
+ */
+export const TRAINED_REFERENCE_ACCURACY = 0.656;
+export const MIN_REFERENCE_ACCURACY = TRAINED_REFERENCE_ACCURACY / 2;
+
+
 /** Levels per channel of the joint RGB histogram: 4 (64 bins). Leave-one-out on the procedural training set
  * (make_dataset(32, seed=5), 32 per breed): 3 levels 0.70, 4 levels 0.93, 5 levels 0.96 but 125 dims for as few as 8 seeds. */
 export const HISTOGRAM_LEVELS = 4;

@@ -100,6 +100,8 @@ function summary(v: Verdict, runDir: string): string {
     for (const d of v.drift.slice(0, 10)) lines.push(`  ~ ${d.key}: ${d.baseline} -> ${d.current} (band ${d.band.toExponential(2)}, ${d.basis})`);
   }
   lines.push(`verdict: ${rel}/verdict.json`, `page:    ${rel}/index.html`);
+  // the plain closing line CI systems read: checks that passed and checks that did not (failed or errored)
+  lines.push(`gate: ${v.counts.passed} passed, ${v.counts.total - v.counts.passed} failed`);
   return lines.join('\n') + '\n';
 }
 

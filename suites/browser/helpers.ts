@@ -18,7 +18,7 @@ import { bundleDir } from '../../harness/config.js';
 import { openVariant, samplerModel } from '../../harness/runtime-node.js';
 import { sample } from '../../harness/sampler.js';
 import {
-  deriveFidelityLimits, evaluateFidelity, fitBreedClassifier, leaveOneOut, referenceFeatures,
+  deriveFidelityLimits, evaluateFidelity, fitBreedClassifier, leaveOneOut, MIN_REFERENCE_ACCURACY, referenceFeatures,
   type BreedClassifier, type FidelityEvaluation, type FidelityLimits, type LabelledImage,
 } from '../../harness/fidelity.js';
 import { compareImages, decodePNG, encodePNG, readPNG, saveComparison, saveEvidence, upscale, EVIDENCE_SCALE, type ImageComparison, type RgbaImage } from '../../harness/png.js';
@@ -33,14 +33,6 @@ import type { EngineInfo, GenerationRun, ProgressRecord, TinyditApp } from './fi
 
 // ---------------------------------------------------------------------------------------------------------
 // Named constants (everything else comes from the bundle)
-
-/**
- * Leave-one-out breed accuracy the reference set must reach for the classifier to mean anything: the rule and
- * number of suites/node/images.test.ts (TRAINED_REFERENCE_ACCURACY 0.656 measured on the trained fixtures/default
- * bundle, 13 breeds x 32 seeds; the limit is half of it, 4x chance). Mirrored here because that module is a
- * Vitest file the Playwright runner cannot import.
- */
-export const MIN_REFERENCE_ACCURACY = 0.656 / 2;
 
 /** The golden trajectories' seed the browser suites generate at (goldens exist for seeds 7 and 42). */
 export const GOLDEN_SEED = 7;

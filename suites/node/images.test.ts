@@ -15,7 +15,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { bundleDir, reportDir } from '../../harness/config.js';
 import {
   classify, combineEvaluations, deriveDiversityLimits, deriveFidelityLimits, diversity, evaluateFidelity, fidelityFeatures, fitBreedClassifier,
-  leaveOneOut, pixelDistance, referenceFeatures, relabelPredictions, type FidelityPrediction, type BreedClassifier, type DiversityLimit, type FidelityEvaluation, type FidelityLimits,
+  leaveOneOut, MIN_REFERENCE_ACCURACY, pixelDistance, referenceFeatures, relabelPredictions, type FidelityPrediction, type BreedClassifier, type DiversityLimit, type FidelityEvaluation, type FidelityLimits,
   type LabelledImage,
 } from '../../harness/fidelity.js';
 import { tensorToRGBA } from '../../harness/image.js';
@@ -34,16 +34,6 @@ import {
 // ---------------------------------------------------------------------------------------------------------
 // Named constants (the only limits not derived from the bundle at run time)
 
-/**
- * Leave-one-out breed accuracy the reference set itself must reach for the fidelity classifier to mean
- * anything (chance is 1/13 = 0.077). Measured leave-one-out on 13 breeds x 32 seeds: the trained
- * fixtures/default bundle (tinydit-fixture32-default, step 5000, EMA) 0.656; the same run at step 2500 0.440;
- * the provisional step-500 bundle (breed-blind samples, 8 seeds) 0.000; the procedural training set
- * make_dataset(32, seed=5) 0.938. The limit is half the trained measurement (4x chance): a model that lost
- * half its breed signal, or never had it, fails.
- */
-export const TRAINED_REFERENCE_ACCURACY = 0.656;
-export const MIN_REFERENCE_ACCURACY = TRAINED_REFERENCE_ACCURACY / 2;
 
 /**
  * Smallest per-breed mean pairwise distance (8-bit levels) among the procedural training images of one breed
