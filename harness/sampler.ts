@@ -46,6 +46,28 @@ export interface SampleRequest {
   teacher?: (step: number) => Float32Array;
   /** Initial states instead of seeded noise. */
   initial?: Float32Array;
+  /**
+   * A velocity with NaN or Infinity: 'report' (default) lists the first such step of each batch element in
+   * SampleResult.nonFinite and carries on; 'throw' stops with a SamplerError naming the step, t and breed.
+   */
+  onNonFinite?: 'report' | 'throw';
+  /** Breed names for the 'throw' message (default: the index). */
+  breedName?: (breed: number) => string;
+}
+
+/** The first step at which one batch element's velocity held a non-finite value. */
+export interface NonFiniteVelocity {
+  /** 1-based step (the call at t = (step - 1) / N). */
+  step: number;
+  totalSteps: number;
+  t: number;
+  /** Index in the batch and the breed index it was conditioned on. */
+  batchIndex: number;
+  breed: number;
+  /** Non-finite values in that element's velocity at that step, and the first one (flat index within the image). */
+  count: number;
+  firstIndex: number;
+  firstValue: 'NaN' | 'Infinity' | '-Infinity';
 }
 
 export interface SampleResult {
@@ -54,9 +76,40 @@ export interface SampleResult {
   /** With teacher forcing: the one-step prediction x_i + dt v(x_i) from each golden x_i (N entries). */
   oneStep: Float32Array[];
   modelMs: number;
+  /** Batch elements whose velocity went non-finite, each at its first such step (empty when all stayed finite). */
+  nonFinite: NonFiniteVelocity[];
 }
 
 export class SamplerError extends Error {}
+
+/** 'velocity went non-finite at step 23 of 50 (t=0.44) for breed 3 (batch element 1): 3072 values, first NaN at index 0' */
+export function describeNonFinite(n: NonFiniteVelocity, breedName: (breed: number) => string = String): string {
+  return `velocity went non-finite at step ${n.step} of ${n.totalSteps} (t=${n.t}) for breed ${breedName(n.breed)} ` +
+    `(batch element ${n.batchIndex}): ${n.count} value(s), first ${n.firstValue} at flat index ${n.firstIndex}`;
+}
+
+/** Scans one step's velocity [B, perImage] and returns the batch elements holding non-finite values. */
+function scanNonFinite(v: Float32Array, perImage: number, step: number, totalSteps: number, t: number, breeds: number[]): NonFiniteVelocity[] {
+  const out: NonFiniteVelocity[] = [];
+  for (let b = 0; b < breeds.length; b++) {
+    let count = 0;
+    let firstIndex = -1;
+    let first = 0;
+    for (let k = b * perImage, end = (b + 1) * perImage; k < end; k++) {
+      const x = v[k]!;
+      if (x - x !== 0) { // NaN or +-Infinity, without a call per element
+        if (count++ === 0) { firstIndex = k - b * perImage; first = x; }
+      }
+    }
+    if (count > 0) {
+      out.push({
+        step, totalSteps, t, batchIndex: b, breed: breeds[b]!, count, firstIndex,
+        firstValue: Number.isNaN(first) ? 'NaN' : first > 0 ? 'Infinity' : '-Infinity',
+      });
+    }
+  }
+  return out;
+}
 
 /** t_i = i/N computed in double, fed as float32 (as the web app's Float32Array does). */
 export function timeGrid(steps: number): Float32Array {
@@ -112,16 +165,22 @@ export async function sample(model: SamplerModel, req: SampleRequest): Promise<S
   const grid = timeGrid(steps);
   const dt = 1.0 / steps;
   let modelMs = 0;
+  const nonFinite: NonFiniteVelocity[] = [];
+  const seen = new Set<number>();
   for (let i = 0; i < steps; i++) {
     if (req.teacher) x.set(req.teacher(i));
     const t0 = performance.now();
     const v = await guidedVelocity(model, x, grid[i]!, breeds, cfgScale);
     const ms = performance.now() - t0;
     modelMs += ms;
+    for (const n of scanNonFinite(v, perImage, i + 1, steps, i / steps, breeds)) {
+      if (req.onNonFinite === 'throw') throw new SamplerError(describeNonFinite(n, req.breedName));
+      if (!seen.has(n.batchIndex)) { seen.add(n.batchIndex); nonFinite.push(n); }
+    }
     for (let k = 0; k < x.length; k++) x[k] = x[k]! + dt * v[k]!;
     if (req.teacher) oneStep.push(Float32Array.from(x));
     if (req.keepTrajectory) trajectory.push(Float32Array.from(x));
     if (req.onStep) await req.onStep({ step: i + 1, totalSteps: steps, x, modelMs: ms });
   }
-  return { x, trajectory, oneStep, modelMs };
+  return { x, trajectory, oneStep, modelMs, nonFinite };
 }

@@ -50,6 +50,8 @@ export interface ServerOptions {
 export interface RunningServer {
   url: string;
   port: number;
+  /** The address the listening socket is bound to, as the kernel reports it (127.0.0.1 unless told ::1). */
+  address: string;
   roots: Record<string, string>;
   close(): Promise<void>;
 }
@@ -215,11 +217,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     server.once('error', fail);
     server.listen(opts.port ?? 0, host, () => { server.off('error', fail); ok(); });
   });
-  const port = (server.address() as AddressInfo).port;
+  const { port, address } = server.address() as AddressInfo;
   const urlHost = host.includes(':') ? `[${host}]` : host;
   return {
     url: `http://${urlHost}:${port}`,
     port,
+    address,
     roots: dirs,
     close: () => new Promise<void>((ok) => {
       server.close(() => ok());

@@ -35,7 +35,7 @@
  */
 import { relative, resolve } from 'node:path';
 import { REPO_ROOT } from '../harness/config.js';
-import { ALL_BROWSERS, DEFAULT_BROWSER_TIMEOUT_MIN, DEFAULT_NODE_TIMEOUT_MIN, mergeShards, rejudge, runGate, type GateResult } from '../harness/gate/gate.js';
+import { ALL_BROWSERS, DEFAULT_BROWSER_TIMEOUT_MIN, DEFAULT_NODE_TIMEOUT_MIN, ReportWriteError, mergeShards, rejudge, runGate, type GateResult } from '../harness/gate/gate.js';
 import type { Verdict } from '../harness/gate/types.js';
 
 class UsageError extends Error {}
@@ -85,7 +85,14 @@ function summary(v: Verdict, runDir: string): string {
     `${v.accepted ? 'ACCEPTED' : v.complete ? 'NOT ACCEPTED' : 'INCOMPLETE (not accepted)'}  level=${v.level}  scope=${v.scope.full ? 'full' : `narrowed: ${v.scope.narrowed.join('; ')}`}`,
     `model ${v.bundle.modelSha256 ?? '?'}  checks ${v.counts.passed}/${v.counts.total} pass (self-tests ${v.counts.selfTests - v.counts.selfTestsFailed}/${v.counts.selfTests})`,
   ];
-  if (!v.accepted) for (const r of v.reasons.slice(0, 12)) lines.push(`  - [${r.code}] ${r.message.split('\n')[0]}`);
+  if (!v.accepted) {
+    for (const r of v.reasons.slice(0, 12)) {
+      // a multi-line reason (a refused bundle lists its problems, each naming its file) keeps its first lines
+      const [head, ...more] = r.message.split('\n');
+      lines.push(`  - [${r.code}] ${head}`, ...more.slice(0, 6).map((m) => `      ${m.trim()}`));
+      if (more.length > 6) lines.push(`      ... and ${more.length - 6} more in verdict.json`);
+    }
+  }
   const failed = v.checks.filter((c) => c.status !== 'pass');
   if (failed.length) {
     lines.push(`failed (${failed.length}):`);
@@ -164,6 +171,11 @@ main().then((code) => { process.exitCode = code; }, (e: unknown) => {
   if (e instanceof UsageError) {
     process.stderr.write(`gate: ${e.message}\n`);
     process.exitCode = 2;
+  } else if (e instanceof ReportWriteError) {
+    // the verdict could not be saved: print what was judged (never a pass) and why nothing was written
+    if (e.verdict) process.stdout.write(summary(e.verdict, e.path.replace(/\/[^/]*$/, '')).replace(/\n(verdict|page): .*(?=\n)/g, ''));
+    process.stderr.write(`gate: ${e.message}\n`);
+    process.exitCode = 1;
   } else {
     process.stderr.write(`gate: ${(e as Error).stack ?? String(e)}\n`);
     process.exitCode = 1;

@@ -79,6 +79,40 @@ function writeJson(path: string, v: unknown): void {
   renameSync(tmp, path);
 }
 
+/** Error codes of a report folder without room (no space, quota, file too large). */
+const NO_ROOM = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
+
+/**
+ * The run's files could not be written (no space left, quota, read-only folder): the gate stops there and never
+ * passes. `verdict` is the verdict computed in memory when it got that far (it is printed, as it could not be saved).
+ */
+export class ReportWriteError extends Error {
+  readonly verdict: Verdict | null;
+  constructor(readonly path: string, readonly code: string, judged: Verdict | null, cause: string) {
+    super(NO_ROOM.has(code)
+      ? `the report folder is out of space: writing ${path} failed with ${code} (${cause}); the run is not accepted. ` +
+        'Free space there, or point --reports (and --history) at a folder with room, and run the gate again'
+      : `the report folder is not writable: writing ${path} failed with ${code} (${cause}); the run is not accepted. ` +
+        'Fix the folder\'s permissions, or point --reports (and --history) elsewhere, and run the gate again');
+    this.verdict = judged && {
+      ...judged, accepted: false, reason: this.message, reasons: [{ code: 'report-unwritable', message: this.message }, ...judged.reasons],
+    };
+  }
+}
+
+/** Runs a write of the run's files; a file-system refusal becomes a ReportWriteError naming the file. */
+function writing<T>(path: string, verdict: Verdict | null, write: () => T): T {
+  try {
+    return write();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code && (NO_ROOM.has(code) || code === 'EROFS' || code === 'EACCES' || code === 'EPERM')) {
+      throw new ReportWriteError(path, code, verdict, (e as Error).message.replace(/^[A-Z]+: /, ''));
+    }
+    throw e;
+  }
+}
+
 /** The model file the run id and verdict name: the guided variant, else the first, else model.onnx. */
 async function modelIdentity(dir: string): Promise<{ file: string | null; sha: string | null; manifestSha: string | null; manifest: unknown }> {
   let manifest: unknown = null;
@@ -238,10 +272,19 @@ async function finalise(f: Finalise): Promise<{ verdict: Verdict; exitCode: numb
     level: verdict.level, accepted: verdict.accepted, complete: verdict.complete, metrics: verdict.keyMetrics,
   };
   const trend = [...historyEntries.filter((h) => h.runId !== f.runId), ...(verdict.complete && Object.keys(verdict.keyMetrics).length ? [entry] : [])];
-  writeFileSync(join(f.runDir, 'index.html'), renderReport(verdict, f.runDir, { history: trend }));
-  writeJson(join(f.runDir, 'verdict.json'), verdict);
+  // Files first (the verdict last, so a verdict.json on disk means the page is there too); no room: not accepted, said so.
+  writing(join(f.runDir, 'index.html'), verdict, () => writeFileSync(join(f.runDir, 'index.html'), renderReport(verdict, f.runDir, { history: trend })));
+  writing(join(f.runDir, 'verdict.json'), verdict, () => writeJson(join(f.runDir, 'verdict.json'), verdict));
   // Only complete runs that judged something enter the history (an interrupted run's metrics are partial).
-  if (f.history && verdict.complete && Object.keys(verdict.keyMetrics).length) appendHistory(f.history, entry);
+  if (f.history && verdict.complete && Object.keys(verdict.keyMetrics).length) {
+    try {
+      writing(f.history, verdict, () => appendHistory(f.history!, entry));
+    } catch (e) {
+      // the verdict on disk must not say accepted when the run ended in an error: replace it if there is room
+      if (e instanceof ReportWriteError && e.verdict) { try { writeJson(join(f.runDir, 'verdict.json'), e.verdict); } catch { /* no room there either */ } }
+      throw e;
+    }
+  }
   if (f.screenshot && !f.interrupted && verdict.level !== 'refused') {
     f.progress?.setPhase('screenshot of the summary page (chromium)');
     await screenshotPage(f.runDir, f.bundleDir);
@@ -281,7 +324,8 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   const startedAt = new Date().toISOString();
   const bundleDir = resolve(o.bundle);
   const identity = await modelIdentity(bundleDir);
-  const { runId, dir: runDir } = newRunDir(resolve(o.reportsRoot), o.runId ?? `${utcStamp()}-${(identity.sha ?? 'nomodel').slice(0, 8)}`);
+  const { runId, dir: runDir } = writing(resolve(o.reportsRoot), null,
+    () => newRunDir(resolve(o.reportsRoot), o.runId ?? `${utcStamp()}-${(identity.sha ?? 'nomodel').slice(0, 8)}`));
   const progress = new ProgressLine();
   let forced = false;
   const interrupts = new Interrupts(() => { forced = true; interruptChildren(); });
@@ -303,8 +347,14 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   }
   const level: Level | 'refused' = bundle ? bundle.level : 'refused';
   const scope = scopeOf(o, bundle?.level ?? null);
-  writeJson(join(runDir, 'verdict.json'), provisional(runId, startedAt, bundleDir, scope,
-    'incomplete: the run has not finished (if nothing is running, it was killed; the partial results in this folder are readable)'));
+  try {
+    writing(join(runDir, 'verdict.json'), null, () => writeJson(join(runDir, 'verdict.json'), provisional(runId, startedAt, bundleDir, scope,
+      'incomplete: the run has not finished (if nothing is running, it was killed; the partial results in this folder are readable)')));
+  } catch (e) {
+    progress.finish();
+    interrupts.dispose();
+    throw e;
+  }
   if (refused !== undefined) {
     progress.finish();
     interrupts.dispose();
@@ -368,13 +418,16 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
 
   progress.setPhase('verdict');
   progress.finish();
-  const r = await finalise({
-    ...base, interrupted: interrupts.interrupted || forced, level, scope, vitest, playwright, processes,
-    screenshot: o.screenshot && o.browsers.includes('chromium') && !o.shard, progress,
-  });
-  progress.finish();
-  interrupts.dispose();
-  return { ...r, runDir };
+  try {
+    const r = await finalise({
+      ...base, interrupted: interrupts.interrupted || forced, level, scope, vitest, playwright, processes,
+      screenshot: o.screenshot && o.browsers.includes('chromium') && !o.shard, progress,
+    });
+    return { ...r, runDir };
+  } finally {
+    progress.finish();
+    interrupts.dispose();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------

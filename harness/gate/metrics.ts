@@ -129,6 +129,8 @@ export interface HistoryEntry {
 
 export function readHistory(path: string): { entries: HistoryEntry[]; problems: string[] } {
   if (!existsSync(path)) return { entries: [], problems: [] };
+  // a device or folder given as the history (e.g. /dev/full, /dev/zero) has no lines to read, and may never end
+  if (!statSync(path).isFile()) return { entries: [], problems: [`${path}: not a regular file, no history read from it`] };
   const entries: HistoryEntry[] = [];
   const problems: string[] = [];
   readFileSync(path, 'utf8').split('\n').forEach((line, i) => {

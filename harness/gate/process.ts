@@ -40,10 +40,18 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 }
 
 export function runChild(o: ChildOptions): Promise<ProcessOutcome> {
-  mkdirSync(dirname(o.log), { recursive: true });
-  const log = createWriteStream(o.log);
   const started = Date.now();
   const shown = [o.command, ...o.args].join(' ');
+  try {
+    mkdirSync(dirname(o.log), { recursive: true });
+  } catch (e) {
+    const why = `its log folder ${dirname(o.log)} could not be created (${(e as Error).message})`;
+    return Promise.resolve({ name: o.name, command: shown, exitCode: null, signal: null, timedOut: false, interrupted: false, spawnError: why, logError: why, durationMs: 0, log: o.log });
+  }
+  const log = createWriteStream(o.log);
+  // A log that cannot be written (disk full) must not crash the gate: the run goes on and the verdict says so.
+  let logError: string | undefined;
+  log.on('error', (e: Error) => { logError ??= e.message; });
   log.write(`$ ${shown}\n`);
   return new Promise((resolve) => {
     let timedOut = false;
@@ -87,7 +95,7 @@ export function runChild(o: ChildOptions): Promise<ProcessOutcome> {
       log.end(`\n[gate] ${o.name} ended: exit ${exitCode} signal ${signal}${timedOut ? ' (timed out)' : ''}${interrupted ? ' (interrupted)' : ''}\n`);
       resolve({
         name: o.name, command: shown, exitCode, signal, timedOut, interrupted, durationMs: Date.now() - started, log: o.log,
-        ...(spawnError ? { spawnError } : {}),
+        ...(spawnError ? { spawnError } : {}), ...(logError ? { logError } : {}),
       });
     };
     child.on('error', (e) => finish(null, null, e.message));

@@ -74,6 +74,8 @@ export interface ProcessOutcome {
   interrupted: boolean;
   /** The process could not be started at all. */
   spawnError?: string;
+  /** Its log file could not be written (e.g. no space left): the output is lost, the run is not accepted. */
+  logError?: string;
   durationMs: number;
   log: string;
 }
@@ -122,7 +124,7 @@ export interface VerdictCheck {
 export interface Reason {
   /** A short stable code: bundle-refused, interrupted, suite-crashed, suite-timeout, no-report, file-failed-to-load,
    *  project-empty, engine-not-started, family-missing, test-failed-unrecorded, test-not-run, global-error,
-   *  narrowed-scope, checks-unreadable, runner-disagrees. */
+   *  narrowed-scope, checks-unreadable, runner-disagrees, test-timeout, engine-crashed, report-unwritable. */
   code: string;
   message: string;
 }

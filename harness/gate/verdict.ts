@@ -93,6 +93,9 @@ function list<T>(xs: T[], fmt: (x: T) => string, max = 8): string {
 
 const FAILED_TEST = new Set(['failed', 'timedOut', 'flaky', 'unknown']);
 
+/** How Playwright reports a browser that went away under a test (crashed, killed, disconnected), across engines. */
+export const BROWSER_GONE = /Target page, context or browser has been closed|Target crashed|Page crashed|browser has disconnected|Browser closed|Browser has been closed|Connection closed/i;
+
 /** The engines and versions a run used: records' engine metrics, Playwright's engine annotations, packages. */
 export function collectEngines(records: GateRecord[], tests: RunnerTest[], packages: EngineVersion[]): EngineVersion[] {
   const out = new Map<string, EngineVersion>();
@@ -191,6 +194,7 @@ export function computeVerdict(input: VerdictInput): Verdict {
     else if (p.timedOut) reasons.push(reason('suite-timeout', `${p.name} ran past its time limit and was killed after ${(p.durationMs / 1000).toFixed(0)} s; see ${p.log}`));
     else if (p.interrupted) { /* covered by 'interrupted' */ }
     else if (p.signal) reasons.push(reason('suite-crashed', `${p.name} was killed by ${p.signal}; see ${p.log}`));
+    if (p.logError) reasons.push(reason('report-unwritable', `${p.name}: its log ${p.log} could not be written (${p.logError}): free space in the report folder`));
   }
 
   // ---- runner reports ----
@@ -225,7 +229,8 @@ export function computeVerdict(input: VerdictInput): Verdict {
       }
       if (!pt.some((t) => t.engine) && !records.some((r) => r.runtime === project)) {
         const why = pt.flatMap((t) => t.errors).find((e) => e) ?? 'no test of it reached the browser';
-        reasons.push(reason('engine-not-started', `${project}: the engine did not start: ${why.split('\n')[0]}`));
+        // the cause and the line after it (the fixtures' message says how to install the engine there)
+        reasons.push(reason('engine-not-started', `${project}: the engine did not start: ${why.split('\n').filter((l) => l.trim()).slice(0, 2).join(' ')}`));
       }
     }
   }
@@ -273,6 +278,17 @@ export function computeVerdict(input: VerdictInput): Verdict {
       test: { runner: t.runner, file: t.file, title: t.title, project: t.project },
       replay: replayTest(t, ctx),
     });
+  }
+  // hung tests and lost browsers, named as such (the runner stopped them and went on with the next test)
+  const timedOut = tests.filter((t) => t.status === 'timedOut');
+  if (timedOut.length) {
+    reasons.push(reason('test-timeout', `${timedOut.length} test(s) hung past their time limit and were stopped: ` +
+      list(timedOut, (t) => `${t.project} ${t.file} "${t.title}" (stopped after ${(t.durationMs / 1000).toFixed(0)} s)`)));
+  }
+  const crashed = tests.filter((t) => t.runner === 'playwright' && t.status !== 'timedOut' && FAILED_TEST.has(t.status) && t.errors.some((e) => BROWSER_GONE.test(e)));
+  if (crashed.length) {
+    reasons.push(reason('engine-crashed', `${crashed.length} test(s) lost their browser mid-test (it crashed or was killed; the following tests got a new one): ` +
+      list(crashed, (t) => `${t.project} ${t.file} "${t.title}": ${(t.errors.find((e) => BROWSER_GONE.test(e)) ?? '').split('\n')[0]}`)));
   }
   if (unrecorded.length) reasons.push(reason('test-failed-unrecorded', `${unrecorded.length} test(s) failed with no failing check record: ${list(unrecorded, (t) => `${t.project} ${t.file} "${t.title}"`)}`));
   if (notRun.length) reasons.push(reason('test-not-run', `${notRun.length} test(s) did not run: ${list(notRun, (t) => `${t.project} ${t.file} "${t.title}" (${t.status})`)}`));

@@ -3,7 +3,7 @@
  * Generation runs in a module Web Worker (worker.ts); this file only moves messages, draws and reports.
  *
  * URL parameters:
- *   ?fault=double-guidance|breed-off-by-one|skip-progress   break the page on purpose (see protocol.ts FAULTS)
+ *   ?fault=double-guidance|breed-off-by-one|skip-progress|stall   break the page on purpose (see protocol.ts FAULTS)
  *   ?autoload=1   load a model at start-up, from ?model= (default /bundle/model.onnx), with ?guidance=,
  *                 ?scale=, ?null=, ?size=, or else the values of /bundle/manifest.json where it has them
  */
@@ -164,6 +164,7 @@ function checkLoadOptions(o: LoadOptions): void {
   }
   if (o.bakedScale !== undefined && !Number.isFinite(o.bakedScale)) throw new Error('load(): bakedScale must be a number');
   if (o.numThreads !== undefined && (!Number.isInteger(o.numThreads) || o.numThreads < 1)) throw new Error('load(): numThreads must be a positive integer');
+  if (o.ortBase !== undefined && (typeof o.ortBase !== 'string' || !o.ortBase.endsWith('/'))) throw new Error(`load(): ortBase must be a folder URL ending in /, got ${String(o.ortBase)}`);
 }
 
 async function load(opts: LoadOptions): Promise<LoadInfo> {
@@ -178,7 +179,7 @@ async function load(opts: LoadOptions): Promise<LoadInfo> {
     startWorker();
     const numThreads = opts.numThreads ?? (self.crossOriginIsolated ? navigator.hardwareConcurrency || 1 : 1);
     const modelUrl = new URL(opts.modelUrl, location.href).href;
-    const ortBase = new URL('/ort/', location.origin).href;
+    const ortBase = new URL(opts.ortBase ?? '/ort/', location.href).href;
     const msg = await request({ type: 'load', id: nextId++, opts: { ...opts, modelUrl, numThreads }, ortBase, faults },
       [], undefined, opts.timeoutMs ?? 120_000);
     if (msg.type !== 'loaded') throw new Error(`unexpected worker reply ${msg.type}`);

@@ -45,6 +45,8 @@ export const FAULTS = {
   'breed-off-by-one': 'the model is conditioned on breedIndex + 1',
   /** Drop one scheduled progress event (the second one, or the only one). */
   'skip-progress': 'one scheduled progress event is not sent',
+  /** The worker stops answering after the first progress event: generate() never settles (a hung page). */
+  'stall': 'generation stops after its first progress event and never finishes',
 } as const;
 export type Fault = keyof typeof FAULTS;
 
@@ -73,7 +75,12 @@ export interface LoadOptions {
   numThreads?: number;
   /** Reject if loading takes longer (default 120000 ms). */
   timeoutMs?: number;
+  /** Where onnxruntime-web's wasm runtime files are served (default /ort/, the static server's root for them). */
+  ortBase?: string;
 }
+
+/** The runtime files the worker's onnxruntime-web build (wasm, extern binaries) loads from ortBase. */
+export const ORT_RUNTIME_FILES = ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'] as const;
 
 export interface TensorInfo {
   name: string;

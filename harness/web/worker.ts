@@ -7,7 +7,7 @@
 import * as ort from 'onnxruntime-web/wasm';
 import { sample, type SamplerModel } from '../sampler.js';
 import { tensorToRGBA } from '../image.js';
-import { isProgressStep, type Fault, type FromWorker, type LoadInfo, type TensorInfo, type ToWorker,
+import { ORT_RUNTIME_FILES, isProgressStep, type Fault, type FromWorker, type LoadInfo, type TensorInfo, type ToWorker,
   type WorkerGenerate, type WorkerLoad } from './protocol.js';
 
 interface Loaded {
@@ -59,11 +59,33 @@ function sessionCall(session: ort.InferenceSession, channels: number, size: numb
   };
 }
 
+/**
+ * onnxruntime-web fetches its wasm runtime only when the first session is created, and then reports a missing
+ * file as "no available backend": ask for the files first, so the error names the URL, the HTTP status and the fix.
+ */
+async function checkRuntimeFiles(ortBase: string): Promise<void> {
+  for (const f of ORT_RUNTIME_FILES) {
+    const url = new URL(f, ortBase).href;
+    let res: Response;
+    try {
+      res = await fetch(url, { method: 'HEAD', credentials: 'same-origin' });
+    } catch (err) {
+      throw new Error(`onnxruntime-web's wasm runtime could not be fetched from ${url}: ${message(err)} (the static server serves it under /ort/)`);
+    }
+    if (!res.ok) {
+      throw new Error(`onnxruntime-web's wasm runtime is missing: ${url} answered HTTP ${res.status}` +
+        ' (the static server serves node_modules/onnxruntime-web/dist under /ort/: run npm install, or fix the ortBase given to load())');
+    }
+  }
+}
+
 async function load(msg: WorkerLoad): Promise<LoadInfo> {
   const { opts, faults } = msg;
   ort.env.wasm.wasmPaths = msg.ortBase;
   ort.env.wasm.numThreads = opts.numThreads;
   ort.env.wasm.proxy = false;
+
+  await checkRuntimeFiles(msg.ortBase);
 
   const t0 = performance.now();
   let res: Response;
@@ -189,6 +211,8 @@ async function generate(msg: WorkerGenerate): Promise<void> {
       const rgba = tensorToRGBA(ev.x, imageSize);
       post({ type: 'progress', id: msg.id, step: ev.step, totalSteps: steps, stepTime, totalTime, rgba, size: imageSize },
         [rgba.buffer]);
+      // FAULT: hang after the first progress event; the sampler awaits this promise forever.
+      if (faults.has('stall')) return new Promise<void>(() => undefined);
     },
   });
   const totalTime = performance.now() - start;
