@@ -48,6 +48,20 @@ export interface QuantizedTolerance {
   measured?: Record<string, number>; margin: number; velocityRelL2Max: number; imageMeanAbsMax: number; reason: string;
 }
 export interface TolerancePolicy { velocity: ToleranceRule; trajectory: ToleranceRule; quantized?: QuantizedTolerance }
+/**
+ * Optional latency budget (docs/performance.md): the median wall time of one full generation at `steps`
+ * (default sampler.defaultSteps) of `variant` (default: 'quantized' when the bundle has it, the variant the web
+ * app ships, else 'guided'), per runtime (node, chromium, firefox, webkit), with `threads` (default: the web
+ * app's choice in browsers, 1 in Node). Checked by `npm run bench` (harness/bench/budget.ts).
+ */
+export interface SpeedBudget {
+  fullGenerationMs: Record<string, number>;
+  steps?: number;
+  variant?: string;
+  threads?: number;
+  reason?: string;
+}
+export const BUDGET_RUNTIMES = ['node', 'chromium', 'firefox', 'webkit'] as const;
 export interface Manifest {
   format: typeof BUNDLE_FORMAT;
   name: string;
@@ -61,6 +75,7 @@ export interface Manifest {
   pixels?: { range: [number, number]; toUint8: string; channels: string; layout: string; alpha?: number };
   tolerance?: TolerancePolicy;
   provenance?: Record<string, unknown>;
+  budget?: SpeedBudget;
 }
 
 export interface NoiseCase { seed: number; shape: number[]; file: string }
@@ -273,6 +288,13 @@ const MANIFEST_SCHEMA = obj({
     })),
   })),
   provenance: optional(record({ check: () => undefined })),
+  budget: optional(obj({
+    fullGenerationMs: record(num('positive'), { minKeys: 1 }),
+    steps: optional(num('posint')),
+    variant: optional(nonEmpty),
+    threads: optional(num('posint')),
+    reason: optional(str()),
+  })),
 });
 
 const INDEX_SCHEMA = obj({
@@ -539,6 +561,14 @@ function crossCheckManifest(m: Manifest, level: BundleLevel, issues: string[]): 
   for (const [k, v] of Object.entries(m.variants)) {
     if (v.quantizedFrom !== undefined && !(v.quantizedFrom in m.variants)) {
       issues.push(`${F}: variants.${k}.quantizedFrom names '${v.quantizedFrom}', which is not a variant (has: ${Object.keys(m.variants).join(', ')})`);
+    }
+  }
+  if (m.budget) {
+    for (const k of Object.keys(m.budget.fullGenerationMs)) {
+      if (!(BUDGET_RUNTIMES as readonly string[]).includes(k)) issues.push(`${F}: budget.fullGenerationMs.${k} is not a runtime (one of ${BUDGET_RUNTIMES.join(', ')})`);
+    }
+    if (m.budget.variant !== undefined && !(m.budget.variant in m.variants)) {
+      issues.push(`${F}: budget.variant names '${m.budget.variant}', which is not a variant (has: ${Object.keys(m.variants).join(', ')})`);
     }
   }
   if (level === 'full') {

@@ -45,12 +45,12 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _velocity_inputs(cfg) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
+def _velocity_inputs(cfg, times: list[float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
     """Rows: every breed and the null token x every t; x_t = t x1 + (1-t) x0 on a dataset image."""
     rng = np.random.default_rng(2024)
     xs, ts, bs, cases = [], [], [], []
     n = cfg.image_size
-    for ti, t in enumerate(VELOCITY_TIMES):
+    for ti, t in enumerate(VELOCITY_TIMES if times is None else times):
         for b in range(cfg.num_classes + 1):
             row = len(xs)
             x0 = seeded_noise(100 + row, (3, n, n))
@@ -92,7 +92,12 @@ def _node_sample(model_path: Path, guidance: str, size: int, null_index: int, br
 
 def write_bundle(ck: LoadedCheckpoint, out: Path, name: str, trained: bool = True, steps: int = DEFAULT_STEPS,
                  stats_seeds: list[int] | None = None, trajectory_seeds: list[int] | None = None,
-                 export_args: list[str] | None = None, log=print) -> dict:
+                 export_args: list[str] | None = None, log=print, trajectory_breeds: list[int] | None = None,
+                 trajectory_steps: int | None = None, stats_steps: int | None = None,
+                 velocity_times: list[float] | None = None) -> dict:
+    """steps is the manifest's sampler.defaultSteps; the reduced-goldens options (None = the defaults: all
+    breeds, trajectories and statistics at `steps`, VELOCITY_TIMES) size the goldens of a large model
+    (scripts/production.ts) without changing what the default bundle holds."""
     cfg = ck.config
     null = cfg.null_index
     import time
@@ -101,6 +106,9 @@ def write_bundle(ck: LoadedCheckpoint, out: Path, name: str, trained: bool = Tru
     log = lambda msg: _log(f"[{time.time() - t_start:6.1f}s] {msg}")  # noqa: E731
     stats_seeds = STATS_SEEDS if stats_seeds is None else stats_seeds
     trajectory_seeds = TRAJECTORY_SEEDS if trajectory_seeds is None else trajectory_seeds
+    velocity_times = VELOCITY_TIMES if velocity_times is None else velocity_times
+    tsteps = steps if trajectory_steps is None else trajectory_steps
+    ssteps = steps if stats_steps is None else stats_steps
     out.mkdir(parents=True, exist_ok=True)
     gdir = out / "goldens"
     model = ck.model
@@ -124,7 +132,7 @@ def write_bundle(ck: LoadedCheckpoint, out: Path, name: str, trained: bool = Tru
             noise_entries.append({"seed": s, "shape": [1, 3, size, size], "file": f})
 
     # 3. single-call velocity cases, float32 expected + float64 noise floor per case and variant
-    x, t, b, cases = _velocity_inputs(cfg)
+    x, t, b, cases = _velocity_inputs(cfg, velocity_times)
     files = {"noise": "velocity/noise.npy", "timestep": "velocity/timestep.npy", "breed": "velocity/breed.npy"}
     _save(gdir / files["noise"], x)
     _save(gdir / files["timestep"], t)
@@ -139,20 +147,20 @@ def write_bundle(ck: LoadedCheckpoint, out: Path, name: str, trained: bool = Tru
         _save(gdir / expected[variant], r32.astype(np.float32))
         _save(gdir / floors[variant], floor)
         log(f"velocity {variant}: {len(x)} cases, floor median {np.median(floor):.3g} max {floor.max():.3g}")
-    n_t = len(VELOCITY_TIMES)
+    n_t = len(velocity_times)
     per_t = cfg.num_classes + 1
-    batches = [{"id": f"velocity:t={VELOCITY_TIMES[i]:g},batch={per_t}", "rows": list(range(i * per_t, (i + 1) * per_t))}
+    batches = [{"id": f"velocity:t={velocity_times[i]:g},batch={per_t}", "rows": list(range(i * per_t, (i + 1) * per_t))}
                for i in range(n_t)]
 
     # 4. full trajectories (every x_t) at the default steps, float32 and the float64 floor per step
     traj_entries = []
     traj_floor = []
-    breeds_all = list(range(cfg.num_classes))
+    breeds_all = list(range(cfg.num_classes)) if trajectory_breeds is None else trajectory_breeds
     for s in trajectory_seeds:
         x0 = np.stack([seeded_noise(s, (3, cfg.image_size, cfg.image_size))] * len(breeds_all))
         bb = torch.tensor(breeds_all)
-        _, tr32 = sample(model, torch.from_numpy(x0), bb, steps, GUIDANCE_SCALE, null, keep_trajectory=True)
-        _, tr64 = sample(m64, torch.from_numpy(x0).double(), bb, steps, GUIDANCE_SCALE, null, keep_trajectory=True)
+        _, tr32 = sample(model, torch.from_numpy(x0), bb, tsteps, GUIDANCE_SCALE, null, keep_trajectory=True)
+        _, tr64 = sample(m64, torch.from_numpy(x0).double(), bb, tsteps, GUIDANCE_SCALE, null, keep_trajectory=True)
         a32 = torch.stack(tr32).numpy()  # [N+1, B, 3, H, W]
         a64 = torch.stack(tr64).numpy()
         for k, breed in enumerate(breeds_all):
@@ -161,8 +169,8 @@ def write_bundle(ck: LoadedCheckpoint, out: Path, name: str, trained: bool = Tru
             _save(gdir / f, np.ascontiguousarray(a32[:, k]))
             (gdir / img).parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(to_image_uint8(a32[-1, k])).save(gdir / img)
-            traj_floor.append(np.abs(a32[:, k].astype(np.float64) - a64[:, k]).reshape(steps + 1, -1).max(axis=1))
-            traj_entries.append({"id": f"trajectory:breed={BREEDS[breed]},seed={s},steps={steps}", "seed": s,
+            traj_floor.append(np.abs(a32[:, k].astype(np.float64) - a64[:, k]).reshape(tsteps + 1, -1).max(axis=1))
+            traj_entries.append({"id": f"trajectory:breed={BREEDS[breed]},seed={s},steps={tsteps}", "seed": s,
                                  "breed": breed, "file": f, "image": img, "floorRow": len(traj_floor) - 1})
     _save(gdir / "trajectories/floor.npy", np.stack(traj_floor))
     log(f"trajectories: {len(traj_entries)}, final-step floor max {np.stack(traj_floor)[:, -1].max():.3g}")
@@ -171,7 +179,7 @@ def write_bundle(ck: LoadedCheckpoint, out: Path, name: str, trained: bool = Tru
     stats = np.zeros((cfg.num_classes, len(stats_seeds), cfg.image_size, cfg.image_size, 3), np.uint8)
     for breed in range(cfg.num_classes):
         x0 = np.stack([seeded_noise(s, (3, cfg.image_size, cfg.image_size)) for s in stats_seeds])
-        xf, _ = sample(model, torch.from_numpy(x0), torch.full((len(stats_seeds),), breed), steps, GUIDANCE_SCALE, null)
+        xf, _ = sample(model, torch.from_numpy(x0), torch.full((len(stats_seeds),), breed), ssteps, GUIDANCE_SCALE, null)
         for k in range(len(stats_seeds)):
             stats[breed, k] = to_image_uint8(xf[k].numpy())
     _save(gdir / "stats/images.npy", stats)
@@ -184,7 +192,7 @@ def write_bundle(ck: LoadedCheckpoint, out: Path, name: str, trained: bool = Tru
     ref = np.load(gdir / expected["guided"])
     rel = np.linalg.norm((got - ref).reshape(len(x), -1), axis=1) / np.maximum(np.linalg.norm(ref.reshape(len(x), -1), axis=1), 1e-12)
     tb = [(e["breed"], e["seed"]) for e in traj_entries]
-    xq = _node_sample(paths["quantized"], "baked", cfg.image_size, null, [p[0] for p in tb], [p[1] for p in tb], steps)
+    xq = _node_sample(paths["quantized"], "baked", cfg.image_size, null, [p[0] for p in tb], [p[1] for p in tb], tsteps)
     img_err = []
     for k, e in enumerate(traj_entries):
         golden = np.asarray(Image.open(gdir / e["image"]).convert("RGB"), dtype=np.float64)
@@ -207,9 +215,9 @@ def write_bundle(ck: LoadedCheckpoint, out: Path, name: str, trained: bool = Tru
         "noise": noise_entries,
         "velocity": {"inputs": files, "cases": cases, "batches": batches, "expected": expected, "noiseFloor": floors,
                      "expectedFor": {"guided": "guided", "raw": "raw", "quantized": "guided"}},
-        "trajectories": {"steps": steps, "cfgScale": GUIDANCE_SCALE, "cases": traj_entries,
+        "trajectories": {"steps": tsteps, "cfgScale": GUIDANCE_SCALE, "cases": traj_entries,
                          "floor": "trajectories/floor.npy", "variant": "guided"},
-        "stats": {"images": "stats/images.npy", "seeds": stats_seeds, "steps": steps, "cfgScale": GUIDANCE_SCALE,
+        "stats": {"images": "stats/images.npy", "seeds": stats_seeds, "steps": ssteps, "cfgScale": GUIDANCE_SCALE,
                   "layout": "[breed, seed, H, W, RGB] uint8"},
     }
     (gdir / "index.json").write_text(json.dumps(index, indent=1))

@@ -1,0 +1,261 @@
+/**
+ * The gate's own overhead: how much of a real `npm run gate` run's wall time is spent outside session.run.
+ * The gate runs unchanged (scripts/gate.ts) with two probes that change no project file:
+ *  - NODE_OPTIONS="--import harness/bench/ort-probe.mjs" in every Node process: onnxruntime-node's session.run
+ *    and session creation are timed (vitest workers), and the browser suites' static server answers the page's
+ *    probe requests and serves an instrumented page worker;
+ *  - that worker (harness/web/worker.ts built with harness/bench/ort-web-probe.ts in place of onnxruntime-web)
+ *    reports every session.run and session creation in the browsers.
+ * Inference time is the union of the session.run intervals over all processes (two vitest workers run at once:
+ * an instant counts once), so `1 - inference / wall` is the share of the wall clock in which no model ran.
+ *
+ *   npm run bench -- overhead [--gate-args "..."] [--out reports/overhead.json]
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { REPO_ROOT } from '../config.js';
+import { machineInfo, type MachineInfo } from './machine.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+export const PROBE_PRELOAD = join(HERE, 'ort-probe.mjs');
+const WEB_PROBE = join(HERE, 'ort-web-probe.ts');
+
+/** Builds harness/web/worker.ts with onnxruntime-web replaced by the probing wrapper; returns the file. */
+export async function buildProbedWorker(outDir: string): Promise<string> {
+  mkdirSync(outDir, { recursive: true });
+  const out = join(outDir, 'worker.js');
+  await build({
+    entryPoints: [join(REPO_ROOT, 'harness/web/worker.ts')],
+    outfile: out,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: ['es2022'],
+    conditions: ['onnxruntime-web-use-extern-wasm'],
+    logLevel: 'error',
+    plugins: [{
+      name: 'probe-onnxruntime-web',
+      setup(b) {
+        b.onResolve({ filter: /^onnxruntime-web\/wasm$/ }, (args) => (args.importer === WEB_PROBE ? undefined : { path: WEB_PROBE }));
+      },
+    }],
+  });
+  return out;
+}
+
+/** [start, duration] intervals -> total time covered by at least one (ms). */
+export function unionMs(intervals: Array<[number, number]>): number {
+  const iv = intervals.filter(([s, d]) => Number.isFinite(s) && Number.isFinite(d) && d >= 0).map(([s, d]) => [s, s + d] as [number, number])
+    .sort((a, b) => a[0] - b[0]);
+  let total = 0;
+  let cur: [number, number] | null = null;
+  for (const [s, e] of iv) {
+    if (!cur || s > cur[1]) {
+      if (cur) total += cur[1] - cur[0];
+      cur = [s, e];
+    } else if (e > cur[1]) cur[1] = e;
+  }
+  if (cur) total += cur[1] - cur[0];
+  return total;
+}
+
+interface ProbeFile {
+  pid: number;
+  argv: string[];
+  node: { runs: Array<[number, number]>; creates: Array<[number, number]> };
+  browser: { runs: Array<[number, number, string]>; creates: Array<[number, number, string]> };
+  workerServed: number;
+}
+
+export interface PhaseFigures {
+  name: string;
+  /** The runner process's duration (verdict.json processes), ms. */
+  durationMs: number | null;
+  runs: number;
+  /** Wall time with at least one session.run in flight, ms. */
+  inferenceMs: number;
+  /** Sum of session.run durations (CPU-parallel runs count twice), ms. */
+  inferenceSumMs: number;
+  sessions: number;
+  /** Wall time with at least one session being created, ms. */
+  sessionCreateMs: number;
+}
+
+export interface OverheadReport {
+  format: 'tinydit-overhead/1';
+  machine: MachineInfo;
+  gate: { command: string; exitCode: number | null; runDir: string | null; accepted: boolean | null; wallMs: number; verdictWallMs: number | null };
+  phases: PhaseFigures[];
+  inferenceMs: number;
+  sessionCreateMs: number;
+  /** 1 - inference / wall */
+  overheadFraction: number;
+  /** 1 - (inference + session creation) / wall */
+  overheadExcludingLoadFraction: number;
+  /** Where the rest goes, ms (wall minus the runner processes; per runner, its time outside inference and load). */
+  breakdown: Record<string, number>;
+  /** Per browser spec file (tests run one at a time: windows do not overlap) and per Node suite file (two
+   * workers: windows overlap, so a file's inference may include its neighbour's). */
+  files: FileFigures[];
+  probeCheck: { workerServed: number; nodeProcessesWithRuns: number };
+}
+
+export interface FileFigures {
+  runner: 'vitest' | 'playwright';
+  file: string;
+  /** Sum of the file's test (or file) durations, ms. */
+  wallMs: number;
+  inferenceMs: number;
+  sessionCreateMs: number;
+  outsideMs: number;
+}
+
+/** Union of intervals clipped to windows [start, end]. */
+function unionWithin(intervals: Array<[number, number]>, windows: Array<[number, number]>): number {
+  const clipped: Array<[number, number]> = [];
+  for (const [ws, we] of windows) {
+    for (const [s, d] of intervals) {
+      const a = Math.max(s, ws);
+      const b = Math.min(s + d, we);
+      if (b > a) clipped.push([a, b - a]);
+    }
+  }
+  return unionMs(clipped);
+}
+
+interface PwSuite { file?: string; specs?: Array<{ file: string; tests: Array<{ projectName: string; results: Array<{ startTime: string; duration: number }> }> }>; suites?: PwSuite[] }
+
+function fileWindows(runDir: string): Array<{ runner: 'vitest' | 'playwright'; file: string; windows: Array<[number, number]> }> {
+  const out = new Map<string, { runner: 'vitest' | 'playwright'; file: string; windows: Array<[number, number]> }>();
+  const add = (runner: 'vitest' | 'playwright', file: string, w: [number, number]): void => {
+    const k = `${runner}|${file}`;
+    const e = out.get(k) ?? { runner, file, windows: [] };
+    e.windows.push(w);
+    out.set(k, e);
+  };
+  const pw = join(runDir, 'playwright.json');
+  if (existsSync(pw)) {
+    const walk = (s: PwSuite): void => {
+      for (const sp of s.specs ?? []) for (const t of sp.tests) for (const r of t.results) {
+        const start = Date.parse(r.startTime);
+        add('playwright', `${sp.file} [${t.projectName}]`, [start, start + r.duration]);
+      }
+      for (const c of s.suites ?? []) walk(c);
+    };
+    for (const s of (JSON.parse(readFileSync(pw, 'utf8')) as { suites: PwSuite[] }).suites) walk(s);
+  }
+  const vj = join(runDir, 'vitest.json');
+  if (existsSync(vj)) {
+    for (const t of (JSON.parse(readFileSync(vj, 'utf8')) as { testResults: Array<{ name: string; startTime: number; endTime: number }> }).testResults) {
+      add('vitest', t.name.startsWith(REPO_ROOT) ? t.name.slice(REPO_ROOT.length + 1) : t.name, [t.startTime, t.endTime]);
+    }
+  }
+  return [...out.values()];
+}
+
+function phaseFigures(name: string, durationMs: number | null, runs: Array<[number, number]>, creates: Array<[number, number]>): PhaseFigures {
+  return {
+    name, durationMs, runs: runs.length, inferenceMs: unionMs(runs), inferenceSumMs: runs.reduce((a, [, d]) => a + d, 0),
+    sessions: creates.length, sessionCreateMs: unionMs(creates),
+  };
+}
+
+export async function measureOverhead(opts: { gateArgs: string[]; out: string; log: (l: string) => void }): Promise<OverheadReport> {
+  const tmp = mkdtempSync(join(tmpdir(), 'tinydit-overhead-'));
+  const probeDir = join(tmp, 'probe');
+  mkdirSync(probeDir);
+  try {
+    const worker = await buildProbedWorker(join(tmp, 'web'));
+    const runId = `overhead-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+    const args = ['--import', 'tsx', join(REPO_ROOT, 'scripts/gate.ts'), '--no-history', '--run-id', runId, ...opts.gateArgs];
+    const env = {
+      ...process.env,
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${PROBE_PRELOAD}`.trim(),
+      TINYDIT_ORT_PROBE_DIR: probeDir,
+      TINYDIT_ORT_PROBE_WORKER: worker,
+    };
+    opts.log(`running the gate with inference probes: node ${args.slice(2).join(' ')}`);
+    const t0 = Date.now();
+    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'inherit', 'inherit'] });
+    const exitCode = await new Promise<number | null>((ok) => child.on('close', (c) => ok(c)));
+    const wallMs = Date.now() - t0;
+    await new Promise((ok) => setTimeout(ok, 1500)); // let the last probe files land
+
+    const files: ProbeFile[] = readdirSync(probeDir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(probeDir, f), 'utf8')) as ProbeFile);
+    const nodeRuns = files.flatMap((f) => f.node.runs);
+    const nodeCreates = files.flatMap((f) => f.node.creates);
+    const webRuns = files.flatMap((f) => f.browser.runs.map(([s, d]) => [s, d] as [number, number]));
+    const webCreates = files.flatMap((f) => f.browser.creates.map(([s, d]) => [s, d] as [number, number]));
+    const runDir = join(REPO_ROOT, 'reports', runId);
+    let verdict: { accepted?: boolean; startedAt?: string; finishedAt?: string | null; processes?: Array<{ name: string; durationMs: number }> } | null = null;
+    if (existsSync(join(runDir, 'verdict.json'))) verdict = JSON.parse(readFileSync(join(runDir, 'verdict.json'), 'utf8'));
+    const dur = (n: string): number | null => verdict?.processes?.find((p) => p.name === n)?.durationMs ?? null;
+    const phases = [
+      phaseFigures('Node suites (vitest, onnxruntime-node)', dur('vitest'), nodeRuns, nodeCreates),
+      phaseFigures('browser suites (Playwright, onnxruntime-web)', dur('playwright'), webRuns, webCreates),
+    ];
+    const inferenceMs = unionMs([...nodeRuns, ...webRuns]);
+    const sessionCreateMs = unionMs([...nodeCreates, ...webCreates]);
+    const loadAndRun = unionMs([...nodeRuns, ...webRuns, ...nodeCreates, ...webCreates]);
+    const verdictWallMs = verdict?.startedAt && verdict.finishedAt ? Date.parse(verdict.finishedAt) - Date.parse(verdict.startedAt) : null;
+    const breakdown: Record<string, number> = {};
+    let inRunners = 0;
+    for (const p of phases) {
+      if (p.durationMs === null) continue;
+      inRunners += p.durationMs;
+      breakdown[`${p.name}: outside session.run and session creation`] = p.durationMs - p.inferenceMs - p.sessionCreateMs;
+      breakdown[`${p.name}: session creation`] = p.sessionCreateMs;
+    }
+    breakdown['gate itself (bundle check, page build, verdict, report page, screenshot)'] = wallMs - inRunners;
+    const perFile: FileFigures[] = fileWindows(runDir).map((f) => {
+      const runs = f.runner === 'vitest' ? nodeRuns : webRuns;
+      const creates = f.runner === 'vitest' ? nodeCreates : webCreates;
+      const wall = f.windows.reduce((a, [s, e]) => a + (e - s), 0);
+      const inf = unionWithin(runs, f.windows);
+      const cr = unionWithin(creates, f.windows);
+      return { runner: f.runner, file: f.file, wallMs: wall, inferenceMs: inf, sessionCreateMs: cr, outsideMs: wall - inf - cr };
+    }).sort((a, b) => b.outsideMs - a.outsideMs);
+    writeFileSync(join(dirname(opts.out), 'overhead-intervals.json'), JSON.stringify({ nodeRuns, nodeCreates, webRuns, webCreates }));
+    const report: OverheadReport = {
+      format: 'tinydit-overhead/1',
+      machine: machineInfo(),
+      gate: { command: `npm run gate -- --no-history --run-id ${runId} ${opts.gateArgs.join(' ')}`.trim(), exitCode, runDir: existsSync(runDir) ? runDir : null, accepted: verdict?.accepted ?? null, wallMs, verdictWallMs },
+      phases, inferenceMs, sessionCreateMs,
+      overheadFraction: 1 - inferenceMs / wallMs,
+      overheadExcludingLoadFraction: 1 - loadAndRun / wallMs,
+      breakdown,
+      files: perFile,
+      probeCheck: { workerServed: files.reduce((a, f) => a + f.workerServed, 0), nodeProcessesWithRuns: files.filter((f) => f.node.runs.length > 0).length },
+    };
+    mkdirSync(dirname(opts.out), { recursive: true });
+    writeFileSync(opts.out, JSON.stringify(report, null, 1) + '\n');
+    return report;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+export function overheadText(r: OverheadReport): string {
+  const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+  const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+  const lines = [
+    `gate wall time ${s(r.gate.wallMs)} (exit ${r.gate.exitCode}, accepted ${r.gate.accepted}); run folder ${r.gate.runDir ?? '(none)'}`,
+    `inference (union of session.run over all processes) ${s(r.inferenceMs)} = ${pct(r.inferenceMs / r.gate.wallMs)} of the wall time; session creation ${s(r.sessionCreateMs)}`,
+    `overhead outside session.run: ${pct(r.overheadFraction)}; outside session.run and session creation: ${pct(r.overheadExcludingLoadFraction)}`,
+  ];
+  for (const p of r.phases) {
+    lines.push(`  ${p.name}: ${p.durationMs === null ? '?' : s(p.durationMs)} wall, ${p.runs} runs, inference ${s(p.inferenceMs)} (sum ${s(p.inferenceSumMs)})` +
+      `${p.durationMs ? ` = ${pct(p.inferenceMs / p.durationMs)}` : ''}, ${p.sessions} sessions created in ${s(p.sessionCreateMs)}`);
+  }
+  for (const [k, v] of Object.entries(r.breakdown)) lines.push(`  ${k}: ${s(v)}`);
+  lines.push('  per file (wall = sum of its test durations; Node files overlap in two workers), largest time outside inference first:');
+  for (const f of r.files.slice(0, 14)) {
+    lines.push(`    ${f.file}: ${s(f.wallMs)} wall, inference ${s(f.inferenceMs)}, session creation ${s(f.sessionCreateMs)}, outside ${s(f.outsideMs)}`);
+  }
+  lines.push(`  probes: instrumented page worker served ${r.probeCheck.workerServed} time(s), ${r.probeCheck.nodeProcessesWithRuns} Node process(es) ran models`);
+  return lines.join('\n');
+}

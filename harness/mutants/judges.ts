@@ -1,0 +1,202 @@
+/**
+ * The aimed Node checks, called directly (no vitest run, no gate) on a model held in memory: what
+ * suites/node/mutants.test.ts uses to show on every CI run that each cheap mutant is caught by the check aimed
+ * at it, and that the good model passes the same calls. Each judge wraps the harness function the Node suite
+ * of that family is built on (contractDiff/weightSanity, harness/behaviour.ts, compareTensors under the
+ * bundle's tolerance policy, the shared sampler), on a reduced set of cases so the whole catalogue runs in
+ * well under a minute; the gate (scripts/gate-power.ts) runs the full suites on the same mutants.
+ */
+import {
+  checkDependsOnBreed, checkDependsOnPosition, checkDependsOnTime, checkGuidanceOnce, checkNotInputProportional, checkNullTokenDistinct,
+  checkVelocityNonZero, type BehaviourResult,
+} from '../behaviour.js';
+import { contractDiff, originContract, type Bundle, type Manifest } from '../bundle.js';
+import { compareTensors } from '../compare.js';
+import { inspectOnnx, weightSanity } from '../onnx.js';
+import { openModelBytes, samplerModel, type VelocityRunner } from '../runtime-node.js';
+import { sample } from '../sampler.js';
+import type { CheckKey } from './types.js';
+
+/** One aimed check's outcome on one model. */
+export interface JudgeOutcome {
+  key: CheckKey;
+  pass: boolean;
+  /** What was compared, with numbers (names the variant and the cause on failure). */
+  message: string;
+}
+
+/** A bundle whose models (and manifest) may differ from the files on disk: a mutant held in memory. */
+export interface ModelUnderTest {
+  bundle: Bundle;
+  manifest: Manifest;
+  /** ONNX bytes per variant. */
+  models: Record<string, Uint8Array>;
+}
+
+type Judge = (m: ModelUnderTest, runners: RunnerCache) => Promise<JudgeOutcome[]>;
+
+/** Opens each variant once per model under test; a model onnxruntime refuses is an outcome, not a crash. */
+export class RunnerCache {
+  private readonly open = new Map<string, Promise<VelocityRunner>>();
+  constructor(private readonly m: ModelUnderTest, private readonly label: string) {}
+  runner(variant: string): Promise<VelocityRunner> {
+    let r = this.open.get(variant);
+    if (!r) {
+      const spec = this.m.manifest.variants[variant];
+      const bytes = this.m.models[variant];
+      if (!spec || !bytes) throw new Error(`${this.label}: no variant '${variant}'`);
+      r = openModelBytes(bytes, this.m.manifest, { label: variant, source: `${this.label}:${spec.file}`, guidance: spec.guidance }, { threads: 1 });
+      this.open.set(variant, r);
+    }
+    return r;
+  }
+  async release(): Promise<void> {
+    for (const r of this.open.values()) await r.then((x) => x.release(), () => undefined);
+    this.open.clear();
+  }
+}
+
+const floatVariants = (m: ModelUnderTest): string[] => Object.keys(m.manifest.variants).filter((v) => !m.manifest.variants[v]!.quantized);
+const bakedFloat = (m: ModelUnderTest): string[] => floatVariants(m).filter((v) => m.manifest.variants[v]!.guidance === 'baked');
+const rawFloat = (m: ModelUnderTest): string | undefined => floatVariants(m).find((v) => m.manifest.variants[v]!.guidance === 'none');
+
+/** Runs `fn` per variant; a model that cannot be opened or run fails the check with the reason. */
+async function perVariant(key: CheckKey, variants: string[], fn: (v: string) => Promise<{ pass: boolean; message: string }>): Promise<JudgeOutcome[]> {
+  const out: JudgeOutcome[] = [];
+  for (const v of variants) {
+    try {
+      const r = await fn(v);
+      out.push({ key, pass: r.pass, message: `variant=${v}: ${r.message}` });
+    } catch (e) {
+      out.push({ key, pass: false, message: `variant=${v}: could not be judged: ${(e as Error).message.split('\n')[0]}` });
+    }
+  }
+  return out;
+}
+
+function contractJudge(key: CheckKey, field: (f: string) => boolean): Judge {
+  return async (m) => perVariant(key, Object.keys(m.manifest.variants), async (v) => {
+    const info = inspectOnnx(m.models[v]!, v);
+    const batch = m.manifest.contract.dynamicAxes[0] ?? 'batch';
+    const diffs = contractDiff(originContract(m.bundle.imageSize, m.bundle.channels, batch), info, { anySymbol: true, symbolicForStatic: true })
+      .filter((d) => field(d.field));
+    return { pass: diffs.length === 0, message: diffs.length ? diffs.map((d) => d.message).join('; ') : 'matches the ORIGIN contract' };
+  });
+}
+
+function behaviourJudge(key: CheckKey, run: (r: VelocityRunner, m: ModelUnderTest) => Promise<BehaviourResult>, variants: (m: ModelUnderTest) => string[] = (m) => Object.keys(m.manifest.variants)): Judge {
+  return async (m, runners) => perVariant(key, variants(m), async (v) => {
+    const r = await run(await runners.runner(v), m);
+    return { pass: r.pass, message: r.message };
+  });
+}
+
+/** The golden velocity batch groups (one call per t, all breeds incl. null) under the bundle's policy. */
+const velocityJudge: Judge = async (m, runners) => {
+  const b = m.bundle;
+  const idx = b.requireFull('the velocity judge').velocity;
+  const x = b.readGolden(idx.inputs.noise).data as Float32Array;
+  const t = b.readGolden(idx.inputs.timestep).data as Float32Array;
+  const br = b.readGolden(idx.inputs.breed).data as BigInt64Array;
+  const per = b.channels * b.imageSize * b.imageSize;
+  return perVariant('velocity', Object.keys(m.manifest.variants), async (v) => {
+    const g = b.velocityGoldens(v);
+    const expected = b.readGolden(g.expected).data as Float32Array;
+    const floor = b.readGolden(g.noiseFloor).data as Float64Array;
+    const r = await runners.runner(v);
+    const failing: string[] = [];
+    for (const batch of b.velocityBatches) {
+      const rows = batch.rows;
+      const xs = new Float32Array(rows.length * per);
+      rows.forEach((row, i) => xs.set(x.subarray(row * per, (row + 1) * per), i * per));
+      const out = await r.run(xs, Float32Array.from(rows, (row) => t[row]!), BigInt64Array.from(rows, (row) => br[row]!), rows.length);
+      const exp = new Float32Array(rows.length * per);
+      rows.forEach((row, i) => exp.set(expected.subarray(row * per, (row + 1) * per), i * per));
+      const shape = [rows.length, b.channels, b.imageSize, b.imageSize];
+      const q = b.tolerance.quantized;
+      const s = m.manifest.variants[v]!.quantized
+        ? compareTensors(out, exp, { shape, relL2Max: q?.velocityRelL2Max ?? 0 })
+        : compareTensors(out, exp, { shape, atol: rows.map((row) => Math.max(b.tolerance.velocity.floorMultiple * floor[row]!, b.tolerance.velocity.absMin)) });
+      if (!s.pass) failing.push(`${batch.id}: ${s.failing} values outside, max|err| ${s.abs.max.toExponential(2)}, worst ratio ${s.worstRatio.toExponential(2)}`);
+    }
+    return { pass: failing.length === 0, message: failing.length ? failing.join('; ') : `${b.velocityBatches.length} batch groups within the tolerance policy` };
+  });
+};
+
+/** The first golden trajectory case, sampled with the guided variant (guidance mode from the manifest), final state vs golden. */
+const trajectoryJudge: Judge = async (m, runners) => {
+  const b = m.bundle;
+  const idx = b.requireFull('the trajectory judge').trajectories;
+  const c = b.trajectoryCases[0];
+  if (!c) throw new Error(`${b.dir}: no golden trajectory case`);
+  const variant = idx.variant;
+  return perVariant('trajectory', [variant], async () => {
+    const r = await runners.runner(variant);
+    const { x } = await sample(samplerModel(r), { breeds: [c.breed], seeds: [c.seed], steps: idx.steps, cfgScale: idx.cfgScale });
+    const states = b.readGolden(c.file).data as Float32Array;
+    const per = b.channels * b.imageSize * b.imageSize;
+    const golden = states.subarray(idx.steps * per, (idx.steps + 1) * per);
+    const floor = (b.readGolden(idx.floor).data as Float64Array)[c.floorRow * (idx.steps + 1) + idx.steps]!;
+    const atol = Math.max(b.tolerance.trajectory.floorMultiple * floor, b.tolerance.trajectory.absMin);
+    const s = compareTensors(x, golden, { shape: [1, b.channels, b.imageSize, b.imageSize], atol });
+    return { pass: s.pass, message: `${c.id} final state: max|x - golden| ${s.abs.max.toExponential(3)} vs ${atol.toExponential(3)}` };
+  });
+};
+
+/** Direct judges by check key. Keys without one here (metadata, browser checks) are judged only by the gate. */
+export const DIRECT_JUDGES: Record<CheckKey, Judge> = {
+  'contract/io-names': contractJudge('contract/io-names', (f) => /^(inputs|outputs)\.[^.]+$/.test(f)),
+  'contract/dtypes': contractJudge('contract/dtypes', (f) => f.endsWith('.dtype')),
+  'contract/shapes': contractJudge('contract/shapes', (f) => f.includes('.shape')),
+  'contract/parameters': async (m) => perVariant('contract/parameters', floatVariants(m), async (v) => {
+    const have = inspectOnnx(m.models[v]!, v).parameterCount;
+    const want = m.manifest.identity.parameters;
+    return { pass: have === want, message: `${have} float parameters, manifest identity.parameters ${want}` };
+  }),
+  'weights/finite': async (m) => perVariant('weights/finite', Object.keys(m.manifest.variants), async (v) => {
+    const s = weightSanity(inspectOnnx(m.models[v]!, v), m.models[v]!);
+    return { pass: s.nonFinite.length === 0 && s.unchecked.length === 0, message: s.nonFinite.length ? `non-finite in ${s.nonFinite.map((n) => n.name).join(', ')}` : 'all finite' };
+  }),
+  'weights/output-layer': async (m) => perVariant('weights/output-layer', Object.keys(m.manifest.variants), async (v) => {
+    const s = weightSanity(inspectOnnx(m.models[v]!, v), m.models[v]!);
+    return { pass: s.outputLayer.weight !== null && !s.outputWeightZero, message: s.outputWeightZero ? 'output layer weight all zero' : 'output layer not all zero' };
+  }),
+  'behaviour/nonzero': behaviourJudge('behaviour/nonzero', (r, m) => checkVelocityNonZero(r, m.manifest.breeds.length)),
+  'behaviour/not-input': behaviourJudge('behaviour/not-input', (r, m) => checkNotInputProportional(r, m.manifest.breeds.length)),
+  'behaviour/depends-on-t': behaviourJudge('behaviour/depends-on-t', (r, m) => checkDependsOnTime(r, m.manifest.breeds.length)),
+  'behaviour/depends-on-breed': behaviourJudge('behaviour/depends-on-breed', (r, m) => checkDependsOnBreed(r, m.manifest.breeds.length)),
+  'behaviour/depends-on-position': behaviourJudge('behaviour/depends-on-position', (r, m) => checkDependsOnPosition(r, m.manifest.breeds.length, m.manifest.identity.config.patch_size)),
+  'behaviour/guidance-once': async (m, runners) => {
+    const raw = rawFloat(m);
+    if (!raw) return [{ key: 'behaviour/guidance-once', pass: false, message: 'no raw float variant to compare the baked graphs with' }];
+    return perVariant('behaviour/guidance-once', bakedFloat(m), async (v) => {
+      const r = await checkGuidanceOnce(await runners.runner(v), await runners.runner(raw), m.manifest.guidance.scale, m.manifest.guidance.nullIndex, m.manifest.breeds.length);
+      return { pass: r.pass, message: r.message };
+    });
+  },
+  'behaviour/null-token': async (m, runners) => {
+    const raw = rawFloat(m);
+    if (!raw) return [{ key: 'behaviour/null-token', pass: false, message: 'no raw float variant' }];
+    return perVariant('behaviour/null-token', [raw], async (v) => {
+      const r = await checkNullTokenDistinct(await runners.runner(v), m.manifest.guidance.nullIndex, m.manifest.breeds.length - 1);
+      return { pass: r.pass, message: r.message };
+    });
+  },
+  velocity: velocityJudge,
+  trajectory: trajectoryJudge,
+};
+
+/** Runs the direct judge of each key (those that have one) on a model under test. */
+export async function judge(m: ModelUnderTest, keys: CheckKey[], label: string): Promise<JudgeOutcome[]> {
+  const runners = new RunnerCache(m, label);
+  try {
+    const out: JudgeOutcome[] = [];
+    for (const k of keys) {
+      const j = DIRECT_JUDGES[k];
+      if (j) out.push(...await j(m, runners));
+    }
+    return out;
+  } finally {
+    await runners.release();
+  }
+}

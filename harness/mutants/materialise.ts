@@ -1,0 +1,151 @@
+/**
+ * Writes a mutant as a full bundle folder: the good bundle's files hard-linked (or copied where links cannot be
+ * made; never symlinks, which the test server refuses when they leave the bundle), the mutated ONNX files, and a
+ * manifest whose sha256 and sizes match them (the point is a broken model, not a broken manifest), plus
+ * mutant.json saying what was broken and which checks are aimed at it.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadBundle, type Bundle, type Manifest } from '../bundle.js';
+import { REPO_ROOT } from '../config.js';
+import type { ModelGeometry } from './edits.js';
+import type { BuildContext, Mutant } from './types.js';
+
+export const MUTANT_FILE = 'mutant.json';
+/** Default output of the Python mutants (reference/python/make_mutants.py --out). */
+export const DEFAULT_MUTANTS_DIR = resolve(REPO_ROOT, 'reports/mutants');
+export const PYTHON_SUBDIR = '.python';
+
+/** What mutant.json of a materialised mutant says. */
+export interface MutantRecord {
+  name: string;
+  description: string;
+  kind: Mutant['kind'];
+  origin: number[];
+  expect: string[];
+  pageFaults: string[];
+  /** Variants whose ONNX file was replaced, with the new sha256. */
+  changed: Record<string, string>;
+  manifestEdited: boolean;
+  source: { dir: string; manifestSha256: string };
+}
+
+export function geometryOf(b: Bundle): ModelGeometry {
+  const c = b.manifest.identity.config;
+  return { patchSize: c.patch_size, channels: c.in_channels, embedDim: c.embed_dim, depth: c.depth };
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Hard-links (else copies) every file of src into dst, recursively, skipping top-level names in `skip`. */
+function linkTree(src: string, dst: string, skip: Set<string>, top = true): void {
+  mkdirSync(dst, { recursive: true });
+  for (const entry of readdirSync(src)) {
+    if (top && skip.has(entry)) continue;
+    const from = join(src, entry);
+    const to = join(dst, entry);
+    if (statSync(from).isDirectory()) { linkTree(from, to, skip, false); continue; }
+    try { linkSync(from, to); } catch { copyFileSync(from, to); }
+  }
+}
+
+export interface BuildOptions {
+  /** Folder of reference/python/make_mutants.py outputs (default <out>/.python). */
+  pythonDir: string;
+}
+
+export function buildContext(bundle: Bundle, o: BuildOptions): BuildContext {
+  return {
+    bundle,
+    geometry: geometryOf(bundle),
+    variantBytes: (v) => new Uint8Array(readFileSync(bundle.variantPath(v))),
+    pythonFile: (mutant, file) => {
+      const path = join(o.pythonDir, mutant, file);
+      if (!existsSync(path)) {
+        throw new Error(`${path} is missing: make it with /usr/bin/python3 reference/python/make_mutants.py --checkpoint ` +
+          `${bundle.dir}/${bundle.manifest.identity.checkpoint.file ?? 'checkpoint.pt'} --out ${o.pythonDir} --only ${mutant}`);
+      }
+      return new Uint8Array(readFileSync(path));
+    },
+  };
+}
+
+/** Builds one mutant into <outDir>/<name>/ (replacing what was there) and returns its record. */
+export function materialise(m: Mutant, bundle: Bundle, outDir: string, o: BuildOptions): MutantRecord {
+  const built = m.build(buildContext(bundle, o));
+  const dir = join(outDir, m.name);
+  rmSync(dir, { recursive: true, force: true });
+  const replaced = new Set(Object.keys(built.models).map((v) => bundle.variant(v).file));
+  linkTree(bundle.dir, dir, new Set(['manifest.json', MUTANT_FILE, ...replaced]));
+  const manifestText = readFileSync(join(bundle.dir, 'manifest.json'), 'utf8');
+  const manifest = JSON.parse(manifestText) as Manifest;
+  const changed: Record<string, string> = {};
+  for (const [v, bytes] of Object.entries(built.models)) {
+    const spec = manifest.variants[v];
+    if (!spec) throw new Error(`mutant ${m.name}: variant '${v}' is not in ${bundle.dir}/manifest.json`);
+    writeFileSync(join(dir, spec.file), bytes);
+    spec.sha256 = sha256(bytes);
+    spec.bytes = bytes.length;
+    changed[v] = spec.sha256;
+  }
+  built.manifest?.(manifest);
+  manifest.name = `${manifest.name} [mutant ${m.name}]`;
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
+  const record: MutantRecord = {
+    name: m.name, description: m.description, kind: m.kind, origin: m.origin ?? [], expect: m.expect, pageFaults: built.pageFaults ?? [],
+    changed, manifestEdited: built.manifest !== undefined, source: { dir: bundle.dir, manifestSha256: sha256(new TextEncoder().encode(manifestText)) },
+  };
+  writeFileSync(join(dir, MUTANT_FILE), JSON.stringify(record, null, 1) + '\n');
+  return record;
+}
+
+/** Reads mutant.json of a materialised mutant (null when the folder is not one). */
+export function readMutantRecord(dir: string): MutantRecord | null {
+  const p = join(dir, MUTANT_FILE);
+  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as MutantRecord) : null;
+}
+
+/**
+ * Makes the Python mutants the selection needs unless <pythonDir>/made.json lists them for this very checkpoint
+ * and script. Returns a line per action; throws with Python's output when it fails.
+ */
+export function ensurePythonMutants(bundle: Bundle, names: string[], pythonDir: string, python = process.env.TINYDIT_PYTHON ?? '/usr/bin/python3'): string[] {
+  if (names.length === 0) return [];
+  const ckFile = bundle.manifest.identity.checkpoint.file;
+  if (!ckFile) throw new Error(`${bundle.dir}/manifest.json names no checkpoint file: the Python mutants (${names.join(', ')}) need one`);
+  const ckPath = join(bundle.dir, ckFile);
+  const script = join(REPO_ROOT, 'reference/python/make_mutants.py');
+  const ckSha = sha256(readFileSync(ckPath));
+  const scriptSha = sha256(readFileSync(script));
+  let made: Record<string, { checkpointSha256?: string; script?: string; files?: string[] }> = {};
+  try { made = JSON.parse(readFileSync(join(pythonDir, 'made.json'), 'utf8')) as typeof made; } catch { /* none yet */ }
+  const stale = names.filter((n) => {
+    const e = made[n];
+    return !e || e.checkpointSha256 !== ckSha || e.script !== scriptSha || !(e.files ?? []).every((f) => existsSync(join(pythonDir, n, f)));
+  });
+  if (stale.length === 0) return [`Python mutants up to date in ${pythonDir}: ${names.join(', ')}`];
+  const args = [script, '--checkpoint', ckPath, '--out', pythonDir, '--only', stale.join(',')];
+  const r = spawnSync(python, args, { cwd: REPO_ROOT, encoding: 'utf8' });
+  if (r.status !== 0) {
+    throw new Error(`${python} ${args.join(' ')} failed (exit ${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
+  }
+  return [`made Python mutants ${stale.join(', ')}: ${r.stdout.trim()}`];
+}
+
+export async function loadSource(dir: string): Promise<Bundle> {
+  return loadBundle(resolve(dir), { verifyHashes: true });
+}
+
+/** A mutant held in memory (models and manifest as the bundle folder would hold them), for direct judging. */
+export function inMemory(m: Mutant, bundle: Bundle, o: BuildOptions): { manifest: Manifest; models: Record<string, Uint8Array>; pageFaults: string[] } {
+  const built = m.build(buildContext(bundle, o));
+  const manifest = structuredClone(bundle.manifest);
+  built.manifest?.(manifest);
+  const models: Record<string, Uint8Array> = {};
+  for (const v of bundle.variantNames) models[v] = built.models[v] ?? new Uint8Array(readFileSync(bundle.variantPath(v)));
+  return { manifest, models, pageFaults: built.pageFaults ?? [] };
+}

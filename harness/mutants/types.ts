@@ -1,0 +1,57 @@
+/**
+ * A mutant: a broken model bundle made from the good one, with the check(s) aimed at its fault. The catalogue
+ * (catalogue.ts) is a list of these; scripts/make-mutants.ts materialises them as bundles, scripts/gate-power.ts
+ * runs the gate on each, suites/node/mutants.test.ts runs the cheap ones through their aimed checks in CI.
+ */
+import type { Bundle, Manifest } from '../bundle.js';
+import type { Fault } from '../web/protocol.js';
+import type { ModelGeometry } from './edits.js';
+
+/**
+ * Where the mutant's fault shows: 'node' (the Node suites catch it), 'browser' (only a browser run can: a page
+ * fault), 'both' (aimed checks in both runtimes: Node conformance and the browser's image checks).
+ */
+export type MutantKind = 'node' | 'browser' | 'both';
+
+/**
+ * A check key: the record's check family, then its sub-check when the case id names one (`check=` or
+ * `aspect=`): `behaviour/depends-on-breed`, `contract/io-names`, `weights/finite`, `velocity`, `trajectory`,
+ * `generation`, `stats/distribution`. `bundle` stands for a bundle the gate refused before running anything.
+ */
+export type CheckKey = string;
+
+export interface BuildContext {
+  /** The good bundle the mutant is made from. */
+  bundle: Bundle;
+  geometry: ModelGeometry;
+  /** The good bytes of a variant (a fresh copy each call). */
+  variantBytes(variant: string): Uint8Array;
+  /** A file made by reference/python/make_mutants.py (<mutant>/<file>); throws with the command when absent. */
+  pythonFile(mutant: string, file: string): Uint8Array;
+}
+
+export interface MutantBuild {
+  /** Replaced ONNX bytes per variant name; variants not listed keep the good file. */
+  models: Record<string, Uint8Array>;
+  /** Manifest edits beyond the sha256 and size of the replaced files (which are always updated). */
+  manifest?: (m: Manifest) => void;
+  /** Page faults (?fault=...) the browser suites must run with (protocol.ts FAULTS). */
+  pageFaults?: Fault[];
+}
+
+export interface Mutant {
+  /** Stable id: the folder name under reports/mutants/ and the row of the kill matrix. */
+  name: string;
+  /** One line: what is broken. */
+  description: string;
+  /** shared/ORIGIN.md failures it reproduces (numbers of its last section), if any. */
+  origin?: number[];
+  kind: MutantKind;
+  /** The checks aimed at this fault: the gate must reject the mutant through at least one of them. */
+  expect: CheckKey[];
+  /** Runs in suites/node/mutants.test.ts on every CI run (its aimed Node check is cheap and needs no Python). */
+  cheap: boolean;
+  /** reference/python/make_mutants.py mutants it needs (their folders under the Python output). */
+  python?: string[];
+  build(ctx: BuildContext): MutantBuild;
+}

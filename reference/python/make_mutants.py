@@ -1,0 +1,121 @@
+"""Broken re-exports of a good checkpoint, for the gate-power mutant catalogue (harness/mutants/catalogue.ts).
+Only the mutants that need PyTorch are made here; graph and weight edits are made in TypeScript
+(scripts/make-mutants.ts). Each mutant is a folder of ONNX files named like the bundle's variants:
+
+  raw-weights/                model.onnx, model_raw.onnx, model_quant.onnx from model_state_dict (the raw,
+                              non-EMA weights: ORIGIN failure 7), with the metadata of an EMA export (the
+                              mistake is in which weights were loaded, not in the label)
+  older-export-13-rows/       model.onnx, model_raw.onnx, model_quant.onnx of an older layout: 13 embedding rows,
+                              "Other" (12) used as the unconditional class (num_classes 12, null index 12)
+  quantized-from-raw-weights/ model_quant.onnx quantized from the guided export of the raw weights, while the
+                              manifest says quantizedFrom: guided (the EMA export)
+
+    /usr/bin/python3 reference/python/make_mutants.py --checkpoint fixtures/default/checkpoint.pt --out reports/mutants/.python
+    (add --only raw-weights,... for a subset)
+
+Writes <out>/<mutant>/... and <out>/made.json ({mutant: {files, checkpointSha256, script}}). Exits 1 naming the
+problem when the checkpoint cannot be used.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tinydit.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from tinydit.export import export_onnx, quantize_file  # noqa: E402
+from tinydit.model import TinyDiT, TinyDiTConfig  # noqa: E402
+
+GUIDANCE_SCALE = 1.5
+MUTANTS = ("raw-weights", "older-export-13-rows", "quantized-from-raw-weights")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _meta(cfg: TinyDiTConfig, step: int, weights: str, null: int) -> dict[str, str]:
+    # what reference/python/tinydit/goldens.py writes for the default bundle
+    return {"tinydit.config": cfg.name, "tinydit.step": str(step), "tinydit.weights": weights, "tinydit.null_index": str(null)}
+
+
+def _three_variants(model: TinyDiT, out: Path, meta: dict[str, str], null: int) -> list[str]:
+    out.mkdir(parents=True, exist_ok=True)
+    export_onnx(model, out / "model.onnx", True, GUIDANCE_SCALE, null, {**meta, "tinydit.guidance": f"baked:{GUIDANCE_SCALE}"})
+    export_onnx(model, out / "model_raw.onnx", False, GUIDANCE_SCALE, null, {**meta, "tinydit.guidance": "none"})
+    quantize_file(out / "model.onnx", out / "model_quant.onnx", {"tinydit.quantized": "dynamic-uint8"})
+    return ["model.onnx", "model_raw.onnx", "model_quant.onnx"]
+
+
+def older_layout(ck) -> TinyDiT:
+    """The EMA model with only 13 embedding rows (0..12) and num_classes 12: 'Other' is the null class."""
+    cfg = ck.config
+    old_cfg = TinyDiTConfig(**{**cfg.to_dict(), "num_classes": cfg.num_classes - 1})
+    old = TinyDiT(old_cfg)
+    state = {k: v.clone() for k, v in ck.model.state_dict().items()}
+    state["breed_embedder.embedding.weight"] = state["breed_embedder.embedding.weight"][: cfg.num_classes]
+    old.load_state_dict(state)
+    return old.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--only", default=",".join(MUTANTS), help=f"comma-separated subset of {', '.join(MUTANTS)}")
+    a = ap.parse_args(argv)
+    wanted = [m for m in a.only.split(",") if m]
+    unknown = [m for m in wanted if m not in MUTANTS]
+    if unknown:
+        print(f"FAIL: unknown mutant(s) {unknown}; known: {list(MUTANTS)}", file=sys.stderr)
+        return 2
+    torch.set_num_threads(2)
+    try:
+        ema = load_checkpoint(a.checkpoint, weights="ema")
+        raw = load_checkpoint(a.checkpoint, weights="model")
+    except CheckpointError as e:
+        print(f"FAIL: {e}", file=sys.stderr)
+        return 1
+    if all(torch.equal(p, q) for p, q in zip(ema.model.state_dict().values(), raw.model.state_dict().values())):
+        print(f"FAIL: {a.checkpoint}: ema_params equal model_state_dict: the raw-weights mutants would equal the good model",
+              file=sys.stderr)
+        return 1
+    out = Path(a.out)
+    cfg = ema.config
+    made: dict[str, dict] = {}
+    ck_sha = _sha256(Path(a.checkpoint))
+    for name in wanted:
+        d = out / name
+        if name == "raw-weights":
+            files = _three_variants(raw.model, d, _meta(cfg, ema.step, "ema", cfg.null_index), cfg.null_index)
+        elif name == "older-export-13-rows":
+            old = older_layout(ema)
+            null = old.cfg.null_index
+            files = _three_variants(old, d, _meta(cfg, ema.step, "ema", null), null)
+        else:  # quantized-from-raw-weights
+            d.mkdir(parents=True, exist_ok=True)
+            tmp = d / "guided_raw_weights.onnx"
+            meta = _meta(cfg, ema.step, "ema", cfg.null_index)
+            export_onnx(raw.model, tmp, True, GUIDANCE_SCALE, cfg.null_index, {**meta, "tinydit.guidance": f"baked:{GUIDANCE_SCALE}"})
+            quantize_file(tmp, d / "model_quant.onnx", {"tinydit.quantized": "dynamic-uint8"})
+            tmp.unlink()
+            files = ["model_quant.onnx"]
+        made[name] = {"files": files, "checkpointSha256": ck_sha, "script": _sha256(Path(__file__))}
+        print(f"wrote {d}: {', '.join(files)}")
+    index = out / "made.json"
+    old_index = json.loads(index.read_text()) if index.exists() else {}
+    index.write_text(json.dumps({**old_index, **made}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

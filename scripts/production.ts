@@ -1,0 +1,171 @@
+/**
+ * npm run production [-- options]: the nightly production-size run (NOT part of CI: it takes minutes and
+ * writes a ~450 MB bundle). It
+ *  1. has the reference producer export a randomly initialised tinydit_128 (128x128, patch 16, hidden 384,
+ *     depth 12: 33M parameters, 132 MB fp32; manifest trained: false) with reduced goldens, into a gitignored
+ *     folder (default reports/production-bundle; reused when present, --rebuild to make it again);
+ *  2. runs the contract and numeric-conformance suites on it in Node (contract, noise, velocity, trajectory:
+ *     the same suites the gate runs, against the bundle's own goldens);
+ *  3. benchmarks it (harness/bench): load time, per-step latency, a generation and the peak memory of each
+ *     process, in onnxruntime-node and in each browser engine, for the guided model and the quantized variant.
+ * Writes reports/production/production.json and prints a summary. Exit 0 only when every step succeeded in every
+ * runtime; an engine that cannot load the model is a failure with its reason, never a skip.
+ *
+ *   --bundle DIR        where the bundle is (default reports/production-bundle)
+ *   --rebuild           make the bundle again even if DIR holds one
+ *   --out DIR           report folder (default reports/production)
+ *   --runtimes LIST     node,chromium,firefox,webkit (default all)
+ *   --browser-threads LIST  numbers and/or 'default' (default: default, the web app's choice)
+ *   --full-steps N      steps of the timed generation (default 10; the per-step figures give the 50-step time)
+ *   --skip-suites       only the benchmark
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadBundle } from '../harness/bundle.js';
+import { REPO_ROOT } from '../harness/config.js';
+import { machineLine } from '../harness/bench/machine.js';
+import type { RuntimeName } from '../harness/bench/plan.js';
+import { defaultPlan, runBench, type BenchReport } from '../harness/bench/run.js';
+import { textTables } from '../harness/bench/table.js';
+
+/** The reduced goldens: sized to finish in minutes on 2 cores (measured: 298 s at load ~5, 729 s at load ~10, other work running). */
+export const PRODUCTION_BUNDLE_ARGS = [
+  '--random-config', 'tinydit_128', '--seed', '0',
+  '--trajectory-seeds', '7', '--trajectory-breeds', '3,10', '--trajectory-steps', '8',
+  '--stats-seeds', '1', '--stats-steps', '4', '--velocity-times', '0,0.5,1',
+];
+/** The Node suites that judge contract and numbers against the bundle's goldens (image/statistics suites judge
+ * a trained model's output and have nothing to say about random weights). */
+export const PRODUCTION_SUITES = ['suites/node/contract.test.ts', 'suites/node/noise.test.ts', 'suites/node/velocity.test.ts', 'suites/node/trajectory.test.ts'];
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+const flag = (name: string): boolean => process.argv.includes(`--${name}`);
+
+interface StepResult { name: string; ok: boolean; ms: number; detail: string }
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): Promise<{ code: number | null; tail: string; ms: number }> {
+  const t0 = performance.now();
+  return new Promise((ok) => {
+    const child = spawn(cmd, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let all = '';
+    // the gate's progress protocol lines are for the gate's progress bar, not for this console
+    const onData = (d: Buffer): void => {
+      const s = d.toString();
+      all += s;
+      process.stdout.write(s.split('\n').filter((l) => !l.startsWith('@@tinydit-progress')).join('\n'));
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('close', (code) => {
+      writeFileSync(logFile, all);
+      ok({ code, tail: all.trim().split('\n').slice(-12).join('\n'), ms: performance.now() - t0 });
+    });
+  });
+}
+
+interface RecordLine { id: string; check: string; status: string; message?: string }
+
+function summariseRecords(file: string): { byCheck: Record<string, Record<string, number>>; failed: RecordLine[] } {
+  const byCheck: Record<string, Record<string, number>> = {};
+  const failed: RecordLine[] = [];
+  if (!existsSync(file)) return { byCheck, failed };
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const r = JSON.parse(line) as RecordLine;
+    const c = (byCheck[r.check] ??= {});
+    c[r.status] = (c[r.status] ?? 0) + 1;
+    const selfTest = /(^|[:,])(mutant|proof|fault|selftest)=/.test(r.id) || r.check.endsWith('-mutant');
+    if (r.status !== 'pass' && !selfTest) failed.push(r);
+    if (r.status !== 'pass' && selfTest) failed.push({ ...r, message: `self-test not caught: ${r.message ?? ''}` });
+  }
+  return { byCheck, failed };
+}
+
+async function main(): Promise<number> {
+  const bundleDir = resolve(arg('bundle') ?? join(REPO_ROOT, 'reports/production-bundle'));
+  const outDir = resolve(arg('out') ?? join(REPO_ROOT, 'reports/production'));
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(outDir, { recursive: true });
+  const steps: StepResult[] = [];
+
+  // 1. the bundle
+  if (flag('rebuild') || !existsSync(join(bundleDir, 'manifest.json'))) {
+    console.log(`== making the production-size bundle in ${bundleDir}`);
+    rmSync(bundleDir, { recursive: true, force: true });
+    const r = await run('/usr/bin/python3', ['reference/python/make_bundle.py', ...PRODUCTION_BUNDLE_ARGS, '--out', bundleDir], process.env, join(outDir, 'make_bundle.log'));
+    steps.push({ name: 'make bundle (reference/python/make_bundle.py)', ok: r.code === 0, ms: r.ms, detail: r.code === 0 ? bundleDir : r.tail });
+    if (r.code !== 0) return finish(outDir, steps, null);
+  } else {
+    console.log(`== reusing ${bundleDir} (--rebuild to make it again)`);
+  }
+  const bundle = await loadBundle(bundleDir);
+  const m = bundle.manifest;
+  console.log(`${m.name}: ${m.identity.config.name}, ${m.identity.parameters} parameters, trained ${m.trained}, ` +
+    Object.entries(m.variants).map(([k, v]) => `${k} ${(v.bytes / 2 ** 20).toFixed(1)} MiB`).join(', '));
+
+  // 2. contract and numeric conformance in Node
+  if (!flag('skip-suites')) {
+    console.log('== contract and numeric conformance (Node suites)');
+    const nodeDir = join(outDir, 'node');
+    mkdirSync(nodeDir, { recursive: true });
+    const r = await run(join(REPO_ROOT, 'node_modules/.bin/vitest'), ['run', ...PRODUCTION_SUITES, '--config', join(REPO_ROOT, 'harness/gate/vitest.gate.config.ts')],
+      { ...process.env, TINYDIT_BUNDLE: bundleDir, TINYDIT_REPORT_DIR: nodeDir }, join(outDir, 'vitest.log'));
+    const s = summariseRecords(join(nodeDir, 'checks.jsonl'));
+    const counts = Object.entries(s.byCheck).map(([c, v]) => `${c}: ${Object.entries(v).map(([k, n]) => `${n} ${k}`).join(', ')}`).join('; ');
+    const ok = r.code === 0 && s.failed.length === 0 && Object.keys(s.byCheck).length > 0;
+    steps.push({
+      name: `Node suites (${PRODUCTION_SUITES.map((f) => f.replace('suites/node/', '')).join(', ')})`, ok, ms: r.ms,
+      detail: `${counts || 'no check records'}${s.failed.length ? `; failed: ${s.failed.slice(0, 5).map((f) => `${f.id}: ${(f.message ?? '').split('\n')[0]}`).join(' | ')}` : ''}` +
+        (r.code !== 0 && s.failed.length === 0 ? `; vitest exited ${r.code}: ${r.tail}` : ''),
+    });
+  }
+
+  // 3. generation, latency and memory in every runtime
+  console.log('== benchmark (load, per-step latency, generation, peak memory)');
+  const runtimes = (arg('runtimes')?.split(',') ?? ['node', 'chromium', 'firefox', 'webkit']) as RuntimeName[];
+  const browserThreads = (arg('browser-threads')?.split(',') ?? ['default']).map((s) => (s === 'default' ? null : Number(s)));
+  const fullSteps = Number(arg('full-steps') ?? 10);
+  const plan = defaultPlan(m, {
+    stepCases: defaultPlan(m).stepCases.filter((c) => c.variant === 'guided' || c.variant === 'quantized'),
+    stepsPerRun: 3, warmup: 1, repeats: 3, fullVariants: ['guided', 'quantized'], fullSteps, fullBreeds: [3], loadRepeats: 1,
+  });
+  const t0 = performance.now();
+  let report: BenchReport | null = null;
+  try {
+    report = await runBench({
+      bundleDir, runtimes, nodeThreads: [1, 2], browserThreads, plan, out: join(outDir, 'bench.json'), reportDir: outDir, records: true,
+      callTimeoutMs: 900_000, command: `npm run production -- ${process.argv.slice(2).join(' ')}`.trim(), log: (l) => console.log(l),
+    });
+    const measured = new Set(report.figures.map((f) => `${f.runtime}`));
+    const missing = runtimes.filter((r) => !measured.has(r));
+    steps.push({
+      name: 'benchmark: load, per-step latency, generation, peak memory', ok: report.errors.length === 0 && missing.length === 0, ms: performance.now() - t0,
+      detail: report.errors.length ? report.errors.map((e) => `${e.runtime} threads=${e.requestedThreads} ${e.variant ?? ''} at ${e.stage}: ${e.message.split('\n')[0]}`).join(' | ') : `${report.figures.length} figures`,
+    });
+  } catch (e) {
+    steps.push({ name: 'benchmark', ok: false, ms: performance.now() - t0, detail: (e as Error).message });
+  }
+  return finish(outDir, steps, report);
+}
+
+function finish(outDir: string, steps: StepResult[], report: BenchReport | null): number {
+  const ok = steps.every((s) => s.ok);
+  writeFileSync(join(outDir, 'production.json'), JSON.stringify({ ok, steps, bench: report ? 'bench.json' : null }, null, 1) + '\n');
+  console.log('');
+  if (report) {
+    console.log(`machine: ${machineLine(report.machine)}`);
+    console.log(textTables(report));
+  }
+  for (const s of steps) console.log(`${s.ok ? 'OK  ' : 'FAIL'} ${s.name} (${(s.ms / 1000).toFixed(0)} s): ${s.detail}`);
+  console.log(`${ok ? 'production-size run PASSED' : 'production-size run FAILED'}; report in ${outDir}`);
+  return ok ? 0 : 1;
+}
+
+main().then((c) => process.exit(c), (e: unknown) => {
+  console.error(e instanceof Error ? e.stack ?? e.message : String(e));
+  process.exit(1);
+});

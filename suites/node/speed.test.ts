@@ -1,0 +1,202 @@
+/**
+ * The benchmark's own correctness (harness/bench): the statistics it reports, the manifest budget field, the
+ * speed gate's judgement, the baseline comparison and the process-tree memory sampler. The speed gate is shown
+ * to FAIL on a model made slower on purpose (a busy wait in every model call), while the real model passes
+ * the same budget: case `speed:runtime=node,...,mutant=slow-model`.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { compareWithBaseline, MIN_SLOWDOWN_REL } from '../../harness/bench/baseline.js';
+import { budgetRecords, judgeBudget, resolveBudget, type ResolvedBudget } from '../../harness/bench/budget.js';
+import { machineInfo } from '../../harness/bench/machine.js';
+import { NodeDriver } from '../../harness/bench/node-driver.js';
+import { runPlan, type BenchPlan, type Figure } from '../../harness/bench/plan.js';
+import { TreeMemorySampler, procAvailable } from '../../harness/bench/procmem.js';
+import { summarize } from '../../harness/bench/stats.js';
+import { BundleError, loadBundle } from '../../harness/bundle.js';
+import { bundleDir } from '../../harness/config.js';
+import { recordCheck } from '../../harness/results.js';
+
+const SOURCE = bundleDir();
+const clones: string[] = [];
+afterAll(() => { for (const d of clones) rmSync(d, { recursive: true, force: true }); });
+
+/** A bundle made of symlinks to SOURCE's files, with its own manifest.json edited by `edit`. */
+function cloneWithManifest(edit: (m: Record<string, unknown>) => void): string {
+  const dst = mkdtempSync(join(tmpdir(), 'tinydit-speed-bundle-'));
+  clones.push(dst);
+  const walk = (rel: string): void => {
+    for (const e of readdirSync(join(SOURCE, rel), { withFileTypes: true })) {
+      const r = join(rel, e.name);
+      if (e.isDirectory()) { mkdirSync(join(dst, r), { recursive: true }); walk(r); } else if (r !== 'manifest.json') symlinkSync(join(SOURCE, r), join(dst, r));
+    }
+  };
+  walk('');
+  const m = JSON.parse(readFileSync(join(SOURCE, 'manifest.json'), 'utf8')) as Record<string, unknown>;
+  edit(m);
+  writeFileSync(join(dst, 'manifest.json'), JSON.stringify(m));
+  return dst;
+}
+
+async function loadError(dir: string): Promise<string> {
+  try {
+    await loadBundle(dir, { verifyHashes: false });
+  } catch (e) {
+    if (e instanceof BundleError) return e.message;
+    throw e;
+  }
+  return '';
+}
+
+function fig(runtime: Figure['runtime'], variant: string, samples: number[], over: Partial<Figure> = {}): Figure {
+  return {
+    id: `generation:runtime=${runtime},threads=1,variant=${variant},steps=50`, kind: 'generation', runtime, threads: 1,
+    requestedThreads: runtime === 'node' ? 1 : 'default', variant, steps: 50, unit: 'ms', what: 'test',
+    samples, summary: summarize(samples), ...over,
+  };
+}
+
+describe('benchmark statistics', () => {
+  it('summarize: median, quartiles (linear interpolation), IQR, MAD', () => {
+    const s = summarize([5, 1, 4, 2, 3]);
+    expect(s).toMatchObject({ n: 5, median: 3, q1: 2, q3: 4, iqr: 2, mad: 1, min: 1, max: 5, mean: 3 });
+    expect(summarize([1, 2, 3, 4]).median).toBe(2.5);
+  });
+  it('summarize refuses no samples and non-finite samples, naming them', () => {
+    expect(() => summarize([], 'step chromium')).toThrow(/step chromium: no samples/);
+    expect(() => summarize([1, NaN], 'load')).toThrow(/load: sample 1 is NaN/);
+  });
+});
+
+describe('manifest budget field (harness/bundle.ts)', () => {
+  it('a bundle with a well-formed budget loads, and one without still loads', async () => {
+    const ok = cloneWithManifest((m) => { m.budget = { fullGenerationMs: { chromium: 2000, node: 500 }, steps: 50, variant: 'quantized', reason: 'target' }; });
+    const b = await loadBundle(ok, { verifyHashes: false });
+    expect(b.manifest.budget?.fullGenerationMs.chromium).toBe(2000);
+    expect((await loadBundle(SOURCE, { verifyHashes: false })).manifest.budget).toBeUndefined();
+  });
+  it.each([
+    ['unknown runtime', { fullGenerationMs: { safari: 2000 } }, /budget\.fullGenerationMs\.safari is not a runtime/],
+    ['negative limit', { fullGenerationMs: { chromium: -1 } }, /budget\.fullGenerationMs\.chromium must be a positive finite number/],
+    ['no limits', { fullGenerationMs: {} }, /budget\.fullGenerationMs must be an object with at least 1 entry/],
+    ['unknown variant', { fullGenerationMs: { node: 100 }, variant: 'fp16' }, /budget\.variant names 'fp16', which is not a variant/],
+    ['fractional steps', { fullGenerationMs: { node: 100 }, steps: 12.5 }, /budget\.steps must be a positive integer/],
+  ])('a budget with %s is refused, naming the field', async (_name, budget, cause) => {
+    const dir = cloneWithManifest((m) => { m.budget = budget; });
+    expect(await loadError(dir)).toMatch(cause);
+  });
+});
+
+describe('speed gate judgement (harness/bench/budget.ts)', () => {
+  const b: ResolvedBudget = { limits: { chromium: 2000, firefox: 2000, webkit: 2000 }, steps: 50, variant: 'quantized', threads: null, reason: null };
+  const figures = [
+    fig('node', 'quantized', [300, 310, 320]),
+    fig('chromium', 'quantized', [1500, 1600, 1700], { requestedThreads: 'default', threads: 2 }),
+    fig('firefox', 'quantized', [2500, 2600, 2700], { requestedThreads: 'default', threads: 2 }),
+  ];
+  const j = judgeBudget(b, figures, [{ runtime: 'webkit', requestedThreads: 'default', variant: 'quantized', stage: 'load', message: 'out of memory' }]);
+  it('within budget passes, over budget fails with the figure, the budget and the Node baseline', () => {
+    const c = j.find((x) => x.runtime === 'chromium')!;
+    expect(c.status).toBe('pass');
+    const f = j.find((x) => x.runtime === 'firefox')!;
+    expect(f.status).toBe('fail');
+    expect(f.message).toMatch(/2600 ms .*1\.30x the budget of 2000 ms .*budget\.fullGenerationMs\.firefox.*Node \(1 thread\) 310 ms/);
+  });
+  it('a budgeted runtime that was not measured is an error naming why, never a pass', () => {
+    const w = j.find((x) => x.runtime === 'webkit')!;
+    expect(w.status).toBe('error');
+    expect(w.message).toMatch(/no full-generation figure for webkit.*quantized at load: out of memory/);
+  });
+  it('records carry the machine and the Node baseline with every figure', () => {
+    const recs = budgetRecords(j, machineInfo());
+    const f = recs.find((r) => r.runtime === 'firefox')!;
+    expect(f).toMatchObject({ check: 'speed', status: 'fail', threshold: { fullGenerationMs: 2000 } });
+    expect(f.metrics).toMatchObject({ fullGenerationMsMedian: 2600, nodeBaselineMsMedian: 310, cores: expect.any(Number), cpuModel: expect.any(String) });
+  });
+  it('the default variant is the one the web app ships (quantized) when the bundle has it', () => {
+    expect(resolveBudget({ fullGenerationMs: { node: 1 } }, ['guided', 'raw', 'quantized'], 50)?.variant).toBe('quantized');
+    expect(resolveBudget({ fullGenerationMs: { node: 1 } }, ['guided', 'raw'], 50)?.variant).toBe('guided');
+  });
+});
+
+describe('baseline comparison (harness/bench/baseline.ts)', () => {
+  const m = { ...machineInfo(), loadAverageStart: [0, 0, 0] };
+  const base = [fig('node', 'guided', [100, 101, 102, 103, 104])];
+  const cmp = (cur: Figure[], ...bases: Figure[][]) => compareWithBaseline(bases.map((_, i) => `b${i}.json`), { machine: m, figures: cur }, bases.map((figures) => ({ machine: m, figures })));
+  it('the same figures are no slowdown', () => {
+    expect(cmp(base, base).slowdowns).toEqual([]);
+  });
+  it('one baseline: a median beyond the default band and the IQRs is a slowdown; inside them it is not', () => {
+    expect(cmp([fig('node', 'guided', [150, 151, 152, 153, 154])], base).slowdowns).toEqual([base[0]!.id]);
+    expect(cmp([fig('node', 'guided', [80, 95, 104, 115, 130])], base).slowdowns).toEqual([]);
+    const inBand = 102 * (1 + MIN_SLOWDOWN_REL / 2);
+    expect(cmp([fig('node', 'guided', [inBand, inBand])], [fig('node', 'guided', [102, 102])]).slowdowns).toEqual([]);
+  });
+  it('several baselines: their own range is the run-to-run spread', () => {
+    const b1 = [fig('node', 'guided', [100, 100])];
+    const b2 = [fig('node', 'guided', [101, 101])];
+    // 104 is inside the default band of one baseline, but 3x beyond the 1 ms range of two baselines
+    const r = cmp([fig('node', 'guided', [104, 104])], b1, b2);
+    expect(r.slowdowns).toEqual([b1[0]!.id]);
+    expect(r.compared[0]).toMatchObject({ spreadBasis: 'baseline-range', spread: 1 });
+  });
+  it('another machine is compared but said to be indicative only; a busy machine is marked', () => {
+    const r = compareWithBaseline(['b.json'], { machine: { ...m, loadAverageStart: [11, 9, 8] }, figures: base }, [{ machine: { ...m, cpuModel: 'other' }, figures: base }]);
+    expect(r.machineNote).toMatch(/indicative only/);
+    expect(r.busyNote).toMatch(/load 11 on \d+ cores/);
+  });
+});
+
+describe.runIf(procAvailable())('process-tree memory (harness/bench/procmem.ts)', () => {
+  it('sees a 200 MiB child process', async () => {
+    const MIB = 200;
+    const child = spawn(process.execPath, ['-e', `const b = Buffer.alloc(${MIB} * 2 ** 20, 1); console.log('ready'); setTimeout(() => b.length, 60000)`],
+      { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      // sample once the child holds its memory (start-up takes seconds on a busy machine)
+      await new Promise<void>((ok, fail) => {
+        child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('ready')) ok(); });
+        child.once('exit', (c) => fail(new Error(`the allocating child exited (${c}) before it was ready`)));
+      });
+      const sampler = new TreeMemorySampler(process.pid, /^Xvfb$/, 50).start();
+      await new Promise((ok) => setTimeout(ok, 200));
+      const t = sampler.stop();
+      expect(t.peakRssMiB).toBeGreaterThan(MIB);
+      expect(t.maxProcessHwmMiB).toBeGreaterThan(MIB);
+    } finally {
+      child.kill();
+    }
+  });
+});
+
+// The real model passes a budget this many times its own measured generation time; the slowed model must not.
+const BUDGET_HEADROOM = 3;
+// The slowed model waits this many times the real model's per-step time in each call: ~10x slower overall.
+const SLOWDOWN_FACTOR = 10;
+
+describe('speed gate self-test on the embedded model (Node, 1 thread)', () => {
+  it('speed:runtime=node,variant=guided,mutant=slow-model', async () => {
+    const bundle = await loadBundle(SOURCE, { verifyHashes: false });
+    const m = bundle.manifest;
+    const plan: BenchPlan = {
+      stepCases: [], stepsPerRun: 1, warmup: 0, repeats: 0, fullVariants: ['guided'], fullSteps: 10, fullBreeds: [0, 3, 10],
+      cfgScale: m.guidance.scale, loadRepeats: 1, seed: 7,
+    };
+    const fast = await runPlan(new NodeDriver(bundle.dir, m, {}), plan, 1);
+    expect(fast.errors).toEqual([]);
+    const fastFig = fast.figures.find((f) => f.kind === 'generation')!;
+    const perStep = fastFig.summary.median / plan.fullSteps;
+    const slow = await runPlan(new NodeDriver(bundle.dir, m, { slowdownMsPerCall: SLOWDOWN_FACTOR * perStep }), plan, 1);
+    const slowFig = slow.figures.find((f) => f.kind === 'generation')!;
+    const budget: ResolvedBudget = { limits: { node: BUDGET_HEADROOM * fastFig.summary.median }, steps: plan.fullSteps, variant: 'guided', threads: 1, reason: null };
+    const real = judgeBudget(budget, fast.figures)[0]!;
+    const mutant = judgeBudget(budget, slow.figures)[0]!;
+    for (const r of budgetRecords([mutant], machineInfo(), { selfTest: 'slow-model' })) recordCheck(r);
+    expect(real.status, real.message).toBe('pass');
+    expect(mutant.status, mutant.message).toBe('fail');
+    expect(mutant.message).toMatch(/the budget of/);
+  });
+});
