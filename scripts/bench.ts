@@ -25,14 +25,16 @@
  *
  * npm run bench -- overhead [--out reports/overhead.json] [gate options...]: runs the gate (scripts/gate.ts,
  * unchanged, with the given options) with inference probes and reports the share of its wall time spent outside
- * session.run (harness/bench/overhead.ts).
+ * session.run (harness/bench/overhead.ts). `overhead --reanalyse reports/overhead-intervals.json` recomputes the
+ * figures of the last probed run without running the gate again.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadBundle } from '../harness/bundle.js';
 import { bundleDir, REPO_ROOT } from '../harness/config.js';
 import { resolveBudget } from '../harness/bench/budget.js';
 import { machineLine } from '../harness/bench/machine.js';
-import { measureOverhead, overheadText } from '../harness/bench/overhead.js';
+import { analyseOverhead, measureOverhead, overheadText, type OverheadIntervals, type OverheadReport } from '../harness/bench/overhead.js';
 import type { RuntimeName } from '../harness/bench/plan.js';
 import { defaultPlan, runBench, type BenchOptions } from '../harness/bench/run.js';
 import { markdownTables, textTables } from '../harness/bench/table.js';
@@ -86,8 +88,16 @@ function list(v: string | true | undefined, name: string): string[] | undefined 
 async function overhead(argv: string[]): Promise<number> {
   const i = argv.indexOf('--out');
   const out = resolve(i >= 0 && argv[i + 1] ? argv[i + 1]! : resolve(REPO_ROOT, 'reports/overhead.json'));
-  const gateArgs = i >= 0 ? [...argv.slice(0, i), ...argv.slice(i + 2)] : argv;
-  const r = await measureOverhead({ gateArgs, out, log: (l) => console.log(l) });
+  const rest = i >= 0 ? [...argv.slice(0, i), ...argv.slice(i + 2)] : argv;
+  const k = rest.indexOf('--reanalyse');
+  let r: OverheadReport;
+  if (k >= 0) {
+    // recompute from a probed run's overhead-intervals.json (its run folder must still be in reports/)
+    const file = rest[k + 1];
+    if (!file) throw new Usage('--reanalyse needs the overhead-intervals.json of a probed gate run');
+    r = analyseOverhead(JSON.parse(readFileSync(resolve(file), 'utf8')) as OverheadIntervals);
+    writeFileSync(out, JSON.stringify(r, null, 1) + '\n');
+  } else r = await measureOverhead({ gateArgs: rest, out, log: (l) => console.log(l) });
   console.log('');
   console.log(overheadText(r));
   console.log(`wrote ${out}`);

@@ -129,6 +129,24 @@ function unionWithin(intervals: Array<[number, number]>, windows: Array<[number,
 
 interface PwSuite { file?: string; specs?: Array<{ file: string; tests: Array<{ projectName: string; results: Array<{ startTime: string; duration: number }> }> }>; suites?: PwSuite[] }
 
+/** [start, end] epoch ms of the vitest run and of the Playwright run, from their JSON reports. */
+function phaseWindows(runDir: string): { vitest: [number, number] | null; playwright: [number, number] | null } {
+  let vitest: [number, number] | null = null;
+  let playwright: [number, number] | null = null;
+  const vj = join(runDir, 'vitest.json');
+  if (existsSync(vj)) {
+    const v = JSON.parse(readFileSync(vj, 'utf8')) as { startTime: number; testResults: Array<{ endTime: number }> };
+    vitest = [v.startTime, Math.max(v.startTime, ...v.testResults.map((t) => t.endTime))];
+  }
+  const pw = join(runDir, 'playwright.json');
+  if (existsSync(pw)) {
+    const st = (JSON.parse(readFileSync(pw, 'utf8')) as { stats: { startTime: string; duration: number } }).stats;
+    const start = Date.parse(st.startTime);
+    playwright = [start, start + st.duration];
+  }
+  return { vitest, playwright };
+}
+
 function fileWindows(runDir: string): Array<{ runner: 'vitest' | 'playwright'; file: string; windows: Array<[number, number]> }> {
   const out = new Map<string, { runner: 'vitest' | 'playwright'; file: string; windows: Array<[number, number]> }>();
   const add = (runner: 'vitest' | 'playwright', file: string, w: [number, number]): void => {
@@ -186,57 +204,91 @@ export async function measureOverhead(opts: { gateArgs: string[]; out: string; l
     await new Promise((ok) => setTimeout(ok, 1500)); // let the last probe files land
 
     const files: ProbeFile[] = readdirSync(probeDir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(probeDir, f), 'utf8')) as ProbeFile);
-    const nodeRuns = files.flatMap((f) => f.node.runs);
-    const nodeCreates = files.flatMap((f) => f.node.creates);
-    const webRuns = files.flatMap((f) => f.browser.runs.map(([s, d]) => [s, d] as [number, number]));
-    const webCreates = files.flatMap((f) => f.browser.creates.map(([s, d]) => [s, d] as [number, number]));
-    const runDir = join(REPO_ROOT, 'reports', runId);
-    let verdict: { accepted?: boolean; startedAt?: string; finishedAt?: string | null; processes?: Array<{ name: string; durationMs: number }> } | null = null;
-    if (existsSync(join(runDir, 'verdict.json'))) verdict = JSON.parse(readFileSync(join(runDir, 'verdict.json'), 'utf8'));
-    const dur = (n: string): number | null => verdict?.processes?.find((p) => p.name === n)?.durationMs ?? null;
-    const phases = [
-      phaseFigures('Node suites (vitest, onnxruntime-node)', dur('vitest'), nodeRuns, nodeCreates),
-      phaseFigures('browser suites (Playwright, onnxruntime-web)', dur('playwright'), webRuns, webCreates),
-    ];
-    const inferenceMs = unionMs([...nodeRuns, ...webRuns]);
-    const sessionCreateMs = unionMs([...nodeCreates, ...webCreates]);
-    const loadAndRun = unionMs([...nodeRuns, ...webRuns, ...nodeCreates, ...webCreates]);
-    const verdictWallMs = verdict?.startedAt && verdict.finishedAt ? Date.parse(verdict.finishedAt) - Date.parse(verdict.startedAt) : null;
-    const breakdown: Record<string, number> = {};
-    let inRunners = 0;
-    for (const p of phases) {
-      if (p.durationMs === null) continue;
-      inRunners += p.durationMs;
-      breakdown[`${p.name}: outside session.run and session creation`] = p.durationMs - p.inferenceMs - p.sessionCreateMs;
-      breakdown[`${p.name}: session creation`] = p.sessionCreateMs;
-    }
-    breakdown['gate itself (bundle check, page build, verdict, report page, screenshot)'] = wallMs - inRunners;
-    const perFile: FileFigures[] = fileWindows(runDir).map((f) => {
-      const runs = f.runner === 'vitest' ? nodeRuns : webRuns;
-      const creates = f.runner === 'vitest' ? nodeCreates : webCreates;
-      const wall = f.windows.reduce((a, [s, e]) => a + (e - s), 0);
-      const inf = unionWithin(runs, f.windows);
-      const cr = unionWithin(creates, f.windows);
-      return { runner: f.runner, file: f.file, wallMs: wall, inferenceMs: inf, sessionCreateMs: cr, outsideMs: wall - inf - cr };
-    }).sort((a, b) => b.outsideMs - a.outsideMs);
-    writeFileSync(join(dirname(opts.out), 'overhead-intervals.json'), JSON.stringify({ nodeRuns, nodeCreates, webRuns, webCreates }));
-    const report: OverheadReport = {
-      format: 'tinydit-overhead/1',
-      machine: machineInfo(),
-      gate: { command: `npm run gate -- --no-history --run-id ${runId} ${opts.gateArgs.join(' ')}`.trim(), exitCode, runDir: existsSync(runDir) ? runDir : null, accepted: verdict?.accepted ?? null, wallMs, verdictWallMs },
-      phases, inferenceMs, sessionCreateMs,
-      overheadFraction: 1 - inferenceMs / wallMs,
-      overheadExcludingLoadFraction: 1 - loadAndRun / wallMs,
-      breakdown,
-      files: perFile,
+    const intervals: OverheadIntervals = {
+      runId, wallMs, exitCode, gateArgs: opts.gateArgs,
+      nodeRuns: files.flatMap((f) => f.node.runs),
+      nodeCreates: files.flatMap((f) => f.node.creates),
+      webRuns: files.flatMap((f) => f.browser.runs.map(([s, d]) => [s, d] as [number, number])),
+      webCreates: files.flatMap((f) => f.browser.creates.map(([s, d]) => [s, d] as [number, number])),
       probeCheck: { workerServed: files.reduce((a, f) => a + f.workerServed, 0), nodeProcessesWithRuns: files.filter((f) => f.node.runs.length > 0).length },
     };
     mkdirSync(dirname(opts.out), { recursive: true });
+    writeFileSync(join(dirname(opts.out), 'overhead-intervals.json'), JSON.stringify(intervals));
+    const report = analyseOverhead(intervals);
     writeFileSync(opts.out, JSON.stringify(report, null, 1) + '\n');
     return report;
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** What a probed gate run left: every interval, the gate's wall time and exit code (overhead-intervals.json). */
+export interface OverheadIntervals {
+  runId: string;
+  wallMs: number;
+  exitCode: number | null;
+  gateArgs: string[];
+  nodeRuns: Array<[number, number]>;
+  nodeCreates: Array<[number, number]>;
+  webRuns: Array<[number, number]>;
+  webCreates: Array<[number, number]>;
+  probeCheck: { workerServed: number; nodeProcessesWithRuns: number };
+}
+
+/** The overhead figures from the intervals and the gate's run folder (verdict.json, vitest.json, playwright.json). */
+export function analyseOverhead(iv: OverheadIntervals): OverheadReport {
+  const { nodeRuns, nodeCreates, webRuns, webCreates, wallMs } = iv;
+  const runDir = join(REPO_ROOT, 'reports', iv.runId);
+  let verdict: { accepted?: boolean; startedAt?: string; finishedAt?: string | null; processes?: Array<{ name: string; durationMs: number }> } | null = null;
+  if (existsSync(join(runDir, 'verdict.json'))) verdict = JSON.parse(readFileSync(join(runDir, 'verdict.json'), 'utf8'));
+  const dur = (n: string): number | null => verdict?.processes?.find((p) => p.name === n)?.durationMs ?? null;
+  // Phases by time window, every probe in it whatever its runtime: the Node suites also start browsers (nested gate
+  // runs in robustness tests) and the browser suites also run onnxruntime-node (goldens judged in Node).
+  const allRuns = [...nodeRuns, ...webRuns];
+  const allCreates = [...nodeCreates, ...webCreates];
+  const windows = phaseWindows(runDir);
+  const clip = (xs: Array<[number, number]>, w: [number, number] | null): Array<[number, number]> =>
+    w ? xs.map(([s, d]) => [Math.max(s, w[0]), Math.min(s + d, w[1]) - Math.max(s, w[0])] as [number, number]).filter(([, d]) => d > 0) : [];
+  const phases = [
+    phaseFigures('Node suites (vitest)', dur('vitest'), clip(allRuns, windows.vitest), clip(allCreates, windows.vitest)),
+    phaseFigures('browser suites (Playwright)', dur('playwright'), clip(allRuns, windows.playwright), clip(allCreates, windows.playwright)),
+  ];
+  const inferenceMs = unionMs([...nodeRuns, ...webRuns]);
+  const sessionCreateMs = unionMs([...nodeCreates, ...webCreates]);
+  const loadAndRun = unionMs([...nodeRuns, ...webRuns, ...nodeCreates, ...webCreates]);
+  const verdictWallMs = verdict?.startedAt && verdict.finishedAt ? Date.parse(verdict.finishedAt) - Date.parse(verdict.startedAt) : null;
+  const breakdown: Record<string, number> = {};
+  let inRunners = 0;
+  const byPhase: Array<[PhaseFigures, Array<[number, number]>, Array<[number, number]>]> = [
+    [phases[0]!, clip(allRuns, windows.vitest), clip(allCreates, windows.vitest)],
+    [phases[1]!, clip(allRuns, windows.playwright), clip(allCreates, windows.playwright)]];
+  for (const [p, runs, creates] of byPhase) {
+    if (p.durationMs === null) continue;
+    inRunners += p.durationMs;
+    // one union: a session created in one worker while the other runs a model counts once
+    breakdown[`${p.name}: outside session.run and session creation`] = p.durationMs - unionMs([...runs, ...creates]);
+    breakdown[`${p.name}: session creation (not overlapping a session.run)`] = unionMs([...runs, ...creates]) - p.inferenceMs;
+  }
+  breakdown['gate itself (bundle check, page build, verdict, report page, screenshot)'] = wallMs - inRunners;
+  const files: FileFigures[] = fileWindows(runDir).map((f) => {
+    const runs = allRuns;
+    const creates = allCreates;
+    const wall = f.windows.reduce((a, [s, e]) => a + (e - s), 0);
+    const inf = unionWithin(runs, f.windows);
+    const both = unionWithin([...runs, ...creates], f.windows);
+    return { runner: f.runner, file: f.file, wallMs: wall, inferenceMs: inf, sessionCreateMs: both - inf, outsideMs: wall - both };
+  }).sort((a, b) => b.outsideMs - a.outsideMs);
+  return {
+    format: 'tinydit-overhead/1',
+    machine: machineInfo(),
+    gate: { command: `npm run gate -- --no-history --run-id ${iv.runId} ${iv.gateArgs.join(' ')}`.trim(), exitCode: iv.exitCode, runDir: existsSync(runDir) ? runDir : null, accepted: verdict?.accepted ?? null, wallMs, verdictWallMs },
+    phases, inferenceMs, sessionCreateMs,
+    overheadFraction: 1 - inferenceMs / wallMs,
+    overheadExcludingLoadFraction: 1 - loadAndRun / wallMs,
+    breakdown,
+    files,
+    probeCheck: iv.probeCheck,
+  };
 }
 
 export function overheadText(r: OverheadReport): string {
