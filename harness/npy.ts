@@ -21,29 +21,7 @@ export class NpyError extends Error {}
 
 /** Parses .npy bytes; `source` names the file in every error message. */
 export function parseNpy(bytes: Uint8Array, source = '<buffer>'): NpyArray {
-  const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
-  if (bytes.length < 10 || magic.some((m, i) => bytes[i] !== m)) {
-    throw new NpyError(`${source}: not a .npy file (bad magic); regenerate it with numpy.save`);
-  }
-  const major = bytes[6]!;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
-  const headerStart = major === 1 ? 10 : 12;
-  const dataStart = headerStart + headerLen;
-  if (dataStart > bytes.length) throw new NpyError(`${source}: truncated .npy header`);
-  const header = new TextDecoder('latin1').decode(bytes.subarray(headerStart, dataStart));
-  const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
-  const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
-  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (descr === undefined || fortran === undefined || shapeText === undefined) {
-    throw new NpyError(`${source}: unreadable .npy header ${JSON.stringify(header.trim())}`);
-  }
-  const dtype = DESCR[descr];
-  if (!dtype) throw new NpyError(`${source}: unsupported dtype ${descr} (supported: ${Object.keys(DESCR).join(', ')})`);
-  if (fortran === 'True') throw new NpyError(`${source}: Fortran-ordered arrays are not supported; save C-ordered`);
-  const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
-  const count = shape.reduce((a, b) => a * b, 1);
-  const need = count * BYTES[dtype];
+  const { dtype, shape, dataOffset: dataStart, dataBytes: need } = parseNpyHeader(bytes, source);
   if (bytes.length - dataStart < need) {
     throw new NpyError(`${source}: truncated: shape [${shape.join(',')}] ${dtype} needs ${need} data bytes, file has ${bytes.length - dataStart}`);
   }
