@@ -96,14 +96,14 @@ function pageFaultHookPresent(): boolean {
   return existsSync(f) && readFileSync(f, 'utf8').includes(PAGE_FAULTS_ENV);
 }
 
-interface GateRun { verdict: Verdict | null; runDir: string; durationS: number; exitCode: number | null; note?: string }
+interface GateRun { verdict: Verdict | null; runDir: string; durationS: number; exitCode: number | null; reused?: boolean; note?: string }
 
 async function gate(bundleDir: string, runId: string, o: Options, browsers: string[], env: Record<string, string> = {}): Promise<GateRun> {
   const runsRoot = join(o.out, 'runs');
   const runDir = join(runsRoot, runId);
   if (o.reuse) {
     const kept = reusable(runDir, bundleDir, browsers);
-    if (kept) return { verdict: kept, runDir, durationS: (Date.parse(kept.finishedAt ?? kept.startedAt) - Date.parse(kept.startedAt)) / 1000, exitCode: kept.accepted ? 0 : 1, note: 'reused' };
+    if (kept) return { verdict: kept, runDir, durationS: (Date.parse(kept.finishedAt ?? kept.startedAt) - Date.parse(kept.startedAt)) / 1000, exitCode: kept.accepted ? 0 : 1, reused: true };
   }
   rmSync(runDir, { recursive: true, force: true });
   const full = browsers.length === ALL_BROWSERS.length;
@@ -163,7 +163,7 @@ async function killMatrix(o: Options): Promise<number> {
 
   log(`[gate-power] good model (${scopeName(widest)})`);
   const g = await gate(resolve(o.bundle), 'good-model', o, widest);
-  const good = summarise({ name: 'good-model', description: 'the bundle as made', kind: '-', origin: [], expect: [], scope: scopeName(widest), runDir: relative(REPO_ROOT, g.runDir), durationS: g.durationS, verdict: g.verdict, ...(g.note ? { note: g.note } : {}) });
+  const good = summarise({ name: 'good-model', description: 'the bundle as made', kind: '-', origin: [], expect: [], scope: scopeName(widest), runDir: relative(REPO_ROOT, g.runDir), durationS: g.durationS, verdict: g.verdict, ...(g.reused ? { reused: true } : {}), ...(g.note ? { note: g.note } : {}) });
   log(`[gate-power]   ${good.accepted ? 'accepted' : `NOT ACCEPTED: ${Object.keys(good.failedKeys).join(', ') || good.reasons.join(', ') || good.note}`} (${g.durationS.toFixed(0)} s)`);
 
   const rows: RunSummary[] = [];
@@ -181,7 +181,7 @@ async function killMatrix(o: Options): Promise<number> {
     }
     log(`[gate-power] ${m.name} (${scopeName(browsers)}${faults.length ? `, ${PAGE_FAULTS_ENV}=${faults.join(',')}` : ''})`);
     const r = await gate(dir, m.name, o, browsers, faults.length ? { [PAGE_FAULTS_ENV]: faults.join(',') } : {});
-    const s = summarise({ ...input, runDir: relative(REPO_ROOT, r.runDir), durationS: r.durationS, verdict: r.verdict, ...(r.note ? { note: r.note } : {}) });
+    const s = summarise({ ...input, runDir: relative(REPO_ROOT, r.runDir), durationS: r.durationS, verdict: r.verdict, ...(r.reused ? { reused: true } : {}), ...(r.note ? { note: r.note } : {}) });
     rows.push(s);
     log(`[gate-power]   ${s.outcome}: aimed ${s.aimedFailed.join(', ') || '-'}; also ${Object.keys(s.failedKeys).filter((k) => !s.aimedFailed.includes(k)).join(', ') || '-'} (${r.durationS.toFixed(0)} s)`);
     writeOutputs(o, good, rows, started, widest); // partial results survive an interrupted run

@@ -187,6 +187,10 @@ export function computeVerdict(input: VerdictInput): Verdict {
       `not the full gate: ${input.scope.narrowed.join('; ')}` + (input.scope.allowNarrow ? ' (accepted for this scope only: --allow-narrow)' : '; run without narrowing options (or pass --allow-narrow) for an acceptance')));
   }
   for (const p of input.recordProblems) reasons.push(reason('checks-unreadable', p));
+  const pageFaults = input.env.TINYDIT_PAGE_FAULTS?.trim();
+  if (pageFaults && input.scope.browsers.length) {
+    reasons.push(reason('page-faults-injected', `the browser suites ran with page faults injected (env TINYDIT_PAGE_FAULTS=${pageFaults}): a run that tests the gate, never an acceptance; unset TINYDIT_PAGE_FAULTS`));
+  }
 
   // ---- child processes ----
   for (const p of input.processes) {

@@ -11,7 +11,7 @@ import type { CheckKey } from './types.js';
 export function checkKey(c: Pick<VerdictCheck, 'id' | 'check'>): CheckKey {
   const p = idParams(c.id);
   const sub = p.check ?? p.aspect;
-  return sub ? `${c.check}/${sub}` : c.check;
+  return sub && sub !== c.check ? `${c.check}/${sub}` : c.check;
 }
 
 /** Whether a failing key is one of the aimed ones (`velocity` aims at every `velocity/...` too). */
@@ -55,6 +55,8 @@ export interface RunSummary {
   evidence: string;
   runDir: string | null;
   durationS: number | null;
+  /** The verdict of an earlier run was kept (gate-power --reuse). */
+  reused?: boolean;
   note?: string;
 }
 
@@ -68,6 +70,7 @@ export interface MatrixInput {
   runDir: string | null;
   durationS: number | null;
   verdict: Verdict | null;
+  reused?: boolean;
   note?: string;
   blocked?: boolean;
   notRun?: boolean;
@@ -79,7 +82,7 @@ export function summarise(i: MatrixInput): RunSummary {
   const base = {
     name: i.name, description: i.description, kind: i.kind, origin: i.origin, expect: i.expect, scope: i.scope, runDir: i.runDir,
     durationS: i.durationS, failedKeys: {}, aimedFailed: [], selfTestsFailed: 0, reasons: [], evidence: '', accepted: null,
-    ...(i.note ? { note: i.note } : {}),
+    ...(i.note ? { note: i.note } : {}), ...(i.reused ? { reused: true } : {}),
   };
   if (i.notRun) return { ...base, outcome: 'not-run' };
   if (i.blocked) return { ...base, outcome: 'blocked' };
@@ -175,7 +178,7 @@ export function renderMarkdown(good: RunSummary | null, rows: RunSummary[], meta
   lines.push('| mutant | ORIGIN | what is broken | aimed checks | caught by (aimed) | scope | gate s |');
   lines.push('|---|---|---|---|---|---|--:|');
   for (const r of rows) {
-    lines.push(`| \`${r.name}\` | ${r.origin.join(', ') || ''} | ${r.description}${r.note ? ` (${r.note})` : ''} | ${r.expect.join(', ')} | ${r.aimedFailed.join(', ') || '-'} | ${r.scope} | ${r.durationS?.toFixed(0) ?? ''} |`);
+    lines.push(`| \`${r.name}\` | ${r.origin.join(', ') || ''} | ${r.description}${r.note ? ` (${r.note})` : ''} | ${r.expect.join(', ')} | ${r.aimedFailed.join(', ') || '-'} | ${r.scope} | ${r.durationS?.toFixed(0) ?? ''}${r.reused ? ' (earlier run)' : ''} |`);
   }
   lines.push('', '## Evidence (first aimed failure of each run)', '');
   for (const r of rows) lines.push(`- \`${r.name}\`: ${r.evidence.replace(/\|/g, '\\|') || r.note || r.outcome}${r.runDir ? ` (run: \`${r.runDir}\`)` : ''}`);

@@ -15,7 +15,7 @@ import { test as base, expect, type Browser, type BrowserContext, type BrowserCo
 import { engineMissingMessage, type EngineChoice } from '../../harness/engines/detect.js';
 import { startMiniBrowser, type MiniBrowserSession } from '../../harness/engines/webkit.js';
 import { bundleDirFromEnv } from '../../harness/server.js';
-import type { Fault, GenerateOptions, LoadInfo, LoadOptions } from '../../harness/web/protocol.js';
+import { parseFaults, type Fault, type GenerateOptions, type LoadInfo, type LoadOptions } from '../../harness/web/protocol.js';
 
 export { expect };
 
@@ -139,6 +139,20 @@ interface RawRun {
 
 const fromB64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
 
+/** Env name of the page faults injected into every page of a run (comma-separated FAULTS names). */
+export const PAGE_FAULTS_ENV = 'TINYDIT_PAGE_FAULTS';
+
+/** The faults of env TINYDIT_PAGE_FAULTS; an unknown name throws, naming the variable (never ignored). */
+export function envPageFaults(env: NodeJS.ProcessEnv = process.env): Fault[] {
+  const v = env[PAGE_FAULTS_ENV]?.trim();
+  if (!v) return [];
+  try {
+    return parseFaults(`?fault=${encodeURIComponent(v)}`);
+  } catch (e) {
+    throw new Error(`env ${PAGE_FAULTS_ENV}=${v}: ${(e as Error).message}`);
+  }
+}
+
 export class TinyditApp {
   constructor(readonly page: Page, readonly serverURL: string) {}
 
@@ -147,10 +161,14 @@ export class TinyditApp {
     return new URL(path, this.serverURL + '/').href;
   }
 
-  /** Opens the reference page, optionally with faults (?fault=...) or other query parameters. */
+  /**
+   * Opens the reference page, optionally with faults (?fault=...) or other query parameters. The faults of env
+   * TINYDIT_PAGE_FAULTS (comma-separated; set by `npm run gate:power` for a page mutant) are added to every page:
+   * a gate run with them is never an acceptance (harness/gate/verdict.ts, reason `page-faults-injected`).
+   */
   async open(opts: { faults?: Fault[]; query?: Record<string, string> } = {}): Promise<void> {
     const q = new URLSearchParams(opts.query ?? {});
-    for (const f of opts.faults ?? []) q.append('fault', f);
+    for (const f of new Set([...(opts.faults ?? []), ...envPageFaults()])) q.append('fault', f);
     const qs = q.toString();
     await this.page.goto(this.url(`/${qs ? `?${qs}` : ''}`));
     await this.page.waitForFunction(() => typeof window.tinydit === 'object' && window.tinydit !== null);

@@ -204,6 +204,15 @@ describe('verdict: accepted only when everything ran and passed', () => {
       `accepted=${v.accepted}, scope.full=${v.scope.full}, reasons=${codes(v).join(',')}`);
   });
 
+  it('gate:selftest=page-faults-are-never-an-acceptance', () => {
+    const v = computeVerdict(input({ env: { TINYDIT_PAGE_FAULTS: 'double-guidance' } }));
+    const vNodeOnly = computeVerdict(input({ env: { TINYDIT_PAGE_FAULTS: 'double-guidance' }, scope: { ...FULL_SCOPE, full: false, browsers: [], narrowed: ['browser suites not run'], allowNarrow: true }, playwright: null, processes: [proc('vitest')] },
+      { ...passingRun(), records: passingRun().records.filter((x) => x.runtime === 'node') }));
+    const clean = computeVerdict(input());
+    selftest('page-faults-are-never-an-acceptance', !v.accepted && codes(v).includes('page-faults-injected') && clean.accepted && !codes(vNodeOnly).includes('page-faults-injected'),
+      `all checks passing with TINYDIT_PAGE_FAULTS=double-guidance: accepted=${v.accepted} (${codes(v).join(',')}); without: accepted=${clean.accepted}; Node-only run: reasons=${codes(vNodeOnly).join(',')}`);
+  });
+
   it('gate:selftest=contract-only-level', () => {
     const r = passingRun();
     r.records = r.records.filter((x) => ['contract', 'weights', 'behaviour', 'velocity-mutant'].includes(x.check));
