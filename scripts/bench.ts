@@ -14,7 +14,8 @@
  *   --variants LIST          variants whose per-step latency is timed (default: all)
  *   --load-repeats N         session creations per variant (default 3 in Node, 1 in browsers)
  *   --quick                  repeats 3, warmup 1, 3 breeds, 1 load: a smoke run of the benchmark itself
- *   --budget-only            only what the manifest's budget needs (its variant's full generation + Node baseline)
+ *   --budget-only            only what the manifest's budget needs (its variant's full generation + Node baseline);
+ *                            with --runtimes, only those of the budgeted runtimes (Node is always measured)
  *   --out FILE               default reports/bench.json
  *   --baseline FILE          an earlier bench.json (repeat for several): flag slowdowns beyond the run-to-run spread
  *   --fail-on-slowdown       exit 1 when the baseline comparison flags a slowdown
@@ -150,7 +151,9 @@ async function main(): Promise<number> {
   if (args.has('budget-only')) {
     if (!budget) throw new Usage(`--budget-only: ${dir}/manifest.json has no budget (see docs/performance.md)`);
     plan = { ...plan, stepCases: [], fullVariants: [budget.variant], fullSteps: budget.steps, loadRepeats: 1 };
-    rts = ALL.filter((r) => r === 'node' || r in budget.limits);
+    // the budgeted runtimes (those of --runtimes, when given), and always Node: the baseline of every record
+    const given = args.has('runtimes');
+    rts = ALL.filter((r) => r === 'node' || (r in budget.limits && (!given || runtimes.includes(r))));
     nThreads = [...new Set([1, ...(budget.limits.node !== undefined ? [budget.threads ?? 1] : [])])];
     bThreads = [budget.threads];
   } else if (budget) {
@@ -164,6 +167,8 @@ async function main(): Promise<number> {
     bundleDir: dir, runtimes: rts, nodeThreads: nThreads, browserThreads: bThreads, browserLoadRepeats, plan, out,
     ...(args.has('report-dir') ? { reportDir: resolve(String(args.get('report-dir'))) } : {}),
     records: !args.has('no-records'),
+    // --runtimes narrows what the budget judges too (the gate passes the runtimes of its scope)
+    ...(args.has('runtimes') ? { judged: runtimes } : {}),
     ...(baselines.length ? { baselines } : {}),
     callTimeoutMs: (posInt(args.get('call-timeout-s'), 'call-timeout-s') ?? 600) * 1000,
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),

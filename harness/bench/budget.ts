@@ -5,8 +5,9 @@
  * same run: an absolute time means nothing without them.
  *
  * Pass: the median wall time of one full generation (over the breeds generated) is within the budget. A
- * budgeted runtime the benchmark did not measure (engine missing, load failed, not selected) is an error,
- * never a pass.
+ * budgeted runtime the benchmark did not measure (engine missing, load failed) is an error, never a pass. With
+ * `npm run bench -- --runtimes ...` only those budgeted runtimes are judged; the gate passes the runtimes of its
+ * scope and its verdict requires a speed record for each budgeted runtime in that scope (harness/gate/verdict.ts).
  */
 import type { SpeedBudget } from '../bundle.js';
 import { recordCheck, type CheckRecord, type Metric } from '../results.js';

@@ -75,6 +75,8 @@ export interface BenchOptions {
   reportDir?: string;
   /** Write speed check records (only when the manifest has a budget). */
   records: boolean;
+  /** Budgeted runtimes to judge (default: every runtime of the budget; an unmeasured one is an error record). */
+  judged?: RuntimeName[];
   /** Earlier bench.json files: slowdowns beyond their run-to-run spread are flagged. */
   baselines?: string[];
   callTimeoutMs: number;
@@ -242,7 +244,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const resolved = resolveBudget(m.budget, Object.keys(m.variants), m.sampler?.defaultSteps ?? 50);
   let budget: BenchReport['budget'] = null;
   if (resolved) {
-    const judgements = judgeBudget(resolved, figures, errors);
+    const judged = o.judged;
+    const limits = judged ? Object.fromEntries(Object.entries(resolved.limits).filter(([rt]) => judged.includes(rt as RuntimeName))) : resolved.limits;
+    const judgements = judgeBudget({ ...resolved, limits }, figures, errors);
     const versions = Object.fromEntries(engines.map((e) => [e.runtime, `${e.label} ${e.version}`]));
     if (o.records) writeBudgetRecords(budgetRecords(judgements, machine, { engineVersions: versions }), o.reportDir);
     budget = {

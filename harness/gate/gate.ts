@@ -27,7 +27,7 @@ import { CHECKS_FILE, readRecords } from './records.js';
 import { renderReport } from './report.js';
 import { readPlaywrightReport, readVitestReport } from './runners.js';
 import { VERDICT_FORMAT, type ProcessOutcome, type RunnerResults, type Scope, type Verdict } from './types.js';
-import { CONTRACT_ONLY_SUITES, computeVerdict, type Level } from './verdict.js';
+import { CONTRACT_ONLY_SUITES, budgetRuntimesInScope, computeVerdict, type Level } from './verdict.js';
 
 export const ALL_BROWSERS = ['chromium', 'firefox', 'webkit'];
 const BIN = (name: string): string => join(REPO_ROOT, 'node_modules', '.bin', name);
@@ -414,6 +414,19 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
     });
     processes.push(p);
     playwright = readPlaywrightReport(join(runDir, 'playwright.json'), REPO_ROOT);
+  }
+
+  // 4. the speed budget, when the manifest states one (docs/performance.md): the benchmark's budget-only pass
+  //    writes 'speed' records into this run's checks.jsonl. Not in a shard (gate:merge says how to add it).
+  const budgetRts = budgetRuntimesInScope(bundle?.manifest.budget, o.node, o.browsers, o.shard);
+  if (budgetRts.length && !interrupts.interrupted) {
+    progress.setPhase(`speed budget (bench --budget-only: ${budgetRts.join(', ')})`);
+    const p = await runChild({
+      name: 'bench', command: BIN('tsx'), cwd: REPO_ROOT, env, log: join(runDir, 'logs', 'bench.log'), timeoutMs: o.browserTimeoutMs,
+      ...(echo ? { echo } : {}),
+      args: ['scripts/bench.ts', '--budget-only', '--bundle', bundleDir, '--runtimes', budgetRts.join(','), '--report-dir', runDir, '--out', join(runDir, 'bench.json')],
+    });
+    processes.push(p);
   }
 
   progress.setPhase('verdict');

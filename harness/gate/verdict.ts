@@ -44,6 +44,12 @@ export const EXPECTED_FAMILIES: FamilyExpectation[] = [
   { family: 'generation', where: 'browser', levels: ['full'] },
 ];
 
+/** The runtimes of a manifest budget (docs/performance.md) that a run of this scope judges; none in a shard. */
+export function budgetRuntimesInScope(budget: { fullGenerationMs?: Record<string, number> } | undefined | null, node: boolean, browsers: string[], shard?: string): string[] {
+  if (!budget?.fullGenerationMs || shard) return [];
+  return Object.keys(budget.fullGenerationMs).filter((rt) => (rt === 'node' ? node : browsers.includes(rt)));
+}
+
 /**
  * Suites that can judge a contract-only bundle (they need no goldens/). The gate runs only these at that
  * level; the others would only report that goldens are missing.
@@ -310,6 +316,28 @@ export function computeVerdict(input: VerdictInput): Verdict {
         const has = records.some((r) => !isSelfTest(r) && r.check === e.family && (e.where === 'node' ? !isBrowserRuntime(r.runtime) : r.runtime === rt));
         if (!has) reasons.push(reason('family-missing', `no ${e.family} check ran on ${rt}: its suite did not run or recorded nothing (expected at level ${level})`));
       }
+    }
+  }
+
+  // ---- the speed budget: a manifest that states one is judged on every runtime of it in scope ----
+  const budget = (input.bundle.manifest as { budget?: { fullGenerationMs?: Record<string, number> } } | null)?.budget;
+  if (budget?.fullGenerationMs && (level === 'full' || level === 'contract-only') && !input.scope.grep && input.refused === undefined && !input.interrupted) {
+    const fix = `run \`npm run bench -- --budget-only --bundle ${ctx.bundle} --report-dir <this run folder>\` then \`npm run gate -- render <this run folder>\`, or the gate without --shard`;
+    if (input.scope.shard || input.scope.mergedFrom) {
+      if (!records.some((r) => r.check === 'speed' && !isSelfTest(r))) {
+        reasons.push(reason('speed-not-judged', `the manifest states a speed budget (budget.fullGenerationMs: ${Object.keys(budget.fullGenerationMs).join(', ')}) and a sharded run does not measure it: ${fix}`));
+      }
+    } else {
+      for (const rt of budgetRuntimesInScope(budget, input.scope.node, input.scope.browsers)) {
+        if (!records.some((r) => r.check === 'speed' && r.runtime === rt && !isSelfTest(r))) {
+          reasons.push(reason('family-missing', `no speed check ran on ${rt}: the manifest states budget.fullGenerationMs.${rt} = ${budget.fullGenerationMs[rt]} ms and the benchmark recorded nothing for it (see logs/bench.log); ${fix}`));
+        }
+      }
+    }
+    const bench = input.processes.find((p) => p.name === 'bench');
+    if (bench && bench.exitCode !== null && bench.exitCode !== 0 && !bench.timedOut && !bench.interrupted &&
+      !records.some((r) => r.check === 'speed' && !isSelfTest(r) && r.status !== 'pass')) {
+      reasons.push(reason('suite-crashed', `the speed benchmark exited with code ${bench.exitCode} without a failing speed record (a configuration it could not measure, or a crash); see ${bench.log}`));
     }
   }
 

@@ -213,6 +213,19 @@ describe('verdict: accepted only when everything ran and passed', () => {
       `all checks passing with TINYDIT_PAGE_FAULTS=double-guidance: accepted=${v.accepted} (${codes(v).join(',')}); without: accepted=${clean.accepted}; Node-only run: reasons=${codes(vNodeOnly).join(',')}`);
   });
 
+  it('gate:selftest=a-stated-budget-without-speed-records-is-not-accepted', () => {
+    const withBudget = { ...input().bundle, manifest: { name: 'm', breeds: ['Abyssinian', 'Bombay'], budget: { fullGenerationMs: { chromium: 2000, node: 500 } } } };
+    const missing = computeVerdict(input({ bundle: withBudget }));
+    const speed = (rt: string): GateRecord => rec(`speed:runtime=${rt},variant=quantized,steps=50,threads=1`, { runtime: rt });
+    const r = passingRun();
+    const judged = computeVerdict(input({ bundle: withBudget }, { ...r, records: [...r.records, speed('node'), speed('chromium')] }));
+    const sharded = computeVerdict(input({ bundle: withBudget, scope: { ...FULL_SCOPE, shard: '1/2' } }));
+    const missingMsgs = missing.reasons.filter((x) => x.code === 'family-missing').map((x) => x.message);
+    selftest('a-stated-budget-without-speed-records-is-not-accepted', !missing.accepted && missingMsgs.some((m) => m.includes('no speed check ran on chromium')) &&
+      missingMsgs.some((m) => m.includes('no speed check ran on node')) && judged.accepted && !sharded.accepted && codes(sharded).includes('speed-not-judged'),
+    `no speed records: accepted=${missing.accepted} (${missingMsgs.join(' | ')}); with them: accepted=${judged.accepted}; sharded: ${codes(sharded).join(',')}`);
+  });
+
   it('gate:selftest=contract-only-level', () => {
     const r = passingRun();
     r.records = r.records.filter((x) => ['contract', 'weights', 'behaviour', 'velocity-mutant'].includes(x.check));

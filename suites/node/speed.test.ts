@@ -4,7 +4,7 @@
  * to FAIL on a model made slower on purpose (a busy wait in every model call), while the real model passes
  * the same budget: case `speed:runtime=node,...,mutant=slow-model`.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,8 @@ import { runPlan, type BenchPlan, type Figure } from '../../harness/bench/plan.j
 import { TreeMemorySampler, procAvailable } from '../../harness/bench/procmem.js';
 import { summarize } from '../../harness/bench/stats.js';
 import { BundleError, loadBundle } from '../../harness/bundle.js';
-import { bundleDir } from '../../harness/config.js';
+import { REPO_ROOT, bundleDir } from '../../harness/config.js';
+import type { Verdict } from '../../harness/gate/types.js';
 import { recordCheck } from '../../harness/results.js';
 
 const SOURCE = bundleDir();
@@ -199,4 +200,52 @@ describe('speed gate self-test on the embedded model (Node, 1 thread)', () => {
     expect(mutant.status, mutant.message).toBe('fail');
     expect(mutant.message).toMatch(/the budget of/);
   });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// The gate runs the speed budget: `npm run gate` on a bundle whose manifest states one measures it (bench
+// --budget-only into the run folder) and the verdict shows it. A budget of a fifth of the measured time
+// must make the same gate run NOT ACCEPTED, through the speed record; a generous one must not. The gate
+// runs with one tiny Node suite (harness/gate/fixtures/metric.fixture.ts) and --allow-narrow to stay cheap.
+
+/** Budget steps: short generations keep the two gate runs cheap (13 breeds x 5 steps in Node). */
+const GATE_BUDGET_STEPS = 5;
+
+function gateRun(bundle: string): Promise<{ code: number | null; verdict: Verdict | null; out: string }> {
+  const reports = mkdtempSync(join(tmpdir(), 'tinydit-speed-gate-'));
+  clones.push(reports);
+  const fixture = 'harness/gate/fixtures/metric.fixture.ts';
+  const args = ['--import', 'tsx', join(REPO_ROOT, 'scripts/gate.ts'), '--bundle', bundle, '--node-only', '--node-suites', fixture, '--allow-narrow',
+    '--reports', reports, '--run-id', 'speed', '--no-history', '--no-screenshot'];
+  return new Promise((ok) => {
+    execFile(process.execPath, args, { cwd: REPO_ROOT, env: { ...process.env, TINYDIT_GATE_FIXTURE: fixture }, timeout: 240_000 }, (err, stdout, stderr) => {
+      let verdict: Verdict | null = null;
+      try { verdict = JSON.parse(readFileSync(join(reports, 'speed', 'verdict.json'), 'utf8')) as Verdict; } catch { /* none: asserted below */ }
+      ok({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, verdict, out: `${stdout}\n${stderr}` });
+    });
+  });
+}
+
+describe('the gate judges a manifest budget (harness/gate/gate.ts step 4)', () => {
+  it('speed:gate-run,mutant=budget-below-the-measured-time', async () => {
+    const generous = cloneWithManifest((m) => { m.budget = { fullGenerationMs: { node: 600_000 }, steps: GATE_BUDGET_STEPS, variant: 'quantized', threads: 1 }; });
+    const g = await gateRun(generous);
+    const rec = g.verdict?.checks.find((c) => c.check === 'speed' && c.runtime === 'node');
+    expect(rec, `no speed check in the verdict of a gate run with a budget: ${g.out.slice(-2000)}`).toBeTruthy();
+    expect(g.code, g.out.slice(-2000)).toBe(0);
+    expect(rec!.status).toBe('pass');
+    const measured = Number(rec!.metrics.fullGenerationMsMedian);
+    expect(measured).toBeGreaterThan(0);
+    // the same run with a budget of a fifth of what was just measured
+    const tight = cloneWithManifest((m) => { m.budget = { fullGenerationMs: { node: Math.max(1, Math.floor(measured / 5)) }, steps: GATE_BUDGET_STEPS, variant: 'quantized', threads: 1 }; });
+    const t = await gateRun(tight);
+    const tRec = t.verdict?.checks.find((c) => c.check === 'speed' && c.runtime === 'node');
+    const caught = t.code === 1 && t.verdict?.accepted === false && tRec?.status === 'fail' && t.verdict.reasons.some((r) => r.code === 'checks-failed' && r.message.includes('speed:'));
+    recordCheck({
+      id: `speed-mutant:runtime=node,variant=quantized,steps=${GATE_BUDGET_STEPS},mutant=budget-below-the-measured-time`, check: 'speed-mutant', runtime: 'node',
+      status: caught ? 'pass' : 'fail', metrics: { measuredMs: measured, budgetMs: Math.max(1, Math.floor(measured / 5)), exitCode: t.code },
+      message: caught ? `rejected as expected: ${tRec?.message}` : `a gate run with a budget of a fifth of the measured time was not rejected through its speed record: exit ${t.code}, reasons ${t.verdict?.reasons.map((r) => r.code).join(',')}`,
+    });
+    expect(caught, `exit ${t.code}; ${JSON.stringify(t.verdict?.reasons)}; ${t.out.slice(-1500)}`).toBe(true);
+  }, 500_000);
 });
