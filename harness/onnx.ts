@@ -47,6 +47,8 @@ export interface NodeInfo {
   inputs: string[];
   outputs: string[];
   attributes: string[];
+  /** Integer attributes (AttributeProto.i), by name: e.g. Gemm's transB. */
+  intAttributes: Record<string, number>;
 }
 
 /** Where a tensor's elements are stored inside the ONNX file. */
@@ -257,7 +259,7 @@ function parseValueInfo(bytes: Uint8Array, start: number, end: number, source: s
 }
 
 function parseNode(bytes: Uint8Array, start: number, end: number, source: string): NodeInfo {
-  const n: NodeInfo = { opType: '', name: '', domain: '', inputs: [], outputs: [], attributes: [] };
+  const n: NodeInfo = { opType: '', name: '', domain: '', inputs: [], outputs: [], attributes: [], intAttributes: {} };
   for (const f of fields(bytes, start, end, source, 'NodeProto')) {
     switch (f.field) {
       case 1: n.inputs.push(str(bytes, f)); break;
@@ -266,8 +268,17 @@ function parseNode(bytes: Uint8Array, start: number, end: number, source: string
       case 4: n.opType = str(bytes, f); break;
       case 7: n.domain = str(bytes, f); break;
       case 5:
-        for (const af of fields(bytes, f.start, f.end, source, 'AttributeProto')) {
-          if (af.field === 1) { n.attributes.push(str(bytes, af)); break; }
+        {
+          let name: string | null = null;
+          let int: number | null = null;
+          for (const af of fields(bytes, f.start, f.end, source, 'AttributeProto')) {
+            if (af.field === 1) name = str(bytes, af);
+            else if (af.field === 3 && af.wire === WIRE_VARINT) int = af.varint;
+          }
+          if (name !== null) {
+            n.attributes.push(name);
+            if (int !== null) n.intAttributes[name] = int;
+          }
         }
         break;
       default: break;
@@ -508,7 +519,10 @@ export function float32Values(bytes: Uint8Array, init: InitializerInfo, source =
   }
   const abs = bytes.byteOffset + init.offset;
   if (abs % 4 === 0) return new Float32Array(bytes.buffer, abs, init.count);
-  return new Float32Array(bytes.slice(init.offset, init.offset + init.byteLength).buffer);
+  // a fresh copy: Buffer.slice (a Node Buffer is a Uint8Array) returns a view on the shared pool, not a copy
+  const copy = new Uint8Array(init.byteLength);
+  copy.set(bytes.subarray(init.offset, init.offset + init.byteLength));
+  return new Float32Array(copy.buffer, 0, init.count);
 }
 
 export function uint8Values(bytes: Uint8Array, init: InitializerInfo): Uint8Array {

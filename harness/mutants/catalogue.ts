@@ -204,11 +204,12 @@ export const CATALOGUE: Mutant[] = [
     build: (ctx) => variants(ctx, (b, s) => relativeNoise(b, 1e-3, 20_261_128, s), isFloat(ctx)),
   },
   {
-    // Node does not see it: its velocity stays inside the quantized profile (worst case 0.64 of velocityRelL2Max);
-    // its images are 6.9 levels off the float goldens (profile 1.15), which only the browsers' quantized generation judges
-    name: 'quantized-from-raw-weights', kind: 'browser', cheap: false, python: ['quantized-from-raw-weights'],
+    // Its velocity stays inside the quantized profile (worst case 0.64 of velocityRelL2Max), so Node conformance
+    // does not see it; the provenance check (dequantized weights within half a step of the quantizedFrom variant's,
+    // harness/quant-provenance.ts) does, and the browsers' quantized generation (6.9 levels off the goldens, profile 1.15)
+    name: 'quantized-from-raw-weights', kind: 'both', cheap: false, python: ['quantized-from-raw-weights'],
     description: 'the quantized variant quantized from a guided export of the raw (non-EMA) weights, not from the guided variant',
-    expect: ['generation'],
+    expect: ['weights/quantized-from', 'generation'],
     build: (ctx) => python(ctx, 'quantized-from-raw-weights', ['model_quant.onnx']),
   },
   // ---- pixels ----

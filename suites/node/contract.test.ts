@@ -22,6 +22,7 @@ import {
 } from '../../harness/mutate.js';
 import { seededNoise } from '../../harness/noise.js';
 import { describeInitializer, inspectOnnx, weightSanity, type OnnxInfo, type WeightSanity } from '../../harness/onnx.js';
+import { QUANT_HALF_STEP_SLACK, quantProvenance, type QuantProvenance } from '../../harness/quant-provenance.js';
 import { recordCheck, type Metric } from '../../harness/results.js';
 
 const RUNTIME = 'node';
@@ -446,6 +447,81 @@ if (bundle === null) {
       expect(judged.status, `mutant ${c.mutant} passed the ${ASPECT[c.judge]} check: ${judged.message}`).toBe('fail');
       expect(missing, `the failure message does not name the cause: ${judged.message}`).toEqual([]);
       expect(ortProblem, `onnxruntime probe of mutant ${c.mutant}`).toBeNull();
+    });
+  });
+
+  // -------------------------------------------------------------------------------------------------------
+  // Provenance of each quantized variant (harness/quant-provenance.ts): its weights are its quantizedFrom
+  // variant's, quantized (every dequantized weight within half a quantization step; untouched tensors equal).
+
+  const provenanceVerdict = (q: Inspected, from: Inspected, what: string): Verdict & { p: QuantProvenance } => {
+    const p = quantProvenance(q, from);
+    const metrics: Record<string, Metric> = {
+      quantizedTensors: p.quantizedTensors.length, unmatched: p.unmatched.length, elementsChecked: p.elementsChecked, elementsBeyondHalfStep: p.elementsBeyond,
+      worstHalfSteps: p.worstHalfSteps, worstTensor: p.worstTensor, sharedTensorsCompared: p.sharedCompared, sharedTensorsDiffering: p.sharedDiffering.length,
+    };
+    const threshold = { worstHalfSteps: QUANT_HALF_STEP_SLACK, sharedTensorsDiffering: 0 };
+    const problems: string[] = [];
+    if (p.quantizedTensors.length === 0) problems.push('no quantized weight (MatMulInteger <node>_q<k>_mmi) found to compare');
+    if (p.unmatched.length) problems.push(`${p.unmatched.length} quantized node(s) without their float weight in ${what}: ${p.unmatched.slice(0, 3).join('; ')}`);
+    if (p.elementsBeyond > 0) {
+      const worst = [...p.quantizedTensors].sort((x, y) => y.beyond - x.beyond).slice(0, 3).map((t) => `${t.weight} (${t.beyond}/${t.elements}, worst ${t.worstHalfSteps.toFixed(2)} half-steps)`);
+      problems.push(`${p.elementsBeyond} of ${p.elementsChecked} dequantized weights lie beyond half a quantization step of ${what}'s float weights (worst ${p.worstHalfSteps.toFixed(2)} half-steps in ${p.worstTensor}; allowed ${QUANT_HALF_STEP_SLACK}): quantized from other weights? ${worst.join(', ')}`);
+    }
+    if (p.sharedDiffering.length) problems.push(`${p.sharedDiffering.length} unquantized tensor(s) differ from ${what}'s: ${p.sharedDiffering.slice(0, 5).join(', ')}`);
+    return problems.length
+      ? { status: 'fail', metrics, threshold, message: `${q.source}: ${problems.join('; ')}`, p }
+      : { status: 'pass', metrics, threshold, p, message: `${q.source}: all ${p.quantizedTensors.length} quantized weights (${p.elementsChecked} elements) within ${p.worstHalfSteps.toFixed(3)} half-steps of ${what}; ${p.sharedCompared} unquantized tensors identical` };
+  };
+
+  const quantized = b.variantNames.filter((n) => b.variant(n).quantized);
+  describe.each(quantized)('variant=%s (quantized): made from its quantizedFrom variant', (variant) => {
+    const id = `weights:variant=${variant},aspect=quantized-from`;
+    it('aspect=quantized-from', () => {
+      const from = b.variant(variant).quantizedFrom;
+      if (from === undefined) {
+        const message = `${DIR}/manifest.json: variants.${variant} is quantized but names no quantizedFrom variant: its provenance cannot be checked (add "quantizedFrom": "<float variant>")`;
+        recordCheck({ id, check: 'weights', runtime: RUNTIME, status: 'fail', metrics: {}, message });
+        expect.fail(message);
+      }
+      const v = provenanceVerdict(variantModel(b, variant), variantModel(b, from), `variant ${from} (${b.variant(from).file})`);
+      recordCheck({ id, check: 'weights', runtime: RUNTIME, status: v.status, metrics: v.metrics, threshold: v.threshold!, message: v.message });
+      expect(v.status, v.message).toBe('pass');
+    });
+
+    // Proofs: the same check on the same quantized file, against float weights that are not its source.
+    const from = b.variant(variant).quantizedFrom;
+    const proofs: Array<[string, (x: Uint8Array, src: string) => Uint8Array]> = [
+      // another checkpoint's weights (raw instead of EMA, another export): every float weight x (1 + 1e-3 n)
+      ['float-weights-noise-1e-3', (x, src) => {
+        const info = inspectOnnx(x, src);
+        const noise = seededNoise(11, info.initializers.reduce((k, i) => k + (i.dtype === 'float32' ? i.count : 0), 0));
+        let k = 0;
+        const edits = Object.fromEntries(info.initializers.filter((i) => i.dtype === 'float32' && i.count >= 2).map((i) => [i.name, (d: Float32Array) => {
+          for (let j = 0; j < d.length; j++) d[j] = d[j]! * (1 + 1e-3 * noise[k++ % noise.length]!);
+        }]));
+        return withInitializers(x, edits, src);
+      }],
+      // a single weight moved by one quantization step: the check sees one element
+      ['one-weight-one-step', (x, src) => {
+        const q = variantModel(b, variant);
+        const t = quantProvenance(q, variantModel(b, from!)).quantizedTensors[0]!;
+        const name = inspectOnnx(x, src).nodes.find((n) => n.name === t.node)!.inputs[1]!;
+        return withInitializers(x, { [name]: (d: Float32Array) => { d[0] = d[0]! + t.scale; } }, src);
+      }],
+    ];
+    it.each(from === undefined ? [] : proofs)('aspect=quantized-from,mutant=%s', (mutant, make) => {
+      const base = variantModel(b, from!);
+      const source = `${base.source} [mutant ${mutant}]`;
+      const broken = inspect(from!, base.spec, source, make(base.bytes, base.source));
+      const v = provenanceVerdict(variantModel(b, variant), broken, `${source}`);
+      const caught = v.status === 'fail';
+      recordCheck({
+        id: `weights:variant=${variant},aspect=quantized-from,mutant=${mutant}`, check: 'weights', runtime: RUNTIME, status: caught ? 'pass' : 'fail',
+        metrics: { ...v.metrics, caught }, message: caught ? `rejected: ${v.message}` : `the quantized-from check passed a quantized model against float weights it was not made from (${mutant}): ${v.message}`,
+      });
+      expect(caught, v.message).toBe(true);
+      if (mutant === 'one-weight-one-step') expect(v.p.elementsBeyond, v.message).toBe(1);
     });
   });
 }
