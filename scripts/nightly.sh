@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The nightly tier (docs/nightly.md, "The nightly recipe"): what is too heavy for every CI run.
+#
+#   bash scripts/nightly.sh [--dry-run] [--bundle DIR] [--false-rejects N]
+#
+# Steps, in this order (one machine, nothing else running: the benchmark and the false-reject count are only
+# meaningful on a quiet machine), each logged to reports/nightly-<UTC>/<step>.log:
+#   1. gate           npm run gate, compared with the history (drift of every key metric vs its run-to-run spread)
+#   2. kill-matrix    npm run gate:power on all three engines (every mutant rejected through an aimed check)
+#   3. false-rejects  npm run gate:power -- --false-rejects N (default 10): the good model through the full gate N times
+#   4. bench          npm run bench, compared with the previous nights' bench files (slowdowns beyond the spread)
+#   5. production     npm run production (the 33M-parameter tinydit_128 through contract, numeric and generation checks)
+# Every step runs even when an earlier one failed; the exit code is 1 when any failed, and the summary names them.
+set -u
+cd "$(dirname "$0")/.."
+
+DRY=0
+BUNDLE="${TINYDIT_BUNDLE:-fixtures/default}"
+FALSE_REJECTS=10
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dry-run) DRY=1 ;;
+    --bundle) BUNDLE="$2"; shift ;;
+    --false-rejects) FALSE_REJECTS="$2"; shift ;;
+    *) echo "nightly: unknown option $1 (see the header of scripts/nightly.sh)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+OUT="reports/nightly-$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$OUT"
+BENCH_BASELINES=()
+for f in $(ls -1 reports/nightly-*/bench.json 2>/dev/null | tail -n 3); do BENCH_BASELINES+=(--baseline "$f"); done
+
+declare -a FAILED=()
+step() {
+  local name="$1"; shift
+  echo "[nightly] $name: $*"
+  [ "$DRY" = 1 ] && return 0
+  local t0=$SECONDS
+  if "$@" >"$OUT/$name.log" 2>&1; then
+    echo "[nightly]   $name passed ($((SECONDS - t0)) s)"
+  else
+    local rc=$?
+    echo "[nightly]   $name FAILED with exit $rc ($((SECONDS - t0)) s): $OUT/$name.log"
+    FAILED+=("$name")
+  fi
+}
+
+GATE_BASELINE=()
+[ -s reports/history.jsonl ] && GATE_BASELINE=(--baseline reports/history.jsonl)   # the first night has no history yet
+step gate          npm run --silent gate -- --bundle "$BUNDLE" "${GATE_BASELINE[@]}"
+step kill-matrix   npm run --silent gate:power -- --bundle "$BUNDLE" --browsers chromium,firefox,webkit --out "$OUT/gate-power"
+step false-rejects npm run --silent gate:power -- --bundle "$BUNDLE" --false-rejects "$FALSE_REJECTS" --out "$OUT/gate-power"
+step bench         npm run --silent bench -- --bundle "$BUNDLE" --out "$OUT/bench.json" "${BENCH_BASELINES[@]}"
+step production    npm run --silent production
+
+if [ "$DRY" = 1 ]; then
+  rmdir "$OUT" 2>/dev/null
+  echo "[nightly] dry run: the commands above were printed, nothing ran"
+  exit 0
+fi
+if [ "${#FAILED[@]}" -gt 0 ]; then
+  echo "[nightly] FAILED: ${FAILED[*]} (logs in $OUT)"
+  exit 1
+fi
+echo "[nightly] all steps passed (logs in $OUT)"
