@@ -8,12 +8,15 @@
  *                 ?scale=, ?null=, ?size=, or else the values of /bundle/manifest.json where it has them
  */
 import {
-  BREEDS, FAULTS, downloadFileName, parseFaults,
+  BREEDS, FAULTS, ORT_INIT_ATTEMPTS, ORT_INIT_TIMEOUT_ERROR, ORT_INIT_TIMEOUT_MS, downloadFileName, parseFaults,
   type Fault, type FromWorker, type GenerateOptions, type GenerateResult, type LoadInfo, type LoadOptions,
   type ProgressEvent, type TinyditApi, type ToWorker, type WorkerDone,
 } from './protocol.js';
 
 type State = 'idle' | 'loading' | 'ready' | 'generating' | 'error';
+
+/** The first attempt's initialization limit under ?fault=init-timeout (that attempt never finishes). */
+const FAULT_INIT_TIMEOUT_MS = 2_000;
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -106,7 +109,7 @@ function startWorker(): Worker {
     const msg = ev.data;
     const p = pending.get(msg.id);
     if (!p) return;
-    if (msg.type === 'progress') {
+    if (msg.type === 'progress' || msg.type === 'stage') {
       p.onProgress?.(msg);
       return;
     }
@@ -176,13 +179,43 @@ async function load(opts: LoadOptions): Promise<LoadInfo> {
     checkLoadOptions(opts);
     loadedInfo = null;
     loadedOpts = null;
-    startWorker();
     const numThreads = opts.numThreads ?? (self.crossOriginIsolated ? navigator.hardwareConcurrency || 1 : 1);
     const modelUrl = new URL(opts.modelUrl, location.href).href;
     const ortBase = new URL(opts.ortBase ?? '/ort/', location.href).href;
-    const msg = await request({ type: 'load', id: nextId++, opts: { ...opts, modelUrl, numThreads }, ortBase, faults },
-      [], undefined, opts.timeoutMs ?? 120_000);
-    if (msg.type !== 'loaded') throw new Error(`unexpected worker reply ${msg.type}`);
+    // A new worker per attempt; only a timeout of onnxruntime-web's backend initialization (before any model byte
+    // is read) is retried, once, and reported in LoadInfo: every other error fails the load at once.
+    const initFailures: string[] = [];
+    let msg: FromWorker | null = null;
+    for (let attempt = 1; attempt <= ORT_INIT_ATTEMPTS && msg === null; attempt++) {
+      const w = startWorker();
+      const id = nextId++;
+      // the page's own timer: a worker stuck in initialization may not even run its own timers (under the
+      // init-timeout fault the first attempt hangs for sure, so its timer is short: the same path, sooner)
+      const limitMs = faults.includes('init-timeout') && attempt === 1 ? FAULT_INIT_TIMEOUT_MS : ORT_INIT_TIMEOUT_MS;
+      const watchdog = setTimeout(() => {
+        const p = pending.get(id);
+        if (!p || worker !== w) return;
+        pending.delete(id);
+        w.terminate();
+        p.reject(new Error(`${ORT_INIT_TIMEOUT_ERROR}: no 'backend-ready' from worker attempt ${attempt} after ${limitMs} ms ` +
+          `(${numThreads} thread(s); the model had not been read yet)`));
+      }, limitMs);
+      try {
+        msg = await request({ type: 'load', id, attempt, opts: { ...opts, modelUrl, numThreads }, ortBase, faults },
+          [], (m) => { if (m.type === 'stage' && m.stage === 'backend-ready') clearTimeout(watchdog); }, opts.timeoutMs ?? 120_000);
+      } catch (err) {
+        clearTimeout(watchdog);
+        const m = err instanceof Error ? err.message : String(err);
+        if (!m.startsWith(ORT_INIT_TIMEOUT_ERROR) || attempt === ORT_INIT_ATTEMPTS) {
+          throw new Error(initFailures.length ? `${m} (after ${initFailures.length} earlier attempt(s): ${initFailures.join('; ')})` : m);
+        }
+        initFailures.push(m);
+        w.terminate();
+        console.warn(`tinydit: ${m}; starting a new worker (attempt ${attempt + 1} of ${ORT_INIT_ATTEMPTS})`);
+      }
+    }
+    if (msg === null || msg.type !== 'loaded') throw new Error(`unexpected worker reply ${msg?.type ?? 'none'}`);
+    msg.info.initFailures = initFailures;
     loadedInfo = msg.info;
     loadedOpts = opts;
     ui.canvas.width = msg.info.imageSize;

@@ -47,6 +47,8 @@ export const FAULTS = {
   'skip-progress': 'one scheduled progress event is not sent',
   /** The worker stops answering after the first progress event: generate() never settles (a hung page). */
   'stall': 'generation stops after its first progress event and never finishes',
+  /** The first worker's onnxruntime-web initialization never finishes (a hang): load() must start a new worker and retry. */
+  'init-timeout': 'the first initialization of onnxruntime-web\'s wasm backend hangs',
 } as const;
 export type Fault = keyof typeof FAULTS;
 
@@ -111,7 +113,29 @@ export interface LoadInfo {
   outputs: TensorInfo[];
   ortVersion: string;
   faults: Fault[];
+  /** Milliseconds onnxruntime-web's wasm backend initialization took in the worker that loaded (not in sessionMs). */
+  initMs: number;
+  /** Workers started for this load: 1, or 2 when the first one's wasm backend initialization timed out. */
+  initAttempts: number;
+  /** Why earlier attempts were abandoned (the initialization timeout message of each), empty when none was. */
+  initFailures: string[];
 }
+
+/**
+ * Time allowed to onnxruntime-web's wasm backend initialization, which the worker runs on its own before it reads
+ * any model byte (a one-node Identity model: the .mjs import, the 14 MiB wasm compile, the start of the thread
+ * pool). A whole load took 1 to 6 s on the 2-core machine under load (docs/performance.md); Firefox ESR 153 was seen
+ * once to hang there for good, after importing the .mjs and before fetching the .wasm (docs/gate-power.md, "False
+ * rejects"). The page's own timer (the worker's thread may be the one that is stuck) then abandons that worker and
+ * initializes in a new one, once; the attempt is reported in LoadInfo (initAttempts, initFailures).
+ */
+export const ORT_INIT_TIMEOUT_MS = 45_000;
+/** A valid one-node ONNX model (Identity, float32 [1], opset 17): initializes the backend without the model under test. */
+export const ORT_WARMUP_MODEL_B64 = 'CAgSDHRpbnlkaXQtZ2F0ZTo8ChAKAXgSAXkiCElkZW50aXR5EgZ3YXJtdXBaDwoBeBIKCggIARIECgIIAWIPCgF5EgoKCAgBEgQKAggBQgQKABAR';
+/** Workers load() starts at most for one load when initialization times out. */
+export const ORT_INIT_ATTEMPTS = 2;
+/** Prefix of the worker's error for an initialization timeout (the only error load() retries). */
+export const ORT_INIT_TIMEOUT_ERROR = 'onnxruntime-web initialization timed out';
 
 export interface GenerateOptions {
   breedIndex: number;
@@ -151,6 +175,8 @@ export interface GenerateResult {
 export interface WorkerLoad {
   type: 'load';
   id: number;
+  /** 1-based attempt of this load (a new worker per attempt). */
+  attempt: number;
   opts: LoadOptions & { numThreads: number };
   /** Absolute URL prefix of onnxruntime-web's dist files (ends with /). */
   ortBase: string;
@@ -164,6 +190,8 @@ export interface WorkerGenerate {
 export type ToWorker = WorkerLoad | WorkerGenerate;
 
 export interface WorkerLoaded { type: 'loaded'; id: number; info: LoadInfo }
+/** A load's progress: 'backend-ready' once onnxruntime-web's wasm backend is initialized (before the model is read). */
+export interface WorkerStage { type: 'stage'; id: number; stage: 'backend-ready'; ms: number }
 export interface WorkerProgress {
   type: 'progress';
   id: number;
@@ -186,7 +214,7 @@ export interface WorkerDone {
   modelMs: number;
 }
 export interface WorkerError { type: 'error'; id: number; message: string }
-export type FromWorker = WorkerLoaded | WorkerProgress | WorkerDone | WorkerError;
+export type FromWorker = WorkerLoaded | WorkerStage | WorkerProgress | WorkerDone | WorkerError;
 
 declare global {
   interface Window { tinydit: TinyditApi }

@@ -7,7 +7,7 @@
 import * as ort from 'onnxruntime-web/wasm';
 import { sample, type SamplerModel } from '../sampler.js';
 import { tensorToRGBA } from '../image.js';
-import { ORT_RUNTIME_FILES, isProgressStep, type Fault, type FromWorker, type LoadInfo, type TensorInfo, type ToWorker,
+import { ORT_RUNTIME_FILES, ORT_WARMUP_MODEL_B64, isProgressStep, type Fault, type FromWorker, type LoadInfo, type TensorInfo, type ToWorker,
   type WorkerGenerate, type WorkerLoad } from './protocol.js';
 
 interface Loaded {
@@ -86,6 +86,20 @@ async function load(msg: WorkerLoad): Promise<LoadInfo> {
   ort.env.wasm.proxy = false;
 
   await checkRuntimeFiles(msg.ortBase);
+
+  // Initialize the wasm backend with a one-node model first, so that a hang there (seen once in Firefox) is told
+  // apart from the model: the page's timer retries only when 'backend-ready' never came.
+  const tInit = performance.now();
+  // FAULT init-timeout: the first attempt's initialization never finishes
+  if (faults.includes('init-timeout') && msg.attempt === 1) await new Promise<never>(() => undefined);
+  try {
+    const warm = await ort.InferenceSession.create(Uint8Array.from(atob(ORT_WARMUP_MODEL_B64), (c) => c.charCodeAt(0)), { executionProviders: ['wasm'] });
+    await warm.release();
+  } catch (err) {
+    throw new Error(`onnxruntime-web could not initialize its wasm backend (${opts.numThreads} thread(s)) before reading the model: ${message(err)}`);
+  }
+  const initMs = performance.now() - tInit;
+  post({ type: 'stage', id: msg.id, stage: 'backend-ready', ms: initMs });
 
   const t0 = performance.now();
   let res: Response;
@@ -172,6 +186,9 @@ async function load(msg: WorkerLoad): Promise<LoadInfo> {
     outputs,
     ortVersion: ort.env.versions.web ?? ort.env.versions.common ?? 'unknown',
     faults: [...faultSet],
+    initMs,
+    initAttempts: msg.attempt,
+    initFailures: [],
   };
 }
 

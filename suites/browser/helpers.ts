@@ -479,7 +479,7 @@ export interface LoadAttempt {
   /** body[data-state] after the attempt. */
   state: string;
   /** What load() reported, when it loaded. */
-  info?: { backend: string; numThreads: number; requestedThreads: number };
+  info?: { backend: string; numThreads: number; requestedThreads: number; initAttempts: number; initFailures: string[] };
   /** The page's status line (shows backend and threads). */
   statusText?: string;
 }
@@ -487,7 +487,10 @@ export interface LoadAttempt {
 /** load() on the page, capturing what a user sees: the rejection, the visible error, the state and the status line. */
 export async function attemptLoad(app: TinyditApp, opts: LoadOptions): Promise<LoadAttempt> {
   const r = await app.page.evaluate((o) => window.tinydit.load(o).then(
-    (info) => ({ info: { backend: info.backend as string, numThreads: info.numThreads, requestedThreads: info.requestedThreads }, error: null as string | null }),
+    (info) => ({
+      info: { backend: info.backend as string, numThreads: info.numThreads, requestedThreads: info.requestedThreads, initAttempts: info.initAttempts, initFailures: info.initFailures },
+      error: null as string | null,
+    }),
     (e: unknown) => ({ info: null, error: e instanceof Error ? e.message : String(e) })), opts);
   return {
     error: r.error,
@@ -514,8 +517,12 @@ export function checkModelLoad(a: LoadAttempt, modelUrl: string, requestedThread
     if (a.info && !(a.statusText ?? '').includes(`${a.info.numThreads} thread`)) failures.push(`${label}: the status line "${a.statusText}" does not show the thread count ${a.info.numThreads}`);
     if (a.info && !(a.statusText ?? '').includes('wasm')) failures.push(`${label}: the status line "${a.statusText}" does not show the backend`);
   }
-  return verdict('loading', failures, `loaded: ${a.info?.backend}, ${a.info?.numThreads} thread(s)`,
-    { loaded: a.error === null, state: a.state, backend: a.info?.backend ?? null, numThreads: a.info?.numThreads ?? null, error: a.error, visibleError: a.visibleError },
+  const retried = a.info && a.info.initAttempts > 1 ? ` after ${a.info.initAttempts - 1} abandoned onnxruntime-web initialization(s): ${a.info.initFailures.join('; ')}` : '';
+  return verdict('loading', failures, `loaded: ${a.info?.backend}, ${a.info?.numThreads} thread(s)${retried}`,
+    {
+      loaded: a.error === null, state: a.state, backend: a.info?.backend ?? null, numThreads: a.info?.numThreads ?? null, error: a.error, visibleError: a.visibleError,
+      initAttempts: a.info?.initAttempts ?? null, initFailures: a.info?.initFailures.join('; ') || null,
+    },
     { requestedThreads: requestedThreads ?? null });
 }
 

@@ -16,7 +16,7 @@
  * The outer test asserts the verdict is not accepted, names the crash and the hang, and that every other test ran.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { BREEDS, type Fault } from '../../harness/web/protocol.js';
+import { BREEDS, ORT_INIT_ATTEMPTS, ORT_INIT_TIMEOUT_ERROR, type Fault } from '../../harness/web/protocol.js';
 import { expect, test, type BundleInfo, type GenerationRun, type TinyditApp } from './fixtures.js';
 import { BULK_THREADS, attemptLoad, checkLoadFailsVisibly, checkModelLoad, explain, proof, record } from './helpers.js';
 
@@ -51,6 +51,34 @@ test('loading: the wasm runtime cannot be fetched -> the load check fails, visib
       fast ? `failed after ${elapsedMs} ms` : `took ${elapsedMs} ms: it waited for the load timeout (${WASM_FAILURE_LOAD_TIMEOUT_MS} ms) instead of failing on the 404`].join('; '),
     metrics: { ...p.metrics, elapsedMs, visibleError: attempt.visibleError, state: attempt.state },
     threshold: { ...p.threshold, loadTimeoutMs: WASM_FAILURE_LOAD_TIMEOUT_MS },
+  };
+  record(id, v, engineInfo);
+  expect(v.pass, explain(id, v)).toBe(true);
+});
+
+test('loading: a timed-out onnxruntime-web initialization is retried once in a new worker, and reported', async ({ app, bundle, engineInfo }) => {
+  // ?fault=init-timeout makes the first worker's backend initialization hang (it never posts 'backend-ready'):
+  // the page's timer must abandon it, start a new worker, load there, and say so in LoadInfo; the page then generates.
+  test.setTimeout(180_000);
+  const id = `loading:engine=${engineInfo.project},fault=init-timeout,expect=retried-and-reported`;
+  const opts = bundle.loadOptions('guided', { numThreads: BULK_THREADS });
+  await app.open({ faults: ['init-timeout'] });
+  const attempt = await attemptLoad(app, opts);
+  const loaded = checkModelLoad(attempt, opts.modelUrl, BULK_THREADS, 'guided model, first initialization timed out');
+  const info = attempt.info;
+  const reported = info?.initAttempts === ORT_INIT_ATTEMPTS && info.initFailures.length === 1 && info.initFailures[0]!.startsWith(ORT_INIT_TIMEOUT_ERROR) &&
+    /worker attempt 1 .*the model had not been read yet/.test(info.initFailures[0]!) && loaded.message.includes('abandoned onnxruntime-web initialization');
+  let generated = false;
+  if (loaded.pass) {
+    const run = await app.generate({ breedIndex: BOMBAY, steps: 2, cfgScale: opts.bakedScale ?? Number.NaN, noiseSeed: 7 });
+    generated = run.x.length > 0 && run.x.every(Number.isFinite);
+  }
+  const pass = loaded.pass && reported && generated;
+  const v = {
+    ...loaded, pass,
+    message: pass ? `recovered in a new worker and reported: ${loaded.message}`
+      : `the init-timeout retry did not work as specified: load ${loaded.pass ? 'passed' : `failed: ${loaded.message}`}; ` +
+        `initAttempts ${info?.initAttempts ?? 'none'}, initFailures ${JSON.stringify(info?.initFailures ?? null)}; generated after it: ${generated}`,
   };
   record(id, v, engineInfo);
   expect(v.pass, explain(id, v)).toBe(true);
