@@ -45,6 +45,9 @@ export const EXPECTED_FAMILIES: FamilyExpectation[] = [
 ];
 
 /** The runtimes of a manifest budget (docs/performance.md) that a run of this scope judges; none in a shard. */
+/** Reason codes that are notes: shown with the verdict, never a cause of refusal. */
+export const NOTE_CODES = new Set(['narrowed-scope-allowed', 'engine-init-retried']);
+
 export function budgetRuntimesInScope(budget: { fullGenerationMs?: Record<string, number> } | undefined | null, node: boolean, browsers: string[], shard?: string): string[] {
   if (!budget?.fullGenerationMs || shard) return [];
   return Object.keys(budget.fullGenerationMs).filter((rt) => (rt === 'node' ? node : browsers.includes(rt)));
@@ -341,6 +344,14 @@ export function computeVerdict(input: VerdictInput): Verdict {
     }
   }
 
+  // ---- notes (never blocking): a browser load that needed a second worker because onnxruntime-web's backend
+  //      initialization hung (harness/web/main.ts); the model was judged in the second one, the retry is shown ----
+  const retried = records.filter((r) => !isSelfTest(r) && typeof r.metrics.initAttempts === 'number' && r.metrics.initAttempts > 1);
+  if (retried.length) {
+    reasons.push(reason('engine-init-retried', `${retried.length} browser load(s) abandoned a worker whose onnxruntime-web initialization hung (before reading the model) and loaded in a new one: ` +
+      list(retried, (r) => `${r.id} (${String(r.metrics.initFailures ?? '').split(';')[0]})`, 4)));
+  }
+
   // ---- failures ----
   const judgedFailed = checks.filter((c) => c.status !== 'pass' && !c.selfTest && c.source === 'record');
   const selfFailed = checks.filter((c) => c.status !== 'pass' && c.selfTest);
@@ -351,7 +362,7 @@ export function computeVerdict(input: VerdictInput): Verdict {
   const ordered = checks.map((c, i) => ({ c, i })).sort((a, b) => rank(a.c) - rank(b.c) || a.i - b.i).map((x) => x.c);
   const failed = ordered.filter((c) => c.status !== 'pass').map((c) => c.id);
 
-  const blocking = reasons.filter((r) => r.code !== 'narrowed-scope-allowed');
+  const blocking = reasons.filter((r) => !NOTE_CODES.has(r.code));
   const complete = !input.interrupted && input.finishedAt !== null;
   const accepted = complete && blocking.length === 0 && failed.length === 0 && (level === 'full' || level === 'contract-only');
   const det = collectDeterminism(records);

@@ -226,6 +226,16 @@ describe('verdict: accepted only when everything ran and passed', () => {
     `no speed records: accepted=${missing.accepted} (${missingMsgs.join(' | ')}); with them: accepted=${judged.accepted}; sharded: ${codes(sharded).join(',')}`);
   });
 
+  it('gate:selftest=an-engine-init-retry-is-a-note-not-a-refusal', () => {
+    const r = passingRun();
+    const i = r.records.findIndex((x) => x.check === 'loading');
+    const withRetry = r.records.map((x, k) => (k === i ? { ...x, metrics: { ...x.metrics, initAttempts: 2, initFailures: 'onnxruntime-web initialization timed out: ...' } } : x));
+    const v = computeVerdict(input({}, { ...r, records: withRetry }));
+    const note = v.reasons.find((x) => x.code === 'engine-init-retried');
+    selftest('an-engine-init-retry-is-a-note-not-a-refusal', i >= 0 && v.accepted && !!note && note.message.includes(r.records[i]!.id),
+      `a passing run with one retried browser load: accepted=${v.accepted}, note=${note?.message ?? 'none'}`);
+  });
+
   it('gate:selftest=contract-only-level', () => {
     const r = passingRun();
     r.records = r.records.filter((x) => ['contract', 'weights', 'behaviour', 'velocity-mutant'].includes(x.check));
