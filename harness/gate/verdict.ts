@@ -348,7 +348,7 @@ export function computeVerdict(input: VerdictInput): Verdict {
   //      initialization hung (harness/web/main.ts); the model was judged in the second one, the retry is shown ----
   const retried = records.filter((r) => !isSelfTest(r) && typeof r.metrics.initAttempts === 'number' && r.metrics.initAttempts > 1);
   if (retried.length) {
-    reasons.push(reason('engine-init-retried', `${retried.length} browser load(s) abandoned a worker whose onnxruntime-web initialization hung (before reading the model) and loaded in a new one: ` +
+    reasons.push(reason('engine-init-retried', `${retried.length} browser load(s) abandoned a worker whose onnxruntime-web initialization hung (before parsing the model) and loaded in a new one: ` +
       list(retried, (r) => `${r.id} (${String(r.metrics.initFailures ?? '').split(';')[0]})`, 4)));
   }
 

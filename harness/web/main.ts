@@ -185,24 +185,26 @@ async function load(opts: LoadOptions): Promise<LoadInfo> {
     // A new worker per attempt; only a timeout of onnxruntime-web's backend initialization (before any model byte
     // is read) is retried, once, and reported in LoadInfo: every other error fails the load at once.
     const initFailures: string[] = [];
+    const loadTimeoutMs = opts.timeoutMs ?? 120_000;
     let msg: FromWorker | null = null;
     for (let attempt = 1; attempt <= ORT_INIT_ATTEMPTS && msg === null; attempt++) {
       const w = startWorker();
       const id = nextId++;
       // the page's own timer: a worker stuck in initialization may not even run its own timers (under the
       // init-timeout fault the first attempt hangs for sure, so its timer is short: the same path, sooner)
-      const limitMs = faults.includes('init-timeout') && attempt === 1 ? FAULT_INIT_TIMEOUT_MS : ORT_INIT_TIMEOUT_MS;
+      // (at most half the caller's load timeout, so that a retry fits in the time the caller allows)
+      const limitMs = faults.includes('init-timeout') && attempt === 1 ? FAULT_INIT_TIMEOUT_MS : Math.min(ORT_INIT_TIMEOUT_MS, Math.floor(loadTimeoutMs / 2));
       const watchdog = setTimeout(() => {
         const p = pending.get(id);
         if (!p || worker !== w) return;
         pending.delete(id);
         w.terminate();
         p.reject(new Error(`${ORT_INIT_TIMEOUT_ERROR}: no 'backend-ready' from worker attempt ${attempt} after ${limitMs} ms ` +
-          `(${numThreads} thread(s); the model had not been read yet)`));
+          `(${numThreads} thread(s); the model had not been parsed yet)`));
       }, limitMs);
       try {
         msg = await request({ type: 'load', id, attempt, opts: { ...opts, modelUrl, numThreads }, ortBase, faults },
-          [], (m) => { if (m.type === 'stage' && m.stage === 'backend-ready') clearTimeout(watchdog); }, opts.timeoutMs ?? 120_000);
+          [], (m) => { if (m.type === 'stage' && m.stage === 'backend-ready') clearTimeout(watchdog); }, loadTimeoutMs);
       } catch (err) {
         clearTimeout(watchdog);
         const m = err instanceof Error ? err.message : String(err);

@@ -122,12 +122,12 @@ export interface LoadInfo {
 }
 
 /**
- * Time allowed to onnxruntime-web's wasm backend initialization, which the worker runs on its own before it reads
- * any model byte (a one-node Identity model: the .mjs import, the 14 MiB wasm compile, the start of the thread
- * pool). A whole load took 1 to 6 s on the 2-core machine under load (docs/performance.md); Firefox ESR 153 was seen
- * once to hang there for good, after importing the .mjs and before fetching the .wasm (docs/gate-power.md, "False
- * rejects"). The page's own timer (the worker's thread may be the one that is stuck) then abandons that worker and
- * initializes in a new one, once; the attempt is reported in LoadInfo (initAttempts, initFailures).
+ * Time allowed to onnxruntime-web's wasm backend initialization, which the worker runs on its own after fetching the
+ * model and before parsing it (a one-node Identity model: the .mjs import, the 14 MiB wasm compile, the start of the
+ * thread pool). A whole load took 1 to 6 s on the 2-core machine under load (docs/performance.md); Firefox ESR 153
+ * was seen to hang there for good, after importing the .mjs and before fetching the .wasm (docs/gate-power.md,
+ * "False rejects"). The page's own timer (the worker's thread may be the one that is stuck; at most half the load's
+ * timeout) then abandons that worker and initializes in a new one, once; reported in LoadInfo (initAttempts, initFailures).
  */
 export const ORT_INIT_TIMEOUT_MS = 45_000;
 /** A valid one-node ONNX model (Identity, float32 [1], opset 17): initializes the backend without the model under test. */

@@ -87,20 +87,6 @@ async function load(msg: WorkerLoad): Promise<LoadInfo> {
 
   await checkRuntimeFiles(msg.ortBase);
 
-  // Initialize the wasm backend with a one-node model first, so that a hang there (seen once in Firefox) is told
-  // apart from the model: the page's timer retries only when 'backend-ready' never came.
-  const tInit = performance.now();
-  // FAULT init-timeout: the first attempt's initialization never finishes
-  if (faults.includes('init-timeout') && msg.attempt === 1) await new Promise<never>(() => undefined);
-  try {
-    const warm = await ort.InferenceSession.create(Uint8Array.from(atob(ORT_WARMUP_MODEL_B64), (c) => c.charCodeAt(0)), { executionProviders: ['wasm'] });
-    await warm.release();
-  } catch (err) {
-    throw new Error(`onnxruntime-web could not initialize its wasm backend (${opts.numThreads} thread(s)) before reading the model: ${message(err)}`);
-  }
-  const initMs = performance.now() - tInit;
-  post({ type: 'stage', id: msg.id, stage: 'backend-ready', ms: initMs });
-
   const t0 = performance.now();
   let res: Response;
   try {
@@ -112,6 +98,21 @@ async function load(msg: WorkerLoad): Promise<LoadInfo> {
   const bytes = new Uint8Array(await res.arrayBuffer());
   const fetchMs = performance.now() - t0;
   if (bytes.length === 0) throw new Error(`the model ${opts.modelUrl} is empty (0 bytes)`);
+
+  // Initialize the wasm backend with a one-node model before the model is parsed, so that a hang there (seen in
+  // Firefox) is told apart from the model: the page's timer retries only when 'backend-ready' never came. (After the
+  // fetch: a missing model still fails at once, as in the web app.)
+  const tInit = performance.now();
+  // FAULT init-timeout: the first attempt's initialization never finishes
+  if (faults.includes('init-timeout') && msg.attempt === 1) await new Promise<never>(() => undefined);
+  try {
+    const warm = await ort.InferenceSession.create(Uint8Array.from(atob(ORT_WARMUP_MODEL_B64), (c) => c.charCodeAt(0)), { executionProviders: ['wasm'] });
+    await warm.release();
+  } catch (err) {
+    throw new Error(`onnxruntime-web could not initialize its wasm backend (${opts.numThreads} thread(s)) before parsing the model: ${message(err)}`);
+  }
+  const initMs = performance.now() - tInit;
+  post({ type: 'stage', id: msg.id, stage: 'backend-ready', ms: initMs });
 
   const t1 = performance.now();
   let session: ort.InferenceSession;

@@ -67,7 +67,7 @@ test('loading: a timed-out onnxruntime-web initialization is retried once in a n
   const loaded = checkModelLoad(attempt, opts.modelUrl, BULK_THREADS, 'guided model, first initialization timed out');
   const info = attempt.info;
   const reported = info?.initAttempts === ORT_INIT_ATTEMPTS && info.initFailures.length === 1 && info.initFailures[0]!.startsWith(ORT_INIT_TIMEOUT_ERROR) &&
-    /worker attempt 1 .*the model had not been read yet/.test(info.initFailures[0]!) && loaded.message.includes('abandoned onnxruntime-web initialization');
+    /worker attempt 1 .*the model had not been parsed yet/.test(info.initFailures[0]!) && loaded.message.includes('abandoned onnxruntime-web initialization');
   let generated = false;
   if (loaded.pass) {
     const run = await app.generate({ breedIndex: BOMBAY, steps: 2, cfgScale: opts.bakedScale ?? Number.NaN, noiseSeed: 7 });
