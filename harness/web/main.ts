@@ -182,17 +182,17 @@ async function load(opts: LoadOptions): Promise<LoadInfo> {
     const numThreads = opts.numThreads ?? (self.crossOriginIsolated ? navigator.hardwareConcurrency || 1 : 1);
     const modelUrl = new URL(opts.modelUrl, location.href).href;
     const ortBase = new URL(opts.ortBase ?? '/ort/', location.href).href;
-    // A new worker per attempt; only a timeout of onnxruntime-web's backend initialization (before any model byte
-    // is read) is retried, once, and reported in LoadInfo: every other error fails the load at once.
+    // A new worker per attempt; only a timeout of onnxruntime-web's backend initialization (after the model's
+    // fetch, before its parsing) is retried, once, and reported in LoadInfo: every other error fails the load at once.
     const initFailures: string[] = [];
     const loadTimeoutMs = opts.timeoutMs ?? 120_000;
     let msg: FromWorker | null = null;
     for (let attempt = 1; attempt <= ORT_INIT_ATTEMPTS && msg === null; attempt++) {
       const w = startWorker();
       const id = nextId++;
-      // the page's own timer: a worker stuck in initialization may not even run its own timers (under the
-      // init-timeout fault the first attempt hangs for sure, so its timer is short: the same path, sooner)
-      // (at most half the caller's load timeout, so that a retry fits in the time the caller allows)
+      // The page's own timer (a worker stuck in initialization may not even run its own timers), at most half the
+      // caller's load timeout so that a retry fits; under the init-timeout fault the first attempt hangs for sure,
+      // so its timer is short: the same path, sooner.
       const limitMs = faults.includes('init-timeout') && attempt === 1 ? FAULT_INIT_TIMEOUT_MS : Math.min(ORT_INIT_TIMEOUT_MS, Math.floor(loadTimeoutMs / 2));
       const watchdog = setTimeout(() => {
         const p = pending.get(id);
@@ -212,7 +212,6 @@ async function load(opts: LoadOptions): Promise<LoadInfo> {
           throw new Error(initFailures.length ? `${m} (after ${initFailures.length} earlier attempt(s): ${initFailures.join('; ')})` : m);
         }
         initFailures.push(m);
-        w.terminate();
         console.warn(`tinydit: ${m}; starting a new worker (attempt ${attempt + 1} of ${ORT_INIT_ATTEMPTS})`);
       }
     }
