@@ -31,7 +31,7 @@ import type { Verdict } from '../harness/gate/types.js';
 import { ALL_BROWSERS } from '../harness/gate/gate.js';
 import { CATALOGUE } from '../harness/mutants/catalogue.js';
 import { DEFAULT_MUTANTS_DIR, readMutantRecord } from '../harness/mutants/materialise.js';
-import { checkKey, matrixPasses, renderMarkdown, summarise, type MatrixInput, type RunSummary } from '../harness/mutants/matrix.js';
+import { checkKey, matrixPasses, passedOnScope, renderMarkdown, summarise, type MatrixInput, type RunSummary } from '../harness/mutants/matrix.js';
 import type { Mutant } from '../harness/mutants/types.js';
 import { makeMutants, selectMutants } from './make-mutants.js';
 
@@ -103,12 +103,12 @@ async function gate(bundleDir: string, runId: string, o: Options, browsers: stri
   const runDir = join(runsRoot, runId);
   if (o.reuse) {
     const kept = reusable(runDir, bundleDir, browsers);
-    if (kept) return { verdict: kept, runDir, durationS: (Date.parse(kept.finishedAt ?? kept.startedAt) - Date.parse(kept.startedAt)) / 1000, exitCode: kept.accepted ? 0 : 1, reused: true };
+    if (kept) return { verdict: kept, runDir, durationS: (Date.parse(kept.finishedAt ?? kept.startedAt) - Date.parse(kept.startedAt)) / 1000, exitCode: kept.accepted ? 0 : passedOnScope(kept) ? 4 : 1, reused: true };
   }
   rmSync(runDir, { recursive: true, force: true });
   const full = browsers.length === ALL_BROWSERS.length;
   const args = [join(REPO_ROOT, 'scripts/gate.ts'), '--bundle', bundleDir, '--reports', runsRoot, '--run-id', runId, '--no-history', '--no-screenshot',
-    ...(browsers.length ? ['--browsers', browsers.join(',')] : ['--node-only']), ...(full ? [] : ['--allow-narrow']),
+    ...(browsers.length ? ['--browsers', browsers.join(',')] : ['--node-only']),
     ...(o.timeoutNode ? ['--timeout-node', o.timeoutNode] : []), ...(o.timeoutBrowser ? ['--timeout-browser', o.timeoutBrowser] : [])];
   mkdirSync(runsRoot, { recursive: true });
   const p = await runChild({

@@ -7,7 +7,12 @@
  * Validates the bundle (a refused bundle is a verdict, before anything runs), runs the Node suites (vitest)
  * and the browser suites (Playwright: chromium, firefox, webkit) into reports/<UTC time>-<model sha>/, and
  * writes verdict.json, index.html, the runners' JUnit/JSON/HTML reports and a line of reports/history.jsonl.
- * Exit code: 0 accepted, 1 not accepted, 2 usage error, 130 interrupted.
+ * Exit code (the verdict's `outcome`):
+ *   0  accepted          the full gate on a bundle with goldens verified against its checkpoint; every check passed
+ *   1  not-accepted      a check failed, the bundle was refused, or the run could not judge
+ *   3  screened          --screen: contract, weights and behaviour passed; a screening, never a release decision
+ *   4  passed-narrowed   everything in a narrowed scope passed (options or TINYDIT_CASE-like variables); never an acceptance
+ *   2  usage error       130  interrupted
  *
  * Options:
  *   --bundle <dir>          the bundle to judge
@@ -16,11 +21,15 @@
  *   --shard i/n             this machine's share of the browser tests (blob report for gate:merge)
  *   --grep <regex>          only tests whose name matches (vitest -t, playwright -g)
  *   --node-suites a,b       Node suite files          --browser-suites a,b   browser spec files
- *   --allow-narrow          a narrowed run (any option above) may be accepted for what it covered; the
- *                           verdict still records scope.full = false. Without it a narrowed run is never accepted.
+ *   --allow-narrow          ignored (kept so old scripts run): a narrowed run is never accepted; when everything
+ *                           in its scope passed its outcome is passed-narrowed (exit 4)
+ *   --screen                contract-level screening of a model without goldens: contract, weights, behaviour and
+ *                           the browser smoke test; outcome screened (exit 3), never accepted
+ *   --trust-goldens         a bundle that ships no checkpoint: accept its goldens unverified (recorded in the
+ *                           verdict's goldens.state = trusted-by-flag). Without it such a bundle is not accepted.
  *   --baseline <path>       compare key metrics with an earlier run (run folder, verdict.json or history.jsonl[#run])
  *   --fail-on-drift         drift makes the verdict not accepted (default: reported only)
- *   --require-full          a bundle without goldens (level contract-only) is not accepted
+ *   --require-full          ignored (kept so old scripts run): a bundle without goldens is never accepted
  *   --history <file>        history file (default reports/history.jsonl)   --no-history   do not append
  *   --reports <dir>         where run folders go (default reports)
  *   --run-id <id>           name the run folder yourself
@@ -44,7 +53,7 @@ interface Parsed { flags: Map<string, string[]>; }
 
 const VALUE_FLAGS = new Set(['--bundle', '--browsers', '--shard', '--grep', '--node-suites', '--browser-suites', '--baseline', '--history', '--reports',
   '--run-id', '--timeout-node', '--timeout-browser', '--blobs', '--node']);
-const BOOL_FLAGS = new Set(['--require-full', '--node-only', '--browser-only', '--allow-narrow', '--fail-on-drift', '--no-history', '--no-screenshot', '--verbose', '--help', '-h']);
+const BOOL_FLAGS = new Set(['--require-full', '--screen', '--trust-goldens', '--node-only', '--browser-only', '--allow-narrow', '--fail-on-drift', '--no-history', '--no-screenshot', '--verbose', '--help', '-h']);
 
 function parse(argv: string[]): Parsed {
   const flags = new Map<string, string[]>();
@@ -80,10 +89,15 @@ function minutes(p: Parsed, f: string, d: number): number {
 
 function summary(v: Verdict, runDir: string): string {
   const rel = relative(process.cwd(), runDir) || runDir;
+  const head = v.outcome === 'accepted' ? 'ACCEPTED'
+    : v.outcome === 'screened' ? 'SCREENED (contract-level screening passed; NOT a release decision, not accepted)'
+      : v.outcome === 'passed-narrowed' ? 'PASSED IN A NARROWED SCOPE (not accepted: part of the gate did not run)'
+        : v.complete ? 'NOT ACCEPTED' : 'INCOMPLETE (not accepted)';
   const lines = [
     '',
-    `${v.accepted ? 'ACCEPTED' : v.complete ? 'NOT ACCEPTED' : 'INCOMPLETE (not accepted)'}  level=${v.level}  scope=${v.scope.full ? 'full' : `narrowed: ${v.scope.narrowed.join('; ')}`}`,
-    `model ${v.bundle.modelSha256 ?? '?'}  checks ${v.counts.passed}/${v.counts.total} pass (self-tests ${v.counts.selfTests - v.counts.selfTestsFailed}/${v.counts.selfTests})`,
+    `${head}  level=${v.level}  scope=${v.scope.full ? 'full' : `narrowed: ${v.scope.narrowed.join('; ')}`}`,
+    `model ${v.bundle.modelSha256 ?? '?'}  bundle digest ${v.bundle.digest ?? '?'}  goldens ${v.goldens?.state ?? '?'}`,
+    `checks ${v.counts.passed}/${v.counts.total} pass (self-tests ${v.counts.selfTests - v.counts.selfTestsFailed}/${v.counts.selfTests})`,
   ];
   if (!v.accepted) {
     for (const r of v.reasons.slice(0, 12)) {
@@ -108,7 +122,7 @@ function summary(v: Verdict, runDir: string): string {
   }
   lines.push(`verdict: ${rel}/verdict.json`, `page:    ${rel}/index.html`);
   // the plain closing line CI systems read: checks that passed and checks that did not (failed or errored)
-  lines.push(`gate: ${v.counts.passed} passed, ${v.counts.total - v.counts.passed} failed`);
+  lines.push(`gate: ${v.outcome}: ${v.counts.passed} passed, ${v.counts.total - v.counts.passed} failed`);
   return lines.join('\n') + '\n';
 }
 
@@ -161,6 +175,7 @@ async function main(): Promise<number> {
       ...(one(p, '--baseline') ? { baseline: one(p, '--baseline')! } : {}), ...(one(p, '--run-id') ? { runId: one(p, '--run-id')! } : {}),
       nodeTimeoutMs: minutes(p, '--timeout-node', DEFAULT_NODE_TIMEOUT_MIN), browserTimeoutMs: minutes(p, '--timeout-browser', DEFAULT_BROWSER_TIMEOUT_MIN),
       screenshot: !has(p, '--no-screenshot'), verbose: has(p, '--verbose'), commandLine, requireFull: has(p, '--require-full'),
+      mode: has(p, '--screen') ? 'screen' : 'gate', trustGoldens: has(p, '--trust-goldens'),
     });
   }
   process.stdout.write(summary(result.verdict, result.runDir));

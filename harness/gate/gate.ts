@@ -26,7 +26,8 @@ import { ProgressLine, parseProgressLine } from './progress.js';
 import { CHECKS_FILE, readRecords } from './records.js';
 import { renderReport } from './report.js';
 import { readPlaywrightReport, readVitestReport } from './runners.js';
-import { VERDICT_FORMAT, type ProcessOutcome, type RunnerResults, type Scope, type Verdict } from './types.js';
+import { bundleDigest, type BundleDigest } from './digest.js';
+import { OUTCOME_EXIT, VERDICT_FORMAT, type GateMode, type ProcessOutcome, type RunnerResults, type Scope, type Verdict } from './types.js';
 import { CONTRACT_ONLY_SUITES, budgetRuntimesInScope, computeVerdict, type Level } from './verdict.js';
 
 export const ALL_BROWSERS = ['chromium', 'firefox', 'webkit'];
@@ -59,8 +60,12 @@ export interface GateOptions {
   verbose: boolean;
   /** The command line, for the verdict's replay of the whole run. */
   commandLine: string;
-  /** A contract-only bundle is not accepted. */
+  /** Kept for old callers: a contract-only bundle is never accepted. */
   requireFull?: boolean;
+  /** 'screen' (--screen): the contract-level screening, never an acceptance. Default 'gate'. */
+  mode?: GateMode;
+  /** --trust-goldens: a bundle without a checkpoint may be accepted with unverified goldens (recorded). */
+  trustGoldens?: boolean;
 }
 
 export interface GateResult {
@@ -95,7 +100,7 @@ export class ReportWriteError extends Error {
       : `the report folder is not writable: writing ${path} failed with ${code} (${cause}); the run is not accepted. ` +
         'Fix the folder\'s permissions, or point --reports (and --history) elsewhere, and run the gate again');
     this.verdict = judged && {
-      ...judged, accepted: false, reason: this.message, reasons: [{ code: 'report-unwritable', message: this.message }, ...judged.reasons],
+      ...judged, accepted: false, outcome: 'not-accepted', reason: this.message, reasons: [{ code: 'report-unwritable', message: this.message }, ...judged.reasons],
     };
   }
 }
@@ -134,7 +139,25 @@ function newRunDir(root: string, runId: string): { runId: string; dir: string } 
   return { runId: id, dir };
 }
 
-function scopeOf(o: Pick<GateOptions, 'node' | 'browsers' | 'shard' | 'grep' | 'nodeSuites' | 'browserSuites' | 'allowNarrow'>, level: Level | null, mergedFrom?: string[]): Scope {
+/**
+ * Environment variables that change which cases run, or what they run on. Set when the gate starts, they reach
+ * every suite; the verdict records them in its scope and a run with any of them is narrowed (never accepted).
+ */
+export const NARROWING_ENV: Record<string, string> = {
+  TINYDIT_CASE: 'only cases whose id matches this pattern ran (a replay filter)',
+  TINYDIT_GATE_FIXTURE: 'the Node suites were replaced by the gate\'s own test fixtures',
+  TINYDIT_BROWSER_FIXTURE: 'the browser suites ran the gate\'s own test fixtures',
+  TINYDIT_SMOKE_MODEL: 'the browser smoke test loaded another model file than the default export',
+  TINYDIT_PAGE_FAULTS: 'the page had faults injected',
+};
+
+/** The narrowing variables set (non-empty) in an environment. */
+export function narrowingEnv(env: NodeJS.ProcessEnv | Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.keys(NARROWING_ENV).filter((k) => (env[k] ?? '').trim() !== '').map((k) => [k, String(env[k])]));
+}
+
+function scopeOf(o: Pick<GateOptions, 'node' | 'browsers' | 'shard' | 'grep' | 'nodeSuites' | 'browserSuites' | 'allowNarrow'>, level: Level | null, mergedFrom?: string[],
+  env: Record<string, string> = {}): Scope {
   const narrowed: string[] = [];
   if (!o.node) narrowed.push('Node suites not run');
   const missing = ALL_BROWSERS.filter((b) => !o.browsers.includes(b));
@@ -144,8 +167,10 @@ function scopeOf(o: Pick<GateOptions, 'node' | 'browsers' | 'shard' | 'grep' | '
   if (o.grep) narrowed.push(`tests filtered by --grep ${o.grep}`);
   if (o.nodeSuites?.length) narrowed.push(`Node suites limited to ${o.nodeSuites.join(', ')}`);
   if (o.browserSuites?.length) narrowed.push(`browser suites limited to ${o.browserSuites.join(', ')}`);
+  for (const [k, v] of Object.entries(env)) narrowed.push(`env ${k}=${v}: ${NARROWING_ENV[k] ?? 'changes which cases run'}`);
   if (level === 'contract-only') { /* a level, not a narrowing: the verdict's level says it */ }
   return {
+    ...(Object.keys(env).length ? { env } : {}),
     full: narrowed.length === 0, node: o.node, browsers: o.browsers, ...(o.shard ? { shard: o.shard } : {}),
     ...(mergedFrom ? { mergedFrom } : {}), ...(o.grep ? { grep: o.grep } : {}), narrowed, allowNarrow: o.allowNarrow,
     ...(o.nodeSuites?.length || o.browserSuites?.length ? { suites: { ...(o.nodeSuites?.length ? { node: o.nodeSuites } : {}), ...(o.browserSuites?.length ? { browser: o.browserSuites } : {}) } } : {}),
@@ -212,6 +237,18 @@ interface Finalise {
   /** History read for the trend and the spread without appending this run (re-judging). */
   trendFrom?: string;
   requireFull?: boolean;
+  mode?: GateMode;
+  trustGoldens?: boolean;
+  /** The bundle digest (null when it could not be computed: the bundle folder is missing). */
+  digest: BundleDigest | null;
+}
+
+/** The bundle digest, or null with the reason on stderr (a missing folder is refused with its own reason). */
+async function digestOrNull(dir: string): Promise<BundleDigest | null> {
+  try { return await bundleDigest(dir); } catch (e) {
+    process.stderr.write(`[gate] bundle digest: ${(e as Error).message}\n`);
+    return null;
+  }
 }
 
 const RUN_FILES: Record<string, string> = {
@@ -231,10 +268,13 @@ async function finalise(f: Finalise): Promise<{ verdict: Verdict; exitCode: numb
     runId: f.runId, startedAt: f.startedAt, finishedAt: f.interrupted ? null : new Date().toISOString(), interrupted: f.interrupted,
     ...(f.refused !== undefined ? { refused: f.refused } : {}),
     level: f.level, scope: f.scope,
-    bundle: { dir: f.bundleDir, modelFile: f.identity.file, modelSha256: f.identity.sha, manifestSha256: f.identity.manifestSha, manifest: f.identity.manifest },
+    bundle: {
+      dir: f.bundleDir, modelFile: f.identity.file, modelSha256: f.identity.sha, manifestSha256: f.identity.manifestSha, manifest: f.identity.manifest,
+      digest: f.digest?.digest ?? null, files: f.digest?.files ?? [],
+    },
     bundleArg: f.bundleArg, records, recordProblems: problems, vitest: f.vitest, playwright: f.playwright, processes: f.processes,
     machine: machineInfo(), packages: packageVersions(REPO_ROOT, f.identity.manifest), env: f.env, files: {}, runCommand: f.commandLine,
-    ...(f.requireFull ? { requireFull: true } : {}),
+    ...(f.requireFull ? { requireFull: true } : {}), ...(f.mode ? { mode: f.mode } : {}), ...(f.trustGoldens ? { trustGoldens: true } : {}),
   });
   // the Node suites' onnxruntime threads, when no record states them: the runtime's own default under this env
   if (f.scope.node && !verdict.determinism.threads.node) {
@@ -265,7 +305,8 @@ async function finalise(f: Finalise): Promise<{ verdict: Verdict; exitCode: numb
   }
   verdict.files = { ...filesOf(f.runDir), verdict: 'verdict.json', page: 'index.html' };
   const entry: HistoryEntry = {
-    format: HISTORY_FORMAT, runId: f.runId, time: verdict.finishedAt ?? new Date().toISOString(), modelSha256: f.identity.sha,
+    format: HISTORY_FORMAT, runId: f.runId, time: verdict.finishedAt ?? new Date().toISOString(), modelSha256: f.identity.sha, bundleDigest: f.digest?.digest ?? null,
+    outcome: verdict.outcome, mode: verdict.mode, goldens: verdict.goldens?.state ?? null,
     modelName: (f.identity.manifest as { name?: string } | null)?.name ?? null, bundle: f.bundleDir,
     machine: { hostname: String(verdict.machine.hostname), platform: String(verdict.machine.platform), cpus: Number(verdict.machine.cpus) },
     scope: { full: f.scope.full, node: f.scope.node, browsers: f.scope.browsers, ...(f.scope.shard ? { shard: f.scope.shard } : {}) },
@@ -291,7 +332,7 @@ async function finalise(f: Finalise): Promise<{ verdict: Verdict; exitCode: numb
     verdict.files = { ...filesOf(f.runDir), verdict: 'verdict.json', page: 'index.html' };
     writeJson(join(f.runDir, 'verdict.json'), verdict);
   }
-  const exitCode = f.interrupted ? 130 : verdict.accepted ? 0 : 1;
+  const exitCode = f.interrupted ? 130 : OUTCOME_EXIT[verdict.outcome];
   return { verdict, exitCode };
 }
 
@@ -315,7 +356,7 @@ async function screenshotPage(runDir: string, bundleDir: string): Promise<void> 
 
 function provisional(runId: string, startedAt: string, bundleDir: string, scope: Scope, note: string): Record<string, unknown> {
   return {
-    format: VERDICT_FORMAT, runId, complete: false, accepted: false, reason: note,
+    format: VERDICT_FORMAT, runId, complete: false, outcome: 'not-accepted', accepted: false, reason: note,
     reasons: [{ code: 'incomplete', message: note }], startedAt, finishedAt: null, scope, bundle: { dir: bundleDir },
   };
 }
@@ -329,10 +370,15 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   const progress = new ProgressLine();
   let forced = false;
   const interrupts = new Interrupts(() => { forced = true; interruptChildren(); });
-  const env = { ...process.env, TINYDIT_BUNDLE: bundleDir, TINYDIT_REPORT_DIR: runDir };
+  const mode: GateMode = o.mode ?? 'gate';
+  const trustGoldens = o.trustGoldens === true || process.env.TINYDIT_TRUST_GOLDENS === '1';
+  const env = { ...process.env, TINYDIT_BUNDLE: bundleDir, TINYDIT_REPORT_DIR: runDir, ...(trustGoldens ? { TINYDIT_TRUST_GOLDENS: '1' } : {}) };
+  progress.setPhase(`bundle digest ${o.bundle}`);
+  const digest = await digestOrNull(bundleDir);
   const base = {
     runId, runDir, startedAt, identity, bundleDir, bundleArg: o.bundle, env: envSnapshot(env), commandLine: o.commandLine,
     history: o.history, failOnDrift: o.failOnDrift, ...(o.baseline ? { baseline: o.baseline } : {}), ...(o.requireFull ? { requireFull: true } : {}),
+    mode, trustGoldens, digest,
   };
   process.stderr.write(`[gate] run ${runId} -> ${relative(process.cwd(), runDir) || runDir}\n`);
 
@@ -346,7 +392,7 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
     refused = e instanceof BundleError ? e.message : `bundle ${bundleDir}: ${(e as Error).message}`;
   }
   const level: Level | 'refused' = bundle ? bundle.level : 'refused';
-  const scope = scopeOf(o, bundle?.level ?? null);
+  const scope = scopeOf(o, bundle?.level ?? null, undefined, narrowingEnv(process.env));
   try {
     writing(join(runDir, 'verdict.json'), null, () => writeJson(join(runDir, 'verdict.json'), provisional(runId, startedAt, bundleDir, scope,
       'incomplete: the run has not finished (if nothing is running, it was killed; the partial results in this folder are readable)')));
@@ -374,7 +420,7 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   // 2. Node suites
   if (o.node && !interrupts.interrupted) {
     progress.setPhase('Node suites (vitest)');
-    const suites = o.nodeSuites?.length ? o.nodeSuites : level === 'contract-only' ? CONTRACT_ONLY_SUITES.node : [];
+    const suites = o.nodeSuites?.length ? o.nodeSuites : level === 'contract-only' || mode === 'screen' ? CONTRACT_ONLY_SUITES.node : [];
     const p = await runChild({
       name: 'vitest', command: BIN('vitest'), cwd: REPO_ROOT, env, log: join(runDir, 'logs', 'vitest.log'), timeoutMs: o.nodeTimeoutMs, onLine,
       ...(echo ? { echo } : {}),
@@ -396,7 +442,7 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   }
   if (o.browsers.length && !interrupts.interrupted) {
     progress.setPhase(`browser suites (Playwright: ${o.browsers.join(', ')}${o.shard ? `, shard ${o.shard}` : ''})`);
-    const suites = o.browserSuites?.length ? o.browserSuites : level === 'contract-only' ? CONTRACT_ONLY_SUITES.browser : [];
+    const suites = o.browserSuites?.length ? o.browserSuites : level === 'contract-only' || mode === 'screen' ? CONTRACT_ONLY_SUITES.browser : [];
     const reporters = ['list', 'html', 'json', 'junit', join(REPO_ROOT, 'harness/gate/playwright-progress.ts'), ...(o.shard ? ['blob'] : [])];
     const port = await freePort();
     const p = await runChild({
@@ -488,7 +534,7 @@ export async function mergeShards(o: MergeOptions): Promise<GateResult> {
   const { runId, dir: runDir } = newRunDir(resolve(o.reportsRoot), o.runId ?? `${utcStamp()}-${(identity.sha ?? 'nomodel').slice(0, 8)}-merged`);
   process.stderr.write(`[gate:merge] ${inputs.length} shard folder(s) -> ${relative(process.cwd(), runDir) || runDir}\n`);
   const interrupts = new Interrupts(() => interruptChildren());
-  writeJson(join(runDir, 'verdict.json'), { format: VERDICT_FORMAT, runId, complete: false, accepted: false, reason: 'incomplete: merging' });
+  writeJson(join(runDir, 'verdict.json'), { format: VERDICT_FORMAT, runId, complete: false, outcome: 'not-accepted', accepted: false, reason: 'incomplete: merging' });
 
   // union of the records and the evidence files of every shard
   const allBlobs = join(runDir, 'blob-all');
@@ -541,17 +587,29 @@ export async function mergeShards(o: MergeOptions): Promise<GateResult> {
   let refused: string | undefined;
   try { bundle = await loadBundle(bundleDir, { verifyHashes: true }); } catch (e) { refused = (e as Error).message; }
   const level: Level | 'refused' = bundle ? bundle.level : 'refused';
+  const shardEnv = Object.assign({}, ...shardVerdicts.map((v) => v?.scope?.env ?? {})) as Record<string, string>;
   const scope = scopeOf({
     node: vitest !== null, browsers, allowNarrow: o.allowNarrow, ...(grep ? { grep } : {}),
     ...(suites?.node ? { nodeSuites: suites.node } : {}), ...(suites?.browser ? { browserSuites: suites.browser } : {}),
-  }, bundle?.level ?? null, inputs.map((d) => relative(process.cwd(), d) || d));
-  if (modelShas.size > 1 || (identity.sha && modelShas.size === 1 && !modelShas.has(identity.sha))) {
+  }, bundle?.level ?? null, inputs.map((d) => relative(process.cwd(), d) || d), { ...shardEnv, ...narrowingEnv(process.env) });
+  const digest = await digestOrNull(bundleDir);
+  // shards are one verdict only when they judged the same bundle: the same digest (every file), not only the same model
+  const digests = new Set(shardVerdicts.map((v) => v?.bundle?.digest).filter((d): d is string => typeof d === 'string'));
+  const unnamed = shardVerdicts.filter((v) => v && !v.bundle?.digest).length;
+  if (digests.size > 1 || (digest && digests.size === 1 && !digests.has(digest.digest))) {
+    refused = `the shards judged different bundles (digests ${[...digests].map((d) => d.slice(0, 12)).join(', ')}; the bundle given here: ${digest?.digest.slice(0, 12) ?? 'unreadable'}): they cannot be merged into one verdict`;
+  } else if (unnamed > 0) {
+    refused = `${unnamed} shard verdict(s) carry no bundle digest (made by an older gate, or not a gate run folder): rerun those shards with this gate`;
+  } else if (modelShas.size > 1 || (identity.sha && modelShas.size === 1 && !modelShas.has(identity.sha))) {
     refused = `the shards judged different models (${[...modelShas, identity.sha].filter(Boolean).join(', ')}): they cannot be merged into one verdict`;
   }
+  const modes = new Set(shardVerdicts.map((v) => v?.mode ?? 'gate'));
+  const trustGoldens = shardVerdicts.some((v) => v?.goldens?.flag === true);
   const r = await finalise({
     runId, runDir, startedAt, interrupted: interrupts.interrupted, ...(refused !== undefined ? { refused } : {}), level, scope, identity, bundleDir, bundleArg,
     vitest, playwright, processes, env: envSnapshot(process.env), commandLine: o.commandLine, history: o.history, failOnDrift: o.failOnDrift,
     ...(o.baseline ? { baseline: o.baseline } : {}), screenshot: o.screenshot && browsers.includes('chromium'), ...(o.requireFull ? { requireFull: true } : {}),
+    digest, mode: modes.has('screen') ? 'screen' : 'gate', trustGoldens,
   });
   interrupts.dispose();
   return { ...r, runDir };
@@ -592,13 +650,17 @@ export async function rejudge(o: RejudgeOptions): Promise<GateResult> {
   const scope = old.scope ?? scopeOf({
     node: vitest !== null || records.some((r) => r.runtime === 'node'), browsers: browsersSeen, allowNarrow: false,
   }, bundle?.level ?? null);
+  const digest = await digestOrNull(bundleDir);
+  if (old.bundle?.digest && digest && old.bundle.digest !== digest.digest && refused === undefined) {
+    refused = `the bundle ${bundleDir} is not the one this run judged (digest ${digest.digest.slice(0, 12)}, the run's ${old.bundle.digest.slice(0, 12)}): a verdict is recomputed only against the same bundle`;
+  }
   const r = await finalise({
     runId: old.runId ?? basename(runDir), runDir, startedAt: old.startedAt ?? new Date().toISOString(),
     interrupted: old.complete === false,
     ...(refused !== undefined ? { refused } : {}), level: bundle ? bundle.level : 'refused', scope, identity, bundleDir, bundleArg,
     vitest, playwright, processes: old.processes ?? [], env: old.determinism?.env ?? {}, commandLine: o.commandLine,
     history: null, failOnDrift: o.failOnDrift, ...(o.baseline ? { baseline: o.baseline } : {}), screenshot: false,
-    ...(o.history ? { trendFrom: o.history } : {}),
+    ...(o.history ? { trendFrom: o.history } : {}), digest, mode: old.mode ?? 'gate', trustGoldens: old.goldens?.flag === true,
   });
   return { ...r, runDir };
 }

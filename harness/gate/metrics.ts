@@ -117,6 +117,13 @@ export interface HistoryEntry {
   runId: string;
   time: string;
   modelSha256: string | null;
+  /** sha256 over every file of the bundle (harness/gate/digest.ts); absent in entries of older gates. */
+  bundleDigest?: string | null;
+  /** The run's outcome (accepted, not-accepted, screened, passed-narrowed); absent in entries of older gates. */
+  outcome?: string;
+  mode?: string;
+  /** The goldens' trust state (verified, trusted-by-flag, ...). */
+  goldens?: string | null;
   modelName: string | null;
   bundle: string;
   machine: { hostname: string; platform: string; cpus: number };
@@ -158,6 +165,8 @@ export interface Baseline {
   source: string;
   runId: string | null;
   modelSha256: string | null;
+  /** The baseline run's bundle digest, when its gate recorded one. */
+  bundleDigest?: string | null;
   time: string | null;
   metrics: Record<string, number>;
 }
@@ -179,7 +188,7 @@ export function loadBaseline(arg: string, excludeRunId?: string): Baseline {
     const candidates = entries.filter((e) => (pick ? e.runId === pick : e.runId !== excludeRunId));
     const e = candidates[candidates.length - 1];
     if (!e) throw new Error(`--baseline ${arg}: ${pick ? `no run ${pick} in the history` : 'the history has no earlier run'}`);
-    return { source: `${path}#${e.runId}`, runId: e.runId, modelSha256: e.modelSha256, time: e.time, metrics: e.metrics };
+    return { source: `${path}#${e.runId}`, runId: e.runId, modelSha256: e.modelSha256, bundleDigest: e.bundleDigest ?? null, time: e.time, metrics: e.metrics };
   }
   let v: Record<string, unknown>;
   try {
@@ -189,11 +198,12 @@ export function loadBaseline(arg: string, excludeRunId?: string): Baseline {
   }
   const metrics = (v.keyMetrics ?? v.metrics) as Record<string, number> | undefined;
   if (!metrics || typeof metrics !== 'object') throw new Error(`--baseline ${arg}: ${path} has no keyMetrics (not a verdict.json of this gate)`);
-  const bundle = v.bundle as { modelSha256?: string } | undefined;
+  const bundle = v.bundle as { modelSha256?: string; digest?: string | null } | undefined;
   return {
     source: path,
     runId: typeof v.runId === 'string' ? v.runId : null,
     modelSha256: bundle?.modelSha256 ?? (typeof v.modelSha256 === 'string' ? v.modelSha256 : null),
+    bundleDigest: typeof bundle?.digest === 'string' ? bundle.digest : null,
     time: typeof v.finishedAt === 'string' ? v.finishedAt : typeof v.time === 'string' ? v.time : null,
     metrics,
   };
@@ -209,7 +219,11 @@ export interface DriftOptions {
 /** Every key metric that moved beyond its band, with both numbers. */
 export function computeDrift(current: Record<string, number>, baseline: Baseline, history: HistoryEntry[], opts: DriftOptions = {}): DriftReport {
   const drift: Drift[] = [];
-  const peers = history.filter((h) => h.runId !== opts.currentRunId && baseline.modelSha256 !== null && h.modelSha256 === baseline.modelSha256);
+  // the spread of the baseline's own bundle: the same digest (every file) when both carry one, else the same model
+  const samePeer = (h: HistoryEntry): boolean => (baseline.bundleDigest && h.bundleDigest
+    ? h.bundleDigest === baseline.bundleDigest
+    : baseline.modelSha256 !== null && h.modelSha256 === baseline.modelSha256);
+  const peers = history.filter((h) => h.runId !== opts.currentRunId && samePeer(h));
   let compared = 0;
   for (const [key, b] of Object.entries(baseline.metrics)) {
     const c = current[key];
@@ -234,7 +248,7 @@ export function computeDrift(current: Record<string, number>, baseline: Baseline
     }
   }
   return {
-    baseline: { source: baseline.source, runId: baseline.runId, modelSha256: baseline.modelSha256, time: baseline.time },
+    baseline: { source: baseline.source, runId: baseline.runId, modelSha256: baseline.modelSha256, bundleDigest: baseline.bundleDigest ?? null, time: baseline.time },
     compared,
     drift: drift.sort((a, b) => b.change / (b.band || 1) - a.change / (a.band || 1)),
     missing: Object.keys(baseline.metrics).filter((k) => !(k in current)).sort(),

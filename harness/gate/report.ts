@@ -322,7 +322,7 @@ function renderDrift(v: Verdict): string {
 
 const CSS = `
 *{box-sizing:border-box}body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
-header{padding:18px 24px;color:#fff}header.accepted{background:#1f7a3d}header.rejected{background:#b3261e}header.incomplete{background:#9a6700}
+header{padding:18px 24px;color:#fff}header.accepted{background:#1f7a3d}header.rejected{background:#b3261e}header.incomplete{background:#9a6700}header.screened,header.narrowed{background:#3d5a80}
 header h1{margin:0 0 4px;font-size:26px}header .sub{opacity:.92}main{padding:8px 24px 40px;max-width:1800px}
 section{background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:12px 16px;margin:14px 0}section>h2{margin:0 0 8px;font-size:18px}
 h3{font-size:15px;margin:14px 0 6px}code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}pre{white-space:pre-wrap;margin:0;max-height:18em;overflow:auto}
@@ -394,8 +394,13 @@ export function renderReport(v: Verdict, runDir: string, opts: ReportOptions = {
   const manifest = (v.bundle.manifest ?? {}) as { name?: string; breeds?: string[]; contract?: { imageSize?: number }; trained?: boolean; identity?: { checkpoint?: { step?: number } } };
   const breeds = Array.isArray(manifest.breeds) ? manifest.breeds : [];
   const imageSize = typeof manifest.contract?.imageSize === 'number' ? manifest.contract.imageSize : null;
-  const state = !v.complete ? 'incomplete' : v.accepted ? 'accepted' : 'rejected';
-  const title = state === 'accepted' ? 'ACCEPTED' : state === 'incomplete' ? 'INCOMPLETE — NOT ACCEPTED' : 'NOT ACCEPTED';
+  // verdicts of older gates carry no outcome: accepted or not
+  const outcome = v.outcome ?? (v.accepted ? 'accepted' : 'not-accepted');
+  const state = !v.complete ? 'incomplete' : outcome === 'accepted' ? 'accepted' : outcome === 'screened' ? 'screened' : outcome === 'passed-narrowed' ? 'narrowed' : 'rejected';
+  const title = state === 'accepted' ? 'ACCEPTED' : state === 'incomplete' ? 'INCOMPLETE — NOT ACCEPTED'
+    : state === 'screened' ? 'SCREENED — NOT A RELEASE DECISION, NOT ACCEPTED'
+      : state === 'narrowed' ? 'PASSED IN A NARROWED SCOPE — NOT ACCEPTED' : 'NOT ACCEPTED';
+  const goldens = v.goldens ? `goldens: ${v.goldens.state}${v.goldens.provenance.total ? ` (provenance ${v.goldens.provenance.passed}/${v.goldens.provenance.total})` : ''}` : 'goldens: not recorded';
   const matrix = agreementMatrix(v.checks, runDir, breeds);
   const traj = trajectoryCharts(runDir);
   const stats = statTables(v.checks, breeds);
@@ -412,9 +417,9 @@ export function renderReport(v: Verdict, runDir: string, opts: ReportOptions = {
 <title>${esc(title)} · ${esc(manifest.name ?? 'model')} · gate ${esc(v.runId)}</title><style>${CSS}</style></head>
 <body data-verdict="${state}">
 <header class="${state}" id="verdict"><h1 id="verdict-title">${esc(title)}</h1>
-<div class="sub"><span class="badge">level: ${esc(v.level)}</span><span class="badge">scope: ${v.scope.full ? 'full gate' : esc(`narrowed (${v.scope.narrowed.join('; ')})`)}</span>
+<div class="sub"><span class="badge">outcome: ${esc(outcome)}</span><span class="badge">mode: ${esc(v.mode ?? 'gate')}</span><span class="badge">level: ${esc(v.level)}</span><span class="badge">${esc(goldens)}</span><span class="badge">scope: ${v.scope.full ? 'full gate' : esc(`narrowed (${v.scope.narrowed.join('; ')})`)}</span>
 <span class="badge">${judgedPass}/${judged.length} checks pass</span><span class="badge">${v.counts.selfTests - v.counts.selfTestsFailed}/${v.counts.selfTests} self-tests</span></div>
-<div class="sub">model <b>${esc(manifest.name ?? '?')}</b> · sha256 <code>${esc(v.bundle.modelSha256 ?? 'unknown')}</code> · bundle <code>${esc(v.bundle.dir)}</code></div>
+<div class="sub">model <b>${esc(manifest.name ?? '?')}</b> · sha256 <code>${esc(v.bundle.modelSha256 ?? 'unknown')}</code> · bundle <code>${esc(v.bundle.dir)}</code> · digest <code>${esc(v.bundle.digest ?? 'not recorded')}</code> (${v.bundle.files?.length ?? 0} files)</div>
 <div class="sub">run <code>${esc(v.runId)}</code> · ${esc(v.startedAt)} → ${esc(v.finishedAt ?? 'not finished')} · ${esc(String(v.machine.hostname ?? ''))} (${esc(String(v.machine.platform ?? ''))}, ${esc(String(v.machine.cpus ?? '?'))} CPUs, Node ${esc(String(v.machine.node ?? ''))})</div>
 ${v.reason ? `<div class="sub"><b>${esc(v.reason)}</b></div>` : ''}
 </header>

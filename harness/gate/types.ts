@@ -94,8 +94,40 @@ export interface Scope {
   suites?: { node?: string[]; browser?: string[] };
   /** What was left out, in words. */
   narrowed: string[];
-  /** --allow-narrow: a narrowed run may be accepted for what it covers (still recorded as not full). */
+  /** --allow-narrow was given. Kept for old verdicts and scripts: it no longer changes anything, a narrowed run
+   *  is never accepted (its best outcome is 'passed-narrowed'). */
   allowNarrow: boolean;
+  /** Environment variables that change which cases run (TINYDIT_CASE, TINYDIT_GATE_FIXTURE, ...), as they were set. */
+  env?: Record<string, string>;
+}
+
+/**
+ * What a run answers. Only 'accepted' is a release decision (exit 0).
+ * - accepted: the full gate, on a bundle with goldens whose provenance was verified (or trusted by the recorded
+ *   --trust-goldens flag), and every check and self-test passed.
+ * - not-accepted: something failed, or the run could not judge (exit 1).
+ * - screened: a --screen run (contract, weights and behaviour only, no goldens needed) whose checks all passed:
+ *   a screening, not a release decision (exit 3).
+ * - passed-narrowed: a narrowed run (options or environment limited the cases) whose checks all passed: says
+ *   nothing about what it left out, never an acceptance (exit 4).
+ */
+export type Outcome = 'accepted' | 'not-accepted' | 'screened' | 'passed-narrowed';
+
+/** Exit codes of `npm run gate` per outcome (130: interrupted, 2: usage error). */
+export const OUTCOME_EXIT: Record<Outcome, number> = { accepted: 0, 'not-accepted': 1, screened: 3, 'passed-narrowed': 4 };
+
+/** 'gate': the release decision; 'screen': the contract-level screening of a model that has no goldens yet. */
+export type GateMode = 'gate' | 'screen';
+
+/** How far the bundle's own yardsticks (its goldens and floors) were checked against its checkpoint. */
+export interface GoldensTrust {
+  /** verified: provenance re-derived them from the checkpoint and they agree; trusted-by-flag: no checkpoint,
+   *  accepted on --trust-goldens; unverified: no provenance evidence; failed: provenance disagrees; absent: no goldens. */
+  state: 'verified' | 'trusted-by-flag' | 'unverified' | 'failed' | 'absent';
+  /** --trust-goldens was given (recorded whether or not it was needed). */
+  flag: boolean;
+  /** Provenance records of this run (passed / total). */
+  provenance: { passed: number; total: number };
 }
 
 export interface ReplayCommand {
@@ -166,7 +198,7 @@ export interface Drift {
 }
 
 export interface DriftReport {
-  baseline: { source: string; runId: string | null; modelSha256: string | null; time: string | null };
+  baseline: { source: string; runId: string | null; modelSha256: string | null; bundleDigest?: string | null; time: string | null };
   compared: number;
   drift: Drift[];
   /** Metrics the baseline had and this run lacks (a check family that stopped reporting). */
@@ -180,6 +212,9 @@ export interface Verdict {
   runId: string;
   /** False while running, and for an interrupted or killed run. */
   complete: boolean;
+  /** What the run answers (see Outcome); `accepted` is true exactly when it is 'accepted'. */
+  outcome: Outcome;
+  mode: GateMode;
   accepted: boolean;
   /** Short summary of why not accepted ('' when accepted). */
   reason: string;
@@ -195,7 +230,13 @@ export interface Verdict {
     /** The manifest's sha256 of the model file, to show they agree. */
     manifestSha256: string | null;
     manifest: unknown;
+    /** sha256 over every file of the bundle (harness/gate/digest.ts); null when the folder could not be read. */
+    digest?: string | null;
+    /** The files the digest covers, each with its sha256 and size. */
+    files?: { path: string; sha256: string; bytes: number }[];
   };
+  /** How far the goldens were verified against the checkpoint. */
+  goldens?: GoldensTrust;
   machine: Record<string, unknown>;
   engines: EngineVersion[];
   determinism: {

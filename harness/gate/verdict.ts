@@ -3,8 +3,9 @@
  * the runners' own reports, how the child processes ended), so it is computed the same way from one run or
  * from merged shards, and unit-tested on synthetic inputs (suites/node/gate.test.ts).
  *
- * Fail closed: accepted only when the run is complete, the scope is the full gate (or --allow-narrow was
- * given), every judged check passed, every self-test caught its broken model, every test the runners ran
+ * Fail closed: accepted only when the run is complete, the scope is the full gate (nothing narrowed it: no option,
+ * no environment variable), the bundle has goldens and their provenance was verified (or trusted by the recorded
+ * --trust-goldens flag), every judged check passed, every self-test caught its broken model, every test the runners ran
  * passed, no test was skipped, every suite process ended normally, every selected engine ran tests, and every
  * expected check family recorded at least one case. Anything else is a named reason.
  */
@@ -13,8 +14,8 @@ import { matchTest, replayCommand, replayTest, isBrowserRuntime, type TestMatch 
 import { keyMetrics } from './metrics.js';
 import { NOT_RUN, PASSED } from './runners.js';
 import {
-  VERDICT_FORMAT, type Counts, type EngineVersion, type GateRecord, type ProcessOutcome, type Reason, type RunnerResults,
-  type RunnerTest, type Scope, type Verdict, type VerdictCheck,
+  VERDICT_FORMAT, type Counts, type EngineVersion, type GateMode, type GateRecord, type GoldensTrust, type Outcome, type ProcessOutcome, type Reason,
+  type RunnerResults, type RunnerTest, type Scope, type Verdict, type VerdictCheck,
 } from './types.js';
 
 export type Level = 'full' | 'contract-only';
@@ -38,6 +39,7 @@ export const EXPECTED_FAMILIES: FamilyExpectation[] = [
   { family: 'noise', where: 'node', levels: ['full'] },
   { family: 'velocity', where: 'node', levels: ['full'] },
   { family: 'trajectory', where: 'node', levels: ['full'] },
+  { family: 'provenance', where: 'node', levels: ['full'] },
   { family: 'image', where: 'node', levels: ['full'] },
   { family: 'stats', where: 'node', levels: ['full'] },
   { family: 'loading', where: 'browser', levels: ['full'] },
@@ -46,7 +48,13 @@ export const EXPECTED_FAMILIES: FamilyExpectation[] = [
 
 /** The runtimes of a manifest budget (docs/performance.md) that a run of this scope judges; none in a shard. */
 /** Reason codes that are notes: shown with the verdict, never a cause of refusal. */
-export const NOTE_CODES = new Set(['narrowed-scope-allowed', 'engine-init-retried']);
+export const NOTE_CODES = new Set(['engine-init-retried', 'goldens-trusted-unverified', 'allow-narrow-ignored']);
+
+/**
+ * Reason codes that say what the run was, not that something failed: they keep a run from being an acceptance,
+ * and leave 'screened' or 'passed-narrowed' possible when everything the run did judge passed.
+ */
+export const SCOPE_CODES = new Set(['narrowed-scope', 'screening', 'goldens-unverified']);
 
 export function budgetRuntimesInScope(budget: { fullGenerationMs?: Record<string, number> } | undefined | null, node: boolean, browsers: string[], shard?: string): string[] {
   if (!budget?.fullGenerationMs || shard) return [];
@@ -87,8 +95,12 @@ export interface VerdictInput {
   files: Record<string, string | null>;
   runCommand: string;
   expectations?: FamilyExpectation[];
-  /** --require-full: a contract-only bundle is then not accepted (the release pipeline wants goldens-level evidence). */
+  /** Kept for old callers: a bundle without goldens is never accepted, with or without it. */
   requireFull?: boolean;
+  /** 'screen': the contract-level screening (default 'gate': the release decision). */
+  mode?: GateMode;
+  /** --trust-goldens was given: goldens of a bundle without a checkpoint may be accepted unverified (recorded). */
+  trustGoldens?: boolean;
 }
 
 function reason(code: string, message: string): Reason {
@@ -186,14 +198,22 @@ export function computeVerdict(input: VerdictInput): Verdict {
   const tests = [...(input.vitest?.tests ?? []), ...(input.playwright?.tests ?? [])];
   const ctx = { bundle: input.bundleArg };
 
+  const mode: GateMode = input.mode ?? 'gate';
   if (input.refused !== undefined) reasons.push(reason('bundle-refused', input.refused));
-  if (input.requireFull && input.level === 'contract-only') {
-    reasons.push(reason('level-below-required', 'the bundle has no goldens/: only the contract-only level was reached, and --require-full asks for the full gate (build the goldens with reference/python/make_bundle.py)'));
+  if (mode === 'gate' && input.level === 'contract-only') {
+    reasons.push(reason('goldens-missing', 'the bundle has no goldens/: acceptance needs the numeric checks against goldens, and they could not run. ' +
+      'Build the goldens with reference/python/make_bundle.py; to screen a model that has none yet, run `npm run gate -- --screen --bundle <dir>` (a screening, never an acceptance)'));
+  }
+  if (mode === 'screen') {
+    reasons.push(reason('screening', 'a --screen run: contract, weights and behaviour only (no goldens, no browsers\' per-breed generation): a screening of the model, not a release decision; run the gate without --screen on a bundle with goldens for an acceptance'));
   }
   if (input.interrupted) reasons.push(reason('interrupted', 'the run was interrupted before it finished: the results below are partial'));
   if (!input.scope.full) {
-    reasons.push(reason(input.scope.allowNarrow ? 'narrowed-scope-allowed' : 'narrowed-scope',
-      `not the full gate: ${input.scope.narrowed.join('; ')}` + (input.scope.allowNarrow ? ' (accepted for this scope only: --allow-narrow)' : '; run without narrowing options (or pass --allow-narrow) for an acceptance')));
+    reasons.push(reason('narrowed-scope', `not the full gate: ${input.scope.narrowed.join('; ')}; a narrowed run is never an acceptance ` +
+      '(everything in its scope passing is reported as passed-narrowed, exit 4); run without narrowing options and with those variables unset for an acceptance'));
+  }
+  if (input.scope.allowNarrow) {
+    reasons.push(reason('allow-narrow-ignored', '--allow-narrow no longer lets a narrowed run be accepted: a narrowed run whose checks all pass is reported as passed-narrowed (exit 4)'));
   }
   for (const p of input.recordProblems) reasons.push(reason('checks-unreadable', p));
   const pageFaults = input.env.TINYDIT_PAGE_FAULTS?.trim();
@@ -306,18 +326,19 @@ export function computeVerdict(input: VerdictInput): Verdict {
   if (unrecorded.length) reasons.push(reason('test-failed-unrecorded', `${unrecorded.length} test(s) failed with no failing check record: ${list(unrecorded, (t) => `${t.project} ${t.file} "${t.title}"`)}`));
   if (notRun.length) reasons.push(reason('test-not-run', `${notRun.length} test(s) did not run: ${list(notRun, (t) => `${t.project} ${t.file} "${t.title}" (${t.status})`)}`));
 
-  // ---- expected families ----
+  // ---- expected families (a screening expects the contract-level families, whatever the bundle holds) ----
   const level = input.level;
   if ((level === 'full' || level === 'contract-only') && !input.scope.grep && input.refused === undefined && !input.interrupted) {
+    const judgedAt: Level = mode === 'screen' ? 'contract-only' : level;
     for (const e of expectations) {
-      if (!e.levels.includes(level)) continue;
+      if (!e.levels.includes(judgedAt)) continue;
       // a run limited to some suite files cannot be expected to cover the others' families
       const limited = e.where === 'node' ? input.scope.suites?.node : input.scope.suites?.browser;
       if (limited?.length) continue;
       const runtimes = e.where === 'node' ? (input.scope.node ? ['node'] : []) : (input.scope.shard ? [] : input.scope.browsers);
       for (const rt of runtimes) {
         const has = records.some((r) => !isSelfTest(r) && r.check === e.family && (e.where === 'node' ? !isBrowserRuntime(r.runtime) : r.runtime === rt));
-        if (!has) reasons.push(reason('family-missing', `no ${e.family} check ran on ${rt}: its suite did not run or recorded nothing (expected at level ${level})`));
+        if (!has) reasons.push(reason('family-missing', `no ${e.family} check ran on ${rt}: its suite did not run or recorded nothing (expected at level ${judgedAt})`));
       }
     }
   }
@@ -352,6 +373,17 @@ export function computeVerdict(input: VerdictInput): Verdict {
       list(retried, (r) => `${r.id} (${String(r.metrics.initFailures ?? '').split(';')[0]})`, 4)));
   }
 
+  // ---- the goldens' own provenance: the bundle's yardsticks are not taken on faith ----
+  const goldens = goldensTrust(records, input.level, input.trustGoldens === true);
+  if (mode === 'gate' && input.level === 'full') {
+    if (goldens.state === 'unverified') {
+      reasons.push(reason('goldens-unverified', 'no provenance record says the goldens follow from the checkpoint (suites/node/provenance.test.ts did not run in this scope): ' +
+        'numeric agreement with goldens nobody re-derived proves nothing about the model; run the full gate'));
+    } else if (goldens.state === 'trusted-by-flag') {
+      reasons.push(reason('goldens-trusted-unverified', 'the bundle ships no checkpoint, so its goldens could not be re-derived: they were TRUSTED, not verified, because --trust-goldens was given (recorded here)'));
+    }
+  }
+
   // ---- failures ----
   const judgedFailed = checks.filter((c) => c.status !== 'pass' && !c.selfTest && c.source === 'record');
   const selfFailed = checks.filter((c) => c.status !== 'pass' && c.selfTest);
@@ -362,23 +394,35 @@ export function computeVerdict(input: VerdictInput): Verdict {
   const ordered = checks.map((c, i) => ({ c, i })).sort((a, b) => rank(a.c) - rank(b.c) || a.i - b.i).map((x) => x.c);
   const failed = ordered.filter((c) => c.status !== 'pass').map((c) => c.id);
 
-  const blocking = reasons.filter((r) => !NOTE_CODES.has(r.code));
+  const blocking = reasons.filter((r) => !NOTE_CODES.has(r.code) && !SCOPE_CODES.has(r.code));
+  const scopeNotes = reasons.filter((r) => SCOPE_CODES.has(r.code));
   const complete = !input.interrupted && input.finishedAt !== null;
-  const accepted = complete && blocking.length === 0 && failed.length === 0 && (level === 'full' || level === 'contract-only');
+  const judged = level === 'full' || level === 'contract-only';
+  let outcome: Outcome;
+  if (!complete || !judged || blocking.length > 0 || failed.length > 0) outcome = 'not-accepted';
+  else if (!input.scope.full) outcome = 'passed-narrowed';
+  else if (mode === 'screen') outcome = 'screened';
+  else if (scopeNotes.length > 0 || level !== 'full') outcome = 'not-accepted';
+  else outcome = 'accepted';
+  const accepted = outcome === 'accepted';
   const det = collectDeterminism(records);
+  const why = blocking[0]?.message ?? (failed.length ? `${failed.length} check(s) failed` : scopeNotes[0]?.message ?? 'not complete');
 
   return {
     format: VERDICT_FORMAT,
     runId: input.runId,
     complete,
+    outcome,
+    mode,
     accepted,
-    reason: accepted ? '' : (blocking[0]?.message ?? (failed.length ? `${failed.length} check(s) failed` : 'not complete')),
+    reason: accepted ? '' : why,
     reasons,
     level: input.level,
     scope: input.scope,
     startedAt: input.startedAt,
     finishedAt: input.finishedAt,
     bundle: input.bundle,
+    goldens,
     machine: input.machine,
     engines: collectEngines(records, tests, input.packages),
     determinism: { ...det, env: input.env },
@@ -395,4 +439,20 @@ export function computeVerdict(input: VerdictInput): Verdict {
       failed: Object.fromEntries(ordered.filter((c) => c.replay).map((c) => [c.id, c.replay!.command])),
     },
   };
+}
+
+/**
+ * The goldens' trust state from the run's provenance records (family 'provenance', self-tests left out):
+ * every record passed and none says it was trusted by flag: verified; a record with metrics.trustedByFlag: the
+ * bundle ships no checkpoint and --trust-goldens was given; any failure: failed; none: unverified.
+ */
+export function goldensTrust(records: GateRecord[], level: string, flag: boolean): GoldensTrust {
+  const prov = records.filter((r) => r.check === 'provenance' && !isSelfTest(r));
+  const passed = prov.filter((r) => r.status === 'pass').length;
+  const counts = { passed, total: prov.length };
+  if (level === 'contract-only') return { state: 'absent', flag, provenance: counts };
+  if (prov.length === 0) return { state: 'unverified', flag, provenance: counts };
+  if (passed < prov.length) return { state: 'failed', flag, provenance: counts };
+  if (prov.some((r) => r.metrics.trustedByFlag === true)) return { state: flag ? 'trusted-by-flag' : 'unverified', flag, provenance: counts };
+  return { state: 'verified', flag, provenance: counts };
 }

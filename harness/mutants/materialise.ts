@@ -41,8 +41,9 @@ function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Hard-links (else copies) every file of src into dst, recursively, skipping top-level names in `skip`. */
-function linkTree(src: string, dst: string, skip: Set<string>, top = true): void {
+/** Hard-links (else copies) every file of src into dst, recursively, skipping top-level names in `skip`. Replace a
+ *  file of dst (unlink, then write) rather than editing it in place: an edit would reach the source through the link. */
+export function linkTree(src: string, dst: string, skip: Set<string>, top = true): void {
   mkdirSync(dst, { recursive: true });
   for (const entry of readdirSync(src)) {
     if (top && skip.has(entry)) continue;

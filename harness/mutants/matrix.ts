@@ -76,7 +76,7 @@ export interface MatrixInput {
   notRun?: boolean;
 }
 
-const IGNORED_REASONS = new Set(['narrowed-scope-allowed']);
+const IGNORED_REASONS = new Set(['narrowed-scope-allowed', 'narrowed-scope', 'allow-narrow-ignored']);
 
 export function summarise(i: MatrixInput): RunSummary {
   const base = {
@@ -106,11 +106,20 @@ export function summarise(i: MatrixInput): RunSummary {
   const reasons = [...new Set(v.reasons.map((r) => r.code).filter((c) => !IGNORED_REASONS.has(c)))];
   if (v.level === 'refused') failedKeys.bundle = 1;
   const aimedFailed = Object.keys(failedKeys).filter((k) => isAimed(k, i.expect));
-  const outcome: RunOutcome = v.accepted ? 'missed' : aimedFailed.length ? 'caught' : 'caught-unaimed';
+  const passed = passedOnScope(v);
+  const outcome: RunOutcome = passed ? 'missed' : aimedFailed.length ? 'caught' : 'caught-unaimed';
   return {
-    ...base, outcome, accepted: v.accepted, failedKeys, aimedFailed, selfTestsFailed, reasons,
+    ...base, outcome, accepted: passed, failedKeys, aimedFailed, selfTestsFailed, reasons,
     evidence: aimedEvidence || evidence || (v.reasons[0]?.message ?? ''),
   };
+}
+
+/**
+ * The run passed everything in its scope: accepted, or passed-narrowed (the kill matrix runs node-only and
+ * single-engine scopes, which are never acceptances). Verdicts of older gates carry no outcome: their accepted.
+ */
+export function passedOnScope(v: Pick<Verdict, 'accepted'> & { outcome?: string }): boolean {
+  return v.outcome === undefined ? v.accepted : v.outcome === 'accepted' || v.outcome === 'passed-narrowed';
 }
 
 /** Canonical column order: the pipeline's order of families, then anything else alphabetically. */

@@ -16,13 +16,14 @@ import { describe, expect, it } from 'vitest';
 import { loadBundle } from '../../harness/bundle.js';
 import { compareTensors, comparisonMetrics } from '../../harness/compare.js';
 import { bundleDir, REPO_ROOT } from '../../harness/config.js';
+import { linkTree } from '../../harness/mutants/materialise.js';
 import { agreementMatrix } from '../../harness/gate/agreement.js';
 import { BAND_ABS_FLOOR, DEFAULT_REL_BAND, MIN_HISTORY_POINTS, computeDrift, keyMetricGroups, keyMetrics, loadBaseline, type HistoryEntry } from '../../harness/gate/metrics.js';
 import { dedupeRecords, idParams, isSelfTest, parseRecord, readRecords } from '../../harness/gate/records.js';
 import { escapeRegex, matchTest, replayCommand } from '../../harness/gate/replay.js';
 import { renderReport } from '../../harness/gate/report.js';
 import { readPlaywrightReport, readVitestReport } from '../../harness/gate/runners.js';
-import type { GateRecord, ProcessOutcome, RunnerResults, RunnerTest, Scope, Verdict, VerdictCheck } from '../../harness/gate/types.js';
+import { OUTCOME_EXIT, type GateRecord, type ProcessOutcome, type RunnerResults, type RunnerTest, type Scope, type Verdict, type VerdictCheck } from '../../harness/gate/types.js';
 import { EXPECTED_FAMILIES, computeVerdict, type VerdictInput } from '../../harness/gate/verdict.js';
 import { withInitializers } from '../../harness/mutate.js';
 import { encodeNpy } from '../../harness/npy.js';
@@ -196,12 +197,20 @@ describe('verdict: accepted only when everything ran and passed', () => {
       `complete=${v.complete} accepted=${v.accepted} reasons=${codes(v).join(',')}; ${v.checks.length} partial checks kept`);
   });
 
-  it('gate:selftest=allow-narrow-accepts-the-narrowed-scope-only', () => {
+  it('gate:selftest=a-narrowed-run-is-never-accepted', () => {
     const r = passingRun();
     r.records = r.records.filter((x) => x.runtime === 'node');
-    const v = computeVerdict(input({ scope: { ...FULL_SCOPE, full: false, node: true, browsers: [], narrowed: ['browser suites not run'], allowNarrow: true }, playwright: null, processes: [proc('vitest')] }, r));
-    selftest('allow-narrow-accepts-the-narrowed-scope-only', v.accepted && !v.scope.full && codes(v).includes('narrowed-scope-allowed'),
-      `accepted=${v.accepted}, scope.full=${v.scope.full}, reasons=${codes(v).join(',')}`);
+    const nodeOnly = computeVerdict(input({ scope: { ...FULL_SCOPE, full: false, node: true, browsers: [], narrowed: ['browser suites not run'], allowNarrow: true }, playwright: null, processes: [proc('vitest')] }, r));
+    // TINYDIT_CASE left exported: every engine ran, with one breed; the scope records it and the run is narrowed
+    const caseEnv = computeVerdict(input({ scope: { ...FULL_SCOPE, full: false, env: { TINYDIT_CASE: 'Bombay' }, narrowed: ['env TINYDIT_CASE=Bombay: only cases whose id matches'] } }));
+    const failing = passingRun();
+    failing.records.find((x) => x.check === 'velocity')!.status = 'fail';
+    const narrowedFail = computeVerdict(input({ scope: { ...FULL_SCOPE, full: false, narrowed: ['tests filtered by --grep x'], grep: 'x' } }, failing));
+    selftest('a-narrowed-run-is-never-accepted',
+      !nodeOnly.accepted && nodeOnly.outcome === 'passed-narrowed' && codes(nodeOnly).includes('narrowed-scope') && codes(nodeOnly).includes('allow-narrow-ignored') &&
+      !caseEnv.accepted && caseEnv.outcome === 'passed-narrowed' && caseEnv.scope.env?.TINYDIT_CASE === 'Bombay' &&
+      narrowedFail.outcome === 'not-accepted' && OUTCOME_EXIT['passed-narrowed'] === 4 && OUTCOME_EXIT.accepted === 0,
+    `node-only with --allow-narrow: ${nodeOnly.outcome} (${codes(nodeOnly).join(',')}); TINYDIT_CASE=Bombay: ${caseEnv.outcome}; narrowed with a failed check: ${narrowedFail.outcome}`);
   });
 
   it('gate:selftest=page-faults-are-never-an-acceptance', () => {
@@ -236,17 +245,49 @@ describe('verdict: accepted only when everything ran and passed', () => {
       `a passing run with one retried browser load: accepted=${v.accepted}, note=${note?.message ?? 'none'}`);
   });
 
-  it('gate:selftest=contract-only-level', () => {
+  it('gate:selftest=acceptance-needs-goldens-and-screening-is-not-acceptance', () => {
     const r = passingRun();
     r.records = r.records.filter((x) => ['contract', 'weights', 'behaviour', 'velocity-mutant'].includes(x.check));
     r.vitest = r.vitest.filter((t) => /contract|weights|behaviour|mutant/.test(t.title));
     const scope: Scope = { ...FULL_SCOPE, browsers: [] };
-    const v = computeVerdict(input({ level: 'contract-only', scope, playwright: null, processes: [proc('vitest')] }, r));
-    const vMissing = computeVerdict(input({ level: 'contract-only', scope, playwright: null, processes: [proc('vitest')] }, { ...r, records: r.records.filter((x) => x.check !== 'weights') }));
-    const vRequired = computeVerdict(input({ level: 'contract-only', scope, playwright: null, processes: [proc('vitest')], requireFull: true }, r));
-    selftest('contract-only-level', v.accepted && v.level === 'contract-only' && !vMissing.accepted && codes(vMissing).includes('family-missing') &&
-      !vRequired.accepted && codes(vRequired).includes('level-below-required'),
-    `contract-only with its families: accepted=${v.accepted}; without weights: accepted=${vMissing.accepted} (${codes(vMissing).join(',')}); --require-full: accepted=${vRequired.accepted}`);
+    const noGoldens = computeVerdict(input({ level: 'contract-only', scope, playwright: null, processes: [proc('vitest')] }, r));
+    const screened = computeVerdict(input({ level: 'contract-only', scope, playwright: null, processes: [proc('vitest')], mode: 'screen' }, r));
+    const screenMissing = computeVerdict(input({ level: 'contract-only', scope, playwright: null, processes: [proc('vitest')], mode: 'screen' }, { ...r, records: r.records.filter((x) => x.check !== 'weights') }));
+    // a bundle with goldens, screened: still only a screening
+    const fullScreened = computeVerdict(input({ level: 'full', scope, playwright: null, processes: [proc('vitest')], mode: 'screen' }, r));
+    selftest('acceptance-needs-goldens-and-screening-is-not-acceptance',
+      !noGoldens.accepted && noGoldens.outcome === 'not-accepted' && codes(noGoldens).includes('goldens-missing') &&
+      !screened.accepted && screened.outcome === 'screened' && screened.mode === 'screen' && codes(screened).includes('screening') &&
+      screenMissing.outcome === 'not-accepted' && codes(screenMissing).includes('family-missing') &&
+      fullScreened.outcome === 'screened' && !fullScreened.accepted && OUTCOME_EXIT.screened === 3,
+    `no goldens: ${noGoldens.outcome} (${codes(noGoldens).join(',')}); --screen: ${screened.outcome}; --screen without weights: ${screenMissing.outcome} (${codes(screenMissing).join(',')}); ` +
+      `--screen on a full bundle: ${fullScreened.outcome}`);
+  });
+
+  it('gate:selftest=goldens-must-be-verified-or-trusted-by-flag', () => {
+    const withProv = (status: 'pass' | 'fail', metrics: Record<string, number | boolean> = {}): ReturnType<typeof passingRun> => {
+      const r = passingRun();
+      const p = r.records.find((x) => x.check === 'provenance')!;
+      p.status = status;
+      p.metrics = { ...p.metrics, ...metrics };
+      if (status !== 'pass') r.vitest.find((t) => t.title === p.id)!.status = 'failed';
+      return r;
+    };
+    const noProv = passingRun();
+    noProv.records = noProv.records.filter((x) => x.check !== 'provenance');
+    const verified = computeVerdict(input());
+    const missing = computeVerdict(input({}, noProv));
+    const disagree = computeVerdict(input({}, withProv('fail')));
+    const trusted = computeVerdict(input({ trustGoldens: true }, withProv('pass', { trustedByFlag: true, verified: false })));
+    const trustedNoFlag = computeVerdict(input({}, withProv('pass', { trustedByFlag: true, verified: false })));
+    selftest('goldens-must-be-verified-or-trusted-by-flag',
+      verified.accepted && verified.goldens?.state === 'verified' &&
+      !missing.accepted && codes(missing).includes('goldens-unverified') && codes(missing).includes('family-missing') &&
+      !disagree.accepted && disagree.goldens?.state === 'failed' &&
+      trusted.accepted && trusted.goldens?.state === 'trusted-by-flag' && codes(trusted).includes('goldens-trusted-unverified') &&
+      !trustedNoFlag.accepted && trustedNoFlag.goldens?.state === 'unverified',
+    `verified: ${verified.outcome}; no provenance records: ${missing.outcome} (${codes(missing).join(',')}); provenance failed: ${disagree.outcome} (${disagree.goldens?.state}); ` +
+      `trusted by flag: ${trusted.outcome} (${trusted.goldens?.state}); trustedByFlag record without the flag: ${trustedNoFlag.outcome}`);
   });
 
   it('gate:selftest=worst-duplicate-wins', () => {
@@ -543,6 +584,32 @@ describe('the gate command', () => {
     `exit ${r.code}; verdict ${JSON.stringify({ accepted: v?.accepted, level: v?.level, reason: v?.reason, processes: v?.processes.length })}`);
     rmSync(broken, { recursive: true, force: true });
   }, 60_000);
+
+  it('gate:selftest=cli-a-bundle-without-goldens-is-never-accepted', async () => {
+    // the release decision on a bundle whose numeric checks cannot run: not accepted (exit 1), not even narrowed;
+    // --screen on it is a screening (exit 3 when its whole scope ran; here narrowed to one fixture suite: exit 4)
+    const dir = mkdtempSync(join(tmpdir(), 'gate-nogoldens-'));
+    linkTree(bundleDir(), dir, new Set(['goldens']));
+    const fixture = 'harness/gate/fixtures/metric.fixture.ts';
+    const r = await runCli(['--bundle', dir, '--node-only', '--node-suites', fixture], { TINYDIT_GATE_FIXTURE: fixture });
+    const s = await runCli(['--bundle', dir, '--node-only', '--node-suites', fixture, '--screen'], { TINYDIT_GATE_FIXTURE: fixture });
+    const v = r.verdict;
+    selftest('cli-a-bundle-without-goldens-is-never-accepted', r.code === 1 && v?.accepted === false && v.outcome === 'not-accepted' && v.level === 'contract-only' &&
+      v.reasons.some((x) => x.code === 'goldens-missing') && r.stdout.includes('NOT ACCEPTED') && typeof v.bundle.digest === 'string' && v.bundle.digest.length === 64 &&
+      !(v.bundle.files ?? []).some((f) => f.path.startsWith('goldens/')) && s.code === 4 && s.verdict?.mode === 'screen' && s.verdict.accepted === false,
+    `no goldens: exit ${r.code}, outcome ${v?.outcome}, reasons ${v?.reasons.map((x) => x.code).join(',')}; --screen: exit ${s.code}, outcome ${s.verdict?.outcome}, mode ${s.verdict?.mode}`);
+    rmSync(dir, { recursive: true, force: true });
+  }, 180_000);
+
+  it('gate:selftest=cli-a-case-filter-left-in-the-environment-narrows-the-run', async () => {
+    const fixture = 'harness/gate/fixtures/metric.fixture.ts';
+    const r = await runCli(['--bundle', bundleDir(), '--node-only', '--node-suites', fixture], { TINYDIT_GATE_FIXTURE: fixture, TINYDIT_CASE: 'Bombay' });
+    const v = r.verdict;
+    selftest('cli-a-case-filter-left-in-the-environment-narrows-the-run', r.code === 4 && v?.accepted === false && v.outcome === 'passed-narrowed' &&
+      v.scope.env?.TINYDIT_CASE === 'Bombay' && v.scope.env?.TINYDIT_GATE_FIXTURE === fixture && v.scope.narrowed.some((n) => n.includes('TINYDIT_CASE=Bombay')) &&
+      r.stdout.includes('PASSED IN A NARROWED SCOPE'),
+    `exit ${r.code}; outcome ${v?.outcome}; scope ${JSON.stringify(v?.scope)}`);
+  }, 120_000);
 
   it('gate:selftest=cli-names-a-suite-file-that-fails-to-load', async () => {
     const fixture = 'harness/gate/fixtures/load-error.fixture.ts';

@@ -206,7 +206,8 @@ describe('speed gate self-test on the embedded model (Node, 1 thread)', () => {
 // The gate runs the speed budget: `npm run gate` on a bundle whose manifest states one measures it (bench
 // --budget-only into the run folder) and the verdict shows it. A budget of a fifth of the measured time
 // must make the same gate run NOT ACCEPTED, through the speed record; a generous one must not. The gate
-// runs with one tiny Node suite (harness/gate/fixtures/metric.fixture.ts) and --allow-narrow to stay cheap.
+// runs with one tiny Node suite (harness/gate/fixtures/metric.fixture.ts) to stay cheap: a narrowed run, whose best
+// outcome is passed-narrowed (exit 4), and whose speed failure makes it not-accepted (exit 1).
 
 /** Budget steps: short generations keep the two gate runs cheap (13 breeds x 5 steps in Node). */
 const GATE_BUDGET_STEPS = 5;
@@ -215,7 +216,7 @@ function gateRun(bundle: string): Promise<{ code: number | null; verdict: Verdic
   const reports = mkdtempSync(join(tmpdir(), 'tinydit-speed-gate-'));
   clones.push(reports);
   const fixture = 'harness/gate/fixtures/metric.fixture.ts';
-  const args = ['--import', 'tsx', join(REPO_ROOT, 'scripts/gate.ts'), '--bundle', bundle, '--node-only', '--node-suites', fixture, '--allow-narrow',
+  const args = ['--import', 'tsx', join(REPO_ROOT, 'scripts/gate.ts'), '--bundle', bundle, '--node-only', '--node-suites', fixture,
     '--reports', reports, '--run-id', 'speed', '--no-history', '--no-screenshot'];
   return new Promise((ok) => {
     execFile(process.execPath, args, { cwd: REPO_ROOT, env: { ...process.env, TINYDIT_GATE_FIXTURE: fixture }, timeout: 240_000 }, (err, stdout, stderr) => {
@@ -232,7 +233,8 @@ describe('the gate judges a manifest budget (harness/gate/gate.ts step 4)', () =
     const g = await gateRun(generous);
     const rec = g.verdict?.checks.find((c) => c.check === 'speed' && c.runtime === 'node');
     expect(rec, `no speed check in the verdict of a gate run with a budget: ${g.out.slice(-2000)}`).toBeTruthy();
-    expect(g.code, g.out.slice(-2000)).toBe(0);
+    expect(g.code, g.out.slice(-2000)).toBe(4);
+    expect(g.verdict?.outcome).toBe('passed-narrowed');
     expect(rec!.status).toBe('pass');
     const measured = Number(rec!.metrics.fullGenerationMsMedian);
     expect(measured).toBeGreaterThan(0);
