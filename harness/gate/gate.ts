@@ -26,6 +26,8 @@ import { ProgressLine, parseProgressLine } from './progress.js';
 import { CHECKS_FILE, readRecords } from './records.js';
 import { renderReport } from './report.js';
 import { readPlaywrightReport, readVitestReport } from './runners.js';
+import { recordCheck } from '../results.js';
+import { NOISE_FLOOR_ULPS, TOLERANCE_BOUNDS, trustRecordId, type TrustIssue } from '../trust.js';
 import { bundleDigest, type BundleDigest } from './digest.js';
 import { OUTCOME_EXIT, VERDICT_FORMAT, type GateMode, type ProcessOutcome, type RunnerResults, type Scope, type Verdict } from './types.js';
 import { CONTRACT_ONLY_SUITES, budgetRuntimesInScope, computeVerdict, type Level } from './verdict.js';
@@ -361,6 +363,29 @@ function provisional(runId: string, startedAt: string, bundleDir: string, scope:
   };
 }
 
+/**
+ * The gate-owned tolerance policy (harness/trust.ts) as check records: each refusal a failing record naming the
+ * field or file; a bundle that loaded with goldens a passing record per check (its tolerances are within the
+ * ceilings, its floors within the analytic ceiling). Written by the gate itself, before any suite runs.
+ */
+function recordTrust(runDir: string, issues: TrustIssue[], loaded: Bundle | null): void {
+  for (const t of issues) {
+    recordCheck({ id: trustRecordId(t), check: 'trust', runtime: 'node', status: 'fail', metrics: { subject: t.subject }, message: t.message }, runDir);
+  }
+  if (!loaded) return;
+  const policy = loaded.manifest.tolerance;
+  recordCheck({
+    id: 'trust:check=tolerance-ceiling', check: 'trust', runtime: 'node', status: 'pass',
+    metrics: { fields: TOLERANCE_BOUNDS.length, velocityFloorMultiple: policy?.velocity.floorMultiple ?? null, trajectoryFloorMultiple: policy?.trajectory.floorMultiple ?? null },
+    message: `manifest.json tolerance: every field within the gate's ceilings (harness/trust.ts TOLERANCE_BOUNDS, ${TOLERANCE_BOUNDS.length} fields): the bundle did not loosen its own judgement`,
+  }, runDir);
+  recordCheck({
+    id: 'trust:check=noise-floor', check: 'trust', runtime: 'node', status: 'pass', metrics: { ulps: NOISE_FLOOR_ULPS },
+    threshold: { ulps: NOISE_FLOOR_ULPS },
+    message: `every velocity and trajectory noise floor of goldens/ is within ${NOISE_FLOOR_ULPS} float32 ulps of its case's own magnitude (harness/trust.ts)`,
+  }, runDir);
+}
+
 export async function runGate(o: GateOptions): Promise<GateResult> {
   const startedAt = new Date().toISOString();
   const bundleDir = resolve(o.bundle);
@@ -390,7 +415,9 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
     bundle = await loadBundle(bundleDir, { verifyHashes: true });
   } catch (e) {
     refused = e instanceof BundleError ? e.message : `bundle ${bundleDir}: ${(e as Error).message}`;
+    if (e instanceof BundleError) recordTrust(runDir, e.trust, null);
   }
+  if (bundle?.level === 'full') recordTrust(runDir, [], bundle);
   const level: Level | 'refused' = bundle ? bundle.level : 'refused';
   const scope = scopeOf(o, bundle?.level ?? null, undefined, narrowingEnv(process.env));
   try {

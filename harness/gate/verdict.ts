@@ -33,6 +33,7 @@ export interface FamilyExpectation {
  * judged by the checks that need none: the ONNX contract, its weights and the model's behaviour.
  */
 export const EXPECTED_FAMILIES: FamilyExpectation[] = [
+  { family: 'trust', where: 'node', levels: ['full'] },
   { family: 'contract', where: 'node', levels: ['contract-only', 'full'] },
   { family: 'weights', where: 'node', levels: ['contract-only', 'full'] },
   { family: 'behaviour', where: 'node', levels: ['contract-only', 'full'] },
