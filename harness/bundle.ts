@@ -9,11 +9,17 @@ import { closeSync, createReadStream, existsSync, fstatSync, openSync, readFileS
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { parseNpy, parseNpyHeader, type NpyArray } from './npy.js';
 import { OnnxError, probeOnnxFile, type Dim, type OnnxInfo, type ValueInfo } from './onnx.js';
+import { checkNoiseFloors, checkToleranceCeilings, type TrustIssue } from './trust.js';
 
 export const BUNDLE_FORMAT = 'tinydit-bundle/1';
 
 export class BundleError extends Error {
-  constructor(readonly dir: string, readonly issues: string[]) {
+  /**
+   * @param issues every problem, each naming its file and field (the trust problems among them)
+   * @param trust the problems found by the gate-owned tolerance policy (harness/trust.ts): a tolerance above
+   *   its ceiling, a noise floor above its analytic ceiling. trustRecordId(t) gives each its check-record id.
+   */
+  constructor(readonly dir: string, readonly issues: string[], readonly trust: TrustIssue[] = []) {
     super(`bundle ${dir} is not usable (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n  ${issues.join('\n  ')}`);
   }
 }
@@ -399,7 +405,7 @@ function fmtShape(s: readonly number[]): string {
 }
 
 /** Checks a golden .npy: present, complete, and of the dtype and shape the bundle implies. */
-function checkNpy(dir: string, rel: string, namedBy: string, dtype: string, shape: number[] | null, issues: string[]): number[] | null {
+function checkNpyFile(dir: string, rel: string, namedBy: string, dtype: string, shape: number[] | null, issues: string[]): number[] | null {
   const path = join(dir, rel);
   const label = `goldens/${rel} (named by goldens/index.json ${namedBy})`;
   if (!existsSync(path)) {
@@ -606,8 +612,16 @@ async function checkVariants(dir: string, m: Manifest, verifyHashes: boolean, is
   }
 }
 
-function checkGoldens(dir: string, m: Manifest, index: GoldenIndex, issues: string[]): void {
+/** Checks the golden files named by goldens/index.json; returns the files that passed (dtype, shape, complete). */
+function checkGoldens(dir: string, m: Manifest, index: GoldenIndex, issues: string[]): Set<string> {
   const g = join(dir, 'goldens');
+  const usable = new Set<string>();
+  const checkNpy = (gdir: string, rel: string, namedBy: string, dtype: string, shape: number[] | null, out: string[]): number[] | null => {
+    const before = out.length;
+    const r = checkNpyFile(gdir, rel, namedBy, dtype, shape, out);
+    if (r !== null && out.length === before) usable.add(rel);
+    return r;
+  };
   const C = m.identity.config.in_channels;
   const S = m.identity.config.image_size;
   const K = m.identity.config.num_classes;
@@ -660,6 +674,7 @@ function checkGoldens(dir: string, m: Manifest, index: GoldenIndex, issues: stri
   });
 
   checkNpy(g, index.stats.images, 'stats.images', 'uint8', [K, index.stats.seeds.length, S, S, 3], issues);
+  return usable;
 }
 
 /**
@@ -687,6 +702,8 @@ export async function loadBundle(dir: string, opts: LoadOptions = {}): Promise<B
     issues.push('goldens/: missing: this run needs a full bundle (goldens/index.json and the files it names); build it with reference/python/make_bundle.py');
   }
   crossCheckManifest(manifest, level, issues);
+  // the gate-owned tolerance policy (harness/trust.ts): the bundle may tighten its tolerances, never loosen them
+  const trust: TrustIssue[] = manifest.tolerance ? checkToleranceCeilings(manifest.tolerance) : [];
   await checkVariants(root, manifest, opts.verifyHashes ?? true, issues);
 
   let index: GoldenIndex | null = null;
@@ -699,11 +716,14 @@ export async function loadBundle(dir: string, opts: LoadOptions = {}): Promise<B
       if (idxIssues.length > 0) issues.push(...idxIssues.map((s) => `goldens/index.json: ${s}`));
       else {
         index = rawIndex as GoldenIndex;
-        checkGoldens(root, manifest, index, issues);
+        const usable = checkGoldens(root, manifest, index, issues);
+        // noise floors bounded by the analytic ceiling (files that failed the structural checks are skipped)
+        trust.push(...checkNoiseFloors(goldensDir, index, (rel) => usable.has(rel)));
       }
     }
   }
-  if (issues.length > 0) throw new BundleError(root, issues);
+  issues.push(...trust.map((t) => t.message));
+  if (issues.length > 0) throw new BundleError(root, issues, trust);
   return new LoadedBundle(root, level, manifest, index);
 }
 
