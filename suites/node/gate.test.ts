@@ -26,7 +26,7 @@ import { readPlaywrightReport, readVitestReport } from '../../harness/gate/runne
 import { OUTCOME_EXIT, type GateRecord, type ProcessOutcome, type RunnerResults, type RunnerTest, type Scope, type Verdict, type VerdictCheck } from '../../harness/gate/types.js';
 import { EXPECTED_FAMILIES, computeVerdict, type VerdictInput } from '../../harness/gate/verdict.js';
 import { withInitializers } from '../../harness/mutate.js';
-import { encodeNpy } from '../../harness/npy.js';
+import { encodeNpy, parseNpy } from '../../harness/npy.js';
 import { encodePNG } from '../../harness/png.js';
 import { recordCheck } from '../../harness/results.js';
 import { openModelBytes } from '../../harness/runtime-node.js';
@@ -600,6 +600,35 @@ describe('the gate command', () => {
     `no goldens: exit ${r.code}, outcome ${v?.outcome}, reasons ${v?.reasons.map((x) => x.code).join(',')}; --screen: exit ${s.code}, outcome ${s.verdict?.outcome}, mode ${s.verdict?.mode}`);
     rmSync(dir, { recursive: true, force: true });
   }, 180_000);
+
+  it('gate:selftest=cli-a-bundle-that-loosens-its-own-yardsticks-is-refused', async () => {
+    // floorMultiple 10^6 in the manifest, and the guided velocity floors x 10^4: refused before anything runs, the
+    // field and the file named, each as a failing trust record of the verdict
+    const dir = mkdtempSync(join(tmpdir(), 'gate-loosened-'));
+    linkTree(bundleDir(), dir, new Set());
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { tolerance: { velocity: { floorMultiple: number } } };
+    manifest.tolerance.velocity.floorMultiple = 1e6;
+    rmSync(join(dir, 'manifest.json'));
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 1));
+    const index = JSON.parse(readFileSync(join(dir, 'goldens', 'index.json'), 'utf8')) as { velocity: { noiseFloor: Record<string, string> } };
+    const floorRel = index.velocity.noiseFloor.guided!;
+    const floorPath = join(dir, 'goldens', floorRel);
+    const npy = parseNpy(readFileSync(floorPath), floorRel);
+    const scaled = Float64Array.from(npy.data as ArrayLike<number>, (x) => x * 1e4);
+    const bytes = Buffer.from(readFileSync(floorPath));
+    Buffer.from(scaled.buffer).copy(bytes, bytes.length - scaled.byteLength);
+    rmSync(floorPath);
+    writeFileSync(floorPath, bytes);
+    const r = await runCli(['--bundle', dir]);
+    const v = r.verdict;
+    const failed = (v?.checks ?? []).filter((c) => c.check === 'trust' && c.status === 'fail').map((c) => c.id);
+    const refusal = v?.reasons.find((x) => x.code === 'bundle-refused')?.message ?? '';
+    selftest('cli-a-bundle-that-loosens-its-own-yardsticks-is-refused', r.code === 1 && v?.outcome === 'not-accepted' && v.level === 'refused' && v.processes.length === 0 &&
+      failed.includes('trust:check=tolerance-ceiling,field=tolerance.velocity.floorMultiple') && failed.includes(`trust:check=noise-floor,file=goldens/${floorRel}`) &&
+      /tolerance\.velocity\.floorMultiple = 1000000/.test(refusal) && refusal.includes(`goldens/${floorRel}`),
+    `exit ${r.code}; outcome ${v?.outcome}; level ${v?.level}; trust records failed: ${failed.join(', ')}; refusal: ${refusal.slice(0, 600)}`);
+    rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
 
   it('gate:selftest=cli-a-case-filter-left-in-the-environment-narrows-the-run', async () => {
     const fixture = 'harness/gate/fixtures/metric.fixture.ts';
