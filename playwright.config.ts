@@ -1,5 +1,6 @@
 /**
- * Browser suites (suites/browser) in three engines. Each project uses Playwright's own browser when it is
+ * Browser suites in three engines: suites/browser/ judges the model (the gate runs only these), suites/harness/browser/
+ * tests the gate's own machinery (loading robustness, the report page; `npm run test:harness`). Each project uses Playwright's own browser when it is
  * installed, else the system engine of /work/shared/BROWSERS.md (see harness/engines/detect.ts); an engine
  * that cannot start fails its tests with the command that installs it.
  *
@@ -49,7 +50,8 @@ function project(name: ProjectName) {
 }
 
 export default defineConfig<TinyditTestOptions, TinyditWorkerOptions>({
-  testDir: 'suites/browser',
+  testDir: 'suites',
+  testMatch: '**/*.spec.ts',
   outputDir: 'test-results',
   fullyParallel: false,
   // Two cores shared with other work: one browser at a time.

@@ -9,7 +9,9 @@
  * writes verdict.json, index.html, the runners' JUnit/JSON/HTML reports and a line of reports/history.jsonl.
  * Exit code (the verdict's `outcome`):
  *   0  accepted          the full gate on a bundle with goldens verified against its checkpoint; every check passed
- *   1  not-accepted      a check failed, the bundle was refused, or the run could not judge
+ *   1  rejected          the model or its bundle is at fault: a check failed, a proof failed, the bundle was refused
+ *   5  inconclusive      the harness or the environment could not judge (crash, timeout, engine missing, report
+ *                        missing, check errored): not about the model; the verdict's `rerun` says what to rerun
  *   3  screened          --screen: contract, weights and behaviour passed; a screening, never a release decision
  *   4  passed-narrowed   everything in a narrowed scope passed (options or TINYDIT_CASE-like variables); never an acceptance
  *   2  usage error       130  interrupted
@@ -92,7 +94,8 @@ function summary(v: Verdict, runDir: string): string {
   const head = v.outcome === 'accepted' ? 'ACCEPTED'
     : v.outcome === 'screened' ? 'SCREENED (contract-level screening passed; NOT a release decision, not accepted)'
       : v.outcome === 'passed-narrowed' ? 'PASSED IN A NARROWED SCOPE (not accepted: part of the gate did not run)'
-        : v.complete ? 'NOT ACCEPTED' : 'INCOMPLETE (not accepted)';
+        : v.outcome === 'inconclusive' ? (v.complete ? 'INCONCLUSIVE (the harness or the environment could not judge; not accepted)' : 'INCOMPLETE (inconclusive, not accepted)')
+          : 'REJECTED (NOT ACCEPTED)';
   const lines = [
     '',
     `${head}  level=${v.level}  scope=${v.scope.full ? 'full' : `narrowed: ${v.scope.narrowed.join('; ')}`}`,
@@ -120,6 +123,7 @@ function summary(v: Verdict, runDir: string): string {
     lines.push(`drift vs ${v.driftReport.baseline.source}: ${v.drift.length} of ${v.driftReport.compared} key metrics`);
     for (const d of v.drift.slice(0, 10)) lines.push(`  ~ ${d.key}: ${d.baseline} -> ${d.current} (band ${d.band.toExponential(2)}, ${d.basis})`);
   }
+  if (v.rerun) lines.push(`rerun: ${v.rerun.command}`, `  (${v.rerun.why})`);
   lines.push(`verdict: ${rel}/verdict.json`, `page:    ${rel}/index.html`);
   // the plain closing line CI systems read: checks that passed and checks that did not (failed or errored)
   lines.push(`gate: ${v.outcome}: ${v.counts.passed} passed, ${v.counts.total - v.counts.passed} failed`);
@@ -190,9 +194,9 @@ main().then((code) => { process.exitCode = code; }, (e: unknown) => {
     // the verdict could not be saved: print what was judged (never a pass) and why nothing was written
     if (e.verdict) process.stdout.write(summary(e.verdict, e.path.replace(/\/[^/]*$/, '')).replace(/\n(verdict|page): .*(?=\n)/g, ''));
     process.stderr.write(`gate: ${e.message}\n`);
-    process.exitCode = 1;
+    process.exitCode = 5; // inconclusive: the environment (the report folder), not the model
   } else {
-    process.stderr.write(`gate: ${(e as Error).stack ?? String(e)}\n`);
-    process.exitCode = 1;
+    process.stderr.write(`gate: the gate itself failed (inconclusive, not a verdict on the model): ${(e as Error).stack ?? String(e)}\n`);
+    process.exitCode = 5;
   }
 });

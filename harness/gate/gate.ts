@@ -13,7 +13,7 @@
  *   playwright.json, junit-browser.xml, playwright-html/   Playwright's own reports (blob-report/ when sharded)
  *   logs/<runner>.log     the runners' console output
  *   images/, trajectory-errors.json, states/ ...    evidence the suites write (see report.ts)
- *   report-page.png       screenshot of index.html in Chromium (suites/browser/report-page.spec.ts)
+ *   report-page.png       screenshot of index.html in Chromium (suites/harness/browser/report-page.spec.ts)
  */
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
@@ -33,6 +33,11 @@ import { OUTCOME_EXIT, VERDICT_FORMAT, type GateMode, type ProcessOutcome, type 
 import { CONTRACT_ONLY_SUITES, budgetRuntimesInScope, computeVerdict, type Level } from './verdict.js';
 
 export const ALL_BROWSERS = ['chromium', 'firefox', 'webkit'];
+/**
+ * The browser specs that judge the model (a Playwright path filter). suites/harness/browser/ holds the gate's own
+ * tests, run by `npm run test:harness`, never inside a model's verdict.
+ */
+export const MODEL_BROWSER_SUITES = 'suites/browser/';
 const BIN = (name: string): string => join(REPO_ROOT, 'node_modules', '.bin', name);
 
 /** Time limits of the suites: generous for the 2-core CI box (a full run takes minutes), short of forever. */
@@ -102,7 +107,7 @@ export class ReportWriteError extends Error {
       : `the report folder is not writable: writing ${path} failed with ${code} (${cause}); the run is not accepted. ` +
         'Fix the folder\'s permissions, or point --reports (and --history) elsewhere, and run the gate again');
     this.verdict = judged && {
-      ...judged, accepted: false, outcome: 'not-accepted', reason: this.message, reasons: [{ code: 'report-unwritable', message: this.message }, ...judged.reasons],
+      ...judged, accepted: false, outcome: 'inconclusive', reason: this.message, reasons: [{ code: 'report-unwritable', message: this.message }, ...judged.reasons],
     };
   }
 }
@@ -338,13 +343,13 @@ async function finalise(f: Finalise): Promise<{ verdict: Verdict; exitCode: numb
   return { verdict, exitCode };
 }
 
-/** Takes the screenshot of index.html with suites/browser/report-page.spec.ts (records kept apart from the verdict). */
+/** Takes the screenshot of index.html with suites/harness/browser/report-page.spec.ts (records kept apart from the verdict). */
 async function screenshotPage(runDir: string, bundleDir: string): Promise<void> {
   const side = join(runDir, 'report-page');
   const port = await freePort();
   const out = await runChild({
     name: 'report-page screenshot', command: BIN('playwright'),
-    args: ['test', 'suites/browser/report-page.spec.ts', '--project=chromium', '--reporter=line', `--output=${join(side, 'test-results')}`],
+    args: ['test', 'suites/harness/browser/report-page.spec.ts', '--project=chromium', '--reporter=line', `--output=${join(side, 'test-results')}`],
     cwd: REPO_ROOT, log: join(runDir, 'logs', 'report-page.log'), timeoutMs: 180_000,
     env: {
       ...process.env, TINYDIT_REPORT_PAGE: join(runDir, 'index.html'), TINYDIT_REPORT_DIR: side, TINYDIT_BUNDLE: bundleDir,
@@ -358,7 +363,7 @@ async function screenshotPage(runDir: string, bundleDir: string): Promise<void> 
 
 function provisional(runId: string, startedAt: string, bundleDir: string, scope: Scope, note: string): Record<string, unknown> {
   return {
-    format: VERDICT_FORMAT, runId, complete: false, outcome: 'not-accepted', accepted: false, reason: note,
+    format: VERDICT_FORMAT, runId, complete: false, outcome: 'inconclusive', accepted: false, reason: note,
     reasons: [{ code: 'incomplete', message: note }], startedAt, finishedAt: null, scope, bundle: { dir: bundleDir },
   };
 }
@@ -469,7 +474,7 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   }
   if (o.browsers.length && !interrupts.interrupted) {
     progress.setPhase(`browser suites (Playwright: ${o.browsers.join(', ')}${o.shard ? `, shard ${o.shard}` : ''})`);
-    const suites = o.browserSuites?.length ? o.browserSuites : level === 'contract-only' || mode === 'screen' ? CONTRACT_ONLY_SUITES.browser : [];
+    const suites = o.browserSuites?.length ? o.browserSuites : level === 'contract-only' || mode === 'screen' ? CONTRACT_ONLY_SUITES.browser : [MODEL_BROWSER_SUITES];
     const reporters = ['list', 'html', 'json', 'junit', join(REPO_ROOT, 'harness/gate/playwright-progress.ts'), ...(o.shard ? ['blob'] : [])];
     const port = await freePort();
     const p = await runChild({
@@ -561,7 +566,7 @@ export async function mergeShards(o: MergeOptions): Promise<GateResult> {
   const { runId, dir: runDir } = newRunDir(resolve(o.reportsRoot), o.runId ?? `${utcStamp()}-${(identity.sha ?? 'nomodel').slice(0, 8)}-merged`);
   process.stderr.write(`[gate:merge] ${inputs.length} shard folder(s) -> ${relative(process.cwd(), runDir) || runDir}\n`);
   const interrupts = new Interrupts(() => interruptChildren());
-  writeJson(join(runDir, 'verdict.json'), { format: VERDICT_FORMAT, runId, complete: false, outcome: 'not-accepted', accepted: false, reason: 'incomplete: merging' });
+  writeJson(join(runDir, 'verdict.json'), { format: VERDICT_FORMAT, runId, complete: false, outcome: 'inconclusive', accepted: false, reason: 'incomplete: merging' });
 
   // union of the records and the evidence files of every shard
   const allBlobs = join(runDir, 'blob-all');

@@ -49,7 +49,7 @@ export const MIN_HISTORY_POINTS = 3;
  * Band used with fewer than MIN_HISTORY_POINTS runs: 5% of the baseline value. Single-threaded onnxruntime
  * (node and wasm) repeats bit-exactly, so the same model twice moves nothing; 5% leaves room for the kernels
  * that do not (multi-threaded reductions change float32 rounding, a few ulps on errors of ~1e-6), while a
- * weight perturbation of 1e-4 relative moves the error metrics by several times (suites/node/gate.test.ts).
+ * weight perturbation of 1e-4 relative moves the error metrics by several times (suites/harness/gate.test.ts).
  */
 export const DEFAULT_REL_BAND = 0.05;
 

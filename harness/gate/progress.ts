@@ -2,7 +2,7 @@
  * The progress line of a gate run: which suite and check is running, on which engine, how many of how many.
  * The runners report through two tiny reporters (vitest-progress.ts, playwright-progress.ts) that print one
  * `@@tinydit-progress {json}` line per event on stdout; the gate parses those lines and draws one status line
- * (redrawn in place on a terminal, a line every few seconds in a CI log).
+ * (redrawn in place on a terminal, in a CI log a line only when something changes: the phase, an engine, the next tenth of a runner's tests).
  */
 export const PROGRESS_PREFIX = '@@tinydit-progress ';
 
@@ -55,11 +55,10 @@ export class ProgressLine {
   private state = new Map<string, RunnerState>();
   private phase = '';
   private started = Date.now();
-  private lastPrint = 0;
   private lastText = '';
   private readonly tty: boolean;
 
-  constructor(private readonly out: NodeJS.WriteStream = process.stderr, private readonly intervalMs = 3000) {
+  constructor(private readonly out: NodeJS.WriteStream = process.stderr) {
     this.tty = !!out.isTTY && process.env.CI === undefined;
   }
 
@@ -107,19 +106,22 @@ export class ProgressLine {
       this.out.write(`\r\u001b[K${t.length > cols - 1 ? t.slice(0, cols - 2) + '…' : t}`);
       return;
     }
-    const now = Date.now();
-    if (force || (now - this.lastPrint >= this.intervalMs && t !== this.lastText)) {
+    // Not a terminal (CI logs): a line only when something changes: the phase, a runner's engine, or a runner
+    // crossing the next tenth of its tests. Never a line every few seconds.
+    const key = this.milestone();
+    if (force ? t !== this.lastText : key !== this.lastKey) {
       this.out.write(t + '\n');
-      this.lastPrint = now;
       this.lastText = t;
-    } else if (!this.trailing && t !== this.lastText) {
-      // print the latest state once the interval is over, even if no further event comes
-      this.trailing = setTimeout(() => { this.trailing = null; this.render(false); }, this.intervalMs - (now - this.lastPrint));
-      this.trailing.unref();
     }
+    this.lastKey = key;
   }
-  private trailing: NodeJS.Timeout | null = null;
+  private lastKey = '';
 
+  /** What a CI log line is printed for: the phase, each runner's engine and tenth of its tests done. */
+  private milestone(): string {
+    const runners = [...this.state.entries()].map(([runner, s]) => `${runner}:${s.project}:${s.total ? Math.floor((10 * s.done) / s.total) : 0}`);
+    return [this.phase, ...runners].join('|');
+  }
   /** A line that stays (a failure), printed above the progress line. */
   printAbove(line: string): void {
     if (this.tty) this.out.write(`\r\u001b[K${line}\n`);
@@ -128,7 +130,6 @@ export class ProgressLine {
   }
 
   finish(): void {
-    if (this.trailing) { clearTimeout(this.trailing); this.trailing = null; }
     if (this.tty) this.out.write('\r\u001b[K');
   }
 }

@@ -322,7 +322,7 @@ function renderDrift(v: Verdict): string {
 
 const CSS = `
 *{box-sizing:border-box}body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
-header{padding:18px 24px;color:#fff}header.accepted{background:#1f7a3d}header.rejected{background:#b3261e}header.incomplete{background:#9a6700}header.screened,header.narrowed{background:#3d5a80}
+header{padding:18px 24px;color:#fff}header.accepted{background:#1f7a3d}header.rejected{background:#b3261e}header.incomplete{background:#9a6700}header.screened,header.narrowed{background:#3d5a80}header.inconclusive{background:#5f5f6e}
 header h1{margin:0 0 4px;font-size:26px}header .sub{opacity:.92}main{padding:8px 24px 40px;max-width:1800px}
 section{background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:12px 16px;margin:14px 0}section>h2{margin:0 0 8px;font-size:18px}
 h3{font-size:15px;margin:14px 0 6px}code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}pre{white-space:pre-wrap;margin:0;max-height:18em;overflow:auto}
@@ -395,11 +395,13 @@ export function renderReport(v: Verdict, runDir: string, opts: ReportOptions = {
   const breeds = Array.isArray(manifest.breeds) ? manifest.breeds : [];
   const imageSize = typeof manifest.contract?.imageSize === 'number' ? manifest.contract.imageSize : null;
   // verdicts of older gates carry no outcome: accepted or not
-  const outcome = v.outcome ?? (v.accepted ? 'accepted' : 'not-accepted');
-  const state = !v.complete ? 'incomplete' : outcome === 'accepted' ? 'accepted' : outcome === 'screened' ? 'screened' : outcome === 'passed-narrowed' ? 'narrowed' : 'rejected';
+  const outcome = v.outcome ?? (v.accepted ? 'accepted' : 'rejected');
+  const state = !v.complete ? 'incomplete' : outcome === 'accepted' ? 'accepted' : outcome === 'screened' ? 'screened' : outcome === 'passed-narrowed' ? 'narrowed'
+    : outcome === 'inconclusive' ? 'inconclusive' : 'rejected';
   const title = state === 'accepted' ? 'ACCEPTED' : state === 'incomplete' ? 'INCOMPLETE — NOT ACCEPTED'
     : state === 'screened' ? 'SCREENED — NOT A RELEASE DECISION, NOT ACCEPTED'
-      : state === 'narrowed' ? 'PASSED IN A NARROWED SCOPE — NOT ACCEPTED' : 'NOT ACCEPTED';
+      : state === 'narrowed' ? 'PASSED IN A NARROWED SCOPE — NOT ACCEPTED'
+        : state === 'inconclusive' ? 'INCONCLUSIVE — THE HARNESS COULD NOT JUDGE, NOT ACCEPTED' : 'REJECTED — NOT ACCEPTED';
   const goldens = v.goldens ? `goldens: ${v.goldens.state}${v.goldens.provenance.total ? ` (provenance ${v.goldens.provenance.passed}/${v.goldens.provenance.total})` : ''}` : 'goldens: not recorded';
   const matrix = agreementMatrix(v.checks, runDir, breeds);
   const traj = trajectoryCharts(runDir);
@@ -422,6 +424,7 @@ export function renderReport(v: Verdict, runDir: string, opts: ReportOptions = {
 <div class="sub">model <b>${esc(manifest.name ?? '?')}</b> · sha256 <code>${esc(v.bundle.modelSha256 ?? 'unknown')}</code> · bundle <code>${esc(v.bundle.dir)}</code> · digest <code>${esc(v.bundle.digest ?? 'not recorded')}</code> (${v.bundle.files?.length ?? 0} files)</div>
 <div class="sub">run <code>${esc(v.runId)}</code> · ${esc(v.startedAt)} → ${esc(v.finishedAt ?? 'not finished')} · ${esc(String(v.machine.hostname ?? ''))} (${esc(String(v.machine.platform ?? ''))}, ${esc(String(v.machine.cpus ?? '?'))} CPUs, Node ${esc(String(v.machine.node ?? ''))})</div>
 ${v.reason ? `<div class="sub"><b>${esc(v.reason)}</b></div>` : ''}
+${v.rerun ? `<div class="sub" id="rerun">${esc(v.rerun.why)}: <code>${esc(v.rerun.command)}</code></div>` : ''}
 </header>
 <main>
 <nav><a href="#failed">failed</a><a href="#agreement">agreement</a><a href="#images">images</a><a href="#drift-section">drift</a><a href="#trajectories">trajectories</a><a href="#statistics">statistics</a><a href="#trend">trend</a><a href="#engines">engines</a><a href="#self-tests">self-tests</a><a href="#all">all checks</a><a href="#files">reports</a></nav>

@@ -1,7 +1,7 @@
 /**
  * A synthetic run folder with everything the summary page can show (13 breeds' images per engine, saved
  * final states, trajectory error curves, per-breed statistics, one failing engine), for the page's own tests
- * (suites/node/gate.test.ts, suites/browser/report-page.spec.ts). Clearly labelled as a sample on the page:
+ * (suites/harness/gate.test.ts, suites/harness/browser/report-page.spec.ts). Clearly labelled as a sample on the page:
  * its model name is 'synthetic sample (not a model)'.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';

@@ -104,17 +104,20 @@ export interface Scope {
 /**
  * What a run answers. Only 'accepted' is a release decision (exit 0).
  * - accepted: the full gate, on a bundle with goldens whose provenance was verified (or trusted by the recorded
- *   --trust-goldens flag), and every check and self-test passed.
- * - not-accepted: something failed, or the run could not judge (exit 1).
+ *   --trust-goldens flag), and every check and proof passed.
+ * - rejected: the model (or its bundle) is at fault: a check ran and failed, a proof showed a check cannot vouch
+ *   for it, the bundle was refused or has no goldens (exit 1).
+ * - inconclusive: the harness or the environment could not judge (an engine crashed or did not start, a runner
+ *   timed out, a report or a family is missing, a check errored); says nothing about the model (exit 5).
  * - screened: a --screen run (contract, weights and behaviour only, no goldens needed) whose checks all passed:
  *   a screening, not a release decision (exit 3).
  * - passed-narrowed: a narrowed run (options or environment limited the cases) whose checks all passed: says
  *   nothing about what it left out, never an acceptance (exit 4).
  */
-export type Outcome = 'accepted' | 'not-accepted' | 'screened' | 'passed-narrowed';
+export type Outcome = 'accepted' | 'rejected' | 'inconclusive' | 'screened' | 'passed-narrowed';
 
 /** Exit codes of `npm run gate` per outcome (130: interrupted, 2: usage error). */
-export const OUTCOME_EXIT: Record<Outcome, number> = { accepted: 0, 'not-accepted': 1, screened: 3, 'passed-narrowed': 4 };
+export const OUTCOME_EXIT: Record<Outcome, number> = { accepted: 0, rejected: 1, screened: 3, 'passed-narrowed': 4, inconclusive: 5 };
 
 /** 'gate': the release decision; 'screen': the contract-level screening of a model that has no goldens yet. */
 export type GateMode = 'gate' | 'screen';
@@ -216,6 +219,8 @@ export interface Verdict {
   outcome: Outcome;
   mode: GateMode;
   accepted: boolean;
+  /** An inconclusive run: what to rerun, and why it is not about the model. */
+  rerun?: { command: string; why: string; tests: string[] };
   /** Short summary of why not accepted ('' when accepted). */
   reason: string;
   reasons: Reason[];

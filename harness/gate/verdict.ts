@@ -1,7 +1,7 @@
 /**
  * The verdict: one yes or no, with every reason. A pure function of what the run left behind (check records,
  * the runners' own reports, how the child processes ended), so it is computed the same way from one run or
- * from merged shards, and unit-tested on synthetic inputs (suites/node/gate.test.ts).
+ * from merged shards, and unit-tested on synthetic inputs (suites/harness/gate.test.ts).
  *
  * Fail closed: accepted only when the run is complete, the scope is the full gate (nothing narrowed it: no option,
  * no environment variable), the bundle has goldens and their provenance was verified (or trusted by the recorded
@@ -57,6 +57,27 @@ export const NOTE_CODES = new Set(['engine-init-retried', 'goldens-trusted-unver
  */
 export const SCOPE_CODES = new Set(['narrowed-scope', 'screening', 'goldens-unverified']);
 
+/**
+ * Reason codes that say the MODEL (or the bundle it ships in) is at fault: the outcome is then 'rejected'. Every
+ * other blocking reason says the harness or the environment could not judge (a crash, a timeout, a missing
+ * report or family, a check that errored): the outcome is then 'inconclusive', never a rejection of the model.
+ * A model fault wins over a harness fault in the same run: a check that ran and failed is a judgement.
+ */
+export const MODEL_CODES = new Set(['checks-failed', 'self-test-failed', 'bundle-refused', 'goldens-missing', 'drift']);
+
+/** What to rerun after an inconclusive run: the run itself, and the tests the harness could not finish. */
+function rerunAdvice(input: VerdictInput, faults: Reason[], tests: RunnerTest[]): Verdict['rerun'] {
+  const broken = tests.filter((t) => !PASSED.has(t.status));
+  const engines = [...new Set(broken.filter((t) => t.runner === 'playwright').map((t) => t.project))];
+  const causes = [...new Set(faults.map((f) => f.code))];
+  return {
+    command: input.runCommand,
+    why: `the harness or the environment could not reach a verdict (${causes.join(', ') || 'incomplete'}); nothing here says the model is at fault. ` +
+      `Rerun the gate${engines.length ? ` (the engines that broke: ${engines.join(', ')})` : ''}; if it repeats, the causes above name what to fix on the machine`,
+    tests: broken.slice(0, 20).map((t) => replayTest(t, { bundle: input.bundleArg }).command),
+  };
+}
+
 export function budgetRuntimesInScope(budget: { fullGenerationMs?: Record<string, number> } | undefined | null, node: boolean, browsers: string[], shard?: string): string[] {
   if (!budget?.fullGenerationMs || shard) return [];
   return Object.keys(budget.fullGenerationMs).filter((rt) => (rt === 'node' ? node : browsers.includes(rt)));
@@ -68,7 +89,7 @@ export function budgetRuntimesInScope(budget: { fullGenerationMs?: Record<string
  */
 export const CONTRACT_ONLY_SUITES = {
   node: ['suites/node/contract.test.ts', 'suites/node/behaviour.test.ts'],
-  browser: ['suites/browser/smoke.spec.ts', 'suites/browser/report-page.spec.ts'],
+  browser: ['suites/browser/smoke.spec.ts'],
 };
 
 export interface VerdictInput {
@@ -386,10 +407,15 @@ export function computeVerdict(input: VerdictInput): Verdict {
   }
 
   // ---- failures ----
-  const judgedFailed = checks.filter((c) => c.status !== 'pass' && !c.selfTest && c.source === 'record');
-  const selfFailed = checks.filter((c) => c.status !== 'pass' && c.selfTest);
+  // 'fail': the check ran and the model failed it; 'error': the check could not reach a judgement (harness or environment)
+  const judgedFailed = checks.filter((c) => c.status === 'fail' && !c.selfTest && c.source === 'record');
+  const judgedErrored = checks.filter((c) => c.status === 'error' && !c.selfTest && c.source === 'record');
+  const selfFailed = checks.filter((c) => c.status === 'fail' && c.selfTest);
+  const selfErrored = checks.filter((c) => c.status === 'error' && c.selfTest);
+  if (judgedErrored.length) reasons.unshift(reason('checks-errored', `${judgedErrored.length} check(s) could not run to a judgement (status error: the harness or the environment, not the model): ${list(judgedErrored, (c) => c.id, 5)}`));
   if (judgedFailed.length) reasons.unshift(reason('checks-failed', `${judgedFailed.length} check(s) failed: ${list(judgedFailed, (c) => c.id, 5)}`));
-  if (selfFailed.length) reasons.push(reason('self-test-failed', `${selfFailed.length} self-test(s) failed (a check passed a model broken on purpose, or the proof could not run): ${list(selfFailed, (c) => c.id, 5)}`));
+  if (selfFailed.length) reasons.push(reason('self-test-failed', `${selfFailed.length} proof(s) failed: a check passed this model broken on purpose, so it cannot vouch for this model: ${list(selfFailed, (c) => c.id, 5)}`));
+  if (selfErrored.length) reasons.push(reason('self-test-errored', `${selfErrored.length} proof(s) could not run (status error): ${list(selfErrored, (c) => c.id, 5)}`));
 
   const rank = (c: VerdictCheck): number => (c.status === 'pass' ? 3 : c.source === 'runner' ? 2 : c.selfTest ? 1 : 0);
   const ordered = checks.map((c, i) => ({ c, i })).sort((a, b) => rank(a.c) - rank(b.c) || a.i - b.i).map((x) => x.c);
@@ -398,16 +424,20 @@ export function computeVerdict(input: VerdictInput): Verdict {
   const blocking = reasons.filter((r) => !NOTE_CODES.has(r.code) && !SCOPE_CODES.has(r.code));
   const scopeNotes = reasons.filter((r) => SCOPE_CODES.has(r.code));
   const complete = !input.interrupted && input.finishedAt !== null;
-  const judged = level === 'full' || level === 'contract-only';
+  const modelFaults = blocking.filter((r) => MODEL_CODES.has(r.code));
+  const harnessFaults = blocking.filter((r) => !MODEL_CODES.has(r.code));
   let outcome: Outcome;
-  if (!complete || !judged || blocking.length > 0 || failed.length > 0) outcome = 'not-accepted';
+  if (modelFaults.length > 0) outcome = 'rejected';
+  else if (!complete || harnessFaults.length > 0 || failed.length > 0 || !(level === 'full' || level === 'contract-only')) outcome = 'inconclusive';
   else if (!input.scope.full) outcome = 'passed-narrowed';
   else if (mode === 'screen') outcome = 'screened';
-  else if (scopeNotes.length > 0 || level !== 'full') outcome = 'not-accepted';
+  else if (scopeNotes.length > 0 || level !== 'full') outcome = 'inconclusive';
   else outcome = 'accepted';
   const accepted = outcome === 'accepted';
   const det = collectDeterminism(records);
-  const why = blocking[0]?.message ?? (failed.length ? `${failed.length} check(s) failed` : scopeNotes[0]?.message ?? 'not complete');
+  const why = (outcome === 'rejected' ? modelFaults[0]?.message : harnessFaults[0]?.message) ??
+    (failed.length ? `${failed.length} check(s) failed` : scopeNotes[0]?.message ?? 'not complete');
+  const rerun = outcome === 'inconclusive' ? rerunAdvice(input, harnessFaults, tests) : undefined;
 
   return {
     format: VERDICT_FORMAT,
@@ -416,6 +446,7 @@ export function computeVerdict(input: VerdictInput): Verdict {
     outcome,
     mode,
     accepted,
+    ...(rerun ? { rerun } : {}),
     reason: accepted ? '' : why,
     reasons,
     level: input.level,

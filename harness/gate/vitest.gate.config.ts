@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { defineConfig, type ViteUserConfig } from 'vitest/config';
-import base from '../../vitest.config.js';
+import base, { MODEL_SUITES } from '../../vitest.config.js';
 import { REPO_ROOT } from '../config.js';
 
 const runDir = process.env.TINYDIT_REPORT_DIR;
@@ -19,7 +19,8 @@ export default defineConfig({
   root: REPO_ROOT,
   test: {
     ...b.test,
-    ...(fixture ? { include: fixture.split(',') } : {}),
+    // the model's suites only: the harness's own tests (suites/harness) are not part of a model's verdict
+    include: fixture ? fixture.split(',') : MODEL_SUITES,
     reporters: [
       'default',
       ['junit', { outputFile: join(runDir, 'junit-node.xml') }],

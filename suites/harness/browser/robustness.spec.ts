@@ -6,7 +6,7 @@
  *   fetched (its folder answers 404): the model-load check fails naming the runtime URL and the HTTP status,
  *   the page shows the error, and it does so at once, not after the load timeout.
  *
- * Gate fixtures, defined only when env TINYDIT_BROWSER_FIXTURE=faults (suites/node/robustness.test.ts runs them
+ * Gate fixtures, defined only when env TINYDIT_BROWSER_FIXTURE=faults (suites/harness/robustness.test.ts runs them
  * through the gate with two engines; they are never part of a normal run). On the engine named by
  * TINYDIT_FAULT_ENGINE (default chromium) they break on purpose; on the others they run the same steps normally:
  * - robustness-fixture:fault=browser-crash: the browser process is killed (SIGKILL) mid-generation;
@@ -16,9 +16,9 @@
  * The outer test asserts the verdict is not accepted, names the crash and the hang, and that every other test ran.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { BREEDS, ORT_INIT_ATTEMPTS, ORT_INIT_TIMEOUT_ERROR, type Fault } from '../../harness/web/protocol.js';
-import { expect, test, type BundleInfo, type GenerationRun, type TinyditApp } from './fixtures.js';
-import { BULK_THREADS, attemptLoad, checkLoadFailsVisibly, checkModelLoad, explain, proof, record } from './helpers.js';
+import { BREEDS, ORT_INIT_ATTEMPTS, ORT_INIT_TIMEOUT_ERROR, type Fault } from '../../../harness/web/protocol.js';
+import { expect, test, type BundleInfo, type GenerationRun, type TinyditApp } from '../../browser/fixtures.js';
+import { BULK_THREADS, attemptLoad, checkLoadFailsVisibly, checkModelLoad, explain, proof, record } from '../../browser/helpers.js';
 
 /** A folder the static server does not serve: the page's wasm runtime is then unreachable. */
 const MISSING_ORT_BASE = '/ort-missing/';

@@ -11,12 +11,12 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { reportDir } from '../../harness/config.js';
-import { renderReport } from '../../harness/gate/report.js';
-import { writeSampleRun } from '../../harness/gate/sample.js';
-import type { Verdict } from '../../harness/gate/types.js';
-import { recordCheck } from '../../harness/results.js';
-import { expect, test } from './fixtures.js';
+import { reportDir } from '../../../harness/config.js';
+import { renderReport } from '../../../harness/gate/report.js';
+import { writeSampleRun } from '../../../harness/gate/sample.js';
+import type { Verdict } from '../../../harness/gate/types.js';
+import { recordCheck } from '../../../harness/results.js';
+import { expect, test } from '../../browser/fixtures.js';
 
 /** Image artifacts (generated/golden/diff PNGs of judged records with a breed) the page of a run must show. */
 function expectedImages(page: string): number | null {

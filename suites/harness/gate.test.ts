@@ -21,9 +21,10 @@ import { agreementMatrix } from '../../harness/gate/agreement.js';
 import { BAND_ABS_FLOOR, DEFAULT_REL_BAND, MIN_HISTORY_POINTS, computeDrift, keyMetricGroups, keyMetrics, loadBaseline, type HistoryEntry } from '../../harness/gate/metrics.js';
 import { dedupeRecords, idParams, isSelfTest, parseRecord, readRecords } from '../../harness/gate/records.js';
 import { escapeRegex, matchTest, replayCommand } from '../../harness/gate/replay.js';
+import { ProgressLine } from '../../harness/gate/progress.js';
 import { renderReport } from '../../harness/gate/report.js';
 import { readPlaywrightReport, readVitestReport } from '../../harness/gate/runners.js';
-import { OUTCOME_EXIT, type GateRecord, type ProcessOutcome, type RunnerResults, type RunnerTest, type Scope, type Verdict, type VerdictCheck } from '../../harness/gate/types.js';
+import { OUTCOME_EXIT, type GateRecord, type Outcome, type ProcessOutcome, type RunnerResults, type RunnerTest, type Scope, type Verdict, type VerdictCheck } from '../../harness/gate/types.js';
 import { EXPECTED_FAMILIES, computeVerdict, type VerdictInput } from '../../harness/gate/verdict.js';
 import { withInitializers } from '../../harness/mutate.js';
 import { encodeNpy, parseNpy } from '../../harness/npy.js';
@@ -119,42 +120,43 @@ describe('verdict: accepted only when everything ran and passed', () => {
     expect(v.determinism.threads.chromium).toEqual([1]);
   });
 
-  // Each case: one thing broken in an otherwise passing run -> not accepted, with this reason code.
-  const broken: Array<{ what: string; code: string; make: () => VerdictInput; failedId?: RegExp }> = [
+  // Each case: one thing broken in an otherwise passing run -> not accepted, with this reason code, and the outcome
+  // says whose fault it is: 'rejected' (the model) or 'inconclusive' (the harness or the environment).
+  const broken: Array<{ what: string; code: string; outcome: Outcome; make: () => VerdictInput; failedId?: RegExp }> = [
     {
-      what: 'failed-check', code: 'checks-failed', failedId: /^velocity:variant=guided,case=1$/,
+      what: 'failed-check', outcome: 'rejected', code: 'checks-failed', failedId: /^velocity:variant=guided,case=1$/,
       make: () => { const r = passingRun(); r.records.find((x) => x.check === 'velocity')!.status = 'fail'; r.vitest.find((t) => t.title.startsWith('velocity:'))!.status = 'failed'; return input({}, r); },
     },
     {
-      what: 'error-record', code: 'checks-failed', failedId: /^trajectory:/,
+      what: 'error-record', outcome: 'inconclusive', code: 'checks-errored', failedId: /^trajectory:/,
       make: () => { const r = passingRun(); r.records.find((x) => x.check === 'trajectory')!.status = 'error'; return input({}, r); },
     },
     {
-      what: 'self-test-not-caught', code: 'self-test-failed', failedId: /mutant=zeroed/,
+      what: 'self-test-not-caught', outcome: 'rejected', code: 'self-test-failed', failedId: /mutant=zeroed/,
       make: () => { const r = passingRun(); r.records.find((x) => x.check === 'velocity-mutant')!.status = 'fail'; return input({}, r); },
     },
     {
-      what: 'failed-test-without-record', code: 'test-failed-unrecorded', failedId: /^test:runner=vitest/,
+      what: 'failed-test-without-record', outcome: 'inconclusive', code: 'test-failed-unrecorded', failedId: /^test:runner=vitest/,
       make: () => { const r = passingRun(); r.vitest.push(vtest('an assertion outside any record', 'failed')); return input({}, r); },
     },
     {
-      what: 'browser-test-failed-without-record', code: 'test-failed-unrecorded', failedId: /^test:runner=playwright,project=firefox/,
+      what: 'browser-test-failed-without-record', outcome: 'inconclusive', code: 'test-failed-unrecorded', failedId: /^test:runner=playwright,project=firefox/,
       make: () => { const r = passingRun(); r.playwright.push(ptest('progress:steps=10', 'firefox', 'timedOut')); return input({}, r); },
     },
     {
-      what: 'skipped-test', code: 'test-not-run', failedId: /^test:runner=vitest/,
+      what: 'skipped-test', outcome: 'inconclusive', code: 'test-not-run', failedId: /^test:runner=vitest/,
       make: () => { const r = passingRun(); r.vitest.push(vtest('skipped case', 'skipped')); return input({}, r); },
     },
     {
-      what: 'file-failed-to-load', code: 'file-failed-to-load', failedId: /^file:runner=vitest,file=suites\/node\/images\.test\.ts$/,
+      what: 'file-failed-to-load', outcome: 'inconclusive', code: 'file-failed-to-load', failedId: /^file:runner=vitest,file=suites\/node\/images\.test\.ts$/,
       make: () => { const r = passingRun(); return input({ vitest: runnerOf('vitest', r.vitest, { fileErrors: [{ runner: 'vitest', file: 'suites/node/images.test.ts', message: 'SyntaxError' }] }) }, r); },
     },
     {
-      what: 'project-ran-nothing', code: 'project-empty',
+      what: 'project-ran-nothing', outcome: 'inconclusive', code: 'project-empty',
       make: () => { const r = passingRun(); r.playwright = r.playwright.filter((t) => t.project !== 'webkit'); r.records = r.records.filter((x) => x.runtime !== 'webkit'); return input({}, r); },
     },
     {
-      what: 'engine-did-not-start', code: 'engine-not-started',
+      what: 'engine-did-not-start', outcome: 'inconclusive', code: 'engine-not-started',
       make: () => {
         const r = passingRun();
         r.records = r.records.filter((x) => x.runtime !== 'firefox');
@@ -162,30 +164,30 @@ describe('verdict: accepted only when everything ran and passed', () => {
         return input({}, r);
       },
     },
-    { what: 'suite-crashed', code: 'suite-crashed', make: () => input({ processes: [proc('vitest', { exitCode: null, signal: 'SIGSEGV' }), proc('playwright')] }) },
-    { what: 'suite-timed-out', code: 'suite-timeout', make: () => input({ processes: [proc('vitest'), proc('playwright', { exitCode: null, signal: 'SIGTERM', timedOut: true })] }) },
-    { what: 'exit-code-without-failure', code: 'suite-crashed', make: () => input({ processes: [proc('vitest', { exitCode: 1 }), proc('playwright')] }) },
-    { what: 'report-missing', code: 'no-report', make: () => input({ playwright: { ...runnerOf('playwright', []), report: null, problem: 'playwright.json: missing' } }) },
+    { what: 'suite-crashed', outcome: 'inconclusive', code: 'suite-crashed', make: () => input({ processes: [proc('vitest', { exitCode: null, signal: 'SIGSEGV' }), proc('playwright')] }) },
+    { what: 'suite-timed-out', outcome: 'inconclusive', code: 'suite-timeout', make: () => input({ processes: [proc('vitest'), proc('playwright', { exitCode: null, signal: 'SIGTERM', timedOut: true })] }) },
+    { what: 'exit-code-without-failure', outcome: 'inconclusive', code: 'suite-crashed', make: () => input({ processes: [proc('vitest', { exitCode: 1 }), proc('playwright')] }) },
+    { what: 'report-missing', outcome: 'inconclusive', code: 'no-report', make: () => input({ playwright: { ...runnerOf('playwright', []), report: null, problem: 'playwright.json: missing' } }) },
     {
-      what: 'family-missing', code: 'family-missing',
+      what: 'family-missing', outcome: 'inconclusive', code: 'family-missing',
       make: () => { const r = passingRun(); r.records = r.records.filter((x) => x.check !== 'stats'); return input({}, r); },
     },
     {
-      what: 'browser-family-missing', code: 'family-missing',
+      what: 'browser-family-missing', outcome: 'inconclusive', code: 'family-missing',
       make: () => { const r = passingRun(); r.records = r.records.filter((x) => !(x.runtime === 'chromium' && x.check === 'generation')); return input({}, r); },
     },
-    { what: 'global-error', code: 'global-error', make: () => { const r = passingRun(); return input({ playwright: runnerOf('playwright', r.playwright, { globalErrors: ['Error: webServer exited early'] }) }, r); } },
-    { what: 'unreadable-record-line', code: 'checks-unreadable', make: () => input({ recordProblems: ['checks.jsonl line 7: not JSON'] }) },
-    { what: 'narrowed-scope', code: 'narrowed-scope', make: () => input({ scope: { ...FULL_SCOPE, full: false, browsers: ['chromium'], narrowed: ['engines firefox, webkit not run'] } }) },
-    { what: 'bundle-refused', code: 'bundle-refused', make: () => input({ refused: 'manifest.json: missing', level: 'refused', records: [], vitest: null, playwright: null, processes: [] }) },
+    { what: 'global-error', outcome: 'inconclusive', code: 'global-error', make: () => { const r = passingRun(); return input({ playwright: runnerOf('playwright', r.playwright, { globalErrors: ['Error: webServer exited early'] }) }, r); } },
+    { what: 'unreadable-record-line', outcome: 'inconclusive', code: 'checks-unreadable', make: () => input({ recordProblems: ['checks.jsonl line 7: not JSON'] }) },
+    { what: 'narrowed-scope', outcome: 'passed-narrowed', code: 'narrowed-scope', make: () => input({ scope: { ...FULL_SCOPE, full: false, browsers: ['chromium'], narrowed: ['engines firefox, webkit not run'] } }) },
+    { what: 'bundle-refused', outcome: 'rejected', code: 'bundle-refused', make: () => input({ refused: 'manifest.json: missing', level: 'refused', records: [], vitest: null, playwright: null, processes: [] }) },
   ];
   for (const b of broken) {
     it(`gate:selftest=rejects,cause=${b.what}`, () => {
       const v = computeVerdict(b.make());
       const named = codes(v).includes(b.code);
       const listed = b.failedId ? v.failed.some((id) => b.failedId!.test(id)) : true;
-      selftest(`rejects,cause=${b.what}`, !v.accepted && named && listed,
-        `accepted=${v.accepted}; reasons [${codes(v).join(', ')}] ${named ? 'name' : 'do NOT name'} ${b.code}; failed [${v.failed.slice(0, 4).join(', ')}]`);
+      selftest(`rejects,cause=${b.what}`, !v.accepted && named && listed && v.outcome === b.outcome,
+        `accepted=${v.accepted}; outcome ${v.outcome} (want ${b.outcome}); reasons [${codes(v).join(', ')}] ${named ? 'name' : 'do NOT name'} ${b.code}; failed [${v.failed.slice(0, 4).join(', ')}]`);
       expect(v.reason.length).toBeGreaterThan(0);
     });
   }
@@ -209,7 +211,7 @@ describe('verdict: accepted only when everything ran and passed', () => {
     selftest('a-narrowed-run-is-never-accepted',
       !nodeOnly.accepted && nodeOnly.outcome === 'passed-narrowed' && codes(nodeOnly).includes('narrowed-scope') && codes(nodeOnly).includes('allow-narrow-ignored') &&
       !caseEnv.accepted && caseEnv.outcome === 'passed-narrowed' && caseEnv.scope.env?.TINYDIT_CASE === 'Bombay' &&
-      narrowedFail.outcome === 'not-accepted' && OUTCOME_EXIT['passed-narrowed'] === 4 && OUTCOME_EXIT.accepted === 0,
+      narrowedFail.outcome === 'rejected' && OUTCOME_EXIT['passed-narrowed'] === 4 && OUTCOME_EXIT.accepted === 0,
     `node-only with --allow-narrow: ${nodeOnly.outcome} (${codes(nodeOnly).join(',')}); TINYDIT_CASE=Bombay: ${caseEnv.outcome}; narrowed with a failed check: ${narrowedFail.outcome}`);
   });
 
@@ -256,9 +258,9 @@ describe('verdict: accepted only when everything ran and passed', () => {
     // a bundle with goldens, screened: still only a screening
     const fullScreened = computeVerdict(input({ level: 'full', scope, playwright: null, processes: [proc('vitest')], mode: 'screen' }, r));
     selftest('acceptance-needs-goldens-and-screening-is-not-acceptance',
-      !noGoldens.accepted && noGoldens.outcome === 'not-accepted' && codes(noGoldens).includes('goldens-missing') &&
+      !noGoldens.accepted && noGoldens.outcome === 'rejected' && codes(noGoldens).includes('goldens-missing') &&
       !screened.accepted && screened.outcome === 'screened' && screened.mode === 'screen' && codes(screened).includes('screening') &&
-      screenMissing.outcome === 'not-accepted' && codes(screenMissing).includes('family-missing') &&
+      screenMissing.outcome === 'inconclusive' && codes(screenMissing).includes('family-missing') &&
       fullScreened.outcome === 'screened' && !fullScreened.accepted && OUTCOME_EXIT.screened === 3,
     `no goldens: ${noGoldens.outcome} (${codes(noGoldens).join(',')}); --screen: ${screened.outcome}; --screen without weights: ${screenMissing.outcome} (${codes(screenMissing).join(',')}); ` +
       `--screen on a full bundle: ${fullScreened.outcome}`);
@@ -282,8 +284,8 @@ describe('verdict: accepted only when everything ran and passed', () => {
     const trustedNoFlag = computeVerdict(input({}, withProv('pass', { trustedByFlag: true, verified: false })));
     selftest('goldens-must-be-verified-or-trusted-by-flag',
       verified.accepted && verified.goldens?.state === 'verified' &&
-      !missing.accepted && codes(missing).includes('goldens-unverified') && codes(missing).includes('family-missing') &&
-      !disagree.accepted && disagree.goldens?.state === 'failed' &&
+      !missing.accepted && missing.outcome === 'inconclusive' && codes(missing).includes('goldens-unverified') && codes(missing).includes('family-missing') &&
+      !disagree.accepted && disagree.outcome === 'rejected' && disagree.goldens?.state === 'failed' &&
       trusted.accepted && trusted.goldens?.state === 'trusted-by-flag' && codes(trusted).includes('goldens-trusted-unverified') &&
       !trustedNoFlag.accepted && trustedNoFlag.goldens?.state === 'unverified',
     `verified: ${verified.outcome}; no provenance records: ${missing.outcome} (${codes(missing).join(',')}); provenance failed: ${disagree.outcome} (${disagree.goldens?.state}); ` +
@@ -543,7 +545,7 @@ describe('agreement matrix and summary page', () => {
     const { dir, verdict } = pageRun();
     const html = renderReport(verdict, dir, { history: [], chartJs: '/* no charts in this test */' });
     const imgs = (html.match(/<img src="data:image\/png;base64,/g) ?? []).length;
-    selftest('summary-page', html.includes('id="verdict-title">NOT ACCEPTED') && html.includes('stats:distribution,breed=Bombay,seed=7') && html.includes('id="agreement-matrix"') &&
+    selftest('summary-page', html.includes('id="verdict-title">REJECTED — NOT ACCEPTED') && html.includes('stats:distribution,breed=Bombay,seed=7') && html.includes('id="agreement-matrix"') &&
       imgs === 12 && html.includes('>n/a<') && html.includes('Odd one out: WebKit') && !/<script[^>]+src=/.test(html) && !/https?:\/\//.test(html.replace(/<script>[\s\S]*?<\/script>/g, '')),
     `title ok: ${html.includes('NOT ACCEPTED')}, ${imgs} inline images, matrix: ${html.includes('agreement-matrix')}`);
   });
@@ -573,6 +575,22 @@ function runCli(args: string[], env: NodeJS.ProcessEnv = {}, onStderr?: (text: s
   });
 }
 
+describe('the progress line in a CI log', () => {
+  it('gate:selftest=ci-progress-prints-on-change-not-on-a-timer', () => {
+    const lines: string[] = [];
+    const out = { isTTY: false, write: (t: string) => { lines.push(t); return true; } } as unknown as NodeJS.WriteStream;
+    const p = new ProgressLine(out);
+    p.setPhase('Node suites (vitest)');
+    for (let done = 1; done <= 200; done++) p.update({ runner: 'vitest', event: 'result', total: 200, done, status: 'passed', file: 'suites/node/x.test.ts', title: `t${done}` });
+    p.setPhase('browser suites');
+    for (const project of ['chromium', 'firefox']) for (let done = 1; done <= 20; done++) p.update({ runner: 'playwright', event: 'test', project, total: 40, done: done + (project === 'firefox' ? 20 : 0), file: 'suites/browser/g.spec.ts', title: `g${done}` });
+    p.finish();
+    // two phases, 10 tenths of the Node run, the browser runs' tenths and their engine change: a few dozen lines, not 240
+    const ok = lines.length >= 12 && lines.length <= 30 && lines.every((l) => l.endsWith('\n'));
+    selftest('ci-progress-prints-on-change-not-on-a-timer', ok, `${lines.length} lines for 240 events: ${lines.slice(0, 3).join('').trim()} ...`);
+  });
+});
+
 describe('the gate command', () => {
   it('gate:selftest=cli-refuses-a-broken-bundle-before-running', async () => {
     const broken = mkdtempSync(join(tmpdir(), 'gate-broken-'));
@@ -594,7 +612,7 @@ describe('the gate command', () => {
     const r = await runCli(['--bundle', dir, '--node-only', '--node-suites', fixture], { TINYDIT_GATE_FIXTURE: fixture });
     const s = await runCli(['--bundle', dir, '--node-only', '--node-suites', fixture, '--screen'], { TINYDIT_GATE_FIXTURE: fixture });
     const v = r.verdict;
-    selftest('cli-a-bundle-without-goldens-is-never-accepted', r.code === 1 && v?.accepted === false && v.outcome === 'not-accepted' && v.level === 'contract-only' &&
+    selftest('cli-a-bundle-without-goldens-is-never-accepted', r.code === 1 && v?.accepted === false && v.outcome === 'rejected' && v.level === 'contract-only' &&
       v.reasons.some((x) => x.code === 'goldens-missing') && r.stdout.includes('NOT ACCEPTED') && typeof v.bundle.digest === 'string' && v.bundle.digest.length === 64 &&
       !(v.bundle.files ?? []).some((f) => f.path.startsWith('goldens/')) && s.code === 4 && s.verdict?.mode === 'screen' && s.verdict.accepted === false,
     `no goldens: exit ${r.code}, outcome ${v?.outcome}, reasons ${v?.reasons.map((x) => x.code).join(',')}; --screen: exit ${s.code}, outcome ${s.verdict?.outcome}, mode ${s.verdict?.mode}`);
@@ -623,7 +641,7 @@ describe('the gate command', () => {
     const v = r.verdict;
     const failed = (v?.checks ?? []).filter((c) => c.check === 'trust' && c.status === 'fail').map((c) => c.id);
     const refusal = v?.reasons.find((x) => x.code === 'bundle-refused')?.message ?? '';
-    selftest('cli-a-bundle-that-loosens-its-own-yardsticks-is-refused', r.code === 1 && v?.outcome === 'not-accepted' && v.level === 'refused' && v.processes.length === 0 &&
+    selftest('cli-a-bundle-that-loosens-its-own-yardsticks-is-refused', r.code === 1 && v?.outcome === 'rejected' && v.level === 'refused' && v.processes.length === 0 &&
       failed.includes('trust:check=tolerance-ceiling,field=tolerance.velocity.floorMultiple') && failed.includes(`trust:check=noise-floor,file=goldens/${floorRel}`) &&
       /tolerance\.velocity\.floorMultiple = 1000000/.test(refusal) && refusal.includes(`goldens/${floorRel}`),
     `exit ${r.code}; outcome ${v?.outcome}; level ${v?.level}; trust records failed: ${failed.join(', ')}; refusal: ${refusal.slice(0, 600)}`);
@@ -645,7 +663,7 @@ describe('the gate command', () => {
     const r = await runCli(['--bundle', bundleDir(), '--node-only', '--node-suites', fixture, '--allow-narrow'], { TINYDIT_GATE_FIXTURE: fixture });
     const v = r.verdict;
     const reason = v?.reasons.find((x) => x.code === 'file-failed-to-load');
-    selftest('cli-names-a-suite-file-that-fails-to-load', r.code === 1 && v?.accepted === false && !!reason && reason.message.includes(fixture) && /fails to load on purpose/.test(reason.message),
+    selftest('cli-names-a-suite-file-that-fails-to-load', r.code === 5 && v?.accepted === false && v.outcome === 'inconclusive' && !!reason && reason.message.includes(fixture) && /fails to load on purpose/.test(reason.message),
       `exit ${r.code}; reasons ${JSON.stringify(v?.reasons)}`);
   }, 120_000);
 

@@ -6,20 +6,20 @@
  * 1. Bad bundles through the gate (runGate, the library behind `npm run gate`, and once the command itself):
  *    missing manifest, a schema failure, an ONNX whose sha256 disagrees, a truncated ONNX, a goldens index
  *    naming an absent file: exit 1, level 'refused' before anything runs, accepted false, the message names the
- *    file. (Every other bad bundle is refused by the same loader: suites/node/bundle.test.ts.)
+ *    file. (Every other bad bundle is refused by the same loader: suites/harness/bundle.test.ts.)
  * 2. Bad runs:
  *    a. a model whose velocity goes NaN/Infinity mid-trajectory (a wrapper injecting it at one step for one
  *       breed, and an ONNX with one breed's embedding row set to NaN): the sampler names the first step and the
  *       breed, the other breeds stay on their golden trajectories;
- *    b. a browser killed mid-generation and a page that hangs (suites/browser/robustness.spec.ts fixtures,
+ *    b. a browser killed mid-generation and a page that hangs (suites/harness/browser/robustness.spec.ts fixtures,
  *       through the gate with two engines): both are named in the verdict, the hang is stopped by its own time
  *       limit, every other test (the other engine's, and the same engine's next one) ran; not accepted;
  *    d. an engine that is not installed (TINYDIT_FIREFOX pointing nowhere): the gate names it with the install
  *       command, not accepted;
  *    e. no room for the reports: a report folder on a full tmpfs (where this machine lets us mount one) and a
  *       history file on /dev/full (anywhere): exit 1, "the report folder is out of space", never a pass.
- *    (c, the wasm runtime unreachable, is suites/browser/robustness.spec.ts; f, Ctrl-C, is
- *    suites/node/gate.test.ts gate:selftest=cli-interrupt-leaves-an-incomplete-verdict-and-the-partial-results.)
+ *    (c, the wasm runtime unreachable, is suites/harness/browser/robustness.spec.ts; f, Ctrl-C, is
+ *    suites/harness/gate.test.ts gate:selftest=cli-interrupt-leaves-an-incomplete-verdict-and-the-partial-results.)
  * 4. Determinism and replay: a broken bundle's verdict records seeds, engine versions, thread counts and the
  *    environment, and the replay command it prints for a failed check reruns that check, which fails the same way.
  */
@@ -317,7 +317,8 @@ if ('error' in loaded) {
       const v = r.verdict;
       const reason = v?.reasons.find((x) => x.code === 'engine-not-started')?.message ?? '';
       const pw = v?.processes.find((p) => p.name === 'playwright');
-      const ok = r.code === 1 && v?.accepted === false && v.complete && reason.includes('firefox') && reason.includes(missing) &&
+      // an engine that did not start says nothing about the model: inconclusive (exit 5), never rejected
+      const ok = r.code === 5 && v?.outcome === 'inconclusive' && v.accepted === false && v.complete && reason.includes('firefox') && reason.includes(missing) &&
         /To fix it, .*(apt-get install -y firefox-esr|npx playwright install)/.test(reason) && !!pw && !pw.timedOut && pw.signal === null;
       selftest('engine-not-installed,engine=firefox', ok, `exit ${r.code} after ${r.ms} ms; verdict ${brief(v)}; playwright ${JSON.stringify(pw)}`,
         { exitCode: r.code, ms: r.ms });
@@ -332,8 +333,8 @@ if ('error' in loaded) {
       // /dev/full answers every write with ENOSPC: the gate's last write (the history line) meets a full disk
       const r = await runGateCli(['--bundle', SOURCE, '--node-only', '--node-suites', fixture, '--allow-narrow', '--history', '/dev/full'], { TINYDIT_GATE_FIXTURE: fixture });
       // the suites passed and the verdict was written before the history: it must have been turned into a refusal
-      const ok = r.code === 1 && OUT_OF_SPACE.test(r.stderr) && r.stderr.includes('/dev/full') && r.stdout.includes('NOT ACCEPTED') && !r.stdout.includes('\nACCEPTED') &&
-        r.verdict?.accepted === false && r.verdict.reasons[0]?.code === 'report-unwritable';
+      const ok = r.code === 5 && OUT_OF_SPACE.test(r.stderr) && r.stderr.includes('/dev/full') && r.stdout.includes('NOT ACCEPTED') && !r.stdout.includes('\nACCEPTED') &&
+        r.verdict?.accepted === false && r.verdict.outcome === 'inconclusive' && r.verdict.reasons[0]?.code === 'report-unwritable';
       selftest('no-room,where=history-on-dev-full', ok, `exit ${r.code}; stderr: ${r.stderr.split('\n').filter((l) => l.startsWith('gate:')).join(' | ')}; ` +
         `verdict on disk: ${brief(r.verdict)}`, { exitCode: r.code });
     }, 60_000);
@@ -360,7 +361,7 @@ if ('error' in loaded) {
           const free = (): number => { const st = spawnSync('df', ['-B1', '--output=avail', mountPoint], { encoding: 'utf8' }); return Number(st.stdout.trim().split('\n')[1]); };
           writeFileSync(join(mountPoint, 'filler'), new Uint8Array(Math.max(0, free() - ROOM_LEFT_BYTES)));
           const r = await runGateCli(['--bundle', SOURCE, '--node-only', '--node-suites', fixture, '--allow-narrow', '--reports', mountPoint], { TINYDIT_GATE_FIXTURE: fixture });
-          const ok = r.code === 1 && OUT_OF_SPACE.test(r.stderr) && r.stderr.includes(mountPoint) && (r.verdict === null || r.verdict.accepted === false);
+          const ok = r.code === 5 && OUT_OF_SPACE.test(r.stderr) && r.stderr.includes(mountPoint) && (r.verdict === null || r.verdict.accepted === false);
           selftest('no-room,where=report-folder-on-full-tmpfs', ok,
             `exit ${r.code}; stderr: ${r.stderr.split('\n').filter((l) => l.startsWith('gate:')).join(' | ')}; verdict left on disk: ${brief(r.verdict)}`,
             { exitCode: r.code, verdictOnDisk: r.verdict !== null });
@@ -386,7 +387,7 @@ if ('error' in loaded) {
       if (!chooseEngine(faultEngine).available || !other) {
         throw new Error(`this check needs ${faultEngine} and one more engine: ${[faultEngine, 'firefox', 'webkit'].map((p) => `${p} ${chooseEngine(p as 'chromium').available ? 'found' : 'missing'}`).join(', ')}`);
       }
-      const r = await runGateCli(['--bundle', SOURCE, '--browser-only', '--browsers', `${faultEngine},${other}`, '--browser-suites', 'suites/browser/robustness.spec.ts',
+      const r = await runGateCli(['--bundle', SOURCE, '--browser-only', '--browsers', `${faultEngine},${other}`, '--browser-suites', 'suites/harness/browser/robustness.spec.ts',
         '--grep', 'robustness-fixture', '--allow-narrow', '--timeout-browser', '4'],
       { TINYDIT_BROWSER_FIXTURE: 'faults', TINYDIT_FAULT_ENGINE: faultEngine, TINYDIT_FIXTURE_HANG_MS: String(HANG_LIMIT_MS) }, { timeoutMs: 290_000 });
       const v = r.verdict;
@@ -398,9 +399,10 @@ if ('error' in loaded) {
       const proc = v?.processes.find((p) => p.name === 'playwright');
       const fixtures = ['robustness-fixture:fault=browser-crash', 'robustness-fixture:fault=page-hang', 'robustness-fixture:after-faults'];
       const seen = [faultEngine, other].flatMap((p) => fixtures.map((t) => `${p} ${t.replace('robustness-fixture:', '')}: ${status(p, t)}`));
-      const ok = r.code === 1 && v?.complete === true && v.accepted === false &&
-        crashed.includes(`${faultEngine} suites/browser/robustness.spec.ts "robustness-fixture:fault=browser-crash"`) &&
-        timedOut.includes(`${faultEngine} suites/browser/robustness.spec.ts "robustness-fixture:fault=page-hang"`) &&
+      // a crashed engine and a hung page are the environment's faults: inconclusive (exit 5), never rejected
+      const ok = r.code === 5 && v?.complete === true && v.accepted === false && v.outcome === 'inconclusive' &&
+        crashed.includes(`${faultEngine} suites/harness/browser/robustness.spec.ts "robustness-fixture:fault=browser-crash"`) &&
+        timedOut.includes(`${faultEngine} suites/harness/browser/robustness.spec.ts "robustness-fixture:fault=page-hang"`) &&
         status(faultEngine, fixtures[0]!) === 'failed' && status(faultEngine, fixtures[1]!) === 'timedOut' && status(faultEngine, fixtures[2]!) === 'passed' &&
         fixtures.every((t) => status(other, t) === 'passed') &&
         !!hang && hang.durationMs <= HANG_LIMIT_MS + STOP_GRACE_MS &&
