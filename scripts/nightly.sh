@@ -10,7 +10,8 @@
 #   3. false-rejects  npm run gate:power -- --false-rejects N (default 10): the good model through the full gate N times
 #   4. bench          npm run bench, compared with the previous nights' bench files (slowdowns beyond the spread)
 #   5. production     npm run production (the 33M-parameter tinydit_128 through contract, numeric and generation checks)
-# Every step runs even when an earlier one failed; the exit code is 1 when any failed, and the summary names them.
+# Every step runs even when an earlier one failed; the exit code is 1 when any failed, else 5 when a gate step was
+# inconclusive (exit 5: the harness or the machine could not judge; rerun it), and the summary names them.
 set -u
 cd "$(dirname "$0")/.."
 
@@ -33,6 +34,7 @@ BENCH_BASELINES=()
 for f in $(ls -1 reports/nightly-*/bench.json 2>/dev/null | tail -n 3); do BENCH_BASELINES+=(--baseline "$f"); done
 
 declare -a FAILED=()
+declare -a INCONCLUSIVE=()
 step() {
   local name="$1"; shift
   echo "[nightly] $name: $*"
@@ -42,8 +44,14 @@ step() {
     echo "[nightly]   $name passed ($((SECONDS - t0)) s)"
   else
     local rc=$?
-    echo "[nightly]   $name FAILED with exit $rc ($((SECONDS - t0)) s): $OUT/$name.log"
-    FAILED+=("$name")
+    if [ "$rc" = 5 ]; then
+      # the gate's 'inconclusive': the harness or the machine could not judge; not a verdict on the model
+      echo "[nightly]   $name INCONCLUSIVE (exit 5: harness or environment, see 'rerun' in its verdict.json) ($((SECONDS - t0)) s): $OUT/$name.log"
+      INCONCLUSIVE+=("$name")
+    else
+      echo "[nightly]   $name FAILED with exit $rc ($((SECONDS - t0)) s): $OUT/$name.log"
+      FAILED+=("$name")
+    fi
   fi
 }
 
@@ -60,8 +68,12 @@ if [ "$DRY" = 1 ]; then
   echo "[nightly] dry run: the commands above were printed, nothing ran"
   exit 0
 fi
+if [ "${#INCONCLUSIVE[@]}" -gt 0 ]; then
+  echo "[nightly] INCONCLUSIVE (rerun; not the model): ${INCONCLUSIVE[*]} (logs in $OUT)"
+fi
 if [ "${#FAILED[@]}" -gt 0 ]; then
   echo "[nightly] FAILED: ${FAILED[*]} (logs in $OUT)"
   exit 1
 fi
+[ "${#INCONCLUSIVE[@]}" -gt 0 ] && exit 5
 echo "[nightly] all steps passed (logs in $OUT)"
