@@ -59,7 +59,9 @@ GATE_BASELINE=()
 [ -s reports/history.jsonl ] && GATE_BASELINE=(--baseline reports/history.jsonl)   # the first night has no history yet
 step gate          npm run --silent gate -- --bundle "$BUNDLE" "${GATE_BASELINE[@]}"
 step kill-matrix   npm run --silent gate:power -- --bundle "$BUNDLE" --browsers chromium,firefox,webkit --out "$OUT/gate-power"
-step false-rejects npm run --silent gate:power -- --bundle "$BUNDLE" --false-rejects "$FALSE_REJECTS" --out "$OUT/gate-power"
+# false rejects, as CI and laptops run it: the good model N times, each on a fresh clone, one core kept busy meanwhile;
+# rejected and inconclusive runs counted apart (scripts/series.ts)
+step series        npx tsx scripts/series.ts --runs "$FALSE_REJECTS" --load 1 --bundle "$BUNDLE" --out "$OUT/series"
 step bench         npm run --silent bench -- --bundle "$BUNDLE" --out "$OUT/bench.json" "${BENCH_BASELINES[@]}"
 step production    npm run --silent production
 

@@ -314,11 +314,27 @@ export const test = base.extend<TinyditTestFixtures & PrivateFixtures, TinyditWo
 
   bundle: [async ({}, use) => { await use(readBundle()); }, { scope: 'worker' }],
 
-  context: async ({ browser, _contextFactory }, use) => {
+  context: async ({ browser, _contextFactory, playwright, browserName, tinyditEngine }, use, testInfo) => {
     if (miniBrowsers.has(browser)) {
       const ctx = browser.contexts()[0];
-      if (!ctx) throw new Error('MiniBrowser has no context');
+      if (!ctx) throw new Error('MiniBrowser has no context (the MiniBrowser of this worker is gone: it crashed or was closed in an earlier test)');
       await use(ctx);
+      return;
+    }
+    if (!browser.isConnected()) {
+      // The worker's browser died in an earlier test that still passed (a crash the runner answers with a new worker
+      // only after a failure): never hand this test a dead browser. It gets a browser of its own, said in its report.
+      testInfo.annotations.push({ type: 'browser-relaunched', description: `${tinyditEngine.label}: the worker's browser had disconnected in an earlier test; this test ran in a new one` });
+      let fresh: Browser;
+      try {
+        fresh = await playwright[browserName].launch({ ...tinyditEngine.launchOptions, ...(tinyditEngine.channel ? { channel: tinyditEngine.channel } : {}) });
+      } catch (err) {
+        throw new Error(engineMissingMessage(tinyditEngine, `relaunch after the worker's browser disconnected: ${(err as Error).message}`));
+      }
+      const ctx = await fresh.newContext();
+      await use(ctx);
+      await ctx.close().catch(() => undefined);
+      await fresh.close().catch(() => undefined);
       return;
     }
     const { context, close } = await _contextFactory();

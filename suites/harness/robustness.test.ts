@@ -397,13 +397,14 @@ if ('error' in loaded) {
       const crashed = v?.reasons.find((x) => x.code === 'engine-crashed')?.message ?? '';
       const timedOut = v?.reasons.find((x) => x.code === 'test-timeout')?.message ?? '';
       const proc = v?.processes.find((p) => p.name === 'playwright');
-      const fixtures = ['robustness-fixture:fault=browser-crash', 'robustness-fixture:fault=page-hang', 'robustness-fixture:after-faults'];
+      const fixtures = ['robustness-fixture:fault=browser-crash', 'robustness-fixture:fault=page-hang', 'robustness-fixture:after-faults', 'robustness-fixture:fault=browser-killed-after-pass'];
       const seen = [faultEngine, other].flatMap((p) => fixtures.map((t) => `${p} ${t.replace('robustness-fixture:', '')}: ${status(p, t)}`));
       // a crashed engine and a hung page are the environment's faults: inconclusive (exit 5), never rejected
       const ok = r.code === 5 && v?.complete === true && v.accepted === false && v.outcome === 'inconclusive' &&
         crashed.includes(`${faultEngine} suites/harness/browser/robustness.spec.ts "robustness-fixture:fault=browser-crash"`) &&
         timedOut.includes(`${faultEngine} suites/harness/browser/robustness.spec.ts "robustness-fixture:fault=page-hang"`) &&
         status(faultEngine, fixtures[0]!) === 'failed' && status(faultEngine, fixtures[1]!) === 'timedOut' && status(faultEngine, fixtures[2]!) === 'passed' &&
+        status(faultEngine, fixtures[3]!) === 'passed' &&
         fixtures.every((t) => status(other, t) === 'passed') &&
         !!hang && hang.durationMs <= HANG_LIMIT_MS + STOP_GRACE_MS &&
         !!proc && !proc.timedOut && proc.signal === null &&

@@ -12,7 +12,9 @@
  * - robustness-fixture:fault=browser-crash: the browser process is killed (SIGKILL) mid-generation;
  * - robustness-fixture:fault=page-hang: the page's worker stops answering (?fault=stall) and generate() never
  *   settles: only the test's own time limit (FIXTURE_HANG_TIMEOUT_MS) ends it;
- * - robustness-fixture:after-faults: a generation on the same engine after both faults (the run goes on).
+ * - robustness-fixture:fault=browser-killed-after-pass: a passing test whose browser is killed at its end (the
+ *   runner keeps the worker: no failure), so the next test meets the race of a dead worker browser;
+ * - robustness-fixture:after-faults: a generation on the same engine after all of them (the run goes on).
  * The outer test asserts the verdict is not accepted, names the crash and the hang, and that every other test ran.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -138,6 +140,22 @@ if (process.env.TINYDIT_BROWSER_FIXTURE === 'faults') {
       test.setTimeout(testInfo.project.name === faultEngine ? hangTimeoutMs : 120_000);
       const { run } = await start(app, bundle, testInfo.project.name === faultEngine ? ['stall'] : []);
       expect((await run).progress.at(-1)?.step).toBe(FIXTURE_STEPS);
+    });
+
+    // A test that passes and leaves its worker's browser dead: the runner keeps the worker (no failure), so the next
+    // test must not be handed the dead browser (suites/browser/fixtures.ts relaunches; before that fix the next test
+    // failed with "browser.newContext: Target page, context or browser has been closed").
+    test('robustness-fixture:fault=browser-killed-after-pass', async ({ app, bundle, browser }, testInfo) => {
+      test.setTimeout(120_000);
+      const { run } = await start(app, bundle);
+      expect((await run).progress.at(-1)?.step).toBe(FIXTURE_STEPS);
+      if (testInfo.project.name === faultEngine) {
+        const found = launchedBrowsers(testInfo.project.name);
+        if (found.length !== 1) throw new Error(`robustness fixture: expected one browser launched by this worker, found ${JSON.stringify(found)}`);
+        const gone = new Promise<void>((resolve) => browser.once('disconnected', () => resolve()));
+        process.kill(found[0]!.pid, 'SIGKILL');
+        await gone;
+      }
     });
 
     test('robustness-fixture:after-faults', async ({ app, bundle }) => {
