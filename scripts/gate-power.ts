@@ -15,10 +15,14 @@
  * manifest.json and has the same engines: rebuilds the matrix after an interrupted run, or reruns only the runs
  * whose folder was deleted). Each gate run goes to <out>/runs/<name>/ (no history line, no
  * screenshot). Scopes: a 'node' mutant runs --node-only; 'browser' and 'both' run the Node suites and the
- * chosen engines; all with --allow-narrow, so a narrowed run is judged on what it covered (the good model is
- * run on the widest scope used and must be accepted on it).
+ * chosen engines. Such runs are narrowed, so their best outcome is passed-narrowed: a run counts as "not rejected"
+ * when it passed everything in its scope (matrix.ts passedOnScope); the good model is run on the widest scope used
+ * and must pass on it.
  * Page faults (?fault=...) reach the browser suites through env TINYDIT_PAGE_FAULTS (comma-separated), which
  * suites/browser/fixtures.ts must honour in app.open(); while it does not, such mutants are reported 'blocked'.
+ * A mutant's own environment (mutant.json `env`, e.g. TINYDIT_CASE for narrowed-by-case-filter) is set for its
+ * gate run; the narrowing variables of this script's own environment (harness/gate/gate.ts NARROWING_ENV) are
+ * removed from every gate run, so a variable left exported in the shell cannot leak into the matrix.
  *
  * Exit 0 when the good model is accepted and every mutant that ran is rejected through an aimed check (and, for
  * --false-rejects, when no run rejected the good model); 1 otherwise; 2 on a usage error.
@@ -28,7 +32,7 @@ import { join, relative, resolve } from 'node:path';
 import { REPO_ROOT } from '../harness/config.js';
 import { interruptChildren, runChild } from '../harness/gate/process.js';
 import type { Verdict } from '../harness/gate/types.js';
-import { ALL_BROWSERS } from '../harness/gate/gate.js';
+import { ALL_BROWSERS, NARROWING_ENV } from '../harness/gate/gate.js';
 import { CATALOGUE } from '../harness/mutants/catalogue.js';
 import { DEFAULT_MUTANTS_DIR, readMutantRecord } from '../harness/mutants/materialise.js';
 import { checkKey, matrixPasses, passedOnScope, renderMarkdown, summarise, type MatrixInput, type RunSummary } from '../harness/mutants/matrix.js';
@@ -112,7 +116,7 @@ async function gate(bundleDir: string, runId: string, o: Options, browsers: stri
     ...(o.timeoutNode ? ['--timeout-node', o.timeoutNode] : []), ...(o.timeoutBrowser ? ['--timeout-browser', o.timeoutBrowser] : [])];
   mkdirSync(runsRoot, { recursive: true });
   const p = await runChild({
-    name: `gate ${runId}`, command: TSX, args, cwd: REPO_ROOT, env: { ...process.env, ...env }, log: join(runsRoot, `${runId}.log`),
+    name: `gate ${runId}`, command: TSX, args, cwd: REPO_ROOT, env: { ...baseEnv(), ...env }, log: join(runsRoot, `${runId}.log`),
     timeoutMs: ((Number(o.timeoutNode ?? 30) + (browsers.length ? Number(o.timeoutBrowser ?? 90) : 0)) * 60 + 300) * 1000,
   });
   let verdict: Verdict | null = null;
@@ -124,6 +128,13 @@ async function gate(bundleDir: string, runId: string, o: Options, browsers: stri
   }
   if (p.timedOut) note = `the gate ran past its time limit; log ${relative(REPO_ROOT, p.log)}`;
   return { verdict, runDir, durationS: p.durationMs / 1000, exitCode: p.exitCode, ...(note ? { note } : {}) };
+}
+
+/** This process's environment without the narrowing variables (a mutant that needs one sets it itself). */
+function baseEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of Object.keys(NARROWING_ENV)) delete env[k];
+  return env;
 }
 
 /** A finished verdict of this bundle (newer than its manifest) on the same engines, or null. */
@@ -179,8 +190,9 @@ async function killMatrix(o: Options): Promise<number> {
       log(`[gate-power] ${m.name}: blocked (page-fault hook missing)`);
       continue;
     }
-    log(`[gate-power] ${m.name} (${scopeName(browsers)}${faults.length ? `, ${PAGE_FAULTS_ENV}=${faults.join(',')}` : ''})`);
-    const r = await gate(dir, m.name, o, browsers, faults.length ? { [PAGE_FAULTS_ENV]: faults.join(',') } : {});
+    const env: Record<string, string> = { ...(rec.env ?? {}), ...(faults.length ? { [PAGE_FAULTS_ENV]: faults.join(',') } : {}) };
+    log(`[gate-power] ${m.name} (${scopeName(browsers)}${Object.keys(env).length ? `, env ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''})`);
+    const r = await gate(dir, m.name, o, browsers, env);
     const s = summarise({ ...input, runDir: relative(REPO_ROOT, r.runDir), durationS: r.durationS, verdict: r.verdict, ...(r.reused ? { reused: true } : {}), ...(r.note ? { note: r.note } : {}) });
     rows.push(s);
     log(`[gate-power]   ${s.outcome}: aimed ${s.aimedFailed.join(', ') || '-'}; also ${Object.keys(s.failedKeys).filter((k) => !s.aimedFailed.includes(k)).join(', ') || '-'} (${r.durationS.toFixed(0)} s)`);

@@ -48,7 +48,10 @@ export async function makeMutants(o: MakeOptions): Promise<{ made: Record<string
       const r = materialise(m, bundle, o.out, { pythonDir });
       made[m.name] = join(o.out, m.name);
       const what = Object.keys(r.changed).length ? `replaced ${Object.keys(r.changed).join(', ')}` : 'models unchanged';
-      log(`${m.name.padEnd(28)} ${what}${r.manifestEdited ? ', manifest edited' : ''}${r.pageFaults.length ? `, page fault ${r.pageFaults.join(',')}` : ''}`);
+      const goldens = r.goldens?.removed ? ', goldens/ removed' : r.goldens ? `, ${Object.keys(r.goldens.replaced).length} golden file(s) replaced` : '';
+      const env = Object.entries(r.env ?? {}).map(([k, v]) => `${k}=${v}`).join(' ');
+      log(`${m.name.padEnd(28)} ${what}${r.manifestEdited ? ', manifest edited' : ''}${goldens}${r.files ? `, ${Object.keys(r.files).length} other file(s)` : ''}` +
+        `${r.pageFaults.length ? `, page fault ${r.pageFaults.join(',')}` : ''}${env ? `, gate env ${env}` : ''}`);
     } catch (e) {
       failed[m.name] = (e as Error).message;
       log(`${m.name.padEnd(28)} FAILED: ${(e as Error).message}`);

@@ -9,6 +9,7 @@ import {
   breedEmbeddingTensor, outputLayerTensors, posEmbedTensor, requireTensor, timestepMlpTensors, withInitializers, withRawInitializers,
   type Float32Edit, type RawEdit,
 } from '../mutate.js';
+import { parseNpyHeader } from '../npy.js';
 import { findInitializer, inspectOnnx, type InitializerInfo, type OnnxInfo } from '../onnx.js';
 
 export class EditError extends Error {}
@@ -220,6 +221,26 @@ export function relativeNoise(bytes: Uint8Array, rel: number, seed: number, sour
     };
   }
   return withInitializers(bytes, edits, source);
+}
+
+/**
+ * A float .npy (float32 or float64, little-endian) with every element multiplied by `factor`: a copy whose header
+ * is kept byte for byte and whose data part is rewritten (float32 results rounded to float32). For golden files:
+ * inflated noise floors, a perturbed expected output.
+ */
+export function scaleNpy(bytes: Uint8Array, factor: number, source: string, dtypes: readonly ('float32' | 'float64')[] = ['float32', 'float64']): Uint8Array {
+  const h = parseNpyHeader(bytes, source);
+  if (h.dtype !== 'float32' && h.dtype !== 'float64') throw new EditError(`${source}: ${h.dtype}, a float array was expected`);
+  if (!dtypes.includes(h.dtype)) throw new EditError(`${source}: ${h.dtype}, expected ${dtypes.join(' or ')}`);
+  if (bytes.length - h.dataOffset < h.dataBytes) throw new EditError(`${source}: truncated (${bytes.length - h.dataOffset} of ${h.dataBytes} data bytes)`);
+  const out = new Uint8Array(bytes); // a copy
+  const view = new DataView(out.buffer, out.byteOffset + h.dataOffset, h.dataBytes);
+  if (h.dtype === 'float64') {
+    for (let i = 0; i < h.dataBytes; i += 8) view.setFloat64(i, view.getFloat64(i, true) * factor, true);
+  } else {
+    for (let i = 0; i < h.dataBytes; i += 4) view.setFloat32(i, view.getFloat32(i, true) * factor, true);
+  }
+  return out;
 }
 
 export { mulberry32 };

@@ -3,18 +3,25 @@
  * suites/node/mutants.test.ts uses to show on every CI run that each cheap mutant is caught by the check aimed
  * at it, and that the good model passes the same calls. Each judge wraps the harness function the Node suite
  * of that family is built on (contractDiff/weightSanity, harness/behaviour.ts, compareTensors under the
- * bundle's tolerance policy, the shared sampler), on a reduced set of cases so the whole catalogue runs in
+ * mutant's tolerance policy, the shared sampler, harness/trust.ts's tolerance ceilings and noise-floor ceiling
+ * as loadBundle applies them), on a reduced set of cases so the whole catalogue runs in
  * well under a minute; the gate (scripts/gate-power.ts) runs the full suites on the same mutants.
  */
 import {
   checkDependsOnBreed, checkDependsOnPosition, checkDependsOnTime, checkGuidanceOnce, checkNotInputProportional, checkNullTokenDistinct,
   checkVelocityNonZero, type BehaviourResult,
 } from '../behaviour.js';
-import { contractDiff, originContract, type Bundle, type Manifest } from '../bundle.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { contractDiff, originContract, type Bundle, type GoldenIndex, type Manifest, type TolerancePolicy } from '../bundle.js';
 import { compareTensors } from '../compare.js';
+import { parseNpy, type NpyArray } from '../npy.js';
 import { inspectOnnx, weightSanity } from '../onnx.js';
 import { openModelBytes, samplerModel, type VelocityRunner } from '../runtime-node.js';
 import { sample } from '../sampler.js';
+import { checkNoiseFloors, checkToleranceCeilings } from '../trust.js';
+import { linkTree, writeFresh } from './materialise.js';
 import type { CheckKey } from './types.js';
 
 /** One aimed check's outcome on one model. */
@@ -31,6 +38,25 @@ export interface ModelUnderTest {
   manifest: Manifest;
   /** ONNX bytes per variant. */
   models: Record<string, Uint8Array>;
+  /** Golden files that differ from the bundle's, by path relative to goldens/ (the others are read from the bundle). */
+  goldens?: Record<string, Uint8Array>;
+}
+
+/** A golden .npy of the model under test: its replacement where it has one, else the bundle's file. */
+function golden(m: ModelUnderTest, rel: string): NpyArray {
+  const r = m.goldens?.[rel];
+  return r ? parseNpy(r, `goldens/${rel} (replaced)`) : m.bundle.readGolden(rel);
+}
+
+/** goldens/index.json of the model under test (its replacement where it has one). */
+function goldenIndex(m: ModelUnderTest, what: string): GoldenIndex {
+  const r = m.goldens?.['index.json'];
+  return r ? (JSON.parse(new TextDecoder().decode(r)) as GoldenIndex) : m.bundle.requireFull(what);
+}
+
+/** The tolerance policy the model under test is judged with: its manifest's (a mutant may have edited it). */
+function policy(m: ModelUnderTest): TolerancePolicy {
+  return m.manifest.tolerance ?? m.bundle.tolerance;
 }
 
 type Judge = (m: ModelUnderTest, runners: RunnerCache) => Promise<JudgeOutcome[]>;
@@ -94,15 +120,16 @@ function behaviourJudge(key: CheckKey, run: (r: VelocityRunner, m: ModelUnderTes
 /** The golden velocity batch groups (one call per t, all breeds incl. null) under the bundle's policy. */
 const velocityJudge: Judge = async (m, runners) => {
   const b = m.bundle;
-  const idx = b.requireFull('the velocity judge').velocity;
-  const x = b.readGolden(idx.inputs.noise).data as Float32Array;
-  const t = b.readGolden(idx.inputs.timestep).data as Float32Array;
-  const br = b.readGolden(idx.inputs.breed).data as BigInt64Array;
+  const idx = goldenIndex(m, 'the velocity judge').velocity;
+  const tol = policy(m);
+  const x = golden(m, idx.inputs.noise).data as Float32Array;
+  const t = golden(m, idx.inputs.timestep).data as Float32Array;
+  const br = golden(m, idx.inputs.breed).data as BigInt64Array;
   const per = b.channels * b.imageSize * b.imageSize;
   return perVariant('velocity', Object.keys(m.manifest.variants), async (v) => {
     const g = b.velocityGoldens(v);
-    const expected = b.readGolden(g.expected).data as Float32Array;
-    const floor = b.readGolden(g.noiseFloor).data as Float64Array;
+    const expected = golden(m, g.expected).data as Float32Array;
+    const floor = golden(m, g.noiseFloor).data as Float64Array;
     const r = await runners.runner(v);
     const failing: string[] = [];
     for (const batch of b.velocityBatches) {
@@ -113,10 +140,10 @@ const velocityJudge: Judge = async (m, runners) => {
       const exp = new Float32Array(rows.length * per);
       rows.forEach((row, i) => exp.set(expected.subarray(row * per, (row + 1) * per), i * per));
       const shape = [rows.length, b.channels, b.imageSize, b.imageSize];
-      const q = b.tolerance.quantized;
+      const q = tol.quantized;
       const s = m.manifest.variants[v]!.quantized
         ? compareTensors(out, exp, { shape, relL2Max: q?.velocityRelL2Max ?? 0 })
-        : compareTensors(out, exp, { shape, atol: rows.map((row) => Math.max(b.tolerance.velocity.floorMultiple * floor[row]!, b.tolerance.velocity.absMin)) });
+        : compareTensors(out, exp, { shape, atol: rows.map((row) => Math.max(tol.velocity.floorMultiple * floor[row]!, tol.velocity.absMin)) });
       if (!s.pass) failing.push(`${batch.id}: ${s.failing} values outside, max|err| ${s.abs.max.toExponential(2)}, worst ratio ${s.worstRatio.toExponential(2)}`);
     }
     return { pass: failing.length === 0, message: failing.length ? failing.join('; ') : `${b.velocityBatches.length} batch groups within the tolerance policy` };
@@ -126,21 +153,56 @@ const velocityJudge: Judge = async (m, runners) => {
 /** The first golden trajectory case, sampled with the guided variant (guidance mode from the manifest), final state vs golden. */
 const trajectoryJudge: Judge = async (m, runners) => {
   const b = m.bundle;
-  const idx = b.requireFull('the trajectory judge').trajectories;
-  const c = b.trajectoryCases[0];
+  const idx = goldenIndex(m, 'the trajectory judge').trajectories;
+  const tol = policy(m);
+  const c = idx.cases[0];
   if (!c) throw new Error(`${b.dir}: no golden trajectory case`);
   const variant = idx.variant;
   return perVariant('trajectory', [variant], async () => {
     const r = await runners.runner(variant);
     const { x } = await sample(samplerModel(r), { breeds: [c.breed], seeds: [c.seed], steps: idx.steps, cfgScale: idx.cfgScale });
-    const states = b.readGolden(c.file).data as Float32Array;
+    const states = golden(m, c.file).data as Float32Array;
     const per = b.channels * b.imageSize * b.imageSize;
-    const golden = states.subarray(idx.steps * per, (idx.steps + 1) * per);
-    const floor = (b.readGolden(idx.floor).data as Float64Array)[c.floorRow * (idx.steps + 1) + idx.steps]!;
-    const atol = Math.max(b.tolerance.trajectory.floorMultiple * floor, b.tolerance.trajectory.absMin);
-    const s = compareTensors(x, golden, { shape: [1, b.channels, b.imageSize, b.imageSize], atol });
+    const final = states.subarray(idx.steps * per, (idx.steps + 1) * per);
+    const floor = (golden(m, idx.floor).data as Float64Array)[c.floorRow * (idx.steps + 1) + idx.steps]!;
+    const atol = Math.max(tol.trajectory.floorMultiple * floor, tol.trajectory.absMin);
+    const s = compareTensors(x, final, { shape: [1, b.channels, b.imageSize, b.imageSize], atol });
     return { pass: s.pass, message: `${c.id} final state: max|x - golden| ${s.abs.max.toExponential(3)} vs ${atol.toExponential(3)}` };
   });
+};
+
+/** The gate-owned tolerance ceilings (harness/trust.ts) on the manifest's tolerance policy, as loadBundle applies them. */
+const toleranceCeilingJudge: Judge = async (m) => {
+  const key = 'trust/tolerance-ceiling';
+  const t = m.manifest.tolerance;
+  if (!t) return [{ key, pass: false, message: 'manifest.json has no tolerance policy to bound' }];
+  const issues = checkToleranceCeilings(t);
+  return issues.length
+    ? issues.map((i) => ({ key, pass: false, message: i.message }))
+    : [{ key, pass: true, message: 'every tolerance field within the gate\'s ceilings (harness/trust.ts TOLERANCE_BOUNDS)' }];
+};
+
+/**
+ * The analytic noise-floor ceiling (harness/trust.ts checkNoiseFloors) on the goldens of the model under test:
+ * a temporary goldens folder that hard-links the bundle's files and holds the replaced ones as fresh files
+ * (never written through a link), judged as loadBundle judges a bundle's goldens, then removed.
+ */
+const noiseFloorJudge: Judge = async (m) => {
+  const key = 'trust/noise-floor';
+  const replaced = Object.entries(m.goldens ?? {});
+  const dir = mkdtempSync(join(tmpdir(), 'tinydit-floors-'));
+  try {
+    linkTree(join(m.bundle.dir, 'goldens'), dir, new Set(replaced.map(([rel]) => rel)));
+    for (const [rel, bytes] of replaced) writeFresh(join(dir, rel), bytes);
+    const issues = checkNoiseFloors(dir, goldenIndex(m, 'the noise-floor judge'), () => true);
+    return issues.length
+      ? issues.map((i) => ({ key, pass: false, message: i.message }))
+      : [{ key, pass: true, message: 'every velocity and trajectory noise floor within the analytic ceiling (harness/trust.ts)' }];
+  } catch (e) {
+    return [{ key, pass: false, message: `the noise floors could not be judged: ${(e as Error).message.split('\n')[0]}` }];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 };
 
 /** Direct judges by check key. Keys without one here (metadata, browser checks) are judged only by the gate. */
@@ -184,6 +246,8 @@ export const DIRECT_JUDGES: Record<CheckKey, Judge> = {
   },
   velocity: velocityJudge,
   trajectory: trajectoryJudge,
+  'trust/tolerance-ceiling': toleranceCeilingJudge,
+  'trust/noise-floor': noiseFloorJudge,
 };
 
 /** Runs the direct judge of each key (those that have one) on a model under test. */

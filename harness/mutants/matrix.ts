@@ -19,12 +19,27 @@ export function isAimed(key: CheckKey, expect: CheckKey[]): boolean {
   return expect.some((e) => key === e || key.startsWith(`${e}/`));
 }
 
+/**
+ * Keys the verdict itself fails, not a check record: `verdict/goldens-missing` (reason goldens-missing: a bundle
+ * without goldens is never accepted), `verdict/goldens-unverified` (reason goldens-unverified: no provenance record
+ * verified the goldens), `verdict/narrowed-by-env` (the scope records narrowing environment variables such as
+ * TINYDIT_CASE: the run is never an acceptance).
+ */
+export function verdictKeys(v: Pick<Verdict, 'reasons'> & { scope?: { env?: Record<string, string> } }): CheckKey[] {
+  const codes = new Set((v.reasons ?? []).map((r) => r.code));
+  const keys: CheckKey[] = [];
+  if (codes.has('goldens-missing')) keys.push('verdict/goldens-missing');
+  if (codes.has('goldens-unverified')) keys.push('verdict/goldens-unverified');
+  if (Object.keys(v.scope?.env ?? {}).length > 0) keys.push('verdict/narrowed-by-env');
+  return keys;
+}
+
 export type RunOutcome =
-  /** The gate rejected it through at least one aimed check. */
+  /** Not accepted, and at least one aimed key failed. */
   | 'caught'
-  /** Rejected, but no aimed check failed (the matrix fails: the gate was right for the wrong reason). */
+  /** Not passed on its scope, but no aimed key failed (the matrix fails: the gate was right for the wrong reason). */
   | 'caught-unaimed'
-  /** Accepted: the gate missed it. */
+  /** Passed on its scope (accepted or passed-narrowed) with no aimed key failing, or accepted: the gate missed it. */
   | 'missed'
   /** The gate run did not finish or could not be read. */
   | 'no-verdict'
@@ -42,7 +57,10 @@ export interface RunSummary {
   /** The gate's scope for this run: node, node+chromium, ... */
   scope: string;
   outcome: RunOutcome;
+  /** The run passed everything in its scope (passedOnScope: accepted, or passed-narrowed); null without a verdict. */
   accepted: boolean | null;
+  /** The verdict's own outcome (accepted, rejected, inconclusive, passed-narrowed, ...), when it has one. */
+  verdictOutcome?: string;
   /** Failing (fail or error) non-self-test check keys, with how many cases failed under each. */
   failedKeys: Record<CheckKey, number>;
   /** Aimed keys among the failing ones. */
@@ -105,11 +123,22 @@ export function summarise(i: MatrixInput): RunSummary {
   }
   const reasons = [...new Set(v.reasons.map((r) => r.code).filter((c) => !IGNORED_REASONS.has(c)))];
   if (v.level === 'refused') failedKeys.bundle = 1;
+  for (const k of verdictKeys(v)) {
+    failedKeys[k] = (failedKeys[k] ?? 0) + 1;
+    if (!aimedEvidence && isAimed(k, i.expect)) {
+      aimedEvidence = k === 'verdict/narrowed-by-env'
+        ? `${k}: scope.env ${JSON.stringify(v.scope?.env ?? {})} (outcome ${v.outcome ?? (v.accepted ? 'accepted' : 'not accepted')})`
+        : `${k}: ${v.reasons.find((r) => `verdict/${r.code}` === k)?.message.split('\n')[0]!.slice(0, 300) ?? ''}`;
+    }
+  }
   const aimedFailed = Object.keys(failedKeys).filter((k) => isAimed(k, i.expect));
   const passed = passedOnScope(v);
-  const outcome: RunOutcome = passed ? 'missed' : aimedFailed.length ? 'caught' : 'caught-unaimed';
+  // caught: an aimed key failed and the verdict is no acceptance (a narrowed run never is, so a mutant whose
+  // fault is the narrowing itself is caught by verdict/narrowed-by-env); missed: everything in its scope passed
+  // and no aimed key failed (or, whatever failed, it was accepted)
+  const outcome: RunOutcome = aimedFailed.length && !v.accepted ? 'caught' : (passed && !aimedFailed.length) || v.accepted ? 'missed' : 'caught-unaimed';
   return {
-    ...base, outcome, accepted: passed, failedKeys, aimedFailed, selfTestsFailed, reasons,
+    ...base, outcome, accepted: passed, ...(v.outcome ? { verdictOutcome: v.outcome } : {}), failedKeys, aimedFailed, selfTestsFailed, reasons,
     evidence: aimedEvidence || evidence || (v.reasons[0]?.message ?? ''),
   };
 }
@@ -123,8 +152,8 @@ export function passedOnScope(v: Pick<Verdict, 'accepted'> & { outcome?: string 
 }
 
 /** Canonical column order: the pipeline's order of families, then anything else alphabetically. */
-const FAMILY_ORDER = ['bundle', 'contract', 'weights', 'behaviour', 'noise', 'velocity', 'trajectory', 'image', 'stats', 'fidelity', 'diversity',
-  'loading', 'generation', 'progress', 'download', 'determinism', 'threads', 'report-page', 'gate', 'test'];
+const FAMILY_ORDER = ['bundle', 'trust', 'provenance', 'contract', 'weights', 'behaviour', 'noise', 'velocity', 'trajectory', 'image', 'stats', 'fidelity',
+  'diversity', 'loading', 'generation', 'progress', 'download', 'determinism', 'threads', 'report-page', 'gate', 'verdict', 'test'];
 
 export function columns(rows: RunSummary[]): CheckKey[] {
   const keys = new Set<CheckKey>();
@@ -153,6 +182,11 @@ const OUTCOME_WORD: Record<RunOutcome, string> = {
   blocked: '**blocked**', 'not-run': 'not run',
 };
 
+/** The good model's row: accepted, or passed everything in a narrowed scope (a node-only matrix never accepts). */
+function goodWord(r: RunSummary): string {
+  return r.verdictOutcome === 'passed-narrowed' ? 'passed its scope (passed-narrowed)' : 'accepted';
+}
+
 /** Short column header: `behaviour/depends-on-breed` -> `behaviour<br>depends-on-breed`. */
 function header(k: string): string {
   return k.replace('/', '/<br>');
@@ -173,14 +207,14 @@ export function renderMarkdown(good: RunSummary | null, rows: RunSummary[], meta
   lines.push(`# Gate power: the kill matrix`, '');
   lines.push(`Bundle \`${meta.bundle}\`, ${meta.date}, engines: ${meta.engines}. Command: \`${meta.command}\`.`, '');
   lines.push(`**${verdict.pass ? 'PASS' : 'FAIL'}**: ${rows.filter((r) => r.outcome === 'caught').length} of ${rows.filter((r) => r.outcome !== 'not-run').length} mutants rejected by an aimed check; ` +
-    `good model ${good?.accepted ? 'accepted' : 'NOT accepted'}.`, '');
+    `good model ${good?.accepted ? goodWord(good) : 'NOT accepted'}.`, '');
   if (!verdict.pass) { for (const p of verdict.problems) lines.push(`- ${p}`); lines.push(''); }
   lines.push('● failed, and aimed at this fault · aimed, did not fail ○ failed, not aimed (collateral). Cells count check keys of non-self-test records; ' +
     'a key is the record\'s family plus its `check=`/`aspect=` (e.g. `behaviour/depends-on-breed`).', '');
   lines.push(`| mutant | kind | verdict | ${cols.map(header).join(' | ')} |`);
   lines.push(`|---|---|---|${cols.map(() => ':-:').join('|')}|`);
   const row = (r: RunSummary, label: string): string =>
-    `| ${label} | ${r.kind} | ${r.name === 'good-model' ? (r.accepted ? 'accepted' : '**NOT ACCEPTED**') : OUTCOME_WORD[r.outcome]} | ${cols.map((k) => cell(r, k)).join(' | ')} |`;
+    `| ${label} | ${r.kind} | ${r.name === 'good-model' ? (r.accepted ? goodWord(r) : '**NOT ACCEPTED**') : OUTCOME_WORD[r.outcome]} | ${cols.map((k) => cell(r, k)).join(' | ')} |`;
   if (good) lines.push(row(good, '**good model**'));
   for (const r of rows) lines.push(row(r, `\`${r.name}\``));
   lines.push('', '## Mutants', '');

@@ -17,6 +17,8 @@ export type MutantKind = 'node' | 'browser' | 'both';
  * A check key: the record's check family, then its sub-check when the case id names one (`check=` or
  * `aspect=`): `behaviour/depends-on-breed`, `contract/io-names`, `weights/finite`, `velocity`, `trajectory`,
  * `generation`, `stats/distribution`. `bundle` stands for a bundle the gate refused before running anything.
+ * `verdict/<code>` keys come from the verdict itself, not from a record (harness/mutants/matrix.ts
+ * verdictKeys): `verdict/goldens-missing`, `verdict/goldens-unverified`, `verdict/narrowed-by-env`.
  */
 export type CheckKey = string;
 
@@ -26,8 +28,12 @@ export interface BuildContext {
   geometry: ModelGeometry;
   /** The good bytes of a variant (a fresh copy each call). */
   variantBytes(variant: string): Uint8Array;
+  /** The good bytes of a file under goldens/ (path relative to goldens/, as goldens/index.json names it; a fresh copy). */
+  goldenBytes(rel: string): Uint8Array;
   /** A file made by reference/python/make_mutants.py (<mutant>/<file>); throws with the command when absent. */
   pythonFile(mutant: string, file: string): Uint8Array;
+  /** Every file under <mutant>/<under> of the Python output, as paths relative to it (sorted); throws with the command when absent. */
+  pythonFiles(mutant: string, under: string): string[];
 }
 
 export interface MutantBuild {
@@ -37,6 +43,15 @@ export interface MutantBuild {
   manifest?: (m: Manifest) => void;
   /** Page faults (?fault=...) the browser suites must run with (protocol.ts FAULTS). */
   pageFaults?: Fault[];
+  /**
+   * Goldens edits: `remove` ships the bundle without goldens/ (a contract-only bundle); `replace` gives whole new
+   * files, by path relative to goldens/ (as goldens/index.json names them). Files not listed keep the good bytes.
+   */
+  goldens?: { remove?: boolean; replace?: Record<string, Uint8Array> };
+  /** Other whole files replaced or added, by path in the bundle (never manifest.json, the models or goldens/: use the fields above). */
+  files?: Record<string, Uint8Array>;
+  /** Environment variables the gate runs with (gate-power sets them for the mutant's gate run; mutant.json records them). */
+  env?: Record<string, string>;
 }
 
 export interface Mutant {

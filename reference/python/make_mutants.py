@@ -9,6 +9,14 @@ Only the mutants that need PyTorch are made here; graph and weight edits are mad
                               "Other" (12) used as the unconditional class (num_classes 12, null index 12)
   quantized-from-raw-weights/ model_quant.onnx quantized from the guided export of the raw weights, while the
                               manifest says quantizedFrom: guided (the EMA export)
+  goldens-from-other-weights/ bundle/: a whole bundle (three variants, every golden, the manifest with its
+                              quantized profile) written by tinydit.goldens.write_bundle from the raw weights,
+                              labelled as the EMA export of the good checkpoint (identity.checkpoint: the good
+                              file's name, sha256, step and weights "ema"; ONNX metadata tinydit.weights "ema"):
+                              the goldens regenerated from the thing under test, as the real project did. The
+                              models agree with these goldens; only re-deriving the goldens from the checkpoint
+                              (check_provenance.py) can tell. checkpoint.pt is not copied: the mutant bundle
+                              ships the good one (harness/mutants/catalogue.ts)
 
     /usr/bin/python3 reference/python/make_mutants.py --checkpoint fixtures/default/checkpoint.pt --out reports/mutants/.python
     (add --only raw-weights,... for a subset)
@@ -19,9 +27,12 @@ problem when the checkpoint cannot be used.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
+import shutil
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -32,7 +43,7 @@ from tinydit.export import export_onnx, quantize_file  # noqa: E402
 from tinydit.model import TinyDiT, TinyDiTConfig  # noqa: E402
 
 GUIDANCE_SCALE = 1.5
-MUTANTS = ("raw-weights", "older-export-13-rows", "quantized-from-raw-weights")
+MUTANTS = ("raw-weights", "older-export-13-rows", "quantized-from-raw-weights", "goldens-from-other-weights")
 
 
 def _sha256(path: Path) -> str:
@@ -67,6 +78,24 @@ def older_layout(ck) -> TinyDiT:
     return old.eval()
 
 
+def regenerated_bundle(ema, raw, out: Path) -> list[str]:
+    """write_bundle on the raw weights, labelled as the good EMA checkpoint; returns the files (relative to out)."""
+    from tinydit.goldens import write_bundle
+    if out.exists():
+        shutil.rmtree(out)
+    # the raw model under the good checkpoint's identity: same path (so the same sha256 and file), step, and the
+    # label "ema" (in the manifest and in every ONNX file's tinydit.weights): the lie is in which weights were used
+    labelled = dataclasses.replace(raw, weights=ema.weights)
+    manifest = write_bundle(labelled, out, f"{ema.config.name}-step{ema.step}", trained=True,
+                            export_args=["--checkpoint", str(ema.path), "--out", str(out)], log=lambda m: print(f"  {m}"))
+    ck = manifest["identity"]["checkpoint"]
+    ck["file"] = ema.path.name  # the bundle that ships these goldens ships the good checkpoint under this name
+    if ck["sha256"] != _sha256(ema.path) or ck["weights"] != "ema" or ck["step"] != ema.step:
+        raise RuntimeError(f"{out}/manifest.json: identity.checkpoint {ck} is not the good checkpoint's")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", required=True)
@@ -95,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     ck_sha = _sha256(Path(a.checkpoint))
     for name in wanted:
         d = out / name
-        if name == "raw-weights":
+        t0 = time.time()
+        if name == "goldens-from-other-weights":
+            files = [f"bundle/{f}" for f in regenerated_bundle(ema, raw, d / "bundle")]
+        elif name == "raw-weights":
             files = _three_variants(raw.model, d, _meta(cfg, ema.step, "ema", cfg.null_index), cfg.null_index)
         elif name == "older-export-13-rows":
             old = older_layout(ema)
@@ -110,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             tmp.unlink()
             files = ["model_quant.onnx"]
         made[name] = {"files": files, "checkpointSha256": ck_sha, "script": _sha256(Path(__file__))}
-        print(f"wrote {d}: {', '.join(files)}")
+        shown = ", ".join(files) if len(files) <= 6 else f"{len(files)} files ({', '.join(files[:3])}, ...)"
+        print(f"wrote {d}: {shown} in {time.time() - t0:.0f} s")
     index = out / "made.json"
     old_index = json.loads(index.read_text()) if index.exists() else {}
     index.write_text(json.dumps({**old_index, **made}, indent=1) + "\n")

@@ -15,7 +15,7 @@ import { CATALOGUE } from '../../harness/mutants/catalogue.js';
 import { roundToHalf } from '../../harness/mutants/edits.js';
 import { DIRECT_JUDGES, judge, type JudgeOutcome } from '../../harness/mutants/judges.js';
 import { DEFAULT_MUTANTS_DIR, inMemory, PYTHON_SUBDIR } from '../../harness/mutants/materialise.js';
-import { checkKey, matrixPasses, summarise } from '../../harness/mutants/matrix.js';
+import { checkKey, matrixPasses, summarise, verdictKeys } from '../../harness/mutants/matrix.js';
 import { recordCheck } from '../../harness/results.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -66,23 +66,54 @@ describe('the catalogue is well formed', () => {
       id, check: id.slice(0, id.indexOf(':')), runtime: 'node', status, metrics: {}, threshold: {}, message: `${id} ${status}`, artifacts: [], selfTest, source: 'record',
     });
     const verdict = (accepted: boolean, checks: VerdictCheck[]): Verdict => ({ complete: true, accepted, checks, reasons: [], level: 'full' }) as unknown as Verdict;
+    /** A verdict of the current gate: an outcome, reason codes, a scope (env: the narrowing variables recorded). */
+    const gated = (outcome: string, checks: VerdictCheck[], codes: string[] = [], env?: Record<string, string>, level = 'full'): Verdict => ({
+      complete: true, outcome, accepted: outcome === 'accepted', checks, level, reasons: codes.map((code) => ({ code, message: `${code} message` })),
+      scope: { full: false, node: true, browsers: [], narrowed: ['browser suites not run'], allowNarrow: false, ...(env ? { env } : {}) },
+    }) as unknown as Verdict;
     const base = { name: 'm', description: '', kind: 'node', origin: [], expect: ['behaviour/depends-on-breed', 'velocity'], scope: 'node', runDir: null, durationS: null };
+    const aimedAt = (...expect: string[]) => ({ ...base, expect });
     const outcomes = {
       aimed: summarise({ ...base, verdict: verdict(false, [check('behaviour:check=depends-on-breed,variant=guided', 'fail'), check('trajectory:x=1', 'fail')]) }).outcome,
       unaimed: summarise({ ...base, verdict: verdict(false, [check('trajectory:x=1', 'fail'), check('velocity:mutant=z', 'fail', true)]) }).outcome,
       missed: summarise({ ...base, verdict: verdict(true, [check('velocity:x=1', 'pass')]) }).outcome,
       prefix: summarise({ ...base, verdict: verdict(false, [check('velocity:variant=raw,t=0.5', 'error')]) }).outcome,
       incomplete: summarise({ ...base, verdict: { complete: false } as unknown as Verdict }).outcome,
+      // a node-only run that passed everything: passed-narrowed is "not rejected"
+      narrowedMissed: summarise({ ...base, verdict: gated('passed-narrowed', [check('velocity:x=1', 'pass')]) }).outcome,
+      // the trust boundary: records the gate writes from harness/trust.ts on a refused bundle
+      trustFloor: summarise({ ...aimedAt('trust/noise-floor'), verdict: gated('rejected', [check('trust:check=noise-floor,file=goldens/velocity/guided_floor.npy', 'fail')], ['bundle-refused'], undefined, 'refused') }).outcome,
+      trustCeiling: summarise({ ...aimedAt('trust/tolerance-ceiling'), verdict: gated('rejected', [check('trust:check=tolerance-ceiling,field=tolerance.velocity.floorMultiple', 'fail')], ['bundle-refused'], undefined, 'refused') }).outcome,
+      // verdict keys: no goldens (never accepted), narrowing variables in the scope, goldens nobody verified
+      goldensMissing: summarise({ ...aimedAt('verdict/goldens-missing'), verdict: gated('rejected', [check('contract:aspect=io-names', 'pass')], ['goldens-missing'], undefined, 'contract-only') }).outcome,
+      narrowedByEnv: summarise({ ...aimedAt('verdict/narrowed-by-env'), verdict: gated('passed-narrowed', [check('velocity:x=1', 'pass')], [], { TINYDIT_CASE: 'Bombay' }) }).outcome,
+      narrowedNoEnv: summarise({ ...aimedAt('verdict/narrowed-by-env'), verdict: gated('passed-narrowed', [check('velocity:x=1', 'pass')]) }).outcome,
+      unverifiedAimed: summarise({ ...aimedAt('verdict/goldens-unverified'), verdict: gated('passed-narrowed', [], ['goldens-unverified']) }).outcome,
+      // provenance aimed, but it did not run: passed on scope (goldens-unverified is not a provenance failure)
+      provenanceNotRun: summarise({ ...aimedAt('provenance'), verdict: gated('passed-narrowed', [check('velocity:x=1', 'pass')], ['goldens-unverified']) }).outcome,
+      provenanceFailed: summarise({ ...aimedAt('provenance'), verdict: gated('rejected', [check('provenance:part=velocity,variant=guided', 'fail'), check('velocity:x=1', 'fail')]) }).outcome,
+      // a narrowed run with a failure that is not aimed: rejected for the wrong reason
+      narrowedUnaimed: summarise({ ...aimedAt('provenance'), verdict: gated('rejected', [check('velocity:x=1', 'fail')], ['goldens-unverified']) }).outcome,
     };
-    const want = { aimed: 'caught', unaimed: 'caught-unaimed', missed: 'missed', prefix: 'caught', incomplete: 'no-verdict' };
-    const keyOk = checkKey({ id: 'contract:variant=guided,aspect=io-names', check: 'contract' }) === 'contract/io-names';
+    const want = {
+      aimed: 'caught', unaimed: 'caught-unaimed', missed: 'missed', prefix: 'caught', incomplete: 'no-verdict', narrowedMissed: 'missed',
+      trustFloor: 'caught', trustCeiling: 'caught', goldensMissing: 'caught', narrowedByEnv: 'caught', narrowedNoEnv: 'missed',
+      unverifiedAimed: 'caught', provenanceNotRun: 'missed', provenanceFailed: 'caught', narrowedUnaimed: 'caught-unaimed',
+    };
+    const keyOk = checkKey({ id: 'contract:variant=guided,aspect=io-names', check: 'contract' }) === 'contract/io-names' &&
+      checkKey({ id: 'trust:check=noise-floor,file=goldens/trajectories/floor.npy', check: 'trust' }) === 'trust/noise-floor' &&
+      checkKey({ id: 'provenance:part=trajectory,breed=Bombay', check: 'provenance' }) === 'provenance';
+    const vk = verdictKeys(gated('rejected', [], ['goldens-missing', 'goldens-unverified'], { TINYDIT_CASE: 'x' }));
+    const verdictKeysOk = JSON.stringify(vk) === JSON.stringify(['verdict/goldens-missing', 'verdict/goldens-unverified', 'verdict/narrowed-by-env']) &&
+      verdictKeys(verdict(true, [])).length === 0;
     const good = summarise({ ...base, name: 'good-model', expect: [], verdict: verdict(true, []) });
     const gatePass = matrixPasses(good, [summarise({ ...base, verdict: verdict(true, []) })]).pass;
-    const ok = JSON.stringify(outcomes) === JSON.stringify(want) && keyOk && gatePass === false;
-    recordCheck({ id: `${FAMILY}:selftest=matrix-outcomes`, check: FAMILY, runtime: RUNTIME, status: ok ? 'pass' : 'fail', metrics: { outcomes: JSON.stringify(outcomes), keyOk, missedFailsMatrix: !gatePass },
-      message: ok ? 'kill-matrix outcomes as specified' : `got ${JSON.stringify(outcomes)}, want ${JSON.stringify(want)}; key ok ${keyOk}; a missed mutant fails the matrix: ${!gatePass}` });
+    const ok = JSON.stringify(outcomes) === JSON.stringify(want) && keyOk && verdictKeysOk && gatePass === false;
+    recordCheck({ id: `${FAMILY}:selftest=matrix-outcomes`, check: FAMILY, runtime: RUNTIME, status: ok ? 'pass' : 'fail', metrics: { outcomes: JSON.stringify(outcomes), keyOk, verdictKeysOk, missedFailsMatrix: !gatePass },
+      message: ok ? 'kill-matrix outcomes as specified' : `got ${JSON.stringify(outcomes)}, want ${JSON.stringify(want)}; keys ok ${keyOk}; verdict keys ${JSON.stringify(vk)}; a missed mutant fails the matrix: ${!gatePass}` });
     expect(outcomes).toEqual(want);
     expect(keyOk).toBe(true);
+    expect(verdictKeysOk).toBe(true);
     expect(gatePass).toBe(false);
   });
 });
@@ -119,7 +150,7 @@ if ('error' in loaded) {
         let out: JudgeOutcome[];
         try {
           const mem = inMemory(m, bundle, { pythonDir });
-          out = await judge({ bundle, manifest: mem.manifest, models: mem.models }, keys, `${bundle.dir} [mutant ${m.name}]`);
+          out = await judge({ bundle, manifest: mem.manifest, models: mem.models, goldens: mem.goldens }, keys, `${bundle.dir} [mutant ${m.name}]`);
         } catch (e) {
           recordCheck({ id, check: FAMILY, runtime: RUNTIME, status: 'error', metrics: { mutant: m.name }, message: `cannot build or judge mutant ${m.name}: ${(e as Error).message}` });
           throw e;
