@@ -41,6 +41,8 @@ export type RunOutcome =
   | 'caught-unaimed'
   /** Passed on its scope (accepted or passed-narrowed) with no aimed key failing, or accepted: the gate missed it. */
   | 'missed'
+  /** The harness or the environment could not judge (verdict outcome 'inconclusive'): neither caught nor missed. */
+  | 'inconclusive'
   /** The gate run did not finish or could not be read. */
   | 'no-verdict'
   /** The mutant could not be built or injected (named in `note`). */
@@ -136,7 +138,9 @@ export function summarise(i: MatrixInput): RunSummary {
   // caught: an aimed key failed and the verdict is no acceptance (a narrowed run never is, so a mutant whose
   // fault is the narrowing itself is caught by verdict/narrowed-by-env); missed: everything in its scope passed
   // and no aimed key failed (or, whatever failed, it was accepted)
-  const outcome: RunOutcome = aimedFailed.length && !v.accepted ? 'caught' : (passed && !aimedFailed.length) || v.accepted ? 'missed' : 'caught-unaimed';
+  // inconclusive: the harness could not judge; counted apart, never as caught (issue: harness faults are no verdicts)
+  const outcome: RunOutcome = v.outcome === 'inconclusive' ? 'inconclusive'
+    : aimedFailed.length && !v.accepted ? 'caught' : (passed && !aimedFailed.length) || v.accepted ? 'missed' : 'caught-unaimed';
   return {
     ...base, outcome, accepted: passed, ...(v.outcome ? { verdictOutcome: v.outcome } : {}), failedKeys, aimedFailed, selfTestsFailed, reasons,
     evidence: aimedEvidence || evidence || (v.reasons[0]?.message ?? ''),
@@ -178,7 +182,7 @@ export function matrixPasses(good: RunSummary | null, rows: RunSummary[]): { pas
 }
 
 const OUTCOME_WORD: Record<RunOutcome, string> = {
-  caught: 'rejected', 'caught-unaimed': 'rejected (not by an aimed check)', missed: '**ACCEPTED (missed)**', 'no-verdict': '**no verdict**',
+  caught: 'rejected', 'caught-unaimed': 'rejected (not by an aimed check)', missed: '**ACCEPTED (missed)**', inconclusive: '**inconclusive** (the harness could not judge; rerun)', 'no-verdict': '**no verdict**',
   blocked: '**blocked**', 'not-run': 'not run',
 };
 

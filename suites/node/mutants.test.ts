@@ -94,11 +94,14 @@ describe('the catalogue is well formed', () => {
       provenanceFailed: summarise({ ...aimedAt('provenance'), verdict: gated('rejected', [check('provenance:part=velocity,variant=guided', 'fail'), check('velocity:x=1', 'fail')]) }).outcome,
       // a narrowed run with a failure that is not aimed: rejected for the wrong reason
       narrowedUnaimed: summarise({ ...aimedAt('provenance'), verdict: gated('rejected', [check('velocity:x=1', 'fail')], ['goldens-unverified']) }).outcome,
+      // the harness could not judge (an engine crashed): counted apart, never caught, even when an aimed check errored
+      inconclusive: summarise({ ...base, verdict: gated('inconclusive', [check('velocity:variant=raw,t=0.5', 'error')], ['engine-crashed']) }).outcome,
     };
     const want = {
       aimed: 'caught', unaimed: 'caught-unaimed', missed: 'missed', prefix: 'caught', incomplete: 'no-verdict', narrowedMissed: 'missed',
       trustFloor: 'caught', trustCeiling: 'caught', goldensMissing: 'caught', narrowedByEnv: 'caught', narrowedNoEnv: 'missed',
       unverifiedAimed: 'caught', provenanceNotRun: 'missed', provenanceFailed: 'caught', narrowedUnaimed: 'caught-unaimed',
+      inconclusive: 'inconclusive',
     };
     const keyOk = checkKey({ id: 'contract:variant=guided,aspect=io-names', check: 'contract' }) === 'contract/io-names' &&
       checkKey({ id: 'trust:check=noise-floor,file=goldens/trajectories/floor.npy', check: 'trust' }) === 'trust/noise-floor' &&
