@@ -1,8 +1,10 @@
 /**
  * Behavioural checks that need no goldens: they hold for any ONNX export with the TinyDiT contract and
  * catch the ways the real project shipped broken generators (shared/ORIGIN.md): a zero velocity, a model
- * whose output is its input, a t-blind, breed-blind or position-blind model, guidance applied twice or at
- * a scale the manifest does not state, and a null token that is just another breed.
+ * whose output is its input, a t-blind, breed-blind or position-blind model (also with a transposed unpatchify
+ * at the same time, as it shipped: depends-on-position-flat and locality assume no pixel layout), guidance
+ * applied twice or at a scale the manifest does not state, and a null token that is just another breed (or a
+ * null index the graph's breed table does not have: a named failure before any model call).
  *
  * Every check returns its metric, its threshold and a message naming the likely cause; each threshold is a
  * named constant below with the numbers it was set from (good model vs the mutant built by harness/mutate.ts).
@@ -31,6 +33,30 @@ export const MAX_GUIDANCE_MISMATCH = 1e-5;
 /** ||v(null) - v(Other)|| / ||v(Other)|| on the raw graph: good 1.89e-3 [5.8e-3] vs 0 with row 13 = row 12; 1/10 of the good. */
 export const MIN_NULL_DISTINCT = 1.9e-4;
 
+// The two ORIGIN 4 checks below, measured 2026-11-30 on the embedded model (step 5000) and on a second, weaker good
+// model (reference/python/train.py --steps 800 --seed 1 --per-class 300, exported with export_dit_onnx.py: guided,
+// raw and quantized), guided / raw / quantized, against in-memory mutants of each variant: pos_embed zeroed, the
+// unpatchify perm 0,5,3,1,4,2 (the shipped transposition), both at once, a patch transposed inside itself
+// (0,5,1,4,2,3), the patch grid transposed (0,5,2,3,1,4), pos_embed zeroed with a transposed patch.
+// (depends-on-position passes the shipped combination: 1.41 on every variant of both models, against its 2e-3.)
+/**
+ * Spread of v on constant inputs left within its sorted groups of (size/p)^2 values / total spread: good 2.80e-2 /
+ * 2.61e-2 / 2.94e-2 (step 5000), 1.43e-2 / 1.43e-2 / 1.60e-2 (step 800) vs exactly 0 on every variant of both models
+ * for every mutant with pos_embed zeroed, whatever the unpatchify (the tokens are bitwise identical); 1/10 of the lowest good.
+ */
+export const MIN_FLAT_INPUT_SPREAD = 1.4e-3;
+/**
+ * Worst patch position's alignment -<dv, dx>/(||dv|| ||dx||) at t = 0: good 0.971 / 0.986 / 0.964 (step 5000; mean
+ * over patches 0.997 / 0.997 / 0.988), 0.734 / 0.733 / 0.723 (step 800; mean 0.969 / 0.969 / 0.960) vs the shipped
+ * transposed unpatchify -0.040 / -0.040 / -0.035 [-0.034 / -0.034 / -0.035], with pos_embed zeroed too -0.038 /
+ * -0.038 / -0.043 [-0.035 / -0.035 / -0.036], patch transposed -0.300 / -0.298 / -0.287 [-0.283 / -0.283 / -0.281],
+ * grid transposed -0.006 / -0.006 / -0.008 [-0.010 / -0.010 / -0.011] (pos_embed zeroed alone passes: 0.98 / 0.99 /
+ * 0.97, its check is depends-on-position-flat). Between them, a little over half the weakest good: a permutation
+ * that keeps less than ~40% of one patch's values in place fails. At t = 0.1 the good worst was already 0.92 / 0.61
+ * (step 5000 / 800), at 0.5 0.84 (step 5000): t = 0 is where the property holds exactly.
+ */
+export const MIN_LOCALITY_ALIGNMENT = 0.4;
+
 // ---------------------------------------------------------------------------------------------------------
 // Probes: deterministic inputs built from the shared seeded noise (no goldens)
 
@@ -40,9 +66,17 @@ export const PROBE_SEED = 9001;
 const PROBE_BREEDS = [0, 3, 7];
 /** Probe times: the start, the middle and near the end of the trajectory. */
 const PROBE_TIMES = [0.0, 0.5, 0.9];
+/** Times of the constant-input probes (depends-on-position-flat). */
+const FLAT_TIMES = [0.0, 0.5];
+/** The locality check's time: t = 0, where the exact velocity E[x1] - x has dv/dx = -I (see checkLocality). */
+export const LOCALITY_T = 0;
+/** Size of the locality check's patch changes, relative to the unit-variance noise they are added to. */
+export const LOCALITY_AMPLITUDE = 1;
+/** Probe images (one per probe breed) of the locality check; each costs 1 + tokens model evaluations. */
+const LOCALITY_PROBES = 2;
 
 export interface BehaviourResult {
-  /** Check name: nonzero, not-input, depends-on-t, depends-on-breed, depends-on-position, guidance-once, null-token. */
+  /** Check name: nonzero, not-input, depends-on-t, depends-on-breed, depends-on-position, depends-on-position-flat, locality, guidance-once, null-token. */
   check: string;
   metric: number;
   /** Name of the threshold constant and its value. */
@@ -108,6 +142,31 @@ function probeGrid(r: VelocityRunner, breedCount: number): { x: Float32Array; t:
   return { x: probeNoise(r, t.length), t, b };
 }
 
+/**
+ * A breed index the check would feed that the graph cannot look up, as a named failure before any model call
+ * (onnxruntime would stop with a raw Gather error). `rows`: the graph's breed embedding rows, read from its ONNX
+ * (harness/onnx.ts breedEmbeddingRows); unknown (undefined/null) lets the check run as before. The metric is the
+ * largest index fed, the threshold rows - 1.
+ */
+export function breedIndexOutOfRange(check: string, rows: number | null | undefined, nullIndex: number | null, breeds: number[]): BehaviourResult | null {
+  if (rows === undefined || rows === null) return null;
+  const beyond = breeds.filter((bv) => bv >= rows);
+  if ((nullIndex === null || nullIndex < rows) && beyond.length === 0) return null;
+  let message: string;
+  if (nullIndex !== null && nullIndex >= rows) {
+    message = `the graph has ${rows} breed rows; the manifest's null index ${nullIndex} is out of range: ` +
+      (nullIndex === rows
+        ? `an export of the older layout (null = Other = ${rows - 1}, no null row; re-export with the null row)`
+        : `the export and the manifest disagree about the breed table (re-export, or fix the manifest's guidance.nullIndex)`);
+  } else {
+    message = `the graph has ${rows} breed rows; breed index ${beyond.join(', ')} of the manifest is out of range: ` +
+      'the export and the manifest disagree about the breeds (re-export with every breed and the null row, or fix the manifest)';
+  }
+  const metric = Math.max(nullIndex ?? -1, ...breeds);
+  return { check, metric, thresholdName: 'breed embedding rows - 1', threshold: rows - 1, direction: 'max', pass: false, message,
+    detail: { breedRows: rows, ...(nullIndex !== null ? { nullIndex } : {}), largestIndexFed: metric } };
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // The checks
 
@@ -158,7 +217,9 @@ export async function checkDependsOnTime(r: VelocityRunner, breedCount: number, 
 }
 
 /** ORIGIN 3: breed labels never reached training: the same velocity whatever the breed. */
-export async function checkDependsOnBreed(r: VelocityRunner, breedCount: number, t = 0.5): Promise<BehaviourResult> {
+export async function checkDependsOnBreed(r: VelocityRunner, breedCount: number, t = 0.5, breedRows?: number | null): Promise<BehaviourResult> {
+  const outOfRange = breedIndexOutOfRange('depends-on-breed', breedRows, null, Array.from({ length: breedCount }, (_, i) => i));
+  if (outOfRange) return outOfRange;
   const n = perImage(r);
   const one = probeNoise(r, 1, 200);
   const x = new Float32Array(breedCount * n);
@@ -243,7 +304,9 @@ export async function checkDependsOnPosition(r: VelocityRunner, breedCount: numb
  * scale the baked graph behaves as (least squares fit of v_baked = v_u + s (v_c - v_u)).
  */
 export async function checkGuidanceOnce(baked: VelocityRunner, raw: VelocityRunner, scale: number, nullIndex: number,
-  breedCount: number): Promise<BehaviourResult> {
+  breedCount: number, rawBreedRows?: number | null): Promise<BehaviourResult> {
+  const outOfRange = breedIndexOutOfRange('guidance-once', rawBreedRows, nullIndex, PROBE_BREEDS.filter((bv) => bv < breedCount));
+  if (outOfRange) return outOfRange;
   const { x, t, b } = probeGrid(baked, breedCount);
   const vb = await call(baked, x, t, b);
   const x2 = new Float32Array(2 * x.length);
@@ -267,7 +330,10 @@ export async function checkGuidanceOnce(baked: VelocityRunner, raw: VelocityRunn
  * The null (unconditional) token must be its own embedding row: if v(null) = v(Other) the export uses an old
  * layout (null = 12 with 13 rows) or the manifest's nullIndex is wrong, and guidance pushes away from 'Other'.
  */
-export async function checkNullTokenDistinct(raw: VelocityRunner, nullIndex: number, otherIndex: number): Promise<BehaviourResult> {
+export async function checkNullTokenDistinct(raw: VelocityRunner, nullIndex: number, otherIndex: number,
+  breedRows?: number | null): Promise<BehaviourResult> {
+  const outOfRange = breedIndexOutOfRange('null-token', breedRows, nullIndex, [otherIndex]);
+  if (outOfRange) return outOfRange;
   const n = perImage(raw);
   const one = probeNoise(raw, 1, 400);
   const times = [0.0, 0.5];
@@ -280,4 +346,147 @@ export async function checkNullTokenDistinct(raw: VelocityRunner, nullIndex: num
     `breed ${nullIndex} (the manifest's null token) gives the same velocity as breed ${otherIndex} ('Other'): the null row is not a separate ` +
       'embedding (an old export with null = 12) or the manifest names the wrong nullIndex',
     `||v(null=${nullIndex}) - v(${otherIndex})|| / ||v(${otherIndex})||`, { nullIndex, otherIndex });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// ORIGIN 4 as it shipped: no position embedding AND a wrong unpatchify, judged without assuming the layout
+
+function sortedGroupSpread(v: ArrayLike<number>, start: number, end: number, group: number): { within: number; total: number } {
+  const s = Float64Array.from({ length: end - start }, (_, i) => v[start + i]!).sort();
+  let mean = 0;
+  for (const x of s) mean += x / s.length;
+  let within = 0, total = 0;
+  for (let g0 = 0; g0 < s.length; g0 += group) {
+    const g1 = Math.min(s.length, g0 + group);
+    let gm = 0;
+    for (let i = g0; i < g1; i++) gm += s[i]! / (g1 - g0);
+    for (let i = g0; i < g1; i++) { within += (s[i]! - gm) ** 2; total += (s[i]! - mean) ** 2; }
+  }
+  return { within, total };
+}
+
+/**
+ * ORIGIN 4, whatever the unpatchify does: on a spatially constant input every patch is the same token, so a model
+ * with no working position embedding gives every token the same output, and the image it returns holds only
+ * p*p*C distinct values, each (size/p)^2 times, wherever an unpatchify (correct, transposed, any permutation of
+ * pixels) puts them. Sorting the output's values and cutting them into groups of (size/p)^2 finds those groups
+ * without knowing the layout: the metric is the spread left inside the groups over the total spread (pooled over
+ * the probes). 0 for a position-blind model; a model that places things by position spreads its output.
+ */
+export async function checkDependsOnPositionFlat(r: VelocityRunner, breedCount: number, patch: number): Promise<BehaviourResult> {
+  if (r.imageSize % patch !== 0) throw new Error(`patch ${patch} does not divide image size ${r.imageSize}`);
+  const n = perImage(r);
+  const plane = r.imageSize * r.imageSize;
+  const tokens = (r.imageSize / patch) ** 2;
+  const breeds = PROBE_BREEDS.filter((bv) => bv < breedCount);
+  const t: number[] = [];
+  const b: number[] = [];
+  for (const tv of FLAT_TIMES) for (const bv of breeds) { t.push(tv); b.push(bv); }
+  const x = new Float32Array(t.length * n);
+  for (let k = 0; k < t.length; k++) {
+    const level = seededNoise(PROBE_SEED + 500 + k, r.channels);
+    for (let c = 0; c < r.channels; c++) x.fill(k === 0 ? 0 : level[c]!, k * n + c * plane, k * n + (c + 1) * plane);
+  }
+  const v = await call(r, x, t, b);
+  let within = 0, total = 0, worst = Infinity, worstK = -1;
+  for (let k = 0; k < t.length; k++) {
+    const s = sortedGroupSpread(v, k * n, (k + 1) * n, tokens);
+    within += s.within;
+    total += s.total;
+    const one = s.total > 0 ? Math.sqrt(s.within / s.total) : 0;
+    if (one < worst) { worst = one; worstK = k; }
+  }
+  const metric = allFinite(v) ? (total > 0 ? Math.sqrt(within / total) : 0) : NaN;
+  return verdict('depends-on-position-flat', metric, 'MIN_FLAT_INPUT_SPREAD', MIN_FLAT_INPUT_SPREAD, 'min',
+    `on a spatially constant input every patch gets the same output (the image holds ${tokens} copies of one patch's values, in whatever ` +
+      'layout): the model has no working position embedding (zero or missing pos_embed), whatever its unpatchify does',
+    `spread of v on constant inputs left within its sorted groups of ${tokens} values / total spread`,
+    { patch, tokens, probes: t.length, worstProbe: worstK, worstProbeT: t[worstK] ?? NaN, worstProbeBreed: b[worstK] ?? NaN, worstProbeSpread: worst });
+}
+
+/**
+ * ORIGIN 4's other half, the unpatchify: at t = 0 the input is the noise x0 itself and the exact velocity is
+ * E[x1] - x0, so dv/dx = -I: a change confined to one input patch must come back, negated, at the same pixels of
+ * the output. For every patch position a seeded change is made there alone and the response compared with it: the
+ * metric is the worst patch's alignment -<dv, dx> / (||dv|| ||dx||) over the whole image (1 when the response is
+ * exactly -dx there). A transposed or permuted unpatchify moves the response to other patches (share in its own
+ * patch ~0), a patch layout that differs between patch embedding and unpatchify moves it inside the patch (own
+ * share high, pixel alignment ~1/p): both fail. Reported: the worst patch position, the share of the response's
+ * energy inside that patch and in the best other patch, and the pixel alignment inside the own patch.
+ */
+export async function checkLocality(r: VelocityRunner, breedCount: number, patch: number, t = LOCALITY_T): Promise<BehaviourResult> {
+  if (r.imageSize % patch !== 0) throw new Error(`patch ${patch} does not divide image size ${r.imageSize}`);
+  const size = r.imageSize, C = r.channels, g = size / patch, tokens = g * g, n = perImage(r);
+  const breeds = PROBE_BREEDS.filter((bv) => bv < breedCount).slice(0, LOCALITY_PROBES);
+  const per = tokens + 1;
+  const x = new Float32Array(breeds.length * per * n);
+  const deltas: Float32Array[] = [];
+  for (let i = 0; i < breeds.length; i++) {
+    const base = seededNoise(PROBE_SEED + 600 + i, n);
+    for (let k = 0; k <= tokens; k++) x.set(base, (i * per + k) * n);
+    for (let k = 0; k < tokens; k++) {
+      const d = seededNoise(PROBE_SEED + 700 + i * tokens + k, patch * patch * C);
+      for (let q = 0; q < d.length; q++) d[q]! *= LOCALITY_AMPLITUDE;
+      deltas.push(d);
+      const [gy, gx] = [Math.floor(k / g), k % g];
+      const off = (i * per + k + 1) * n;
+      for (let c = 0; c < C; c++) for (let dy = 0; dy < patch; dy++) for (let dx = 0; dx < patch; dx++) {
+        x[off + c * size * size + (gy * patch + dy) * size + gx * patch + dx]! += d[(c * patch + dy) * patch + dx]!;
+      }
+    }
+  }
+  const v = await call(r, x, Array.from({ length: breeds.length * per }, () => t), breeds.flatMap((bv) => Array.from({ length: per }, () => bv)));
+  const finite = allFinite(v);
+  let worst = Infinity;
+  let w = { breed: -1, patch: -1, ownShare: NaN, otherShare: NaN, otherPatch: -1, inPatch: NaN };
+  let minOwnOverOther = Infinity, sumAlign = 0;
+  const energy = new Float64Array(tokens);
+  for (let i = 0; i < breeds.length; i++) {
+    const vb = (i * per) * n;
+    for (let k = 0; k < tokens; k++) {
+      const vk = (i * per + k + 1) * n;
+      const d = deltas[i * tokens + k]!;
+      const [gy, gx] = [Math.floor(k / g), k % g];
+      energy.fill(0);
+      let dd = 0, inDot = 0; // dx is zero outside patch k: <dv, dx> is the sum inside it
+      for (let c = 0; c < C; c++) for (let y = 0; y < size; y++) for (let xx = 0; xx < size; xx++) {
+        const idx = c * size * size + y * size + xx;
+        const dv = v[vk + idx]! - v[vb + idx]!;
+        energy[Math.floor(y / patch) * g + Math.floor(xx / patch)]! += dv * dv;
+        if (Math.floor(y / patch) === gy && Math.floor(xx / patch) === gx) {
+          const di = d[(c * patch + (y - gy * patch)) * patch + (xx - gx * patch)]!;
+          inDot += dv * di;
+          dd += di * di;
+        }
+      }
+      let all = 0, other = 0, otherK = -1;
+      for (let j = 0; j < tokens; j++) { all += energy[j]!; if (j !== k && energy[j]! > other) { other = energy[j]!; otherK = j; } }
+      const own = energy[k]!;
+      const align = all > 0 && dd > 0 ? -inDot / Math.sqrt(all * dd) : 0;
+      const inPatch = own > 0 && dd > 0 ? -inDot / Math.sqrt(own * dd) : 0;
+      sumAlign += align;
+      minOwnOverOther = Math.min(minOwnOverOther, other > 0 ? own / other : Infinity);
+      if (align < worst) {
+        worst = align;
+        w = { breed: breeds[i]!, patch: k, ownShare: all > 0 ? own / all : 0, otherShare: all > 0 ? other / all : 0, otherPatch: otherK, inPatch };
+      }
+    }
+  }
+  const metric = finite ? worst : NaN;
+  const at = (k: number): string => `(${Math.floor(k / g)},${k % g})`;
+  const where = !(w.ownShare > 0) && !(w.otherShare > 0)
+    ? `the output does not respond to a change in patch ${at(w.patch)} at all (a zero or input-independent velocity)`
+    : w.ownShare >= w.otherShare
+    ? `the response to a change in patch ${at(w.patch)} stays in that patch (${(100 * w.ownShare).toFixed(1)}% of its energy) but at other pixels ` +
+      `(alignment inside the patch ${w.inPatch.toFixed(3)}): the unpatchify orders the pixels of a patch differently from the patch embedding (a transposed or permuted patch)`
+    : `the response to a change in patch ${at(w.patch)} lands mostly in patch ${at(w.otherPatch)} (${(100 * w.otherShare).toFixed(1)}% of its energy, ` +
+      `${(100 * w.ownShare).toFixed(1)}% in its own patch): the unpatchify puts pixels in other places than the patch embedding read them from (a transposed or permuted unpatchify)`;
+  return verdict('locality', metric, 'MIN_LOCALITY_ALIGNMENT', MIN_LOCALITY_ALIGNMENT, 'min',
+    `${where}; at t=${t} the velocity is E[x1] - x, so a change in one patch must come back, negated, at the same pixels`,
+    `worst alignment -<dv, dx>/(||dv|| ||dx||) over ${tokens} patch positions x ${breeds.length} probes at t=${t}`,
+    {
+      patch, tokens, t, probes: breeds.length, worstBreed: w.breed, worstPatch: at(w.patch), worstOwnShare: w.ownShare,
+      worstBestOtherShare: w.otherShare, worstBestOtherPatch: at(w.otherPatch), worstInPatchAlignment: w.inPatch,
+      meanAlignment: sumAlign / (breeds.length * tokens), minOwnOverBestOther: Number.isFinite(minOwnOverOther) ? minOwnOverOther : String(minOwnOverOther),
+    });
 }

@@ -332,3 +332,43 @@ export function setMetadata(bytes: Uint8Array, key: string, value: string | null
 }
 
 export { OnnxError };
+
+/**
+ * Keeps the first `rows` rows of a float32 initializer stored as raw_data (its first dimension cut, its payload
+ * shortened): e.g. a breed embedding of 13 rows, the older export layout without a null row. Length-changing:
+ * only the initializer's TensorProto is re-encoded. A value_info or graph input declaring the tensor's shape
+ * would contradict it, and is refused.
+ */
+export function withInitializerRows(bytes: Uint8Array, nameOrRole: string, rows: number, source = '<onnx bytes>'): Uint8Array {
+  const info = inspectOnnx(bytes, source);
+  const init = requireTensor(info, nameOrRole);
+  const dims = [...init.dims];
+  if (init.dtype !== 'float32' || init.storage !== 'raw_data' || dims.length < 1) {
+    throw new MutateError(`${source}: '${init.name}' is ${init.dtype} stored as ${init.storage} with dims [${dims}]; withInitializerRows cuts float32 raw_data tensors`);
+  }
+  if (!Number.isInteger(rows) || rows < 1 || rows > dims[0]!) throw new MutateError(`${source}: cannot keep ${rows} of the ${dims[0]} rows of '${init.name}'`);
+  const rowBytes = init.byteLength / dims[0]!;
+  dims[0] = rows;
+  let dimIndex = 0;
+  let found = false;
+  const out = rewriteModelGraph(bytes, source, (g) => {
+    if ((g.field === 11 || g.field === 13) && valueInfoName(bytes, g, source) === init.name) {
+      throw new MutateError(`${source}: '${init.name}' is also declared as a graph input or value_info; withInitializerRows does not rewrite those`);
+    }
+    if (g.field !== 5) return undefined;
+    let name = '';
+    for (const tf of fields(bytes, g.start, g.end, source, 'TensorProto')) if (tf.field === 8) name = fieldString(bytes, tf);
+    if (name !== init.name) return undefined;
+    found = true;
+    return lenField(5, rewrite(bytes, g.start, g.end, source, 'TensorProto', (tf) => {
+      if (tf.field === 1 && tf.wire === 0) return varintField(1, dims[dimIndex++]!);
+      if (tf.field === 1) return lenField(1, dims.map((d) => encodeVarint(d)));
+      if (tf.field === 9) return lenField(9, [bytes.subarray(tf.start, tf.start + rows * rowBytes)]);
+      return undefined;
+    }));
+  });
+  if (!found) throw new MutateError(`${source}: initializer '${init.name}' not found in the graph's initializer list`);
+  const check = requireTensor(inspectOnnx(out, source), init.name);
+  if (check.dims[0] !== rows || check.byteLength !== rows * rowBytes) throw new MutateError(`${source}: cutting '${init.name}' to ${rows} rows failed (now [${check.dims}])`);
+  return out;
+}

@@ -650,3 +650,16 @@ export function describeInitializer(info: OnnxInfo, name: string): string {
   const init = info.initializers.find((i) => i.name === name);
   return init?.role && init.role !== name.replace(/^model\./, '') ? `${name} (${init.role})` : name;
 }
+
+/** The role of the breed embedding table: [rows, D], one row per breed index the graph can look up. */
+export const BREED_EMBEDDING = 'breed_embedder.embedding.weight';
+
+/**
+ * How many breed indices the graph can look up: the first dimension of its breed embedding table (null when the
+ * graph has no initializer holding `breed_embedder.embedding.weight`). Read before running, so that a breed or
+ * null index beyond it is a named failure instead of onnxruntime's Gather error.
+ */
+export function breedEmbeddingRows(info: OnnxInfo): number | null {
+  const t = findInitializer(info, BREED_EMBEDDING);
+  return t && t.dims.length === 2 ? t.dims[0]! : null;
+}

@@ -130,14 +130,26 @@ export const CATALOGUE: Mutant[] = [
   {
     name: 'position-blind', origin: [4], kind: 'node', cheap: true,
     description: 'position embedding zeroed in every variant: the model is exactly patch-permutation-equivariant',
-    expect: ['behaviour/depends-on-position'],
+    expect: ['behaviour/depends-on-position', 'behaviour/depends-on-position-flat'],
     build: (ctx) => variants(ctx, (b, s) => posEmbedZeroed(b, s)),
   },
   {
     name: 'unpatchify-scrambled', origin: [4], kind: 'node', cheap: true,
     description: 'unpatchify transposes grid and patch axes (perm 0,5,3,1,4,2 for 0,5,1,3,2,4) in every variant: pixels land in the wrong places',
-    expect: ['velocity', 'trajectory'],
+    expect: ['behaviour/locality', 'velocity', 'trajectory'],
     build: (ctx) => variants(ctx, (b, s) => withUnpatchifyPerm(b, [0, 5, 3, 1, 4, 2], s)),
+  },
+  {
+    name: 'position-blind-unpatchify-scrambled', origin: [4], kind: 'node', cheap: true,
+    description: 'position embedding zeroed AND unpatchify transposed (perm 0,5,3,1,4,2) in every variant, as ORIGIN failure 4 shipped: depends-on-position passes it (1.41)',
+    expect: ['behaviour/locality', 'behaviour/depends-on-position-flat'],
+    build: (ctx) => variants(ctx, (b, s) => withUnpatchifyPerm(posEmbedZeroed(b, s), [0, 5, 3, 1, 4, 2], s)),
+  },
+  {
+    name: 'unpatchify-patch-transposed', origin: [4], kind: 'node', cheap: true,
+    description: 'unpatchify writes each patch transposed (perm 0,5,1,4,2,3) in every variant: patch embedding and unpatchify disagree inside a patch',
+    expect: ['behaviour/locality', 'velocity', 'trajectory'],
+    build: (ctx) => variants(ctx, (b, s) => withUnpatchifyPerm(b, [0, 5, 1, 4, 2, 3], s)),
   },
   // ---- ORIGIN 6: guidance ----
   {

@@ -8,8 +8,8 @@
  * well under a minute; the gate (scripts/gate-power.ts) runs the full suites on the same mutants.
  */
 import {
-  checkDependsOnBreed, checkDependsOnPosition, checkDependsOnTime, checkGuidanceOnce, checkNotInputProportional, checkNullTokenDistinct,
-  checkVelocityNonZero, type BehaviourResult,
+  checkDependsOnBreed, checkDependsOnPosition, checkDependsOnPositionFlat, checkDependsOnTime, checkGuidanceOnce, checkLocality, checkNotInputProportional,
+  checkNullTokenDistinct, checkVelocityNonZero, type BehaviourResult,
 } from '../behaviour.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { contractDiff, originContract, type Bundle, type GoldenIndex, type Manifest, type TolerancePolicy } from '../bundle.js';
 import { compareTensors } from '../compare.js';
 import { parseNpy, type NpyArray } from '../npy.js';
-import { inspectOnnx, weightSanity } from '../onnx.js';
+import { breedEmbeddingRows, inspectOnnx, weightSanity } from '../onnx.js';
 import { openModelBytes, samplerModel, type VelocityRunner } from '../runtime-node.js';
 import { sample } from '../sampler.js';
 import { checkNoiseFloors, checkToleranceCeilings } from '../trust.js';
@@ -227,12 +227,15 @@ export const DIRECT_JUDGES: Record<CheckKey, Judge> = {
   'behaviour/not-input': behaviourJudge('behaviour/not-input', (r, m) => checkNotInputProportional(r, m.manifest.breeds.length)),
   'behaviour/depends-on-t': behaviourJudge('behaviour/depends-on-t', (r, m) => checkDependsOnTime(r, m.manifest.breeds.length)),
   'behaviour/depends-on-breed': behaviourJudge('behaviour/depends-on-breed', (r, m) => checkDependsOnBreed(r, m.manifest.breeds.length)),
+  'behaviour/depends-on-position-flat': behaviourJudge('behaviour/depends-on-position-flat', (r, m) => checkDependsOnPositionFlat(r, m.manifest.breeds.length, m.manifest.identity.config.patch_size)),
+  'behaviour/locality': behaviourJudge('behaviour/locality', (r, m) => checkLocality(r, m.manifest.breeds.length, m.manifest.identity.config.patch_size)),
   'behaviour/depends-on-position': behaviourJudge('behaviour/depends-on-position', (r, m) => checkDependsOnPosition(r, m.manifest.breeds.length, m.manifest.identity.config.patch_size)),
   'behaviour/guidance-once': async (m, runners) => {
     const raw = rawFloat(m);
     if (!raw) return [{ key: 'behaviour/guidance-once', pass: false, message: 'no raw float variant to compare the baked graphs with' }];
     return perVariant('behaviour/guidance-once', bakedFloat(m), async (v) => {
-      const r = await checkGuidanceOnce(await runners.runner(v), await runners.runner(raw), m.manifest.guidance.scale, m.manifest.guidance.nullIndex, m.manifest.breeds.length);
+      const r = await checkGuidanceOnce(await runners.runner(v), await runners.runner(raw), m.manifest.guidance.scale, m.manifest.guidance.nullIndex, m.manifest.breeds.length,
+        breedEmbeddingRows(inspectOnnx(m.models[raw]!, raw)));
       return { pass: r.pass, message: r.message };
     });
   },
@@ -240,7 +243,7 @@ export const DIRECT_JUDGES: Record<CheckKey, Judge> = {
     const raw = rawFloat(m);
     if (!raw) return [{ key: 'behaviour/null-token', pass: false, message: 'no raw float variant' }];
     return perVariant('behaviour/null-token', [raw], async (v) => {
-      const r = await checkNullTokenDistinct(await runners.runner(v), m.manifest.guidance.nullIndex, m.manifest.breeds.length - 1);
+      const r = await checkNullTokenDistinct(await runners.runner(v), m.manifest.guidance.nullIndex, m.manifest.breeds.length - 1, breedEmbeddingRows(inspectOnnx(m.models[v]!, v)));
       return { pass: r.pass, message: r.message };
     });
   },

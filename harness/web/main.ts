@@ -18,6 +18,27 @@ type State = 'idle' | 'loading' | 'ready' | 'generating' | 'error';
 /** The first attempt's initialization limit under ?fault=init-timeout (that attempt never finishes). */
 const FAULT_INIT_TIMEOUT_MS = 2_000;
 
+/**
+ * The page's limit for one worker to reach 'backend-ready' (runtime files, the model's fetch, onnxruntime-web's wasm
+ * backend initialization), per attempt, whatever the caller's load timeout (which does not count the initialization).
+ * Measured 2026-11-30 on the 2 shared cores (suites/browser/smoke.spec.ts, LoadInfo.initMs of 22 loads),
+ * under a gate run and other work (load average 7 to 14): Chromium 6.5 to 11.1 s, Firefox 3.0 to 4.9 s, WebKit 6.9
+ * to 19.3 s; at load average 4 to 7, Firefox 1.4 to 2.7 s. 3 of 14 Firefox first attempts never got ready in 45 s
+ * (the known hang, docs/gate-power.md "False rejects"); each retry was ready in 3 to 5 s. So:
+ * - first attempt: ORT_INIT_TIMEOUT_MS (45 s, 2.3x the slowest initialization measured, 9x Firefox's slowest): a
+ *   hang is abandoned after 45 s, not after minutes;
+ * - the last attempt: 120 s (6x the slowest measured), so that an initialization slowed past 45 s by the machine's
+ *   load, not hung, still completes in the retry instead of failing the load.
+ * (The old limit, half the caller's timeout, was 10 s for the smoke test's 20 s loads: below Chromium's 11.1 s and
+ * WebKit's 15.6 to 19.3 s under load, so a page that loads and runs a model failed "a missing or corrupt model
+ * fails visibly" with two initialization timeouts instead of the parse error.)
+ */
+const INIT_WATCHDOG_MS = [ORT_INIT_TIMEOUT_MS, 120_000] as const;
+/** The watchdog of an attempt (1-based): INIT_WATCHDOG_MS's entry, its last one for the later attempts. */
+function initWatchdogMs(attempt: number): number {
+  return INIT_WATCHDOG_MS[Math.min(attempt, INIT_WATCHDOG_MS.length) - 1]!;
+}
+
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
   if (!el) throw new Error(`page is missing #${id}`);
@@ -184,35 +205,51 @@ async function load(opts: LoadOptions): Promise<LoadInfo> {
     const ortBase = new URL(opts.ortBase ?? '/ort/', location.href).href;
     // A new worker per attempt; only a timeout of onnxruntime-web's backend initialization (after the model's
     // fetch, before its parsing) is retried, once, and reported in LoadInfo: every other error fails the load at once.
+    // Two clocks, so that a slow initialization on a loaded machine is never taken for a failed load:
+    // - the watchdog (INIT_WATCHDOG_MS, a measured bound per attempt, above) runs until the worker's 'backend-ready' and is the
+    //   only limit before it; it does not shrink with the caller's timeout;
+    // - the caller's timeoutMs bounds the load's own work (runtime files, fetch, parsing, contract checks), not the
+    //   backend initialization: from 'backend-ready' on it runs with what the load had left, the initialization's
+    //   own time (the worker's measurement) not counted.
     const initFailures: string[] = [];
     const loadTimeoutMs = opts.timeoutMs ?? 120_000;
     let msg: FromWorker | null = null;
     for (let attempt = 1; attempt <= ORT_INIT_ATTEMPTS && msg === null; attempt++) {
       const w = startWorker();
       const id = nextId++;
-      // The page's own timer (a worker stuck in initialization may not even run its own timers), at most half the
-      // caller's load timeout so that a retry fits; under the init-timeout fault the first attempt hangs for sure,
-      // so its timer is short: the same path, sooner.
-      const limitMs = faults.includes('init-timeout') && attempt === 1 ? FAULT_INIT_TIMEOUT_MS : Math.min(ORT_INIT_TIMEOUT_MS, Math.floor(loadTimeoutMs / 2));
-      const watchdog = setTimeout(() => {
+      // The page's own timer (a worker stuck in initialization may not even run its own timers); under the
+      // init-timeout fault the first attempt hangs for sure, so its timer is short: the same path, sooner.
+      const limitMs = faults.includes('init-timeout') && attempt === 1 ? FAULT_INIT_TIMEOUT_MS : initWatchdogMs(attempt);
+      const started = performance.now();
+      const abandon = (message: string): void => {
         const p = pending.get(id);
         if (!p || worker !== w) return;
         pending.delete(id);
         w.terminate();
-        p.reject(new Error(`${ORT_INIT_TIMEOUT_ERROR}: no 'backend-ready' from worker attempt ${attempt} after ${limitMs} ms ` +
-          `(${numThreads} thread(s); the model had not been parsed yet)`));
-      }, limitMs);
-      try {
-        msg = await request({ type: 'load', id, attempt, opts: { ...opts, modelUrl, numThreads }, ortBase, faults },
-          [], (m) => { if (m.type === 'stage' && m.stage === 'backend-ready') clearTimeout(watchdog); }, loadTimeoutMs);
-      } catch (err) {
+        p.reject(new Error(message));
+      };
+      const watchdog = setTimeout(() => abandon(`${ORT_INIT_TIMEOUT_ERROR}: no 'backend-ready' from worker attempt ${attempt} after ${limitMs} ms ` +
+        `(${numThreads} thread(s); the model had not been parsed yet)`), limitMs);
+      let loadTimer: ReturnType<typeof setTimeout> | undefined;
+      const onStage = (m: FromWorker): void => {
+        if (m.type !== 'stage' || m.stage !== 'backend-ready') return;
         clearTimeout(watchdog);
+        const ownMs = Math.max(0, performance.now() - started - m.ms);
+        loadTimer = setTimeout(() => abandon(`load timed out after ${loadTimeoutMs} ms of loading ` +
+          `(onnxruntime-web's backend initialization, ${m.ms.toFixed(0)} ms, not counted)`), Math.max(0, loadTimeoutMs - ownMs));
+      };
+      try {
+        msg = await request({ type: 'load', id, attempt, opts: { ...opts, modelUrl, numThreads }, ortBase, faults }, [], onStage);
+      } catch (err) {
         const m = err instanceof Error ? err.message : String(err);
         if (!m.startsWith(ORT_INIT_TIMEOUT_ERROR) || attempt === ORT_INIT_ATTEMPTS) {
           throw new Error(initFailures.length ? `${m} (after ${initFailures.length} earlier attempt(s): ${initFailures.join('; ')})` : m);
         }
         initFailures.push(m);
         console.warn(`tinydit: ${m}; starting a new worker (attempt ${attempt + 1} of ${ORT_INIT_ATTEMPTS})`);
+      } finally {
+        clearTimeout(watchdog);
+        clearTimeout(loadTimer);
       }
     }
     if (msg === null || msg.type !== 'loaded') throw new Error(`unexpected worker reply ${msg?.type ?? 'none'}`);

@@ -9,16 +9,17 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  checkDependsOnBreed, checkDependsOnPosition, checkDependsOnTime, checkGuidanceOnce, checkNotInputProportional,
-  checkNullTokenDistinct, checkVelocityNonZero, type BehaviourResult,
+  checkDependsOnBreed, checkDependsOnPosition, checkDependsOnPositionFlat, checkDependsOnTime, checkGuidanceOnce, checkLocality,
+  checkNotInputProportional, checkNullTokenDistinct, checkVelocityNonZero, type BehaviourResult,
 } from '../../harness/behaviour.js';
 import { loadBundle, type Bundle } from '../../harness/bundle.js';
 import { bundleDir } from '../../harness/config.js';
-import { inspectOnnx } from '../../harness/onnx.js';
+import { BREED_EMBEDDING, breedEmbeddingRows, inspectOnnx } from '../../harness/onnx.js';
 import {
-  breedEmbeddingTensor, injectNonFinite, outputLayerTensors, posEmbedTensor, timestepMlpTensors, withInitializers, zeroOutputLayer,
-  type Float32Edit,
+  breedEmbeddingTensor, injectNonFinite, outputLayerTensors, posEmbedTensor, timestepMlpTensors, withInitializerRows, withInitializers,
+  zeroOutputLayer, type Float32Edit,
 } from '../../harness/mutate.js';
+import { nullIndexConstant, withScalarConstant, withUnpatchifyPerm } from '../../harness/mutants/graph.js';
 import { recordCheck } from '../../harness/results.js';
 import { openModelBytes, openVariant, type VelocityRunner } from '../../harness/runtime-node.js';
 
@@ -93,6 +94,32 @@ function echoInput(bytes: Uint8Array, b: Bundle, source: string): Uint8Array {
   return withInitializers(bytes, edits, source);
 }
 
+/**
+ * Unpatchify permutations other than the export's (0,5,1,3,2,4: (B,n,n,p,p,C) -> (B,C,n,p,n,p)), each a pixel
+ * permutation of the output: the real project's transposed unpatchify (grid and patch axes exchanged), a patch
+ * transposed inside itself (the patch embedding reads (py,px), the unpatchify writes (px,py)), and the patch grid
+ * transposed (patch (gy,gx) written at (gx,gy)).
+ */
+const UNPATCHIFY = {
+  scrambled: [0, 5, 3, 1, 4, 2],
+  patchTransposed: [0, 5, 1, 4, 2, 3],
+  gridTransposed: [0, 5, 2, 3, 1, 4],
+};
+
+/**
+ * The older export layout: a breed table of num_classes rows (no null row), Other (12) as the baked graph's null
+ * class; the manifest still says null = 13. Rows cut in the ONNX itself (harness/mutate.ts withInitializerRows).
+ */
+function olderExport13Rows(bytes: Uint8Array, nullIndex: number, baked: boolean, source: string): Uint8Array {
+  const b = baked ? withScalarConstant(bytes, nullIndexConstant(bytes, nullIndex, source), nullIndex - 1) : bytes;
+  return withInitializerRows(b, BREED_EMBEDDING, nullIndex, source);
+}
+
+/** The breed rows of an ONNX (its breed embedding's first dimension), read before running; null when it has none. */
+function rowsOf(bytes: Uint8Array, source: string): number | null {
+  return breedEmbeddingRows(inspectOnnx(bytes, source));
+}
+
 // ---------------------------------------------------------------------------------------------------------
 
 /** Runs a check; one that cannot run is recorded as an error (never silently missing) and fails. */
@@ -133,6 +160,11 @@ if ('error' in loaded) {
     if (rawName) return rawName;
     throw new Error(`${bundle.dir}/manifest.json has no raw (guidance 'none') float variant: the ${check} check needs model_raw.onnx; export it with --no-cfg`);
   };
+  /** Breed embedding rows of each variant, read from its ONNX: an index beyond them is a named failure, not a Gather error. */
+  const breedRows = new Map<string, number | null>(bundle.variantNames.map((v) => {
+    try { return [v, rowsOf(readFileSync(bundle.variantPath(v)), bundle.variantPath(v))]; } catch { return [v, null]; }
+  }));
+  const rowsOfVariant = (v: string | undefined): number | null => (v === undefined ? null : breedRows.get(v) ?? null);
   const runners = new Map<string, VelocityRunner>();
   const runner = (v: string): VelocityRunner => {
     const r = runners.get(v);
@@ -148,12 +180,14 @@ if ('error' in loaded) {
   afterAll(async () => { for (const r of runners.values()) await r.release(); });
 
   /** The checks every model must pass, as data: name -> how to run it on one runner. */
-  const singleModelChecks: { check: string; run: (r: VelocityRunner) => Promise<BehaviourResult> }[] = [
+  const singleModelChecks: { check: string; run: (r: VelocityRunner, v: string) => Promise<BehaviourResult> }[] = [
     { check: 'nonzero', run: (r) => checkVelocityNonZero(r, breedCount) },
     { check: 'not-input', run: (r) => checkNotInputProportional(r, breedCount) },
     { check: 'depends-on-t', run: (r) => checkDependsOnTime(r, breedCount) },
-    { check: 'depends-on-breed', run: (r) => checkDependsOnBreed(r, breedCount) },
+    { check: 'depends-on-breed', run: (r, v) => checkDependsOnBreed(r, breedCount, 0.5, rowsOfVariant(v)) },
     { check: 'depends-on-position', run: (r) => checkDependsOnPosition(r, breedCount, patch) },
+    { check: 'depends-on-position-flat', run: (r) => checkDependsOnPositionFlat(r, breedCount, patch) },
+    { check: 'locality', run: (r) => checkLocality(r, breedCount, patch) },
   ];
 
   describe('behaviour of every variant', () => {
@@ -161,7 +195,7 @@ if ('error' in loaded) {
       for (const c of singleModelChecks) {
         const id = `behaviour:check=${c.check},variant=${v}`;
         it(id, async () => {
-          const r = await runOrRecord(id, 'behaviour', () => c.run(runner(v)));
+          const r = await runOrRecord(id, 'behaviour', () => c.run(runner(v), v));
           record(id, r, v);
           expect(r).toPassCheck(id);
         });
@@ -170,14 +204,15 @@ if ('error' in loaded) {
     for (const v of bakedFloat) {
       const id = `behaviour:check=guidance-once,variant=${v}`;
       it(id, async () => {
-        const r = await runOrRecord(id, 'behaviour', async () => checkGuidanceOnce(runner(v), runner(requireRaw('guidance-once')), scale, nullIndex, breedCount));
+        const r = await runOrRecord(id, 'behaviour', async () => checkGuidanceOnce(runner(v), runner(requireRaw('guidance-once')), scale, nullIndex, breedCount,
+          rowsOfVariant(rawName)));
         record(id, r, v);
         expect(r).toPassCheck(id);
       });
     }
     const nullId = `behaviour:check=null-token,variant=${rawName ?? 'raw'}`;
     it(nullId, async () => {
-      const r = await runOrRecord(nullId, 'behaviour', async () => checkNullTokenDistinct(runner(requireRaw('null-token')), nullIndex, otherIndex));
+      const r = await runOrRecord(nullId, 'behaviour', async () => checkNullTokenDistinct(runner(requireRaw('null-token')), nullIndex, otherIndex, rowsOfVariant(rawName)));
       record(nullId, r, rawName ?? 'raw');
       expect(r).toPassCheck(nullId);
     });
@@ -188,6 +223,13 @@ if ('error' in loaded) {
     const open = async (bytes: Uint8Array, label: string, guidance: string) =>
       openModelBytes(bytes, m, { label, source: `${label} (mutant of ${bundle.variantPath(base)})`, guidance });
     const baseBytes = () => readFileSync(bundle.variantPath(base));
+    const g = bundle.variant(base).guidance;
+    const unpatchify = (bytes: Uint8Array, perm: number[]) => withUnpatchifyPerm(bytes, perm, bundle.variantPath(base));
+    const posZero = (bytes: Uint8Array) => posEmbedZeroed(bytes, base);
+    const older = (variant: string) => {
+      const bytes = olderExport13Rows(readFileSync(bundle.variantPath(variant)), nullIndex, bundle.variant(variant).guidance === 'baked', variant);
+      return { bytes, rows: rowsOf(bytes, `${variant} (13 rows)`) };
+    };
 
     /** Mutants as data: its name, how it is made, the check it must fail and a word the failure must name. */
     const mutants: { mutant: string; check: string; cause: RegExp; run: () => Promise<BehaviourResult> }[] = [
@@ -225,6 +267,53 @@ if ('error' in loaded) {
         // the file said to have guidance baked in is the raw graph: the app would never apply guidance
         mutant: 'baked-variant-is-raw', check: 'guidance-once', cause: /guidance scale/,
         run: async () => checkGuidanceOnce(runner(requireRaw('guidance-once')), runner(requireRaw('guidance-once')), scale, nullIndex, breedCount),
+      },
+      // ORIGIN 4 as it shipped: no position embedding, a transposed unpatchify, or both at once. depends-on-position
+      // passes the combined form (its pixel-space equivariance is broken by the unpatchify); these two do not need it.
+      {
+        mutant: 'position-blind', check: 'depends-on-position-flat', cause: /no working position embedding/,
+        run: async () => checkDependsOnPositionFlat(await open(posZero(baseBytes()), 'position-blind', g), breedCount, patch),
+      },
+      {
+        mutant: 'unpatchify-scrambled', check: 'locality', cause: /unpatchify puts pixels in other places/,
+        run: async () => checkLocality(await open(unpatchify(baseBytes(), UNPATCHIFY.scrambled), 'unpatchify-scrambled', g), breedCount, patch),
+      },
+      {
+        mutant: 'position-blind-and-unpatchify-scrambled', check: 'locality', cause: /unpatchify puts pixels in other places/,
+        run: async () => checkLocality(await open(unpatchify(posZero(baseBytes()), UNPATCHIFY.scrambled), 'position-blind-and-unpatchify-scrambled', g), breedCount, patch),
+      },
+      {
+        mutant: 'position-blind-and-unpatchify-scrambled', check: 'depends-on-position-flat', cause: /no working position embedding/,
+        run: async () => checkDependsOnPositionFlat(await open(unpatchify(posZero(baseBytes()), UNPATCHIFY.scrambled), 'position-blind-and-unpatchify-scrambled', g), breedCount, patch),
+      },
+      {
+        mutant: 'unpatchify-patch-transposed', check: 'locality', cause: /orders the pixels of a patch differently/,
+        run: async () => checkLocality(await open(unpatchify(baseBytes(), UNPATCHIFY.patchTransposed), 'unpatchify-patch-transposed', g), breedCount, patch),
+      },
+      {
+        mutant: 'unpatchify-grid-transposed', check: 'locality', cause: /unpatchify puts pixels in other places/,
+        run: async () => checkLocality(await open(unpatchify(baseBytes(), UNPATCHIFY.gridTransposed), 'unpatchify-grid-transposed', g), breedCount, patch),
+      },
+      {
+        mutant: 'position-blind-and-patch-transposed', check: 'depends-on-position-flat', cause: /no working position embedding/,
+        run: async () => checkDependsOnPositionFlat(await open(unpatchify(posZero(baseBytes()), UNPATCHIFY.patchTransposed), 'position-blind-and-patch-transposed', g), breedCount, patch),
+      },
+      // the older export (13 rows, no null row) under a manifest that says null = 13: named before any model call
+      {
+        mutant: 'older-export-13-rows', check: 'null-token', cause: /the graph has 13 breed rows; the manifest's null index 13 is out of range: an export of the older layout/,
+        run: async () => {
+          const raw = older(requireRaw('null-token'));
+          return checkNullTokenDistinct(await open(raw.bytes, 'older-export-13-rows', 'none'), nullIndex, otherIndex, raw.rows);
+        },
+      },
+      {
+        mutant: 'older-export-13-rows', check: 'guidance-once', cause: /the graph has 13 breed rows; the manifest's null index 13 is out of range: an export of the older layout/,
+        run: async () => {
+          const raw = older(requireRaw('guidance-once'));
+          const baked = older(base);
+          return checkGuidanceOnce(await open(baked.bytes, 'older-export-13-rows', g), await open(raw.bytes, 'older-export-13-rows (raw)', 'none'),
+            scale, nullIndex, breedCount, raw.rows);
+        },
       },
       {
         mutant: 'null-row-equals-other', check: 'null-token', cause: /null row is not a separate/,
