@@ -82,6 +82,12 @@ export interface Manifest {
   tolerance?: TolerancePolicy;
   provenance?: Record<string, unknown>;
   budget?: SpeedBudget;
+  /**
+   * What the model was trained on: `dataset` is the id of the gate's yardstick for that training data
+   * (reference/yardsticks/<id>/, pinned in harness/yardstick.ts; docs/yardstick.md). Optional in the schema, but
+   * a bundle that names no dataset, or one the gate has no yardstick for, fails judge:check=yardstick.
+   */
+  training?: { dataset: string };
 }
 
 export interface NoiseCase { seed: number; shape: number[]; file: string }
@@ -294,6 +300,7 @@ const MANIFEST_SCHEMA = obj({
     })),
   })),
   provenance: optional(record({ check: () => undefined })),
+  training: optional(obj({ dataset: nonEmpty })),
   budget: optional(obj({
     fullGenerationMs: record(num('positive'), { minKeys: 1 }),
     steps: optional(num('posint')),

@@ -41,6 +41,7 @@ export const EXPECTED_FAMILIES: FamilyExpectation[] = [
   { family: 'velocity', where: 'node', levels: ['full'] },
   { family: 'trajectory', where: 'node', levels: ['full'] },
   { family: 'provenance', where: 'node', levels: ['full'] },
+  { family: 'judge', where: 'node', levels: ['full'] },
   { family: 'image', where: 'node', levels: ['full'] },
   { family: 'stats', where: 'node', levels: ['full'] },
   { family: 'loading', where: 'browser', levels: ['full'] },

@@ -35,6 +35,9 @@ NOISE_SEEDS = [0, 1, 7, 42, 1000, 123456789, 4294967295]
 # Quantized variant: its error is quantisation, not float noise. Its thresholds are this many times its
 # own measured error on the goldens (the spread a re-quantisation of the same weights stays within).
 QUANT_MARGIN = 2.0
+# The training data of train.py (the procedural dataset at 32 px), by the id of its yardstick in the gate
+# (reference/yardsticks/<id>/, pinned in harness/yardstick.ts); a model trained on other data names its own.
+TRAINING_DATASET = "tinydit-procedural-32-v1"
 
 
 def sha256(path: Path) -> str:
@@ -94,10 +97,12 @@ def write_bundle(ck: LoadedCheckpoint, out: Path, name: str, trained: bool = Tru
                  stats_seeds: list[int] | None = None, trajectory_seeds: list[int] | None = None,
                  export_args: list[str] | None = None, log=print, trajectory_breeds: list[int] | None = None,
                  trajectory_steps: int | None = None, stats_steps: int | None = None,
-                 velocity_times: list[float] | None = None) -> dict:
+                 velocity_times: list[float] | None = None, training_dataset: str | None = TRAINING_DATASET) -> dict:
     """steps is the manifest's sampler.defaultSteps; the reduced-goldens options (None = the defaults: all
     breeds, trajectories and statistics at `steps`, VELOCITY_TIMES) size the goldens of a large model
-    (scripts/production.ts) without changing what the default bundle holds."""
+    (scripts/production.ts) without changing what the default bundle holds. training_dataset is the manifest's
+    training.dataset: the id of the gate's yardstick for the data the model was trained on (docs/yardstick.md;
+    None writes no training field, and the gate then cannot accept the bundle)."""
     cfg = ck.config
     null = cfg.null_index
     import time
@@ -228,6 +233,7 @@ def write_bundle(ck: LoadedCheckpoint, out: Path, name: str, trained: bool = Tru
         "format": FORMAT,
         "name": name,
         "trained": trained,
+        **({"training": {"dataset": training_dataset}} if training_dataset else {}),
         "identity": {
             "checkpoint": {"file": ck.path.name if ck.path.parent.resolve() == out.resolve() else None,
                            "sha256": sha256(ck.path), "step": ck.step, "weights": ck.weights},

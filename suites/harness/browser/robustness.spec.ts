@@ -123,7 +123,7 @@ if (process.env.TINYDIT_BROWSER_FIXTURE === 'faults') {
   });
 
   test.describe('robustness fixtures', () => {
-    test('robustness-fixture:fault=browser-crash', async ({ app, bundle, engineInfo }, testInfo) => {
+    test('robustness-fixture:fault=browser-crash', async ({ app, bundle, engineInfo, browser }, testInfo) => {
       test.setTimeout(120_000);
       const { run } = await start(app, bundle);
       if (testInfo.project.name === faultEngine) {
@@ -131,7 +131,11 @@ if (process.env.TINYDIT_BROWSER_FIXTURE === 'faults') {
         await app.page.waitForFunction(() => Number((document.getElementById('progress') as HTMLProgressElement).value) >= 1);
         const found = launchedBrowsers(testInfo.project.name);
         if (found.length !== 1) throw new Error(`robustness fixture: expected one ${engineInfo.label} launched by this worker, found ${JSON.stringify(found)}`);
+        // wait until the runner has seen the browser go: without this the generation could finish first and the test
+        // pass with a dead browser left in the worker (the race the next fixture reproduces on purpose)
+        const gone = new Promise<void>((resolve) => browser.once('disconnected', () => resolve()));
         process.kill(found[0]!.pid, 'SIGKILL');
+        await gone;
       }
       expect((await run).progress.at(-1)?.step).toBe(FIXTURE_STEPS);
     });
