@@ -24,6 +24,7 @@ import { computeDrift, keyMetricGroups, loadBaseline, readHistory, appendHistory
 import { freePort, interruptChildren, machineInfo, packageVersions, runChild } from './process.js';
 import { ProgressLine, parseProgressLine } from './progress.js';
 import { CHECKS_FILE, readRecords } from './records.js';
+import { renderJUnitVerdict } from './junit.js';
 import { renderReport } from './report.js';
 import { readPlaywrightReport, readVitestReport } from './runners.js';
 import { recordCheck } from '../results.js';
@@ -260,7 +261,7 @@ async function digestOrNull(dir: string): Promise<BundleDigest | null> {
 
 const RUN_FILES: Record<string, string> = {
   verdict: 'verdict.json', page: 'index.html', checks: CHECKS_FILE, vitestJson: 'vitest.json', junitNode: 'junit-node.xml',
-  playwrightJson: 'playwright.json', junitBrowser: 'junit-browser.xml', playwrightHtml: 'playwright-html/index.html', blob: 'blob-report',
+  playwrightJson: 'playwright.json', junitBrowser: 'junit-browser.xml', junitVerdict: 'junit-verdict.xml', playwrightHtml: 'playwright-html/index.html', blob: 'blob-report',
   trajectoryErrors: 'trajectory-errors.json', screenshot: 'report-page.png',
 };
 
@@ -321,6 +322,8 @@ async function finalise(f: Finalise): Promise<{ verdict: Verdict; exitCode: numb
   };
   const trend = [...historyEntries.filter((h) => h.runId !== f.runId), ...(verdict.complete && Object.keys(verdict.keyMetrics).length ? [entry] : [])];
   // Files first (the verdict last, so a verdict.json on disk means the page is there too); no room: not accepted, said so.
+  writing(join(f.runDir, 'junit-verdict.xml'), verdict, () => writeFileSync(join(f.runDir, 'junit-verdict.xml'), renderJUnitVerdict(verdict)));
+  verdict.files = { ...verdict.files, junitVerdict: 'junit-verdict.xml' };
   writing(join(f.runDir, 'index.html'), verdict, () => writeFileSync(join(f.runDir, 'index.html'), renderReport(verdict, f.runDir, { history: trend })));
   writing(join(f.runDir, 'verdict.json'), verdict, () => writeJson(join(f.runDir, 'verdict.json'), verdict));
   // Only complete runs that judged something enter the history (an interrupted run's metrics are partial).
@@ -540,7 +543,7 @@ export interface MergeOptions {
   requireFull?: boolean;
 }
 
-const SHARD_SKIP = new Set(['verdict.json', 'index.html', 'playwright.json', 'junit-browser.xml', 'junit-node.xml', 'playwright-html', 'blob-report',
+const SHARD_SKIP = new Set(['verdict.json', 'index.html', 'junit-verdict.xml', 'playwright.json', 'junit-browser.xml', 'junit-node.xml', 'playwright-html', 'blob-report',
   'test-results', 'logs', 'report-page', 'report-page.png', 'vitest.json', CHECKS_FILE]);
 
 function blobZips(dir: string): string[] {

@@ -21,6 +21,7 @@ import { agreementMatrix } from '../../harness/gate/agreement.js';
 import { BAND_ABS_FLOOR, DEFAULT_REL_BAND, MIN_HISTORY_POINTS, computeDrift, keyMetricGroups, keyMetrics, loadBaseline, type HistoryEntry } from '../../harness/gate/metrics.js';
 import { dedupeRecords, idParams, isSelfTest, parseRecord, readRecords } from '../../harness/gate/records.js';
 import { escapeRegex, matchTest, replayCommand } from '../../harness/gate/replay.js';
+import { renderJUnitVerdict } from '../../harness/gate/junit.js';
 import { ProgressLine } from '../../harness/gate/progress.js';
 import { renderReport } from '../../harness/gate/report.js';
 import { readPlaywrightReport, readVitestReport } from '../../harness/gate/runners.js';
@@ -574,6 +575,22 @@ function runCli(args: string[], env: NodeJS.ProcessEnv = {}, onStderr?: (text: s
     });
   });
 }
+
+describe('the verdict as JUnit', () => {
+  it('gate:selftest=junit-verdict-says-whose-fault', () => {
+    const accepted = renderJUnitVerdict(computeVerdict(input()));
+    const failing = passingRun();
+    failing.records.find((x) => x.check === 'velocity')!.status = 'fail';
+    failing.vitest.find((t) => t.title.startsWith('velocity:'))!.status = 'failed';
+    const rejected = renderJUnitVerdict(computeVerdict(input({}, failing)));
+    const inconclusive = renderJUnitVerdict(computeVerdict(input({ processes: [proc('vitest'), proc('playwright', { exitCode: null, signal: 'SIGTERM', timedOut: true })] })));
+    const outcomeCase = (x: string): string => /<testcase classname="verdict" name="outcome">([\s\S]*?)<\/testcase>/.exec(x)?.[1] ?? 'none';
+    const ok = outcomeCase(accepted) === '' && / failures="0" errors="0"/.test(accepted) && accepted.includes('<property name="outcome" value="accepted"/>') &&
+      outcomeCase(rejected).startsWith('<failure type="rejected"') && /name="velocity" assertions="\d+"><failure type="failed"/.test(rejected) &&
+      outcomeCase(inconclusive).startsWith('<error type="inconclusive"') && inconclusive.includes('suite-timeout');
+    selftest('junit-verdict-says-whose-fault', ok, `accepted: ${outcomeCase(accepted) || '(pass)'}; rejected: ${outcomeCase(rejected).slice(0, 80)}; inconclusive: ${outcomeCase(inconclusive).slice(0, 80)}`);
+  });
+});
 
 describe('the progress line in a CI log', () => {
   it('gate:selftest=ci-progress-prints-on-change-not-on-a-timer', () => {
