@@ -94,7 +94,7 @@ function summary(v: Verdict, runDir: string): string {
   const head = v.outcome === 'accepted' ? 'ACCEPTED'
     : v.outcome === 'screened' ? 'SCREENED (contract-level screening passed; NOT a release decision, not accepted)'
       : v.outcome === 'passed-narrowed' ? 'PASSED IN A NARROWED SCOPE (not accepted: part of the gate did not run)'
-        : v.outcome === 'inconclusive' ? (v.complete ? 'INCONCLUSIVE (the harness or the environment could not judge; not accepted)' : 'INCOMPLETE (inconclusive, not accepted)')
+        : v.outcome === 'inconclusive' ? (v.complete ? 'INCONCLUSIVE, NOT ACCEPTED (the harness or the environment could not judge; not a verdict on the model)' : 'INCOMPLETE, NOT ACCEPTED (inconclusive)')
           : 'REJECTED (NOT ACCEPTED)';
   const lines = [
     '',
