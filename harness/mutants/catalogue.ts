@@ -3,7 +3,8 @@
  * and `npm run make-mutants` builds it, `npm run gate:power` puts it in the kill matrix, and (when `cheap`)
  * suites/node/mutants.test.ts runs it in CI. Mutants change the model (and, where said, the manifest's claims);
  * the goldens stay the good model's, as when a broken export is shipped next to the checkpoint it claims to be,
- * except in the trust-boundary mutants at the end, whose point is the goldens, the tolerances or the run's scope.
+ * except in the trust-boundary mutants at the end, whose point is the goldens, the tolerances or the run's scope,
+ * and in position-as-shipped-regenerated (a broken model with goldens regenerated from it, as the real project made them).
  */
 import { fixBatchDim, injectNonFinite, renameIO, setInputDtype, zeroOutputLayer } from '../mutate.js';
 import {
@@ -144,6 +145,16 @@ export const CATALOGUE: Mutant[] = [
     description: 'position embedding zeroed AND unpatchify transposed (perm 0,5,3,1,4,2) in every variant, as ORIGIN failure 4 shipped: depends-on-position passes it (1.41)',
     expect: ['behaviour/locality', 'behaviour/depends-on-position-flat'],
     build: (ctx) => variants(ctx, (b, s) => withUnpatchifyPerm(posEmbedZeroed(b, s), [0, 5, 3, 1, 4, 2], s)),
+  },
+  {
+    // The same model in the form the real project shipped it: its references regenerated from it, so every
+    // golden agrees with it (velocity, trajectory, image and stats checks pass by construction) and
+    // depends-on-position is fooled by the pair; only the goldens-free checks are aimed at it (provenance fails
+    // too, as collateral: the bundle ships the good checkpoint.pt).
+    name: 'position-as-shipped-regenerated', origin: [4], kind: 'node', cheap: false, python: ['position-as-shipped-regenerated'],
+    description: 'position embedding zeroed AND unpatchify transposed (perm 0,5,3,1,4,2), the three variants AND all goldens (and the quantized profile) regenerated from that model, shipped with the good EMA checkpoint.pt and a manifest naming it',
+    expect: ['behaviour/locality', 'behaviour/depends-on-position-flat'],
+    build: (ctx) => regeneratedBundle(ctx, 'position-as-shipped-regenerated'),
   },
   {
     name: 'unpatchify-patch-transposed', origin: [4], kind: 'node', cheap: true,

@@ -17,6 +17,16 @@ Only the mutants that need PyTorch are made here; graph and weight edits are mad
                               models agree with these goldens; only re-deriving the goldens from the checkpoint
                               (check_provenance.py) can tell. checkpoint.pt is not copied: the mutant bundle
                               ships the good one (harness/mutants/catalogue.ts)
+  position-as-shipped-regenerated/
+                              bundle/: ORIGIN failure 4 as the real project shipped it, with its references made
+                              from it: the EMA model with pos_embed zeroed AND an unpatchify that transposes grid
+                              and patch axes (Transpose perm [0,5,3,1,4,2], not [0,5,1,3,2,4]), written whole by
+                              write_bundle and labelled like goldens-from-other-weights (identity.checkpoint: the
+                              good file's name, sha256, step, weights "ema"; the mutant bundle ships the good
+                              checkpoint.pt). Models and goldens agree, and depends-on-position is fooled by the
+                              pair (1.41); only the goldens-free checks behaviour/locality and
+                              behaviour/depends-on-position-flat (harness/behaviour.ts) are aimed at it. Every
+                              exported variant is checked to hold the transposing perm and not the good one
 
     /usr/bin/python3 reference/python/make_mutants.py --checkpoint fixtures/default/checkpoint.pt --out reports/mutants/.python
     (add --only raw-weights,... for a subset)
@@ -43,7 +53,10 @@ from tinydit.export import export_onnx, quantize_file  # noqa: E402
 from tinydit.model import TinyDiT, TinyDiTConfig  # noqa: E402
 
 GUIDANCE_SCALE = 1.5
-MUTANTS = ("raw-weights", "older-export-13-rows", "quantized-from-raw-weights", "goldens-from-other-weights")
+MUTANTS = ("raw-weights", "older-export-13-rows", "quantized-from-raw-weights", "goldens-from-other-weights",
+           "position-as-shipped-regenerated")
+GOOD_UNPATCHIFY_PERM = (0, 5, 1, 3, 2, 4)
+SHIPPED_UNPATCHIFY_PERM = (0, 5, 3, 1, 4, 2)  # ORIGIN failure 4: grid and patch axes transposed
 
 
 def _sha256(path: Path) -> str:
@@ -78,14 +91,54 @@ def older_layout(ck) -> TinyDiT:
     return old.eval()
 
 
-def regenerated_bundle(ema, raw, out: Path) -> list[str]:
-    """write_bundle on the raw weights, labelled as the good EMA checkpoint; returns the files (relative to out)."""
+class UnpatchifyTransposed(TinyDiT):
+    """TinyDiT whose unpatchify permutes [b, n, n, p, p, C] with SHIPPED_UNPATCHIFY_PERM: every pixel lands in the
+    wrong place (the shapes still fit, n * p = p * n). A subclass, so copy.deepcopy (write_bundle's float64 twin)
+    and torch.onnx.export (the traced permute becomes the graph's Transpose) both keep it."""
+
+    def unpatchify(self, x: torch.Tensor) -> torch.Tensor:
+        cfg = self.cfg
+        b = x.shape[0]
+        n = cfg.image_size // cfg.patch_size
+        p = cfg.patch_size
+        x = x.reshape(b, n, n, p, p, cfg.in_channels)
+        return x.permute(*SHIPPED_UNPATCHIFY_PERM).reshape(b, cfg.in_channels, cfg.image_size, cfg.image_size)
+
+
+def position_as_shipped(ema) -> TinyDiT:
+    """The EMA model with pos_embed zeroed and the transposing unpatchify (ORIGIN failure 4 as it shipped)."""
+    broken = UnpatchifyTransposed(ema.config)
+    state = {k: v.clone() for k, v in ema.model.state_dict().items()}
+    state["pos_embed"] = torch.zeros_like(state["pos_embed"])
+    broken.load_state_dict(state)
+    return broken.eval()
+
+
+def check_position_as_shipped(out: Path, files: list[str]) -> None:
+    """Every exported variant holds the transposing Transpose (and not the good one); the float ones a zero pos_embed."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    for f in files:
+        proto = onnx.load(str(out / f))
+        perms = [tuple(a.ints) for n in proto.graph.node if n.op_type == "Transpose" for a in n.attribute if a.name == "perm"]
+        if SHIPPED_UNPATCHIFY_PERM not in perms or GOOD_UNPATCHIFY_PERM in perms:
+            raise RuntimeError(f"{out / f}: Transpose perms {sorted(set(perms))}: the export did not trace the transposing "
+                               f"unpatchify {list(SHIPPED_UNPATCHIFY_PERM)}")
+        pos = [i for i in proto.graph.initializer if i.name.endswith("pos_embed")]
+        if not f.endswith("_quant.onnx") and (len(pos) != 1 or np.any(numpy_helper.to_array(pos[0]))):
+            raise RuntimeError(f"{out / f}: pos_embed initializers {[i.name for i in pos]} are not one all-zero tensor")
+
+
+def regenerated_bundle(ema, made_from, out: Path) -> list[str]:
+    """write_bundle on made_from (a LoadedCheckpoint: the raw weights, or a broken model), labelled as the good EMA
+    checkpoint; returns the files (relative to out)."""
     from tinydit.goldens import write_bundle
     if out.exists():
         shutil.rmtree(out)
-    # the raw model under the good checkpoint's identity: same path (so the same sha256 and file), step, and the
-    # label "ema" (in the manifest and in every ONNX file's tinydit.weights): the lie is in which weights were used
-    labelled = dataclasses.replace(raw, weights=ema.weights)
+    # the model under the good checkpoint's identity: same path (so the same sha256 and file), step, and the
+    # label "ema" (in the manifest and in every ONNX file's tinydit.weights): the lie is in which model was used
+    labelled = dataclasses.replace(made_from, weights=ema.weights)
     manifest = write_bundle(labelled, out, f"{ema.config.name}-step{ema.step}", trained=True,
                             export_args=["--checkpoint", str(ema.path), "--out", str(out)], log=lambda m: print(f"  {m}"))
     ck = manifest["identity"]["checkpoint"]
@@ -127,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         if name == "goldens-from-other-weights":
             files = [f"bundle/{f}" for f in regenerated_bundle(ema, raw, d / "bundle")]
+        elif name == "position-as-shipped-regenerated":
+            broken = dataclasses.replace(ema, model=position_as_shipped(ema))
+            files = [f"bundle/{f}" for f in regenerated_bundle(ema, broken, d / "bundle")]
+            check_position_as_shipped(d / "bundle", ["model.onnx", "model_raw.onnx", "model_quant.onnx"])
         elif name == "raw-weights":
             files = _three_variants(raw.model, d, _meta(cfg, ema.step, "ema", cfg.null_index), cfg.null_index)
         elif name == "older-export-13-rows":
