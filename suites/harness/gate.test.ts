@@ -16,7 +16,7 @@ import { describe, expect, it } from 'vitest';
 import { loadBundle } from '../../harness/bundle.js';
 import { compareTensors, comparisonMetrics } from '../../harness/compare.js';
 import { bundleDir, REPO_ROOT } from '../../harness/config.js';
-import { linkTree } from '../../harness/mutants/materialise.js';
+import { linkTree, writeFresh } from '../../harness/mutants/materialise.js';
 import { agreementMatrix } from '../../harness/gate/agreement.js';
 import { BAND_ABS_FLOOR, DEFAULT_REL_BAND, MIN_HISTORY_POINTS, computeDrift, keyMetricGroups, keyMetrics, loadBaseline, type HistoryEntry } from '../../harness/gate/metrics.js';
 import { dedupeRecords, idParams, isSelfTest, parseRecord, readRecords } from '../../harness/gate/records.js';
@@ -643,8 +643,7 @@ describe('the gate command', () => {
     linkTree(bundleDir(), dir, new Set());
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { tolerance: { velocity: { floorMultiple: number } } };
     manifest.tolerance.velocity.floorMultiple = 1e6;
-    rmSync(join(dir, 'manifest.json'));
-    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 1));
+    writeFresh(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 1));
     const index = JSON.parse(readFileSync(join(dir, 'goldens', 'index.json'), 'utf8')) as { velocity: { noiseFloor: Record<string, string> } };
     const floorRel = index.velocity.noiseFloor.guided!;
     const floorPath = join(dir, 'goldens', floorRel);
@@ -652,8 +651,7 @@ describe('the gate command', () => {
     const scaled = Float64Array.from(npy.data as ArrayLike<number>, (x) => x * 1e4);
     const bytes = Buffer.from(readFileSync(floorPath));
     Buffer.from(scaled.buffer).copy(bytes, bytes.length - scaled.byteLength);
-    rmSync(floorPath);
-    writeFileSync(floorPath, bytes);
+    writeFresh(floorPath, bytes);
     const r = await runCli(['--bundle', dir]);
     const v = r.verdict;
     const failed = (v?.checks ?? []).filter((c) => c.check === 'trust' && c.status === 'fail').map((c) => c.id);

@@ -6,13 +6,13 @@
  * tightens one thing, and requires loadBundle to refuse it, naming the field or file, the value and the
  * ceiling, with a structured `trust` entry, or to accept it. Cases: trust:selftest=<name>.
  */
-import { linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BundleError, loadBundle, type Bundle, type GoldenIndex } from '../../harness/bundle.js';
 import { bundleDir, REPO_ROOT } from '../../harness/config.js';
-import { materialise } from '../../harness/mutants/materialise.js';
+import { linkTree, materialise, writeFresh } from '../../harness/mutants/materialise.js';
 import { CATALOGUE } from '../../harness/mutants/catalogue.js';
 import { encodeNpy, parseNpy } from '../../harness/npy.js';
 import { recordCheck } from '../../harness/results.js';
@@ -41,37 +41,16 @@ function tempDir(prefix: string): string {
   return d;
 }
 
-/** A copy of the bundle made of hard links to its files (symlinks when the temp folder is on another file system). */
+/** A copy of the bundle made of hard links to its files (copies across file systems): harness/mutants/materialise.ts. */
 function copyBundle(src: string): string {
   const dst = tempDir('tinydit-trust-');
-  const walk = (rel: string): void => {
-    for (const e of readdirSync(join(src, rel), { withFileTypes: true })) {
-      const r = join(rel, e.name);
-      if (e.isDirectory()) {
-        mkdirSync(join(dst, r), { recursive: true });
-        walk(r);
-      } else {
-        try {
-          linkSync(join(src, r), join(dst, r));
-        } catch {
-          symlinkSync(join(src, r), join(dst, r));
-        }
-      }
-    }
-  };
-  walk('');
+  linkTree(src, dst, new Set());
   return dst;
 }
 
 /** Replaces a file of a copy: the link is removed first, so the source bundle is never written. */
 function replaceFile(dir: string, rel: string, data: Uint8Array | string): void {
-  const p = join(dir, rel);
-  try {
-    lstatSync(p);
-    unlinkSync(p);
-  } catch { /* absent */ }
-  mkdirSync(dirname(p), { recursive: true });
-  writeFileSync(p, data);
+  writeFresh(join(dir, rel), data);
 }
 
 function editManifest(dir: string, edit: (m: any) => void): void {
