@@ -55,7 +55,7 @@ from tinydit.model import TinyDiT, TinyDiTConfig  # noqa: E402
 GUIDANCE_SCALE = 1.5
 MUTANTS = ("raw-weights", "older-export-13-rows", "quantized-from-raw-weights", "goldens-from-other-weights",
            "position-as-shipped-regenerated")
-GOOD_UNPATCHIFY_PERM = (0, 5, 1, 3, 2, 4)
+GOOD_UNPATCHIFY_PERM = TinyDiT.UNPATCHIFY_PERM  # what the reference model does
 SHIPPED_UNPATCHIFY_PERM = (0, 5, 3, 1, 4, 2)  # ORIGIN failure 4: grid and patch axes transposed
 
 
@@ -96,13 +96,7 @@ class UnpatchifyTransposed(TinyDiT):
     wrong place (the shapes still fit, n * p = p * n). A subclass, so copy.deepcopy (write_bundle's float64 twin)
     and torch.onnx.export (the traced permute becomes the graph's Transpose) both keep it."""
 
-    def unpatchify(self, x: torch.Tensor) -> torch.Tensor:
-        cfg = self.cfg
-        b = x.shape[0]
-        n = cfg.image_size // cfg.patch_size
-        p = cfg.patch_size
-        x = x.reshape(b, n, n, p, p, cfg.in_channels)
-        return x.permute(*SHIPPED_UNPATCHIFY_PERM).reshape(b, cfg.in_channels, cfg.image_size, cfg.image_size)
+    UNPATCHIFY_PERM = SHIPPED_UNPATCHIFY_PERM
 
 
 def position_as_shipped(ema) -> TinyDiT:

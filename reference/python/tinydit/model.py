@@ -1,4 +1,4 @@
-"""TinyDiT, following the public contract in shared/ORIGIN.md.
+"""TinyDiT, following the public ONNX contract in docs/bundle-format.md.
 
 Module and parameter names follow the real project (d-oit/tiny-cats-model, src/dit.py) so that a
 state dict of that project loads here: patch_embed.proj, pos_embed, t_embedder.mlp,
@@ -182,13 +182,16 @@ class TinyDiT(nn.Module):
         nn.init.zeros_(self.final_layer.linear.weight)
         nn.init.zeros_(self.final_layer.linear.bias)
 
+    # [b, n, n, p, p, C] -> [b, C, n, p, n, p]: grid row, pixel row, grid column, pixel column
+    UNPATCHIFY_PERM: tuple[int, ...] = (0, 5, 1, 3, 2, 4)
+
     def unpatchify(self, x: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
         b = x.shape[0]
         n = cfg.image_size // cfg.patch_size
         p = cfg.patch_size
         x = x.reshape(b, n, n, p, p, cfg.in_channels)
-        return x.permute(0, 5, 1, 3, 2, 4).reshape(b, cfg.in_channels, cfg.image_size, cfg.image_size)
+        return x.permute(*self.UNPATCHIFY_PERM).reshape(b, cfg.in_channels, cfg.image_size, cfg.image_size)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, breeds: torch.Tensor) -> torch.Tensor:
         h = self.patch_embed(x) + self.pos_embed
