@@ -1,7 +1,7 @@
 /**
  * Browser suites in three engines: suites/browser/ judges the model (the gate runs only these), suites/harness/browser/
  * tests the gate's own machinery (loading robustness, the report page; `npm run test:harness`). Each project uses Playwright's own browser when it is
- * installed, else the system engine of /work/shared/BROWSERS.md (see harness/engines/detect.ts); an engine
+ * installed, else the Debian system engine scripts/setup.sh installs (see harness/engines/detect.ts); an engine
  * that cannot start fails its tests with the command that installs it.
  *
  *   npm run build:web && npx playwright test                  (all three engines)

@@ -1,6 +1,6 @@
 /**
  * Behavioural checks that need no goldens: they hold for any ONNX export with the TinyDiT contract and
- * catch the ways the real project shipped broken generators (shared/ORIGIN.md): a zero velocity, a model
+ * catch the ways the real project shipped broken generators (README, "What the gate checks"): a zero velocity, a model
  * whose output is its input, a t-blind, breed-blind or position-blind model (also with a transposed unpatchify
  * at the same time, as it shipped: depends-on-position-flat and locality assume no pixel layout), guidance
  * applied twice or at a scale the manifest does not state, and a null token that is just another breed (or a

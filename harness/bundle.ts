@@ -737,7 +737,7 @@ export async function loadBundle(dir: string, opts: LoadOptions = {}): Promise<B
 // ---------------------------------------------------------------------------------------------------------
 // Contract comparison
 
-/** The contract every TinyDiT export must meet (shared/ORIGIN.md), for a given image size and channel count. */
+/** The contract every TinyDiT export must meet (docs/bundle-format.md), for a given image size and channel count. */
 export const ORIGIN_OPSET = 17;
 export const ORIGIN_INPUT_NAMES = ['noise', 'timestep', 'breed'] as const;
 export const ORIGIN_OUTPUT_NAMES = ['velocity'] as const;

@@ -1,6 +1,6 @@
 /**
  * Which browser each Playwright project runs: Playwright's own build when it is installed (what QA machines
- * with internet have), otherwise the system engines of /work/shared/BROWSERS.md (Debian chromium,
+ * with internet have), otherwise the Debian system engines that scripts/setup.sh installs (chromium,
  * firefox-esr over WebDriver BiDi, WebKitGTK MiniBrowser). An engine found nowhere is still returned, with
  * `available: false` and the install command: the fixtures then FAIL its tests with that message.
  *

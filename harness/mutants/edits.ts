@@ -1,5 +1,5 @@
 /**
- * Weight edits that break a good TinyDiT export the way the real project broke (shared/ORIGIN.md), built on
+ * Weight edits that break a good TinyDiT export the way the real project broke (README, "What the gate checks"), built on
  * harness/mutate.ts (same-length initializer edits on a copy). Each works on the float variants and, where
  * the fault can be expressed on uint8 weights (per-tensor scale and zero point), on the quantized one, so a
  * mutant bundle can be broken in every variant as a broken checkpoint would be.

@@ -59,7 +59,7 @@ export interface Mutant {
   name: string;
   /** One line: what is broken. */
   description: string;
-  /** shared/ORIGIN.md failures it reproduces (numbers of its last section), if any. */
+  /** The real project's shipped failures it reproduces (the numbers of the README's checks table), if any. */
   origin?: number[];
   kind: MutantKind;
   /** The checks aimed at this fault: the gate must reject the mutant through at least one of them. */

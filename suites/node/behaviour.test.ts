@@ -1,7 +1,7 @@
 /**
  * Behavioural checks (harness/behaviour.ts): no goldens, any ONNX with the TinyDiT contract. Each variant of
  * the bundle must pass every check; each check must fail on a mutant of the good model built the way the
- * real project broke (shared/ORIGIN.md), with a message that names the cause.
+ * real project broke (README, "What the gate checks"), with a message that names the cause.
  * Guidance-once compares each float baked variant with the raw graph; the quantized variant is derived from
  * the guided one (quantizedFrom) and its uint8 error (~1e-2) is far above that check's float bound, so its
  * guidance is judged through its velocity profile against the guided goldens (velocity.test.ts).

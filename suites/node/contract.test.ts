@@ -61,7 +61,7 @@ function verdict(m: Inspected, diffs: ContractDifference[], okMessage: string, m
     : { status: 'fail', metrics: { ...metrics, differences: diffs.length }, ...(threshold ? { threshold } : {}), message: `${m.source}: ${diffs.map((d) => d.message).join('; ')}` };
 }
 
-/** The shared/ORIGIN.md contract, as diffs against this model (dynamic-axis labels are not observable). */
+/** The ONNX contract (docs/bundle-format.md), as diffs against this model (dynamic-axis labels are not observable). */
 function originDiffs(m: Inspected, bundle: Bundle): ContractDifference[] {
   const batch = bundle.manifest.contract.dynamicAxes[0] ?? 'batch';
   return contractDiff(originContract(bundle.imageSize, bundle.channels, batch), m.info, { anySymbol: true, symbolicForStatic: true });
