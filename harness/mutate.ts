@@ -8,6 +8,7 @@ import {
   DTYPE_CODE, fields, findInitializer, inspectOnnx, OnnxError, OUTPUT_LAYER_BIAS, OUTPUT_LAYER_WEIGHT,
   type Field, type InitializerInfo, type OnnxInfo,
 } from './onnx.js';
+import { seededNoise } from './noise.js';
 
 export class MutateError extends Error {}
 
@@ -107,6 +108,36 @@ export function zeroOutputLayer(bytes: Uint8Array, source = '<onnx bytes>'): Uin
     } else throw new MutateError(`${source}: cannot zero output-layer tensor '${t.name}' of dtype ${t.dtype}`);
   }
   return withRawInitializers(bytes, edits, source);
+}
+
+/**
+ * Breed embedding rows re-drawn as at initialisation (normal, std 0.02, as reference/python/tinydit/model.py; seeded
+ * per row): the shipped model whose labels beyond 0 and 1 never reached training, so those breeds are drawn alike.
+ */
+export function breedRowsUntrained(bytes: Uint8Array, rows: number[], seed: number, source = '<onnx bytes>'): Uint8Array {
+  const t = breedEmbeddingTensor(inspectOnnx(bytes, source));
+  return withInitializers(bytes, {
+    [t.name]: (d, dims) => {
+      const w = dims[1]!;
+      for (const r of rows) {
+        if (r < 0 || r >= dims[0]!) throw new MutateError(`${source}: breed row ${r} outside the ${dims[0]}-row embedding`);
+        const z = seededNoise(seed + r, w);
+        for (let e = 0; e < w; e++) d[r * w + e] = 0.02 * z[e]!;
+      }
+    },
+  }, source);
+}
+
+/** Breed embedding row `to` made a copy of row `from`: the two breeds are drawn alike. */
+export function breedRowCopied(bytes: Uint8Array, from: number, to: number, source = '<onnx bytes>'): Uint8Array {
+  const t = breedEmbeddingTensor(inspectOnnx(bytes, source));
+  return withInitializers(bytes, {
+    [t.name]: (d, dims) => {
+      const w = dims[1]!;
+      if (Math.max(from, to) >= dims[0]!) throw new MutateError(`${source}: breed rows ${from}, ${to} outside the ${dims[0]}-row embedding`);
+      d.copyWithin(to * w, from * w, (from + 1) * w);
+    },
+  }, source);
 }
 
 /** One non-finite value (NaN by default) at a flat index of a float32 initializer. */

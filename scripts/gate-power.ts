@@ -181,7 +181,8 @@ async function killMatrix(o: Options): Promise<number> {
   for (const { m, browsers } of plans) {
     const dir = join(o.mutantsDir, m.name);
     const rec = readMutantRecord(dir);
-    const input: MatrixInput = { name: m.name, description: m.description, kind: m.kind, origin: m.origin ?? [], expect: m.expect, scope: browsers ? scopeName(browsers) : '-', runDir: null, durationS: null, verdict: null };
+    const input: MatrixInput = { name: m.name, description: m.description, kind: m.kind, origin: m.origin ?? [], expect: m.expect,
+      form: m.form ?? 'export', fault: m.fault ?? m.name, scope: browsers ? scopeName(browsers) : '-', runDir: null, durationS: null, verdict: null };
     if (browsers === null) { rows.push(summarise({ ...input, notRun: true, note: 'page fault: needs a browser (--node-only)' })); log(`[gate-power] ${m.name}: not run (--node-only)`); continue; }
     if (!rec) { rows.push(summarise({ ...input, blocked: true, note: `${relative(REPO_ROOT, dir)} is not a built mutant (npx tsx scripts/make-mutants.ts --only ${m.name})` })); log(`[gate-power] ${m.name}: blocked (not built)`); continue; }
     const faults = rec.pageFaults;

@@ -6,7 +6,7 @@
  * except in the trust-boundary mutants at the end, whose point is the goldens, the tolerances or the run's scope,
  * and in position-as-shipped-regenerated (a broken model with goldens regenerated from it, as the real project made them).
  */
-import { fixBatchDim, injectNonFinite, renameIO, setInputDtype, zeroOutputLayer } from '../mutate.js';
+import { breedRowsUntrained, fixBatchDim, injectNonFinite, renameIO, setInputDtype, zeroOutputLayer } from '../mutate.js';
 import {
   breedRowsEqual, channelsSwapped, echoInput, halfRoundTrip, outputAffine, posEmbedZeroed, relativeNoise, scaleNpy, swapBreedRows,
   timestepInputZeroed,
@@ -87,6 +87,65 @@ function regeneratedBundle(ctx: BuildContext, mutant: string): MutantBuild {
   return { models, goldens: { replace }, manifest: (m) => { if (tolerance) m.tolerance = structuredClone(tolerance); } };
 }
 
+/**
+ * A self-consistent broken bundle (reference/python/self_consistent.py): a broken checkpoint.pt and the whole bundle
+ * make_bundle.py made from it (three variants, every golden, the manifest's identity and tolerance policy). Nothing
+ * of the good bundle's references is left, so provenance, velocity, trajectory and the bundle-derived image
+ * families agree with the broken model; only checks whose yardstick the bundle does not supply can reject it.
+ */
+function selfConsistentBundle(ctx: BuildContext, mutant: string): MutantBuild {
+  const sub = 'bundle';
+  const files = ctx.bundle.variantNames.map((v) => ctx.bundle.variant(v).file);
+  const { models } = python(ctx, mutant, files, sub);
+  const pyManifest = JSON.parse(new TextDecoder().decode(ctx.pythonFile(mutant, `${sub}/manifest.json`))) as Manifest;
+  const ckFile = pyManifest.identity.checkpoint.file;
+  if (!ckFile) throw new Error(`${mutant}/${sub}/manifest.json names no checkpoint file: remake it with reference/python/make_mutants.py --only ${mutant}`);
+  const replace: Record<string, Uint8Array> = {};
+  for (const rel of ctx.pythonFiles(mutant, `${sub}/goldens`)) replace[rel] = ctx.pythonFile(mutant, `${sub}/goldens/${rel}`);
+  if (!replace['index.json']) throw new Error(`${mutant}/${sub}/goldens/index.json is missing: remake it with reference/python/make_mutants.py --only ${mutant}`);
+  const other: Record<string, Uint8Array> = { [ckFile]: ctx.pythonFile(mutant, `${sub}/${ckFile}`) };
+  if (ctx.pythonFiles(mutant, sub).includes('samples_grid.png')) other['samples_grid.png'] = ctx.pythonFile(mutant, `${sub}/samples_grid.png`);
+  return {
+    models, goldens: { replace }, files: other,
+    manifest: (m) => {
+      m.name = pyManifest.name;
+      m.identity = structuredClone(pyManifest.identity);
+      m.provenance = structuredClone(pyManifest.provenance);
+      if (pyManifest.tolerance) m.tolerance = structuredClone(pyManifest.tolerance);
+    },
+  };
+}
+
+/** The self-consistent mutants: name, the export-form mutant of the same fault (if any), aimed checks, description. */
+const SELF_CONSISTENT: Array<{ name: string; fault?: string; origin?: number[]; expect: string[]; description: string }> = [
+  { name: 'sc-breeds-rolled', expect: ['judge/accuracy'],
+    description: 'breed embedding row b <- row b+1 (mod 13) in the checkpoint, bundle regenerated from it: asking for a breed draws the next one' },
+  { name: 'sc-breeds-swapped', fault: 'breeds-swapped', origin: [3], expect: ['judge/accuracy'],
+    description: 'embedding rows of Bombay and Siamese exchanged in the checkpoint, bundle regenerated from it' },
+  { name: 'sc-breed-rows-equal', origin: [3], expect: ['behaviour/depends-on-breed', 'judge/accuracy'],
+    description: 'every breed row (0..12) equal to row 0 in the checkpoint (null row kept), bundle regenerated from it: the breed is ignored' },
+  { name: 'sc-breeds-untrained', fault: 'breeds-untrained', origin: [3], expect: ['behaviour/depends-on-breed', 'judge/accuracy'],
+    description: 'breed rows 2..12 back at their initial values (normal, std 0.02) in the checkpoint, as if only labels 0 and 1 were trained, bundle regenerated from it' },
+  { name: 'sc-channels-swapped', fault: 'channels-swapped', expect: ['judge/accuracy', 'judge/kid'],
+    description: 'the checkpoint works in BGR (patch-embedding input and output-layer channels swapped), bundle regenerated from it' },
+  { name: 'sc-pixel-range-halved', fault: 'pixel-range-halved', expect: ['judge/validity', 'judge/kid'],
+    description: 'output layer weight and bias x0.5 in the checkpoint (images at half range), bundle regenerated from it' },
+  { name: 'sc-pixel-range-shifted', fault: 'pixel-range-shifted', expect: ['judge/validity', 'judge/kid'],
+    description: 'output layer bias + 0.5 in the checkpoint (images 64 levels brighter), bundle regenerated from it' },
+  { name: 'sc-output-washed-out', expect: ['judge/validity', 'judge/kid', 'judge/accuracy'],
+    description: 'output layer weight and bias x0.3 in the checkpoint (mostly noise, faint cats), bundle regenerated from it' },
+  { name: 'sc-t-blind', fault: 't-blind', origin: [5], expect: ['behaviour/depends-on-t'],
+    description: 'timestep MLP input weights zeroed in the checkpoint (a constant time embedding), bundle regenerated from it' },
+  { name: 'sc-position-blind', fault: 'position-blind', origin: [4], expect: ['behaviour/depends-on-position', 'behaviour/depends-on-position-flat', 'behaviour/locality'],
+    description: 'position embedding zeroed in the checkpoint, bundle regenerated from it' },
+  { name: 'sc-raw-weights', fault: 'raw-weights', origin: [7], expect: ['judge'],
+    description: 'the checkpoint\'s ema_params replaced by its raw weights (the EMA never reaches what ships), bundle regenerated from it' },
+  ...[250, 500, 1000].map((n) => ({
+    name: `sc-under-trained-${n}`, origin: [1], expect: ['judge'],
+    description: `the step-${n} checkpoint of a 5,000-step training run (train.py --seed 1 --keep-steps), bundle made from it by make_bundle.py`,
+  })),
+];
+
 export const CATALOGUE: Mutant[] = [
   // ---- ORIGIN 1 and 2: no velocity, or the input handed back ----
   {
@@ -107,6 +166,15 @@ export const CATALOGUE: Mutant[] = [
     description: 'every breed embedding row (null included) equal to row 0 in every variant: the breed input is ignored',
     expect: ['behaviour/depends-on-breed'],
     build: (ctx) => variants(ctx, (b, s) => breedRowsEqual(b, s)),
+  },
+  {
+    // As the real project shipped its breeds: only labels 0 and 1 ever trained. An aggregate breed spread passed it
+    // (rows 0 and 1 differ a lot); depends-on-breed now holds for every pair (harness/behaviour.ts).
+    name: 'breeds-untrained', origin: [3], kind: 'node', cheap: true,
+    description: 'every breed embedding row but 0 and 1 (never the null row) re-drawn as at init (normal, std 0.02, seed 4242 + row) in every variant: only labels 0 and 1 trained, the other eleven breeds drawn alike',
+    expect: ['behaviour/depends-on-breed'],
+    build: (ctx) => variants(ctx, (b, s) => breedRowsUntrained(b,
+      ctx.bundle.manifest.breeds.map((_, k) => k).filter((k) => k >= 2 && k !== ctx.bundle.manifest.guidance.nullIndex), 4242, s)),
   },
   {
     name: 'breeds-swapped', origin: [3], kind: 'node', cheap: true,
@@ -362,6 +430,12 @@ export const CATALOGUE: Mutant[] = [
     build: () => ({ models: {}, env: { TINYDIT_CASE: 'Bombay' } }),
   },
 ];
+
+CATALOGUE.push(...SELF_CONSISTENT.map((e): Mutant => ({
+  name: e.name, kind: 'node', cheap: false, python: [e.name], form: 'self-consistent', fault: e.fault ?? e.name,
+  ...(e.origin ? { origin: e.origin } : {}), expect: e.expect, description: e.description,
+  build: (ctx) => selfConsistentBundle(ctx, e.name),
+})));
 
 export function mutantByName(name: string): Mutant {
   const m = CATALOGUE.find((x) => x.name === name);

@@ -110,9 +110,9 @@ function contractJudge(key: CheckKey, field: (f: string) => boolean): Judge {
   });
 }
 
-function behaviourJudge(key: CheckKey, run: (r: VelocityRunner, m: ModelUnderTest) => Promise<BehaviourResult>, variants: (m: ModelUnderTest) => string[] = (m) => Object.keys(m.manifest.variants)): Judge {
+function behaviourJudge(key: CheckKey, run: (r: VelocityRunner, m: ModelUnderTest, variant: string) => Promise<BehaviourResult>, variants: (m: ModelUnderTest) => string[] = (m) => Object.keys(m.manifest.variants)): Judge {
   return async (m, runners) => perVariant(key, variants(m), async (v) => {
-    const r = await run(await runners.runner(v), m);
+    const r = await run(await runners.runner(v), m, v);
     return { pass: r.pass, message: r.message };
   });
 }
@@ -226,7 +226,8 @@ export const DIRECT_JUDGES: Record<CheckKey, Judge> = {
   'behaviour/nonzero': behaviourJudge('behaviour/nonzero', (r, m) => checkVelocityNonZero(r, m.manifest.breeds.length)),
   'behaviour/not-input': behaviourJudge('behaviour/not-input', (r, m) => checkNotInputProportional(r, m.manifest.breeds.length)),
   'behaviour/depends-on-t': behaviourJudge('behaviour/depends-on-t', (r, m) => checkDependsOnTime(r, m.manifest.breeds.length)),
-  'behaviour/depends-on-breed': behaviourJudge('behaviour/depends-on-breed', (r, m) => checkDependsOnBreed(r, m.manifest.breeds.length)),
+  'behaviour/depends-on-breed': behaviourJudge('behaviour/depends-on-breed', (r, m, v) => checkDependsOnBreed(r, m.manifest.breeds.length, 0.5, undefined,
+    { breedNames: m.manifest.breeds, quantized: m.manifest.variants[v]?.quantized === true })),
   'behaviour/depends-on-position-flat': behaviourJudge('behaviour/depends-on-position-flat', (r, m) => checkDependsOnPositionFlat(r, m.manifest.breeds.length, m.manifest.identity.config.patch_size)),
   'behaviour/locality': behaviourJudge('behaviour/locality', (r, m) => checkLocality(r, m.manifest.breeds.length, m.manifest.identity.config.patch_size)),
   'behaviour/depends-on-position': behaviourJudge('behaviour/depends-on-position', (r, m) => checkDependsOnPosition(r, m.manifest.breeds.length, m.manifest.identity.config.patch_size)),

@@ -198,7 +198,8 @@ export function ensurePythonMutants(bundle: Bundle, names: string[], pythonDir: 
   const ckPath = join(bundle.dir, ckFile);
   const script = join(REPO_ROOT, 'reference/python/make_mutants.py');
   const ckSha = sha256(readFileSync(ckPath));
-  const scriptSha = sha256(readFileSync(script));
+  // make_mutants.py's script_sha(): this script, then the self-consistent builder it imports
+  const scriptSha = sha256(Buffer.concat([readFileSync(script), readFileSync(join(REPO_ROOT, 'reference/python/self_consistent.py'))]));
   let made: Record<string, { checkpointSha256?: string; script?: string; files?: string[] }> = {};
   try { made = JSON.parse(readFileSync(join(pythonDir, 'made.json'), 'utf8')) as typeof made; } catch { /* none yet */ }
   const stale = names.filter((n) => {

@@ -54,6 +54,10 @@ export interface RunSummary {
   name: string;
   description: string;
   kind: string;
+  /** 'self-consistent' (the broken checkpoint with goldens made from it) or 'export' (broken model, good goldens). */
+  form?: 'export' | 'self-consistent';
+  /** The fault both forms share (the two-forms table's row); default the name. */
+  fault?: string;
   origin: number[];
   expect: CheckKey[];
   /** The gate's scope for this run: node, node+chromium, ... */
@@ -84,6 +88,8 @@ export interface MatrixInput {
   name: string;
   description: string;
   kind: string;
+  form?: 'export' | 'self-consistent';
+  fault?: string;
   origin: number[];
   expect: CheckKey[];
   scope: string;
@@ -101,6 +107,7 @@ const IGNORED_REASONS = new Set(['narrowed-scope-allowed', 'narrowed-scope', 'al
 export function summarise(i: MatrixInput): RunSummary {
   const base = {
     name: i.name, description: i.description, kind: i.kind, origin: i.origin, expect: i.expect, scope: i.scope, runDir: i.runDir,
+    ...(i.form ? { form: i.form } : {}), ...(i.fault ? { fault: i.fault } : {}),
     durationS: i.durationS, failedKeys: {}, aimedFailed: [], selfTestsFailed: 0, reasons: [], evidence: '', accepted: null,
     ...(i.note ? { note: i.note } : {}), ...(i.reused ? { reused: true } : {}),
   };
@@ -196,6 +203,28 @@ function header(k: string): string {
   return k.replace('/', '/<br>');
 }
 
+/**
+ * One row per fault that has a self-consistent form: how the gate judged the broken model next to the good
+ * goldens (export form) and the broken checkpoint shipped with goldens regenerated from it (self-consistent form).
+ */
+export function formsTable(rows: RunSummary[]): string[] {
+  const sc = rows.filter((r) => r.form === 'self-consistent');
+  if (sc.length === 0) return [];
+  const byName = new Map(rows.map((r) => [r.name, r]));
+  const cell = (r: RunSummary | undefined): string => (!r ? 'no such mutant'
+    : `\`${r.name}\`: ${OUTCOME_WORD[r.outcome]}${r.aimedFailed.length ? ` by ${r.aimedFailed.join(', ')}` : ''}`);
+  const lines = ['', '## Each fault in both forms', '',
+    'Export form: the broken model next to the good checkpoint\'s goldens. Self-consistent form: the broken checkpoint shipped with ' +
+    'everything make_bundle.py made from it, so the bundle\'s own references agree with it and only the gate\'s own yardsticks can object.', '',
+    '| fault | export form | self-consistent form |', '|---|---|---|'];
+  for (const r of sc) {
+    const fault = r.fault ?? r.name;
+    const exp = fault !== r.name ? byName.get(fault) : undefined;
+    lines.push(`| ${fault} | ${fault !== r.name ? cell(exp) : '(none: the fault exists only in the checkpoint)'} | ${cell(r)} |`);
+  }
+  return lines;
+}
+
 export function renderMarkdown(good: RunSummary | null, rows: RunSummary[], meta: { bundle: string; command: string; date: string; engines: string }): string {
   const cols = columns(good ? [good, ...rows] : rows);
   const cell = (r: RunSummary, k: string): string => {
@@ -221,6 +250,7 @@ export function renderMarkdown(good: RunSummary | null, rows: RunSummary[], meta
     `| ${label} | ${r.kind} | ${r.name === 'good-model' ? (r.accepted ? goodWord(r) : '**NOT ACCEPTED**') : OUTCOME_WORD[r.outcome]} | ${cols.map((k) => cell(r, k)).join(' | ')} |`;
   if (good) lines.push(row(good, '**good model**'));
   for (const r of rows) lines.push(row(r, `\`${r.name}\``));
+  lines.push(...formsTable(rows));
   lines.push('', '## Mutants', '');
   lines.push('| mutant | ORIGIN | what is broken | aimed checks | caught by (aimed) | scope | gate s |');
   lines.push('|---|---|---|---|---|---|--:|');

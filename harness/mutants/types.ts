@@ -68,5 +68,13 @@ export interface Mutant {
   cheap: boolean;
   /** reference/python/make_mutants.py mutants it needs (their folders under the Python output). */
   python?: string[];
+  /**
+   * 'self-consistent': the broken CHECKPOINT ships with everything make_bundle.py made from it (models, goldens,
+   * tolerances), so every comparison with the bundle's own references passes by construction; absent: the
+   * export form (a broken model next to the good checkpoint's goldens). The kill matrix has a column per form.
+   */
+  form?: 'self-consistent';
+  /** The fault, shared by a mutant's export form and its self-consistent form (one kill-matrix row); default: the name. */
+  fault?: string;
   build(ctx: BuildContext): MutantBuild;
 }

@@ -17,6 +17,8 @@ Only the mutants that need PyTorch are made here; graph and weight edits are mad
                               models agree with these goldens; only re-deriving the goldens from the checkpoint
                               (check_provenance.py) can tell. checkpoint.pt is not copied: the mutant bundle
                               ships the good one (harness/mutants/catalogue.ts)
+  sc-*/                       bundle/: self-consistent broken bundles, a broken checkpoint.pt and everything
+                              make_bundle.py makes from it (reference/python/self_consistent.py)
   position-as-shipped-regenerated/
                               bundle/: ORIGIN failure 4 as the real project shipped it, with its references made
                               from it: the EMA model with pos_embed zeroed AND an unpatchify that transposes grid
@@ -53,8 +55,10 @@ from tinydit.export import export_onnx, quantize_file  # noqa: E402
 from tinydit.model import TinyDiT, TinyDiTConfig  # noqa: E402
 
 GUIDANCE_SCALE = 1.5
+import self_consistent  # noqa: E402
+
 MUTANTS = ("raw-weights", "older-export-13-rows", "quantized-from-raw-weights", "goldens-from-other-weights",
-           "position-as-shipped-regenerated")
+           "position-as-shipped-regenerated", *self_consistent.NAMES)
 GOOD_UNPATCHIFY_PERM = TinyDiT.UNPATCHIFY_PERM  # what the reference model does
 SHIPPED_UNPATCHIFY_PERM = (0, 5, 3, 1, 4, 2)  # ORIGIN failure 4: grid and patch axes transposed
 
@@ -65,6 +69,12 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def script_sha() -> str:
+    """sha256 of the scripts that make the mutants (this file, then self_consistent.py), as harness/mutants/materialise.ts computes it."""
+    here = Path(__file__).resolve().parent
+    return hashlib.sha256((here / "make_mutants.py").read_bytes() + (here / "self_consistent.py").read_bytes()).hexdigest()
 
 
 def _meta(cfg: TinyDiTConfig, step: int, weights: str, null: int) -> dict[str, str]:
@@ -148,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--only", default=",".join(MUTANTS), help=f"comma-separated subset of {', '.join(MUTANTS)}")
+    ap.add_argument("--under-trained-dir", default="reports/models/seed1",
+                    help="folder of train.py's kept checkpoints (checkpoint.step<N>.pt) for the sc-under-trained-<N> mutants")
     a = ap.parse_args(argv)
     wanted = [m for m in a.only.split(",") if m]
     unknown = [m for m in wanted if m not in MUTANTS]
@@ -172,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in wanted:
         d = out / name
         t0 = time.time()
-        if name == "goldens-from-other-weights":
+        if name in self_consistent.NAMES:
+            files = [f"bundle/{f}" for f in self_consistent.make(name, Path(a.checkpoint), d / "bundle", Path(a.under_trained_dir))]
+        elif name == "goldens-from-other-weights":
             files = [f"bundle/{f}" for f in regenerated_bundle(ema, raw, d / "bundle")]
         elif name == "position-as-shipped-regenerated":
             broken = dataclasses.replace(ema, model=position_as_shipped(ema))
@@ -192,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             quantize_file(tmp, d / "model_quant.onnx", {"tinydit.quantized": "dynamic-uint8"})
             tmp.unlink()
             files = ["model_quant.onnx"]
-        made[name] = {"files": files, "checkpointSha256": ck_sha, "script": _sha256(Path(__file__))}
+        made[name] = {"files": files, "checkpointSha256": ck_sha, "script": script_sha()}
         shown = ", ".join(files) if len(files) <= 6 else f"{len(files)} files ({', '.join(files[:3])}, ...)"
         print(f"wrote {d}: {shown} in {time.time() - t0:.0f} s")
     index = out / "made.json"

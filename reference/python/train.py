@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save-every", type=int, default=500)
+    ap.add_argument("--keep-steps", default="", help="comma-separated steps whose checkpoint is also kept as "
+                    "<out stem>.step<N>.pt (under-trained models for calibration and the mutant catalogue)")
     ap.add_argument("--resume", help="continue from a checkpoint of this script (weights, EMA and step; the "
                     "optimiser restarts with a short warm-up, since checkpoints carry no optimiser state)")
     ap.add_argument("--out", required=True)
@@ -76,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         * (0.5 * (1 + np.cos(np.pi * min(s + start, a.steps) / a.steps)) * 0.9 + 0.1))
     gen = torch.Generator().manual_seed(a.seed + start)  # a resumed run draws fresh batches
     out = Path(a.out)
+    keep = {int(v) for v in a.keep_steps.split(",") if v.strip()}
     t0 = time.time()
     losses: list[float] = []
     for step in range(start + 1, a.steps + 1):
@@ -99,11 +102,14 @@ def main(argv: list[str] | None = None) -> int:
         losses.append(loss.item())
         if step % 50 == 0:
             print(f"step {step} loss {np.mean(losses[-50:]):.4f} {(time.time() - t0) / (step - start):.3f}s/step", flush=True)
-        if step % a.save_every == 0 or step == a.steps:
-            save_checkpoint(out, model, ema, step, {
+        if step % a.save_every == 0 or step == a.steps or step in keep:
+            extra = {
                 "dataset": f"procedural, {a.per_class} per class, seed {a.seed + 1}", "batch": a.batch, "lr": a.lr,
-                "label_dropout": a.label_dropout, "ema_decay": a.ema_decay, "seed": a.seed,
-                "final_loss_mean50": float(np.mean(losses[-50:])), "seconds": time.time() - t0})
+                "label_dropout": a.label_dropout, "ema_decay": a.ema_decay, "seed": a.seed, "steps": a.steps,
+                "final_loss_mean50": float(np.mean(losses[-50:])), "seconds": time.time() - t0}
+            save_checkpoint(out, model, ema, step, extra)
+            if step in keep:
+                save_checkpoint(out.with_name(f"{out.stem}.step{step}{out.suffix}"), model, ema, step, extra)
     print(f"done: {a.steps} steps in {time.time() - t0:.0f}s -> {out}", flush=True)
     return 0
 

@@ -13,17 +13,21 @@ import {
   checkNotInputProportional, checkNullTokenDistinct, checkVelocityNonZero, type BehaviourResult,
 } from '../../harness/behaviour.js';
 import { loadBundle, type Bundle } from '../../harness/bundle.js';
+import { escapeRegex } from '../../harness/gate/replay.js';
 import { bundleDir } from '../../harness/config.js';
 import { BREED_EMBEDDING, breedEmbeddingRows, inspectOnnx } from '../../harness/onnx.js';
 import {
-  breedEmbeddingTensor, injectNonFinite, outputLayerTensors, posEmbedTensor, timestepMlpTensors, withInitializerRows, withInitializers,
-  zeroOutputLayer, type Float32Edit,
+  breedEmbeddingTensor, breedRowCopied, breedRowsUntrained, injectNonFinite, outputLayerTensors, posEmbedTensor, timestepMlpTensors,
+  withInitializerRows, withInitializers, zeroOutputLayer, type Float32Edit,
 } from '../../harness/mutate.js';
 import { nullIndexConstant, withScalarConstant, withUnpatchifyPerm } from '../../harness/mutants/graph.js';
 import { recordCheck } from '../../harness/results.js';
 import { openModelBytes, openVariant, type VelocityRunner } from '../../harness/runtime-node.js';
 
 const RUNTIME = 'node';
+/** Seed of the breeds-untrained mutant's rows (harness/mutate.ts breedRowsUntrained; the draw MIN_BREED_PAIR_DISTANCE names first). */
+const UNTRAINED_SEED = 4242;
+
 
 const loaded = await loadBundle(bundleDir()).then((b) => ({ bundle: b }), (e: Error) => ({ error: e }));
 
@@ -165,6 +169,8 @@ if ('error' in loaded) {
     try { return [v, rowsOf(readFileSync(bundle.variantPath(v)), bundle.variantPath(v))]; } catch { return [v, null]; }
   }));
   const rowsOfVariant = (v: string | undefined): number | null => (v === undefined ? null : breedRows.get(v) ?? null);
+  /** depends-on-breed names the closest pair by the manifest's breeds and judges a quantized variant by its own line. */
+  const breedOpts = (v: string) => ({ breedNames: m.breeds, quantized: bundle.variant(v).quantized });
   const runners = new Map<string, VelocityRunner>();
   const runner = (v: string): VelocityRunner => {
     const r = runners.get(v);
@@ -184,7 +190,7 @@ if ('error' in loaded) {
     { check: 'nonzero', run: (r) => checkVelocityNonZero(r, breedCount) },
     { check: 'not-input', run: (r) => checkNotInputProportional(r, breedCount) },
     { check: 'depends-on-t', run: (r) => checkDependsOnTime(r, breedCount) },
-    { check: 'depends-on-breed', run: (r, v) => checkDependsOnBreed(r, breedCount, 0.5, rowsOfVariant(v)) },
+    { check: 'depends-on-breed', run: (r, v) => checkDependsOnBreed(r, breedCount, 0.5, rowsOfVariant(v), breedOpts(v)) },
     { check: 'depends-on-position', run: (r) => checkDependsOnPosition(r, breedCount, patch) },
     { check: 'depends-on-position-flat', run: (r) => checkDependsOnPositionFlat(r, breedCount, patch) },
     { check: 'locality', run: (r) => checkLocality(r, breedCount, patch) },
@@ -226,6 +232,11 @@ if ('error' in loaded) {
     const g = bundle.variant(base).guidance;
     const unpatchify = (bytes: Uint8Array, perm: number[]) => withUnpatchifyPerm(bytes, perm, bundle.variantPath(base));
     const posZero = (bytes: Uint8Array) => posEmbedZeroed(bytes, base);
+    const quantizedName = bundle.variantNames.find((v) => bundle.variant(v).quantized);
+    /** Every breed row but 0 and 1 (and the null row, wherever the manifest puts it) re-drawn as at init. */
+    const untrainedRows = Array.from({ length: breedCount }, (_, k) => k).filter((k) => k >= 2 && k !== nullIndex);
+    /** Siamese's row made a copy of Bombay's (rows 10 and 3 here); the first two breeds for a bundle without them. */
+    const pairEqual = ['Bombay', 'Siamese'].every((b) => m.breeds.includes(b)) ? [m.breeds.indexOf('Bombay'), m.breeds.indexOf('Siamese')].sort((a, b) => a - b) : [0, 1];
     const older = (variant: string) => {
       const bytes = olderExport13Rows(readFileSync(bundle.variantPath(variant)), nullIndex, bundle.variant(variant).guidance === 'baked', variant);
       return { bytes, rows: rowsOf(bytes, `${variant} (13 rows)`) };
@@ -252,7 +263,19 @@ if ('error' in loaded) {
       },
       {
         mutant: 'breed-rows-equal', check: 'depends-on-breed', cause: /breed-blind/,
-        run: async () => checkDependsOnBreed(await open(breedRowsEqual(baseBytes(), base), 'breed-rows-equal', bundle.variant(base).guidance), breedCount),
+        run: async () => checkDependsOnBreed(await open(breedRowsEqual(baseBytes(), base), 'breed-rows-equal', bundle.variant(base).guidance), breedCount,
+          0.5, null, breedOpts(base)),
+      },
+      // as shipped: only labels 0 and 1 trained, every other breed row still at its init; an average over the breeds passed it
+      ...[...new Set([base, ...(quantizedName ? [quantizedName] : [])])].map((v) => ({
+        mutant: v === base ? 'breeds-untrained' : `breeds-untrained-${v}`, check: 'depends-on-breed', cause: /drawn alike: .*labels never reached training/,
+        run: async () => checkDependsOnBreed(await open(breedRowsUntrained(readFileSync(bundle.variantPath(v)), untrainedRows, UNTRAINED_SEED, v),
+          `breeds-untrained (${v})`, bundle.variant(v).guidance), breedCount, 0.5, null, breedOpts(v)),
+      })),
+      {
+        mutant: 'breed-pair-equal', check: 'depends-on-breed', cause: new RegExp(`drawn alike: ${pairEqual.map((k) => escapeRegex(m.breeds[k]!)).join(' ~ ')}:`),
+        run: async () => checkDependsOnBreed(await open(breedRowCopied(baseBytes(), pairEqual[0]!, pairEqual[1]!, base), 'breed-pair-equal', g), breedCount,
+          0.5, null, breedOpts(base)),
       },
       {
         mutant: 'pos-embed-zeroed', check: 'depends-on-position', cause: /permutation-equivariant/,
