@@ -1,6 +1,7 @@
 /**
  * PNG in and out (pngjs, Node only), pixel comparison of a generated image with its golden PNG (pixelmatch),
- * the evidence files a report shows (generated, golden, diff), and an image-grid composer for reports.
+ * the evidence files a report shows (generated, golden, diff), an image-grid composer for reports, and captions
+ * (a 3x5 pixel font) for evidence sheets that must say what each tile is.
  * Everything that touches the file system lives here; harness/stats.ts and harness/fidelity.ts stay pure.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -189,4 +190,93 @@ export function composeGrid(tiles: Array<RgbaImage | null | undefined>, rows: nu
     for (let y = 0; y < th; y++) data.set(t.data.subarray(y * tw * 4, (y + 1) * tw * 4), ((oy + y) * width + ox) * 4);
   });
   return { width, height, data };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Captions: a 3x5 pixel font, so evidence PNGs can say what they show without a font library
+
+/** Rows of 3 bits per glyph (top to bottom); lower case is drawn as upper case, anything else as '?'. */
+const GLYPHS: Record<string, string> = {
+  A: '010101111101101', B: '110101110101110', C: '011100100100011', D: '110101101101110', E: '111100110100111', F: '111100110100100',
+  G: '011100101101011', H: '101101111101101', I: '111010010010111', J: '001001001101010', K: '101101110101101', L: '100100100100111',
+  M: '101111111101101', N: '110101101101101', O: '010101101101010', P: '110101110100100', Q: '010101101110011', R: '110101110101101',
+  S: '011100010001110', T: '111010010010010', U: '101101101101111', V: '101101101101010', W: '101101111111101', X: '101101010101101',
+  Y: '101101010010010', Z: '111001010100111', '0': '111101101101111', '1': '010110010010111', '2': '111001111100111', '3': '111001111001111',
+  '4': '101101111001001', '5': '111100111001111', '6': '111100111101111', '7': '111001001001001', '8': '111101111101111', '9': '111101111001111',
+  ' ': '000000000000000', '>': '100010001010100', '-': '000000111000000', '.': '000000000000010', '/': '001001010100100', '?': '111001010000010',
+};
+
+/** Pixels a line of text takes at `scale` (3 wide + 1 space per character). */
+export function textWidth(text: string, scale: number): number {
+  return Math.max(0, text.length * 4 * scale - scale);
+}
+
+/** Height of one caption line at `scale` (5 high + 1 space). */
+export const lineHeight = (scale: number): number => 6 * scale;
+
+/** Draws `text` into `img` with its top-left corner at (x, y); pixels outside the image are dropped. */
+export function drawText(img: RgbaImage, text: string, x: number, y: number, rgba: [number, number, number, number], scale = 2): void {
+  [...text.toUpperCase()].forEach((ch, k) => {
+    const g = GLYPHS[ch] ?? GLYPHS['?']!;
+    for (let bit = 0; bit < 15; bit++) {
+      if (g[bit] !== '1') continue;
+      for (let dy = 0; dy < scale; dy++) for (let dx = 0; dx < scale; dx++) {
+        const px = x + (k * 4 + (bit % 3)) * scale + dx;
+        const py = y + Math.floor(bit / 3) * scale + dy;
+        if (px >= 0 && py >= 0 && px < img.width && py < img.height) img.data.set(rgba, (py * img.width + px) * 4);
+      }
+    }
+  });
+}
+
+/** Splits text into lines of at most `maxChars` at spaces (a longer word is cut). */
+export function wrapText(text: string, maxChars: number): string[] {
+  const lines: string[] = [];
+  for (const word of text.split(/\s+/).filter(Boolean).map((w) => w.slice(0, maxChars))) {
+    const last = lines[lines.length - 1];
+    if (last !== undefined && last.length + 1 + word.length <= maxChars) lines[lines.length - 1] = `${last} ${word}`;
+    else lines.push(word);
+  }
+  return lines;
+}
+
+export interface CaptionedRow {
+  /** Written in the first cell of the row (wrapped to the cell's width). */
+  label: string;
+  /** Each tile with its caption lines below it (each wrapped to the tile's width). */
+  tiles: Array<{ image: RgbaImage; caption: string[] }>;
+}
+
+/**
+ * A sheet of labelled rows: the first cell of each row holds its label, the row's tiles follow with their captions
+ * underneath (every tile of the same size; rows of different lengths leave the rest background).
+ */
+export function captionedRows(rows: CaptionedRow[], opts: { gap?: number; textScale?: number } = {}): RgbaImage {
+  const first = rows.flatMap((r) => r.tiles)[0]?.image;
+  if (!first) throw new PngError('captionedRows: no tiles');
+  const scale = opts.textScale ?? 2;
+  const ink: [number, number, number, number] = [17, 24, 39, 255];
+  const maxChars = Math.max(1, Math.floor((first.width + scale) / (4 * scale)));
+  const wrapped = (caption: string[]): string[] => caption.flatMap((l) => wrapText(l, maxChars));
+  const lines = Math.max(1, ...rows.flatMap((r) => r.tiles.map((t) => wrapped(t.caption).length)));
+  const cellH = first.height + scale + lines * lineHeight(scale);
+  const blank = (): RgbaImage => ({ width: first.width, height: cellH, data: new Uint8ClampedArray(first.width * cellH * 4).fill(255) });
+  const cells: Array<RgbaImage | null> = [];
+  const cols = 1 + Math.max(...rows.map((r) => r.tiles.length));
+  for (const r of rows) {
+    const label = blank();
+    wrapText(r.label, maxChars).slice(0, Math.floor(cellH / lineHeight(scale))).forEach((l, k) => drawText(label, l, 0, k * lineHeight(scale), ink, scale));
+    cells.push(label);
+    for (const t of r.tiles) {
+      if (t.image.width !== first.width || t.image.height !== first.height) {
+        throw new PngError(`captionedRows: a tile is ${t.image.width}x${t.image.height}, the first is ${first.width}x${first.height}`);
+      }
+      const cell = blank();
+      for (let y = 0; y < first.height; y++) cell.data.set(t.image.data.subarray(y * first.width * 4, (y + 1) * first.width * 4), y * first.width * 4);
+      wrapped(t.caption).forEach((l, k) => drawText(cell, l, 0, first.height + scale + k * lineHeight(scale), ink, scale));
+      cells.push(cell);
+    }
+    for (let k = r.tiles.length; k < cols - 1; k++) cells.push(null);
+  }
+  return composeGrid(cells, rows.length, cols, { gap: opts.gap ?? 3 * scale });
 }

@@ -12,7 +12,8 @@
  *   vitest.json, junit-node.xml                       vitest's own reports
  *   playwright.json, junit-browser.xml, playwright-html/   Playwright's own reports (blob-report/ when sharded)
  *   logs/<runner>.log     the runners' console output
- *   images/, trajectory-errors.json, states/ ...    evidence the suites write (see report.ts)
+ *   images/, trajectory-errors.json, states/ ...    evidence the suites write (see report.ts); the judge family's
+ *                         (images/judge/guided.json) is read back into verdict.json's `judge` (judge.ts)
  *   report-page.png       screenshot of index.html in Chromium (suites/harness/browser/report-page.spec.ts)
  */
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
@@ -24,6 +25,7 @@ import { computeDrift, keyMetricGroups, loadBaseline, readHistory, appendHistory
 import { freePort, interruptChildren, machineInfo, packageVersions, runChild } from './process.js';
 import { ProgressLine, parseProgressLine } from './progress.js';
 import { CHECKS_FILE, readRecords } from './records.js';
+import { judgeSection } from './judge.js';
 import { renderJUnitVerdict } from './junit.js';
 import { renderReport } from './report.js';
 import { readPlaywrightReport, readVitestReport } from './runners.js';
@@ -272,6 +274,10 @@ function filesOf(runDir: string): Record<string, string | null> {
 /** Computes the verdict from what the run folder holds, writes verdict.json, index.html and the history line. */
 async function finalise(f: Finalise): Promise<{ verdict: Verdict; exitCode: number }> {
   const { records, problems } = readRecords(join(f.runDir, CHECKS_FILE));
+  // the judge's view, from its evidence in the run folder ('missing' when the judge family was in scope and left none)
+  const judge = judgeSection(f.runDir, { scope: f.scope, level: f.level, mode: f.mode ?? 'gate', refused: f.refused !== undefined, interrupted: f.interrupted, records });
+  // judge records that passed without the evidence a person reads are a harness fault: never an acceptance
+  if (judge.state === 'missing') problems.push(`judge evidence missing: ${judge.source}: ${judge.problem}; rerun the judge family (npx vitest run --config harness/gate/vitest.gate.config.ts suites/node/judge.test.ts)`);
   const verdict = computeVerdict({
     runId: f.runId, startedAt: f.startedAt, finishedAt: f.interrupted ? null : new Date().toISOString(), interrupted: f.interrupted,
     ...(f.refused !== undefined ? { refused: f.refused } : {}),
@@ -284,6 +290,7 @@ async function finalise(f: Finalise): Promise<{ verdict: Verdict; exitCode: numb
     machine: machineInfo(), packages: packageVersions(REPO_ROOT, f.identity.manifest), env: f.env, files: {}, runCommand: f.commandLine,
     ...(f.requireFull ? { requireFull: true } : {}), ...(f.mode ? { mode: f.mode } : {}), ...(f.trustGoldens ? { trustGoldens: true } : {}),
   });
+  verdict.judge = judge;
   // the Node suites' onnxruntime threads, when no record states them: the runtime's own default under this env
   if (f.scope.node && !verdict.determinism.threads.node) {
     try { verdict.determinism.threads.node = [defaultThreads()]; } catch { /* an invalid TINYDIT_ORT_THREADS already failed the suites */ }

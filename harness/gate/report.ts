@@ -4,7 +4,9 @@
  * the model's own resolution, shown pixelated). Sections, in reading order:
  *   verdict (and every reason), failed checks with their messages and replay commands, drift against the
  *   baseline, the cross-runtime agreement matrix (agreement.ts), per engine the 13 breeds' generated images
- *   beside goldens and diffs (records' artifacts named generated.png, golden.png, diff.png), error-versus-step
+ *   beside goldens and diffs (records' artifacts named generated.png, golden.png, diff.png), the judge's view
+ *   (verdict.judge: per-breed accuracy and KID against the training data, the confusion matrix, the grid of judged
+ *   images and the sheet of the misjudged ones, or an explicit 'missing'), error-versus-step
  *   curves of the trajectories (trajectory-errors*.json), per-breed statistics against their reference range
  *   (records with z.<f> + absZ.<f>, or <f> + <f>.max/.min), the trend of the main metrics over the history,
  *   engines and machine, self-tests, every check, and the runners' own reports.
@@ -17,7 +19,7 @@ import { decodePNG, encodePNG, type RgbaImage } from '../png.js';
 import { agreementMatrix, RUNTIME_LABEL, type AgreementMatrix } from './agreement.js';
 import { isMainMetric, type HistoryEntry } from './metrics.js';
 import { idParams, num } from './records.js';
-import type { Verdict, VerdictCheck } from './types.js';
+import type { JudgeView, Verdict, VerdictCheck } from './types.js';
 
 export interface ReportOptions {
   /** Earlier runs (history.jsonl entries), oldest first, this run last when it entered the history. */
@@ -131,6 +133,78 @@ function renderImages(v: Verdict, runDir: string, breeds: string[], imageSize: n
     }
   }
   return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The judge's view (verdict.judge: harness/gate/judge.ts)
+
+export const JUDGE_EXPLAINED = 'The judge is a small breed classifier the gate trained on the model\'s training data and pins by sha256 ' +
+  '(a yardstick of the dataset, never of the bundle); it scores images the gate samples itself from the guided ONNX: per breed, whether ' +
+  'the breed asked for is its first or second choice (top-2), how far the set is from that breed\'s training images (KID; limit: the ' +
+  'wrong-breed floor, the closest another breed\'s real images come) and whether the images look like images at all (validity).';
+
+function judgeBreedTable(j: JudgeView): string {
+  const cls = (pass: boolean): string => (pass ? 'ok' : 'bad');
+  const rows = j.perBreed.map((b) => `<tr><th class="${b.pass ? '' : 'bad'}">${esc(b.breed)}</th><td>${esc(fmtNum(b.top1))}</td>` +
+    `<td class="${cls(b.accuracyPass)}" title="${esc(`top-2 ${b.top2} ${b.accuracyPass ? '>=' : '<'} ${b.top2Limit}`)}">${esc(fmtNum(b.top2))}</td><td>${esc(fmtNum(b.top2Limit))}</td>` +
+    `<td class="${cls(b.kidPass)}" title="${esc(`KID ${b.kid ?? 'not finite'} ${b.kidPass ? '<=' : 'not <='} ${b.kidFloor}`)}">${b.kid === null ? 'not finite' : esc(fmtNum(b.kid))}</td><td>${esc(fmtNum(b.kidFloor))}</td>` +
+    `<td>${esc(fmtNum(b.kidBandP99))}</td><td>${b.kid === null ? '—' : `${esc(fmtNum(b.kid / b.kidBandP99))}×`}</td>` +
+    `<td class="${cls(b.validityPass)}">${b.validityBad}/${b.n}</td><td class="${cls(b.pass)}">${b.pass ? 'pass' : 'FAIL'}</td></tr>`).join('\n');
+  const p = j.pooled;
+  return `<table class="stats judge-breeds" id="judge-breeds"><thead><tr><th>breed asked for</th><th>top-1</th><th>top-2</th><th>top-2 limit (≥)</th><th>KID</th><th>KID limit (≤ floor)</th><th>band p99</th><th>KID / p99</th><th>invalid images</th><th>checks</th></tr></thead><tbody>
+${rows}
+<tr><th class="${p.pass ? '' : 'bad'}">all breeds (pooled top-1)</th><td class="${cls(p.pass)}">${esc(fmtNum(p.top1))}</td><td colspan="7" class="muted">limit ≥ ${esc(fmtNum(p.limit))} over ${p.images} images</td><td class="${cls(p.pass)}">${p.pass ? 'pass' : 'FAIL'}</td></tr></tbody></table>`;
+}
+
+/** confusion[asked][judged] as a table: cells shaded by their share of the row, the diagonal green, the rest red. */
+function judgeConfusion(j: JudgeView): string {
+  const { breeds, counts } = j.confusion;
+  const head = breeds.map((b) => `<th class="vert" title="${esc(`judged ${b}`)}"><span>${esc(b)}</span></th>`).join('');
+  const rows = counts.map((row, a) => {
+    const total = row.reduce((s, x) => s + x, 0);
+    const cells = row.map((c, k) => {
+      const diag = a === k;
+      const share = total > 0 ? c / total : 0;
+      const alpha = c > 0 ? 0.12 + 0.83 * share : 0;
+      const style = c > 0 ? ` style="background:rgba(${diag ? '31,122,61' : '179,38,30'},${alpha.toFixed(3)})${alpha > 0.55 ? ';color:#fff' : ''}"` : '';
+      return `<td class="${diag ? 'diag' : ''}${c === 0 ? ' zero' : ''}"${style} title="${esc(`asked ${breeds[a]}, judged ${breeds[k]}: ${c} of ${total}`)}">${c === 0 ? '' : c}</td>`;
+    }).join('');
+    return `<tr><th>${esc(breeds[a])}</th>${cells}<td class="muted">${total}</td></tr>`;
+  }).join('\n');
+  return `<table class="confusion" id="judge-confusion"><thead><tr><th>asked ↓ · judged →</th>${head}<th class="vert"><span>images</span></th></tr></thead><tbody>
+${rows}</tbody></table>
+<p class="muted">Rows: the breed asked for; columns: the breed the judge chose (its first choice); each cell the number of images, shaded by
+its share of the row: green on the diagonal (recognised), red off it (taken for another breed); empty: none.</p>`;
+}
+
+function renderJudge(v: Verdict, runDir: string): string {
+  const j = v.judge;
+  const intro = `<p class="muted" id="judge-what">${esc(JUDGE_EXPLAINED)}</p>`;
+  if (!j) return `${intro}<p class="na">No judge section in this verdict (a gate older than it, or a verdict computed without its run folder).</p>`;
+  if (j.state === 'missing') return `${intro}<p class="bad" id="judge-missing">The judge's evidence is missing: ${esc(j.problem)}</p>`;
+  if (j.state === 'not-run') return `${intro}<p class="na" id="judge-not-run">The judge family was not in this run's scope (${esc(j.why)}): nothing was judged against the training data.</p>`;
+  const cache = new Map<string, string | null>();
+  const sheet = (rel: string | null, alt: string, id: string): string => {
+    const uri = rel ? evidenceUri(runDir, rel, null, cache) : null;
+    return uri ? `<img class="judge-sheet" id="${id}" src="${uri}" alt="${esc(alt)}" title="${esc(rel)}">` : `<p class="bad">${esc(alt)}: ${esc(rel ?? 'the file')} is missing or unreadable</p>`;
+  };
+  const passing = j.perBreed.filter((b) => b.pass).length;
+  const misjudged = j.images.misjudged === 'none'
+    ? '<p class="ok" id="judge-none-misjudged">The judge assigned every image to the breed asked for: no misjudged image.</p>'
+    : `${sheet(j.images.misjudged, 'the misjudged images', 'judge-misjudged')}
+<p class="muted">One row per breed asked for, its name first; each image captioned with the breed the judge chose (&gt;) and its seed.</p>
+<details><summary>${j.misjudged.length} misjudged images</summary><table class="checks" id="judge-misjudged-list"><thead><tr><th>asked for</th><th>judged as</th><th>seed</th><th>rank of the breed asked for</th></tr></thead><tbody>
+${j.misjudged.map((m) => `<tr><td>${esc(m.asked)}</td><td>${esc(m.judged)}</td><td>${esc(m.seed ?? '?')}</td><td>${esc(m.rank ?? '?')}</td></tr>`).join('\n')}</tbody></table></details>`;
+  return `${intro}
+<p id="judge-summary"><b class="${j.allPass ? 'ok' : 'bad'}">${j.allPass ? 'Every judge check passes' : 'Judge checks fail'}</b> by the evidence's numbers: ${passing}/${j.perBreed.length} breeds pass accuracy, KID and validity;
+pooled top-1 ${esc(fmtNum(j.pooled.top1))} (limit ${esc(fmtNum(j.pooled.limit))}); ${j.misjudged.length} of ${j.pooled.images} images misjudged. N = ${j.n} per breed (seeds ${esc(j.seeds || '?')}),
+yardstick <code>${esc(j.dataset ?? 'unknown')}</code>, evidence <code>${esc(j.source)}</code>. The <code>judge</code> records among the checks decide; this shows what they saw.</p>
+${j.problems.map((p) => `<p class="warn">${esc(p)}</p>`).join('\n')}
+<h3>Per breed</h3><div class="scroll">${judgeBreedTable(j)}</div>
+<h3>Confusion matrix</h3><div class="scroll">${judgeConfusion(j)}</div>
+<h3>Every judged image</h3><div class="scroll">${sheet(j.images.grid, 'the judged images', 'judge-grid')}</div>
+<p class="muted">Rows: breeds in the manifest's order; columns: seeds. Red frame: the judge took the image for another breed; magenta: it breaks a validity limit.</p>
+<h3>The images the judge got wrong</h3><div class="scroll">${misjudged}</div>`;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -339,7 +413,11 @@ table.failed-checks code{word-break:break-all}
 button.copy{font-size:11px;margin-top:3px}.reasons li{margin:2px 0}.badge{display:inline-block;padding:1px 8px;border-radius:10px;background:rgba(255,255,255,.2);margin-right:6px}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:14px}.chartbox{height:320px;position:relative}
 dl.kv2{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:0}dl.kv2 dt{color:#6b7280}dl.kv2 dd{margin:0}
-nav a{margin-right:12px}.scrollbox{max-height:520px;overflow:auto}`;
+nav a{margin-right:12px}.scrollbox{max-height:520px;overflow:auto}
+.judge-breeds td.ok,.judge-breeds td.bad{font-weight:600}img.judge-sheet{display:block;max-width:none;image-rendering:pixelated}
+table.confusion td{text-align:center;min-width:30px;font-size:12px}table.confusion td.diag{outline:2px solid #1f7a3d;outline-offset:-2px;font-weight:600}
+table.confusion td.zero{background:#fafafa}table.confusion th{font-size:11px;white-space:nowrap}table.confusion th.vert{vertical-align:bottom;padding:4px 2px}
+table.confusion th.vert span{writing-mode:vertical-rl;transform:rotate(180deg);display:inline-block}`;
 
 const SCRIPT = `
 (function(){
@@ -427,11 +505,12 @@ ${v.reason ? `<div class="sub"><b>${esc(v.reason)}</b></div>` : ''}
 ${v.rerun ? `<div class="sub" id="rerun">${esc(v.rerun.why)}: <code>${esc(v.rerun.command)}</code></div>` : ''}
 </header>
 <main>
-<nav><a href="#failed">failed</a><a href="#agreement">agreement</a><a href="#images">images</a><a href="#drift-section">drift</a><a href="#trajectories">trajectories</a><a href="#statistics">statistics</a><a href="#trend">trend</a><a href="#engines">engines</a><a href="#self-tests">self-tests</a><a href="#all">all checks</a><a href="#files">reports</a></nav>
+<nav><a href="#failed">failed</a><a href="#agreement">agreement</a><a href="#images">images</a><a href="#judge">judge</a><a href="#drift-section">drift</a><a href="#trajectories">trajectories</a><a href="#statistics">statistics</a><a href="#trend">trend</a><a href="#engines">engines</a><a href="#self-tests">self-tests</a><a href="#all">all checks</a><a href="#files">reports</a></nav>
 ${v.reasons.length ? `<section id="reasons"><h2>Why ${state === 'accepted' ? '(notes)' : 'not accepted'}</h2><ul class="reasons">${v.reasons.map((r) => `<li><code>${esc(r.code)}</code> ${esc(r.message)}</li>`).join('')}</ul></section>` : ''}
 <section id="failed"><h2>Failed checks (${v.failed.length})</h2><div class="scrollbox">${renderFailed(v)}</div></section>
 <section id="agreement"><h2>Cross-runtime agreement</h2>${renderMatrix(matrix)}</section>
 <section id="images"><h2>Generated images beside goldens and diffs</h2>${renderImages(v, runDir, breeds, imageSize)}</section>
+<section id="judge"><h2>Judge (training-data yardstick)</h2>${renderJudge(v, runDir)}</section>
 <section id="drift-section"><h2>Drift against the baseline (${v.drift.length})</h2>${renderDrift(v)}</section>
 <section id="trajectories"><h2>Trajectory error versus step</h2>${traj.charts.length ? `<div class="charts">${traj.charts.map((_, i) => `<div class="chartbox"><canvas id="traj-${i}"></canvas></div>`).join('')}</div><p class="muted">Each line: one golden case (seed, breed); dashed: the tolerance band max(floorMultiple · floor<sub>s</sub>, absMin) of the strictest case.</p>` : '<p class="na">No trajectory-errors*.json in this run.</p>'}${traj.problems.map((p) => `<p class="bad">${esc(p)}</p>`).join('')}</section>
 <section id="statistics"><h2>Per-breed statistics against the reference range</h2>${bars.length ? `<div class="charts">${bars.map((_, i) => `<div class="chartbox"><canvas id="breed-bar-${i}"></canvas></div>`).join('')}</div>` : ''}${stats.length ? stats.map(renderStatTable).join('\n') : '<p class="na">No per-breed statistics records in this run.</p>'}</section>

@@ -210,6 +210,78 @@ export interface DriftReport {
   added: string[];
 }
 
+/** One breed of the judge's view (images/judge/guided.json `perBreed`, with its limits). */
+export interface JudgeBreed {
+  breed: string;
+  /** Images judged (N per breed). */
+  n: number;
+  /** Fraction of the breed's images the judge assigns to it (first choice) / among its first two. */
+  top1: number;
+  top2: number;
+  /** judge:check=accuracy,breed=<b>: top2 >= top2Limit. */
+  top2Limit: number;
+  /** KID of the generated set against the breed's training reference; null when it was not finite. */
+  kid: number | null;
+  /** judge:check=kid,breed=<b>: kid <= kidFloor (the wrong-breed floor at N). */
+  kidFloor: number;
+  /** The breed's split-half band p99 at N: what KID real training images of it show (recorded, not a limit). */
+  kidBandP99: number;
+  /** Images breaking a validity limit (judge:check=validity,breed=<b>). */
+  validityBad: number;
+  accuracyPass: boolean;
+  kidPass: boolean;
+  validityPass: boolean;
+  /** All three of the breed's checks pass. */
+  pass: boolean;
+}
+
+/** A generated image the judge assigned to another breed than the one asked for. */
+export interface JudgeMisjudged {
+  asked: string;
+  judged: string;
+  /** The noise seed it was sampled with; null when the evidence does not say. */
+  seed: number | null;
+  /** Where the judge ranks the breed asked for (2: its second choice); null when the evidence does not say. */
+  rank: number | null;
+}
+
+/** The judge's view as its evidence file holds it. */
+export interface JudgeView {
+  state: 'present';
+  /** The evidence file, relative to the run folder (images/judge/guided.json). */
+  source: string;
+  /** The training dataset whose yardstick judged the images (manifest training.dataset); null when unknown. */
+  dataset: string | null;
+  /** Images per breed. */
+  n: number;
+  /** Which seeds, in words ('2000000..2000015 per breed'). */
+  seeds: string;
+  perBreed: JudgeBreed[];
+  /** judge:check=accuracy,breed=all: pooled top-1 over every breed's images >= limit. */
+  pooled: { top1: number; limit: number; images: number; pass: boolean };
+  /** counts[asked][judged], both in the order of `breeds` (the manifest's). */
+  confusion: { breeds: string[]; counts: number[][] };
+  /** Every misjudged image, in the order of the misjudged sheet (breed asked for, then seed). */
+  misjudged: JudgeMisjudged[];
+  /** Paths relative to the run folder: the grid of every image, the sheet of the misjudged ones ('none' when the
+   *  judge got every image right); null when the file is not in the run folder (then `problems` says so). */
+  images: { grid: string | null; misjudged: string | 'none' | null };
+  /** Every per-breed check and the pooled check pass, by the numbers and limits of the evidence. */
+  allPass: boolean;
+  /** What is incomplete about the evidence (a missing image, a dataset read from the records instead). */
+  problems: string[];
+}
+
+/**
+ * The judge section of verdict.json (harness/gate/judge.ts). 'missing': the judge family was in the run's scope and
+ * its evidence is absent or unreadable, so the judge's view is unknown (never a pass); 'not-run': the run's scope
+ * left the judge family out.
+ */
+export type JudgeSection =
+  | JudgeView
+  | { state: 'missing'; source: string; problem: string }
+  | { state: 'not-run'; source: string; why: string };
+
 export interface Verdict {
   format: typeof VERDICT_FORMAT;
   runId: string;
@@ -261,4 +333,7 @@ export interface Verdict {
   files: Record<string, string | null>;
   /** Commands that reproduce this run and each failure. */
   replay: { run: string; failed: Record<string, string> };
+  /** The judge's view of the model's images (read from the run folder after the suites ran; absent in verdicts of
+   *  older gates and in verdicts computed without a run folder). */
+  judge?: JudgeSection;
 }

@@ -4,7 +4,8 @@
  * file that did not load, an engine that ran nothing, a crashed or timed-out suite, a missing family, an
  * interrupted run, a narrowed scope, a refused bundle), the runners' report readers, record-to-test matching
  * and replay commands, key metrics and drift (synthetic, and on the real model with slightly perturbed
- * weights), the agreement matrix, the summary page, and the CLI end to end on a refused bundle, a suite file
+ * weights), the agreement matrix, the summary page, the judge's view (verdict.judge from the judge family's evidence,
+ * 'missing' without it, its section of the page), and the CLI end to end on a refused bundle, a suite file
  * that fails to load, and an interrupted run.
  * Each case is recorded as gate:selftest=<what> (a self-test of the harness, not a judgement of the model).
  */
@@ -23,9 +24,14 @@ import { dedupeRecords, idParams, isSelfTest, parseRecord, readRecords } from '.
 import { escapeRegex, matchTest, replayCommand } from '../../harness/gate/replay.js';
 import { renderJUnitVerdict } from '../../harness/gate/junit.js';
 import { ProgressLine } from '../../harness/gate/progress.js';
-import { renderReport } from '../../harness/gate/report.js';
+import { JUDGE_EVIDENCE, judgeSection, type JudgeScope } from '../../harness/gate/judge.js';
+import { rejudge } from '../../harness/gate/gate.js';
+import { JUDGE_EXPLAINED, renderReport } from '../../harness/gate/report.js';
+import { SAMPLE_BREEDS, writeSampleJudge, writeSampleRun } from '../../harness/gate/sample.js';
 import { readPlaywrightReport, readVitestReport } from '../../harness/gate/runners.js';
-import { OUTCOME_EXIT, type GateRecord, type Outcome, type ProcessOutcome, type RunnerResults, type RunnerTest, type Scope, type Verdict, type VerdictCheck } from '../../harness/gate/types.js';
+import {
+  OUTCOME_EXIT, type GateRecord, type JudgeSection, type Outcome, type ProcessOutcome, type RunnerResults, type RunnerTest, type Scope, type Verdict, type VerdictCheck,
+} from '../../harness/gate/types.js';
 import { EXPECTED_FAMILIES, computeVerdict, type VerdictInput } from '../../harness/gate/verdict.js';
 import { withInitializers } from '../../harness/mutate.js';
 import { encodeNpy, parseNpy } from '../../harness/npy.js';
@@ -575,6 +581,126 @@ function runCli(args: string[], env: NodeJS.ProcessEnv = {}, onStderr?: (text: s
     });
   });
 }
+
+describe("the judge's view: verdict.judge and its section of the page", () => {
+  const judgeScope = (over: Partial<JudgeScope> = {}): JudgeScope => ({ scope: FULL_SCOPE, level: 'full', mode: 'gate', refused: false, records: passingRun().records, ...over });
+  const evidenceDir = (): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'gate-judge-'));
+    writeSampleJudge(dir);
+    return dir;
+  };
+  const editEvidence = (dir: string, edit: (j: Record<string, unknown>) => void): void => {
+    const j = JSON.parse(readFileSync(join(dir, JUDGE_EVIDENCE), 'utf8')) as Record<string, unknown>;
+    edit(j);
+    writeFileSync(join(dir, JUDGE_EVIDENCE), JSON.stringify(j));
+  };
+
+  it('gate:selftest=judge-section-from-evidence', () => {
+    const dir = evidenceDir();
+    const j = judgeSection(dir, judgeScope());
+    const v = j.state === 'present' ? j : null;
+    const ragdoll = v?.perBreed.find((b) => b.breed === 'Ragdoll');
+    const sphynx = v?.perBreed.find((b) => b.breed === 'Sphynx');
+    const first = v?.misjudged[0];
+    const ok = !!v && v.dataset === 'tinydit-procedural-32-v1' && v.n === 4 && v.perBreed.length === 13 && v.source === JUDGE_EVIDENCE &&
+      !!ragdoll && ragdoll.top1 === 0.25 && ragdoll.top2 === 0.25 && ragdoll.top2Limit === 0.3 && ragdoll.kid === 7.1 && ragdoll.kidFloor === 6.29 &&
+      ragdoll.kidBandP99 === 0.18 && !ragdoll.accuracyPass && !ragdoll.kidPass && ragdoll.validityPass && !ragdoll.pass &&
+      !!sphynx && sphynx.validityBad === 1 && !sphynx.validityPass && !sphynx.pass && v.perBreed.filter((b) => b.pass).length === 11 &&
+      v.confusion.breeds.join() === SAMPLE_BREEDS.join() && v.confusion.counts[8]![7] === 2 && v.confusion.counts[8]![8] === 1 && v.pooled.images === 52 &&
+      v.pooled.limit === 0.402 && v.pooled.pass && !v.allPass && v.misjudged.length === 5 &&
+      first?.asked === 'Ragdoll' && first.judged === 'Persian' && first.seed === 2_000_000 && first.rank === 3 && v.misjudged[4]?.asked === 'Other' &&
+      v.images.grid === 'images/judge_model-guided/grid.png' && v.images.misjudged === 'images/judge_model-guided/misjudged.png' && v.problems.length === 0;
+    // evidence of a judge suite older than the dataset, seed and image fields: the seeds follow from `seeds`, the dataset from the records
+    editEvidence(dir, (e) => {
+      delete e.dataset; delete e.gridImage; delete e.misjudgedImage;
+      for (const im of e.images as Array<Record<string, unknown>>) delete im.seed;
+    });
+    const records = [...passingRun().records, rec('judge:check=yardstick', { metrics: { dataset: 'from-the-record' } })];
+    const old = judgeSection(dir, judgeScope({ records }));
+    const oldOk = old.state === 'present' && old.dataset === 'from-the-record' && old.problems.some((p) => /dataset/.test(p)) &&
+      JSON.stringify(old.misjudged) === JSON.stringify(v?.misjudged) && old.images.misjudged === 'images/judge_model-guided/misjudged.png';
+    // a judge that got every image right: no sheet, said so
+    editEvidence(dir, (e) => { for (const im of e.images as Array<Record<string, unknown>>) im.judged = im.asked; });
+    rmSync(join(dir, 'images/judge_model-guided/misjudged.png'));
+    const none = judgeSection(dir, judgeScope());
+    const noneOk = none.state === 'present' && none.misjudged.length === 0 && none.images.misjudged === 'none' && !none.problems.some((p) => p.includes('misjudged'));
+    // the grid gone from the run folder: named, not shown
+    rmSync(join(dir, 'images/judge_model-guided/grid.png'));
+    const noGrid = judgeSection(dir, judgeScope());
+    const noGridOk = noGrid.state === 'present' && noGrid.images.grid === null && noGrid.problems.some((p) => p.includes('grid.png'));
+    selftest('judge-section-from-evidence', ok && oldOk && noneOk && noGridOk,
+      `sample: ${JSON.stringify(ragdoll)}, ${v?.misjudged.length} misjudged, first ${JSON.stringify(first)}; older evidence ${oldOk}; none misjudged ${noneOk}; grid missing ${noGridOk}`);
+  });
+
+  it('gate:selftest=judge-section-missing-is-never-a-pass', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'gate-judge-'));
+    const missing = judgeSection(empty, judgeScope());
+    const failing = judgeSection(empty, judgeScope({ records: [rec('judge:check=yardstick', { status: 'fail', message: 'the bundle names no training dataset' })] }));
+    const garbled = evidenceDir();
+    writeFileSync(join(garbled, JUDGE_EVIDENCE), '{"breeds": [');
+    const unreadable = judgeSection(garbled, judgeScope());
+    const shaped = evidenceDir();
+    editEvidence(shaped, (e) => { (e.perBreed as Array<Record<string, unknown>>)[2]!.top2Min = 'loose'; });
+    const malformed = judgeSection(shaped, judgeScope());
+    const isMissing = (j: JudgeSection, re: RegExp): boolean => j.state === 'missing' && j.source === JUDGE_EVIDENCE && j.problem.includes(JUDGE_EVIDENCE) && re.test(j.problem) && !('allPass' in j);
+    // out of scope: said so, not 'missing'; a run limited to suites that include the judge still expects it
+    const noNode = judgeSection(empty, judgeScope({ scope: { ...FULL_SCOPE, node: false, full: false }, records: [] }));
+    const contractOnly = judgeSection(empty, judgeScope({ level: 'contract-only', records: [] }));
+    const otherSuites = judgeSection(empty, judgeScope({ scope: { ...FULL_SCOPE, full: false, suites: { node: ['suites/node/velocity.test.ts'] } }, records: [] }));
+    const withJudge = judgeSection(empty, judgeScope({ scope: { ...FULL_SCOPE, full: false, suites: { node: ['suites/node/judge.test.ts'] } }, records: [] }));
+    const ok = isMissing(missing, /not written.*not a pass/) && isMissing(failing, /judge:check=yardstick failed: the bundle names no training dataset/) &&
+      isMissing(unreadable, /unreadable/) && isMissing(malformed, /perBreed\[2\]\.top2Min/) &&
+      noNode.state === 'not-run' && /Node suites did not run/.test(noNode.why) && contractOnly.state === 'not-run' && otherSuites.state === 'not-run' &&
+      isMissing(withJudge, /not written/);
+    selftest('judge-section-missing-is-never-a-pass', ok,
+      `missing: ${JSON.stringify(missing)}; unreadable: ${JSON.stringify(unreadable)}; malformed: ${JSON.stringify(malformed)}; no node: ${noNode.state}; contract-only: ${contractOnly.state}; other suites: ${otherSuites.state}; judge suite: ${withJudge.state}`);
+  });
+
+  it('gate:selftest=judge-section-in-verdict-json', async () => {
+    // the gate's own finalising step (gate -- render re-judges a run folder): verdict.json carries the section
+    const present = evidenceDir();
+    const bare = mkdtempSync(join(tmpdir(), 'gate-judge-'));
+    const judgeRecords = [rec('judge:check=yardstick', { metrics: { dataset: 'tinydit-procedural-32-v1' } }), rec('judge:check=accuracy,breed=all')];
+    for (const dir of [present, bare]) writeFileSync(join(dir, 'checks.jsonl'), judgeRecords.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const verdicts: Record<string, Verdict> = {};
+    const read = async (dir: string): Promise<JudgeSection | undefined> => {
+      await rejudge({ runDir: dir, bundle: bundleDir(), failOnDrift: false, history: null, commandLine: 'npm run gate -- render' });
+      verdicts[dir] = JSON.parse(readFileSync(join(dir, 'verdict.json'), 'utf8')) as Verdict;
+      return verdicts[dir]!.judge;
+    };
+    const a = await read(present);
+    const b = await read(bare);
+    const page = readFileSync(join(bare, 'index.html'), 'utf8');
+    // judge records that passed without their evidence: a harness fault (inconclusive, rerun), never an acceptance
+    const bareVerdict = verdicts[bare]!;
+    const missingReason = bareVerdict.reasons.find((r) => r.code === 'checks-unreadable' && r.message.includes('judge evidence missing'));
+    const ok = a?.state === 'present' && a.misjudged.length === 5 && a.perBreed.length === 13 && b?.state === 'missing' && b.problem.includes(JUDGE_EVIDENCE) &&
+      page.includes('id="judge-missing"') && bareVerdict.outcome !== 'accepted' && bareVerdict.outcome !== 'passed-narrowed' && missingReason !== undefined &&
+      !(verdicts[present]!.reasons.some((r) => r.message.includes('judge evidence missing')));
+    selftest('judge-section-in-verdict-json', ok, `with evidence: ${a?.state}; without: ${JSON.stringify(b)}, outcome ${bareVerdict.outcome}, reason ${missingReason?.message ?? 'none'}`);
+  });
+
+  it('gate:selftest=judge-section-on-the-page', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gate-judge-page-'));
+    const v = writeSampleRun(dir);
+    const html = renderReport(v, dir, { history: [], chartJs: '/* no charts in this test */' });
+    const section = /<section id="judge">([\s\S]*?)<\/section>/.exec(html)?.[1] ?? '';
+    const ragdollRow = /<tr><th class="bad">Ragdoll<\/th>(.*?)<\/tr>/.exec(section)?.[1] ?? '';
+    const cells = [...ragdollRow.matchAll(/<td class="(\w*)"/g)].map((m) => m[1]);
+    const confusion = /<table class="confusion"[\s\S]*?<\/table>/.exec(section)?.[0] ?? '';
+    const sheets = [...section.matchAll(/<img class="judge-sheet" id="(judge-grid|judge-misjudged)" src="data:image\/png;base64,/g)].map((m) => m[1]);
+    const ok = section.startsWith('<h2>Judge (training-data yardstick)</h2>') && section.includes(JUDGE_EXPLAINED.replace(/'/g, '&#39;')) &&
+      cells.join() === 'bad,bad,ok,bad' && (confusion.match(/class="diag/g) ?? []).length === 13 && /class=" zero"/.test(confusion) &&
+      /background:rgba\(179,38,30,0\.\d+\)[^>]*title="asked Ragdoll, judged Persian: 2 of 4"/.test(confusion) && sheets.join() === 'judge-grid,judge-misjudged' &&
+      (section.match(/<tr><td>Ragdoll<\/td><td>Persian<\/td><td>2000000<\/td><td>3<\/td><\/tr>/g) ?? []).length === 1 && html.includes('<a href="#judge">judge</a>');
+    const missing = renderReport({ ...v, judge: { state: 'missing', source: JUDGE_EVIDENCE, problem: `${JUDGE_EVIDENCE} is not written` } }, dir, { chartJs: '' });
+    const notRun = renderReport({ ...v, judge: { state: 'not-run', source: JUDGE_EVIDENCE, why: 'the Node suites did not run' } }, dir, { chartJs: '' });
+    const missingSection = /<section id="judge">([\s\S]*?)<\/section>/.exec(missing)?.[1] ?? '';
+    const ok2 = /<p class="bad" id="judge-missing">The judge's evidence is missing: images\/judge\/guided\.json is not written<\/p>/.test(missingSection) &&
+      !missingSection.includes('judge-breeds') && !missingSection.includes('judge-sheet') && notRun.includes('id="judge-not-run"');
+    selftest('judge-section-on-the-page', ok && ok2, `ragdoll cells ${cells.join()}, ${(confusion.match(/class="diag/g) ?? []).length} diagonal cells, sheets ${sheets.join()}; missing rendered: ${ok2}`);
+  });
+});
 
 describe('the verdict as JUnit', () => {
   it('gate:selftest=junit-verdict-says-whose-fault', () => {

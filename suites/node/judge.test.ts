@@ -24,7 +24,7 @@ import { bundleDir, reportDir } from '../../harness/config.js';
 import { channelsSwapped, outputAffine } from '../../harness/mutants/edits.js';
 import { breedEmbeddingTensor, withInitializers } from '../../harness/mutate.js';
 import { inspectOnnx } from '../../harness/onnx.js';
-import { composeGrid, saveEvidence, upscale, type RgbaImage } from '../../harness/png.js';
+import { captionedRows, composeGrid, safeName, saveEvidence, upscale, type CaptionedRow, type RgbaImage } from '../../harness/png.js';
 import { recordCheck, type Metric } from '../../harness/results.js';
 import { openModelBytes, samplerModel } from '../../harness/runtime-node.js';
 import { sample } from '../../harness/sampler.js';
@@ -187,42 +187,69 @@ function writeReportJson(name: string, value: unknown): string {
   return relative(reportDir(), p);
 }
 
-/** Rows = breeds, columns = seeds; a red frame marks an image the judge assigns to another breed, magenta one failing validity. */
-function evidenceGrid(c: Ctx, g: Generated, ev: JudgeEvaluation, caseName: string): string {
+/** Upscale of the evidence tiles (32 px images at 3x: the grid of 208 stays a readable size). */
+const TILE_SCALE = 3;
+
+/** Image i upscaled, framed red when the judge assigns it to another breed, magenta when it breaks a validity limit. */
+function evidenceTile(c: Ctx, g: Generated, ev: JudgeEvaluation, i: number): RgbaImage {
   const S = c.y.imageSize;
-  const K = c.y.breeds.length;
-  const scale = 3;
-  const tiles: RgbaImage[] = [];
-  for (let i = 0; i < K * g.n; i++) {
-    const rgba = new Uint8ClampedArray(S * S * 4);
-    for (let p = 0; p < S * S; p++) {
-      rgba.set(g.u8.subarray(i * S * S * 3 + p * 3, i * S * S * 3 + p * 3 + 3), p * 4);
-      rgba[p * 4 + 3] = 255;
-    }
-    const t = upscale({ width: S, height: S, data: rgba }, scale);
-    const v = ev.images[i]!;
-    const colour = v.validityFailures.length > 0 ? [255, 0, 255] : v.predicted !== v.breed ? [255, 0, 0] : null;
-    if (colour) {
-      const W = t.width;
-      for (let q = 0; q < W; q++) {
-        for (const [x, yy] of [[q, 0], [q, 1], [q, W - 1], [q, W - 2], [0, q], [1, q], [W - 1, q], [W - 2, q]] as const) t.data.set([...colour, 255], (yy * W + x) * 4);
-      }
-    }
-    tiles.push(t);
+  const rgba = new Uint8ClampedArray(S * S * 4);
+  for (let p = 0; p < S * S; p++) {
+    rgba.set(g.u8.subarray(i * S * S * 3 + p * 3, i * S * S * 3 + p * 3 + 3), p * 4);
+    rgba[p * 4 + 3] = 255;
   }
-  return saveEvidence(caseName, 'grid', composeGrid(tiles, K, g.n, { gap: 2 }), 1);
+  const t = upscale({ width: S, height: S, data: rgba }, TILE_SCALE);
+  const v = ev.images[i]!;
+  const colour = v.validityFailures.length > 0 ? [255, 0, 255] : v.predicted !== v.breed ? [255, 0, 0] : null;
+  if (colour) {
+    const W = t.width;
+    for (let q = 0; q < W; q++) {
+      for (const [x, yy] of [[q, 0], [q, 1], [q, W - 1], [q, W - 2], [0, q], [1, q], [W - 1, q], [W - 2, q]] as const) t.data.set([...colour, 255], (yy * W + x) * 4);
+    }
+  }
+  return t;
 }
 
-function summaryOf(c: Ctx, g: Generated, limits: JudgeLimits, ev: JudgeEvaluation): unknown {
+/** Rows = breeds, columns = seeds; a red frame marks an image the judge assigns to another breed, magenta one failing validity. */
+function evidenceGrid(c: Ctx, g: Generated, ev: JudgeEvaluation, caseName: string): string {
+  const tiles = Array.from({ length: c.y.breeds.length * g.n }, (_, i) => evidenceTile(c, g, ev, i));
+  return saveEvidence(caseName, 'grid', composeGrid(tiles, c.y.breeds.length, g.n, { gap: 2 }), 1);
+}
+
+/** The seed image i of a generated set was sampled with (image i = breed * n + k, seed JUDGE_SEED_BASE + k). */
+const seedOf = (g: Generated, i: number): number => JUDGE_SEED_BASE + (i % g.n);
+
+/**
+ * The images the judge assigned to another breed, alone: one row per breed asked for (manifest order) that has any,
+ * its name first, then each such image (framed like the grid) captioned with the breed the judge chose and its seed.
+ * Null, and no file (a stale one from an earlier run in the same folder is removed), when it got every image right.
+ */
+function misjudgedSheet(c: Ctx, g: Generated, ev: JudgeEvaluation, caseName: string): string | null {
+  const rows: CaptionedRow[] = c.y.breeds.map((name, b) => {
+    const wrong = ev.images.map((v, i) => ({ v, i })).filter(({ v }) => v.breed === b && v.predicted !== b);
+    return { label: `${name} ${wrong.length}/${g.n} wrong`, tiles: wrong.map(({ v, i }) => ({ image: evidenceTile(c, g, ev, i), caption: [`> ${c.y.breeds[v.predicted]}`, `seed ${seedOf(g, i)}`] })) };
+  }).filter((r) => r.tiles.length > 0);
+  if (rows.length === 0) {
+    rmSync(join(reportDir(), 'images', safeName(caseName), 'misjudged.png'), { force: true });
+    return null;
+  }
+  return saveEvidence(caseName, 'misjudged', captionedRows(rows), 1);
+}
+
+/** The evidence JSON (images/judge/<name>.json); `images` names the guided model's PNGs, 'none' for a sheet not written. */
+function summaryOf(c: Ctx, g: Generated, limits: JudgeLimits, ev: JudgeEvaluation, images?: { grid: string; misjudged: string | null }): unknown {
+  const verdicts = ev.images.map((v, i) => ({ i, asked: c.y.breeds[v.breed], judged: c.y.breeds[v.predicted], rank: v.rank, seed: seedOf(g, i), validity: v.validityFailures }));
   return {
-    model: g.label, n: g.n, seeds: `${JUDGE_SEED_BASE}..${JUDGE_SEED_BASE + g.n - 1} per breed`, sampleMs: Math.round(g.sampleMs), nonFinite: g.nonFinite,
+    dataset: c.y.id, model: g.label, n: g.n, seeds: `${JUDGE_SEED_BASE}..${JUDGE_SEED_BASE + g.n - 1} per breed`, sampleMs: Math.round(g.sampleMs), nonFinite: g.nonFinite,
     pooledTop1: ev.pooledTop1, pooledMin: limits.pooledMin, breeds: c.y.breeds,
     confusion: ev.confusion, confusionLayout: 'confusion[asked][judged], breeds in manifest order; grid.png rows = breeds in this order, columns = seeds',
     perBreed: ev.perBreed.map((r) => {
       const l = limits.perBreed[r.breed]!;
       return { ...r, top2Min: l.top2Min, kidMax: l.kidMax, kidBandP99: l.kidBandP99, validityLimits: l.validity.map((v) => ({ feature: v.feature, kind: v.kind, limit: v.limit })) };
     }),
-    images: ev.images.map((v, i) => ({ i, asked: c.y.breeds[v.breed], judged: c.y.breeds[v.predicted], rank: v.rank, validity: v.validityFailures })),
+    ...(images ? { gridImage: images.grid, misjudgedImage: images.misjudged ?? 'none' } : {}),
+    misjudged: verdicts.filter((v) => v.asked !== v.judged),
+    images: verdicts,
   };
 }
 
@@ -305,8 +332,9 @@ describe('judge: the gate samples the bundle and measures its images against the
     const g = await goodImages(c);
     const { limits, ev } = judged(c, g);
     const grid = evidenceGrid(c, g, ev, 'judge:model=guided');
-    const json = writeReportJson('guided.json', summaryOf(c, g, limits, ev));
-    const artifacts = [grid, json];
+    const misjudged = misjudgedSheet(c, g, ev, 'judge:model=guided');
+    const json = writeReportJson('guided.json', summaryOf(c, g, limits, ev, { grid, misjudged }));
+    const artifacts = [grid, json, ...(misjudged ? [misjudged] : [])];
     const failures: string[] = [];
     for (const r of ev.perBreed) {
       const l = limits.perBreed[r.breed]!;

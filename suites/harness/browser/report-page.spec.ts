@@ -1,6 +1,6 @@
 /**
  * The gate's summary page (harness/gate/report.ts) renders in a browser: the verdict, the failed checks, the
- * image grid with every image decoded, the cross-runtime agreement matrix, and the Chart.js charts, offline
+ * image grid with every image decoded, the judge's images, the cross-runtime agreement matrix, and the Chart.js charts, offline
  * (the page is opened from a file or set as content; no request leaves the page). In Chromium a screenshot
  * from the top of the page to the end of the image grid is saved as <reportDir>/report-page-<run|sample>.png
  * and attached.
@@ -24,6 +24,16 @@ function expectedImages(page: string): number | null {
     const v = JSON.parse(readFileSync(join(dirname(page), 'verdict.json'), 'utf8')) as Verdict;
     return v.checks.filter((c) => !c.selfTest && c.source === 'record' && /(^|[:,])breed=/.test(c.id) && c.artifacts.some((a) => a.endsWith('/generated.png')))
       .reduce((n, c) => n + c.artifacts.filter((a) => /\/(generated|golden|diff)\.png$/.test(a) && existsSync(join(dirname(page), a))).length, 0);
+  } catch {
+    return null;
+  }
+}
+
+/** The judge sheets (grid, misjudged) the page of a run must show, from its verdict's judge section (0 when absent or missing). */
+function expectedJudgeSheets(page: string): number | null {
+  try {
+    const j = (JSON.parse(readFileSync(join(dirname(page), 'verdict.json'), 'utf8')) as Verdict).judge;
+    return j?.state === 'present' ? (j.images.grid ? 1 : 0) + (j.images.misjudged && j.images.misjudged !== 'none' ? 1 : 0) : 0;
   } catch {
     return null;
   }
@@ -59,6 +69,12 @@ test('report-page:selftest=render', async ({ page, engineInfo }, testInfo) => {
     if (expected === 0 && !(await page.locator('#images').textContent())?.includes('No image evidence')) failures.push('a run without images must say so in the image section');
     const undecoded = await images.evaluateAll((els) => els.filter((e) => !(e as HTMLImageElement).complete || (e as HTMLImageElement).naturalWidth === 0).length);
     if (undecoded > 0) failures.push(`${undecoded} of ${imageCount} grid images did not decode`);
+    const sheets = page.locator('#judge img.judge-sheet');
+    const sheetCount = await sheets.count();
+    const expectedSheets = expectedJudgeSheets(file);
+    if (expectedSheets !== null && sheetCount !== expectedSheets) failures.push(`the judge section shows ${sheetCount} images, the verdict's judge section names ${expectedSheets}`);
+    const undecodedSheets = await sheets.evaluateAll((els) => els.filter((e) => !(e as HTMLImageElement).complete || (e as HTMLImageElement).naturalWidth === 0).length);
+    if (undecodedSheets > 0) failures.push(`${undecodedSheets} of ${sheetCount} judge images did not decode`);
     const matrix = page.locator('#agreement-matrix');
     await expect(matrix).toBeVisible();
     const header = (await matrix.locator('thead').textContent()) ?? '';
@@ -79,8 +95,8 @@ test('report-page:selftest=render', async ({ page, engineInfo }, testInfo) => {
     }
     recordCheck({
       id, check: 'report-page', runtime: engineInfo.project, status: failures.length ? 'fail' : 'pass',
-      metrics: { page: file, images: imageCount, canvases, charts, engine: engineInfo.label, engineVersion: engineInfo.version },
-      message: failures.length ? failures.join('; ') : `verdict, ${imageCount} images, agreement matrix and ${charts} charts rendered offline`,
+      metrics: { page: file, images: imageCount, judgeImages: sheetCount, canvases, charts, engine: engineInfo.label, engineVersion: engineInfo.version },
+      message: failures.length ? failures.join('; ') : `verdict, ${imageCount} images, ${sheetCount} judge images, agreement matrix and ${charts} charts rendered offline`,
       ...(screenshot ? { artifacts: [`report-page-${kind}.png`] } : {}),
     });
   } catch (e) {
