@@ -138,7 +138,7 @@ const SELF_CONSISTENT: Array<{ name: string; fault?: string; origin?: number[]; 
     description: 'timestep MLP input weights zeroed in the checkpoint (a constant time embedding), bundle regenerated from it' },
   { name: 'sc-position-blind', fault: 'position-blind', origin: [4], expect: ['behaviour/depends-on-position', 'behaviour/depends-on-position-flat', 'behaviour/locality'],
     description: 'position embedding zeroed in the checkpoint, bundle regenerated from it' },
-  { name: 'sc-raw-weights', fault: 'raw-weights', origin: [7], expect: ['judge'],
+  { name: 'sc-raw-weights', fault: 'raw-weights', origin: [7], expect: ['provenance', 'judge'],
     description: 'the checkpoint\'s ema_params replaced by its raw weights (the EMA never reaches what ships), bundle regenerated from it' },
   ...[250, 500, 1000].map((n) => ({
     name: `sc-under-trained-${n}`, origin: [1], expect: ['judge'],

@@ -373,6 +373,13 @@ def _fail_message(what: str, r: dict, fix: str = f"the goldens do not follow fro
 Rec = tuple[str, str, dict, dict, str]
 
 
+def _ema_is_raw(ck) -> bool:
+    """Every tensor of ema_params equals model_state_dict's: after any training step an EMA differs from the raw weights."""
+    import torch
+    ema, raw = ck.raw["ema_params"], ck.raw["model_state_dict"]
+    return set(ema) == set(raw) and all(torch.equal(ema[k], raw[k]) for k in ema)
+
+
 def part_checkpoint(ctx: Context) -> list[Rec]:
     from tinydit.checkpoint import sanity_problems
     from tinydit.goldens import sha256
@@ -388,12 +395,17 @@ def part_checkpoint(ctx: Context) -> list[Rec]:
                         f"{str(want_sha)[:12]}...: the goldens were made from another checkpoint; {REGENERATE}")
     if ident["checkpoint"].get("step") is not None and ident["checkpoint"]["step"] != ck.step:
         problems.append(f"{path}: step {ck.step}, manifest identity.checkpoint.step {ident['checkpoint']['step']}")
+    ema_is_raw = _ema_is_raw(ck)
+    if ema_is_raw and ctx.manifest.get("trained", True) and ck.step > 0:
+        problems.append(f"{path}: ema_params are identical to model_state_dict at step {ck.step}: the EMA never reached "
+                        "the weights that ship (raw weights saved as EMA); export the checkpoint of a run that applies "
+                        "its EMA, never a copy of the raw weights")
     cfg = ck.config.to_dict()
     diff = sorted(k for k in set(cfg) | set(ident["config"]) if cfg.get(k) != ident["config"].get(k))
     if diff:
         problems.append(f"{path}: config differs from manifest identity.config in {', '.join(diff)}")
     metrics = {"shaMatches": got_sha == want_sha, "sha256": got_sha, "step": ck.step, "weights": ck.weights,
-               "problems": len(problems), "file": str(path)}
+               "emaIsRaw": ema_is_raw, "problems": len(problems), "file": str(path)}
     if problems:
         return [(rid, "fail", metrics, {"sha256": want_sha}, "; ".join(problems))]
     return [(rid, "pass", metrics, {"sha256": want_sha},

@@ -144,3 +144,28 @@ def test_unknown_part_is_refused():
     with pytest.raises(SystemExit) as ei:
         cp.main(["--bundle", str(FIXTURE), "--parts", "velocity,bogus"])
     assert ei.value.code == 2
+
+
+def test_a_checkpoint_whose_ema_is_its_raw_weights_fails_the_checkpoint_part(tmp_path):
+    """ORIGIN failure 7 in its self-consistent form: the raw weights saved as the EMA. The manifest's sha256 is
+    rewritten to match, so only the EMA rule can object; the good checkpoint passes the same part."""
+    import torch
+    from tinydit.goldens import sha256
+    out = tmp_path / "good.jsonl"
+    assert cp.main(["--bundle", str(FIXTURE), "--parts", "checkpoint", "--records", str(out)]) == 0
+    good = read_records(out)["provenance:part=checkpoint"]
+    assert good["status"] == "pass" and good["metrics"]["emaIsRaw"] is False
+    bundle = linked_copy(tmp_path)
+    ck = torch.load(bundle / "checkpoint.pt", map_location="cpu")
+    ck["ema_params"] = {k: v.clone() for k, v in ck["model_state_dict"].items()}
+    (bundle / "checkpoint.pt").unlink()
+    torch.save(ck, bundle / "checkpoint.pt")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["identity"]["checkpoint"]["sha256"] = sha256(bundle / "checkpoint.pt")
+    (bundle / "manifest.json").unlink()
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    out = tmp_path / "checks.jsonl"
+    assert cp.main(["--bundle", str(bundle), "--parts", "checkpoint", "--records", str(out)]) == 1
+    rec = read_records(out)["provenance:part=checkpoint"]
+    assert rec["status"] == "fail" and rec["metrics"]["emaIsRaw"] is True and rec["metrics"]["shaMatches"] is True
+    assert "ema_params are identical to model_state_dict" in rec["message"]
