@@ -157,6 +157,22 @@ export function upscale(img: RgbaImage, scale: number): RgbaImage {
   return { width: w, height: h, data };
 }
 
+/** Frame colours of evidence tiles (a verdict on the image, e.g. the judge's: docs/yardstick.md). */
+export const FRAME = {
+  green: [0, 160, 0], amber: [230, 150, 0], red: [255, 0, 0], magenta: [255, 0, 255],
+} as const satisfies Record<string, readonly [number, number, number]>;
+
+/** A copy of `img` with a frame `width` pixels wide in `rgb` around its edge. */
+export function framed(img: RgbaImage, rgb: readonly [number, number, number], width = 2): RgbaImage {
+  const out: RgbaImage = { width: img.width, height: img.height, data: Uint8ClampedArray.from(img.data) };
+  for (let y = 0; y < img.height; y++) {
+    for (let x = 0; x < img.width; x++) {
+      if (x < width || y < width || x >= img.width - width || y >= img.height - width) out.data.set([...rgb, 255], (y * img.width + x) * 4);
+    }
+  }
+  return out;
+}
+
 export interface GridOptions {
   /** Integer upscale of each tile. */
   scale?: number;

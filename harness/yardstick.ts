@@ -7,7 +7,8 @@
  * pins every other file by sha256. A bundle names its training dataset in manifest.json `training.dataset`;
  * a bundle that names none, or one the gate has no yardstick for, cannot be accepted.
  *
- * The thresholds the judge family applies (suites/node/judge.test.ts) are derived here from the yardstick's
+ * The thresholds the judge family applies (suites/node/judge.test.ts), and the browser suite's judge check on the
+ * images each engine generated (suites/browser/helpers.ts checkJudge), are derived here from the yardstick's
  * measurements by the rules below, each with its reason; the bundle under test supplies none of them.
  */
 import { createHash } from 'node:crypto';
@@ -185,6 +186,23 @@ export function loadYardstick(id: string, opts: LoadYardstickOptions = {}): Yard
   };
 }
 
+/**
+ * The yardstick of the dataset a bundle names (manifest training.dataset), checked to judge the bundle's breeds (same
+ * order) at its image size. Throws a YardstickError naming the file and the fix.
+ */
+export function yardstickForBundle(manifest: { training?: { dataset?: unknown }; breeds: string[] }, imageSize: number, source: string, opts: LoadYardstickOptions = {}): Yardstick {
+  const id = trainingDatasetOf(manifest, source);
+  const y = loadYardstick(id, opts);
+  if (y.breeds.join('\u0000') !== manifest.breeds.join('\u0000')) {
+    throw new YardstickError('invalid', `yardstick '${id}' judges the breeds [${y.breeds.join(', ')}], the bundle's manifest lists [${manifest.breeds.join(', ')}]: ` +
+      'the bundle names a training dataset with another class list (or order)');
+  }
+  if (y.imageSize !== imageSize) {
+    throw new YardstickError('invalid', `yardstick '${id}' judges ${y.imageSize} px images, the bundle's contract is ${imageSize} px: the bundle names the wrong training dataset`);
+  }
+  return y;
+}
+
 /** Rows [k] of a float32 [K, R, F] feature array, as R vectors. */
 export function featureRows(a: NpyArray, k: number): Float64Array[] {
   const [, R, Fd] = a.shape as [number, number, number];
@@ -216,14 +234,59 @@ export async function openJudge(y: Yardstick, threads = 1): Promise<JudgeRunner>
   };
 }
 
-/** uint8 RGB images [n, S, S, 3] (row-major) -> the judge's input [n,3,S,S]: u / 255 * 2 - 1 (stats.ts imageToTensor). */
-export function judgeInputFromHWC(u8: Uint8Array, n: number, size: number): Float32Array {
+/**
+ * uint8 images [n, S, S, stride] (row-major; stride 3 for RGB, 4 for the RGBA a page shows, alpha ignored) -> the
+ * judge's input [n,3,S,S]: u / 255 * 2 - 1 (stats.ts imageToTensor).
+ */
+export function judgeInputFromHWC(u8: Uint8Array | Uint8ClampedArray, n: number, size: number, stride = 3): Float32Array {
   const per = size * size;
   const out = new Float32Array(n * 3 * per);
   for (let k = 0; k < n; k++) {
-    for (let i = 0; i < per; i++) for (let c = 0; c < 3; c++) out[(k * 3 + c) * per + i] = (u8[(k * per + i) * 3 + c]! / 255) * 2 - 1;
+    for (let i = 0; i < per; i++) for (let c = 0; c < 3; c++) out[(k * 3 + c) * per + i] = (u8[(k * per + i) * stride + c]! / 255) * 2 - 1;
   }
   return out;
+}
+
+/** What the judge says about one image: its first choice, the rank of the breed asked for, that breed's probability. */
+export interface ImageScore {
+  predicted: number;
+  /** 1 when the asked breed is the judge's first choice, 2 when second, ... */
+  rank: number;
+  /** softmax probability of the asked breed. */
+  probability: number;
+  /** logit of the first choice minus that of the second. */
+  margin: number;
+}
+
+/** Row i of `logits` ([n, classes]) scored for breed asked[i]. */
+export function imageScores(logits: Float32Array, classes: number, asked: number[]): ImageScore[] {
+  return asked.map((b, i) => {
+    const l = logits.subarray(i * classes, (i + 1) * classes);
+    let pred = 0;
+    for (let c = 1; c < classes; c++) if (l[c]! > l[pred]!) pred = c;
+    let rank = 1;
+    let second = -Infinity;
+    let sum = 0;
+    for (let c = 0; c < classes; c++) {
+      if (l[c]! > l[b]!) rank++;
+      if (c !== pred && l[c]! > second) second = l[c]!;
+      sum += Math.exp(l[c]! - l[pred]!);
+    }
+    return { predicted: pred, rank, probability: Math.exp(l[b]! - l[pred]!) / sum, margin: l[pred]! - second };
+  });
+}
+
+/**
+ * The 8 copies of a uint8 image (row-major, `stride` bytes per pixel) with every value of each channel moved by
+ * +-levels, one copy per sign combination of the three channels, clamped to 0..255. The judge (convolutions, average
+ * pooling, a global pool) answers most to smooth, image-wide changes: these are the largest differences a check that
+ * allows every value `levels` off can let through (measured on the embedded goldens: 2-3x dense random +-1 dithers).
+ */
+export function channelShifts(u8: Uint8Array | Uint8ClampedArray, levels: number, stride = 3): Uint8ClampedArray[] {
+  return Array.from({ length: 8 }, (_, m) => {
+    const sign = [m & 1 ? 1 : -1, m & 2 ? 1 : -1, m & 4 ? 1 : -1];
+    return Uint8ClampedArray.from(u8, (v, i) => (i % stride < 3 ? v + sign[i % stride]! * levels : v));
+  });
 }
 
 export function argmaxRows(logits: Float32Array, classes: number): number[] {
@@ -264,6 +327,8 @@ export function kid(x: Float64Array[], y: Float64Array[], yy = kidYY(y)): number
 // The judge family's rules. Every limit below is computed from the yardstick's measurements on TRAINING images
 // (held-out accuracy, the KID bands, the validity quantiles) and, for validity, from pure seeded noise (the
 // broken anchor); the constants only say where between those measurements a limit sits, each with its reason.
+// Calibration against a population of good and broken models (values, thresholds and margins on each side):
+// docs/calibration.md (scripts/calibrate.ts).
 
 /** Seeds the gate samples per breed: seed = JUDGE_SEED_BASE + k, k < JUDGE_SEEDS_PER_BREED, the same for every breed. */
 export const JUDGE_SEED_BASE = 2_000_000;
@@ -323,6 +388,31 @@ export interface JudgeLimits {
 
 const sigma = (p: number, n: number): number => Math.sqrt(Math.max(0, p * (1 - p)) / Math.max(1, n));
 
+/** The accuracy n images must reach: `fraction` x the judge's held-out rate, less ACCURACY_SIGMAS binomial sigmas at n. */
+export function accuracyLimit(heldOut: number, fraction: number, n: number): number {
+  const p = fraction * heldOut;
+  return p - ACCURACY_SIGMAS * sigma(p, n);
+}
+
+export interface PooledLimit { min: number; heldOut: number; n: number; reason: string }
+
+/**
+ * Top-2 accuracy pooled over a set of images (asked[i]: the breed image i was generated for): the per-breed top-2 rule
+ * (TOP2_FRACTION, ACCURACY_SIGMAS) at the set's n, its held-out rate the mean held-out top-2 of the breeds asked for.
+ */
+export function pooledTop2Limit(y: Yardstick, asked: number[]): PooledLimit {
+  const rates = asked.map((b) => y.json.heldOutAccuracy.perBreed[y.breeds[b]!]?.top2);
+  if (rates.some((r) => typeof r !== 'number')) throw new YardstickError('invalid', `${y.dir}/yardstick.json: heldOutAccuracy.perBreed lacks top-2 for a breed asked for; remake the yardstick with make_yardstick.py`);
+  const n = asked.length;
+  const heldOut = (rates as number[]).reduce((s, r) => s + r, 0) / Math.max(1, n);
+  const min = accuracyLimit(heldOut, TOP2_FRACTION, n);
+  return {
+    min, heldOut, n,
+    reason: `top-2 accuracy over ${n} image(s) >= ${TOP2_FRACTION} x held-out top-2 ${heldOut.toFixed(4)} - ${ACCURACY_SIGMAS} binomial sigmas at n = ${n} (= ${min.toFixed(3)}` +
+      `${min <= 0 ? ': at this n the rule cannot fail' : ''}), the judge family's per-breed rule applied to the pooled set`,
+  };
+}
+
 function quantileOf(stats: ValidityFeatureStats, quantiles: number[], q: number, source: string): number {
   const i = quantiles.findIndex((v) => Math.abs(v - q) < 1e-12);
   if (i < 0 || stats.q[i] === undefined) throw new YardstickError('invalid', `${source}: no ${q} quantile in yardstick.json validity.quantiles`);
@@ -348,8 +438,7 @@ export function deriveJudgeLimits(y: Yardstick, n: number, noise: ValidityAnchor
         'wrong-breed floor lies above its split-half p99, or validity statistics: remake the yardstick with make_yardstick.py');
     }
     const top2 = a.top2;
-    const p = TOP2_FRACTION * top2;
-    const top2Min = p - ACCURACY_SIGMAS * sigma(p, n);
+    const top2Min = accuracyLimit(top2, TOP2_FRACTION, n);
     const floor = band.wrongBreedFloor;
     const floorBreed = band.wrongBreedFloorBreed;
     const src = `${y.dir}/yardstick.json validity.perBreed.${name}`;
@@ -382,9 +471,8 @@ export function deriveJudgeLimits(y: Yardstick, n: number, noise: ValidityAnchor
     };
   });
   const pooledHeldOut = acc.overall;
-  const pp = POOLED_FRACTION * pooledHeldOut;
   const total = n * y.breeds.length;
-  const pooledMin = pp - ACCURACY_SIGMAS * sigma(pp, total);
+  const pooledMin = accuracyLimit(pooledHeldOut, POOLED_FRACTION, total);
   return {
     n, perBreed, pooledMin, pooledHeldOut,
     pooledReason: `top-1 accuracy over all ${total} images >= ${POOLED_FRACTION} x held-out accuracy ${pooledHeldOut.toFixed(4)} - ${ACCURACY_SIGMAS} binomial sigmas (= ${pooledMin.toFixed(3)})`,
@@ -439,12 +527,9 @@ export function evaluateJudge(y: Yardstick, limits: JudgeLimits, out: JudgeOutpu
   const rows = refRows ?? Array.from({ length: K }, (_, b) => featureRows(y.refFeatures, b));
   const yy = refYY ?? rows.map((r) => kidYY(r));
   const confusion = Array.from({ length: K }, () => new Array<number>(K).fill(0));
+  const scores = imageScores(out.logits, K, asked);
   const images: ImageVerdict[] = asked.map((b, i) => {
-    const l = out.logits.subarray(i * K, (i + 1) * K);
-    let pred = 0;
-    for (let c = 1; c < K; c++) if (l[c]! > l[pred]!) pred = c;
-    let rank = 1;
-    for (let c = 0; c < K; c++) if (l[c]! > l[b]!) rank++;
+    const { predicted: pred, rank } = scores[i]!;
     confusion[b]![pred]!++;
     const lim = limits.perBreed[b]!;
     const f = features[i]!;
@@ -460,13 +545,7 @@ export function evaluateJudge(y: Yardstick, limits: JudgeLimits, out: JudgeOutpu
     const mine = idx.map((i) => images[i]!);
     const top1 = mine.filter((v) => v.rank === 1).length / idx.length;
     const top2 = mine.filter((v) => v.rank <= 2).length / idx.length;
-    let prob = 0;
-    for (const i of idx) {
-      const l = Array.from(out.logits.subarray(i * K, (i + 1) * K));
-      const mx = Math.max(...l);
-      const ex = l.map((v) => Math.exp(v - mx));
-      prob += ex[b]! / ex.reduce((s, v) => s + v, 0);
-    }
+    const prob = idx.reduce((s, i) => s + scores[i]!.probability, 0);
     const feats = idx.map((i) => Float64Array.from(out.features.subarray(i * Fd, (i + 1) * Fd)));
     const kids = rows.map((r, o) => kid(feats, r, yy[o]));
     let nearest = 0;

@@ -10,6 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSelfTest } from './records.js';
+import { isBrowserRuntime } from './replay.js';
 import type { GateMode, GateRecord, JudgeBreed, JudgeMisjudged, JudgeSection, JudgeView, Scope } from './types.js';
 
 /** Where the judge family writes its evidence, relative to the run folder. */
@@ -30,9 +31,16 @@ export interface JudgeScope {
   records: GateRecord[];
 }
 
+/**
+ * A record of the Node judge family, whose evidence this section reads. The browser suite's judge records
+ * (`judge:engine=...`, the judge scoring the images a browser generated) carry their own numbers and leave no
+ * images/judge/guided.json: a browser-only run is not a judge run with its evidence missing.
+ */
+const nodeJudgeRecord = (r: GateRecord): boolean => r.check === 'judge' && !isSelfTest(r) && !isBrowserRuntime(r.runtime);
+
 /** Why the run's scope left the judge family out, or null when it was in scope. */
 export function judgeOutOfScope(s: JudgeScope): string | null {
-  if (s.records.some((r) => r.check === 'judge' && !isSelfTest(r))) return null;
+  if (s.records.some(nodeJudgeRecord)) return null;
   if (s.refused) return 'the bundle was refused before any suite ran';
   if (!s.scope.node) return 'the Node suites did not run';
   if (s.mode === 'screen') return 'a --screen run does not run the judge family';
@@ -160,7 +168,7 @@ export function judgeSection(runDir: string, s: JudgeScope): JudgeSection {
     if (why !== null) return { state: 'not-run', source: JUDGE_EVIDENCE, why };
     problem = s.interrupted ? 'not written (the run was interrupted)' : 'not written';
   }
-  const cause = s.records.find((r) => r.check === 'judge' && !isSelfTest(r) && r.status !== 'pass');
+  const cause = s.records.find((r) => nodeJudgeRecord(r) && r.status !== 'pass');
   return {
     state: 'missing', source: JUDGE_EVIDENCE,
     problem: `${JUDGE_EVIDENCE} is ${problem}, though the judge family (${JUDGE_SUITE}) was in this run's scope: the judge's view of the images is unknown, which is not a pass` +

@@ -141,7 +141,8 @@ const SELF_CONSISTENT: Array<{ name: string; fault?: string; origin?: number[]; 
   { name: 'sc-raw-weights', fault: 'raw-weights', origin: [7], expect: ['provenance', 'judge'],
     description: 'the checkpoint\'s ema_params replaced by its raw weights (the EMA never reaches what ships), bundle regenerated from it' },
   ...[250, 500, 1000].map((n) => ({
-    name: `sc-under-trained-${n}`, origin: [1], expect: ['judge'],
+    // an early checkpoint: breeds not yet told apart (depends-on-breed, every pair) or images not yet the training data's (judge)
+    name: `sc-under-trained-${n}`, origin: [8], expect: ['judge', 'behaviour/depends-on-breed'],
     description: `the step-${n} checkpoint of a 5,000-step training run (train.py --seed 1 --keep-steps), bundle made from it by make_bundle.py`,
   })),
 ];

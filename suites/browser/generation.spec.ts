@@ -10,18 +10,24 @@
  *   images) and the validity gates.
  * Each case also reports its agreement with onnxruntime-node on the same case (node.maxAbs, node.bitIdentical:
  * metrics, not a gate; Node is held to the same golden by the Node suites).
+ * Every variant's images are then scored by the gate's judge (the breed classifier trained on the training data,
+ * harness/yardstick.ts, run in onnxruntime-node in this process): judge:engine=<e>,variant=<v>,seed=7,set=<n>-breeds
+ * (helpers.ts checkJudge: agreement with the judge's verdict on the same case's golden image, pooled top-2 accuracy
+ * at the judge family's rule), with a captioned grid of its verdicts; on the guided images, its proofs
+ * (...,proof=channels-swapped|pixel-range-halved|breeds-rolled) transform the images already generated.
  * Cases are data; each is recorded as generation:engine=<e>,variant=<v>,breed=<name>,seed=7 (checks.jsonl) and
  * shown as a step of its variant's test with generated, golden and diff images attached.
  * One page load and one model load per variant; 13 generations in a loop (WebKit has one tab anyway).
  * Rerun one case: TINYDIT_CASE='variant=guided,breed=Bombay' npx playwright test generation --project=chromium
  */
+import type { TestInfo } from '@playwright/test';
 import { composeGrid, type RgbaImage } from '../../harness/png.js';
 import { BREEDS } from '../../harness/web/protocol.js';
-import { attachEngine, expect, test } from './fixtures.js';
+import { attachEngine, expect, test, type EngineInfo } from './fixtures.js';
 import {
   BULK_THREADS, GOLDEN_SEED, agreement, attachComparison, attachImage, attachJson, attemptLoad, checkDistribution, checkFidelity, checkFinalState,
-  checkGoldenImage, checkModelLoad, checkQuantizedImage, checkValidity, combine, explain, judge, nodeFinalState, record, recordErrors, rgbaOf, selectCases,
-  type GeneratedImage, type Verdict,
+  checkGoldenImage, checkJudge, checkModelLoad, checkQuantizedImage, checkValidity, combine, explain, judge, judgeSheet, nodeFinalState, pixelLevelsFor, proof,
+  record, recordErrors, rgbaOf, selectCases, yardstickJudge, type GeneratedImage, type Judge, type JudgeCase, type JudgedImage, type Verdict, type YardstickJudge,
 } from './helpers.js';
 
 type Judging = 'golden' | 'quantized-profile';
@@ -33,6 +39,8 @@ interface VariantPlan {
   judging: Judging;
   /** Set-level checks (distribution, fidelity) over the generated images. */
   setChecks: boolean;
+  /** Run the judge check's proofs on this variant's images (JUDGE_PROOFS). */
+  judgeProofs: boolean;
 }
 
 const ALL_BREEDS = BREEDS.map((_, i) => i);
@@ -40,10 +48,74 @@ const ALL_BREEDS = BREEDS.map((_, i) => i);
 const RAW_BREEDS = [BREEDS.indexOf('Bombay')];
 
 const PLANS: VariantPlan[] = [
-  { variant: 'guided', breeds: ALL_BREEDS, judging: 'golden', setChecks: true },
-  { variant: 'raw', breeds: RAW_BREEDS, judging: 'golden', setChecks: false },
-  { variant: 'quantized', breeds: ALL_BREEDS, judging: 'quantized-profile', setChecks: false },
+  { variant: 'guided', breeds: ALL_BREEDS, judging: 'golden', setChecks: true, judgeProofs: true },
+  { variant: 'raw', breeds: RAW_BREEDS, judging: 'golden', setChecks: false, judgeProofs: false },
+  { variant: 'quantized', breeds: ALL_BREEDS, judging: 'quantized-profile', setChecks: false, judgeProofs: false },
 ];
+
+const mapPixels = (img: RgbaImage, f: (v: number, channel: number, data: Uint8ClampedArray, i: number) => number): RgbaImage =>
+  ({ ...img, data: img.data.map((v, i) => (i % 4 === 3 ? v : f(v, i % 4, img.data, i))) });
+
+/**
+ * Proofs of the judge check: the variant's images, broken after the fact (no extra generation), scored through the
+ * same checkJudge. Channels swapped and the range halved change what every image shows (agreement); rolled breeds
+ * leave every image intact but each under the wrong breed, which the pooled top-2 rule must catch by itself.
+ */
+const JUDGE_PROOFS: Array<{ name: string; cause: string; names: RegExp; apply: (cases: JudgeCase[]) => JudgeCase[] }> = [
+  { name: 'channels-swapped', cause: 'the images shown in BGR (red and blue exchanged)', names: /the judge disagrees with its verdict on the reference/,
+    apply: (cs) => cs.map((c) => ({ ...c, image: mapPixels(c.image, (_v, ch, d, i) => d[i - ch + 2 - ch]!) })) },
+  { name: 'pixel-range-halved', cause: 'the pixel range halved about mid-grey (the state x / 2, as the pixel-range-halved mutant draws)', names: /the judge disagrees with its verdict on the reference/,
+    apply: (cs) => cs.map((c) => ({ ...c, image: mapPixels(c.image, (v) => Math.round(v / 2 + 63.75)) })) },
+  { name: 'breeds-rolled', cause: 'each breed shown the image generated for the next (what ?fault=breed-off-by-one shows)', names: /pooled top-2 [\d.]+ \(\d+ of \d+\) < /,
+    apply: (cs) => cs.map((c, i) => ({ ...c, image: cs[(i + 1) % cs.length]!.image, finite: cs[(i + 1) % cs.length]!.finite })) },
+];
+
+/**
+ * judge:engine=<e>,variant=<v>,seed=7,set=<n>-breeds: the gate's judge on the images this variant generated (helpers.ts
+ * checkJudge), its grid of verdicts attached and saved; then, on request, its proofs, each a step titled with its id.
+ * A judge that cannot load records every id as 'error' with the file and the fix.
+ */
+async function judgeVariant(j: Judge, plan: VariantPlan, cases: JudgeCase[], engineInfo: EngineInfo, testInfo: TestInfo): Promise<void> {
+  const e = engineInfo.project;
+  const id = `judge:engine=${e},variant=${plan.variant},seed=${GOLDEN_SEED},set=${cases.length}-breeds`;
+  const proofs = plan.judgeProofs ? JUDGE_PROOFS.map((p) => ({ ...p, id: `${id},proof=${p.name}` })) : [];
+  const judged = await test.step(id, async () => {
+    let yj: YardstickJudge;
+    let good: Verdict & { images: JudgedImage[] };
+    try {
+      if (cases.length === 0) throw new Error(`no image of variant ${plan.variant} was generated in ${e} (see the generation records)`);
+      yj = await yardstickJudge(j);
+      good = await checkJudge(yj, cases);
+    } catch (err) {
+      const e2 = recordErrors([id, ...proofs.map((p) => p.id)], 'judge', engineInfo, err, 'judging the browser images with the yardstick judge');
+      expect.soft(false, `${id}: did not run: ${e2.message}`).toBe(true);
+      return null;
+    }
+    const sheet = judgeSheet(yj.y, cases, good.images, [`${e} ${plan.variant}`, plan.judging === 'golden' ? 'golden' : 'float golden']);
+    const grid = await attachImage(testInfo, id, 'judge', sheet, 1);
+    await attachJson(testInfo, `judge-${plan.variant}.json`, { id, dataset: yj.y.id, message: good.message, metrics: good.metrics, threshold: good.threshold,
+      legend: 'frames: green = asked breed first, amber = second, red = later or non-finite, magenta = disagrees with the reference', images: good.images });
+    record(id, good, engineInfo, { artifacts: [grid] });
+    expect.soft(good.pass, explain(id, good)).toBe(true);
+    return { yj, good };
+  });
+  if (!judged) return;
+  for (const p of proofs) {
+    await test.step(p.id, async () => {
+      let broken: Verdict;
+      try {
+        broken = await checkJudge(judged.yj, p.apply(cases));
+      } catch (err) {
+        const e2 = recordErrors([p.id], 'judge', engineInfo, err, `judging the images broken by ${p.name}`);
+        expect.soft(false, `${p.id}: did not run: ${e2.message}`).toBe(true);
+        return;
+      }
+      const v = proof('judge', p.cause, judged.good, broken, p.names);
+      record(p.id, v, engineInfo);
+      expect.soft(v.pass, explain(p.id, v)).toBe(true);
+    });
+  }
+}
 
 /** Generous per-generation budget on the loaded 2-core box (measured ~1-4 s per 50-step image, engine dependent). */
 const SECONDS_PER_GENERATION = 30;
@@ -76,6 +148,7 @@ for (const plan of PLANS) {
     expect(loadVerdict.pass, explain(`loading:variant=${plan.variant}`, loadVerdict)).toBe(true);
 
     const generated: GeneratedImage[] = [];
+    const judgeCases: JudgeCase[] = [];
     const tiles: { gen: RgbaImage; golden: RgbaImage; diff: RgbaImage }[] = [];
     const timings: Record<string, number> = {};
     for (const c of cases) {
@@ -114,6 +187,8 @@ for (const plan of PLANS) {
         const artifacts = await attachComparison(testInfo, c.id, image, cmp.golden, cmp.cmp.diff);
         record(c.id, v, engineInfo, { artifacts, metrics: { totalMs: run.totalTime, avgStepMs: run.avgStepTime, modelMs: run.modelMs, threads: BULK_THREADS, steps: j.steps, cfgScale: j.cfgScale } });
         generated.push({ breed: c.breed, seed: GOLDEN_SEED, label, image });
+        judgeCases.push({ breed: c.breed, label, image, finite: run.x.every(Number.isFinite), reference: cmp.golden, referenceName: `goldens/${tc.image}`,
+          allowedLevels: plan.judging === 'golden' ? pixelLevelsFor(j.finalBand(tc).atol) : null });
         tiles.push({ gen: image, golden: cmp.golden, diff: cmp.cmp.diff });
         expect.soft(v.pass, explain(c.id, v)).toBe(true);
       });
@@ -137,5 +212,7 @@ for (const plan of PLANS) {
         expect.soft(fid.pass, explain(`${setId},check=fidelity`, fid)).toBe(true);
       });
     }
+
+    await judgeVariant(j, plan, judgeCases, engineInfo, testInfo);
   });
 }

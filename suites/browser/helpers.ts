@@ -6,11 +6,14 @@
  *
  * Everything a check is judged by comes from the bundle under test (bundleDir(): env TINYDIT_BUNDLE, else
  * fixtures/default): golden trajectories and images, the tolerance policy, the reference images behind the
- * statistics limits and the breed classifier. The statistics, fidelity, image and tensor comparisons are
- * the harness's own (harness/stats.ts, fidelity.ts, png.ts, compare.ts); nothing here re-implements them.
+ * statistics limits and the breed classifier; except the judge check (checkJudge), whose yardstick is the gate's own,
+ * trained on the training data and pinned by sha256 (harness/yardstick.ts). The statistics, fidelity, judge, image and
+ * tensor comparisons are the harness's own (harness/stats.ts, fidelity.ts, yardstick.ts, png.ts, compare.ts); nothing
+ * here re-implements them.
  *
  * Env: TINYDIT_CASE: a regular expression; only cases whose id matches it run (to rerun one case by its id).
  */
+import { join } from 'node:path';
 import type { TestInfo } from '@playwright/test';
 import { loadBundle, type Bundle, type TrajectoryCase } from '../../harness/bundle.js';
 import { compareTensors, comparisonMetrics, formatComparison, type ComparisonStats } from '../../harness/compare.js';
@@ -21,13 +24,18 @@ import {
   deriveFidelityLimits, evaluateFidelity, fitBreedClassifier, leaveOneOut, MIN_REFERENCE_ACCURACY, referenceFeatures,
   type BreedClassifier, type FidelityEvaluation, type FidelityLimits, type LabelledImage,
 } from '../../harness/fidelity.js';
-import { compareImages, decodePNG, encodePNG, readPNG, saveComparison, saveEvidence, upscale, EVIDENCE_SCALE, type ImageComparison, type RgbaImage } from '../../harness/png.js';
+import {
+  captionedRows, compareImages, decodePNG, encodePNG, FRAME, framed, readPNG, saveComparison, saveEvidence, upscale, EVIDENCE_SCALE, type ImageComparison, type RgbaImage,
+} from '../../harness/png.js';
 import { recordCheck, type CheckStatus, type Metric } from '../../harness/results.js';
 import {
   deriveDistributionLimits, deriveValidityLimits, distributionCheck, imageFeatures, referenceSetFromNpy, referenceStatistics,
   rgbaImage, validityGates, type DistributionLimits, type ReferenceStatistics, type ValidityLimits,
 } from '../../harness/stats.js';
 import { DOWNLOAD_NAME_RE, downloadFileName, progressSchedule } from '../../harness/web/protocol.js';
+import {
+  channelShifts, imageScores, judgeInputFromHWC, openJudge, pooledTop2Limit, yardstickForBundle, YardstickError, type ImageScore, type JudgeRunner, type Yardstick,
+} from '../../harness/yardstick.js';
 import type { LoadOptions } from '../../harness/web/protocol.js';
 import type { EngineInfo, GenerationRun, ProgressRecord, TinyditApp } from './fixtures.js';
 
@@ -363,6 +371,166 @@ export function checkFidelity(j: Judge, items: GeneratedImage[]): Verdict & { ev
       { minAccuracy: minAcc, minReferenceAccuracy: MIN_REFERENCE_ACCURACY, rankLimit: j.fidelity.rankLimit }),
     evaluation: e,
   };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The yardstick judge on the browsers' images (harness/yardstick.ts, docs/yardstick.md#the-browsers-images): the
+// gate's breed classifier, trained on the model's TRAINING DATA and pinned by sha256, run in onnxruntime-node in this
+// (the test runner's) process on the very images each engine generated
+
+export interface YardstickJudge { y: Yardstick; runner: JudgeRunner; file: string }
+
+let yardstickOnce: Promise<YardstickJudge> | null = null;
+
+/** The pinned yardstick of the bundle's training dataset and its judge (once per worker); throws naming the file and the fix. */
+export function yardstickJudge(j: Judge): Promise<YardstickJudge> {
+  yardstickOnce ??= (async () => {
+    const y = yardstickForBundle(j.bundle.manifest, j.size, join(j.bundle.dir, 'manifest.json'));
+    const file = join(y.dir, y.json.files['judge']!.file);
+    try {
+      return { y, runner: await openJudge(y), file };
+    } catch (e) {
+      throw new YardstickError('invalid', `${file}: onnxruntime-node could not open the judge (${(e as Error).message.split('\n')[0]}); ` +
+        'restore the yardstick from git or remake it with reference/python/make_yardstick.py');
+    }
+  })();
+  return yardstickOnce;
+}
+
+/** One image a browser generated, for the judge, with the same case's reference image. */
+export interface JudgeCase {
+  breed: number;
+  label: string;
+  /** What the page showed (RGBA). */
+  image: RgbaImage;
+  /** Every value of the final state was finite (a non-finite state never counts as an image of the breed). */
+  finite: boolean;
+  reference: RgbaImage;
+  /** Where the reference comes from, for messages (goldens/images/...). */
+  referenceName: string;
+  /**
+   * Levels every value of `image` may be off `reference` (the golden-image check's allowance) when the reference is the
+   * same image; null when it is not (a quantized variant beside the float golden): agreement is then reported, not judged.
+   */
+  allowedLevels: number | null;
+}
+
+export interface JudgedImage extends ImageScore {
+  breed: number;
+  label: string;
+  finite: boolean;
+  /** The judge on the reference image. */
+  reference: ImageScore;
+  /** max over breeds |logit(image) - logit(reference)|. */
+  logitDiff: number;
+  /** The judge's largest answer to the allowance on the reference (null: not the same image). */
+  tolerance: number | null;
+  /** null: not judged (not the same image). */
+  agrees: boolean | null;
+}
+
+const maxAbsDiff = (a: Float32Array, b: Float32Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+
+/**
+ * The judge on a variant's browser images: (a) each agrees with the judge's verdict on the same case's reference image
+ * (same first choice, unless the reference's first two are within twice the tolerance, and every logit within the
+ * tolerance: the judge's largest answer to the 8 per-channel +-allowedLevels shifts of the reference, harness/yardstick.ts
+ * channelShifts); (b) the set's pooled top-2 accuracy reaches the judge family's top-2 rule at its n (pooledTop2Limit).
+ * A non-finite state fails both.
+ */
+export async function checkJudge(yj: YardstickJudge, cases: JudgeCase[]): Promise<Verdict & { images: JudgedImage[] }> {
+  const { y, runner } = yj;
+  const K = y.breeds.length;
+  const S = y.imageSize;
+  const per = S * S * 4;
+  const n = cases.length;
+  for (const c of cases) {
+    for (const img of [c.image, c.reference]) {
+      if (img.width !== S || img.height !== S) throw new Error(`${c.label}: a ${img.width}x${img.height} image, the judge of '${y.id}' takes ${S}x${S}`);
+    }
+  }
+  const shifts = cases.map((c) => (c.allowedLevels === null ? [] : channelShifts(c.reference.data, c.allowedLevels, 4)));
+  const all = [...cases.map((c) => c.image.data), ...cases.map((c) => c.reference.data), ...shifts.flat()];
+  const u8 = new Uint8ClampedArray(all.length * per);
+  all.forEach((d, i) => u8.set(d, i * per));
+  const out = await runner.run(judgeInputFromHWC(u8, all.length, S, 4), all.length);
+  const row = (i: number): Float32Array => out.logits.subarray(i * K, (i + 1) * K);
+  const asked = cases.map((c) => c.breed);
+  const scores = imageScores(out.logits.subarray(0, n * K), K, asked);
+  const refScores = imageScores(out.logits.subarray(n * K, 2 * n * K), K, asked);
+  let next = 2 * n;
+  const images: JudgedImage[] = cases.map((c, i) => {
+    const tolerance = shifts[i]!.length ? Math.max(...shifts[i]!.map(() => maxAbsDiff(row(next++), row(n + i)))) : null;
+    const logitDiff = maxAbsDiff(row(i), row(n + i));
+    const s = scores[i]!;
+    const r = refScores[i]!;
+    const agrees = tolerance === null ? null : c.finite && logitDiff <= tolerance && (s.predicted === r.predicted || r.margin <= 2 * tolerance);
+    return { ...s, breed: c.breed, label: c.label, finite: c.finite, reference: r, logitDiff, tolerance, agrees };
+  });
+  const name = (b: number): string => y.breeds[b] ?? String(b);
+  const failures: string[] = [];
+  const limit = pooledTop2Limit(y, asked);
+  const hits = images.filter((im) => im.finite && im.rank <= 2).length;
+  const top2 = hits / Math.max(1, n);
+  const missed = images.filter((im) => !(im.finite && im.rank <= 2)).map((im) => `${name(im.breed)} judged ${name(im.predicted)} (rank ${im.rank}${im.finite ? '' : ', non-finite state'})`);
+  if (!(top2 >= limit.min)) {
+    failures.push(`pooled top-2 ${top2.toFixed(3)} (${hits} of ${n}) < ${limit.min.toFixed(3)} (${limit.reason}); missed: ${missed.join(', ')}: the images are not of the breeds asked for`);
+  }
+  for (const [i, im] of images.entries()) {
+    if (im.agrees !== false) continue;
+    const c = cases[i]!;
+    const why = [
+      ...(im.finite ? [] : ['the final state is not finite']),
+      ...(im.predicted !== im.reference.predicted ? [`first choice ${name(im.predicted)}, on the reference ${name(im.reference.predicted)} (by ${im.reference.margin.toFixed(3)})`] : []),
+      ...(im.logitDiff > im.tolerance! ? [`max |logit - reference| ${im.logitDiff.toFixed(4)} > ${im.tolerance!.toFixed(4)}, the judge's largest answer to the reference ` +
+        `shifted by +-${c.allowedLevels} level(s) per channel (the golden-image check's allowance)`] : []),
+    ];
+    failures.push(`${im.label}: the judge disagrees with its verdict on the reference ${c.referenceName}: ${why.join('; ')}: the engine changed what the image shows`);
+  }
+  const judged = images.filter((im) => im.tolerance !== null);
+  const worst = judged.reduce<JudgedImage | null>((w, im) => (!w || im.logitDiff / im.tolerance! > w.logitDiff / w.tolerance! ? im : w), null);
+  const sameTop1 = images.filter((im) => im.predicted === im.reference.predicted).length;
+  const agreement = judged.length
+    ? `agrees with its verdict on the references in ${judged.filter((im) => im.agrees).length} of ${judged.length} (worst ${worst!.label}: max |logit diff| ${worst!.logitDiff.toExponential(2)}, tolerance ${worst!.tolerance!.toFixed(4)})`
+    : `the references (${cases[0]?.referenceName ?? 'none'}, ...) are not the same images: agreement reported, not judged (same first choice in ${sameTop1} of ${n}, max |logit diff| ${Math.max(0, ...images.map((im) => im.logitDiff)).toFixed(4)})`;
+  const metrics: Record<string, Metric> = {
+    n, top1: images.filter((im) => im.finite && im.rank === 1).length / Math.max(1, n), top2, hits, nonFinite: images.filter((im) => !im.finite).length,
+    agreementJudged: judged.length, agreeing: judged.filter((im) => im.agrees).length, sameTop1AsReference: sameTop1,
+    maxLogitDiff: Math.max(0, ...images.map((im) => im.logitDiff)), maxLogitDiffOverTolerance: worst ? worst.logitDiff / worst.tolerance! : null,
+    heldOutTop2: limit.heldOut, dataset: y.id,
+  };
+  for (const im of images) {
+    const k = name(im.breed);
+    Object.assign(metrics, { [`${k}.top1`]: name(im.predicted), [`${k}.rank`]: im.rank, [`${k}.p`]: im.probability, [`${k}.referenceTop1`]: name(im.reference.predicted),
+      [`${k}.logitDiff`]: im.logitDiff, [`${k}.tolerance`]: im.tolerance });
+  }
+  const tols = judged.map((im) => im.tolerance!);
+  return {
+    ...verdict('judge', failures, `pooled top-2 ${top2.toFixed(3)} (${hits} of ${n}) >= ${limit.min.toFixed(3)}` +
+      `${limit.min <= 0 ? ` (at n = ${n} the top-2 rule cannot fail: agreement carries the check)` : ''}${missed.length ? ` (missed: ${missed.join(', ')})` : ''}; ${agreement}`,
+      metrics, { top2Min: limit.min, ...(tols.length ? { toleranceMin: Math.min(...tols), toleranceMax: Math.max(...tols) } : {}) }),
+    images,
+  };
+}
+
+/** Evidence tiles are the 32 px images at 3x, so 13 of them with captions stay one readable row. */
+const JUDGE_TILE_SCALE = 3;
+
+/**
+ * The judge's view of a variant: the browser images (first row) and their references (second), each framed by the
+ * judge's verdict (green: the breed asked for is its first choice, amber: second, red: later or a non-finite state,
+ * magenta: the browser image disagrees with the judge's verdict on its reference) and captioned with the breed asked
+ * for, the judge's first choice, the asked breed's rank and probability.
+ */
+export function judgeSheet(y: Yardstick, cases: JudgeCase[], images: JudgedImage[], rows: [string, string]): RgbaImage {
+  const short = (b: number): string => (y.breeds[b] ?? '?').replace('British Shorthair', 'British SH').replace('Egyptian Mau', 'Egypt. Mau');
+  const colour = (s: ImageScore, finite: boolean): readonly [number, number, number] => (!finite || s.rank > 2 ? FRAME.red : s.rank === 2 ? FRAME.amber : FRAME.green);
+  const tile = (img: RgbaImage, c: readonly [number, number, number]): RgbaImage => framed(upscale(img, JUDGE_TILE_SCALE), c);
+  const caption = (s: ImageScore, b: number): string[] => [`${short(b)}`, `> ${short(s.predicted)}`, `r${s.rank} p${s.probability.toFixed(2)}`];
+  return captionedRows([
+    { label: rows[0], tiles: images.map((im, i) => ({ image: tile(cases[i]!.image, im.agrees === false ? FRAME.magenta : colour(im, im.finite)), caption: caption(im, im.breed) })) },
+    { label: rows[1], tiles: images.map((im, i) => ({ image: tile(cases[i]!.reference, colour(im.reference, true)), caption: [...caption(im.reference, im.breed), `d ${im.logitDiff === 0 ? '0' : im.logitDiff >= 0.01 ? im.logitDiff.toFixed(3) : im.logitDiff.toExponential(1)}`] })) },
+  ]);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -648,12 +648,15 @@ describe("the judge's view: verdict.judge and its section of the page", () => {
     const contractOnly = judgeSection(empty, judgeScope({ level: 'contract-only', records: [] }));
     const otherSuites = judgeSection(empty, judgeScope({ scope: { ...FULL_SCOPE, full: false, suites: { node: ['suites/node/velocity.test.ts'] } }, records: [] }));
     const withJudge = judgeSection(empty, judgeScope({ scope: { ...FULL_SCOPE, full: false, suites: { node: ['suites/node/judge.test.ts'] } }, records: [] }));
+    // a browser-only run: the browsers' judge records (the judge scoring their images) are not the Node family's evidence
+    const browserJudge = [rec('judge:engine=chromium,variant=guided,seed=7,set=13-breeds', { runtime: 'chromium', status: 'fail' })];
+    const browserOnly = judgeSection(empty, judgeScope({ scope: { ...FULL_SCOPE, node: false, full: false }, records: browserJudge }));
     const ok = isMissing(missing, /not written.*not a pass/) && isMissing(failing, /judge:check=yardstick failed: the bundle names no training dataset/) &&
       isMissing(unreadable, /unreadable/) && isMissing(malformed, /perBreed\[2\]\.top2Min/) &&
       noNode.state === 'not-run' && /Node suites did not run/.test(noNode.why) && contractOnly.state === 'not-run' && otherSuites.state === 'not-run' &&
-      isMissing(withJudge, /not written/);
+      isMissing(withJudge, /not written/) && browserOnly.state === 'not-run' && /Node suites did not run/.test(browserOnly.why);
     selftest('judge-section-missing-is-never-a-pass', ok,
-      `missing: ${JSON.stringify(missing)}; unreadable: ${JSON.stringify(unreadable)}; malformed: ${JSON.stringify(malformed)}; no node: ${noNode.state}; contract-only: ${contractOnly.state}; other suites: ${otherSuites.state}; judge suite: ${withJudge.state}`);
+      `missing: ${JSON.stringify(missing)}; unreadable: ${JSON.stringify(unreadable)}; malformed: ${JSON.stringify(malformed)}; no node: ${noNode.state}; contract-only: ${contractOnly.state}; other suites: ${otherSuites.state}; judge suite: ${withJudge.state}; browser-only with browser judge records: ${browserOnly.state}`);
   });
 
   it('gate:selftest=judge-section-in-verdict-json', async () => {

@@ -24,15 +24,15 @@ import { bundleDir, reportDir } from '../../harness/config.js';
 import { channelsSwapped, outputAffine } from '../../harness/mutants/edits.js';
 import { breedEmbeddingTensor, withInitializers } from '../../harness/mutate.js';
 import { inspectOnnx } from '../../harness/onnx.js';
-import { captionedRows, composeGrid, safeName, saveEvidence, upscale, type CaptionedRow, type RgbaImage } from '../../harness/png.js';
+import { captionedRows, composeGrid, FRAME, framed, safeName, saveEvidence, upscale, type CaptionedRow, type RgbaImage } from '../../harness/png.js';
 import { recordCheck, type Metric } from '../../harness/results.js';
 import { openModelBytes, samplerModel } from '../../harness/runtime-node.js';
 import { sample } from '../../harness/sampler.js';
 import { imageFeatures, noiseAnchorFeatures, rgbImage, tensorToImage } from '../../harness/stats.js';
 import {
   deriveJudgeLimits, evaluateJudge, featureRows, JUDGE_SEED_BASE, JUDGE_SEEDS_PER_BREED, judgeInputFromHWC, kid, kidYY, loadYardstick, openJudge,
-  PINNED_YARDSTICKS, trainingDatasetOf, VALIDITY_MAX_BAD_FRACTION, YARDSTICK_ROOT, YardstickError, type JudgeEvaluation, type JudgeLimits, type JudgeOutput,
-  type JudgeRunner, type ValidityAnchor, type Yardstick,
+  PINNED_YARDSTICKS, trainingDatasetOf, VALIDITY_MAX_BAD_FRACTION, YARDSTICK_ROOT, yardstickForBundle, YardstickError, type JudgeEvaluation, type JudgeLimits,
+  type JudgeOutput, type JudgeRunner, type ValidityAnchor, type Yardstick,
 } from '../../harness/yardstick.js';
 
 const RUNTIME = 'node';
@@ -68,15 +68,7 @@ let ctxPromise: Promise<Ctx> | null = null;
 function context(): Promise<Ctx> {
   ctxPromise ??= (async () => {
     const bundle = await loadBundle(BUNDLE);
-    const id = trainingDatasetOf(bundle.manifest, join(BUNDLE, 'manifest.json'));
-    const y = loadYardstick(id);
-    if (y.breeds.join('\u0000') !== bundle.manifest.breeds.join('\u0000')) {
-      throw new YardstickError('invalid', `yardstick '${id}' judges the breeds [${y.breeds.join(', ')}], the bundle's manifest lists [${bundle.manifest.breeds.join(', ')}]: ` +
-        'the bundle names a training dataset with another class list (or order)');
-    }
-    if (y.imageSize !== bundle.imageSize) {
-      throw new YardstickError('invalid', `yardstick '${id}' judges ${y.imageSize} px images, the bundle's contract is ${bundle.imageSize} px: the bundle names the wrong training dataset`);
-    }
+    const y = yardstickForBundle(bundle.manifest, bundle.imageSize, join(BUNDLE, 'manifest.json'));
     const variant = bundle.manifest.variants['guided'];
     if (!variant) throw new YardstickError('invalid', `${join(BUNDLE, 'manifest.json')}: no 'guided' variant to sample (has ${bundle.variantNames.join(', ')})`);
     const guidedSource = bundle.variantPath('guided');
@@ -200,14 +192,8 @@ function evidenceTile(c: Ctx, g: Generated, ev: JudgeEvaluation, i: number): Rgb
   }
   const t = upscale({ width: S, height: S, data: rgba }, TILE_SCALE);
   const v = ev.images[i]!;
-  const colour = v.validityFailures.length > 0 ? [255, 0, 255] : v.predicted !== v.breed ? [255, 0, 0] : null;
-  if (colour) {
-    const W = t.width;
-    for (let q = 0; q < W; q++) {
-      for (const [x, yy] of [[q, 0], [q, 1], [q, W - 1], [q, W - 2], [0, q], [1, q], [W - 1, q], [W - 2, q]] as const) t.data.set([...colour, 255], (yy * W + x) * 4);
-    }
-  }
-  return t;
+  const colour = v.validityFailures.length > 0 ? FRAME.magenta : v.predicted !== v.breed ? FRAME.red : null;
+  return colour ? framed(t, colour) : t;
 }
 
 /** Rows = breeds, columns = seeds; a red frame marks an image the judge assigns to another breed, magenta one failing validity. */
