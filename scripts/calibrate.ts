@@ -185,6 +185,21 @@ function main(argv: string[]): number {
     'as the gate measured them in that model\'s run (`verdict.json`). **ratio** = value / threshold for a lower bound, threshold / value for an upper bound: ' +
     'above 1 passes, below 1 fails. **Good margin**: the smallest ratio over the good models (how close the worst good model comes to failing). ' +
     '**Broken margin**: the largest ratio among broken models that fail the check (how close the least-broken caught model comes to passing).', '');
+  md.push('How the population is made (each command writes what the next reads; about 1.5 hours on 2 cores, most of it training):', '',
+    '```sh',
+    '# a second training seed, same recipe as the embedded model, keeping early checkpoints',
+    '/usr/bin/python3 reference/python/train.py --steps 5000 --seed 1 --keep-steps 250,500,1000,2000,3000 --out reports/models/seed1/checkpoint.pt',
+    '# its bundle (make_bundle.py reads the checkpoint from the bundle folder) and the full gate on it',
+    'mkdir -p reports/models/seed1/bundle && cp reports/models/seed1/checkpoint.pt reports/models/seed1/bundle/',
+    '/usr/bin/python3 reference/python/make_bundle.py --checkpoint reports/models/seed1/bundle/checkpoint.pt --out reports/models/seed1/bundle',
+    'npm run gate -- --bundle reports/models/seed1/bundle --reports reports/calibration/runs --run-id seed1 --no-history',
+    '# earlier checkpoints of that run (steps 2000, 3000): bundles with 8 statistics seeds, the Node suites',
+    'mkdir -p reports/models/seed1/bundle-step3000 && cp reports/models/seed1/checkpoint.step3000.pt reports/models/seed1/bundle-step3000/checkpoint.pt',
+    '/usr/bin/python3 reference/python/make_bundle.py --checkpoint reports/models/seed1/bundle-step3000/checkpoint.pt --out reports/models/seed1/bundle-step3000 --stats-seeds 8',
+    'npm run gate -- --bundle reports/models/seed1/bundle-step3000 --node-only --reports reports/calibration/runs --run-id seed1-step3000 --no-history',
+    '# the broken models: the catalogue, both forms (the self-consistent ones need the kept step-250/500/1000 checkpoints)',
+    'npm run gate:power -- --node-only',
+    '```', '');
   md.push('Models:', '');
   for (const m of models) {
     const v = verdicts.get(m.name)!;

@@ -211,7 +211,7 @@ export function formsTable(rows: RunSummary[]): string[] {
   const sc = rows.filter((r) => r.form === 'self-consistent');
   if (sc.length === 0) return [];
   const byName = new Map(rows.map((r) => [r.name, r]));
-  const cell = (r: RunSummary | undefined): string => (!r ? 'no such mutant'
+  const cell = (r: RunSummary | undefined): string => (!r ? 'not in this run'
     : `\`${r.name}\`: ${OUTCOME_WORD[r.outcome]}${r.aimedFailed.length ? ` by ${r.aimedFailed.join(', ')}` : ''}`);
   const lines = ['', '## Each fault in both forms', '',
     'Export form: the broken model next to the good checkpoint\'s goldens. Self-consistent form: the broken checkpoint shipped with ' +

@@ -15,7 +15,7 @@ import { CATALOGUE } from '../../harness/mutants/catalogue.js';
 import { roundToHalf } from '../../harness/mutants/edits.js';
 import { DIRECT_JUDGES, judge, type JudgeOutcome } from '../../harness/mutants/judges.js';
 import { DEFAULT_MUTANTS_DIR, inMemory, PYTHON_SUBDIR } from '../../harness/mutants/materialise.js';
-import { checkKey, matrixPasses, summarise, verdictKeys } from '../../harness/mutants/matrix.js';
+import { checkKey, formsTable, matrixPasses, summarise, verdictKeys } from '../../harness/mutants/matrix.js';
 import { recordCheck } from '../../harness/results.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -118,6 +118,27 @@ describe('the catalogue is well formed', () => {
     expect(keyOk).toBe(true);
     expect(verdictKeysOk).toBe(true);
     expect(gatePass).toBe(false);
+  });
+
+  it('gate-power:selftest=matrix-two-forms', () => {
+    // each self-consistent mutant names the export-form mutant of its fault (when there is one), and the matrix
+    // shows the two side by side
+    const sc = CATALOGUE.filter((m) => m.form === 'self-consistent');
+    const badLinks = sc.filter((m) => !m.python?.includes(m.name) || (m.fault !== m.name && !CATALOGUE.some((x) => x.name === m.fault && x.form === undefined)))
+      .map((m) => `${m.name} (fault ${m.fault})`);
+    const run = (name: string, form: 'export' | 'self-consistent', fault: string, failed: string[]) => summarise({
+      name, description: '', kind: 'node', origin: [], expect: ['judge/accuracy', 'velocity'], scope: 'node', runDir: null, durationS: null, form, fault,
+      verdict: { complete: true, outcome: 'rejected', accepted: false, level: 'full', reasons: [], checks: failed.map((id) => ({ id, check: id.slice(0, id.indexOf(':')), runtime: 'node', status: 'fail', metrics: {}, threshold: {}, message: id, artifacts: [], selfTest: false, source: 'record' })) } as unknown as Verdict,
+    });
+    const table = formsTable([run('breeds-swapped', 'export', 'breeds-swapped', ['velocity:x=1']), run('sc-breeds-swapped', 'self-consistent', 'breeds-swapped', ['judge:check=accuracy,breed=Bombay']),
+      run('sc-only', 'self-consistent', 'sc-only', ['judge:check=accuracy,breed=all'])]);
+    const row = table.find((l) => l.startsWith('| breeds-swapped |')) ?? '';
+    const ok = sc.length >= 10 && badLinks.length === 0 && row.includes('`breeds-swapped`: rejected by velocity') && row.includes('`sc-breeds-swapped`: rejected by judge/accuracy') &&
+      table.some((l) => l.startsWith('| sc-only | (none') ) && formsTable([run('x', 'export', 'x', [])]).length === 0;
+    recordCheck({ id: `${FAMILY}:selftest=matrix-two-forms`, check: FAMILY, runtime: RUNTIME, status: ok ? 'pass' : 'fail', metrics: { selfConsistent: sc.length, badLinks: badLinks.length },
+      message: ok ? `${sc.length} self-consistent mutants, each linked to its fault; the two-forms table as specified` : `bad links: ${badLinks.join(', ') || 'none'}; table: ${table.join(' / ')}` });
+    expect(badLinks).toEqual([]);
+    expect(ok).toBe(true);
   });
 });
 
