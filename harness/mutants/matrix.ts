@@ -220,7 +220,7 @@ export function formsTable(rows: RunSummary[]): string[] {
   for (const r of sc) {
     const fault = r.fault ?? r.name;
     const exp = fault !== r.name ? byName.get(fault) : undefined;
-    lines.push(`| ${fault} | ${fault !== r.name ? cell(exp) : '(none: the fault exists only in the checkpoint)'} | ${cell(r)} |`);
+    lines.push(`| ${fault} | ${fault !== r.name ? cell(exp) : '(no export-form mutant in the catalogue)'} | ${cell(r)} |`);
   }
   return lines;
 }
