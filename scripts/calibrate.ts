@@ -98,17 +98,14 @@ function reading(v: Verdict, def: MetricDef): Reading | null {
     const r = def.read(c);
     if (!r) continue;
     // ratio > 1 passes, < 1 fails, whichever the direction
-    const ratio = r.direction === 'min' ? r.value / r.threshold : r.threshold / r.value;
     const cur: Reading = { ...r, pass: c.status === 'pass', worstCase: c.id };
-    if (!worst) { worst = cur; continue; }
-    const wr = worst.direction === 'min' ? worst.value / worst.threshold : worst.threshold / worst.value;
-    if (ratio < wr) worst = cur;
+    if (!worst || passRatio(cur) < passRatio(worst)) worst = cur;
   }
   return worst;
 }
 
 /** value / threshold for a 'min' metric, threshold / value for a 'max' one: > 1 on the passing side. */
-const passRatio = (r: Reading): number => (r.direction === 'min' ? r.value / r.threshold : r.threshold / r.value);
+const passRatio = (r: Reading): number => (r.direction === 'min' ? r.value / r.threshold : r.value <= 0 ? Infinity : r.threshold / r.value);
 
 function parseList(s: string, kind: 'good' | 'broken'): Model[] {
   return s.split(',').filter(Boolean).map((p) => {
@@ -131,7 +128,7 @@ function fromDir(dir: string): Model[] {
   return out;
 }
 
-const fmt = (x: number): string => (x === 0 ? '0' : Math.abs(x) >= 100 || Math.abs(x) < 1e-3 ? x.toExponential(2) : x.toPrecision(3));
+const fmt = (x: number): string => (x === Infinity ? '∞' : x === 0 ? '0' : Math.abs(x) >= 100 || Math.abs(x) < 1e-3 ? x.toExponential(2) : x.toPrecision(3));
 
 function main(argv: string[]): number {
   const o = { good: [] as Model[], broken: [] as Model[], out: join(REPO_ROOT, 'reports/calibration'), docs: '' };
@@ -205,7 +202,7 @@ function main(argv: string[]): number {
     const v = verdicts.get(m.name)!;
     md.push(`- \`${m.name}\` (${m.kind}${m.form ? `, ${m.form} form` : ''}): ${m.description || (v.bundle?.dir ?? '')}; gate outcome: ${v.outcome ?? (v.accepted ? 'accepted' : 'rejected')}`);
   }
-  md.push('', '| metric | what (worst case) | bound | threshold | good margin | broken margin | good models failing | aimed broken models passing |', '|---|---|---|--:|--:|--:|---|---|');
+  md.push('', '| metric | what (worst case) | bound | threshold | good margin | broken margin | good models failing | broken models aimed at this family that pass this metric (caught by another) |', '|---|---|---|--:|--:|--:|---|---|');
   for (const r of rows) {
     md.push(`| \`${r.key}\` | ${r.what} | ${r.direction === 'min' ? '>=' : '<='} | ${r.threshold === null ? '-' : fmt(r.threshold)} | ${r.goodMargin === null ? '-' : fmt(r.goodMargin)} | ` +
       `${r.brokenMargin === null ? '-' : fmt(r.brokenMargin)} | ${r.goodFailing.join(', ') || 'none'} | ${r.aimedNotFailing.join(', ') || 'none'} |`);
