@@ -9,7 +9,8 @@
  * Gate fixtures, defined only when env TINYDIT_BROWSER_FIXTURE=faults (suites/harness/robustness.test.ts runs them
  * through the gate with two engines; they are never part of a normal run). On the engine named by
  * TINYDIT_FAULT_ENGINE (default chromium) they break on purpose; on the others they run the same steps normally:
- * - robustness-fixture:fault=browser-crash: the browser process is killed (SIGKILL) mid-generation;
+ * - robustness-fixture:fault=browser-crash: the browser process is killed (SIGKILL) mid-generation (stalled after its first
+ *   progress event, so it cannot finish before the kill);
  * - robustness-fixture:fault=page-hang: the page's worker stops answering (?fault=stall) and generate() never
  *   settles: only the test's own time limit (FIXTURE_HANG_TIMEOUT_MS) ends it;
  * - robustness-fixture:fault=browser-killed-after-pass: a passing test whose browser is killed at its end (the
@@ -125,7 +126,10 @@ if (process.env.TINYDIT_BROWSER_FIXTURE === 'faults') {
   test.describe('robustness fixtures', () => {
     test('robustness-fixture:fault=browser-crash', async ({ app, bundle, engineInfo, browser }, testInfo) => {
       test.setTimeout(120_000);
-      const { run } = await start(app, bundle);
+      // on the fault engine the generation stalls after its first progress event (?fault=stall), so it cannot
+      // finish before the kill: a 10-step generation on a quiet machine could, and the test then passed with its
+      // browser dead (seen in CI), proving nothing about a crash mid-generation
+      const { run } = await start(app, bundle, testInfo.project.name === faultEngine ? ['stall'] : []);
       if (testInfo.project.name === faultEngine) {
         run.catch(() => undefined); // awaited below, after the kill
         await app.page.waitForFunction(() => Number((document.getElementById('progress') as HTMLProgressElement).value) >= 1);
