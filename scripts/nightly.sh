@@ -6,7 +6,9 @@
 # Steps, in this order (one machine, nothing else running: the benchmark and the false-reject count are only
 # meaningful on a quiet machine), each logged to reports/nightly-<UTC>/<step>.log:
 #   1. gate           npm run gate, compared with the history (drift of every key metric vs its run-to-run spread)
-#   2. kill-matrix    npm run gate:power on all three engines (every mutant rejected through an aimed check)
+#   2. kill-matrix    npm run gate:power on all three engines (every mutant rejected through an aimed check, both
+#                     forms); first, once per machine, the early checkpoints its sc-under-trained-* mutants are made
+#                     from (train.py --seed 1, the first 1,000 of 5,000 steps: about 15 min on one core)
 #   3. false-rejects  npm run gate:power -- --false-rejects N (default 10): the good model through the full gate N times
 #   4. bench          npm run bench, compared with the previous nights' bench files (slowdowns beyond the spread)
 #   5. production     npm run production (the 33M-parameter tinydit_128 through contract, numeric and generation checks)
@@ -58,6 +60,11 @@ step() {
 GATE_BASELINE=()
 [ -s reports/history.jsonl ] && GATE_BASELINE=(--baseline reports/history.jsonl)   # the first night has no history yet
 step gate          npm run --silent gate -- --bundle "$BUNDLE" "${GATE_BASELINE[@]}"
+early_checkpoints() {
+  [ -f reports/models/seed1/checkpoint.step1000.pt ] || /usr/bin/python3 reference/python/train.py --steps 5000 --stop-at 1000 \
+    --seed 1 --threads 1 --keep-steps 250,500,1000 --out reports/models/seed1/checkpoint.pt
+}
+step early-checkpoints early_checkpoints
 step kill-matrix   npm run --silent gate:power -- --bundle "$BUNDLE" --browsers chromium,firefox,webkit --out "$OUT/gate-power"
 # false rejects, as CI and laptops run it: the good model N times, each on a fresh clone, one core kept busy meanwhile;
 # rejected and inconclusive runs counted apart (scripts/series.ts)

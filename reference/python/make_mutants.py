@@ -185,7 +185,11 @@ def main(argv: list[str] | None = None) -> int:
         d = out / name
         t0 = time.time()
         if name in self_consistent.NAMES:
-            files = [f"bundle/{f}" for f in self_consistent.make(name, Path(a.checkpoint), d / "bundle", Path(a.under_trained_dir))]
+            try:
+                files = [f"bundle/{f}" for f in self_consistent.make(name, Path(a.checkpoint), d / "bundle", Path(a.under_trained_dir))]
+            except FileNotFoundError as e:  # an under-trained checkpoint nobody trained: that mutant only is not made
+                print(f"SKIPPED {name}: {e}", file=sys.stderr)
+                continue
         elif name == "goldens-from-other-weights":
             files = [f"bundle/{f}" for f in regenerated_bundle(ema, raw, d / "bundle")]
         elif name == "position-as-shipped-regenerated":

@@ -120,7 +120,7 @@ def broken_checkpoint(name: str, good: Path, out: Path, under_trained_dir: Path)
         if not src.is_file():
             raise FileNotFoundError(
                 f"{src}: no step-{step} checkpoint; make it with /usr/bin/python3 reference/python/train.py --steps 5000 "
-                f"--seed 1 --keep-steps {','.join(map(str, UNDER_TRAINED_STEPS))} --out {under_trained_dir}/checkpoint.pt")
+                f"--stop-at 1000 --seed 1 --keep-steps {','.join(map(str, UNDER_TRAINED_STEPS))} --out {under_trained_dir}/checkpoint.pt")
         raw = torch.load(src, map_location="cpu")
         raw.setdefault("training", {})["mutant"] = f"{name}: {src.name} as saved by train.py"
         torch.save(raw, dst)

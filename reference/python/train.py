@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save-every", type=int, default=500)
+    ap.add_argument("--stop-at", type=int, default=None, help="stop after this step (the schedule stays the one of "
+                    "--steps: the early checkpoints of a full run, without the rest of it)")
     ap.add_argument("--keep-steps", default="", help="comma-separated steps whose checkpoint is also kept as "
                     "<out stem>.step<N>.pt (under-trained models for calibration and the mutant catalogue)")
     ap.add_argument("--resume", help="continue from a checkpoint of this script (weights, EMA and step; the "
@@ -81,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     keep = {int(v) for v in a.keep_steps.split(",") if v.strip()}
     t0 = time.time()
     losses: list[float] = []
-    for step in range(start + 1, a.steps + 1):
+    last = a.steps if a.stop_at is None else min(a.stop_at, a.steps)
+    for step in range(start + 1, last + 1):
         idx = torch.randint(0, data_x.shape[0], (a.batch,), generator=gen)
         x1, y = data_x[idx], data_y[idx].clone()
         drop = torch.rand(a.batch, generator=gen) < a.label_dropout
@@ -102,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         losses.append(loss.item())
         if step % 50 == 0:
             print(f"step {step} loss {np.mean(losses[-50:]):.4f} {(time.time() - t0) / (step - start):.3f}s/step", flush=True)
-        if step % a.save_every == 0 or step == a.steps or step in keep:
+        if step % a.save_every == 0 or step == last or step in keep:
             extra = {
                 "dataset": f"procedural, {a.per_class} per class, seed {a.seed + 1}", "batch": a.batch, "lr": a.lr,
                 "label_dropout": a.label_dropout, "ema_decay": a.ema_decay, "seed": a.seed, "steps": a.steps,
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             save_checkpoint(out, model, ema, step, extra)
             if step in keep:
                 save_checkpoint(out.with_name(f"{out.stem}.step{step}{out.suffix}"), model, ema, step, extra)
-    print(f"done: {a.steps} steps in {time.time() - t0:.0f}s -> {out}", flush=True)
+    print(f"done: {last} steps in {time.time() - t0:.0f}s -> {out}", flush=True)
     return 0
 
 
