@@ -173,7 +173,7 @@ function main(argv: string[]): number {
   const json = {
     format: 'tinydit-calibration/1', date: new Date().toISOString(),
     command: `npx tsx scripts/calibrate.ts ${argv.join(' ')}`,
-    models: models.map((m) => ({ name: m.name, kind: m.kind, form: m.form ?? null, runDir: relative(REPO_ROOT, m.runDir), bundle: verdicts.get(m.name)!.bundle?.dir ?? null, outcome: verdicts.get(m.name)!.outcome ?? null, expect: m.expect })),
+    models: models.map((m) => ({ name: m.name, kind: m.kind, form: m.form ?? null, runDir: relative(REPO_ROOT, m.runDir), bundle: verdicts.get(m.name)!.bundle?.dir ? relative(REPO_ROOT, verdicts.get(m.name)!.bundle.dir) : null, outcome: verdicts.get(m.name)!.outcome ?? null, expect: m.expect })),
     metrics: rows,
   };
   writeFileSync(join(o.out, 'calibration.json'), JSON.stringify(json, null, 1) + '\n');
@@ -200,7 +200,10 @@ function main(argv: string[]): number {
   md.push('Models:', '');
   for (const m of models) {
     const v = verdicts.get(m.name)!;
-    md.push(`- \`${m.name}\` (${m.kind}${m.form ? `, ${m.form} form` : ''}): ${m.description || (v.bundle?.dir ?? '')}; gate outcome: ${v.outcome ?? (v.accepted ? 'accepted' : 'rejected')}`);
+    const dir = v.bundle?.dir ? relative(REPO_ROOT, v.bundle.dir) || '.' : '';
+    const failing = [...new Set(v.checks.filter((c) => c.status !== 'pass' && !c.selfTest).map((c) => c.id.slice(0, c.id.indexOf(':'))))];
+    md.push(`- \`${m.name}\` (${m.kind}${m.form ? `, ${m.form} form` : ''}): ${m.description || `\`${dir}\``}; gate outcome: ${v.outcome ?? (v.accepted ? 'accepted' : 'rejected')}` +
+      `${failing.length ? ` (failing: ${failing.join(', ')})` : ''}`);
   }
   md.push('', '| metric | what (worst case) | bound | threshold | good margin | broken margin | good models failing | broken models aimed at this family that pass this metric (caught by another) |', '|---|---|---|--:|--:|--:|---|---|');
   for (const r of rows) {
