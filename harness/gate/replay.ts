@@ -1,8 +1,8 @@
 /**
  * From a check record to the test that produced it, and the one command that reruns it.
  *
- * Records do not name their test, so the gate matches by the case id (ids are query-like and stable,
- * shared/STYLE.md): a test or test.step titled with the id, else a title that contains it, else the test of
+ * Records do not name their test, so the gate matches by the case id (ids are query-like and stable:
+ * `family:key=value,...`, the same text in the record and in the title of the test or step that writes it): a test or test.step titled with the id, else a title that contains it, else the test of
  * a failed test whose error message names the id, else the test of
  * the same family whose key=value pairs are all in the id (`generation:variant=guided,seed=7 (13 breeds)`
  * covers `generation:engine=chromium,variant=guided,breed=Bombay,seed=7`). Node records (runtime node or
