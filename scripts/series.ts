@@ -14,7 +14,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { REPO_ROOT } from '../harness/config.js';
 import type { Verdict } from '../harness/gate/types.js';
@@ -74,6 +74,22 @@ async function main(): Promise<number> {
   process.on('exit', stopLoad);
   const runs: SeriesRun[] = [];
   const started = new Date();
+  /** series.json and series.md, rewritten after every run so a series cut short still reads. */
+  const write = (final: boolean) => {
+    const count = (s: string): number => runs.filter((r) => r.outcome === s).length;
+    const summary = { head, started: started.toISOString(), finished: final ? new Date().toISOString() : null, planned: o.runs, load: o.load, runs: runs.length,
+      accepted: count('accepted'), rejected: count('rejected'), inconclusive: count('inconclusive'), cpus: cpus().length, series: runs };
+    writeFileSync(join(o.out, 'series.json'), JSON.stringify(summary, null, 2) + '\n');
+    const md = [
+      `# Reliability series: the good model, ${runs.length} full gate runs on fresh clones of ${head.slice(0, 8)}, ${o.load} busy process(es)`, '',
+      `${summary.accepted} accepted, ${summary.rejected} rejected, ${summary.inconclusive} inconclusive of ${runs.length} run(s)${final ? '' : ` so far (${o.runs} planned; the series is still running or was cut short)`} (${summary.started} to ${summary.finished ?? 'now'}, ${summary.cpus} CPUs)`, '',
+      '| run | outcome | exit | gate s | setup s | causes |', '|---|---|---|---|---|---|',
+      ...runs.map((r) => `| ${r.run} | ${r.outcome} | ${r.exitCode ?? ''} | ${r.gateS.toFixed(0)} | ${r.setupS.toFixed(0)} | ${r.outcome === 'accepted' ? '' : [...r.reasons, ...r.failed].slice(0, 4).join('; ').replace(/\|/g, '/')} |`),
+      '',
+    ].join('\n');
+    writeFileSync(join(o.out, 'series.md'), md);
+    return summary;
+  };
   try {
     for (let i = 1; i <= o.runs; i++) {
       const clone = mkdtempSync(join(tmpdir(), `tinydit-series-${i}-`));
@@ -81,12 +97,15 @@ async function main(): Promise<number> {
       mkdirSync(logDir, { recursive: true });
       process.stdout.write(`[series] run ${i}/${o.runs}: fresh clone of ${head.slice(0, 8)} in ${clone}\n`);
       const t0 = Date.now();
+      // every run tests the commit the series started on, even if HEAD moves while it runs
       let ok = (await run('git', ['clone', '--quiet', '--no-hardlinks', REPO_ROOT, clone], tmpdir(), join(logDir, 'clone.log'))).code === 0;
+      if (ok) ok = (await run('git', ['checkout', '--quiet', '--detach', head], clone, join(logDir, 'checkout.log'))).code === 0;
       if (ok) ok = (await run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], clone, join(logDir, 'npm-ci.log'))).code === 0;
       if (ok) ok = (await run('npm', ['run', '--silent', 'build:web'], clone, join(logDir, 'build-web.log'))).code === 0;
       const setupS = (Date.now() - t0) / 1000;
       if (!ok) {
         runs.push({ run: i, outcome: 'inconclusive', exitCode: null, setupS, gateS: 0, reasons: ['setup of the fresh clone failed (see its logs)'], failed: [], runDir: null, log: logDir });
+        write(false);
         continue;
       }
       const reports = join(logDir, 'reports');
@@ -101,23 +120,13 @@ async function main(): Promise<number> {
       });
       process.stdout.write(`[series]   ${outcome} (exit ${g.code}) gate ${(g.ms / 1000).toFixed(0)} s, setup ${setupS.toFixed(0)} s\n`);
       if (!o.keep) rmSync(clone, { recursive: true, force: true });
+      write(false);
     }
   } finally {
     stopLoad();
   }
-  const count = (s: string): number => runs.filter((r) => r.outcome === s).length;
-  const summary = { head, started: started.toISOString(), finished: new Date().toISOString(), load: o.load, runs: runs.length,
-    accepted: count('accepted'), rejected: count('rejected'), inconclusive: count('inconclusive'), cpus: (await import('node:os')).cpus().length, series: runs };
-  writeFileSync(join(o.out, 'series.json'), JSON.stringify(summary, null, 2) + '\n');
-  const md = [
-    `# Reliability series: the good model, ${runs.length} full gate runs on fresh clones of ${head.slice(0, 8)}, ${o.load} busy process(es)`, '',
-    `${summary.accepted} accepted, ${summary.rejected} rejected, ${summary.inconclusive} inconclusive (${summary.started} to ${summary.finished}, ${summary.cpus} CPUs)`, '',
-    '| run | outcome | exit | gate s | setup s | causes |', '|---|---|---|---|---|---|',
-    ...runs.map((r) => `| ${r.run} | ${r.outcome} | ${r.exitCode ?? ''} | ${r.gateS.toFixed(0)} | ${r.setupS.toFixed(0)} | ${r.outcome === 'accepted' ? '' : [...r.reasons, ...r.failed].slice(0, 4).join('; ').replace(/\|/g, '/')} |`),
-    '',
-  ].join('\n');
-  writeFileSync(join(o.out, 'series.md'), md);
-  process.stdout.write(md);
+  const summary = write(true);
+  process.stdout.write(readFileSync(join(o.out, 'series.md'), 'utf8'));
   return summary.rejected > 0 ? 1 : summary.inconclusive > 0 ? 5 : 0;
 }
 
