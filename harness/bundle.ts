@@ -420,7 +420,7 @@ function checkNpyFile(dir: string, rel: string, namedBy: string, dtype: string, 
     return null;
   }
   const { head, size } = readHead(path, 65536 + 12);
-  let h;
+  let h: ReturnType<typeof parseNpyHeader>;
   try {
     h = parseNpyHeader(head, `goldens/${rel}`);
   } catch (e) {

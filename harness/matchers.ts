@@ -33,7 +33,7 @@ interface GoldenMatchers<R = unknown> {
 }
 
 declare module 'vitest' {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: vitest declares Matchers<T = any>; a merged declaration must repeat it
   interface Matchers<T = any> extends GoldenMatchers<T> {}
 }
 

@@ -339,7 +339,7 @@ export function modulePathOfNode(nodeName: string): string | null {
   for (let i = 0; i < parts.length; i++) {
     const next = parts[i + 1];
     // torch scopes repeat a Sequential's name: mlp/mlp.0 stands for mlp.0
-    if (next !== undefined && next.startsWith(parts[i]! + '.')) continue;
+    if (next?.startsWith(parts[i]! + '.')) continue;
     kept.push(parts[i]!);
   }
   return kept.length > 0 ? kept.join('.') : null;

@@ -110,7 +110,6 @@ async function gate(bundleDir: string, runId: string, o: Options, browsers: stri
     if (kept) return { verdict: kept, runDir, durationS: (Date.parse(kept.finishedAt ?? kept.startedAt) - Date.parse(kept.startedAt)) / 1000, exitCode: kept.accepted ? 0 : passedOnScope(kept) ? 4 : 1, reused: true };
   }
   rmSync(runDir, { recursive: true, force: true });
-  const full = browsers.length === ALL_BROWSERS.length;
   const args = [join(REPO_ROOT, 'scripts/gate.ts'), '--bundle', bundleDir, '--reports', runsRoot, '--run-id', runId, '--no-history', '--no-screenshot',
     ...(browsers.length ? ['--browsers', browsers.join(',')] : ['--node-only']),
     ...(o.timeoutNode ? ['--timeout-node', o.timeoutNode] : []), ...(o.timeoutBrowser ? ['--timeout-browser', o.timeoutBrowser] : [])];

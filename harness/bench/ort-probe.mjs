@@ -51,7 +51,7 @@ if (dir) {
     }
   } catch (e) {
     // no onnxruntime-node here (a process that never runs a model): nothing to wrap
-    data.errors.push(`onnxruntime-node not wrapped: ${e && e.message}`);
+    data.errors.push(`onnxruntime-node not wrapped: ${e?.message}`);
   }
 
   // ---- the page's probe requests and the instrumented worker ----

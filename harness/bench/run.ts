@@ -198,7 +198,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
           for (const rt of browsers) {
             log(`${rt}:`);
             const tStart = performance.now();
-            let eng;
+            let eng: Awaited<ReturnType<typeof openEngine>>;
             try {
               eng = await openEngine(rt, server.url);
             } catch (e) {

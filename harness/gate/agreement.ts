@@ -159,7 +159,7 @@ export function agreementMatrix(checks: VerdictCheck[], runDir: string, breeds: 
       const b = runtimes[j]!;
       if (a === 'python' || b === 'python') continue;
       const measured = pairs.get([a, b].sort().join('|'));
-      if (measured && measured.size) {
+      if (measured?.size) {
         let worst: [string, number] | null = null;
         for (const [k, v] of measured) if (!worst || v > worst[1]) worst = [k, v];
         set(a, b, { value: worst![1], cases: measured.size, ratio: null, basis: `records: final states of ${a} and ${b} compared by the suite (<runtime>.maxAbs)`, worstCase: worst![0] });

@@ -31,7 +31,6 @@ const rel = (root: string, p: string): string => (isAbsolute(p) ? relative(root,
 
 /** Strips ANSI colour codes runners put in error messages. */
 export function stripAnsi(s: string): string {
-  // eslint-disable-next-line no-control-regex
   return s.replace(/\u001b\[[0-9;]*m/g, '');
 }
 

@@ -100,7 +100,7 @@ export interface ScalarConstant {
 function scalarOf(bytes: Uint8Array, node: NodeBytes): ScalarConstant | null {
   if (node.opType !== 'Constant' && node.opType !== 'ConstantOfShape') return null;
   const t = node.attributes.find((a) => a.name === 'value')?.tensor;
-  if (!t || t.dims.reduce((a, b) => a * b, 1) !== 1) return null;
+  if (t?.dims.reduce((a, b) => a * b, 1) !== 1) return null;
   const view = new DataView(bytes.buffer, bytes.byteOffset + t.rawStart, t.rawEnd - t.rawStart);
   if (t.dtype === FLOAT && t.rawEnd - t.rawStart === 4) return { node, dtype: 'float32', value: view.getFloat32(0, true), rawStart: t.rawStart };
   if (t.dtype === INT64 && t.rawEnd - t.rawStart === 8) return { node, dtype: 'int64', value: Number(view.getBigInt64(0, true)), rawStart: t.rawStart };

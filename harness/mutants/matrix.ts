@@ -114,7 +114,7 @@ export function summarise(i: MatrixInput): RunSummary {
   if (i.notRun) return { ...base, outcome: 'not-run' };
   if (i.blocked) return { ...base, outcome: 'blocked' };
   const v = i.verdict;
-  if (!v || !v.complete || !Array.isArray(v.checks)) return { ...base, outcome: 'no-verdict', note: i.note ?? 'the gate left no complete verdict.json' };
+  if (!v?.complete || !Array.isArray(v.checks)) return { ...base, outcome: 'no-verdict', note: i.note ?? 'the gate left no complete verdict.json' };
   const failedKeys: Record<CheckKey, number> = {};
   let selfTestsFailed = 0;
   let evidence = '';
@@ -137,7 +137,7 @@ export function summarise(i: MatrixInput): RunSummary {
     if (!aimedEvidence && isAimed(k, i.expect)) {
       aimedEvidence = k === 'verdict/narrowed-by-env'
         ? `${k}: scope.env ${JSON.stringify(v.scope?.env ?? {})} (outcome ${v.outcome ?? (v.accepted ? 'accepted' : 'not accepted')})`
-        : `${k}: ${v.reasons.find((r) => `verdict/${r.code}` === k)?.message.split('\n')[0]!.slice(0, 300) ?? ''}`;
+        : `${k}: ${(v.reasons.find((r) => `verdict/${r.code}` === k)?.message.split('\n')[0] ?? '').slice(0, 300)}`;
     }
   }
   const aimedFailed = Object.keys(failedKeys).filter((k) => isAimed(k, i.expect));

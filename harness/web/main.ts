@@ -10,7 +10,7 @@
 import {
   BREEDS, FAULTS, ORT_INIT_ATTEMPTS, ORT_INIT_TIMEOUT_ERROR, ORT_INIT_TIMEOUT_MS, downloadFileName, parseFaults,
   type Fault, type FromWorker, type GenerateOptions, type GenerateResult, type LoadInfo, type LoadOptions,
-  type ProgressEvent, type TinyditApi, type ToWorker, type WorkerDone,
+  type ProgressEvent, type ToWorker, type WorkerDone,
 } from './protocol.js';
 
 type State = 'idle' | 'loading' | 'ready' | 'generating' | 'error';

@@ -36,7 +36,7 @@ function message(err: unknown): string {
 function tensorInfo(names: readonly string[], meta: readonly ort.InferenceSession.ValueMetadata[] | undefined): TensorInfo[] {
   return names.map((name, i) => {
     const m = meta?.[i];
-    if (m && m.isTensor) return { name, type: m.type, shape: [...m.shape] };
+    if (m?.isTensor) return { name, type: m.type, shape: [...m.shape] };
     return { name };
   });
 }

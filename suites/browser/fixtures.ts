@@ -255,11 +255,11 @@ export interface TinyditWorkerFixtures extends TinyditWorkerOptions {
   engineInfo: EngineInfo;
   bundle: BundleInfo;
 }
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface TinyditTestOptions {}
+/** No per-test options (Playwright's fixture types need the slot). */
+export type TinyditTestOptions = Record<never, never>;
 export interface TinyditTestFixtures extends TinyditTestOptions {
   app: TinyditApp;
-  _engineAnnotation: void;
+  _engineAnnotation: undefined;
 }
 /** Playwright's own context factory (a private fixture, used to keep its normal context handling). */
 interface PrivateFixtures {
@@ -358,7 +358,7 @@ export const test = base.extend<TinyditTestFixtures & PrivateFixtures, TinyditWo
 
   _engineAnnotation: [async ({ engineInfo }, use, testInfo) => {
     testInfo.annotations.push({ type: 'engine', description: `${engineInfo.label}, version ${engineInfo.version}` });
-    await use();
+    await use(undefined);
   }, { auto: true }],
 });
 

@@ -76,6 +76,7 @@ function readJsonFile(dir: string, rel: string): Record<string, unknown> {
 }
 
 /** Edits a JSON file of a clone through a callback on the parsed object. */
+// biome-ignore lint/suspicious/noExplicitAny: the edits reach into arbitrary JSON on purpose (broken bundles)
 function editJson(dir: string, rel: string, edit: (j: any) => void): void {
   const j = readJsonFile(dir, rel);
   edit(j);

@@ -85,6 +85,7 @@ function replaceFile(dir: string, rel: string, data: Uint8Array | string): void 
   writeFileSync(p, data);
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the edits reach into arbitrary JSON on purpose (broken bundles)
 function editJson(dir: string, rel: string, edit: (j: any) => void): void {
   const j = JSON.parse(readFileSync(join(dir, rel), 'utf8')) as unknown;
   edit(j);
@@ -101,7 +102,7 @@ interface CliRun { code: number | null; stdout: string; stderr: string; runDir: 
 /** Runs a gate command line (argv after `npm run gate --`), into a temporary reports folder unless --reports is given. */
 function runGateCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { npm?: boolean; timeoutMs?: number } = {}): Promise<CliRun> {
   const reports = args.includes('--reports') ? args[args.indexOf('--reports') + 1]! : tempDir('tinydit-robust-reports-');
-  const full = [...args, ...(args.includes('--reports') ? [] : ['--reports', reports]), '--no-history', '--no-screenshot'].filter((a, i, all) => !(a === '--no-history' && all.includes('--history')));
+  const full = [...args, ...(args.includes('--reports') ? [] : ['--reports', reports]), '--no-history', '--no-screenshot'].filter((a, _i, all) => !(a === '--no-history' && all.includes('--history')));
   const [cmd, argv] = opts.npm ? ['npm', ['run', '--silent', 'gate', '--', ...full]] : [process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts/gate.ts'), ...full]];
   const t0 = Date.now();
   const limit = opts.timeoutMs ?? GATE_RUN_LIMIT_MS;

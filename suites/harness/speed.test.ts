@@ -191,7 +191,6 @@ describe('speed gate self-test on the embedded model (Node, 1 thread)', () => {
     const fastFig = fast.figures.find((f) => f.kind === 'generation')!;
     const perStep = fastFig.summary.median / plan.fullSteps;
     const slow = await runPlan(new NodeDriver(bundle.dir, m, { slowdownMsPerCall: SLOWDOWN_FACTOR * perStep }), plan, 1);
-    const slowFig = slow.figures.find((f) => f.kind === 'generation')!;
     const budget: ResolvedBudget = { limits: { node: BUDGET_HEADROOM * fastFig.summary.median }, steps: plan.fullSteps, variant: 'guided', threads: 1, reason: null };
     const real = judgeBudget(budget, fast.figures)[0]!;
     const mutant = judgeBudget(budget, slow.figures)[0]!;

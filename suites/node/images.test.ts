@@ -40,9 +40,9 @@ import {
  * (make_dataset(32, seed=5): Sphynx 37.7, the least varied breed). A reference model whose images of a breed
  * vary less than DIVERSITY_ANCHOR_FRACTION of this has (partly) collapsed: its own diversity limits are void.
  */
-export const TRAINING_SET_MIN_MEAN_PAIRWISE = 37.7;
+const TRAINING_SET_MIN_MEAN_PAIRWISE = 37.7;
 /** A quarter of the training set's variety: the reference model may be less varied than its data, not 4x less. */
-export const DIVERSITY_ANCHOR_FRACTION = 0.25;
+const DIVERSITY_ANCHOR_FRACTION = 0.25;
 
 const RUNTIME = 'node';
 /** Seeds per breed shown in the reference grid of the report. */

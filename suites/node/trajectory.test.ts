@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBundle, type Bundle, type TrajectoryCase } from '../../harness/bundle.js';
-import { compareTensors, comparisonMetrics, formatComparison } from '../../harness/compare.js';
+import { compareTensors, formatComparison } from '../../harness/compare.js';
 import { bundleDir, reportDir } from '../../harness/config.js';
 import { withInitializers } from '../../harness/mutate.js';
 import { recordCheck } from '../../harness/results.js';

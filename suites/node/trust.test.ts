@@ -53,6 +53,7 @@ function replaceFile(dir: string, rel: string, data: Uint8Array | string): void 
   writeFresh(join(dir, rel), data);
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the edits reach into arbitrary JSON on purpose (broken manifests)
 function editManifest(dir: string, edit: (m: any) => void): void {
   const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
   edit(m);
