@@ -136,7 +136,10 @@ function norm(a: ArrayLike<number>, start = 0, end = a.length): number {
 
 function diffNorm(a: ArrayLike<number>, b: ArrayLike<number>, start = 0, end = a.length): number {
   let s = 0;
-  for (let i = start; i < end; i++) { const d = a[i]! - b[i]!; s += d * d; }
+  for (let i = start; i < end; i++) {
+    const d = a[i]! - b[i]!;
+    s += d * d;
+  }
   return Math.sqrt(s);
 }
 
@@ -149,8 +152,16 @@ function call(r: VelocityRunner, x: Float32Array, t: number[], breeds: number[])
   return r.run(x, Float32Array.from(t), BigInt64Array.from(breeds, BigInt), breeds.length);
 }
 
-function verdict(check: string, metric: number, thresholdName: string, threshold: number, direction: 'min' | 'max',
-  cause: string, describe: string, detail: Record<string, number | string> = {}): BehaviourResult {
+function verdict(
+  check: string,
+  metric: number,
+  thresholdName: string,
+  threshold: number,
+  direction: 'min' | 'max',
+  cause: string,
+  describe: string,
+  detail: Record<string, number | string> = {},
+): BehaviourResult {
   const pass = Number.isFinite(metric) && (direction === 'min' ? metric >= threshold : metric <= threshold);
   const cmp = direction === 'min' ? '>=' : '<=';
   const m = Number.isFinite(metric) ? metric.toExponential(3) : String(metric);
@@ -165,7 +176,11 @@ function probeGrid(r: VelocityRunner, breedCount: number): { x: Float32Array; t:
   const breeds = PROBE_BREEDS.filter((b) => b < breedCount);
   const t: number[] = [];
   const b: number[] = [];
-  for (const tv of PROBE_TIMES) for (const bv of breeds) { t.push(tv); b.push(bv); }
+  for (const tv of PROBE_TIMES)
+    for (const bv of breeds) {
+      t.push(tv);
+      b.push(bv);
+    }
   return { x: probeNoise(r, t.length), t, b };
 }
 
@@ -175,23 +190,38 @@ function probeGrid(r: VelocityRunner, breedCount: number): { x: Float32Array; t:
  * (harness/onnx.ts breedEmbeddingRows); unknown (undefined/null) lets the check run as before. The metric is the
  * largest index fed, the threshold rows - 1.
  */
-export function breedIndexOutOfRange(check: string, rows: number | null | undefined, nullIndex: number | null, breeds: number[]): BehaviourResult | null {
+export function breedIndexOutOfRange(
+  check: string,
+  rows: number | null | undefined,
+  nullIndex: number | null,
+  breeds: number[],
+): BehaviourResult | null {
   if (rows === undefined || rows === null) return null;
   const beyond = breeds.filter((bv) => bv >= rows);
   if ((nullIndex === null || nullIndex < rows) && beyond.length === 0) return null;
   let message: string;
   if (nullIndex !== null && nullIndex >= rows) {
-    message = `the graph has ${rows} breed rows; the manifest's null index ${nullIndex} is out of range: ` +
+    message =
+      `the graph has ${rows} breed rows; the manifest's null index ${nullIndex} is out of range: ` +
       (nullIndex === rows
         ? `an export of the older layout (null = Other = ${rows - 1}, no null row; re-export with the null row)`
         : `the export and the manifest disagree about the breed table (re-export, or fix the manifest's guidance.nullIndex)`);
   } else {
-    message = `the graph has ${rows} breed rows; breed index ${beyond.join(', ')} of the manifest is out of range: ` +
+    message =
+      `the graph has ${rows} breed rows; breed index ${beyond.join(', ')} of the manifest is out of range: ` +
       'the export and the manifest disagree about the breeds (re-export with every breed and the null row, or fix the manifest)';
   }
   const metric = Math.max(nullIndex ?? -1, ...breeds);
-  return { check, metric, thresholdName: 'breed embedding rows - 1', threshold: rows - 1, direction: 'max', pass: false, message,
-    detail: { breedRows: rows, ...(nullIndex !== null ? { nullIndex } : {}), largestIndexFed: metric } };
+  return {
+    check,
+    metric,
+    thresholdName: 'breed embedding rows - 1',
+    threshold: rows - 1,
+    direction: 'max',
+    pass: false,
+    message,
+    detail: { breedRows: rows, ...(nullIndex !== null ? { nullIndex } : {}), largestIndexFed: metric },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -202,9 +232,16 @@ export async function checkVelocityNonZero(r: VelocityRunner, breedCount: number
   const { x, t, b } = probeGrid(r, breedCount);
   const v = await call(r, x, t, b);
   const ratio = allFinite(v) ? norm(v) / norm(x) : NaN;
-  return verdict('nonzero', ratio, 'MIN_VELOCITY_RMS_RATIO', MIN_VELOCITY_RMS_RATIO, 'min',
+  return verdict(
+    'nonzero',
+    ratio,
+    'MIN_VELOCITY_RMS_RATIO',
+    MIN_VELOCITY_RMS_RATIO,
+    'min',
     'the velocity is (near) zero: a step-0 or zero-initialised final layer, or a model trained on a zero target (x0 = x1); sampling would return the input noise',
-    'rms(velocity)/rms(input)', { probes: t.length });
+    'rms(velocity)/rms(input)',
+    { probes: t.length },
+  );
 }
 
 /**
@@ -214,17 +251,31 @@ export async function checkVelocityNonZero(r: VelocityRunner, breedCount: number
 export async function checkNotInputProportional(r: VelocityRunner, breedCount: number): Promise<BehaviourResult> {
   const { x, t, b } = probeGrid(r, breedCount);
   const v = await call(r, x, t, b);
-  let vx = 0, xx = 0;
-  for (let i = 0; i < x.length; i++) { vx += v[i]! * x[i]!; xx += x[i]! * x[i]!; }
+  let vx = 0,
+    xx = 0;
+  for (let i = 0; i < x.length; i++) {
+    vx += v[i]! * x[i]!;
+    xx += x[i]! * x[i]!;
+  }
   const c = vx / xx;
   let res = 0;
-  for (let i = 0; i < x.length; i++) { const d = v[i]! - c * x[i]!; res += d * d; }
+  for (let i = 0; i < x.length; i++) {
+    const d = v[i]! - c * x[i]!;
+    res += d * d;
+  }
   const vn = norm(v);
   const metric = allFinite(v) ? (vn === 0 ? 0 : Math.sqrt(res) / vn) : NaN;
-  return verdict('not-input', metric, 'MIN_INPUT_RESIDUAL', MIN_INPUT_RESIDUAL, 'min',
+  return verdict(
+    'not-input',
+    metric,
+    'MIN_INPUT_RESIDUAL',
+    MIN_INPUT_RESIDUAL,
+    'min',
     `the velocity is c * input (c = ${c.toFixed(4)}) on every probe: the model returns its input scaled and learned nothing of ` +
-    'images, breeds or time (ORIGIN 1: a zero training target, x0 = x1, makes sampling return the input noise)',
-    '||v - c x|| / ||v|| with one c fitted over all probes', { c, probes: t.length });
+      'images, breeds or time (ORIGIN 1: a zero training target, x0 = x1, makes sampling return the input noise)',
+    '||v - c x|| / ||v|| with one c fitted over all probes',
+    { c, probes: t.length },
+  );
 }
 
 /** ORIGIN 5: the timestep barely reaches the model (fed unscaled to the sinusoid, or an MLP that drops it). */
@@ -238,13 +289,24 @@ export async function checkDependsOnTime(r: VelocityRunner, breedCount: number, 
   const va = v.subarray(0, x.length);
   const vb = v.subarray(x.length);
   const change = allFinite(v) ? diffNorm(va, vb) / ((norm(va) + norm(vb)) / 2 || 1) : NaN;
-  return verdict('depends-on-t', change, 'MIN_TIME_CHANGE', MIN_TIME_CHANGE, 'min',
+  return verdict(
+    'depends-on-t',
+    change,
+    'MIN_TIME_CHANGE',
+    MIN_TIME_CHANGE,
+    'min',
     `the velocity hardly changes between t=${tA} and t=${tB}: a t-blind model (timestep not scaled by 1000 before the sinusoid, or the timestep MLP ignores its input)`,
-    `||v(t=${tB}) - v(t=${tA})|| / mean ||v||`, { tA, tB });
+    `||v(t=${tB}) - v(t=${tA})|| / mean ||v||`,
+    { tA, tB },
+  );
 }
 
 /** The distance of two breeds' velocities on the same probe: rms(v_i - v_j) over the rms of every breed's velocity. */
-export interface BreedPair { i: number; j: number; d: number }
+export interface BreedPair {
+  i: number;
+  j: number;
+  d: number;
+}
 
 export interface BreedPairDistances {
   /** Every pair i < j, in the order (0,1), (0,2), ..., (1,2), ...: 0 when the two breeds are drawn alike. */
@@ -263,13 +325,20 @@ export function breedPairDistances(v: ArrayLike<number>, breedCount: number, n: 
   const mean = new Float64Array(n);
   for (let k = 0; k < breedCount; k++) for (let i = 0; i < n; i++) mean[i]! += v[k * n + i]! / breedCount;
   let spread = 0;
-  for (let k = 0; k < breedCount; k++) for (let i = 0; i < n; i++) { const e = v[k * n + i]! - mean[i]!; spread += e * e / breedCount; }
+  for (let k = 0; k < breedCount; k++)
+    for (let i = 0; i < n; i++) {
+      const e = v[k * n + i]! - mean[i]!;
+      spread += (e * e) / breedCount;
+    }
   const rms = norm(v, 0, breedCount * n) / Math.sqrt(breedCount * n) || 1;
   const pairs: BreedPair[] = [];
   for (let i = 0; i < breedCount; i++) {
     for (let j = i + 1; j < breedCount; j++) {
       let s = 0;
-      for (let e = 0; e < n; e++) { const d = v[i * n + e]! - v[j * n + e]!; s += d * d; }
+      for (let e = 0; e < n; e++) {
+        const d = v[i * n + e]! - v[j * n + e]!;
+        s += d * d;
+      }
       pairs.push({ i, j, d: Math.sqrt(s / n) / rms });
     }
   }
@@ -303,34 +372,64 @@ export interface DependsOnBreedOptions {
  * The real project shipped a model trained on labels 0 and 1 only: rows 2.. at their init drew those breeds alike,
  * which an average over the breeds does not see.
  */
-export async function checkDependsOnBreed(r: VelocityRunner, breedCount: number, t = 0.5, breedRows?: number | null,
-  opts: DependsOnBreedOptions = {}): Promise<BehaviourResult> {
+export async function checkDependsOnBreed(
+  r: VelocityRunner,
+  breedCount: number,
+  t = 0.5,
+  breedRows?: number | null,
+  opts: DependsOnBreedOptions = {},
+): Promise<BehaviourResult> {
   const { breedNames, quantized = false } = opts;
   const [thresholdName, threshold] = quantized
-    ? ['MIN_BREED_PAIR_DISTANCE_QUANTIZED', MIN_BREED_PAIR_DISTANCE_QUANTIZED] as const
-    : ['MIN_BREED_PAIR_DISTANCE', MIN_BREED_PAIR_DISTANCE] as const;
-  const outOfRange = breedIndexOutOfRange('depends-on-breed', breedRows, null, Array.from({ length: breedCount }, (_, i) => i));
+    ? (['MIN_BREED_PAIR_DISTANCE_QUANTIZED', MIN_BREED_PAIR_DISTANCE_QUANTIZED] as const)
+    : (['MIN_BREED_PAIR_DISTANCE', MIN_BREED_PAIR_DISTANCE] as const);
+  const outOfRange = breedIndexOutOfRange(
+    'depends-on-breed',
+    breedRows,
+    null,
+    Array.from({ length: breedCount }, (_, i) => i),
+  );
   if (outOfRange) return outOfRange;
   const n = perImage(r);
   const one = probeNoise(r, 1, 200);
   const x = new Float32Array(breedCount * n);
   for (let k = 0; k < breedCount; k++) x.set(one, k * n);
   const breeds = Array.from({ length: breedCount }, (_, i) => i);
-  const v = await call(r, x, breeds.map(() => t), breeds);
+  const v = await call(
+    r,
+    x,
+    breeds.map(() => t),
+    breeds,
+  );
   const name = (k: number): string => breedNames?.[k] ?? `breed ${k}`;
   const p = breedPairDistances(v, breedCount, n);
   const metric = allFinite(v) ? p.min.d : NaN;
   const alike = breedsDrawnAlike(p.pairs, breedCount, threshold);
   const below = p.pairs.filter((q) => q.d < threshold).length;
-  const cause = alike.length === 1 && alike[0]!.length === breedCount
-    ? 'every breed gets (nearly) the same velocity: a breed-blind generator (labels did not reach training, or the breed embedding rows are all equal)'
-    : `${below} of ${p.pairs.length} breed pairs get (nearly) the same velocity; drawn alike: ${alike.map((g) => g.map(name).join(' ~ ')).join('; ')}: ` +
-      'breeds the generator cannot tell apart (their labels never reached training, so their embedding rows are still at their random init, ' +
-      'or the rows are equal in the export)';
-  return verdict('depends-on-breed', metric, thresholdName, threshold, 'min', cause,
+  const cause =
+    alike.length === 1 && alike[0]!.length === breedCount
+      ? 'every breed gets (nearly) the same velocity: a breed-blind generator (labels did not reach training, or the breed embedding rows are all equal)'
+      : `${below} of ${p.pairs.length} breed pairs get (nearly) the same velocity; drawn alike: ${alike.map((g) => g.map(name).join(' ~ ')).join('; ')}: ` +
+        'breeds the generator cannot tell apart (their labels never reached training, so their embedding rows are still at their random init, ' +
+        'or the rows are equal in the export)';
+  return verdict(
+    'depends-on-breed',
+    metric,
+    thresholdName,
+    threshold,
+    'min',
+    cause,
     `closest breed pair (${name(p.min.i)} / ${name(p.min.j)}) of ${breedCount}: rms(v_i - v_j) / rms(v) at t=${t}`,
-    { t, closestPair: `${name(p.min.i)} / ${name(p.min.j)}`, closestPairIndices: `${p.min.i},${p.min.j}`, medianPairDistance: p.median,
-      pairsBelow: below, pairs: p.pairs.length, aggregateSpread: p.aggregate });
+    {
+      t,
+      closestPair: `${name(p.min.i)} / ${name(p.min.j)}`,
+      closestPairIndices: `${p.min.i},${p.min.j}`,
+      medianPairDistance: p.median,
+      pairsBelow: below,
+      pairs: p.pairs.length,
+      aggregateSpread: p.aggregate,
+    },
+  );
 }
 
 /** A seeded permutation of the patch grid (Fisher-Yates driven by the shared mulberry32 generator). */
@@ -345,7 +444,14 @@ export function patchPermutation(tokens: number, seed = PROBE_SEED): number[] {
 }
 
 /** Moves patch p of every image to position perm[p] (patches of size patch x patch, all channels). */
-export function permutePatches(x: Float32Array, batch: number, channels: number, size: number, patch: number, perm: number[]): Float32Array {
+export function permutePatches(
+  x: Float32Array,
+  batch: number,
+  channels: number,
+  size: number,
+  patch: number,
+  perm: number[],
+): Float32Array {
   const g = size / patch;
   const out = new Float32Array(x.length);
   const n = channels * size * size;
@@ -380,13 +486,25 @@ export async function checkDependsOnPosition(r: VelocityRunner, breedCount: numb
   const both = new Float32Array(2 * x.length);
   both.set(x, 0);
   both.set(xp, x.length);
-  const v = await call(r, both, [...breeds, ...breeds].map(() => t), [...breeds, ...breeds]);
+  const v = await call(
+    r,
+    both,
+    [...breeds, ...breeds].map(() => t),
+    [...breeds, ...breeds],
+  );
   const vPermuted = permutePatches(v.subarray(0, x.length), breeds.length, r.channels, r.imageSize, patch, perm);
   const vOfPermuted = v.subarray(x.length);
   const metric = allFinite(v) ? diffNorm(vOfPermuted, vPermuted) / (norm(v, 0, x.length) || 1) : NaN;
-  return verdict('depends-on-position', metric, 'MIN_EQUIVARIANCE_RESIDUAL', MIN_EQUIVARIANCE_RESIDUAL, 'min',
+  return verdict(
+    'depends-on-position',
+    metric,
+    'MIN_EQUIVARIANCE_RESIDUAL',
+    MIN_EQUIVARIANCE_RESIDUAL,
+    'min',
     'the model is patch-permutation-equivariant, v(πx) = π v(x): it has no working position embedding (zero or missing pos_embed, or an unpatchify that scrambles patches)',
-    '||v(πx) - π v(x)|| / ||v(x)||', { patch, tokens: g * g, t });
+    '||v(πx) - π v(x)|| / ||v(x)||',
+    { patch, tokens: g * g, t },
+  );
 }
 
 /**
@@ -394,9 +512,20 @@ export async function checkDependsOnPosition(r: VelocityRunner, breedCount: numb
  * equal the raw graph plus guidance applied once in TypeScript at the manifest's scale. Also reports the
  * scale the baked graph behaves as (least squares fit of v_baked = v_u + s (v_c - v_u)).
  */
-export async function checkGuidanceOnce(baked: VelocityRunner, raw: VelocityRunner, scale: number, nullIndex: number,
-  breedCount: number, rawBreedRows?: number | null): Promise<BehaviourResult> {
-  const outOfRange = breedIndexOutOfRange('guidance-once', rawBreedRows, nullIndex, PROBE_BREEDS.filter((bv) => bv < breedCount));
+export async function checkGuidanceOnce(
+  baked: VelocityRunner,
+  raw: VelocityRunner,
+  scale: number,
+  nullIndex: number,
+  breedCount: number,
+  rawBreedRows?: number | null,
+): Promise<BehaviourResult> {
+  const outOfRange = breedIndexOutOfRange(
+    'guidance-once',
+    rawBreedRows,
+    nullIndex,
+    PROBE_BREEDS.filter((bv) => bv < breedCount),
+  );
   if (outOfRange) return outOfRange;
   const { x, t, b } = probeGrid(baked, breedCount);
   const vb = await call(baked, x, t, b);
@@ -407,22 +536,38 @@ export async function checkGuidanceOnce(baked: VelocityRunner, raw: VelocityRunn
   const vc = vr.subarray(0, x.length);
   const vu = vr.subarray(x.length);
   const vg = applyGuidance(vc, vu, scale);
-  let num = 0, den = 0;
-  for (let i = 0; i < x.length; i++) { const d = vc[i]! - vu[i]!; num += (vb[i]! - vu[i]!) * d; den += d * d; }
+  let num = 0,
+    den = 0;
+  for (let i = 0; i < x.length; i++) {
+    const d = vc[i]! - vu[i]!;
+    num += (vb[i]! - vu[i]!) * d;
+    den += d * d;
+  }
   const implied = den > 0 ? num / den : NaN;
   const metric = allFinite(vb) && allFinite(vr) ? diffNorm(vb, vg) / (norm(vg) || 1) : NaN;
-  return verdict('guidance-once', metric, 'MAX_GUIDANCE_MISMATCH', MAX_GUIDANCE_MISMATCH, 'max',
+  return verdict(
+    'guidance-once',
+    metric,
+    'MAX_GUIDANCE_MISMATCH',
+    MAX_GUIDANCE_MISMATCH,
+    'max',
     `the baked graph behaves as guidance scale ${implied.toFixed(4)}, the manifest says ${scale}: guidance applied twice ` +
       '(a graph baked at s and guided again acts as s^2), baked at another scale than the manifest states, or the variants come from different weights',
-    `||baked - (raw + guidance ${scale} in TS)|| / ||guided||`, { impliedScale: implied, manifestScale: scale });
+    `||baked - (raw + guidance ${scale} in TS)|| / ||guided||`,
+    { impliedScale: implied, manifestScale: scale },
+  );
 }
 
 /**
  * The null (unconditional) token must be its own embedding row: if v(null) = v(Other) the export uses an old
  * layout (null = 12 with 13 rows) or the manifest's nullIndex is wrong, and guidance pushes away from 'Other'.
  */
-export async function checkNullTokenDistinct(raw: VelocityRunner, nullIndex: number, otherIndex: number,
-  breedRows?: number | null): Promise<BehaviourResult> {
+export async function checkNullTokenDistinct(
+  raw: VelocityRunner,
+  nullIndex: number,
+  otherIndex: number,
+  breedRows?: number | null,
+): Promise<BehaviourResult> {
   const outOfRange = breedIndexOutOfRange('null-token', breedRows, nullIndex, [otherIndex]);
   if (outOfRange) return outOfRange;
   const n = perImage(raw);
@@ -433,10 +578,17 @@ export async function checkNullTokenDistinct(raw: VelocityRunner, nullIndex: num
   const v = await call(raw, x, [...times, ...times], [...times.map(() => nullIndex), ...times.map(() => otherIndex)]);
   const half = times.length * n;
   const metric = allFinite(v) ? diffNorm(v.subarray(0, half), v.subarray(half)) / (norm(v, half, 2 * half) || 1) : NaN;
-  return verdict('null-token', metric, 'MIN_NULL_DISTINCT', MIN_NULL_DISTINCT, 'min',
+  return verdict(
+    'null-token',
+    metric,
+    'MIN_NULL_DISTINCT',
+    MIN_NULL_DISTINCT,
+    'min',
     `breed ${nullIndex} (the manifest's null token) gives the same velocity as breed ${otherIndex} ('Other'): the null row is not a separate ` +
       'embedding (an old export with null = 12) or the manifest names the wrong nullIndex',
-    `||v(null=${nullIndex}) - v(${otherIndex})|| / ||v(${otherIndex})||`, { nullIndex, otherIndex });
+    `||v(null=${nullIndex}) - v(${otherIndex})|| / ||v(${otherIndex})||`,
+    { nullIndex, otherIndex },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -446,12 +598,16 @@ function sortedGroupSpread(v: ArrayLike<number>, start: number, end: number, gro
   const s = Float64Array.from({ length: end - start }, (_, i) => v[start + i]!).sort();
   let mean = 0;
   for (const x of s) mean += x / s.length;
-  let within = 0, total = 0;
+  let within = 0,
+    total = 0;
   for (let g0 = 0; g0 < s.length; g0 += group) {
     const g1 = Math.min(s.length, g0 + group);
     let gm = 0;
     for (let i = g0; i < g1; i++) gm += s[i]! / (g1 - g0);
-    for (let i = g0; i < g1; i++) { within += (s[i]! - gm) ** 2; total += (s[i]! - mean) ** 2; }
+    for (let i = g0; i < g1; i++) {
+      within += (s[i]! - gm) ** 2;
+      total += (s[i]! - mean) ** 2;
+    }
   }
   return { within, total };
 }
@@ -472,27 +628,51 @@ export async function checkDependsOnPositionFlat(r: VelocityRunner, breedCount: 
   const breeds = PROBE_BREEDS.filter((bv) => bv < breedCount);
   const t: number[] = [];
   const b: number[] = [];
-  for (const tv of FLAT_TIMES) for (const bv of breeds) { t.push(tv); b.push(bv); }
+  for (const tv of FLAT_TIMES)
+    for (const bv of breeds) {
+      t.push(tv);
+      b.push(bv);
+    }
   const x = new Float32Array(t.length * n);
   for (let k = 0; k < t.length; k++) {
     const level = seededNoise(PROBE_SEED + 500 + k, r.channels);
     for (let c = 0; c < r.channels; c++) x.fill(k === 0 ? 0 : level[c]!, k * n + c * plane, k * n + (c + 1) * plane);
   }
   const v = await call(r, x, t, b);
-  let within = 0, total = 0, worst = Infinity, worstK = -1;
+  let within = 0,
+    total = 0,
+    worst = Infinity,
+    worstK = -1;
   for (let k = 0; k < t.length; k++) {
     const s = sortedGroupSpread(v, k * n, (k + 1) * n, tokens);
     within += s.within;
     total += s.total;
     const one = s.total > 0 ? Math.sqrt(s.within / s.total) : 0;
-    if (one < worst) { worst = one; worstK = k; }
+    if (one < worst) {
+      worst = one;
+      worstK = k;
+    }
   }
   const metric = allFinite(v) ? (total > 0 ? Math.sqrt(within / total) : 0) : NaN;
-  return verdict('depends-on-position-flat', metric, 'MIN_FLAT_INPUT_SPREAD', MIN_FLAT_INPUT_SPREAD, 'min',
+  return verdict(
+    'depends-on-position-flat',
+    metric,
+    'MIN_FLAT_INPUT_SPREAD',
+    MIN_FLAT_INPUT_SPREAD,
+    'min',
     `on a spatially constant input every patch gets the same output (the image holds ${tokens} copies of one patch's values, in whatever ` +
       'layout): the model has no working position embedding (zero or missing pos_embed), whatever its unpatchify does',
     `spread of v on constant inputs left within its sorted groups of ${tokens} values / total spread`,
-    { patch, tokens, probes: t.length, worstProbe: worstK, worstProbeT: t[worstK] ?? NaN, worstProbeBreed: b[worstK] ?? NaN, worstProbeSpread: worst });
+    {
+      patch,
+      tokens,
+      probes: t.length,
+      worstProbe: worstK,
+      worstProbeT: t[worstK] ?? NaN,
+      worstProbeBreed: b[worstK] ?? NaN,
+      worstProbeSpread: worst,
+    },
+  );
 }
 
 /**
@@ -507,7 +687,11 @@ export async function checkDependsOnPositionFlat(r: VelocityRunner, breedCount: 
  */
 export async function checkLocality(r: VelocityRunner, breedCount: number, patch: number, t = LOCALITY_T): Promise<BehaviourResult> {
   if (r.imageSize % patch !== 0) throw new Error(`patch ${patch} does not divide image size ${r.imageSize}`);
-  const size = r.imageSize, C = r.channels, g = size / patch, tokens = g * g, n = perImage(r);
+  const size = r.imageSize,
+    C = r.channels,
+    g = size / patch,
+    tokens = g * g,
+    n = perImage(r);
   const breeds = PROBE_BREEDS.filter((bv) => bv < breedCount).slice(0, LOCALITY_PROBES);
   const per = tokens + 1;
   const x = new Float32Array(breeds.length * per * n);
@@ -521,37 +705,56 @@ export async function checkLocality(r: VelocityRunner, breedCount: number, patch
       deltas.push(d);
       const [gy, gx] = [Math.floor(k / g), k % g];
       const off = (i * per + k + 1) * n;
-      for (let c = 0; c < C; c++) for (let dy = 0; dy < patch; dy++) for (let dx = 0; dx < patch; dx++) {
-        x[off + c * size * size + (gy * patch + dy) * size + gx * patch + dx]! += d[(c * patch + dy) * patch + dx]!;
-      }
+      for (let c = 0; c < C; c++)
+        for (let dy = 0; dy < patch; dy++)
+          for (let dx = 0; dx < patch; dx++) {
+            x[off + c * size * size + (gy * patch + dy) * size + gx * patch + dx]! += d[(c * patch + dy) * patch + dx]!;
+          }
     }
   }
-  const v = await call(r, x, Array.from({ length: breeds.length * per }, () => t), breeds.flatMap((bv) => Array.from({ length: per }, () => bv)));
+  const v = await call(
+    r,
+    x,
+    Array.from({ length: breeds.length * per }, () => t),
+    breeds.flatMap((bv) => Array.from({ length: per }, () => bv)),
+  );
   const finite = allFinite(v);
   let worst = Infinity;
   let w = { breed: -1, patch: -1, ownShare: NaN, otherShare: NaN, otherPatch: -1, inPatch: NaN };
-  let minOwnOverOther = Infinity, sumAlign = 0;
+  let minOwnOverOther = Infinity,
+    sumAlign = 0;
   const energy = new Float64Array(tokens);
   for (let i = 0; i < breeds.length; i++) {
-    const vb = (i * per) * n;
+    const vb = i * per * n;
     for (let k = 0; k < tokens; k++) {
       const vk = (i * per + k + 1) * n;
       const d = deltas[i * tokens + k]!;
       const [gy, gx] = [Math.floor(k / g), k % g];
       energy.fill(0);
-      let dd = 0, inDot = 0; // dx is zero outside patch k: <dv, dx> is the sum inside it
-      for (let c = 0; c < C; c++) for (let y = 0; y < size; y++) for (let xx = 0; xx < size; xx++) {
-        const idx = c * size * size + y * size + xx;
-        const dv = v[vk + idx]! - v[vb + idx]!;
-        energy[Math.floor(y / patch) * g + Math.floor(xx / patch)]! += dv * dv;
-        if (Math.floor(y / patch) === gy && Math.floor(xx / patch) === gx) {
-          const di = d[(c * patch + (y - gy * patch)) * patch + (xx - gx * patch)]!;
-          inDot += dv * di;
-          dd += di * di;
+      let dd = 0,
+        inDot = 0; // dx is zero outside patch k: <dv, dx> is the sum inside it
+      for (let c = 0; c < C; c++)
+        for (let y = 0; y < size; y++)
+          for (let xx = 0; xx < size; xx++) {
+            const idx = c * size * size + y * size + xx;
+            const dv = v[vk + idx]! - v[vb + idx]!;
+            energy[Math.floor(y / patch) * g + Math.floor(xx / patch)]! += dv * dv;
+            if (Math.floor(y / patch) === gy && Math.floor(xx / patch) === gx) {
+              const di = d[(c * patch + (y - gy * patch)) * patch + (xx - gx * patch)]!;
+              inDot += dv * di;
+              dd += di * di;
+            }
+          }
+      let all = 0,
+        other = 0,
+        otherK = -1;
+      for (let j = 0; j < tokens; j++) {
+        all += energy[j]!;
+        if (j !== k && energy[j]! > other) {
+          other = energy[j]!;
+          otherK = j;
         }
       }
-      let all = 0, other = 0, otherK = -1;
-      for (let j = 0; j < tokens; j++) { all += energy[j]!; if (j !== k && energy[j]! > other) { other = energy[j]!; otherK = j; } }
       const own = energy[k]!;
       const align = all > 0 && dd > 0 ? -inDot / Math.sqrt(all * dd) : 0;
       const inPatch = own > 0 && dd > 0 ? -inDot / Math.sqrt(own * dd) : 0;
@@ -559,25 +762,48 @@ export async function checkLocality(r: VelocityRunner, breedCount: number, patch
       minOwnOverOther = Math.min(minOwnOverOther, other > 0 ? own / other : Infinity);
       if (align < worst) {
         worst = align;
-        w = { breed: breeds[i]!, patch: k, ownShare: all > 0 ? own / all : 0, otherShare: all > 0 ? other / all : 0, otherPatch: otherK, inPatch };
+        w = {
+          breed: breeds[i]!,
+          patch: k,
+          ownShare: all > 0 ? own / all : 0,
+          otherShare: all > 0 ? other / all : 0,
+          otherPatch: otherK,
+          inPatch,
+        };
       }
     }
   }
   const metric = finite ? worst : NaN;
   const at = (k: number): string => `(${Math.floor(k / g)},${k % g})`;
-  const where = !(w.ownShare > 0) && !(w.otherShare > 0)
-    ? `the output does not respond to a change in patch ${at(w.patch)} at all (a zero or input-independent velocity)`
-    : w.ownShare >= w.otherShare
-    ? `the response to a change in patch ${at(w.patch)} stays in that patch (${(100 * w.ownShare).toFixed(1)}% of its energy) but at other pixels ` +
-      `(alignment inside the patch ${w.inPatch.toFixed(3)}): the unpatchify orders the pixels of a patch differently from the patch embedding (a transposed or permuted patch)`
-    : `the response to a change in patch ${at(w.patch)} lands mostly in patch ${at(w.otherPatch)} (${(100 * w.otherShare).toFixed(1)}% of its energy, ` +
-      `${(100 * w.ownShare).toFixed(1)}% in its own patch): the unpatchify puts pixels in other places than the patch embedding read them from (a transposed or permuted unpatchify)`;
-  return verdict('locality', metric, 'MIN_LOCALITY_ALIGNMENT', MIN_LOCALITY_ALIGNMENT, 'min',
+  const where =
+    !(w.ownShare > 0) && !(w.otherShare > 0)
+      ? `the output does not respond to a change in patch ${at(w.patch)} at all (a zero or input-independent velocity)`
+      : w.ownShare >= w.otherShare
+        ? `the response to a change in patch ${at(w.patch)} stays in that patch (${(100 * w.ownShare).toFixed(1)}% of its energy) but at other pixels ` +
+          `(alignment inside the patch ${w.inPatch.toFixed(3)}): the unpatchify orders the pixels of a patch differently from the patch embedding (a transposed or permuted patch)`
+        : `the response to a change in patch ${at(w.patch)} lands mostly in patch ${at(w.otherPatch)} (${(100 * w.otherShare).toFixed(1)}% of its energy, ` +
+          `${(100 * w.ownShare).toFixed(1)}% in its own patch): the unpatchify puts pixels in other places than the patch embedding read them from (a transposed or permuted unpatchify)`;
+  return verdict(
+    'locality',
+    metric,
+    'MIN_LOCALITY_ALIGNMENT',
+    MIN_LOCALITY_ALIGNMENT,
+    'min',
     `${where}; at t=${t} the velocity is E[x1] - x, so a change in one patch must come back, negated, at the same pixels`,
     `worst alignment -<dv, dx>/(||dv|| ||dx||) over ${tokens} patch positions x ${breeds.length} probes at t=${t}`,
     {
-      patch, tokens, t, probes: breeds.length, worstBreed: w.breed, worstPatch: at(w.patch), worstOwnShare: w.ownShare,
-      worstBestOtherShare: w.otherShare, worstBestOtherPatch: at(w.otherPatch), worstInPatchAlignment: w.inPatch,
-      meanAlignment: sumAlign / (breeds.length * tokens), minOwnOverBestOther: Number.isFinite(minOwnOverOther) ? minOwnOverOther : String(minOwnOverOther),
-    });
+      patch,
+      tokens,
+      t,
+      probes: breeds.length,
+      worstBreed: w.breed,
+      worstPatch: at(w.patch),
+      worstOwnShare: w.ownShare,
+      worstBestOtherShare: w.otherShare,
+      worstBestOtherPatch: at(w.otherPatch),
+      worstInPatchAlignment: w.inPatch,
+      meanAlignment: sumAlign / (breeds.length * tokens),
+      minOwnOverBestOther: Number.isFinite(minOwnOverOther) ? minOwnOverOther : String(minOwnOverOther),
+    },
+  );
 }

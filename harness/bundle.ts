@@ -19,7 +19,11 @@ export class BundleError extends Error {
    * @param trust the problems found by the gate-owned tolerance policy (harness/trust.ts): a tolerance above
    *   its ceiling, a noise floor above its analytic ceiling. trustRecordId(t) gives each its check-record id.
    */
-  constructor(readonly dir: string, readonly issues: string[], readonly trust: TrustIssue[] = []) {
+  constructor(
+    readonly dir: string,
+    readonly issues: string[],
+    readonly trust: TrustIssue[] = [],
+  ) {
     super(`bundle ${dir} is not usable (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n  ${issues.join('\n  ')}`);
   }
 }
@@ -27,7 +31,11 @@ export class BundleError extends Error {
 // ---------------------------------------------------------------------------------------------------------
 // Types
 
-export interface TensorSpec { name: string; dtype: string; shape: Dim[] }
+export interface TensorSpec {
+  name: string;
+  dtype: string;
+  shape: Dim[];
+}
 export interface Contract {
   opset: number;
   inputs: TensorSpec[];
@@ -37,8 +45,15 @@ export interface Contract {
   dynamicAxes: string[];
 }
 export interface ModelConfig {
-  name: string; image_size: number; patch_size: number; embed_dim: number; depth: number; num_heads: number;
-  mlp_ratio: number; num_classes: number; in_channels: number;
+  name: string;
+  image_size: number;
+  patch_size: number;
+  embed_dim: number;
+  depth: number;
+  num_heads: number;
+  mlp_ratio: number;
+  num_classes: number;
+  in_channels: number;
 }
 export interface Identity {
   checkpoint: { file: string | null; sha256: string | null; step: number | null; weights: string };
@@ -47,13 +62,30 @@ export interface Identity {
 }
 export type GuidanceKind = 'baked' | 'none';
 export interface VariantSpec {
-  file: string; sha256: string; bytes: number; guidance: GuidanceKind; quantized: boolean; quantizedFrom?: string;
+  file: string;
+  sha256: string;
+  bytes: number;
+  guidance: GuidanceKind;
+  quantized: boolean;
+  quantizedFrom?: string;
 }
-export interface ToleranceRule { floorMultiple: number; absMin: number; reason: string }
+export interface ToleranceRule {
+  floorMultiple: number;
+  absMin: number;
+  reason: string;
+}
 export interface QuantizedTolerance {
-  measured?: Record<string, number>; margin: number; velocityRelL2Max: number; imageMeanAbsMax: number; reason: string;
+  measured?: Record<string, number>;
+  margin: number;
+  velocityRelL2Max: number;
+  imageMeanAbsMax: number;
+  reason: string;
 }
-export interface TolerancePolicy { velocity: ToleranceRule; trajectory: ToleranceRule; quantized?: QuantizedTolerance }
+export interface TolerancePolicy {
+  velocity: ToleranceRule;
+  trajectory: ToleranceRule;
+  quantized?: QuantizedTolerance;
+}
 /**
  * Optional latency budget (docs/performance.md): the median wall time of one full generation at `steps`
  * (default sampler.defaultSteps) of `variant` (default: 'quantized' when the bundle has it, the variant the web
@@ -77,7 +109,13 @@ export interface Manifest {
   contract: Contract;
   guidance: { scale: number; nullIndex: number; formula?: string };
   breeds: string[];
-  sampler?: { method: string; defaultSteps: number; stepsRange?: [number, number, number]; cfgRange?: [number, number]; [k: string]: unknown };
+  sampler?: {
+    method: string;
+    defaultSteps: number;
+    stepsRange?: [number, number, number];
+    cfgRange?: [number, number];
+    [k: string]: unknown;
+  };
   pixels?: { range: [number, number]; toUint8: string; channels: string; layout: string; alpha?: number };
   tolerance?: TolerancePolicy;
   provenance?: Record<string, unknown>;
@@ -90,10 +128,29 @@ export interface Manifest {
   training?: { dataset: string };
 }
 
-export interface NoiseCase { seed: number; shape: number[]; file: string }
-export interface VelocityCase { id: string; row: number; breed: number; t: number }
-export interface VelocityBatch { id: string; rows: number[] }
-export interface TrajectoryCase { id: string; seed: number; breed: number; file: string; image: string; floorRow: number }
+export interface NoiseCase {
+  seed: number;
+  shape: number[];
+  file: string;
+}
+export interface VelocityCase {
+  id: string;
+  row: number;
+  breed: number;
+  t: number;
+}
+export interface VelocityBatch {
+  id: string;
+  rows: number[];
+}
+export interface TrajectoryCase {
+  id: string;
+  seed: number;
+  breed: number;
+  file: string;
+  image: string;
+  floorRow: number;
+}
 export interface GoldenIndex {
   format?: string;
   noise: NoiseCase[];
@@ -146,15 +203,30 @@ const must = (out: string[], path: string, what: string, v: unknown): void => {
 
 type NumRule = 'positive' | 'nonneg' | 'finite' | 'posint' | 'nonnegint' | 'unit';
 const NUM_DESC: Record<NumRule, string> = {
-  positive: 'a positive finite number', nonneg: 'a non-negative finite number', finite: 'a finite number',
-  posint: 'a positive integer', nonnegint: 'a non-negative integer', unit: 'a number in [0, 1]',
+  positive: 'a positive finite number',
+  nonneg: 'a non-negative finite number',
+  finite: 'a finite number',
+  posint: 'a positive integer',
+  nonnegint: 'a non-negative integer',
+  unit: 'a number in [0, 1]',
 };
 function num(rule: NumRule, max?: number): Schema {
   return {
     check(v, path, out) {
-      const ok = typeof v === 'number' && Number.isFinite(v) &&
-        (rule === 'positive' ? v > 0 : rule === 'nonneg' ? v >= 0 : rule === 'posint' ? Number.isInteger(v) && v > 0 :
-          rule === 'nonnegint' ? Number.isInteger(v) && v >= 0 : rule === 'unit' ? v >= 0 && v <= 1 : true) &&
+      const ok =
+        typeof v === 'number' &&
+        Number.isFinite(v) &&
+        (rule === 'positive'
+          ? v > 0
+          : rule === 'nonneg'
+            ? v >= 0
+            : rule === 'posint'
+              ? Number.isInteger(v) && v > 0
+              : rule === 'nonnegint'
+                ? Number.isInteger(v) && v >= 0
+                : rule === 'unit'
+                  ? v >= 0 && v <= 1
+                  : true) &&
         (max === undefined || v <= max);
       if (!ok) must(out, path, NUM_DESC[rule] + (max !== undefined ? ` <= ${max}` : ''), v);
     },
@@ -169,20 +241,39 @@ function str(opts: { nonEmpty?: boolean; pattern?: RegExp; desc?: string } = {})
     },
   };
 }
-const bool: Schema = { check: (v, path, out) => { if (typeof v !== 'boolean') must(out, path, 'true or false', v); } };
+const bool: Schema = {
+  check: (v, path, out) => {
+    if (typeof v !== 'boolean') must(out, path, 'true or false', v);
+  },
+};
 function oneOf(values: readonly (string | number)[]): Schema {
-  return { check: (v, path, out) => { if (!values.includes(v as string)) must(out, path, `one of ${values.map((x) => JSON.stringify(x)).join(', ')}`, v); } };
+  return {
+    check: (v, path, out) => {
+      if (!values.includes(v as string)) must(out, path, `one of ${values.map((x) => JSON.stringify(x)).join(', ')}`, v);
+    },
+  };
 }
 function optional(s: Schema): Schema {
   return { ...s, optional: true };
 }
 function nullable(s: Schema): Schema {
-  return { check: (v, path, out) => { if (v !== null) s.check(v, path, out); } };
+  return {
+    check: (v, path, out) => {
+      if (v !== null) s.check(v, path, out);
+    },
+  };
 }
 function anyOf(schemas: Schema[], desc: string): Schema {
   return {
     check(v, path, out) {
-      if (!schemas.some((s) => { const o: string[] = []; s.check(v, path, o); return o.length === 0; })) must(out, path, desc, v);
+      if (
+        !schemas.some((s) => {
+          const o: string[] = [];
+          s.check(v, path, o);
+          return o.length === 0;
+        })
+      )
+        must(out, path, desc, v);
     },
   };
 }
@@ -222,7 +313,8 @@ function record(value: Schema, opts: { minKeys?: number } = {}): Schema {
     check(v, path, out) {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) return must(out, path, 'an object', v);
       const entries = Object.entries(v as Record<string, unknown>);
-      if (opts.minKeys !== undefined && entries.length < opts.minKeys) return must(out, path, `an object with at least ${opts.minKeys} entr${opts.minKeys === 1 ? 'y' : 'ies'}`, v);
+      if (opts.minKeys !== undefined && entries.length < opts.minKeys)
+        return must(out, path, `an object with at least ${opts.minKeys} entr${opts.minKeys === 1 ? 'y' : 'ies'}`, v);
       for (const [k, x] of entries) value.check(x, join_(path, k), out);
     },
   };
@@ -258,19 +350,29 @@ const MANIFEST_SCHEMA = obj({
       weights: oneOf(['ema', 'raw', 'unknown']),
     }),
     config: obj({
-      name: nonEmpty, image_size: num('posint'), patch_size: num('posint'), embed_dim: num('posint'), depth: num('posint'),
-      num_heads: num('posint'), mlp_ratio: num('positive'), num_classes: num('posint'), in_channels: num('posint'),
+      name: nonEmpty,
+      image_size: num('posint'),
+      patch_size: num('posint'),
+      embed_dim: num('posint'),
+      depth: num('posint'),
+      num_heads: num('posint'),
+      mlp_ratio: num('positive'),
+      num_classes: num('posint'),
+      in_channels: num('posint'),
     }),
     parameters: num('posint'),
   }),
-  variants: record(obj({
-    file: relFileChecked,
-    sha256: sha256Hex,
-    bytes: num('posint'),
-    guidance: oneOf(['baked', 'none']),
-    quantized: bool,
-    quantizedFrom: optional(nonEmpty),
-  }), { minKeys: 1 }),
+  variants: record(
+    obj({
+      file: relFileChecked,
+      sha256: sha256Hex,
+      bytes: num('posint'),
+      guidance: oneOf(['baked', 'none']),
+      quantized: bool,
+      quantizedFrom: optional(nonEmpty),
+    }),
+    { minKeys: 1 },
+  ),
   contract: obj({
     opset: num('posint'),
     inputs: arr(tensorSpec, { minLength: 1 }),
@@ -281,33 +383,49 @@ const MANIFEST_SCHEMA = obj({
   }),
   guidance: obj({ scale: num('positive'), nullIndex: num('nonnegint'), formula: optional(str()) }),
   breeds: arr(nonEmpty, { minLength: 1 }),
-  sampler: optional(obj({
-    method: oneOf(['euler']),
-    defaultSteps: num('posint'),
-    stepsRange: optional(tuple([num('posint'), num('posint'), num('posint')])),
-    cfgRange: optional(tuple([num('positive'), num('positive')])),
-  })),
-  pixels: optional(obj({ range: tuple([num('finite'), num('finite')]), toUint8: nonEmpty, channels: oneOf(['RGB']), layout: oneOf(['NCHW']), alpha: optional(num('nonnegint', 255)) })),
-  tolerance: optional(obj({
-    velocity: toleranceRule,
-    trajectory: toleranceRule,
-    quantized: optional(obj({
-      measured: optional(record(num('nonneg'))),
-      margin: num('positive'),
-      velocityRelL2Max: num('positive'),
-      imageMeanAbsMax: num('positive'),
-      reason: nonEmpty,
-    })),
-  })),
+  sampler: optional(
+    obj({
+      method: oneOf(['euler']),
+      defaultSteps: num('posint'),
+      stepsRange: optional(tuple([num('posint'), num('posint'), num('posint')])),
+      cfgRange: optional(tuple([num('positive'), num('positive')])),
+    }),
+  ),
+  pixels: optional(
+    obj({
+      range: tuple([num('finite'), num('finite')]),
+      toUint8: nonEmpty,
+      channels: oneOf(['RGB']),
+      layout: oneOf(['NCHW']),
+      alpha: optional(num('nonnegint', 255)),
+    }),
+  ),
+  tolerance: optional(
+    obj({
+      velocity: toleranceRule,
+      trajectory: toleranceRule,
+      quantized: optional(
+        obj({
+          measured: optional(record(num('nonneg'))),
+          margin: num('positive'),
+          velocityRelL2Max: num('positive'),
+          imageMeanAbsMax: num('positive'),
+          reason: nonEmpty,
+        }),
+      ),
+    }),
+  ),
   provenance: optional(record({ check: () => undefined })),
   training: optional(obj({ dataset: nonEmpty })),
-  budget: optional(obj({
-    fullGenerationMs: record(num('positive'), { minKeys: 1 }),
-    steps: optional(num('posint')),
-    variant: optional(nonEmpty),
-    threads: optional(num('posint')),
-    reason: optional(str()),
-  })),
+  budget: optional(
+    obj({
+      fullGenerationMs: record(num('positive'), { minKeys: 1 }),
+      steps: optional(num('posint')),
+      variant: optional(nonEmpty),
+      threads: optional(num('posint')),
+      reason: optional(str()),
+    }),
+  ),
 });
 
 const INDEX_SCHEMA = obj({
@@ -326,9 +444,24 @@ const INDEX_SCHEMA = obj({
     cfgScale: num('positive'),
     variant: nonEmpty,
     floor: relFileChecked,
-    cases: arr(obj({ id: nonEmpty, seed: num('nonnegint', 4294967295), breed: num('nonnegint'), file: relFileChecked, image: relFileChecked, floorRow: num('nonnegint') }), { minLength: 1 }),
+    cases: arr(
+      obj({
+        id: nonEmpty,
+        seed: num('nonnegint', 4294967295),
+        breed: num('nonnegint'),
+        file: relFileChecked,
+        image: relFileChecked,
+        floorRow: num('nonnegint'),
+      }),
+      { minLength: 1 },
+    ),
   }),
-  stats: obj({ images: relFileChecked, seeds: arr(num('nonnegint', 4294967295), { minLength: 1 }), steps: num('posint'), cfgScale: num('positive') }),
+  stats: obj({
+    images: relFileChecked,
+    seeds: arr(num('nonnegint', 4294967295), { minLength: 1 }),
+    steps: num('posint'),
+    cfgScale: num('positive'),
+  }),
 });
 
 /** JSON.parse that keeps Python's NaN/Infinity tokens as markers, so the schema names the field holding one. */
@@ -432,7 +565,8 @@ function checkNpyFile(dir: string, rel: string, namedBy: string, dtype: string, 
     issues.push(`goldens/${rel}: truncated: ${h.dtype} ${fmtShape(h.shape)} needs ${h.dataBytes} data bytes, the file has ${have}`);
     return null;
   }
-  if (have > h.dataBytes) issues.push(`goldens/${rel}: ${have - h.dataBytes} unexpected bytes after the ${h.dtype} ${fmtShape(h.shape)} data`);
+  if (have > h.dataBytes)
+    issues.push(`goldens/${rel}: ${have - h.dataBytes} unexpected bytes after the ${h.dtype} ${fmtShape(h.shape)} data`);
   const shapeOk = shape === null || (shape.length === h.shape.length && shape.every((d, i) => d < 0 || d === h.shape[i]));
   if (h.dtype !== dtype || !shapeOk) {
     const want = shape === null ? '' : ` ${fmtShape(shape.map((d) => (d < 0 ? NaN : d))).replace(/NaN/g, '*')}`;
@@ -503,12 +637,23 @@ export interface Bundle {
 
 class LoadedBundle implements Bundle {
   readonly variantNames: string[];
-  constructor(readonly dir: string, readonly level: BundleLevel, readonly manifest: Manifest, readonly index: GoldenIndex | null) {
+  constructor(
+    readonly dir: string,
+    readonly level: BundleLevel,
+    readonly manifest: Manifest,
+    readonly index: GoldenIndex | null,
+  ) {
     this.variantNames = Object.keys(manifest.variants);
   }
-  get nullIndex(): number { return this.manifest.guidance.nullIndex; }
-  get imageSize(): number { return this.manifest.identity.config.image_size; }
-  get channels(): number { return this.manifest.identity.config.in_channels; }
+  get nullIndex(): number {
+    return this.manifest.guidance.nullIndex;
+  }
+  get imageSize(): number {
+    return this.manifest.identity.config.image_size;
+  }
+  get channels(): number {
+    return this.manifest.identity.config.in_channels;
+  }
   variant(name: string): VariantSpec {
     const v = this.manifest.variants[name];
     if (!v) throw new BundleError(this.dir, [`manifest.json: no variant '${name}' in variants (has: ${this.variantNames.join(', ')})`]);
@@ -527,7 +672,9 @@ class LoadedBundle implements Bundle {
     try {
       bytes = readFileSync(path);
     } catch (e) {
-      throw new BundleError(this.dir, [`goldens/${rel}: cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); regenerate the goldens with reference/python/make_bundle.py`]);
+      throw new BundleError(this.dir, [
+        `goldens/${rel}: cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); regenerate the goldens with reference/python/make_bundle.py`,
+      ]);
     }
     return parseNpy(bytes, path);
   }
@@ -537,24 +684,37 @@ class LoadedBundle implements Bundle {
   }
   get tolerance(): TolerancePolicy {
     const t = this.manifest.tolerance;
-    if (!t) throw new BundleError(this.dir, ['manifest.json: tolerance is missing; a comparison against goldens needs the tolerance policy']);
+    if (!t)
+      throw new BundleError(this.dir, ['manifest.json: tolerance is missing; a comparison against goldens needs the tolerance policy']);
     return t;
   }
   requireFull(what: string): GoldenIndex {
     if (this.index) return this.index;
-    throw new BundleError(this.dir, [`goldens/index.json: missing: this is a contract-only bundle, and ${what} needs goldens; build them with reference/python/make_bundle.py`]);
+    throw new BundleError(this.dir, [
+      `goldens/index.json: missing: this is a contract-only bundle, and ${what} needs goldens; build them with reference/python/make_bundle.py`,
+    ]);
   }
-  get noiseCases(): NoiseCase[] { return this.requireFull('the noise check').noise; }
-  get velocityCases(): VelocityCase[] { return this.requireFull('the velocity check').velocity.cases; }
-  get velocityBatches(): VelocityBatch[] { return this.requireFull('the velocity check').velocity.batches; }
-  get trajectoryCases(): TrajectoryCase[] { return this.requireFull('the trajectory check').trajectories.cases; }
+  get noiseCases(): NoiseCase[] {
+    return this.requireFull('the noise check').noise;
+  }
+  get velocityCases(): VelocityCase[] {
+    return this.requireFull('the velocity check').velocity.cases;
+  }
+  get velocityBatches(): VelocityBatch[] {
+    return this.requireFull('the velocity check').velocity.batches;
+  }
+  get trajectoryCases(): TrajectoryCase[] {
+    return this.requireFull('the trajectory check').trajectories.cases;
+  }
   velocityGoldens(variant: string): { expected: string; noiseFloor: string; reference: string } {
     const v = this.requireFull(`the velocity check of '${variant}'`).velocity;
     const reference = v.expectedFor[variant];
     const expected = reference !== undefined ? v.expected[reference] : undefined;
     const noiseFloor = reference !== undefined ? v.noiseFloor[reference] : undefined;
     if (reference === undefined || expected === undefined || noiseFloor === undefined) {
-      throw new BundleError(this.dir, [`goldens/index.json: velocity.expectedFor.${variant} does not lead to an expected output and noise floor`]);
+      throw new BundleError(this.dir, [
+        `goldens/index.json: velocity.expectedFor.${variant} does not lead to an expected output and noise floor`,
+      ]);
     }
     return { expected, noiseFloor, reference };
   }
@@ -567,18 +727,25 @@ function crossCheckManifest(m: Manifest, level: BundleLevel, issues: string[]): 
     issues.push(`${F}: breeds lists ${m.breeds.length} names but identity.config.num_classes is ${cfg.num_classes}`);
   }
   if (m.guidance.nullIndex > cfg.num_classes) {
-    issues.push(`${F}: guidance.nullIndex ${m.guidance.nullIndex} is beyond the breed embedding (num_classes ${cfg.num_classes} + 1 null row)`);
+    issues.push(
+      `${F}: guidance.nullIndex ${m.guidance.nullIndex} is beyond the breed embedding (num_classes ${cfg.num_classes} + 1 null row)`,
+    );
   }
-  if (m.contract.imageSize !== cfg.image_size) issues.push(`${F}: contract.imageSize ${m.contract.imageSize} differs from identity.config.image_size ${cfg.image_size}`);
-  if (m.contract.channels !== cfg.in_channels) issues.push(`${F}: contract.channels ${m.contract.channels} differs from identity.config.in_channels ${cfg.in_channels}`);
+  if (m.contract.imageSize !== cfg.image_size)
+    issues.push(`${F}: contract.imageSize ${m.contract.imageSize} differs from identity.config.image_size ${cfg.image_size}`);
+  if (m.contract.channels !== cfg.in_channels)
+    issues.push(`${F}: contract.channels ${m.contract.channels} differs from identity.config.in_channels ${cfg.in_channels}`);
   for (const [k, v] of Object.entries(m.variants)) {
     if (v.quantizedFrom !== undefined && !(v.quantizedFrom in m.variants)) {
-      issues.push(`${F}: variants.${k}.quantizedFrom names '${v.quantizedFrom}', which is not a variant (has: ${Object.keys(m.variants).join(', ')})`);
+      issues.push(
+        `${F}: variants.${k}.quantizedFrom names '${v.quantizedFrom}', which is not a variant (has: ${Object.keys(m.variants).join(', ')})`,
+      );
     }
   }
   if (m.budget) {
     for (const k of Object.keys(m.budget.fullGenerationMs)) {
-      if (!(BUDGET_RUNTIMES as readonly string[]).includes(k)) issues.push(`${F}: budget.fullGenerationMs.${k} is not a runtime (one of ${BUDGET_RUNTIMES.join(', ')})`);
+      if (!(BUDGET_RUNTIMES as readonly string[]).includes(k))
+        issues.push(`${F}: budget.fullGenerationMs.${k} is not a runtime (one of ${BUDGET_RUNTIMES.join(', ')})`);
     }
     if (m.budget.variant !== undefined && !(m.budget.variant in m.variants)) {
       issues.push(`${F}: budget.variant names '${m.budget.variant}', which is not a variant (has: ${Object.keys(m.variants).join(', ')})`);
@@ -586,7 +753,8 @@ function crossCheckManifest(m: Manifest, level: BundleLevel, issues: string[]): 
   }
   if (level === 'full') {
     for (const key of ['tolerance', 'sampler', 'pixels'] as const) {
-      if (m[key] === undefined) issues.push(`${F}: ${key} must be an object, got nothing (the field is missing; a bundle with goldens needs it)`);
+      if (m[key] === undefined)
+        issues.push(`${F}: ${key} must be an object, got nothing (the field is missing; a bundle with goldens needs it)`);
     }
     if (m.tolerance && !m.tolerance.quantized && Object.values(m.variants).some((v) => v.quantized)) {
       issues.push(`${F}: tolerance.quantized must be an object, got nothing (the field is missing; the bundle has a quantized variant)`);
@@ -603,11 +771,15 @@ async function checkVariants(dir: string, m: Manifest, verifyHashes: boolean, is
     }
     const size = statSync(path).size;
     if (size !== v.bytes) {
-      issues.push(`${v.file}: ${size} bytes but manifest.json variants.${k}.bytes is ${v.bytes}${size < v.bytes ? ' (truncated?)' : ''}; re-copy the file or rebuild the bundle`);
+      issues.push(
+        `${v.file}: ${size} bytes but manifest.json variants.${k}.bytes is ${v.bytes}${size < v.bytes ? ' (truncated?)' : ''}; re-copy the file or rebuild the bundle`,
+      );
     } else if (verifyHashes) {
       const hex = await sha256File(path);
       if (hex !== v.sha256) {
-        issues.push(`${v.file}: sha256 ${hex} does not match manifest.json variants.${k}.sha256 ${v.sha256}; the file is not the one the manifest pins`);
+        issues.push(
+          `${v.file}: sha256 ${hex} does not match manifest.json variants.${k}.sha256 ${v.sha256}; the file is not the one the manifest pins`,
+        );
       }
     }
     try {
@@ -651,22 +823,33 @@ function checkGoldens(dir: string, m: Manifest, index: GoldenIndex, issues: stri
     if (c.row >= N) issues.push(`${I}: velocity.cases[${i}].row ${c.row} is outside the ${N} input rows`);
     if (rows.has(c.row)) issues.push(`${I}: velocity.cases[${i}].row ${c.row} is used by two cases`);
     rows.add(c.row);
-    if (c.breed > Math.max(K, m.guidance.nullIndex)) issues.push(`${I}: velocity.cases[${i}].breed ${c.breed} is neither a breed (0..${K - 1}) nor the null index ${m.guidance.nullIndex}`);
+    if (c.breed > Math.max(K, m.guidance.nullIndex))
+      issues.push(
+        `${I}: velocity.cases[${i}].breed ${c.breed} is neither a breed (0..${K - 1}) nor the null index ${m.guidance.nullIndex}`,
+      );
   });
-  v.batches.forEach((b, i) => b.rows.forEach((r, j) => {
-    if (r >= N) issues.push(`${I}: velocity.batches[${i}].rows[${j}] ${r} is outside the ${N} input rows`);
-  }));
+  v.batches.forEach((b, i) =>
+    b.rows.forEach((r, j) => {
+      if (r >= N) issues.push(`${I}: velocity.batches[${i}].rows[${j}] ${r} is outside the ${N} input rows`);
+    }),
+  );
   for (const [k, rel] of Object.entries(v.expected)) {
     checkNpy(g, rel, `velocity.expected.${k}`, 'float32', [N, C, S, S], issues);
-    if (v.noiseFloor[k] === undefined) issues.push(`${I}: velocity.noiseFloor has no entry for '${k}' (velocity.expected.${k} needs its noise floor)`);
+    if (v.noiseFloor[k] === undefined)
+      issues.push(`${I}: velocity.noiseFloor has no entry for '${k}' (velocity.expected.${k} needs its noise floor)`);
   }
   for (const [k, rel] of Object.entries(v.noiseFloor)) checkNpy(g, rel, `velocity.noiseFloor.${k}`, 'float64', [N], issues);
   for (const [variant, ref] of Object.entries(v.expectedFor)) {
-    if (!(variant in m.variants)) issues.push(`${I}: velocity.expectedFor.${variant} names a variant that manifest.json does not have (has: ${Object.keys(m.variants).join(', ')})`);
-    if (v.expected[ref] === undefined) issues.push(`${I}: velocity.expectedFor.${variant} is '${ref}', which is not a key of velocity.expected`);
+    if (!(variant in m.variants))
+      issues.push(
+        `${I}: velocity.expectedFor.${variant} names a variant that manifest.json does not have (has: ${Object.keys(m.variants).join(', ')})`,
+      );
+    if (v.expected[ref] === undefined)
+      issues.push(`${I}: velocity.expectedFor.${variant} is '${ref}', which is not a key of velocity.expected`);
   }
   for (const variant of Object.keys(m.variants)) {
-    if (v.expectedFor[variant] === undefined) issues.push(`${I}: velocity.expectedFor has no entry for variant '${variant}' of manifest.json; its velocity cannot be judged`);
+    if (v.expectedFor[variant] === undefined)
+      issues.push(`${I}: velocity.expectedFor has no entry for variant '${variant}' of manifest.json; its velocity cannot be judged`);
   }
 
   const t = index.trajectories;
@@ -694,19 +877,29 @@ export async function loadBundle(dir: string, opts: LoadOptions = {}): Promise<B
   if (!existsSync(root) || !statSync(root).isDirectory()) {
     throw new BundleError(root, [`${root}: not a directory; point TINYDIT_BUNDLE at a bundle folder holding manifest.json`]);
   }
-  const raw = readJson(join(root, 'manifest.json'), 'manifest.json', issues,
-    'a bundle needs manifest.json (reference/python/make_bundle.py writes one)');
+  const raw = readJson(
+    join(root, 'manifest.json'),
+    'manifest.json',
+    issues,
+    'a bundle needs manifest.json (reference/python/make_bundle.py writes one)',
+  );
   if (raw === undefined) throw new BundleError(root, issues);
   const schemaIssues: string[] = [];
   MANIFEST_SCHEMA.check(raw, '', schemaIssues);
-  if (schemaIssues.length > 0) throw new BundleError(root, schemaIssues.map((s) => `manifest.json: ${s}`));
+  if (schemaIssues.length > 0)
+    throw new BundleError(
+      root,
+      schemaIssues.map((s) => `manifest.json: ${s}`),
+    );
   const manifest = raw as Manifest;
 
   const goldensDir = join(root, 'goldens');
   const hasGoldens = existsSync(goldensDir);
   const level: BundleLevel = hasGoldens ? 'full' : 'contract-only';
   if (!hasGoldens && opts.require === 'full') {
-    issues.push('goldens/: missing: this run needs a full bundle (goldens/index.json and the files it names); build it with reference/python/make_bundle.py');
+    issues.push(
+      'goldens/: missing: this run needs a full bundle (goldens/index.json and the files it names); build it with reference/python/make_bundle.py',
+    );
   }
   crossCheckManifest(manifest, level, issues);
   // the gate-owned tolerance policy (harness/trust.ts): the bundle may tighten its tolerances, never loosen them
@@ -715,8 +908,12 @@ export async function loadBundle(dir: string, opts: LoadOptions = {}): Promise<B
 
   let index: GoldenIndex | null = null;
   if (hasGoldens) {
-    const rawIndex = readJson(join(goldensDir, 'index.json'), 'goldens/index.json', issues,
-      'goldens/ exists, so the bundle must have goldens/index.json (remove goldens/ for a contract-only bundle)');
+    const rawIndex = readJson(
+      join(goldensDir, 'index.json'),
+      'goldens/index.json',
+      issues,
+      'goldens/ exists, so the bundle must have goldens/index.json (remove goldens/ for a contract-only bundle)',
+    );
     if (rawIndex !== undefined) {
       const idxIssues: string[] = [];
       INDEX_SCHEMA.check(rawIndex, '', idxIssues);
@@ -780,26 +977,44 @@ function fmtDims(s: readonly Dim[] | null): string {
   return s === null ? 'no shape' : `[${s.map((d) => (typeof d === 'string' ? `'${d}'` : String(d))).join(',')}]`;
 }
 
-function diffTensors(kind: 'inputs' | 'outputs', want: TensorSpec[], have: ValueInfo[], dynamicAxes: string[],
-  opts: ContractDiffOptions, out: ContractDifference[]): void {
+function diffTensors(
+  kind: 'inputs' | 'outputs',
+  want: TensorSpec[],
+  have: ValueInfo[],
+  dynamicAxes: string[],
+  opts: ContractDiffOptions,
+  out: ContractDifference[],
+): void {
   const haveNames = have.map((v) => v.name);
   const wantNames = want.map((v) => v.name);
   const single = kind === 'inputs' ? 'input' : 'output';
   for (const w of want) {
     const h = have.find((v) => v.name === w.name);
     if (!h) {
-      out.push({ field: `${kind}.${w.name}`, expected: `${single} '${w.name}'`, actual: `absent (model ${kind}: ${haveNames.join(', ') || 'none'})`,
-        message: `${single} '${w.name}' is missing from the model (model ${kind}: ${haveNames.join(', ') || 'none'})` });
+      out.push({
+        field: `${kind}.${w.name}`,
+        expected: `${single} '${w.name}'`,
+        actual: `absent (model ${kind}: ${haveNames.join(', ') || 'none'})`,
+        message: `${single} '${w.name}' is missing from the model (model ${kind}: ${haveNames.join(', ') || 'none'})`,
+      });
       continue;
     }
     if (h.dtype !== w.dtype) {
-      out.push({ field: `${kind}.${w.name}.dtype`, expected: w.dtype, actual: String(h.dtype),
-        message: `${single} '${w.name}' is ${h.dtype ?? 'not a tensor'}, the contract says ${w.dtype}` });
+      out.push({
+        field: `${kind}.${w.name}.dtype`,
+        expected: w.dtype,
+        actual: String(h.dtype),
+        message: `${single} '${w.name}' is ${h.dtype ?? 'not a tensor'}, the contract says ${w.dtype}`,
+      });
     }
     const hs = h.shape;
     if (hs === null || hs.length !== w.shape.length) {
-      out.push({ field: `${kind}.${w.name}.shape`, expected: fmtDims(w.shape), actual: fmtDims(hs),
-        message: `${single} '${w.name}' has shape ${fmtDims(hs)}, the contract says ${fmtDims(w.shape)} (rank ${w.shape.length})` });
+      out.push({
+        field: `${kind}.${w.name}.shape`,
+        expected: fmtDims(w.shape),
+        actual: fmtDims(hs),
+        message: `${single} '${w.name}' has shape ${fmtDims(hs)}, the contract says ${fmtDims(w.shape)} (rank ${w.shape.length})`,
+      });
       continue;
     }
     w.shape.forEach((wd, i) => {
@@ -811,27 +1026,48 @@ function diffTensors(kind: 'inputs' | 'outputs', want: TensorSpec[], have: Value
       }
       if (typeof wd === 'string') {
         if (typeof hd !== 'string' || hd === '?') {
-          out.push({ field, expected: `symbolic '${wd}'`, actual: String(hd),
-            message: `${single} '${w.name}' dim ${i} is fixed at ${hd}, the contract makes it the dynamic axis '${wd}'` });
+          out.push({
+            field,
+            expected: `symbolic '${wd}'`,
+            actual: String(hd),
+            message: `${single} '${w.name}' dim ${i} is fixed at ${hd}, the contract makes it the dynamic axis '${wd}'`,
+          });
         } else if (hd !== wd && !opts.anySymbol) {
-          out.push({ field, expected: `'${wd}'`, actual: `'${hd}'`, message: `${single} '${w.name}' dim ${i} is named '${hd}', the contract says '${wd}'` });
+          out.push({
+            field,
+            expected: `'${wd}'`,
+            actual: `'${hd}'`,
+            message: `${single} '${w.name}' dim ${i} is named '${hd}', the contract says '${wd}'`,
+          });
         }
       } else if (hd !== wd && !(opts.symbolicForStatic && typeof hd === 'string')) {
-        out.push({ field, expected: String(wd), actual: typeof hd === 'string' ? `symbolic '${hd}'` : String(hd),
-          message: `${single} '${w.name}' dim ${i} is ${typeof hd === 'string' ? `symbolic '${hd}'` : hd}, the contract says ${wd}` });
+        out.push({
+          field,
+          expected: String(wd),
+          actual: typeof hd === 'string' ? `symbolic '${hd}'` : String(hd),
+          message: `${single} '${w.name}' dim ${i} is ${typeof hd === 'string' ? `symbolic '${hd}'` : hd}, the contract says ${wd}`,
+        });
       }
     });
   }
   for (const h of have) {
     if (!wantNames.includes(h.name)) {
-      out.push({ field: `${kind}.${h.name}`, expected: 'absent', actual: `${single} '${h.name}'`,
-        message: `the model has an ${single} '${h.name}' that the contract does not name (contract ${kind}: ${wantNames.join(', ')})` });
+      out.push({
+        field: `${kind}.${h.name}`,
+        expected: 'absent',
+        actual: `${single} '${h.name}'`,
+        message: `the model has an ${single} '${h.name}' that the contract does not name (contract ${kind}: ${wantNames.join(', ')})`,
+      });
     }
   }
   const sameSet = want.length === have.length && wantNames.every((n) => haveNames.includes(n));
   if (sameSet && wantNames.some((n, i) => haveNames[i] !== n)) {
-    out.push({ field: `${kind}.order`, expected: wantNames.join(','), actual: haveNames.join(','),
-      message: `model ${kind} are ordered ${haveNames.join(', ')}, the contract orders them ${wantNames.join(', ')}` });
+    out.push({
+      field: `${kind}.order`,
+      expected: wantNames.join(','),
+      actual: haveNames.join(','),
+      message: `model ${kind} are ordered ${haveNames.join(', ')}, the contract orders them ${wantNames.join(', ')}`,
+    });
   }
 }
 
@@ -839,8 +1075,12 @@ function diffTensors(kind: 'inputs' | 'outputs', want: TensorSpec[], have: Value
 export function contractDiff(contract: Contract, info: OnnxInfo, opts: ContractDiffOptions = {}): ContractDifference[] {
   const out: ContractDifference[] = [];
   if (info.opset !== contract.opset) {
-    out.push({ field: 'opset', expected: String(contract.opset), actual: String(info.opset),
-      message: `the model imports opset ${info.opset ?? 'none'} of the default domain, the contract says ${contract.opset}` });
+    out.push({
+      field: 'opset',
+      expected: String(contract.opset),
+      actual: String(info.opset),
+      message: `the model imports opset ${info.opset ?? 'none'} of the default domain, the contract says ${contract.opset}`,
+    });
   }
   diffTensors('inputs', contract.inputs, info.inputs, contract.dynamicAxes, opts, out);
   diffTensors('outputs', contract.outputs, info.outputs, contract.dynamicAxes, opts, out);

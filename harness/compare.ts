@@ -131,14 +131,17 @@ export function compareTensors(actual: Numeric, expected: Numeric, opts: Compare
   const shape = opts.shape;
   const count = shape.reduce((a, b) => a * b, 1);
   if (actual.length !== count || expected.length !== count) {
-    throw new CompareError(`shape [${shape.join(',')}] holds ${count} values; actual has ${actual.length}, expected has ${expected.length}`);
+    throw new CompareError(
+      `shape [${shape.join(',')}] holds ${count} values; actual has ${actual.length}, expected has ${expected.length}`,
+    );
   }
   if (count === 0) throw new CompareError('nothing to compare: empty tensors');
   const axes = opts.axes ?? shape.map((_, i) => `axis${i}`);
   if (axes.length !== shape.length) throw new CompareError(`${axes.length} axis names for a ${shape.length}-d shape`);
   const n0 = shape[0]!;
   const per = count / n0;
-  if (opts.atol === undefined && opts.relL2Max === undefined) throw new CompareError('give atol, relL2Max or both: a comparison needs a criterion');
+  if (opts.atol === undefined && opts.relL2Max === undefined)
+    throw new CompareError('give atol, relL2Max or both: a comparison needs a criterion');
   const atols = perFirstAxis(opts.atol ?? Infinity, n0, 'atol')!;
   const relL2Max = opts.relL2Max ?? Infinity;
   const floors = perFirstAxis(opts.floor, n0, 'floor');
@@ -150,13 +153,29 @@ export function compareTensors(actual: Numeric, expected: Numeric, opts: Compare
 
   const absErr = new Float64Array(count);
   const relErr = new Float64Array(count);
-  let nan = 0, inf = 0, expBad = 0, failing = 0;
-  let sumAbs = 0, sumRel = 0, sumSq = 0, dot = 0, na = 0, ne = 0;
-  let worstFlat = -1, worstScore = -Infinity, minAtol = 0, relL2Failing = 0;
+  let nan = 0,
+    inf = 0,
+    expBad = 0,
+    failing = 0;
+  let sumAbs = 0,
+    sumRel = 0,
+    sumSq = 0,
+    dot = 0,
+    na = 0,
+    ne = 0;
+  let worstFlat = -1,
+    worstScore = -Infinity,
+    minAtol = 0,
+    relL2Failing = 0;
   const perCase: CaseStats[] = [];
   for (let c = 0; c < n0; c++) {
     const atol = atols[c]!;
-    let cMax = 0, cSum = 0, cSq = 0, cNe = 0, cBad = 0, cFail = 0;
+    let cMax = 0,
+      cSum = 0,
+      cSq = 0,
+      cNe = 0,
+      cBad = 0,
+      cFail = 0;
     for (let k = c * per; k < (c + 1) * per; k++) {
       const a = actual[k]!;
       const e = expected[k]!;
@@ -170,13 +189,29 @@ export function compareTensors(actual: Numeric, expected: Numeric, opts: Compare
       relErr[k] = d / Math.max(Math.abs(e), relMin);
       const excess = d - rtol * Math.abs(e);
       if (excess > minAtol) minAtol = excess;
-      const score = finite ? (atol === Infinity ? excess : atol > 0 ? excess / atol : (excess > 0 ? Infinity : 0)) : Infinity;
-      if (score > worstScore || worstFlat < 0) { worstScore = score; worstFlat = k; }
-      if (!(d <= allowed)) { failing++; cFail++; }
-      if (!finite) { cBad++; continue; }
-      sumAbs += d; sumRel += relErr[k]!; sumSq += d * d; dot += a * e; na += a * a; ne += e * e;
+      const score = finite ? (atol === Infinity ? excess : atol > 0 ? excess / atol : excess > 0 ? Infinity : 0) : Infinity;
+      if (score > worstScore || worstFlat < 0) {
+        worstScore = score;
+        worstFlat = k;
+      }
+      if (!(d <= allowed)) {
+        failing++;
+        cFail++;
+      }
+      if (!finite) {
+        cBad++;
+        continue;
+      }
+      sumAbs += d;
+      sumRel += relErr[k]!;
+      sumSq += d * d;
+      dot += a * e;
+      na += a * a;
+      ne += e * e;
       if (d > cMax) cMax = d;
-      cSum += d; cSq += d * d; cNe += e * e;
+      cSum += d;
+      cSq += d * d;
+      cNe += e * e;
     }
     const cRelL2 = cBad > 0 ? Infinity : Math.sqrt(cSq) / Math.max(Math.sqrt(cNe), relMin);
     const relL2Ok = cRelL2 <= relL2Max;
@@ -200,7 +235,9 @@ export function compareTensors(actual: Numeric, expected: Numeric, opts: Compare
   const sortedRel = Float64Array.from(relErr).sort();
   const wIndex = unravelIndex(worstFlat, shape);
   const named: Record<string, number | string> = {};
-  axes.forEach((name, i) => { named[name] = i === 0 && opts.labels ? opts.labels[wIndex[0]!]! : wIndex[i]!; });
+  axes.forEach((name, i) => {
+    named[name] = i === 0 && opts.labels ? opts.labels[wIndex[0]!]! : wIndex[i]!;
+  });
   const wa = actual[worstFlat]!;
   const we = expected[worstFlat]!;
   const finiteCount = count - perCase.reduce((s, c) => s + c.nonFinite, 0);
@@ -208,11 +245,21 @@ export function compareTensors(actual: Numeric, expected: Numeric, opts: Compare
     count,
     shape: [...shape],
     axes,
-    abs: { max: sortedAbs[count - 1]!, mean: anyBad ? Infinity : sumAbs / count, median: quantile(sortedAbs, 0.5), p99: quantile(sortedAbs, 0.99) },
-    rel: { max: sortedRel[count - 1]!, mean: anyBad ? Infinity : sumRel / count, median: quantile(sortedRel, 0.5), p99: quantile(sortedRel, 0.99) },
+    abs: {
+      max: sortedAbs[count - 1]!,
+      mean: anyBad ? Infinity : sumAbs / count,
+      median: quantile(sortedAbs, 0.5),
+      p99: quantile(sortedAbs, 0.99),
+    },
+    rel: {
+      max: sortedRel[count - 1]!,
+      mean: anyBad ? Infinity : sumRel / count,
+      median: quantile(sortedRel, 0.5),
+      p99: quantile(sortedRel, 0.99),
+    },
     relL2: anyBad ? Infinity : Math.sqrt(sumSq) / Math.max(Math.sqrt(ne), relMin),
-    cosine: anyBad ? NaN : (na === 0 || ne === 0 ? (na === ne ? 1 : 0) : dot / Math.sqrt(na * ne)),
-    psnr: anyBad || finiteCount === 0 ? -Infinity : (sumSq === 0 ? Infinity : 10 * Math.log10((peak * peak) / (sumSq / count))),
+    cosine: anyBad ? NaN : na === 0 || ne === 0 ? (na === ne ? 1 : 0) : dot / Math.sqrt(na * ne),
+    psnr: anyBad || finiteCount === 0 ? -Infinity : sumSq === 0 ? Infinity : 10 * Math.log10((peak * peak) / (sumSq / count)),
     nanCount: nan,
     infCount: inf,
     expectedNonFinite: expBad,
@@ -236,16 +283,20 @@ export function compareTensors(actual: Numeric, expected: Numeric, opts: Compare
   };
 }
 
-const g = (v: number): string => (Number.isFinite(v) ? (v === 0 ? '0' : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4 ? v.toPrecision(4) : v.toExponential(3)) : String(v));
+const g = (v: number): string =>
+  Number.isFinite(v) ? (v === 0 ? '0' : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4 ? v.toPrecision(4) : v.toExponential(3)) : String(v);
 
 /** Where the worst element sits, in one line: `case=Bombay channel=1 y=7 x=30 (flat 4321)`. */
 export function formatLocation(loc: ElementLocation): string {
-  return `${Object.entries(loc.named).map(([k, v]) => `${k}=${v}`).join(' ')} (flat ${loc.flat})`;
+  return `${Object.entries(loc.named)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')} (flat ${loc.flat})`;
 }
 
 /** A readable block of the statistics, for failure messages and logs. */
 export function formatComparison(s: ComparisonStats, title = 'comparison'): string {
-  const atolText = s.atol === null ? 'none' : typeof s.atol === 'number' ? g(s.atol) : `per case ${g(Math.min(...s.atol))}..${g(Math.max(...s.atol))}`;
+  const atolText =
+    s.atol === null ? 'none' : typeof s.atol === 'number' ? g(s.atol) : `per case ${g(Math.min(...s.atol))}..${g(Math.max(...s.atol))}`;
   const criteria = `atol ${atolText}, rtol ${g(s.rtol)}${s.relL2Max !== null ? `, per-case rel L2 <= ${g(s.relL2Max)}` : ''}`;
   const relBad = s.relL2Max !== null ? s.perCase.filter((c) => !(c.relL2 <= s.relL2Max!)).length : 0;
   const lines = [
@@ -256,14 +307,19 @@ export function formatComparison(s: ComparisonStats, title = 'comparison'): stri
     `  rel L2 ${g(s.relL2)}  cosine ${s.cosine.toFixed(8)}  PSNR ${g(s.psnr)} dB  NaN ${s.nanCount}  Inf ${s.infCount}` +
       (s.expectedNonFinite ? `  NON-FINITE EXPECTED ${s.expectedNonFinite}` : ''),
     `  worst at ${formatLocation(s.worst)}: actual ${g(s.worst.actual)} expected ${g(s.worst.expected)} ` +
-      `|diff| ${g(s.worst.absError)}` + (s.atol === null ? ` (worst case rel L2 at ${g(s.worstRatio)}x its bound)` : ` allowed ${g(s.worst.allowed)} (${g(s.worstRatio)}x tolerance)`),
+      `|diff| ${g(s.worst.absError)}` +
+      (s.atol === null
+        ? ` (worst case rel L2 at ${g(s.worstRatio)}x its bound)`
+        : ` allowed ${g(s.worst.allowed)} (${g(s.worstRatio)}x tolerance)`),
     `  min passing atol ${g(s.minPassingAtol)}`,
   ];
   const bad = s.perCase.filter((c) => !c.pass);
   if (s.perCase.length > 1 && bad.length > 0) {
     lines.push(`  failing cases (${bad.length} of ${s.perCase.length}):`);
     for (const c of bad.slice(0, 8)) {
-      lines.push(`    ${c.label}: max|diff| ${g(c.maxAbs)} atol ${g(c.atol)}${c.floor !== null ? ` floor ${g(c.floor)}` : ''} relL2 ${g(c.relL2)}`);
+      lines.push(
+        `    ${c.label}: max|diff| ${g(c.maxAbs)} atol ${g(c.atol)}${c.floor !== null ? ` floor ${g(c.floor)}` : ''} relL2 ${g(c.relL2)}`,
+      );
     }
     if (bad.length > 8) lines.push(`    ... and ${bad.length - 8} more`);
   }
@@ -273,10 +329,21 @@ export function formatComparison(s: ComparisonStats, title = 'comparison'): stri
 /** Metrics of a comparison for a check record (flat, JSON-friendly). */
 export function comparisonMetrics(s: ComparisonStats): Record<string, number | string> {
   return {
-    maxAbs: s.abs.max, meanAbs: s.abs.mean, medianAbs: s.abs.median, p99Abs: s.abs.p99,
-    maxRel: s.rel.max, medianRel: s.rel.median, relL2: s.relL2, cosine: s.cosine, psnr: s.psnr,
-    nan: s.nanCount, inf: s.infCount, failing: s.failing, worstRatio: s.worstRatio,
-    minPassingAtol: s.minPassingAtol, worstAt: formatLocation(s.worst),
+    maxAbs: s.abs.max,
+    meanAbs: s.abs.mean,
+    medianAbs: s.abs.median,
+    p99Abs: s.abs.p99,
+    maxRel: s.rel.max,
+    medianRel: s.rel.median,
+    relL2: s.relL2,
+    cosine: s.cosine,
+    psnr: s.psnr,
+    nan: s.nanCount,
+    inf: s.infCount,
+    failing: s.failing,
+    worstRatio: s.worstRatio,
+    minPassingAtol: s.minPassingAtol,
+    worstAt: formatLocation(s.worst),
   };
 }
 
@@ -313,12 +380,18 @@ export interface UlpStats {
 
 export function compareUlp(actual: Numeric, expected: Numeric, allowedUlp: number): UlpStats {
   if (actual.length !== expected.length) throw new CompareError(`length ${actual.length} vs expected ${expected.length}`);
-  let differing = 0, beyond = 0, maxUlp = 0, firstBeyond = -1;
+  let differing = 0,
+    beyond = 0,
+    maxUlp = 0,
+    firstBeyond = -1;
   for (let i = 0; i < actual.length; i++) {
     const d = ulpDistance(actual[i]!, expected[i]!);
     if (d > 0) differing++;
     if (d > maxUlp) maxUlp = d;
-    if (d > allowedUlp) { beyond++; if (firstBeyond < 0) firstBeyond = i; }
+    if (d > allowedUlp) {
+      beyond++;
+      if (firstBeyond < 0) firstBeyond = i;
+    }
   }
   return { count: actual.length, differing, beyond, maxUlp, firstBeyond, allowedUlp, pass: beyond === 0 && actual.length > 0 };
 }

@@ -19,7 +19,6 @@ import { colourHistogram, type PixelImage, type ReferenceSet } from './stats.js'
 export const TRAINED_REFERENCE_ACCURACY = 0.656;
 export const MIN_REFERENCE_ACCURACY = TRAINED_REFERENCE_ACCURACY / 2;
 
-
 /** Levels per channel of the joint RGB histogram: 4 (64 bins). Leave-one-out on the procedural training set
  * (make_dataset(32, seed=5), 32 per breed): 3 levels 0.70, 4 levels 0.93, 5 levels 0.96 but 125 dims for as few as 8 seeds. */
 export const HISTOGRAM_LEVELS = 4;
@@ -73,10 +72,13 @@ export function fitBreedClassifier(features: Float64Array[][], breeds: string[])
     dof += g.length - 1;
   });
   const sd = ss.map((v) => Math.sqrt(v / dof));
-  const used = Array.from(sd).filter((v) => v > 0).sort((a, b) => a - b);
+  const used = Array.from(sd)
+    .filter((v) => v > 0)
+    .sort((a, b) => a - b);
   const median = used[Math.floor(used.length / 2)] ?? 0;
   const floor = SCALE_FLOOR_FRACTION * median;
-  if (!(floor > 0)) throw new FidelityError('reference images have no colour spread at all (every histogram identical): a collapsed reference model');
+  if (!(floor > 0))
+    throw new FidelityError('reference images have no colour spread at all (every histogram identical): a collapsed reference model');
   const scale = sd.map((v) => Math.max(v, floor));
   return { breeds, centroids, scale, counts: features.map((g) => g.length) };
 }
@@ -94,7 +96,9 @@ export function classify(clf: BreedClassifier, x: Float64Array): Classification 
     return s;
   });
   let predicted = 0;
-  distances.forEach((d, b) => { if (d < distances[predicted]!) predicted = b; });
+  distances.forEach((d, b) => {
+    if (d < distances[predicted]!) predicted = b;
+  });
   return { predicted, distances };
 }
 
@@ -116,7 +120,15 @@ export interface FidelityPrediction {
   distances: number[];
 }
 
-export interface BreedFidelity { breed: number; name: string; n: number; correct: number; recall: number; topRankCount: number; predictedAs: string }
+export interface BreedFidelity {
+  breed: number;
+  name: string;
+  n: number;
+  correct: number;
+  recall: number;
+  topRankCount: number;
+  predictedAs: string;
+}
 
 export interface FidelityEvaluation {
   accuracy: number;
@@ -137,9 +149,13 @@ function summariseFidelity(preds: FidelityPrediction[], breeds: string[], rankLi
     const row = confusion[b]!;
     const top = row.indexOf(Math.max(...row));
     return {
-      breed: b, name, n: mine.length, correct, recall: mine.length ? correct / mine.length : NaN,
+      breed: b,
+      name,
+      n: mine.length,
+      correct,
+      recall: mine.length ? correct / mine.length : NaN,
       topRankCount: mine.filter((p) => p.rank <= rankLimit).length,
-      predictedAs: mine.length ? breeds[top] ?? String(top) : '',
+      predictedAs: mine.length ? (breeds[top] ?? String(top)) : '',
     };
   });
   const correct = preds.filter((p) => p.correct).length;
@@ -149,16 +165,29 @@ function summariseFidelity(preds: FidelityPrediction[], breeds: string[], rankLi
 /** Leave-one-out on the reference set: each image classified by a classifier fitted without it. */
 export function leaveOneOut(features: Float64Array[][], breeds: string[], seeds?: number[]): FidelityEvaluation & { ranks: number[] } {
   const preds: FidelityPrediction[] = [];
-  features.forEach((g, b) => g.forEach((x, k) => {
-    const held = features.map((gg, bb) => (bb === b ? gg.filter((_, j) => j !== k) : gg));
-    const c = classify(fitBreedClassifier(held, breeds), x);
-    const rank = labelRank(c, b);
-    preds.push({ label: `breed=${breeds[b]},seed=${seeds?.[k] ?? k}`, breed: b, predicted: c.predicted, rank, correct: c.predicted === b, distances: c.distances });
-  }));
+  features.forEach((g, b) =>
+    g.forEach((x, k) => {
+      const held = features.map((gg, bb) => (bb === b ? gg.filter((_, j) => j !== k) : gg));
+      const c = classify(fitBreedClassifier(held, breeds), x);
+      const rank = labelRank(c, b);
+      preds.push({
+        label: `breed=${breeds[b]},seed=${seeds?.[k] ?? k}`,
+        breed: b,
+        predicted: c.predicted,
+        rank,
+        correct: c.predicted === b,
+        distances: c.distances,
+      });
+    }),
+  );
   return { ...summariseFidelity(preds, breeds, 1), ranks: preds.map((p) => p.rank) };
 }
 
-export interface LabelledImage { image: PixelImage; breed: number; label: string }
+export interface LabelledImage {
+  image: PixelImage;
+  breed: number;
+  label: string;
+}
 
 /** Classifies labelled (generated) images; `rankLimit` sets topRankCount (images whose label ranks <= it). */
 export function evaluateFidelity(clf: BreedClassifier, items: LabelledImage[], rankLimit = 1): FidelityEvaluation {
@@ -174,7 +203,12 @@ export function evaluateFidelity(clf: BreedClassifier, items: LabelledImage[], r
  * Re-judges predictions under other labels (e.g. a generator that draws breed 3 when asked for 10): `relabel`
  * gives the breed each image was asked for. Image content and distances are unchanged.
  */
-export function relabelPredictions(preds: FidelityPrediction[], relabel: (p: FidelityPrediction) => number, breeds: string[], rankLimit: number): FidelityEvaluation {
+export function relabelPredictions(
+  preds: FidelityPrediction[],
+  relabel: (p: FidelityPrediction) => number,
+  breeds: string[],
+  rankLimit: number,
+): FidelityEvaluation {
   const out = preds.map((p) => {
     const breed = relabel(p);
     const d = p.distances[breed]!;
@@ -185,7 +219,11 @@ export function relabelPredictions(preds: FidelityPrediction[], relabel: (p: Fid
 
 /** Joins evaluations of disjoint image sets (e.g. generated images and held-out reference images). */
 export function combineEvaluations(parts: FidelityEvaluation[], breeds: string[], rankLimit: number): FidelityEvaluation {
-  return summariseFidelity(parts.flatMap((p) => p.predictions), breeds, rankLimit);
+  return summariseFidelity(
+    parts.flatMap((p) => p.predictions),
+    breeds,
+    rankLimit,
+  );
 }
 
 export function referenceFeatures(ref: ReferenceSet): Float64Array[][] {
@@ -221,7 +259,8 @@ export function deriveFidelityLimits(loo: FidelityEvaluation & { ranks: number[]
     referenceAccuracy: p,
     rankLimit,
     minAccuracy: (n: number) => p - ACCURACY_SIGMAS * Math.sqrt((p * (1 - p)) / Math.max(1, n)),
-    derivation: `accuracy >= leave-one-out reference accuracy ${p.toFixed(3)} - ${ACCURACY_SIGMAS} binomial sigmas at the set size; ` +
+    derivation:
+      `accuracy >= leave-one-out reference accuracy ${p.toFixed(3)} - ${ACCURACY_SIGMAS} binomial sigmas at the set size; ` +
       `per breed: at least half its images rank their breed within ${rankLimit} (covers ${RANK_COVERAGE * 100} % of ${loo.ranks.length} leave-one-out reference images)`,
   };
 }
@@ -231,14 +270,21 @@ export function deriveFidelityLimits(loo: FidelityEvaluation & { ranks: number[]
 
 /** Mean absolute RGB difference of two images of equal size, in 8-bit levels (0..255). */
 export function pixelDistance(a: PixelImage, b: PixelImage): number {
-  if (a.width !== b.width || a.height !== b.height) throw new FidelityError(`image sizes differ: ${a.width}x${a.height} vs ${b.width}x${b.height}`);
+  if (a.width !== b.width || a.height !== b.height)
+    throw new FidelityError(`image sizes differ: ${a.width}x${a.height} vs ${b.width}x${b.height}`);
   const n = a.width * a.height;
   let s = 0;
   for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) s += Math.abs(a.data[i * a.channels + c]! - b.data[i * b.channels + c]!);
   return s / (3 * n);
 }
 
-export interface Diversity { n: number; pairs: number; meanPairwise: number; minPairwise: number; closestPair: [number, number] }
+export interface Diversity {
+  n: number;
+  pairs: number;
+  meanPairwise: number;
+  minPairwise: number;
+  closestPair: [number, number];
+}
 
 /** Pairwise pixel distances among one breed's images from different seeds. */
 export function diversity(images: PixelImage[]): Diversity {
@@ -251,7 +297,10 @@ export function diversity(images: PixelImage[]): Diversity {
       const d = pixelDistance(images[i]!, images[j]!);
       sum += d;
       pairs++;
-      if (d < min) { min = d; closest = [i, j]; }
+      if (d < min) {
+        min = d;
+        closest = [i, j];
+      }
     }
   }
   return { n: images.length, pairs, meanPairwise: pairs ? sum / pairs : NaN, minPairwise: pairs ? min : NaN, closestPair: closest };
@@ -260,14 +309,25 @@ export function diversity(images: PixelImage[]): Diversity {
 /** A generated breed's mean pairwise distance must reach this fraction of the closest pair its reference images show. */
 export const DIVERSITY_FRACTION = 0.5;
 
-export interface DiversityLimit { breed: number; name: string; limit: number; referenceMin: number; referenceMean: number; derivation: string }
+export interface DiversityLimit {
+  breed: number;
+  name: string;
+  limit: number;
+  referenceMin: number;
+  referenceMean: number;
+  derivation: string;
+}
 
 /** Per breed: DIVERSITY_FRACTION x the smallest pairwise distance among its reference images (different seeds). */
 export function deriveDiversityLimits(ref: ReferenceSet): DiversityLimit[] {
   return ref.images.map((row, b) => {
     const d = diversity(row);
     return {
-      breed: b, name: ref.breeds[b] ?? String(b), limit: DIVERSITY_FRACTION * d.minPairwise, referenceMin: d.minPairwise, referenceMean: d.meanPairwise,
+      breed: b,
+      name: ref.breeds[b] ?? String(b),
+      limit: DIVERSITY_FRACTION * d.minPairwise,
+      referenceMin: d.minPairwise,
+      referenceMean: d.meanPairwise,
       derivation: `${DIVERSITY_FRACTION} x the closest of ${d.pairs} reference pairs (${d.minPairwise.toFixed(2)} levels) of ${ref.breeds[b]}`,
     };
   });

@@ -39,7 +39,9 @@ declare module 'vitest' {
 
 function contextLines(ctx: Record<string, string | number> | undefined): string {
   if (!ctx) return '';
-  return Object.entries(ctx).map(([k, v]) => `\n  ${k}: ${v}`).join('');
+  return Object.entries(ctx)
+    .map(([k, v]) => `\n  ${k}: ${v}`)
+    .join('');
 }
 
 export function registerGoldenMatchers(): void {
@@ -50,7 +52,8 @@ export function registerGoldenMatchers(): void {
       onStats?.(stats);
       return {
         pass: stats.pass,
-        message: () => `${caseId}${this.isNot ? ' (expected NOT to match)' : ''}${contextLines(context)}\n${formatComparison(stats, caseId)}`,
+        message: () =>
+          `${caseId}${this.isNot ? ' (expected NOT to match)' : ''}${contextLines(context)}\n${formatComparison(stats, caseId)}`,
       };
     },
     toPassComparison(received: ComparisonStats, caseId: string) {

@@ -5,8 +5,16 @@
  * change and splice every other byte range through unchanged.
  */
 import {
-  DTYPE_CODE, fields, findInitializer, inspectOnnx, OnnxError, OUTPUT_LAYER_BIAS, OUTPUT_LAYER_WEIGHT,
-  type Field, type InitializerInfo, type OnnxInfo,
+  DTYPE_CODE,
+  fields,
+  findInitializer,
+  inspectOnnx,
+  OnnxError,
+  OUTPUT_LAYER_BIAS,
+  OUTPUT_LAYER_WEIGHT,
+  type Field,
+  type InitializerInfo,
+  type OnnxInfo,
 } from './onnx.js';
 import { seededNoise } from './noise.js';
 
@@ -16,7 +24,11 @@ export class MutateError extends Error {}
 // Finding the tensors a mutation targets (by the PyTorch parameter each holds, see onnx.ts roleOf)
 
 function rolesList(info: OnnxInfo): string {
-  return info.initializers.map((i) => i.role).filter((r): r is string => r !== null).slice(0, 40).join(', ');
+  return info.initializers
+    .map((i) => i.role)
+    .filter((r): r is string => r !== null)
+    .slice(0, 40)
+    .join(', ');
 }
 
 /** The initializer holding a parameter (`final_layer.linear.weight`) or with that exact name. */
@@ -47,7 +59,8 @@ export function timestepMlpTensors(info: OnnxInfo): InitializerInfo[] {
   const found = info.initializers
     .filter((i) => i.role !== null && /^t_embedder\.mlp\.\d+\.weight$/.test(i.role))
     .sort((a, b) => a.role!.localeCompare(b.role!));
-  if (found.length === 0) throw new MutateError(`${info.source}: no t_embedder.mlp.N.weight initializer (parameters found: ${rolesList(info)})`);
+  if (found.length === 0)
+    throw new MutateError(`${info.source}: no t_embedder.mlp.N.weight initializer (parameters found: ${rolesList(info)})`);
   return found;
 }
 
@@ -67,7 +80,9 @@ export function withInitializers(bytes: Uint8Array, edits: Record<string, Float3
   for (const [name, edit] of Object.entries(edits)) {
     const init = requireTensor(info, name);
     if (init.dtype !== 'float32' || (init.storage !== 'raw_data' && init.storage !== 'float_data')) {
-      throw new MutateError(`${source}: initializer '${init.name}' is ${init.dtype} stored as ${init.storage}; withInitializers edits float32 data (use withRawInitializers)`);
+      throw new MutateError(
+        `${source}: initializer '${init.name}' is ${init.dtype} stored as ${init.storage}; withInitializers edits float32 data (use withRawInitializers)`,
+      );
     }
     if (init.offset % 4 === 0) {
       edit(new Float32Array(out.buffer, init.offset, init.count), [...init.dims]);
@@ -86,7 +101,8 @@ export function withRawInitializers(bytes: Uint8Array, edits: Record<string, Raw
   const out = new Uint8Array(bytes);
   for (const [name, edit] of Object.entries(edits)) {
     const init = requireTensor(info, name);
-    if (init.storage !== 'raw_data') throw new MutateError(`${source}: initializer '${init.name}' is stored as ${init.storage}, not raw_data`);
+    if (init.storage !== 'raw_data')
+      throw new MutateError(`${source}: initializer '${init.name}' is stored as ${init.storage}, not raw_data`);
     edit(out.subarray(init.offset, init.offset + init.byteLength), init);
   }
   return out;
@@ -116,38 +132,52 @@ export function zeroOutputLayer(bytes: Uint8Array, source = '<onnx bytes>'): Uin
  */
 export function breedRowsUntrained(bytes: Uint8Array, rows: number[], seed: number, source = '<onnx bytes>'): Uint8Array {
   const t = breedEmbeddingTensor(inspectOnnx(bytes, source));
-  return withInitializers(bytes, {
-    [t.name]: (d, dims) => {
-      const w = dims[1]!;
-      for (const r of rows) {
-        if (r < 0 || r >= dims[0]!) throw new MutateError(`${source}: breed row ${r} outside the ${dims[0]}-row embedding`);
-        const z = seededNoise(seed + r, w);
-        for (let e = 0; e < w; e++) d[r * w + e] = 0.02 * z[e]!;
-      }
+  return withInitializers(
+    bytes,
+    {
+      [t.name]: (d, dims) => {
+        const w = dims[1]!;
+        for (const r of rows) {
+          if (r < 0 || r >= dims[0]!) throw new MutateError(`${source}: breed row ${r} outside the ${dims[0]}-row embedding`);
+          const z = seededNoise(seed + r, w);
+          for (let e = 0; e < w; e++) d[r * w + e] = 0.02 * z[e]!;
+        }
+      },
     },
-  }, source);
+    source,
+  );
 }
 
 /** Breed embedding row `to` made a copy of row `from`: the two breeds are drawn alike. */
 export function breedRowCopied(bytes: Uint8Array, from: number, to: number, source = '<onnx bytes>'): Uint8Array {
   const t = breedEmbeddingTensor(inspectOnnx(bytes, source));
-  return withInitializers(bytes, {
-    [t.name]: (d, dims) => {
-      const w = dims[1]!;
-      if (Math.max(from, to) >= dims[0]!) throw new MutateError(`${source}: breed rows ${from}, ${to} outside the ${dims[0]}-row embedding`);
-      d.copyWithin(to * w, from * w, (from + 1) * w);
+  return withInitializers(
+    bytes,
+    {
+      [t.name]: (d, dims) => {
+        const w = dims[1]!;
+        if (Math.max(from, to) >= dims[0]!)
+          throw new MutateError(`${source}: breed rows ${from}, ${to} outside the ${dims[0]}-row embedding`);
+        d.copyWithin(to * w, from * w, (from + 1) * w);
+      },
     },
-  }, source);
+    source,
+  );
 }
 
 /** One non-finite value (NaN by default) at a flat index of a float32 initializer. */
 export function injectNonFinite(bytes: Uint8Array, nameOrRole: string, index = 0, value = Number.NaN, source = '<onnx bytes>'): Uint8Array {
-  return withInitializers(bytes, {
-    [nameOrRole]: (d) => {
-      if (index < 0 || index >= d.length) throw new MutateError(`${source}: index ${index} outside '${nameOrRole}' (${d.length} elements)`);
-      d[index] = value;
+  return withInitializers(
+    bytes,
+    {
+      [nameOrRole]: (d) => {
+        if (index < 0 || index >= d.length)
+          throw new MutateError(`${source}: index ${index} outside '${nameOrRole}' (${d.length} elements)`);
+        d[index] = value;
+      },
     },
-  }, source);
+    source,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -199,8 +229,14 @@ function varintField(field: number, value: number): Chunks {
  * Re-emits the fields of message bytes[start, end): `edit` returns the replacement encoding of a field
  * (tag included), [] to drop it, or undefined to keep its original bytes (spliced, not copied).
  */
-function rewrite(bytes: Uint8Array, start: number, end: number, source: string, what: string,
-  edit: (f: Field) => Chunks | undefined): Chunks {
+function rewrite(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  source: string,
+  what: string,
+  edit: (f: Field) => Chunks | undefined,
+): Chunks {
   const out: Chunks = [];
   let keepFrom = -1;
   let keepTo = -1;
@@ -226,8 +262,11 @@ function fieldString(bytes: Uint8Array, f: Field): string {
 
 /** Rewrites ModelProto.graph (field 7) with `graphEdit`, everything else unchanged. */
 function rewriteModelGraph(bytes: Uint8Array, source: string, graphEdit: (f: Field) => Chunks | undefined): Uint8Array {
-  return concat(rewrite(bytes, 0, bytes.length, source, 'ModelProto', (f) =>
-    f.field === 7 ? lenField(7, rewrite(bytes, f.start, f.end, source, 'GraphProto', graphEdit)) : undefined));
+  return concat(
+    rewrite(bytes, 0, bytes.length, source, 'ModelProto', (f) =>
+      f.field === 7 ? lenField(7, rewrite(bytes, f.start, f.end, source, 'GraphProto', graphEdit)) : undefined,
+    ),
+  );
 }
 
 function valueInfoName(bytes: Uint8Array, f: Field, source: string): string {
@@ -249,10 +288,14 @@ export function renameIO(bytes: Uint8Array, mapping: Record<string, string>, sou
   const used = new Set<string>([...info.initializers.map((i) => i.name), ...info.nodes.flatMap((n) => [...n.inputs, ...n.outputs]), ...io]);
   for (const [from, to] of Object.entries(mapping)) {
     if (!io.has(from)) {
-      throw new MutateError(`${source}: '${from}' is not a graph input or output (inputs: ${info.inputs.map((v) => v.name).join(', ')}; outputs: ${info.outputs.map((v) => v.name).join(', ')})`);
+      throw new MutateError(
+        `${source}: '${from}' is not a graph input or output (inputs: ${info.inputs.map((v) => v.name).join(', ')}; outputs: ${info.outputs.map((v) => v.name).join(', ')})`,
+      );
     }
     if (to.length === 0 || (used.has(to) && mapping[to] === undefined)) {
-      throw new MutateError(`${source}: cannot rename '${from}' to '${to}': ${to.length === 0 ? 'empty name' : 'the name is already used in the graph'}`);
+      throw new MutateError(
+        `${source}: cannot rename '${from}' to '${to}': ${to.length === 0 ? 'empty name' : 'the name is already used in the graph'}`,
+      );
     }
   }
   const renamed = (s: string): string | undefined => (Object.hasOwn(mapping, s) ? mapping[s] : undefined);
@@ -260,28 +303,44 @@ export function renameIO(bytes: Uint8Array, mapping: Record<string, string>, sou
   const valueInfo = (field: number, f: Field): Chunks | undefined => {
     const to = renamed(valueInfoName(bytes, f, source));
     if (to === undefined) return undefined;
-    return lenField(field, rewrite(bytes, f.start, f.end, source, 'ValueInfoProto', (vf) => (vf.field === 1 ? stringField(1, to) : undefined)));
+    return lenField(
+      field,
+      rewrite(bytes, f.start, f.end, source, 'ValueInfoProto', (vf) => (vf.field === 1 ? stringField(1, to) : undefined)),
+    );
   };
-  const node = (f: Field): Chunks => lenField(1, rewrite(bytes, f.start, f.end, source, 'NodeProto', (nf) => {
-    if (nf.field === 1 || nf.field === 2) {
-      const to = renamed(fieldString(bytes, nf));
-      return to === undefined ? undefined : stringField(nf.field, to);
-    }
-    if (nf.field === 5) {
-      return lenField(5, rewrite(bytes, nf.start, nf.end, source, 'AttributeProto', (af) =>
-        af.field === 6 || af.field === 11 ? lenField(af.field, rewrite(bytes, af.start, af.end, source, 'GraphProto', graph)) : undefined));
-    }
-    return undefined;
-  }));
+  const node = (f: Field): Chunks =>
+    lenField(
+      1,
+      rewrite(bytes, f.start, f.end, source, 'NodeProto', (nf) => {
+        if (nf.field === 1 || nf.field === 2) {
+          const to = renamed(fieldString(bytes, nf));
+          return to === undefined ? undefined : stringField(nf.field, to);
+        }
+        if (nf.field === 5) {
+          return lenField(
+            5,
+            rewrite(bytes, nf.start, nf.end, source, 'AttributeProto', (af) =>
+              af.field === 6 || af.field === 11
+                ? lenField(af.field, rewrite(bytes, af.start, af.end, source, 'GraphProto', graph))
+                : undefined,
+            ),
+          );
+        }
+        return undefined;
+      }),
+    );
   const graph = (g: Field): Chunks | undefined => {
     if (g.field === 1) return node(g);
     if (g.field === 11 || g.field === 12 || g.field === 13) return valueInfo(g.field, g);
     if (g.field === 5) {
-      return lenField(5, rewrite(bytes, g.start, g.end, source, 'TensorProto', (tf) => {
-        if (tf.field !== 8) return undefined;
-        const to = renamed(fieldString(bytes, tf));
-        return to === undefined ? undefined : stringField(8, to);
-      }));
+      return lenField(
+        5,
+        rewrite(bytes, g.start, g.end, source, 'TensorProto', (tf) => {
+          if (tf.field !== 8) return undefined;
+          const to = renamed(fieldString(bytes, tf));
+          return to === undefined ? undefined : stringField(8, to);
+        }),
+      );
     }
     return undefined;
   };
@@ -289,14 +348,28 @@ export function renameIO(bytes: Uint8Array, mapping: Record<string, string>, sou
 }
 
 /** Rewrites TypeProto.tensor_type of the named graph inputs/outputs/value_info entries. */
-function rewriteTensorType(bytes: Uint8Array, source: string, match: (name: string, field: number) => boolean,
-  tensorEdit: (tt: Field) => Chunks | undefined): Uint8Array {
+function rewriteTensorType(
+  bytes: Uint8Array,
+  source: string,
+  match: (name: string, field: number) => boolean,
+  tensorEdit: (tt: Field) => Chunks | undefined,
+): Uint8Array {
   return rewriteModelGraph(bytes, source, (g) => {
     if (g.field !== 11 && g.field !== 12 && g.field !== 13) return undefined;
     if (!match(valueInfoName(bytes, g, source), g.field)) return undefined;
-    return lenField(g.field, rewrite(bytes, g.start, g.end, source, 'ValueInfoProto', (vf) =>
-      vf.field !== 2 ? undefined : lenField(2, rewrite(bytes, vf.start, vf.end, source, 'TypeProto', (tf) =>
-        tf.field !== 1 ? undefined : lenField(1, rewrite(bytes, tf.start, tf.end, source, 'TypeProto.Tensor', tensorEdit))))));
+    return lenField(
+      g.field,
+      rewrite(bytes, g.start, g.end, source, 'ValueInfoProto', (vf) =>
+        vf.field !== 2
+          ? undefined
+          : lenField(
+              2,
+              rewrite(bytes, vf.start, vf.end, source, 'TypeProto', (tf) =>
+                tf.field !== 1 ? undefined : lenField(1, rewrite(bytes, tf.start, tf.end, source, 'TypeProto.Tensor', tensorEdit)),
+              ),
+            ),
+      ),
+    );
   });
 }
 
@@ -311,8 +384,12 @@ export function setInputDtype(bytes: Uint8Array, name: string, dtype: string, so
   }
   const code = DTYPE_CODE[dtype];
   if (code === undefined) throw new MutateError(`unknown ONNX dtype '${dtype}' (known: ${Object.keys(DTYPE_CODE).join(', ')})`);
-  return rewriteTensorType(bytes, source, (n, field) => n === name && field !== 13,
-    (tt) => (tt.field === 1 ? varintField(1, code) : undefined));
+  return rewriteTensorType(
+    bytes,
+    source,
+    (n, field) => n === name && field !== 13,
+    (tt) => (tt.field === 1 ? varintField(1, code) : undefined),
+  );
 }
 
 /**
@@ -325,27 +402,40 @@ export function fixBatchDim(bytes: Uint8Array, size: number, symbol = 'batch', s
   if (![...info.inputs, ...info.outputs].some((v) => v.shape?.includes(symbol))) {
     throw new MutateError(`${source}: no graph input or output has a '${symbol}' dimension`);
   }
-  return rewriteTensorType(bytes, source, () => true, (tt) => {
-    if (tt.field !== 2) return undefined;
-    return lenField(2, rewrite(bytes, tt.start, tt.end, source, 'TensorShapeProto', (d) => {
-      if (d.field !== 1) return undefined;
-      let param: string | null = null;
-      for (const df of fields(bytes, d.start, d.end, source, 'Dimension')) if (df.field === 2) param = fieldString(bytes, df);
-      return param === symbol ? lenField(1, varintField(1, size)) : undefined;
-    }));
-  });
+  return rewriteTensorType(
+    bytes,
+    source,
+    () => true,
+    (tt) => {
+      if (tt.field !== 2) return undefined;
+      return lenField(
+        2,
+        rewrite(bytes, tt.start, tt.end, source, 'TensorShapeProto', (d) => {
+          if (d.field !== 1) return undefined;
+          let param: string | null = null;
+          for (const df of fields(bytes, d.start, d.end, source, 'Dimension')) if (df.field === 2) param = fieldString(bytes, df);
+          return param === symbol ? lenField(1, varintField(1, size)) : undefined;
+        }),
+      );
+    },
+  );
 }
 
 /** Sets (or replaces) the default-domain opset version: an export made with another opset_version. */
 export function setOpset(bytes: Uint8Array, version: number, source = '<onnx bytes>'): Uint8Array {
   inspectOnnx(bytes, source);
-  return concat(rewrite(bytes, 0, bytes.length, source, 'ModelProto', (f) => {
-    if (f.field !== 8) return undefined;
-    let domain = '';
-    for (const of of fields(bytes, f.start, f.end, source, 'OperatorSetIdProto')) if (of.field === 1) domain = fieldString(bytes, of);
-    if (domain !== '' && domain !== 'ai.onnx') return undefined;
-    return lenField(8, rewrite(bytes, f.start, f.end, source, 'OperatorSetIdProto', (of) => (of.field === 2 ? varintField(2, version) : undefined)));
-  }));
+  return concat(
+    rewrite(bytes, 0, bytes.length, source, 'ModelProto', (f) => {
+      if (f.field !== 8) return undefined;
+      let domain = '';
+      for (const of of fields(bytes, f.start, f.end, source, 'OperatorSetIdProto')) if (of.field === 1) domain = fieldString(bytes, of);
+      if (domain !== '' && domain !== 'ai.onnx') return undefined;
+      return lenField(
+        8,
+        rewrite(bytes, f.start, f.end, source, 'OperatorSetIdProto', (of) => (of.field === 2 ? varintField(2, version) : undefined)),
+      );
+    }),
+  );
 }
 
 /** Sets (value) or removes (null) one metadata_props entry: a model whose metadata contradicts its manifest. */
@@ -375,31 +465,44 @@ export function withInitializerRows(bytes: Uint8Array, nameOrRole: string, rows:
   const init = requireTensor(info, nameOrRole);
   const dims = [...init.dims];
   if (init.dtype !== 'float32' || init.storage !== 'raw_data' || dims.length < 1) {
-    throw new MutateError(`${source}: '${init.name}' is ${init.dtype} stored as ${init.storage} with dims [${dims}]; withInitializerRows cuts float32 raw_data tensors`);
+    throw new MutateError(
+      `${source}: '${init.name}' is ${init.dtype} stored as ${init.storage} with dims [${dims}]; withInitializerRows cuts float32 raw_data tensors`,
+    );
   }
-  if (!Number.isInteger(rows) || rows < 1 || rows > dims[0]!) throw new MutateError(`${source}: cannot keep ${rows} of the ${dims[0]} rows of '${init.name}'`);
+  if (!Number.isInteger(rows) || rows < 1 || rows > dims[0]!)
+    throw new MutateError(`${source}: cannot keep ${rows} of the ${dims[0]} rows of '${init.name}'`);
   const rowBytes = init.byteLength / dims[0]!;
   dims[0] = rows;
   let dimIndex = 0;
   let found = false;
   const out = rewriteModelGraph(bytes, source, (g) => {
     if ((g.field === 11 || g.field === 13) && valueInfoName(bytes, g, source) === init.name) {
-      throw new MutateError(`${source}: '${init.name}' is also declared as a graph input or value_info; withInitializerRows does not rewrite those`);
+      throw new MutateError(
+        `${source}: '${init.name}' is also declared as a graph input or value_info; withInitializerRows does not rewrite those`,
+      );
     }
     if (g.field !== 5) return undefined;
     let name = '';
     for (const tf of fields(bytes, g.start, g.end, source, 'TensorProto')) if (tf.field === 8) name = fieldString(bytes, tf);
     if (name !== init.name) return undefined;
     found = true;
-    return lenField(5, rewrite(bytes, g.start, g.end, source, 'TensorProto', (tf) => {
-      if (tf.field === 1 && tf.wire === 0) return varintField(1, dims[dimIndex++]!);
-      if (tf.field === 1) return lenField(1, dims.map((d) => encodeVarint(d)));
-      if (tf.field === 9) return lenField(9, [bytes.subarray(tf.start, tf.start + rows * rowBytes)]);
-      return undefined;
-    }));
+    return lenField(
+      5,
+      rewrite(bytes, g.start, g.end, source, 'TensorProto', (tf) => {
+        if (tf.field === 1 && tf.wire === 0) return varintField(1, dims[dimIndex++]!);
+        if (tf.field === 1)
+          return lenField(
+            1,
+            dims.map((d) => encodeVarint(d)),
+          );
+        if (tf.field === 9) return lenField(9, [bytes.subarray(tf.start, tf.start + rows * rowBytes)]);
+        return undefined;
+      }),
+    );
   });
   if (!found) throw new MutateError(`${source}: initializer '${init.name}' not found in the graph's initializer list`);
   const check = requireTensor(inspectOnnx(out, source), init.name);
-  if (check.dims[0] !== rows || check.byteLength !== rows * rowBytes) throw new MutateError(`${source}: cutting '${init.name}' to ${rows} rows failed (now [${check.dims}])`);
+  if (check.dims[0] !== rows || check.byteLength !== rows * rowBytes)
+    throw new MutateError(`${source}: cutting '${init.name}' to ${rows} rows failed (now [${check.dims}])`);
   return out;
 }

@@ -10,10 +10,19 @@ export interface NpyArray {
 }
 
 const DESCR: Record<string, NpyDtype> = {
-  '<f4': 'float32', '<f8': 'float64', '<i8': 'int64', '<i4': 'int32', '|u1': 'uint8', '<u1': 'uint8',
+  '<f4': 'float32',
+  '<f8': 'float64',
+  '<i8': 'int64',
+  '<i4': 'int32',
+  '|u1': 'uint8',
+  '<u1': 'uint8',
 };
 const DESCR_OF: Record<NpyDtype, string> = {
-  float32: '<f4', float64: '<f8', int64: '<i8', int32: '<i4', uint8: '|u1',
+  float32: '<f4',
+  float64: '<f8',
+  int64: '<i8',
+  int32: '<i4',
+  uint8: '|u1',
 };
 const BYTES: Record<NpyDtype, number> = { float32: 4, float64: 8, int64: 8, int32: 4, uint8: 1 };
 
@@ -23,17 +32,24 @@ export class NpyError extends Error {}
 export function parseNpy(bytes: Uint8Array, source = '<buffer>'): NpyArray {
   const { dtype, shape, dataOffset: dataStart, dataBytes: need } = parseNpyHeader(bytes, source);
   if (bytes.length - dataStart < need) {
-    throw new NpyError(`${source}: truncated: shape [${shape.join(',')}] ${dtype} needs ${need} data bytes, file has ${bytes.length - dataStart}`);
+    throw new NpyError(
+      `${source}: truncated: shape [${shape.join(',')}] ${dtype} needs ${need} data bytes, file has ${bytes.length - dataStart}`,
+    );
   }
   // copy into a fresh, aligned buffer (a Node Buffer's slice() is a view into a shared pool)
   const raw = new Uint8Array(need);
   raw.set(bytes.subarray(dataStart, dataStart + need));
   const buf = raw.buffer;
   const data: NpyData =
-    dtype === 'float32' ? new Float32Array(buf) :
-    dtype === 'float64' ? new Float64Array(buf) :
-    dtype === 'int64' ? new BigInt64Array(buf) :
-    dtype === 'int32' ? new Int32Array(buf) : new Uint8Array(buf);
+    dtype === 'float32'
+      ? new Float32Array(buf)
+      : dtype === 'float64'
+        ? new Float64Array(buf)
+        : dtype === 'int64'
+          ? new BigInt64Array(buf)
+          : dtype === 'int32'
+            ? new Int32Array(buf)
+            : new Uint8Array(buf);
   return { dtype, shape, data };
 }
 
@@ -86,7 +102,11 @@ export function parseNpyHeader(head: Uint8Array, source = '<buffer>'): NpyHeader
   const dtype = DESCR[descr];
   if (!dtype) throw new NpyError(`${source}: unsupported dtype ${descr} (supported: ${Object.keys(DESCR).join(', ')})`);
   if (fortran === 'True') throw new NpyError(`${source}: Fortran-ordered arrays are not supported; save C-ordered`);
-  const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map(Number);
   const count = shape.reduce((a, b) => a * b, 1);
   return { dtype, shape, dataOffset, dataBytes: count * BYTES[dtype] };
 }

@@ -10,17 +10,59 @@ export class OnnxError extends Error {}
 
 /** Element types by TensorProto.DataType number. */
 const DTYPES: Record<number, OnnxDtype> = {
-  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string', 9: 'bool',
-  10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 14: 'complex64', 15: 'complex128', 16: 'bfloat16',
+  1: 'float32',
+  2: 'uint8',
+  3: 'int8',
+  4: 'uint16',
+  5: 'int16',
+  6: 'int32',
+  7: 'int64',
+  8: 'string',
+  9: 'bool',
+  10: 'float16',
+  11: 'float64',
+  12: 'uint32',
+  13: 'uint64',
+  14: 'complex64',
+  15: 'complex128',
+  16: 'bfloat16',
 };
 export type OnnxDtype =
-  | 'float32' | 'uint8' | 'int8' | 'uint16' | 'int16' | 'int32' | 'int64' | 'string' | 'bool' | 'float16'
-  | 'float64' | 'uint32' | 'uint64' | 'complex64' | 'complex128' | 'bfloat16' | `onnx-type-${number}`;
+  | 'float32'
+  | 'uint8'
+  | 'int8'
+  | 'uint16'
+  | 'int16'
+  | 'int32'
+  | 'int64'
+  | 'string'
+  | 'bool'
+  | 'float16'
+  | 'float64'
+  | 'uint32'
+  | 'uint64'
+  | 'complex64'
+  | 'complex128'
+  | 'bfloat16'
+  | `onnx-type-${number}`;
 
 export const DTYPE_CODE: Record<string, number> = Object.fromEntries(Object.entries(DTYPES).map(([k, v]) => [v, Number(k)]));
 const ELEMENT_BYTES: Partial<Record<OnnxDtype, number>> = {
-  float32: 4, uint8: 1, int8: 1, uint16: 2, int16: 2, int32: 4, int64: 8, bool: 1, float16: 2, float64: 8,
-  uint32: 4, uint64: 8, complex64: 8, complex128: 16, bfloat16: 2,
+  float32: 4,
+  uint8: 1,
+  int8: 1,
+  uint16: 2,
+  int16: 2,
+  int32: 4,
+  int64: 8,
+  bool: 1,
+  float16: 2,
+  float64: 8,
+  uint32: 4,
+  uint64: 8,
+  complex64: 8,
+  complex128: 16,
+  bfloat16: 2,
 };
 const FLOAT_DTYPES: ReadonlySet<OnnxDtype> = new Set<OnnxDtype>(['float32', 'float16', 'float64', 'bfloat16']);
 const QUANTIZED_DTYPES: ReadonlySet<OnnxDtype> = new Set<OnnxDtype>(['uint8', 'int8']);
@@ -127,7 +169,8 @@ export function readVarint(bytes: Uint8Array, pos: number, limit: number, source
   let mul = 1;
   const start = pos;
   for (let i = 0; i < 10; i++) {
-    if (pos >= limit) throw new OnnxError(`${source}: truncated ONNX: a varint at byte ${start} runs past the end of its message (byte ${limit})`);
+    if (pos >= limit)
+      throw new OnnxError(`${source}: truncated ONNX: a varint at byte ${start} runs past the end of its message (byte ${limit})`);
     const b = bytes[pos++]!;
     value += (b & 0x7f) * mul;
     if ((b & 0x80) === 0) {
@@ -161,14 +204,17 @@ export function* fields(bytes: Uint8Array, start: number, end: number, source: s
     } else if (wire === WIRE_LEN) {
       const [len, p2] = readVarint(bytes, pos, end, source);
       if (p2 + len > end) {
-        throw new OnnxError(`${source}: truncated ONNX: field ${field} of ${what} at byte ${tagStart} declares ${len} bytes ` +
-          `but only ${end - p2} remain${end === bytes.length ? ' in the file' : ' in its message'}`);
+        throw new OnnxError(
+          `${source}: truncated ONNX: field ${field} of ${what} at byte ${tagStart} declares ${len} bytes ` +
+            `but only ${end - p2} remain${end === bytes.length ? ' in the file' : ' in its message'}`,
+        );
       }
       yield { field, wire, tagStart, start: p2, end: p2 + len, varint: len };
       pos = p2 + len;
     } else if (wire === WIRE_I64 || wire === WIRE_I32) {
       const n = wire === WIRE_I64 ? 8 : 4;
-      if (pos + n > end) throw new OnnxError(`${source}: truncated ONNX: fixed-width field ${field} of ${what} at byte ${tagStart} runs past the end`);
+      if (pos + n > end)
+        throw new OnnxError(`${source}: truncated ONNX: fixed-width field ${field} of ${what} at byte ${tagStart} runs past the end`);
       yield { field, wire, tagStart, start: pos, end: pos + n, varint: 0 };
       pos += n;
     } else {
@@ -213,17 +259,54 @@ function parseTensor(bytes: Uint8Array, start: number, end: number, source: stri
   let external = false;
   for (const f of fields(bytes, start, end, source, 'TensorProto')) {
     switch (f.field) {
-      case 1: pushInts(bytes, f, t.dims, source); break;
-      case 2: t.dtype = dtypeName(f.varint); break;
-      case 8: t.name = str(bytes, f); break;
-      case 9: t.storage = 'raw_data'; t.offset = f.start; t.byteLength = f.end - f.start; break;
-      case 4: if (f.wire === WIRE_LEN) { t.storage = 'float_data'; t.offset = f.start; t.byteLength = f.end - f.start; } break;
-      case 10: if (f.wire === WIRE_LEN) { t.storage = 'double_data'; t.offset = f.start; t.byteLength = f.end - f.start; } break;
-      case 5: t.storage = 'int32_data'; t.offset = f.start; t.byteLength = f.end - f.start; break;
-      case 7: t.storage = 'int64_data'; t.offset = f.start; t.byteLength = f.end - f.start; break;
-      case 11: t.storage = 'uint64_data'; t.offset = f.start; t.byteLength = f.end - f.start; break;
-      case 14: external = f.varint === 1; break;
-      default: break;
+      case 1:
+        pushInts(bytes, f, t.dims, source);
+        break;
+      case 2:
+        t.dtype = dtypeName(f.varint);
+        break;
+      case 8:
+        t.name = str(bytes, f);
+        break;
+      case 9:
+        t.storage = 'raw_data';
+        t.offset = f.start;
+        t.byteLength = f.end - f.start;
+        break;
+      case 4:
+        if (f.wire === WIRE_LEN) {
+          t.storage = 'float_data';
+          t.offset = f.start;
+          t.byteLength = f.end - f.start;
+        }
+        break;
+      case 10:
+        if (f.wire === WIRE_LEN) {
+          t.storage = 'double_data';
+          t.offset = f.start;
+          t.byteLength = f.end - f.start;
+        }
+        break;
+      case 5:
+        t.storage = 'int32_data';
+        t.offset = f.start;
+        t.byteLength = f.end - f.start;
+        break;
+      case 7:
+        t.storage = 'int64_data';
+        t.offset = f.start;
+        t.byteLength = f.end - f.start;
+        break;
+      case 11:
+        t.storage = 'uint64_data';
+        t.offset = f.start;
+        t.byteLength = f.end - f.start;
+        break;
+      case 14:
+        external = f.varint === 1;
+        break;
+      default:
+        break;
     }
   }
   if (external) t.storage = 'external';
@@ -262,11 +345,21 @@ function parseNode(bytes: Uint8Array, start: number, end: number, source: string
   const n: NodeInfo = { opType: '', name: '', domain: '', inputs: [], outputs: [], attributes: [], intAttributes: {} };
   for (const f of fields(bytes, start, end, source, 'NodeProto')) {
     switch (f.field) {
-      case 1: n.inputs.push(str(bytes, f)); break;
-      case 2: n.outputs.push(str(bytes, f)); break;
-      case 3: n.name = str(bytes, f); break;
-      case 4: n.opType = str(bytes, f); break;
-      case 7: n.domain = str(bytes, f); break;
+      case 1:
+        n.inputs.push(str(bytes, f));
+        break;
+      case 2:
+        n.outputs.push(str(bytes, f));
+        break;
+      case 3:
+        n.name = str(bytes, f);
+        break;
+      case 4:
+        n.opType = str(bytes, f);
+        break;
+      case 7:
+        n.domain = str(bytes, f);
+        break;
       case 5:
         {
           let name: string | null = null;
@@ -281,7 +374,8 @@ function parseNode(bytes: Uint8Array, start: number, end: number, source: string
           }
         }
         break;
-      default: break;
+      default:
+        break;
     }
   }
   return n;
@@ -295,10 +389,16 @@ function modelFields(bytes: Uint8Array, source: string): Field[] {
     top = [...fields(bytes, 0, bytes.length, source, 'ModelProto')];
   } catch (e) {
     if (e instanceof OnnxError && looksLikeModelStart(bytes)) throw e;
-    throw new OnnxError(`${source}: not an ONNX file: its bytes do not parse as a protobuf ModelProto ` +
-      `(first bytes ${hexHead(bytes)}; ${(e as Error).message.replace(`${source}: `, '')})`);
+    throw new OnnxError(
+      `${source}: not an ONNX file: its bytes do not parse as a protobuf ModelProto ` +
+        `(first bytes ${hexHead(bytes)}; ${(e as Error).message.replace(`${source}: `, '')})`,
+    );
   }
-  requireModelFields(top.map((f) => f.field), source, bytes.length);
+  requireModelFields(
+    top.map((f) => f.field),
+    source,
+    bytes.length,
+  );
   return top;
 }
 
@@ -313,11 +413,19 @@ function hexHead(bytes: Uint8Array): string {
 
 function requireModelFields(present: number[], source: string, size: number): void {
   const has = new Set(present);
-  const missing = [[1, 'ir_version'], [7, 'graph'], [8, 'opset_import']].filter(([n]) => !has.has(n as number)).map(([, w]) => w);
+  const missing = [
+    [1, 'ir_version'],
+    [7, 'graph'],
+    [8, 'opset_import'],
+  ]
+    .filter(([n]) => !has.has(n as number))
+    .map(([, w]) => w);
   if (missing.length > 0) {
     const partly = has.has(1) || has.has(7);
-    throw new OnnxError(`${source}: ${partly ? 'incomplete or truncated ONNX' : 'not an ONNX file'}: ` +
-      `no ${missing.join(', ')} in its ModelProto (${size} bytes)`);
+    throw new OnnxError(
+      `${source}: ${partly ? 'incomplete or truncated ONNX' : 'not an ONNX file'}: ` +
+        `no ${missing.join(', ')} in its ModelProto (${size} bytes)`,
+    );
   }
 }
 
@@ -368,17 +476,38 @@ function roleOf(name: string, consumers: { node: NodeInfo; index: number }[]): s
 export function inspectOnnx(bytes: Uint8Array, source = '<onnx bytes>'): OnnxInfo {
   const top = modelFields(bytes, source);
   const info: OnnxInfo = {
-    source, fileBytes: bytes.length, irVersion: 0, opset: null, opsets: [], producer: { name: '', version: '' },
-    inputs: [], outputs: [], valueInfoCount: 0, metadata: {}, opHistogram: {}, nodes: [], initializers: [],
-    parameterCount: 0, quantizedWeightCount: 0, weightElements: 0, parametersPerBlock: {}, quantized: false,
+    source,
+    fileBytes: bytes.length,
+    irVersion: 0,
+    opset: null,
+    opsets: [],
+    producer: { name: '', version: '' },
+    inputs: [],
+    outputs: [],
+    valueInfoCount: 0,
+    metadata: {},
+    opHistogram: {},
+    nodes: [],
+    initializers: [],
+    parameterCount: 0,
+    quantizedWeightCount: 0,
+    weightElements: 0,
+    parametersPerBlock: {},
+    quantized: false,
   };
   const rawInputs: ValueInfo[] = [];
   const tensors: RawTensor[] = [];
   for (const f of top) {
     switch (f.field) {
-      case 1: info.irVersion = f.varint; break;
-      case 2: info.producer.name = str(bytes, f); break;
-      case 3: info.producer.version = str(bytes, f); break;
+      case 1:
+        info.irVersion = f.varint;
+        break;
+      case 2:
+        info.producer.name = str(bytes, f);
+        break;
+      case 3:
+        info.producer.version = str(bytes, f);
+        break;
       case 8: {
         let domain = '';
         let version = 0;
@@ -409,7 +538,8 @@ export function inspectOnnx(bytes: Uint8Array, source = '<onnx bytes>'): OnnxInf
           else if (g.field === 13) info.valueInfoCount++;
         }
         break;
-      default: break;
+      default:
+        break;
     }
   }
   const initNames = new Set(tensors.map((t) => t.name));
@@ -432,12 +562,14 @@ export function inspectOnnx(bytes: Uint8Array, source = '<onnx bytes>'): OnnxInf
     const count = t.dims.reduce((a, b) => a * b, 1);
     const cons = consumers.get(t.name) ?? [];
     const role = roleOf(t.name, cons);
-    const group = groupOf(t.name) ?? (role ? groupOf(role) : null) ??
-      cons.map((c) => groupOf(c.node.name)).find((g) => g !== null) ?? 'other';
+    const group =
+      groupOf(t.name) ?? (role ? groupOf(role) : null) ?? cons.map((c) => groupOf(c.node.name)).find((g) => g !== null) ?? 'other';
     const elementBytes = ELEMENT_BYTES[t.dtype];
     if (t.storage === 'raw_data' && elementBytes !== undefined && t.byteLength !== count * elementBytes) {
-      throw new OnnxError(`${source}: corrupt ONNX: initializer '${t.name}' has dims [${t.dims.join(',')}] ${t.dtype} ` +
-        `(${count * elementBytes} bytes) but its raw_data holds ${t.byteLength} bytes`);
+      throw new OnnxError(
+        `${source}: corrupt ONNX: initializer '${t.name}' has dims [${t.dims.join(',')}] ${t.dtype} ` +
+          `(${count * elementBytes} bytes) but its raw_data holds ${t.byteLength} bytes`,
+      );
     }
     info.initializers.push({ ...t, count, group, role, consumers: cons.map((c) => c.node.name) });
     const isFloat = FLOAT_DTYPES.has(t.dtype);
@@ -484,7 +616,9 @@ export function probeOnnxFile(path: string): void {
           next = pos + p2 + len;
         } else next = pos + p1 + (wire === WIRE_I64 ? 8 : 4);
         if (next > size) {
-          throw new OnnxError(`${path}: truncated ONNX: ModelProto field ${field} at byte ${pos} needs ${next - pos} bytes but the file ends at byte ${size}`);
+          throw new OnnxError(
+            `${path}: truncated ONNX: ModelProto field ${field} at byte ${pos} needs ${next - pos} bytes but the file ends at byte ${size}`,
+          );
         }
         present.push(field);
         pos = next;
@@ -493,7 +627,9 @@ export function probeOnnxFile(path: string): void {
         if (present.length > 0 && present.includes(1)) {
           throw new OnnxError(`${path}: truncated or corrupt ONNX: unreadable ModelProto field at byte ${pos} of ${size}`);
         }
-        throw new OnnxError(`${path}: not an ONNX file: its bytes do not parse as a protobuf ModelProto (bad field at byte ${pos}; the file begins ${hexHead(first)})`);
+        throw new OnnxError(
+          `${path}: not an ONNX file: its bytes do not parse as a protobuf ModelProto (bad field at byte ${pos}; the file begins ${hexHead(first)})`,
+        );
       }
     }
     requireModelFields(present, path, size);
@@ -607,8 +743,14 @@ export function weightSanity(info: OnnxInfo, bytes: Uint8Array): WeightSanity {
     throw new OnnxError(`${info.source}: weightSanity was given ${bytes.length} bytes but the model was inspected from ${info.fileBytes}`);
   }
   const out: WeightSanity = {
-    nonFinite: [], allZero: [], outputLayerZero: false, outputWeightZero: false, outputLayer: { weight: null, bias: null }, unchecked: [],
-    checkedTensors: 0, checkedElements: 0,
+    nonFinite: [],
+    allZero: [],
+    outputLayerZero: false,
+    outputWeightZero: false,
+    outputLayer: { weight: null, bias: null },
+    unchecked: [],
+    checkedTensors: 0,
+    checkedElements: 0,
   };
   const zero = new Set<string>();
   for (const init of info.initializers) {
@@ -616,7 +758,8 @@ export function weightSanity(info: OnnxInfo, bytes: Uint8Array): WeightSanity {
     let scan: { nonFinite: number; first: number; allZero: boolean } | null = null;
     if (inFile && init.dtype === 'float32') scan = scanFloat32(bytes, init.offset, init.count);
     else if (inFile && init.dtype === 'float64') scan = scanFloat64(bytes, init.offset, init.count);
-    else if (inFile && (init.dtype === 'float16' || init.dtype === 'bfloat16')) scan = scanHalf(bytes, init.offset, init.count, init.dtype === 'bfloat16');
+    else if (inFile && (init.dtype === 'float16' || init.dtype === 'bfloat16'))
+      scan = scanHalf(bytes, init.offset, init.count, init.dtype === 'bfloat16');
     else if (init.storage === 'raw_data' && QUANTIZED_DTYPES.has(init.dtype)) {
       // a quantized weight is zero when every element equals its zero point
       const zpInit = init.role?.endsWith('.weight') ? findInitializer(info, init.role.replace(/weight$/, 'weight_zero_point')) : undefined;

@@ -32,7 +32,11 @@ export function encodePNG(img: RgbaImage): Uint8Array {
 export function decodePNG(bytes: Uint8Array, source = '<buffer>'): RgbaImage {
   try {
     const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    return { width: png.width, height: png.height, data: new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.byteLength).slice() };
+    return {
+      width: png.width,
+      height: png.height,
+      data: new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.byteLength).slice(),
+    };
   } catch (e) {
     throw new PngError(`${source}: not a readable PNG (${(e as Error).message}); regenerate it with the bundle producer`);
   }
@@ -103,8 +107,16 @@ export function compareImages(generated: RgbaImage, golden: RgbaImage, threshold
     if (differs) exactDiffPixels++;
   }
   return {
-    width, height, diffPixels, diffFraction: diffPixels / (width * height), exactDiffPixels, maxChannelDiff,
-    meanAbsDiff: sum / (3 * width * height), worst, diff: { width, height, data: diff }, identical: diffPixels === 0 && exactDiffPixels === 0,
+    width,
+    height,
+    diffPixels,
+    diffFraction: diffPixels / (width * height),
+    exactDiffPixels,
+    maxChannelDiff,
+    meanAbsDiff: sum / (3 * width * height),
+    worst,
+    diff: { width, height, data: diff },
+    identical: diffPixels === 0 && exactDiffPixels === 0,
   };
 }
 
@@ -118,7 +130,11 @@ export const EVIDENCE_SCALE = 8;
 export function saveComparison(caseName: string, generated: RgbaImage, golden: RgbaImage, diff: RgbaImage, dir = reportDir()): string[] {
   const folder = join(dir, 'images', safeName(caseName));
   const out: string[] = [];
-  for (const [name, img] of [['generated', generated], ['golden', golden], ['diff', diff]] as const) {
+  for (const [name, img] of [
+    ['generated', generated],
+    ['golden', golden],
+    ['diff', diff],
+  ] as const) {
     const p = join(folder, `${name}.png`);
     writePNG(p, upscale(img, EVIDENCE_SCALE));
     out.push(relative(dir, p));
@@ -135,7 +151,11 @@ export function saveEvidence(caseName: string, name: string, img: RgbaImage, sca
 
 /** `image:breed=Bombay,seed=7` -> `image_breed-Bombay_seed-7` (letters, digits, - _ . only). */
 export function safeName(name: string): string {
-  return name.replace(/[:,]/g, '_').replace(/=/g, '-').replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 150);
+  return name
+    .replace(/[:,]/g, '_')
+    .replace(/=/g, '-')
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .slice(0, 150);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -159,7 +179,10 @@ export function upscale(img: RgbaImage, scale: number): RgbaImage {
 
 /** Frame colours of evidence tiles (a verdict on the image, e.g. the judge's: docs/yardstick.md). */
 export const FRAME = {
-  green: [0, 160, 0], amber: [230, 150, 0], red: [255, 0, 0], magenta: [255, 0, 255],
+  green: [0, 160, 0],
+  amber: [230, 150, 0],
+  red: [255, 0, 0],
+  magenta: [255, 0, 255],
 } as const satisfies Record<string, readonly [number, number, number]>;
 
 /** A copy of `img` with a frame `width` pixels wide in `rgb` around its edge. */
@@ -213,13 +236,48 @@ export function composeGrid(tiles: Array<RgbaImage | null | undefined>, rows: nu
 
 /** Rows of 3 bits per glyph (top to bottom); lower case is drawn as upper case, anything else as '?'. */
 const GLYPHS: Record<string, string> = {
-  A: '010101111101101', B: '110101110101110', C: '011100100100011', D: '110101101101110', E: '111100110100111', F: '111100110100100',
-  G: '011100101101011', H: '101101111101101', I: '111010010010111', J: '001001001101010', K: '101101110101101', L: '100100100100111',
-  M: '101111111101101', N: '110101101101101', O: '010101101101010', P: '110101110100100', Q: '010101101110011', R: '110101110101101',
-  S: '011100010001110', T: '111010010010010', U: '101101101101111', V: '101101101101010', W: '101101111111101', X: '101101010101101',
-  Y: '101101010010010', Z: '111001010100111', '0': '111101101101111', '1': '010110010010111', '2': '111001111100111', '3': '111001111001111',
-  '4': '101101111001001', '5': '111100111001111', '6': '111100111101111', '7': '111001001001001', '8': '111101111101111', '9': '111101111001111',
-  ' ': '000000000000000', '>': '100010001010100', '-': '000000111000000', '.': '000000000000010', '/': '001001010100100', '?': '111001010000010',
+  A: '010101111101101',
+  B: '110101110101110',
+  C: '011100100100011',
+  D: '110101101101110',
+  E: '111100110100111',
+  F: '111100110100100',
+  G: '011100101101011',
+  H: '101101111101101',
+  I: '111010010010111',
+  J: '001001001101010',
+  K: '101101110101101',
+  L: '100100100100111',
+  M: '101111111101101',
+  N: '110101101101101',
+  O: '010101101101010',
+  P: '110101110100100',
+  Q: '010101101110011',
+  R: '110101110101101',
+  S: '011100010001110',
+  T: '111010010010010',
+  U: '101101101101111',
+  V: '101101101101010',
+  W: '101101111111101',
+  X: '101101010101101',
+  Y: '101101010010010',
+  Z: '111001010100111',
+  '0': '111101101101111',
+  '1': '010110010010111',
+  '2': '111001111100111',
+  '3': '111001111001111',
+  '4': '101101111001001',
+  '5': '111100111001111',
+  '6': '111100111101111',
+  '7': '111001001001001',
+  '8': '111101111101111',
+  '9': '111101111001111',
+  ' ': '000000000000000',
+  '>': '100010001010100',
+  '-': '000000111000000',
+  '.': '000000000000010',
+  '/': '001001010100100',
+  '?': '111001010000010',
 };
 
 /** Pixels a line of text takes at `scale` (3 wide + 1 space per character). */
@@ -236,11 +294,12 @@ export function drawText(img: RgbaImage, text: string, x: number, y: number, rgb
     const g = GLYPHS[ch] ?? GLYPHS['?']!;
     for (let bit = 0; bit < 15; bit++) {
       if (g[bit] !== '1') continue;
-      for (let dy = 0; dy < scale; dy++) for (let dx = 0; dx < scale; dx++) {
-        const px = x + (k * 4 + (bit % 3)) * scale + dx;
-        const py = y + Math.floor(bit / 3) * scale + dy;
-        if (px >= 0 && py >= 0 && px < img.width && py < img.height) img.data.set(rgba, (py * img.width + px) * 4);
-      }
+      for (let dy = 0; dy < scale; dy++)
+        for (let dx = 0; dx < scale; dx++) {
+          const px = x + (k * 4 + (bit % 3)) * scale + dx;
+          const py = y + Math.floor(bit / 3) * scale + dy;
+          if (px >= 0 && py >= 0 && px < img.width && py < img.height) img.data.set(rgba, (py * img.width + px) * 4);
+        }
     }
   });
 }
@@ -248,7 +307,10 @@ export function drawText(img: RgbaImage, text: string, x: number, y: number, rgb
 /** Splits text into lines of at most `maxChars` at spaces (a longer word is cut). */
 export function wrapText(text: string, maxChars: number): string[] {
   const lines: string[] = [];
-  for (const word of text.split(/\s+/).filter(Boolean).map((w) => w.slice(0, maxChars))) {
+  for (const word of text
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((w) => w.slice(0, maxChars))) {
     const last = lines[lines.length - 1];
     if (last !== undefined && last.length + 1 + word.length <= maxChars) lines[lines.length - 1] = `${last} ${word}`;
     else lines.push(word);
@@ -281,14 +343,17 @@ export function captionedRows(rows: CaptionedRow[], opts: { gap?: number; textSc
   const cols = 1 + Math.max(...rows.map((r) => r.tiles.length));
   for (const r of rows) {
     const label = blank();
-    wrapText(r.label, maxChars).slice(0, Math.floor(cellH / lineHeight(scale))).forEach((l, k) => drawText(label, l, 0, k * lineHeight(scale), ink, scale));
+    wrapText(r.label, maxChars)
+      .slice(0, Math.floor(cellH / lineHeight(scale)))
+      .forEach((l, k) => drawText(label, l, 0, k * lineHeight(scale), ink, scale));
     cells.push(label);
     for (const t of r.tiles) {
       if (t.image.width !== first.width || t.image.height !== first.height) {
         throw new PngError(`captionedRows: a tile is ${t.image.width}x${t.image.height}, the first is ${first.width}x${first.height}`);
       }
       const cell = blank();
-      for (let y = 0; y < first.height; y++) cell.data.set(t.image.data.subarray(y * first.width * 4, (y + 1) * first.width * 4), y * first.width * 4);
+      for (let y = 0; y < first.height; y++)
+        cell.data.set(t.image.data.subarray(y * first.width * 4, (y + 1) * first.width * 4), y * first.width * 4);
       wrapped(t.caption).forEach((l, k) => drawText(cell, l, 0, first.height + scale + k * lineHeight(scale), ink, scale));
       cells.push(cell);
     }

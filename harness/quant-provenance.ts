@@ -62,7 +62,14 @@ function scalarFloat(bytes: Uint8Array, i: InitializerInfo, source: string): num
 export function quantProvenance(q: { info: OnnxInfo; bytes: Uint8Array }, f: { info: OnnxInfo; bytes: Uint8Array }): QuantProvenance {
   const fNodes = new Map<string, NodeInfo>(f.info.nodes.map((n) => [n.name, n]));
   const out: QuantProvenance = {
-    quantizedTensors: [], unmatched: [], sharedCompared: 0, sharedDiffering: [], worstHalfSteps: 0, worstTensor: null, elementsBeyond: 0, elementsChecked: 0,
+    quantizedTensors: [],
+    unmatched: [],
+    sharedCompared: 0,
+    sharedDiffering: [],
+    worstHalfSteps: 0,
+    worstTensor: null,
+    elementsBeyond: 0,
+    elementsChecked: 0,
   };
   for (const node of q.info.nodes) {
     if (node.opType !== 'MatMulInteger') continue;
@@ -73,9 +80,31 @@ export function quantProvenance(q: { info: OnnxInfo; bytes: Uint8Array }, f: { i
     const qS = base ? init(q.info, `${base}_Ws`) : undefined;
     const qZ = base ? init(q.info, `${base}_Wzp`) : undefined;
     const fW = fNode ? init(f.info, fNode.inputs[1] ?? '') : undefined;
-    if (!m || !fNode || !qW || !qS || !qZ || !fW || qW.dtype !== 'uint8' || fW.dtype !== 'float32' || qW.count !== fW.count || qW.dims.length !== 2) {
-      out.unmatched.push(`${node.name} (${!m ? 'not named <float node>_q<k>_mmi' : !fNode ? `no float node ${m[1]}` : !qW || !qS || !qZ ? `missing ${base}_W/_Ws/_Wzp` :
-        !fW ? `float node ${fNode.name} has no weight initializer` : `shapes or dtypes differ: ${qW.dtype}[${qW.dims.join(',')}] vs ${fW.dtype}[${fW.dims.join(',')}]`})`);
+    if (
+      !m ||
+      !fNode ||
+      !qW ||
+      !qS ||
+      !qZ ||
+      !fW ||
+      qW.dtype !== 'uint8' ||
+      fW.dtype !== 'float32' ||
+      qW.count !== fW.count ||
+      qW.dims.length !== 2
+    ) {
+      out.unmatched.push(
+        `${node.name} (${
+          !m
+            ? 'not named <float node>_q<k>_mmi'
+            : !fNode
+              ? `no float node ${m[1]}`
+              : !qW || !qS || !qZ
+                ? `missing ${base}_W/_Ws/_Wzp`
+                : !fW
+                  ? `float node ${fNode.name} has no weight initializer`
+                  : `shapes or dtypes differ: ${qW.dtype}[${qW.dims.join(',')}] vs ${fW.dtype}[${fW.dims.join(',')}]`
+        })`,
+      );
       continue;
     }
     const transposed = fNode.opType === 'Gemm' && fNode.intAttributes.transB === 1;
@@ -97,7 +126,15 @@ export function quantProvenance(q: { info: OnnxInfo; bytes: Uint8Array }, f: { i
         if (!(e <= worst)) worst = Number.isNaN(e) ? Infinity : e;
       }
     }
-    out.quantizedTensors.push({ node: fNode.name, weight: fW.role ?? fW.name, elements: qW.count, scale: s, zeroPoint: z, worstHalfSteps: worst, beyond });
+    out.quantizedTensors.push({
+      node: fNode.name,
+      weight: fW.role ?? fW.name,
+      elements: qW.count,
+      scale: s,
+      zeroPoint: z,
+      worstHalfSteps: worst,
+      beyond,
+    });
     out.elementsBeyond += beyond;
     out.elementsChecked += qW.count;
     if (out.worstTensor === null || worst > out.worstHalfSteps) {

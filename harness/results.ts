@@ -30,6 +30,7 @@ export interface CheckRecord {
 export function recordCheck(rec: CheckRecord, dir = reportDir()): void {
   mkdirSync(dir, { recursive: true });
   const line = JSON.stringify({ ...rec, time: rec.time ?? new Date().toISOString() }, (_k, v) =>
-    typeof v === 'number' && !Number.isFinite(v) ? String(v) : v);
+    typeof v === 'number' && !Number.isFinite(v) ? String(v) : v,
+  );
   appendFileSync(join(dir, 'checks.jsonl'), line + '\n');
 }

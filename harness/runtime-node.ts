@@ -63,9 +63,16 @@ function asGuidance(g: string, source: string): GuidanceMode {
 }
 
 /** Opens ONNX bytes with the manifest's contract and guidance mode. */
-export async function openModelBytes(bytes: Uint8Array, manifest: RuntimeManifest, spec: {
-  label: string; source: string; guidance: string;
-}, opts: RuntimeOptions = {}): Promise<VelocityRunner> {
+export async function openModelBytes(
+  bytes: Uint8Array,
+  manifest: RuntimeManifest,
+  spec: {
+    label: string;
+    source: string;
+    guidance: string;
+  },
+  opts: RuntimeOptions = {},
+): Promise<VelocityRunner> {
   const { contract } = manifest;
   const [inX, inT, inB] = contract.inputs.map((i) => i.name);
   const outV = contract.outputs[0]?.name;
@@ -75,15 +82,19 @@ export async function openModelBytes(bytes: Uint8Array, manifest: RuntimeManifes
   let session: ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(bytes, {
-      intraOpNumThreads: opts.threads ?? defaultThreads(), interOpNumThreads: 1, graphOptimizationLevel: 'all',
+      intraOpNumThreads: opts.threads ?? defaultThreads(),
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
     });
   } catch (e) {
     throw new RuntimeError(`${spec.source}: onnxruntime-node cannot load the model: ${(e as Error).message}`);
   }
   const missing = [inX, inT, inB].filter((n) => !session.inputNames.includes(n));
   if (missing.length > 0 || !session.outputNames.includes(outV)) {
-    throw new RuntimeError(`${spec.source}: graph inputs [${session.inputNames.join(', ')}] / outputs [${session.outputNames.join(', ')}] ` +
-      `do not match the contract inputs [${inX}, ${inT}, ${inB}] / output [${outV}]; re-export with the contract's input_names/output_names`);
+    throw new RuntimeError(
+      `${spec.source}: graph inputs [${session.inputNames.join(', ')}] / outputs [${session.outputNames.join(', ')}] ` +
+        `do not match the contract inputs [${inX}, ${inT}, ${inB}] / output [${outV}]; re-export with the contract's input_names/output_names`,
+    );
   }
   const { channels, imageSize } = contract;
   const perImage = channels * imageSize * imageSize;
@@ -98,8 +109,10 @@ export async function openModelBytes(bytes: Uint8Array, manifest: RuntimeManifes
     imageSize,
     async run(x, t, breed, batch) {
       if (x.length !== batch * perImage || t.length !== batch || breed.length !== batch) {
-        throw new RuntimeError(`${spec.source}: batch ${batch} needs x ${batch * perImage}, t ${batch}, breed ${batch} values; ` +
-          `got ${x.length}, ${t.length}, ${breed.length}`);
+        throw new RuntimeError(
+          `${spec.source}: batch ${batch} needs x ${batch * perImage}, t ${batch}, breed ${batch} values; ` +
+            `got ${x.length}, ${t.length}, ${breed.length}`,
+        );
       }
       const out = await session.run({
         [inX]: new ort.Tensor('float32', x, [batch, channels, imageSize, imageSize]),
@@ -110,7 +123,9 @@ export async function openModelBytes(bytes: Uint8Array, manifest: RuntimeManifes
       if (!v) throw new RuntimeError(`${spec.source}: no output '${outV}' returned`);
       const want = [batch, channels, imageSize, imageSize];
       if (v.type !== 'float32' || v.dims.length !== 4 || v.dims.some((d, i) => d !== want[i])) {
-        throw new RuntimeError(`${spec.source}: output '${outV}' is ${v.type} [${v.dims.join(',')}], the contract says float32 [${want.join(',')}]`);
+        throw new RuntimeError(
+          `${spec.source}: output '${outV}' is ${v.type} [${v.dims.join(',')}], the contract says float32 [${want.join(',')}]`,
+        );
       }
       return v.data as Float32Array;
     },
@@ -122,7 +137,9 @@ export async function openModelBytes(bytes: Uint8Array, manifest: RuntimeManifes
 export async function openVariant(bundle: RuntimeBundle, variant: string, opts: RuntimeOptions = {}): Promise<VelocityRunner> {
   const v = bundle.manifest.variants[variant];
   if (!v) {
-    throw new RuntimeError(`bundle ${bundle.dir}: no variant '${variant}' in manifest.json (has: ${Object.keys(bundle.manifest.variants).join(', ')})`);
+    throw new RuntimeError(
+      `bundle ${bundle.dir}: no variant '${variant}' in manifest.json (has: ${Object.keys(bundle.manifest.variants).join(', ')})`,
+    );
   }
   const path = join(bundle.dir, v.file);
   let bytes: Uint8Array;
@@ -147,7 +164,12 @@ export function samplerModel(runner: VelocityRunner): SamplerModel {
 }
 
 /** One model call: x [B,C,H,W], t [B], breed [B] -> velocity [B,C,H,W]. */
-export function runVelocity(runner: VelocityRunner, x: Float32Array, t: Float32Array, breed: BigInt64Array,
-  batch: number): Promise<Float32Array> {
+export function runVelocity(
+  runner: VelocityRunner,
+  x: Float32Array,
+  t: Float32Array,
+  breed: BigInt64Array,
+  batch: number,
+): Promise<Float32Array> {
   return runner.run(x, t, breed, batch);
 }

@@ -84,12 +84,21 @@ export class SamplerError extends Error {}
 
 /** 'velocity went non-finite at step 23 of 50 (t=0.44) for breed 3 (batch element 1): 3072 values, first NaN at index 0' */
 export function describeNonFinite(n: NonFiniteVelocity, breedName: (breed: number) => string = String): string {
-  return `velocity went non-finite at step ${n.step} of ${n.totalSteps} (t=${n.t}) for breed ${breedName(n.breed)} ` +
-    `(batch element ${n.batchIndex}): ${n.count} value(s), first ${n.firstValue} at flat index ${n.firstIndex}`;
+  return (
+    `velocity went non-finite at step ${n.step} of ${n.totalSteps} (t=${n.t}) for breed ${breedName(n.breed)} ` +
+    `(batch element ${n.batchIndex}): ${n.count} value(s), first ${n.firstValue} at flat index ${n.firstIndex}`
+  );
 }
 
 /** Scans one step's velocity [B, perImage] and returns the batch elements holding non-finite values. */
-function scanNonFinite(v: Float32Array, perImage: number, step: number, totalSteps: number, t: number, breeds: number[]): NonFiniteVelocity[] {
+function scanNonFinite(
+  v: Float32Array,
+  perImage: number,
+  step: number,
+  totalSteps: number,
+  t: number,
+  breeds: number[],
+): NonFiniteVelocity[] {
   const out: NonFiniteVelocity[] = [];
   for (let b = 0; b < breeds.length; b++) {
     let count = 0;
@@ -97,13 +106,23 @@ function scanNonFinite(v: Float32Array, perImage: number, step: number, totalSte
     let first = 0;
     for (let k = b * perImage, end = (b + 1) * perImage; k < end; k++) {
       const x = v[k]!;
-      if (x - x !== 0) { // NaN or +-Infinity, without a call per element
-        if (count++ === 0) { firstIndex = k - b * perImage; first = x; }
+      if (x - x !== 0) {
+        // NaN or +-Infinity, without a call per element
+        if (count++ === 0) {
+          firstIndex = k - b * perImage;
+          first = x;
+        }
       }
     }
     if (count > 0) {
       out.push({
-        step, totalSteps, t, batchIndex: b, breed: breeds[b]!, count, firstIndex,
+        step,
+        totalSteps,
+        t,
+        batchIndex: b,
+        breed: breeds[b]!,
+        count,
+        firstIndex,
         firstValue: Number.isNaN(first) ? 'NaN' : first > 0 ? 'Infinity' : '-Infinity',
       });
     }
@@ -132,14 +151,21 @@ export function applyGuidance(vCond: Float32Array, vUncond: Float32Array, scale:
 }
 
 /** One guided velocity evaluation for a batch, honouring the export's guidance mode. */
-export async function guidedVelocity(model: SamplerModel, x: Float32Array, t: number, breeds: number[],
-  cfgScale: number): Promise<Float32Array> {
+export async function guidedVelocity(
+  model: SamplerModel,
+  x: Float32Array,
+  t: number,
+  breeds: number[],
+  cfgScale: number,
+): Promise<Float32Array> {
   const b = breeds.length;
   if (model.guidance === 'baked') {
     if (model.bakedScale !== undefined && Math.abs(model.bakedScale - cfgScale) > 1e-6) {
-      throw new SamplerError(`guidance ${cfgScale} asked of a graph with guidance ${model.bakedScale} baked in: ` +
-        'a baked graph cannot change its scale, and applying guidance again on top would apply it twice; ' +
-        'use the raw (--no-cfg) export for other scales');
+      throw new SamplerError(
+        `guidance ${cfgScale} asked of a graph with guidance ${model.bakedScale} baked in: ` +
+          'a baked graph cannot change its scale, and applying guidance again on top would apply it twice; ' +
+          'use the raw (--no-cfg) export for other scales',
+      );
     }
     return model.call(x, new Float32Array(b).fill(t), BigInt64Array.from(breeds, BigInt), b);
   }
@@ -148,7 +174,10 @@ export async function guidedVelocity(model: SamplerModel, x: Float32Array, t: nu
   x2.set(x, 0);
   x2.set(x, x.length);
   const br = new BigInt64Array(2 * b);
-  breeds.forEach((v, i) => { br[i] = BigInt(v); br[b + i] = BigInt(model.nullIndex); });
+  breeds.forEach((v, i) => {
+    br[i] = BigInt(v);
+    br[b + i] = BigInt(model.nullIndex);
+  });
   const v = await model.call(x2, new Float32Array(2 * b).fill(t), br, 2 * b);
   return applyGuidance(v.subarray(0, x.length), v.subarray(x.length), cfgScale);
 }
@@ -159,7 +188,8 @@ export async function sample(model: SamplerModel, req: SampleRequest): Promise<S
   if (!Number.isInteger(steps) || steps < 1) throw new SamplerError(`steps must be a positive integer, got ${steps}`);
   const perImage = model.channels * model.imageSize * model.imageSize;
   const x = req.initial ? Float32Array.from(req.initial) : initialNoise(seeds, perImage);
-  if (x.length !== breeds.length * perImage) throw new SamplerError(`initial state has ${x.length} values, expected ${breeds.length * perImage}`);
+  if (x.length !== breeds.length * perImage)
+    throw new SamplerError(`initial state has ${x.length} values, expected ${breeds.length * perImage}`);
   const trajectory: Float32Array[] = req.keepTrajectory ? [Float32Array.from(x)] : [];
   const oneStep: Float32Array[] = [];
   const grid = timeGrid(steps);
@@ -175,7 +205,10 @@ export async function sample(model: SamplerModel, req: SampleRequest): Promise<S
     modelMs += ms;
     for (const n of scanNonFinite(v, perImage, i + 1, steps, i / steps, breeds)) {
       if (req.onNonFinite === 'throw') throw new SamplerError(describeNonFinite(n, req.breedName));
-      if (!seen.has(n.batchIndex)) { seen.add(n.batchIndex); nonFinite.push(n); }
+      if (!seen.has(n.batchIndex)) {
+        seen.add(n.batchIndex);
+        nonFinite.push(n);
+      }
     }
     for (let k = 0; k < x.length; k++) x[k] = x[k]! + dt * v[k]!;
     if (req.teacher) oneStep.push(Float32Array.from(x));

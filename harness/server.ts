@@ -90,7 +90,12 @@ const COMMON_HEADERS: Record<string, string> = {
 };
 
 export class PathRefused extends Error {
-  constructor(readonly status: 400 | 403 | 404, message: string) { super(message); }
+  constructor(
+    readonly status: 400 | 403 | 404,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -149,7 +154,12 @@ async function resolveInside(rootReal: string, segments: string[]): Promise<stri
 }
 
 function send(res: ServerResponse, status: number, body: string, extra: Record<string, string> = {}): void {
-  res.writeHead(status, { ...COMMON_HEADERS, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), ...extra });
+  res.writeHead(status, {
+    ...COMMON_HEADERS,
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    ...extra,
+  });
   res.end(body);
 }
 
@@ -181,9 +191,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       const { root, segments } = routeRequest(target);
       const rootReal = roots[root] ?? realRoot(dirs[root]);
       if (!rootReal) {
-        throw new PathRefused(404, root === 'web'
-          ? `the page is not built (${dirs.web} missing): run npm run build:web`
-          : `${root} directory ${dirs[root]} does not exist`);
+        throw new PathRefused(
+          404,
+          root === 'web'
+            ? `the page is not built (${dirs.web} missing): run npm run build:web`
+            : `${root} directory ${dirs[root]} does not exist`,
+        );
       }
       roots[root] = rootReal;
       const file = await resolveInside(rootReal, segments);
@@ -212,10 +225,15 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     }
   };
 
-  const server = createServer((req, res) => { void handler(req, res); });
+  const server = createServer((req, res) => {
+    void handler(req, res);
+  });
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
-    server.listen(opts.port ?? 0, host, () => { server.off('error', fail); ok(); });
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', fail);
+      ok();
+    });
   });
   const { port, address } = server.address() as AddressInfo;
   const urlHost = host.includes(':') ? `[${host}]` : host;
@@ -224,10 +242,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     port,
     address,
     roots: dirs,
-    close: () => new Promise<void>((ok) => {
-      server.close(() => ok());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((ok) => {
+        server.close(() => ok());
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -247,7 +266,9 @@ if (isMain) {
   const ort = cliArg('ort');
   const webDir = web ? resolve(web) : DEFAULT_WEB_DIR;
   if (!existsSync(join(webDir, 'index.html')) && !process.argv.includes('--allow-missing-page')) {
-    console.error(`tinydit server: the reference page is not built (${join(webDir, 'index.html')} missing): run \`npm run build:web\` first`);
+    console.error(
+      `tinydit server: the reference page is not built (${join(webDir, 'index.html')} missing): run \`npm run build:web\` first`,
+    );
     process.exit(1);
   }
   const running = await startServer({
@@ -258,8 +279,12 @@ if (isMain) {
     ...(ort ? { ortDir: resolve(ort) } : {}),
     ...(process.argv.includes('--verbose') ? { log: (l: string) => console.log(l) } : {}),
   });
-  console.log(`tinydit server on ${running.url}  (page ${running.roots.web}, /ort/ ${running.roots.ort}, /bundle/ ${running.roots.bundle})`);
-  const stop = (): void => { void running.close().then(() => process.exit(0)); };
+  console.log(
+    `tinydit server on ${running.url}  (page ${running.roots.web}, /ort/ ${running.roots.ort}, /bundle/ ${running.roots.bundle})`,
+  );
+  const stop = (): void => {
+    void running.close().then(() => process.exit(0));
+  };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
 }

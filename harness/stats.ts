@@ -22,12 +22,14 @@ export interface PixelImage {
 export class StatsError extends Error {}
 
 export function rgbaImage(data: Uint8Array | Uint8ClampedArray, width: number, height: number): PixelImage {
-  if (data.length !== width * height * 4) throw new StatsError(`RGBA image ${width}x${height} needs ${width * height * 4} bytes, got ${data.length}`);
+  if (data.length !== width * height * 4)
+    throw new StatsError(`RGBA image ${width}x${height} needs ${width * height * 4} bytes, got ${data.length}`);
   return { data, width, height, channels: 4 };
 }
 
 export function rgbImage(data: Uint8Array | Uint8ClampedArray, width: number, height: number): PixelImage {
-  if (data.length !== width * height * 3) throw new StatsError(`RGB image ${width}x${height} needs ${width * height * 3} bytes, got ${data.length}`);
+  if (data.length !== width * height * 3)
+    throw new StatsError(`RGB image ${width}x${height} needs ${width * height * 3} bytes, got ${data.length}`);
   return { data, width, height, channels: 3 };
 }
 
@@ -94,7 +96,15 @@ export function tensorValidity(x: Float32Array | Float64Array): TensorValidity {
     if (v > max) max = v;
   }
   const mean = n > 0 ? sum / n : NaN;
-  return { count: x.length, nonFinite, firstNonFinite: first, min, max, mean, std: n > 0 ? Math.sqrt(Math.max(0, sum2 / n - mean * mean)) : NaN };
+  return {
+    count: x.length,
+    nonFinite,
+    firstNonFinite: first,
+    min,
+    max,
+    mean,
+    std: n > 0 ? Math.sqrt(Math.max(0, sum2 / n - mean * mean)) : NaN,
+  };
 }
 
 /** RGB(A) bytes -> [3,H,W] float in [-1,1] (u / 255 * 2 - 1), the inverse of the pixel conversion up to rounding. */
@@ -130,8 +140,23 @@ export const DARK_LUMA = 51;
 export const LUMA_PERCENTILE = 2;
 
 export const FEATURE_NAMES = [
-  'meanR', 'meanG', 'meanB', 'stdR', 'stdG', 'stdB', 'meanLuma', 'saturation', 'clippedFraction',
-  'highFrequency', 'laplacian', 'darkFraction', 'brightFraction', 'centreLuma', 'borderLuma', 'lumaLow', 'lumaHigh',
+  'meanR',
+  'meanG',
+  'meanB',
+  'stdR',
+  'stdG',
+  'stdB',
+  'meanLuma',
+  'saturation',
+  'clippedFraction',
+  'highFrequency',
+  'laplacian',
+  'darkFraction',
+  'brightFraction',
+  'centreLuma',
+  'borderLuma',
+  'lumaLow',
+  'lumaHigh',
   'frameScore',
 ] as const;
 export type FeatureName = (typeof FEATURE_NAMES)[number];
@@ -180,8 +205,12 @@ export function imageFeatures(img: PixelImage): ImageFeatures {
       const r = data[p]!;
       const g = data[p + 1]!;
       const b = data[p + 2]!;
-      sum[0]! += r; sum[1]! += g; sum[2]! += b;
-      sum2[0]! += r * r; sum2[1]! += g * g; sum2[2]! += b * b;
+      sum[0]! += r;
+      sum[1]! += g;
+      sum[2]! += b;
+      sum2[0]! += r * r;
+      sum2[1]! += g * g;
+      sum2[2]! += b * b;
       const mx = Math.max(r, g, b);
       const mn = Math.min(r, g, b);
       sat += mx === 0 ? 0 : (mx - mn) / mx;
@@ -191,7 +220,13 @@ export function imageFeatures(img: PixelImage): ImageFeatures {
       lumaSum += l;
       if (l < DARK_LUMA) dark++;
       if (l > 255 - DARK_LUMA) bright++;
-      if (inCentre(x, y, w, h)) { centreSum += l; centreN++; } else { borderSum += l; borderN++; }
+      if (inCentre(x, y, w, h)) {
+        centreSum += l;
+        centreN++;
+      } else {
+        borderSum += l;
+        borderN++;
+      }
     }
   }
   const mean = sum.map((s) => s / n);
@@ -202,7 +237,10 @@ export function imageFeatures(img: PixelImage): ImageFeatures {
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const p = (y * w + x) * ch;
-      for (const [dx, dy] of [[1, 0], [0, 1]] as const) {
+      for (const [dx, dy] of [
+        [1, 0],
+        [0, 1],
+      ] as const) {
         if (x + dx >= w || y + dy >= h) continue;
         const q = ((y + dy) * w + x + dx) * ch;
         for (let c = 0; c < 3; c++) {
@@ -225,8 +263,12 @@ export function imageFeatures(img: PixelImage): ImageFeatures {
     }
   }
   return {
-    meanR: mean[0]!, meanG: mean[1]!, meanB: mean[2]!,
-    stdR: Math.sqrt(variance[0]!), stdG: Math.sqrt(variance[1]!), stdB: Math.sqrt(variance[2]!),
+    meanR: mean[0]!,
+    meanG: mean[1]!,
+    meanB: mean[2]!,
+    stdR: Math.sqrt(variance[0]!),
+    stdG: Math.sqrt(variance[1]!),
+    stdB: Math.sqrt(variance[2]!),
     meanLuma: lumaSum / n,
     saturation: sat / n,
     clippedFraction: clipped / n,
@@ -271,7 +313,8 @@ export function frameScore(img: PixelImage): number {
     for (const [x, y] of pts) {
       if (!extreme(x, y)) continue;
       const p = (y * w + x) * ch;
-      if (data[p]! <= FRAME_LEVEL_TOLERANCE) lo++; else hi++;
+      if (data[p]! <= FRAME_LEVEL_TOLERANCE) lo++;
+      else hi++;
     }
     return Math.max(lo, hi) / pts.length;
   };
@@ -314,12 +357,16 @@ export interface ReferenceSet {
 /** goldens/stats/images.npy ([breeds, seeds, H, W, 3] uint8) -> a reference set. */
 export function referenceSetFromNpy(arr: NpyArray, breeds: string[], seeds: number[], source: string): ReferenceSet {
   if (arr.dtype !== 'uint8' || arr.shape.length !== 5 || arr.shape[4] !== 3) {
-    throw new StatsError(`${source}: expected uint8 [breeds, seeds, H, W, 3], got ${arr.dtype} [${arr.shape.join(',')}]; regenerate the bundle's goldens`);
+    throw new StatsError(
+      `${source}: expected uint8 [breeds, seeds, H, W, 3], got ${arr.dtype} [${arr.shape.join(',')}]; regenerate the bundle's goldens`,
+    );
   }
   const [nb, ns, h, w] = arr.shape as [number, number, number, number];
   if (nb !== breeds.length) throw new StatsError(`${source}: ${nb} breeds in the array, ${breeds.length} in the manifest`);
-  if (ns !== seeds.length) throw new StatsError(`${source}: ${ns} seeds in the array, ${seeds.length} listed in goldens/index.json stats.seeds`);
-  if (ns < 3) throw new StatsError(`${source}: ${ns} reference seeds per breed; at least 3 are needed for a standard deviation with one left out`);
+  if (ns !== seeds.length)
+    throw new StatsError(`${source}: ${ns} seeds in the array, ${seeds.length} listed in goldens/index.json stats.seeds`);
+  if (ns < 3)
+    throw new StatsError(`${source}: ${ns} reference seeds per breed; at least 3 are needed for a standard deviation with one left out`);
   const per = h * w * 3;
   const data = arr.data as Uint8Array;
   const images: PixelImage[][] = [];
@@ -334,7 +381,13 @@ export function referenceSetFromNpy(arr: NpyArray, breeds: string[], seeds: numb
   return { breeds, images, seeds, source };
 }
 
-export interface FeatureSummary { mean: number; std: number; min: number; max: number; n: number }
+export interface FeatureSummary {
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+  n: number;
+}
 
 export function summarise(values: number[]): FeatureSummary {
   const n = values.length;
@@ -372,7 +425,11 @@ export interface GateLimit {
   derived: boolean;
 }
 
-export interface ValidityLimits { limits: GateLimit[]; referenceCount: number; noiseCount: number }
+export interface ValidityLimits {
+  limits: GateLimit[];
+  referenceCount: number;
+  noiseCount: number;
+}
 
 /** Overall standard deviation of all RGB values (0 for a constant image). */
 export function overallStd(img: PixelImage): number {
@@ -390,8 +447,14 @@ export function overallStd(img: PixelImage): number {
   return Math.sqrt(Math.max(0, s2 / (3 * n) - m * m));
 }
 
-function limitBetween(gate: GateName, feature: GateLimit['feature'], kind: 'max' | 'min', refValues: number[],
-  anchor: number, anchorName: string): GateLimit {
+function limitBetween(
+  gate: GateName,
+  feature: GateLimit['feature'],
+  kind: 'max' | 'min',
+  refValues: number[],
+  anchor: number,
+  anchorName: string,
+): GateLimit {
   const refExtreme = kind === 'max' ? Math.max(...refValues) : Math.min(...refValues);
   const derived = kind === 'max' ? refExtreme < anchor : refExtreme > anchor;
   const limit = derived ? refExtreme + LIMIT_POSITION * (anchor - refExtreme) : NaN;
@@ -410,21 +473,54 @@ export function deriveValidityLimits(ref: ReferenceSet, noise?: ImageFeatures[])
   const nf = noise ?? noiseAnchorFeatures(size);
   const col = (fs: ImageFeatures[], k: FeatureName): number[] => fs.map((f) => f[k]);
   const limits: GateLimit[] = [
-    { gate: 'finite', feature: 'nonFinite', kind: 'max', limit: 1, referenceExtreme: 0, anchor: 1, derived: true,
-      derivation: 'no non-finite value is allowed in the state tensor (checked before pixel conversion)' },
+    {
+      gate: 'finite',
+      feature: 'nonFinite',
+      kind: 'max',
+      limit: 1,
+      referenceExtreme: 0,
+      anchor: 1,
+      derived: true,
+      derivation: 'no non-finite value is allowed in the state tensor (checked before pixel conversion)',
+    },
     limitBetween('notConstant', 'overallStd', 'min', all.map(overallStd), 0, 'a constant image (std 0)'),
     limitBetween('noFrame', 'frameScore', 'max', col(feats, 'frameScore'), 1, 'a full near-black/white border line (1)'),
-    limitBetween('saturation', 'saturation', 'max', col(feats, 'saturation'), Math.min(...col(nf, 'saturation')),
-      `the least saturated of ${nf.length} pure seeded noise images`),
-    limitBetween('clipping', 'clippedFraction', 'max', col(feats, 'clippedFraction'), Math.min(...col(nf, 'clippedFraction')),
-      `the least clipped of ${nf.length} pure seeded noise images`),
-    limitBetween('highFrequency', 'highFrequency', 'max', col(feats, 'highFrequency'), Math.min(...col(nf, 'highFrequency')),
-      `the smoothest of ${nf.length} pure seeded noise images`),
+    limitBetween(
+      'saturation',
+      'saturation',
+      'max',
+      col(feats, 'saturation'),
+      Math.min(...col(nf, 'saturation')),
+      `the least saturated of ${nf.length} pure seeded noise images`,
+    ),
+    limitBetween(
+      'clipping',
+      'clippedFraction',
+      'max',
+      col(feats, 'clippedFraction'),
+      Math.min(...col(nf, 'clippedFraction')),
+      `the least clipped of ${nf.length} pure seeded noise images`,
+    ),
+    limitBetween(
+      'highFrequency',
+      'highFrequency',
+      'max',
+      col(feats, 'highFrequency'),
+      Math.min(...col(nf, 'highFrequency')),
+      `the smoothest of ${nf.length} pure seeded noise images`,
+    ),
   ];
   return { limits, referenceCount: all.length, noiseCount: nf.length };
 }
 
-export interface GateResult { gate: GateName; value: number; limit: number; kind: 'max' | 'min'; pass: boolean; message: string }
+export interface GateResult {
+  gate: GateName;
+  value: number;
+  limit: number;
+  kind: 'max' | 'min';
+  pass: boolean;
+  message: string;
+}
 
 export interface ValidityResult {
   pass: boolean;
@@ -458,9 +554,11 @@ export function validityGates(img: PixelImage, limits: ValidityLimits, tensor?: 
       value = features[l.feature as FeatureName];
     }
     const pass = Number.isFinite(value) && Number.isFinite(l.limit) && (l.kind === 'max' ? value < l.limit : value > l.limit);
-    const message = pass ? '' :
-      !Number.isFinite(l.limit) ? `${l.gate}: no limit (${l.derivation})` :
-      `${l.gate}: ${l.feature} = ${value.toFixed(4)} ${l.kind === 'max' ? '>=' : '<='} limit ${l.limit.toFixed(4)} — ${GATE_CAUSE[l.gate]}`;
+    const message = pass
+      ? ''
+      : !Number.isFinite(l.limit)
+        ? `${l.gate}: no limit (${l.derivation})`
+        : `${l.gate}: ${l.feature} = ${value.toFixed(4)} ${l.kind === 'max' ? '>=' : '<='} limit ${l.limit.toFixed(4)} — ${GATE_CAUSE[l.gate]}`;
     gates.push({ gate: l.gate, value, limit: l.limit, kind: l.kind, pass, message });
   }
   const failures = gates.filter((g) => !g.pass).map((g) => g.message);
@@ -472,8 +570,23 @@ export function validityGates(img: PixelImage, limits: ValidityLimits, tensor?: 
 
 /** The features the distribution check compares (frameScore is a gate, not a distribution feature). */
 export const DISTRIBUTION_FEATURES: FeatureName[] = [
-  'meanR', 'meanG', 'meanB', 'stdR', 'stdG', 'stdB', 'meanLuma', 'saturation', 'clippedFraction',
-  'highFrequency', 'laplacian', 'darkFraction', 'brightFraction', 'centreLuma', 'borderLuma', 'lumaLow', 'lumaHigh',
+  'meanR',
+  'meanG',
+  'meanB',
+  'stdR',
+  'stdG',
+  'stdB',
+  'meanLuma',
+  'saturation',
+  'clippedFraction',
+  'highFrequency',
+  'laplacian',
+  'darkFraction',
+  'brightFraction',
+  'centreLuma',
+  'borderLuma',
+  'lumaLow',
+  'lumaHigh',
 ];
 
 /**
@@ -482,7 +595,8 @@ export const DISTRIBUTION_FEATURES: FeatureName[] = [
  * is heavy-tailed (a single Bombay reference with 25 % bright pixels scored z 27 against its fold).
  */
 export const IMAGE_Z_FEATURES: FeatureName[] = DISTRIBUTION_FEATURES.filter(
-  (k) => k !== 'clippedFraction' && k !== 'darkFraction' && k !== 'brightFraction');
+  (k) => k !== 'clippedFraction' && k !== 'darkFraction' && k !== 'brightFraction',
+);
 
 /**
  * A breed's spread on a feature is floored at this fraction of the pooled (all-breed) within-breed spread,
@@ -523,7 +637,20 @@ function pooledWithinStd(groups: ImageFeatures[][], k: FeatureName): number {
 }
 
 /** Features measured in 8-bit levels; the others are fractions or ratios of pixels. */
-const LEVEL_FEATURES: FeatureName[] = ['meanR', 'meanG', 'meanB', 'stdR', 'stdG', 'stdB', 'meanLuma', 'laplacian', 'centreLuma', 'borderLuma', 'lumaLow', 'lumaHigh'];
+const LEVEL_FEATURES: FeatureName[] = [
+  'meanR',
+  'meanG',
+  'meanB',
+  'stdR',
+  'stdG',
+  'stdB',
+  'meanLuma',
+  'laplacian',
+  'centreLuma',
+  'borderLuma',
+  'lumaLow',
+  'lumaHigh',
+];
 
 /**
  * The smallest meaningful difference of a feature, the last floor of its z-score scale (so a feature constant
@@ -534,7 +661,13 @@ export function featureResolution(k: FeatureName, pixels: number): number {
   return LEVEL_FEATURES.includes(k) ? 1 : 1 / Math.max(1, pixels);
 }
 
-function breedStatistics(breed: number, name: string, feats: ImageFeatures[], pooledStd: Record<FeatureName, number>, pixels: number): BreedStatistics {
+function breedStatistics(
+  breed: number,
+  name: string,
+  feats: ImageFeatures[],
+  pooledStd: Record<FeatureName, number>,
+  pixels: number,
+): BreedStatistics {
   const features = {} as Record<FeatureName, FeatureSummary>;
   const scale = {} as Record<FeatureName, number>;
   for (const k of FEATURE_NAMES) {
@@ -549,7 +682,12 @@ export function referenceStatistics(ref: ReferenceSet, features?: ImageFeatures[
   const pooledStd = {} as Record<FeatureName, number>;
   for (const k of FEATURE_NAMES) pooledStd[k] = pooledWithinStd(feats, k);
   const pixels = (ref.images[0]?.[0]?.width ?? 0) * (ref.images[0]?.[0]?.height ?? 0);
-  return { breeds: feats.map((f, b) => breedStatistics(b, ref.breeds[b] ?? String(b), f, pooledStd, pixels)), pooledStd, features: feats, pixels };
+  return {
+    breeds: feats.map((f, b) => breedStatistics(b, ref.breeds[b] ?? String(b), f, pooledStd, pixels)),
+    pooledStd,
+    features: feats,
+    pixels,
+  };
 }
 
 export type ZScores = Record<FeatureName, number>;
@@ -569,10 +707,12 @@ export function zScores(f: ImageFeatures, b: BreedStatistics): ZScores {
  * fresh, held-out sample of the same model scores. Result [breed][k].
  */
 export function leaveOneOutZ(stats: ReferenceStatistics, ref: ReferenceSet): ZScores[][] {
-  return stats.features.map((feats, b) => feats.map((f, k) => {
-    const rest = feats.filter((_, j) => j !== k);
-    return zScores(f, breedStatistics(b, ref.breeds[b] ?? String(b), rest, stats.pooledStd, stats.pixels));
-  }));
+  return stats.features.map((feats, b) =>
+    feats.map((f, k) => {
+      const rest = feats.filter((_, j) => j !== k);
+      return zScores(f, breedStatistics(b, ref.breeds[b] ?? String(b), rest, stats.pooledStd, stats.pixels));
+    }),
+  );
 }
 
 /**
@@ -590,7 +730,10 @@ export const SET_SHIFT_SIGMAS = 4;
  * seed's images, `within` the rest; a set mean over seed groups g (with n_g breeds each) then has variance
  * sum_g (between + within / n_g) / m^2 for m groups.
  */
-export interface ZVariance { between: number; within: number }
+export interface ZVariance {
+  between: number;
+  within: number;
+}
 
 export interface DistributionLimits {
   /** Per image and feature (IMAGE_Z_FEATURES): |z| must be <= this (Z_LIMIT_MARGIN x the feature's largest leave-one-out |z|). */
@@ -626,8 +769,12 @@ export function deriveDistributionLimits(stats: ReferenceStatistics, ref: Refere
     imageZLimit[k] = Z_LIMIT_MARGIN * referenceMaxLooZ[k];
   }
   return {
-    imageZLimit, referenceMaxLooZ, zVariance, references: loo.length,
-    derivation: `per image and feature (${IMAGE_Z_FEATURES.length} continuous features): |z| <= ${Z_LIMIT_MARGIN} x the feature's largest leave-one-out |z| over ${loo.length} reference images; ` +
+    imageZLimit,
+    referenceMaxLooZ,
+    zVariance,
+    references: loo.length,
+    derivation:
+      `per image and feature (${IMAGE_Z_FEATURES.length} continuous features): |z| <= ${Z_LIMIT_MARGIN} x the feature's largest leave-one-out |z| over ${loo.length} reference images; ` +
       `per set: |mean z| of a feature <= ${SET_SHIFT_SIGMAS} standard errors, from the leave-one-out z variance split into a part shared by a seed's images and the rest`,
   };
 }
@@ -678,20 +825,31 @@ export function distributionCheck(images: DistributionImage[], stats: ReferenceS
       const ratio = Math.abs(z[k]) / lim;
       if (!(Math.abs(z[k]) <= lim)) {
         pass = false;
-        failures.push(`${label} (${bs.name}): ${k} = ${im.features[k].toFixed(3)}, z ${z[k].toFixed(2)} beyond ±${lim.toFixed(2)} (breed mean ${bs.features[k].mean.toFixed(3)})`);
+        failures.push(
+          `${label} (${bs.name}): ${k} = ${im.features[k].toFixed(3)}, z ${z[k].toFixed(2)} beyond ±${lim.toFixed(2)} (breed mean ${bs.features[k].mean.toFixed(3)})`,
+        );
       }
-      if (!(ratio <= worstRatio)) { worstRatio = ratio; worst = k; }
+      if (!(ratio <= worstRatio)) {
+        worstRatio = ratio;
+        worst = k;
+      }
     }
     return { label, breed: im.breed, z, worstFeature: worst, worstZ: z[worst], worstLimit: limits.imageZLimit[worst], pass };
   });
   const groups = new Map<string, number>();
-  images.forEach((im, i) => { const key = im.seed === undefined ? `image${i}` : `seed${im.seed}`; groups.set(key, (groups.get(key) ?? 0) + 1); });
+  images.forEach((im, i) => {
+    const key = im.seed === undefined ? `image${i}` : `seed${im.seed}`;
+    groups.set(key, (groups.get(key) ?? 0) + 1);
+  });
   const sizes = [...groups.values()];
   const shifts = DISTRIBUTION_FEATURES.map((k) => {
     const meanZ = rows.reduce((a, r) => a + r.z[k], 0) / Math.max(1, rows.length);
     const limit = SET_SHIFT_SIGMAS * setMeanZStdError(limits.zVariance[k], sizes);
     const pass = Number.isFinite(meanZ) && Math.abs(meanZ) <= limit;
-    if (!pass) failures.push(`set shift in ${k}: mean z ${meanZ.toFixed(2)} over ${rows.length} images (${sizes.length} seeds), limit ±${limit.toFixed(2)}`);
+    if (!pass)
+      failures.push(
+        `set shift in ${k}: mean z ${meanZ.toFixed(2)} over ${rows.length} images (${sizes.length} seeds), limit ±${limit.toFixed(2)}`,
+      );
     return { feature: k, meanZ, limit, pass };
   });
   // set shifts first: they name a systematic cause; single outliers follow
@@ -702,7 +860,12 @@ export function distributionCheck(images: DistributionImage[], stats: ReferenceS
 /** The reference set restricted to the seeds (by index k) that `keep` accepts. */
 export function subsetBySeeds(ref: ReferenceSet, keep: (k: number) => boolean): ReferenceSet {
   const idx = ref.seeds.map((_, k) => k).filter(keep);
-  return { ...ref, seeds: idx.map((k) => ref.seeds[k]!), images: ref.images.map((row) => idx.map((k) => row[k]!)), source: `${ref.source} (seeds ${idx.length}/${ref.seeds.length})` };
+  return {
+    ...ref,
+    seeds: idx.map((k) => ref.seeds[k]!),
+    images: ref.images.map((row) => idx.map((k) => row[k]!)),
+    source: `${ref.source} (seeds ${idx.length}/${ref.seeds.length})`,
+  };
 }
 
 /** Reference seeds are held out in this many folds (by seed index modulo), each judged by statistics of the rest. */
@@ -713,15 +876,28 @@ export const HELD_OUT_FOLDS = 4;
  * the statistics of the other folds. `edit` transforms each image first (to build broken inputs); the result
  * feeds distributionCheck, giving a set of many seeds where the goldens alone have two.
  */
-export function heldOutReferenceImages(ref: ReferenceSet, edit?: (img: PixelImage) => PixelImage, folds = HELD_OUT_FOLDS): DistributionImage[] {
-  if (ref.seeds.length < 2 * folds) throw new StatsError(`${ref.source}: ${ref.seeds.length} seeds cannot make ${folds} folds of at least 2`);
+export function heldOutReferenceImages(
+  ref: ReferenceSet,
+  edit?: (img: PixelImage) => PixelImage,
+  folds = HELD_OUT_FOLDS,
+): DistributionImage[] {
+  if (ref.seeds.length < 2 * folds)
+    throw new StatsError(`${ref.source}: ${ref.seeds.length} seeds cannot make ${folds} folds of at least 2`);
   const out: DistributionImage[] = [];
   for (let f = 0; f < folds; f++) {
     const rest = referenceStatistics(subsetBySeeds(ref, (k) => k % folds !== f));
-    ref.images.forEach((row, b) => row.forEach((img, k) => {
-      if (k % folds !== f) return;
-      out.push({ breed: b, seed: ref.seeds[k], reference: rest.breeds[b], label: `breed=${ref.breeds[b]},seed=${ref.seeds[k]},fold=${f}`, features: imageFeatures(edit ? edit(img) : img) });
-    }));
+    ref.images.forEach((row, b) =>
+      row.forEach((img, k) => {
+        if (k % folds !== f) return;
+        out.push({
+          breed: b,
+          seed: ref.seeds[k],
+          reference: rest.breeds[b],
+          label: `breed=${ref.breeds[b]},seed=${ref.seeds[k]},fold=${f}`,
+          features: imageFeatures(edit ? edit(img) : img),
+        });
+      }),
+    );
   }
   return out;
 }

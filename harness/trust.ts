@@ -69,10 +69,10 @@ export interface ToleranceBound {
 export const CONSISTENCY_RTOL = 1e-6;
 
 const FLOOR_MULTIPLE_MINIMUM_REASON =
-  'below 1 the band is tighter than the reference\'s own float32-vs-float64 rounding, which a correct export on ' +
+  "below 1 the band is tighter than the reference's own float32-vs-float64 rounding, which a correct export on " +
   'another kernel set cannot meet: a broken policy, not a stricter one';
 const MARGIN_MINIMUM_REASON =
-  'below 1 the limit is under the error the bundle\'s own quantized variant was measured at when the bundle was ' +
+  "below 1 the limit is under the error the bundle's own quantized variant was measured at when the bundle was " +
   'made: the bundle would reject itself';
 
 /**
@@ -83,56 +83,86 @@ export const TOLERANCE_BOUNDS: readonly ToleranceBound[] = [
   {
     // the embedded bundle uses 10 (reference/python/tinydit/tolerance.py); browsers measured at 0.022 of the
     // resulting tolerance (README, Engines), so 10 already has ~45x slack for the engines we run
-    field: 'tolerance.velocity.floorMultiple', defaultValue: 10, ceiling: 20, minimum: 1,
-    reason: 'the embedded bundle uses 10, and the three browser engines measured at 0.022 of that tolerance; ' +
+    field: 'tolerance.velocity.floorMultiple',
+    defaultValue: 10,
+    ceiling: 20,
+    minimum: 1,
+    reason:
+      'the embedded bundle uses 10, and the three browser engines measured at 0.022 of that tolerance; ' +
       '20 (2x) still bounds a case, with the analytic floor ceiling, to 20 x 100 float32 ulps of its output ' +
       'magnitude (2.4e-4 relative)',
     minimumReason: FLOOR_MULTIPLE_MINIMUM_REASON,
   },
   {
     // the default floors reach 4.74e-6, so the floor term reaches 4.7e-5; absMin only covers near-zero floors
-    field: 'tolerance.velocity.absMin', defaultValue: 1e-5, ceiling: 1e-4,
-    reason: 'the embedded bundle uses 1e-5 for cases whose floor is near 0; its largest floor-derived tolerance ' +
+    field: 'tolerance.velocity.absMin',
+    defaultValue: 1e-5,
+    ceiling: 1e-4,
+    reason:
+      'the embedded bundle uses 1e-5 for cases whose floor is near 0; its largest floor-derived tolerance ' +
       'is 10 x 4.7e-6 = 4.7e-5; 1e-4 (10x the default, 2x that largest tolerance) is 1/78 of one uint8 level',
   },
   {
-    field: 'tolerance.trajectory.floorMultiple', defaultValue: 10, ceiling: 20, minimum: 1,
-    reason: 'the embedded bundle uses 10 per state; 20 (2x) still bounds a state to 20 x 100 ulps of its own ' +
-      'magnitude',
+    field: 'tolerance.trajectory.floorMultiple',
+    defaultValue: 10,
+    ceiling: 20,
+    minimum: 1,
+    reason: 'the embedded bundle uses 10 per state; 20 (2x) still bounds a state to 20 x 100 ulps of its own ' + 'magnitude',
     minimumReason: FLOOR_MULTIPLE_MINIMUM_REASON,
   },
   {
     // the default trajectory floors reach only 8.8e-7, so absMin 5e-5 is the band of nearly every state
-    field: 'tolerance.trajectory.absMin', defaultValue: 5e-5, ceiling: 2.5e-4,
-    reason: 'the embedded bundle uses 5e-5, which is the band of nearly every state (its floors reach 8.8e-7); ' +
+    field: 'tolerance.trajectory.absMin',
+    defaultValue: 5e-5,
+    ceiling: 2.5e-4,
+    reason:
+      'the embedded bundle uses 5e-5, which is the band of nearly every state (its floors reach 8.8e-7); ' +
       '2.5e-4 (5x) is 1/31 of one uint8 level (2/255 in [-1,1] units), so the band stays far below a visible change',
   },
   {
-    field: 'tolerance.quantized.margin', defaultValue: 2, ceiling: 3, minimum: 1,
-    reason: 'the embedded bundle gates its quantized variant at 2x the error measured when the bundle was made ' +
+    field: 'tolerance.quantized.margin',
+    defaultValue: 2,
+    ceiling: 3,
+    minimum: 1,
+    reason:
+      'the embedded bundle gates its quantized variant at 2x the error measured when the bundle was made ' +
       '(the spread a re-quantisation of the same weights stays within); 3x is the most the gate allows',
     minimumReason: MARGIN_MINIMUM_REASON,
   },
   {
     // measured on fixtures/default: 0.0893 worst case, 0.024 median (make_bundle.py step 6)
-    field: 'tolerance.quantized.measured.velocityRelL2Max', defaultValue: 0.08927066624164581, ceiling: 0.25,
-    reason: 'uint8 dynamic quantization of the embedded model measured 0.089 worst-case relative L2 (0.024 median); ' +
-      'at 0.25 a quarter of the velocity\'s norm is error and the quantized graph is no longer the same model',
+    field: 'tolerance.quantized.measured.velocityRelL2Max',
+    defaultValue: 0.08927066624164581,
+    ceiling: 0.25,
+    reason:
+      'uint8 dynamic quantization of the embedded model measured 0.089 worst-case relative L2 (0.024 median); ' +
+      "at 0.25 a quarter of the velocity's norm is error and the quantized graph is no longer the same model",
   },
   {
-    field: 'tolerance.quantized.velocityRelL2Max', defaultValue: 0.17854133248329163, ceiling: 0.5,
-    reason: 'the embedded bundle\'s limit is 2 x 0.089 = 0.179; 0.5 (2.8x) is the largest relative L2 error the ' +
+    field: 'tolerance.quantized.velocityRelL2Max',
+    defaultValue: 0.17854133248329163,
+    ceiling: 0.5,
+    reason:
+      "the embedded bundle's limit is 2 x 0.089 = 0.179; 0.5 (2.8x) is the largest relative L2 error the " +
       'gate accepts for any quantized case, whatever the margin and the measurement',
   },
   {
     // measured on fixtures/default: 0.573 levels worst image, 0.336 median, 26 images
-    field: 'tolerance.quantized.measured.imageMeanAbsMax', defaultValue: 0.5732421875, ceiling: 3, unit: 'uint8 levels',
-    reason: 'the embedded quantized variant\'s final images measured 0.573 uint8 levels mean |diff| worst-case ' +
+    field: 'tolerance.quantized.measured.imageMeanAbsMax',
+    defaultValue: 0.5732421875,
+    ceiling: 3,
+    unit: 'uint8 levels',
+    reason:
+      "the embedded quantized variant's final images measured 0.573 uint8 levels mean |diff| worst-case " +
       '(0.336 median, 26 images); 3 levels (5.2x) on average over every pixel is a visibly different image',
   },
   {
-    field: 'tolerance.quantized.imageMeanAbsMax', defaultValue: 1.146484375, ceiling: 6, unit: 'uint8 levels',
-    reason: 'the embedded bundle\'s limit is 2 x 0.573 = 1.15 levels; 6 levels (5.2x) is the largest mean ' +
+    field: 'tolerance.quantized.imageMeanAbsMax',
+    defaultValue: 1.146484375,
+    ceiling: 6,
+    unit: 'uint8 levels',
+    reason:
+      "the embedded bundle's limit is 2 x 0.573 = 1.15 levels; 6 levels (5.2x) is the largest mean " +
       'absolute pixel difference the gate accepts, whatever the margin and the measurement',
   },
 ];
@@ -174,7 +204,10 @@ export function checkToleranceCeilings(tolerance: TolerancePolicy): TrustIssue[]
     const v = valueAt(tolerance, b.field);
     if (typeof v !== 'number') continue;
     if (!Number.isFinite(v) || v > b.ceiling) {
-      add(b.field, `${M}: ${b.field} = ${v} exceeds the gate's ceiling ${b.ceiling}${b.unit ? ` ${b.unit}` : ''} (${b.reason}); a bundle may only tighten`);
+      add(
+        b.field,
+        `${M}: ${b.field} = ${v} exceeds the gate's ceiling ${b.ceiling}${b.unit ? ` ${b.unit}` : ''} (${b.reason}); a bundle may only tighten`,
+      );
     } else if (b.minimum !== undefined && v < b.minimum) {
       add(b.field, `${M}: ${b.field} = ${v} is below the gate's minimum ${b.minimum} (${b.minimumReason ?? b.reason})`);
     }
@@ -187,14 +220,20 @@ export function checkToleranceCeilings(tolerance: TolerancePolicy): TrustIssue[]
       const measured = q.measured?.[d.measured];
       const limit = q[d.limit];
       if (typeof measured !== 'number') {
-        add(measuredField, `${M}: ${measuredField} is missing: tolerance.quantized.${d.limit} must be at most margin x this measured error ` +
-          `(${QUANTIZED_CONSISTENCY_REASON}); reference/python/make_bundle.py writes it`);
+        add(
+          measuredField,
+          `${M}: ${measuredField} is missing: tolerance.quantized.${d.limit} must be at most margin x this measured error ` +
+            `(${QUANTIZED_CONSISTENCY_REASON}); reference/python/make_bundle.py writes it`,
+        );
         continue;
       }
       const derived = q.margin * measured;
       if (typeof limit === 'number' && limit > derived * (1 + CONSISTENCY_RTOL)) {
-        add(limitField, `${M}: ${limitField} = ${limit} exceeds margin x measured = ${q.margin} x ${measured} = ${derived} ` +
-          `(tolerance.quantized.margin x ${measuredField}; ${QUANTIZED_CONSISTENCY_REASON}); a bundle may only tighten`);
+        add(
+          limitField,
+          `${M}: ${limitField} = ${limit} exceeds margin x measured = ${q.margin} x ${measured} = ${derived} ` +
+            `(tolerance.quantized.margin x ${measuredField}; ${QUANTIZED_CONSISTENCY_REASON}); a bundle may only tighten`,
+        );
       }
     }
   }
@@ -254,7 +293,8 @@ export interface FloorCase {
   magnitudeFrom: string;
 }
 
-const fmt = (x: number): string => (!Number.isFinite(x) || x === 0 ? String(x) : Math.abs(x) < 1e-3 || Math.abs(x) >= 1e4 ? x.toExponential(2) : x.toPrecision(3));
+const fmt = (x: number): string =>
+  !Number.isFinite(x) || x === 0 ? String(x) : Math.abs(x) < 1e-3 || Math.abs(x) >= 1e4 ? x.toExponential(2) : x.toPrecision(3);
 
 const REGENERATE = 'regenerate the goldens with reference/python/make_bundle.py';
 
@@ -263,7 +303,13 @@ const REGENERATE = 'regenerate the goldens with reference/python/make_bundle.py'
  * entry within noiseFloorCeiling of its case's magnitude. One issue per file (the worst entry, and how many
  * others fail), or null.
  */
-export function checkFloorFile(file: string, floors: Float64Array, expectedLength: number, cases: readonly FloorCase[], kind: 'output' | 'state'): TrustIssue | null {
+export function checkFloorFile(
+  file: string,
+  floors: Float64Array,
+  expectedLength: number,
+  cases: readonly FloorCase[],
+  kind: 'output' | 'state',
+): TrustIssue | null {
   const problems: string[] = [];
   if (floors.length !== expectedLength) problems.push(`has ${floors.length} floors, the goldens need ${expectedLength}`);
   let bad = 0;
@@ -277,8 +323,10 @@ export function checkFloorFile(file: string, floors: Float64Array, expectedLengt
   }
   if (bad > 0) {
     const c = cases.find((k) => k.index === firstBad);
-    problems.push(`${bad} floor${bad === 1 ? ' is' : 's are'} NaN, infinite or negative (first at index ${firstBad}` +
-      `${c ? `, case ${c.caseId}${c.step !== undefined ? ` step ${c.step}` : ''}` : ''}: ${floors[firstBad]}); a noise floor is a max|f32 - f64|, finite and >= 0`);
+    problems.push(
+      `${bad} floor${bad === 1 ? ' is' : 's are'} NaN, infinite or negative (first at index ${firstBad}` +
+        `${c ? `, case ${c.caseId}${c.step !== undefined ? ` step ${c.step}` : ''}` : ''}: ${floors[firstBad]}); a noise floor is a max|f32 - f64|, finite and >= 0`,
+    );
   }
   let worst: { c: FloorCase; floor: number; ceiling: number; ratio: number } | null = null;
   let over = 0;
@@ -295,11 +343,16 @@ export function checkFloorFile(file: string, floors: Float64Array, expectedLengt
   }
   if (worst) {
     const { c, floor, ceiling } = worst;
-    const mag = kind === 'output' ? `its output magnitude max|out| ${fmt(c.magnitude)} in ${c.magnitudeFrom}` : `its state magnitude max|x_${c.step}| ${fmt(c.magnitude)} in ${c.magnitudeFrom}`;
-    problems.push(`case ${c.caseId}${c.step !== undefined ? ` step ${c.step}` : ''} floor ${fmt(floor)} exceeds the gate's analytic ceiling ${fmt(ceiling)} ` +
-      `(${NOISE_FLOOR_ULPS} float32 ulps, ${NOISE_FLOOR_ULPS} x 2^-23, of ${mag})` +
-      `${over > 1 ? `, and ${over - 1} more ${kind === 'output' ? 'case' : 'state'}${over - 1 === 1 ? '' : 's'} of this file exceed theirs` : ''}` +
-      ': noise floors are float32-vs-float64 rounding, never larger');
+    const mag =
+      kind === 'output'
+        ? `its output magnitude max|out| ${fmt(c.magnitude)} in ${c.magnitudeFrom}`
+        : `its state magnitude max|x_${c.step}| ${fmt(c.magnitude)} in ${c.magnitudeFrom}`;
+    problems.push(
+      `case ${c.caseId}${c.step !== undefined ? ` step ${c.step}` : ''} floor ${fmt(floor)} exceeds the gate's analytic ceiling ${fmt(ceiling)} ` +
+        `(${NOISE_FLOOR_ULPS} float32 ulps, ${NOISE_FLOOR_ULPS} x 2^-23, of ${mag})` +
+        `${over > 1 ? `, and ${over - 1} more ${kind === 'output' ? 'case' : 'state'}${over - 1 === 1 ? '' : 's'} of this file exceed theirs` : ''}` +
+        ': noise floors are float32-vs-float64 rounding, never larger',
+    );
   }
   if (problems.length === 0) return null;
   return { check: 'noise-floor', subject: file, message: `${file}: ${problems.join('; ')}; ${REGENERATE}` };
@@ -326,7 +379,9 @@ function readFloats(path: string): Float32Array | Float64Array {
   const size = h.dtype === 'float32' ? 4 : 8;
   const at = bytes.byteOffset + h.dataOffset;
   if (at % size === 0 && bytes.length - h.dataOffset >= h.dataBytes) {
-    return h.dtype === 'float32' ? new Float32Array(bytes.buffer, at, h.dataBytes / 4) : new Float64Array(bytes.buffer, at, h.dataBytes / 8);
+    return h.dtype === 'float32'
+      ? new Float32Array(bytes.buffer, at, h.dataBytes / 4)
+      : new Float64Array(bytes.buffer, at, h.dataBytes / 8);
   }
   return parseNpy(bytes, path).data as Float32Array | Float64Array;
 }
@@ -352,14 +407,22 @@ export function checkNoiseFloors(goldensDir: string, index: GoldenIndex, usable:
     const file = `goldens/${rel}`;
     const expectedRel = v.expected[k];
     if (expectedRel === undefined) {
-      out.push({ check: 'noise-floor', subject: file,
-        message: `${file}: goldens/index.json velocity.noiseFloor.${k} has no velocity.expected.${k}, so the gate cannot bound its floors by the output magnitude; ${REGENERATE}` });
+      out.push({
+        check: 'noise-floor',
+        subject: file,
+        message: `${file}: goldens/index.json velocity.noiseFloor.${k} has no velocity.expected.${k}, so the gate cannot bound its floors by the output magnitude; ${REGENERATE}`,
+      });
       continue;
     }
     if (!usable(rel) || !usable(expectedRel)) continue;
     const floors = readFloor(join(goldensDir, rel));
     const mags = rowMagnitudes(join(goldensDir, expectedRel), N);
-    const cases: FloorCase[] = v.cases.map((c) => ({ index: c.row, caseId: c.id, magnitude: mags[c.row] ?? 0, magnitudeFrom: `goldens/${expectedRel}` }));
+    const cases: FloorCase[] = v.cases.map((c) => ({
+      index: c.row,
+      caseId: c.id,
+      magnitude: mags[c.row] ?? 0,
+      magnitudeFrom: `goldens/${expectedRel}`,
+    }));
     const issue = checkFloorFile(file, floors, N, cases, 'output');
     if (issue) out.push(issue);
   }
@@ -373,7 +436,8 @@ export function checkNoiseFloors(goldensDir: string, index: GoldenIndex, usable:
     for (const c of t.cases) {
       if (!usable(c.file)) continue;
       const mags = rowMagnitudes(join(goldensDir, c.file), S);
-      for (let s = 0; s < S; s++) cases.push({ index: c.floorRow * S + s, caseId: c.id, step: s, magnitude: mags[s]!, magnitudeFrom: `goldens/${c.file}` });
+      for (let s = 0; s < S; s++)
+        cases.push({ index: c.floorRow * S + s, caseId: c.id, step: s, magnitude: mags[s]!, magnitudeFrom: `goldens/${c.file}` });
     }
     const issue = checkFloorFile(file, floors, t.cases.length * S, cases, 'state');
     if (issue) out.push(issue);

@@ -33,7 +33,10 @@ export const PINNED_YARDSTICKS: Readonly<Record<string, string>> = {
 export type YardstickErrorCode = 'no-dataset' | 'unknown-dataset' | 'missing-file' | 'sha256-mismatch' | 'invalid';
 
 export class YardstickError extends Error {
-  constructor(readonly code: YardstickErrorCode, message: string) {
+  constructor(
+    readonly code: YardstickErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'YardstickError';
   }
@@ -43,15 +46,39 @@ export class YardstickError extends Error {
 // yardstick.json
 
 export interface KidBand {
-  mean: number; std: number; p50: number; p95: number; p99: number; max: number; draws: number;
-  nearestOtherBreed: string; nearestOtherMedian: number;
+  mean: number;
+  std: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  draws: number;
+  nearestOtherBreed: string;
+  nearestOtherMedian: number;
   /** The lowest 1st percentile over the other breeds of KID(n training images of that breed, this breed's reference). */
-  wrongBreedFloor: number; wrongBreedFloorBreed: string; crossDraws: number;
+  wrongBreedFloor: number;
+  wrongBreedFloorBreed: string;
+  crossDraws: number;
   otherBreeds: Record<string, { p01: number; p05: number; median: number }>;
 }
-export interface ValidityFeatureStats { q: number[]; mean: number; std: number; setMedian995: Record<string, [number, number]> }
-export interface BreedAccuracy { n: number; correct: number; accuracy: number; top2: number; mostConfusedWith: string }
-export interface FileEntry { file: string; sha256: string; bytes: number }
+export interface ValidityFeatureStats {
+  q: number[];
+  mean: number;
+  std: number;
+  setMedian995: Record<string, [number, number]>;
+}
+export interface BreedAccuracy {
+  n: number;
+  correct: number;
+  accuracy: number;
+  top2: number;
+  mostConfusedWith: string;
+}
+export interface FileEntry {
+  file: string;
+  sha256: string;
+  bytes: number;
+}
 
 export interface YardstickJson {
   format: string;
@@ -60,14 +87,34 @@ export interface YardstickJson {
   imageSize: number;
   source: Record<string, unknown>;
   judge: {
-    file: string; input: { name: string; shape: (string | number)[]; dtype: string; pixels: string };
-    outputs: Record<string, (string | number)[]>; parameters: number; featureDim: number; featureScale: number;
-    architecture: string; onnxVsTorch: Record<string, number>;
+    file: string;
+    input: { name: string; shape: (string | number)[]; dtype: string; pixels: string };
+    outputs: Record<string, (string | number)[]>;
+    parameters: number;
+    featureDim: number;
+    featureScale: number;
+    architecture: string;
+    onnxVsTorch: Record<string, number>;
   };
-  splits: { seed: number; perBreed: Record<string, { train: number; ref: number; null: number }>; refFeaturesPerBreed: number; nullFeaturesPerBreed: number };
+  splits: {
+    seed: number;
+    perBreed: Record<string, { train: number; ref: number; null: number }>;
+    refFeaturesPerBreed: number;
+    nullFeaturesPerBreed: number;
+  };
   heldOutAccuracy: { overall: number; n: number; perBreed: Record<string, BreedAccuracy>; confusion: number[][] };
-  kid: { kernel: string; estimator: string; bands: Record<string, Record<string, KidBand>>; probes: { breed: string; n: number; nullRows: number[]; kid: number }[] };
-  validity: { features: string[]; quantiles: number[]; perBreed: Record<string, { n: number } & Record<string, ValidityFeatureStats>>; all: Record<string, number[]> };
+  kid: {
+    kernel: string;
+    estimator: string;
+    bands: Record<string, Record<string, KidBand>>;
+    probes: { breed: string; n: number; nullRows: number[]; kid: number }[];
+  };
+  validity: {
+    features: string[];
+    quantiles: number[];
+    perBreed: Record<string, { n: number } & Record<string, ValidityFeatureStats>>;
+    all: Record<string, number[]>;
+  };
   files: Record<string, FileEntry>;
   /** make_yardstick's own verdict: a judge that recognises its held-out images and bands that separate a wrong breed from noise. */
   quality?: { usable: boolean; problems: string[]; rule: string };
@@ -103,9 +150,12 @@ function sha256(bytes: Uint8Array): string {
 export function trainingDatasetOf(manifest: { training?: { dataset?: unknown } }, source = 'manifest.json'): string {
   const d = manifest.training?.dataset;
   if (typeof d !== 'string' || d.length === 0) {
-    throw new YardstickError('no-dataset', `${source}: training.dataset is missing: the bundle does not say which training data its ` +
-      `model was trained on, so the gate cannot measure its images against that data (known datasets: ${Object.keys(PINNED_YARDSTICKS).join(', ')}); ` +
-      `add "training": {"dataset": "<id>"} (reference/python/tinydit/goldens.py write_bundle(training_dataset=...))`);
+    throw new YardstickError(
+      'no-dataset',
+      `${source}: training.dataset is missing: the bundle does not say which training data its ` +
+        `model was trained on, so the gate cannot measure its images against that data (known datasets: ${Object.keys(PINNED_YARDSTICKS).join(', ')}); ` +
+        `add "training": {"dataset": "<id>"} (reference/python/tinydit/goldens.py write_bundle(training_dataset=...))`,
+    );
   }
   return d;
 }
@@ -126,20 +176,27 @@ export function loadYardstick(id: string, opts: LoadYardstickOptions = {}): Yard
   const pins = opts.pins ?? PINNED_YARDSTICKS;
   const pin = pins[id];
   if (pin === undefined) {
-    throw new YardstickError('unknown-dataset', `training dataset '${id}' has no yardstick in this gate (pinned: ${Object.keys(pins).join(', ') || 'none'}): ` +
-      'its images cannot be judged against their training data; make one with reference/python/make_yardstick.py and pin it in harness/yardstick.ts PINNED_YARDSTICKS');
+    throw new YardstickError(
+      'unknown-dataset',
+      `training dataset '${id}' has no yardstick in this gate (pinned: ${Object.keys(pins).join(', ') || 'none'}): ` +
+        'its images cannot be judged against their training data; make one with reference/python/make_yardstick.py and pin it in harness/yardstick.ts PINNED_YARDSTICKS',
+    );
   }
   const dir = resolve(opts.root ?? YARDSTICK_ROOT, id);
   const read = (rel: string): Uint8Array => {
     const p = join(dir, rel);
-    if (!existsSync(p)) throw new YardstickError('missing-file', `${p}: missing from yardstick '${id}'; restore it (git) or remake the yardstick`);
+    if (!existsSync(p))
+      throw new YardstickError('missing-file', `${p}: missing from yardstick '${id}'; restore it (git) or remake the yardstick`);
     return readFileSync(p);
   };
   const jsonBytes = read('yardstick.json');
   const got = sha256(jsonBytes);
   if (got !== pin) {
-    throw new YardstickError('sha256-mismatch', `${join(dir, 'yardstick.json')}: sha256 ${got} is not the one this gate pins for '${id}' (${pin}): ` +
-      'the yardstick was changed; a new yardstick is a change of the gate (update PINNED_YARDSTICKS in harness/yardstick.ts with its reason)');
+    throw new YardstickError(
+      'sha256-mismatch',
+      `${join(dir, 'yardstick.json')}: sha256 ${got} is not the one this gate pins for '${id}' (${pin}): ` +
+        'the yardstick was changed; a new yardstick is a change of the gate (update PINNED_YARDSTICKS in harness/yardstick.ts with its reason)',
+    );
   }
   let json: YardstickJson;
   try {
@@ -148,7 +205,10 @@ export function loadYardstick(id: string, opts: LoadYardstickOptions = {}): Yard
     throw new YardstickError('invalid', `${join(dir, 'yardstick.json')}: not valid JSON (${(e as Error).message})`);
   }
   if (json.format !== YARDSTICK_FORMAT || json.id !== id) {
-    throw new YardstickError('invalid', `${join(dir, 'yardstick.json')}: format '${json.format}' id '${json.id}', expected ${YARDSTICK_FORMAT} '${id}'`);
+    throw new YardstickError(
+      'invalid',
+      `${join(dir, 'yardstick.json')}: format '${json.format}' id '${json.id}', expected ${YARDSTICK_FORMAT} '${id}'`,
+    );
   }
   const files: Record<string, Uint8Array> = {};
   for (const key of ['judge', 'refFeatures', 'nullFeatures', 'probeImages', 'probeLogits', 'probeFeatures', 'probeValidity']) {
@@ -157,8 +217,11 @@ export function loadYardstick(id: string, opts: LoadYardstickOptions = {}): Yard
     const bytes = read(entry.file);
     const h = sha256(bytes);
     if (h !== entry.sha256) {
-      throw new YardstickError('sha256-mismatch', `${join(dir, entry.file)}: sha256 ${h} differs from ${entry.sha256} listed in yardstick.json files.${key}: ` +
-        'the file was changed after the yardstick was made; restore it (git) or remake the yardstick');
+      throw new YardstickError(
+        'sha256-mismatch',
+        `${join(dir, entry.file)}: sha256 ${h} differs from ${entry.sha256} listed in yardstick.json files.${key}: ` +
+          'the file was changed after the yardstick was made; restore it (git) or remake the yardstick',
+      );
     }
     files[key] = bytes;
   }
@@ -166,7 +229,10 @@ export function loadYardstick(id: string, opts: LoadYardstickOptions = {}): Yard
     const p = join(dir, json.files[key]!.file);
     const a = parseNpy(files[key]!, p);
     if (a.dtype !== dtype || a.shape.length !== shape.length || shape.some((d, i) => d >= 0 && a.shape[i] !== d)) {
-      throw new YardstickError('invalid', `${p}: ${a.dtype} [${a.shape.join(',')}], expected ${dtype} [${shape.map((d) => (d < 0 ? '*' : d)).join(',')}]`);
+      throw new YardstickError(
+        'invalid',
+        `${p}: ${a.dtype} [${a.shape.join(',')}], expected ${dtype} [${shape.map((d) => (d < 0 ? '*' : d)).join(',')}]`,
+      );
     }
     return a;
   };
@@ -176,7 +242,14 @@ export function loadYardstick(id: string, opts: LoadYardstickOptions = {}): Yard
   const probeImages = npy('probeImages', 'uint8', [-1, S, S, 3]);
   const P = probeImages.shape[0]!;
   return {
-    id, dir, sha256: got, json, breeds: json.breeds, imageSize: S, featureDim: Fd, judgeBytes: files['judge']!,
+    id,
+    dir,
+    sha256: got,
+    json,
+    breeds: json.breeds,
+    imageSize: S,
+    featureDim: Fd,
+    judgeBytes: files['judge']!,
     refFeatures: npy('refFeatures', 'float32', [K, -1, Fd]),
     nullFeatures: npy('nullFeatures', 'float32', [K, -1, Fd]),
     probeImages,
@@ -190,15 +263,26 @@ export function loadYardstick(id: string, opts: LoadYardstickOptions = {}): Yard
  * The yardstick of the dataset a bundle names (manifest training.dataset), checked to judge the bundle's breeds (same
  * order) at its image size. Throws a YardstickError naming the file and the fix.
  */
-export function yardstickForBundle(manifest: { training?: { dataset?: unknown }; breeds: string[] }, imageSize: number, source: string, opts: LoadYardstickOptions = {}): Yardstick {
+export function yardstickForBundle(
+  manifest: { training?: { dataset?: unknown }; breeds: string[] },
+  imageSize: number,
+  source: string,
+  opts: LoadYardstickOptions = {},
+): Yardstick {
   const id = trainingDatasetOf(manifest, source);
   const y = loadYardstick(id, opts);
   if (y.breeds.join('\u0000') !== manifest.breeds.join('\u0000')) {
-    throw new YardstickError('invalid', `yardstick '${id}' judges the breeds [${y.breeds.join(', ')}], the bundle's manifest lists [${manifest.breeds.join(', ')}]: ` +
-      'the bundle names a training dataset with another class list (or order)');
+    throw new YardstickError(
+      'invalid',
+      `yardstick '${id}' judges the breeds [${y.breeds.join(', ')}], the bundle's manifest lists [${manifest.breeds.join(', ')}]: ` +
+        'the bundle names a training dataset with another class list (or order)',
+    );
   }
   if (y.imageSize !== imageSize) {
-    throw new YardstickError('invalid', `yardstick '${id}' judges ${y.imageSize} px images, the bundle's contract is ${imageSize} px: the bundle names the wrong training dataset`);
+    throw new YardstickError(
+      'invalid',
+      `yardstick '${id}' judges ${y.imageSize} px images, the bundle's contract is ${imageSize} px: the bundle names the wrong training dataset`,
+    );
   }
   return y;
 }
@@ -213,21 +297,39 @@ export function featureRows(a: NpyArray, k: number): Float64Array[] {
 // ---------------------------------------------------------------------------------------------------------
 // The judge in onnxruntime-node
 
-export interface JudgeOutput { logits: Float32Array; features: Float32Array; n: number; classes: number; featureDim: number }
-export interface JudgeRunner { run(images: Float32Array, n: number): Promise<JudgeOutput>; release(): Promise<void> }
+export interface JudgeOutput {
+  logits: Float32Array;
+  features: Float32Array;
+  n: number;
+  classes: number;
+  featureDim: number;
+}
+export interface JudgeRunner {
+  run(images: Float32Array, n: number): Promise<JudgeOutput>;
+  release(): Promise<void>;
+}
 
 export async function openJudge(y: Yardstick, threads = 1): Promise<JudgeRunner> {
-  const session = await ort.InferenceSession.create(y.judgeBytes, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  const session = await ort.InferenceSession.create(y.judgeBytes, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
   const input = y.json.judge.input.name;
   const S = y.imageSize;
   const K = y.breeds.length;
   return {
     async run(images, n) {
-      if (images.length !== n * 3 * S * S) throw new YardstickError('invalid', `judge input: ${images.length} values for ${n} images of 3x${S}x${S}`);
+      if (images.length !== n * 3 * S * S)
+        throw new YardstickError('invalid', `judge input: ${images.length} values for ${n} images of 3x${S}x${S}`);
       const out = await session.run({ [input]: new ort.Tensor('float32', images, [n, 3, S, S]) });
       const logits = out['logits']?.data as Float32Array | undefined;
       const features = out['features']?.data as Float32Array | undefined;
-      if (!logits || !features) throw new YardstickError('invalid', `${y.dir}/judge.onnx: outputs 'logits' and 'features' expected, got ${Object.keys(out).join(', ')}`);
+      if (!logits || !features)
+        throw new YardstickError(
+          'invalid',
+          `${y.dir}/judge.onnx: outputs 'logits' and 'features' expected, got ${Object.keys(out).join(', ')}`,
+        );
       return { logits, features, n, classes: K, featureDim: y.featureDim };
     },
     release: () => session.release(),
@@ -359,9 +461,21 @@ export const VALIDITY_MAX_BAD_FRACTION = 0.125;
 export type ValidityFeature = 'highFrequency' | 'saturation' | 'contrast' | 'clippedFraction';
 export const VALIDITY_FEATURES: ValidityFeature[] = ['highFrequency', 'saturation', 'contrast', 'clippedFraction'];
 
-export interface ValidityAnchor { highFrequency: number; saturation: number; contrast: number; clippedFraction: number }
+export interface ValidityAnchor {
+  highFrequency: number;
+  saturation: number;
+  contrast: number;
+  clippedFraction: number;
+}
 
-export interface ValidityLimit { feature: ValidityFeature; kind: 'max' | 'min'; limit: number; trainingExtreme: number; anchor: number; reason: string }
+export interface ValidityLimit {
+  feature: ValidityFeature;
+  kind: 'max' | 'min';
+  limit: number;
+  trainingExtreme: number;
+  anchor: number;
+  reason: string;
+}
 
 export interface BreedLimits {
   breed: number;
@@ -394,7 +508,12 @@ export function accuracyLimit(heldOut: number, fraction: number, n: number): num
   return p - ACCURACY_SIGMAS * sigma(p, n);
 }
 
-export interface PooledLimit { min: number; heldOut: number; n: number; reason: string }
+export interface PooledLimit {
+  min: number;
+  heldOut: number;
+  n: number;
+  reason: string;
+}
 
 /**
  * Top-2 accuracy pooled over a set of images (asked[i]: the breed image i was generated for): the per-breed top-2 rule
@@ -402,20 +521,28 @@ export interface PooledLimit { min: number; heldOut: number; n: number; reason: 
  */
 export function pooledTop2Limit(y: Yardstick, asked: number[]): PooledLimit {
   const rates = asked.map((b) => y.json.heldOutAccuracy.perBreed[y.breeds[b]!]?.top2);
-  if (rates.some((r) => typeof r !== 'number')) throw new YardstickError('invalid', `${y.dir}/yardstick.json: heldOutAccuracy.perBreed lacks top-2 for a breed asked for; remake the yardstick with make_yardstick.py`);
+  if (rates.some((r) => typeof r !== 'number'))
+    throw new YardstickError(
+      'invalid',
+      `${y.dir}/yardstick.json: heldOutAccuracy.perBreed lacks top-2 for a breed asked for; remake the yardstick with make_yardstick.py`,
+    );
   const n = asked.length;
   const heldOut = (rates as number[]).reduce((s, r) => s + r, 0) / Math.max(1, n);
   const min = accuracyLimit(heldOut, TOP2_FRACTION, n);
   return {
-    min, heldOut, n,
-    reason: `top-2 accuracy over ${n} image(s) >= ${TOP2_FRACTION} x held-out top-2 ${heldOut.toFixed(4)} - ${ACCURACY_SIGMAS} binomial sigmas at n = ${n} (= ${min.toFixed(3)}` +
+    min,
+    heldOut,
+    n,
+    reason:
+      `top-2 accuracy over ${n} image(s) >= ${TOP2_FRACTION} x held-out top-2 ${heldOut.toFixed(4)} - ${ACCURACY_SIGMAS} binomial sigmas at n = ${n} (= ${min.toFixed(3)}` +
       `${min <= 0 ? ': at this n the rule cannot fail' : ''}), the judge family's per-breed rule applied to the pooled set`,
   };
 }
 
 function quantileOf(stats: ValidityFeatureStats, quantiles: number[], q: number, source: string): number {
   const i = quantiles.findIndex((v) => Math.abs(v - q) < 1e-12);
-  if (i < 0 || stats.q[i] === undefined) throw new YardstickError('invalid', `${source}: no ${q} quantile in yardstick.json validity.quantiles`);
+  if (i < 0 || stats.q[i] === undefined)
+    throw new YardstickError('invalid', `${source}: no ${q} quantile in yardstick.json validity.quantiles`);
   return stats.q[i]!;
 }
 
@@ -426,16 +553,30 @@ function quantileOf(stats: ValidityFeatureStats, quantiles: number[], q: number,
  */
 export function deriveJudgeLimits(y: Yardstick, n: number, noise: ValidityAnchor[]): JudgeLimits {
   const bands = y.json.kid.bands[String(n)];
-  if (!bands) throw new YardstickError('invalid', `${y.dir}/yardstick.json: no KID bands at n = ${n} (has ${Object.keys(y.json.kid.bands).join(', ')}); sample a size the yardstick measured`);
+  if (!bands)
+    throw new YardstickError(
+      'invalid',
+      `${y.dir}/yardstick.json: no KID bands at n = ${n} (has ${Object.keys(y.json.kid.bands).join(', ')}); sample a size the yardstick measured`,
+    );
   const acc = y.json.heldOutAccuracy;
   const minOf = (k: ValidityFeature): number => Math.min(...noise.map((f) => f[k]));
   const perBreed = y.breeds.map((name, b): BreedLimits => {
     const a = acc.perBreed[name];
     const band = bands[name];
     const vs = y.json.validity.perBreed[name];
-    if (!a || !band || !vs || typeof a.top2 !== 'number' || typeof band.wrongBreedFloor !== 'number' || !(band.wrongBreedFloor > band.p99)) {
-      throw new YardstickError('invalid', `${y.dir}/yardstick.json: breed '${name}' lacks held-out top-2 accuracy, a KID band at n = ${n} whose ` +
-        'wrong-breed floor lies above its split-half p99, or validity statistics: remake the yardstick with make_yardstick.py');
+    if (
+      !a ||
+      !band ||
+      !vs ||
+      typeof a.top2 !== 'number' ||
+      typeof band.wrongBreedFloor !== 'number' ||
+      !(band.wrongBreedFloor > band.p99)
+    ) {
+      throw new YardstickError(
+        'invalid',
+        `${y.dir}/yardstick.json: breed '${name}' lacks held-out top-2 accuracy, a KID band at n = ${n} whose ` +
+          'wrong-breed floor lies above its split-half p99, or validity statistics: remake the yardstick with make_yardstick.py',
+      );
     }
     const top2 = a.top2;
     const top2Min = accuracyLimit(top2, TOP2_FRACTION, n);
@@ -445,28 +586,50 @@ export function deriveJudgeLimits(y: Yardstick, n: number, noise: ValidityAnchor
     const qs = y.json.validity.quantiles;
     const upper = (feature: ValidityFeature, anchor: number, anchorName: string): ValidityLimit => {
       const ext = quantileOf(vs[feature]!, qs, VALIDITY_QUANTILE_HIGH, src);
-      return { feature, kind: 'max', trainingExtreme: ext, anchor, limit: ext + VALIDITY_POSITION * (anchor - ext),
-        reason: `halfway between the ${VALIDITY_QUANTILE_HIGH * 100} % quantile of ${name} training images (${ext.toFixed(4)}) and ${anchorName} (${anchor.toFixed(4)})` };
+      return {
+        feature,
+        kind: 'max',
+        trainingExtreme: ext,
+        anchor,
+        limit: ext + VALIDITY_POSITION * (anchor - ext),
+        reason: `halfway between the ${VALIDITY_QUANTILE_HIGH * 100} % quantile of ${name} training images (${ext.toFixed(4)}) and ${anchorName} (${anchor.toFixed(4)})`,
+      };
     };
     // contrast: the flattest training images of ANY breed (a breed's own contrast is its appearance, e.g. Siamese
     // points on cream, which accuracy and KID judge; validity asks only whether the image is an image at all)
     const allContrast = y.json.validity.all['contrast'];
     const qi = qs.findIndex((v) => Math.abs(v - VALIDITY_QUANTILE_LOW) < 1e-12);
     const cLow = allContrast?.[qi];
-    if (cLow === undefined) throw new YardstickError('invalid', `${y.dir}/yardstick.json: validity.all.contrast has no ${VALIDITY_QUANTILE_LOW} quantile`);
+    if (cLow === undefined)
+      throw new YardstickError('invalid', `${y.dir}/yardstick.json: validity.all.contrast has no ${VALIDITY_QUANTILE_LOW} quantile`);
     return {
-      breed: b, name, n, heldOutTop1: a.accuracy, heldOutTop2: top2, top2Min,
-      top2Reason: `top-2 accuracy >= ${TOP2_FRACTION} x held-out top-2 ${top2.toFixed(4)} - ${ACCURACY_SIGMAS} binomial sigmas at n = ${n} ` +
+      breed: b,
+      name,
+      n,
+      heldOutTop1: a.accuracy,
+      heldOutTop2: top2,
+      top2Min,
+      top2Reason:
+        `top-2 accuracy >= ${TOP2_FRACTION} x held-out top-2 ${top2.toFixed(4)} - ${ACCURACY_SIGMAS} binomial sigmas at n = ${n} ` +
         `(= ${top2Min.toFixed(3)}): the breed asked for must be the judge's first or second choice in at least half as many images as for its training images`,
-      kidMax: floor, kidBandP99: band.p99, kidBandMean: band.mean,
-      kidReason: `KID <= the wrong-breed floor ${floor.toFixed(3)} at n = ${n} (the 1st percentile of KID(n training images of ${floorBreed}, ${name} reference), ` +
+      kidMax: floor,
+      kidBandP99: band.p99,
+      kidBandMean: band.mean,
+      kidReason:
+        `KID <= the wrong-breed floor ${floor.toFixed(3)} at n = ${n} (the 1st percentile of KID(n training images of ${floorBreed}, ${name} reference), ` +
         `the closest any other breed's real images come in 99 % of draws); the split-half band of ${name} itself is p99 ${band.p99.toFixed(4)}`,
       validity: [
         upper('highFrequency', minOf('highFrequency'), `the smoothest of ${noise.length} pure seeded noise images`),
         upper('saturation', minOf('saturation'), `the least saturated of ${noise.length} pure seeded noise images`),
         upper('clippedFraction', minOf('clippedFraction'), `the least clipped of ${noise.length} pure seeded noise images`),
-        { feature: 'contrast', kind: 'min', trainingExtreme: cLow, anchor: 0, limit: cLow * (1 - VALIDITY_POSITION),
-          reason: `halfway between the ${VALIDITY_QUANTILE_LOW * 100} % quantile of all training images (${cLow.toFixed(2)} levels of luma p98 - p2) and a constant image (0)` },
+        {
+          feature: 'contrast',
+          kind: 'min',
+          trainingExtreme: cLow,
+          anchor: 0,
+          limit: cLow * (1 - VALIDITY_POSITION),
+          reason: `halfway between the ${VALIDITY_QUANTILE_LOW * 100} % quantile of all training images (${cLow.toFixed(2)} levels of luma p98 - p2) and a constant image (0)`,
+        },
       ],
     };
   });
@@ -474,12 +637,21 @@ export function deriveJudgeLimits(y: Yardstick, n: number, noise: ValidityAnchor
   const total = n * y.breeds.length;
   const pooledMin = accuracyLimit(pooledHeldOut, POOLED_FRACTION, total);
   return {
-    n, perBreed, pooledMin, pooledHeldOut,
+    n,
+    perBreed,
+    pooledMin,
+    pooledHeldOut,
     pooledReason: `top-1 accuracy over all ${total} images >= ${POOLED_FRACTION} x held-out accuracy ${pooledHeldOut.toFixed(4)} - ${ACCURACY_SIGMAS} binomial sigmas (= ${pooledMin.toFixed(3)})`,
   };
 }
 
-export interface ImageVerdict { breed: number; predicted: number; rank: number; features: ValidityAnchor; validityFailures: string[] }
+export interface ImageVerdict {
+  breed: number;
+  predicted: number;
+  rank: number;
+  features: ValidityAnchor;
+  validityFailures: string[];
+}
 
 export interface BreedResult {
   breed: number;
@@ -520,8 +692,15 @@ const median = (v: number[]): number => {
  * `features[i]` their validity features. Per breed: top-1/top-2 accuracy, KID against its training reference,
  * validity against the limits; pooled top-1 accuracy.
  */
-export function evaluateJudge(y: Yardstick, limits: JudgeLimits, out: JudgeOutput, asked: number[], features: ValidityAnchor[],
-  refRows?: Float64Array[][], refYY?: number[]): JudgeEvaluation {
+export function evaluateJudge(
+  y: Yardstick,
+  limits: JudgeLimits,
+  out: JudgeOutput,
+  asked: number[],
+  features: ValidityAnchor[],
+  refRows?: Float64Array[][],
+  refYY?: number[],
+): JudgeEvaluation {
   const K = y.breeds.length;
   const Fd = y.featureDim;
   const rows = refRows ?? Array.from({ length: K }, (_, b) => featureRows(y.refFeatures, b));
@@ -533,7 +712,8 @@ export function evaluateJudge(y: Yardstick, limits: JudgeLimits, out: JudgeOutpu
     confusion[b]![pred]!++;
     const lim = limits.perBreed[b]!;
     const f = features[i]!;
-    const fails = lim.validity.filter((v) => (v.kind === 'max' ? !(f[v.feature] <= v.limit) : !(f[v.feature] >= v.limit)))
+    const fails = lim.validity
+      .filter((v) => (v.kind === 'max' ? !(f[v.feature] <= v.limit) : !(f[v.feature] >= v.limit)))
       .map((v) => `${v.feature} ${f[v.feature].toFixed(3)} ${v.kind === 'max' ? '>' : '<'} ${v.limit.toFixed(3)}`);
     return { breed: b, predicted: pred, rank, features: f, validityFailures: fails };
   });
@@ -549,16 +729,31 @@ export function evaluateJudge(y: Yardstick, limits: JudgeLimits, out: JudgeOutpu
     const feats = idx.map((i) => Float64Array.from(out.features.subarray(i * Fd, (i + 1) * Fd)));
     const kids = rows.map((r, o) => kid(feats, r, yy[o]));
     let nearest = 0;
-    kids.forEach((v, o) => { if (v < kids[nearest]!) nearest = o; });
+    kids.forEach((v, o) => {
+      if (v < kids[nearest]!) nearest = o;
+    });
     const predictedAs: Record<string, number> = {};
     for (const v of mine) predictedAs[y.breeds[v.predicted]!] = (predictedAs[y.breeds[v.predicted]!] ?? 0) + 1;
     const bad = mine.filter((v) => v.validityFailures.length > 0);
     const med = (k: ValidityFeature): number => median(mine.map((v) => v.features[k]));
     perBreed.push({
-      breed: b, name: y.breeds[b]!, n: idx.length, top1, top2, meanProbability: prob / idx.length, kid: kids[b]!,
-      nearestBreed: y.breeds[nearest]!, nearestKid: kids[nearest]!, predictedAs,
+      breed: b,
+      name: y.breeds[b]!,
+      n: idx.length,
+      top1,
+      top2,
+      meanProbability: prob / idx.length,
+      kid: kids[b]!,
+      nearestBreed: y.breeds[nearest]!,
+      nearestKid: kids[nearest]!,
+      predictedAs,
       validityBad: bad.length,
-      validityMedians: { highFrequency: med('highFrequency'), saturation: med('saturation'), contrast: med('contrast'), clippedFraction: med('clippedFraction') },
+      validityMedians: {
+        highFrequency: med('highFrequency'),
+        saturation: med('saturation'),
+        contrast: med('contrast'),
+        clippedFraction: med('clippedFraction'),
+      },
       validityWorst: bad.slice(0, 3).map((v) => v.validityFailures.join('; ')),
       accuracyPass: top2 >= lim.top2Min,
       kidPass: kids[b]! <= lim.kidMax,

@@ -56,10 +56,16 @@ function parseArgs(argv: string[]): { args: Map<string, string | true>; baseline
     const eq = a.indexOf('=');
     let key: string;
     let value: string | true;
-    if (eq > 0) { key = a.slice(2, eq); value = a.slice(eq + 1); } else {
+    if (eq > 0) {
+      key = a.slice(2, eq);
+      value = a.slice(eq + 1);
+    } else {
       key = a.slice(2);
       const next = argv[i + 1];
-      if (next !== undefined && !next.startsWith('--')) { value = next; i++; } else value = true;
+      if (next !== undefined && !next.startsWith('--')) {
+        value = next;
+        i++;
+      } else value = true;
     }
     if (key === 'baseline') {
       if (value === true) throw new Usage('--baseline needs a bench.json file');
@@ -71,8 +77,24 @@ function parseArgs(argv: string[]): { args: Map<string, string | true>; baseline
 }
 
 const FLAGS = new Set(['quick', 'budget-only', 'fail-on-slowdown', 'no-records', 'markdown']);
-const VALUED = new Set(['bundle', 'runtimes', 'node-threads', 'browser-threads', 'repeats', 'warmup', 'steps-per-run', 'full-steps', 'breeds',
-  'full-variants', 'variants', 'load-repeats', 'out', 'baseline', 'report-dir', 'call-timeout-s']);
+const VALUED = new Set([
+  'bundle',
+  'runtimes',
+  'node-threads',
+  'browser-threads',
+  'repeats',
+  'warmup',
+  'steps-per-run',
+  'full-steps',
+  'breeds',
+  'full-variants',
+  'variants',
+  'load-repeats',
+  'out',
+  'baseline',
+  'report-dir',
+  'call-timeout-s',
+]);
 
 function posInt(v: string | true | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
@@ -83,7 +105,10 @@ function posInt(v: string | true | undefined, name: string): number | undefined 
 function list(v: string | true | undefined, name: string): string[] | undefined {
   if (v === undefined) return undefined;
   if (v === true) throw new Usage(`--${name} needs a comma-separated list`);
-  return v.split(',').map((s) => s.trim()).filter(Boolean);
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 async function overhead(argv: string[]): Promise<number> {
@@ -118,21 +143,24 @@ async function main(): Promise<number> {
   const badRt = runtimes.filter((r) => !ALL.includes(r));
   if (badRt.length) throw new Usage(`--runtimes: unknown ${badRt.join(', ')} (known: ${ALL.join(', ')})`);
   const nodeThreads = (list(args.get('node-threads'), 'node-threads') ?? ['1', '2']).map((s) => posInt(s, 'node-threads')!);
-  const browserThreads = (list(args.get('browser-threads'), 'browser-threads') ?? ['1', 'default']).map((s) => (s === 'default' ? null : posInt(s, 'browser-threads')!));
+  const browserThreads = (list(args.get('browser-threads'), 'browser-threads') ?? ['1', 'default']).map((s) =>
+    s === 'default' ? null : posInt(s, 'browser-threads')!,
+  );
   const quick = args.has('quick');
   let plan = defaultPlan(m, quick ? { repeats: 3, warmup: 1, loadRepeats: 1, fullBreeds: [0, 3, 10] } : {});
   const breedsArg = args.get('breeds');
   if (breedsArg !== undefined) {
     const l = list(breedsArg, 'breeds')!;
     const nums = l.map(Number);
-    if (nums.some((n) => !Number.isInteger(n) || n < 0)) throw new Usage(`--breeds needs a count or a list of breed indices, got '${String(breedsArg)}'`);
+    if (nums.some((n) => !Number.isInteger(n) || n < 0))
+      throw new Usage(`--breeds needs a count or a list of breed indices, got '${String(breedsArg)}'`);
     plan.fullBreeds = l.length === 1 ? Array.from({ length: Math.min(nums[0]!, m.breeds.length) }, (_, i) => i) : nums;
     if (plan.fullBreeds.some((b) => b >= m.breeds.length)) throw new Usage(`--breeds: the bundle has ${m.breeds.length} breeds`);
   }
   plan = {
     ...plan,
     repeats: posInt(args.get('repeats'), 'repeats') ?? plan.repeats,
-    warmup: args.get('warmup') === '0' ? 0 : posInt(args.get('warmup'), 'warmup') ?? plan.warmup,
+    warmup: args.get('warmup') === '0' ? 0 : (posInt(args.get('warmup'), 'warmup') ?? plan.warmup),
     stepsPerRun: posInt(args.get('steps-per-run'), 'steps-per-run') ?? plan.stepsPerRun,
     fullSteps: posInt(args.get('full-steps'), 'full-steps') ?? plan.fullSteps,
     loadRepeats: posInt(args.get('load-repeats'), 'load-repeats') ?? plan.loadRepeats,
@@ -142,7 +170,8 @@ async function main(): Promise<number> {
   if (fullVariants) plan.fullVariants = fullVariants;
   const stepVariants = list(args.get('variants'), 'variants');
   if (stepVariants) plan.stepCases = plan.stepCases.filter((c) => stepVariants.includes(c.variant));
-  for (const v of [...plan.fullVariants, ...(stepVariants ?? [])]) if (!(v in m.variants)) throw new Usage(`variant '${v}' is not in the bundle (has: ${Object.keys(m.variants).join(', ')})`);
+  for (const v of [...plan.fullVariants, ...(stepVariants ?? [])])
+    if (!(v in m.variants)) throw new Usage(`variant '${v}' is not in the bundle (has: ${Object.keys(m.variants).join(', ')})`);
 
   const budget = resolveBudget(m.budget, Object.keys(m.variants), m.sampler?.defaultSteps ?? 50);
   let rts = runtimes;
@@ -159,12 +188,19 @@ async function main(): Promise<number> {
   } else if (budget) {
     // the budget's figure must be measured: its variant at its steps
     if (!plan.fullVariants.includes(budget.variant)) plan.fullVariants.push(budget.variant);
-    if (plan.fullSteps !== budget.steps) console.warn(`note: full generation at ${plan.fullSteps} steps, the budget is stated at ${budget.steps}: its checks will be errors`);
+    if (plan.fullSteps !== budget.steps)
+      console.warn(`note: full generation at ${plan.fullSteps} steps, the budget is stated at ${budget.steps}: its checks will be errors`);
   }
 
   const out = resolve(String(args.get('out') ?? resolve(REPO_ROOT, 'reports/bench.json')));
   const opts: BenchOptions = {
-    bundleDir: dir, runtimes: rts, nodeThreads: nThreads, browserThreads: bThreads, browserLoadRepeats, plan, out,
+    bundleDir: dir,
+    runtimes: rts,
+    nodeThreads: nThreads,
+    browserThreads: bThreads,
+    browserLoadRepeats,
+    plan,
+    out,
     ...(args.has('report-dir') ? { reportDir: resolve(String(args.get('report-dir'))) } : {}),
     records: !args.has('no-records'),
     // --runtimes narrows what the budget judges too (the gate passes the runtimes of its scope)
@@ -179,7 +215,10 @@ async function main(): Promise<number> {
   console.log('');
   console.log(`machine: ${machineLine(report.machine)}`);
   console.log(`bundle: ${report.bundle.name} (${report.bundle.config}, ${report.bundle.parameters} parameters)`);
-  for (const e of report.engines) console.log(`engine ${e.runtime}: ${e.label} ${e.version} (hardwareConcurrency ${e.hardwareConcurrency}, crossOriginIsolated ${e.crossOriginIsolated})`);
+  for (const e of report.engines)
+    console.log(
+      `engine ${e.runtime}: ${e.label} ${e.version} (hardwareConcurrency ${e.hardwareConcurrency}, crossOriginIsolated ${e.crossOriginIsolated})`,
+    );
   console.log('');
   console.log(textTables(report));
   if (args.has('markdown')) console.log(markdownTables(report));
@@ -187,7 +226,8 @@ async function main(): Promise<number> {
   if (report.errors.length) {
     exit = 1;
     console.log(`NOT MEASURED (${report.errors.length}):`);
-    for (const e of report.errors) console.log(`  ${e.runtime} threads=${e.requestedThreads} ${e.variant ?? ''} at ${e.stage}: ${e.message}`);
+    for (const e of report.errors)
+      console.log(`  ${e.runtime} threads=${e.requestedThreads} ${e.variant ?? ''} at ${e.stage}: ${e.message}`);
   }
   if (report.budget) {
     console.log(`budget (${report.budget.resolved.variant}, ${report.budget.resolved.steps} steps):`);
@@ -201,7 +241,9 @@ async function main(): Promise<number> {
     console.log(`baseline ${b.files.join(', ')}: ${b.compared.length} figures compared${b.machineNote ? ` (${b.machineNote})` : ''}`);
     if (b.busyNote) console.log(`  NOTE: ${b.busyNote}`);
     for (const c of b.compared.filter((x) => x.slowdown || x.faster)) {
-      console.log(`  ${c.slowdown ? 'SLOWER' : 'faster'} ${c.id}: ${c.baselineMedian.toFixed(2)} -> ${c.currentMedian.toFixed(2)} ms (x${c.ratio.toFixed(2)}, spread ${c.spread.toFixed(2)} ms, ${c.spreadBasis})`);
+      console.log(
+        `  ${c.slowdown ? 'SLOWER' : 'faster'} ${c.id}: ${c.baselineMedian.toFixed(2)} -> ${c.currentMedian.toFixed(2)} ms (x${c.ratio.toFixed(2)}, spread ${c.spread.toFixed(2)} ms, ${c.spreadBasis})`,
+      );
     }
     if (b.slowdowns.length === 0) console.log('  no slowdown beyond the run-to-run spread');
     if (b.missing.length) console.log(`  not measured this time: ${b.missing.join(', ')}`);
@@ -211,11 +253,14 @@ async function main(): Promise<number> {
   return exit;
 }
 
-main().then((code) => process.exit(code), (e: unknown) => {
-  if (e instanceof Usage) {
-    console.error(`bench: ${e.message}\n(see the options at the top of scripts/bench.ts)`);
-    process.exit(2);
-  }
-  console.error(e instanceof Error ? e.stack ?? e.message : String(e));
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (e instanceof Usage) {
+      console.error(`bench: ${e.message}\n(see the options at the top of scripts/bench.ts)`);
+      process.exit(2);
+    }
+    console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
+    process.exit(1);
+  },
+);

@@ -46,26 +46,68 @@
  */
 import { relative, resolve } from 'node:path';
 import { REPO_ROOT } from '../harness/config.js';
-import { ALL_BROWSERS, DEFAULT_BROWSER_TIMEOUT_MIN, DEFAULT_NODE_TIMEOUT_MIN, ReportWriteError, mergeShards, rejudge, runGate, type GateResult } from '../harness/gate/gate.js';
+import {
+  ALL_BROWSERS,
+  DEFAULT_BROWSER_TIMEOUT_MIN,
+  DEFAULT_NODE_TIMEOUT_MIN,
+  ReportWriteError,
+  mergeShards,
+  rejudge,
+  runGate,
+  type GateResult,
+} from '../harness/gate/gate.js';
 import type { Verdict } from '../harness/gate/types.js';
 
 class UsageError extends Error {}
 
-interface Parsed { flags: Map<string, string[]>; }
+interface Parsed {
+  flags: Map<string, string[]>;
+}
 
-const VALUE_FLAGS = new Set(['--bundle', '--browsers', '--shard', '--grep', '--node-suites', '--browser-suites', '--baseline', '--history', '--reports',
-  '--run-id', '--timeout-node', '--timeout-browser', '--blobs', '--node']);
-const BOOL_FLAGS = new Set(['--require-full', '--screen', '--trust-goldens', '--node-only', '--browser-only', '--allow-narrow', '--fail-on-drift', '--no-history', '--no-screenshot', '--verbose', '--help', '-h']);
+const VALUE_FLAGS = new Set([
+  '--bundle',
+  '--browsers',
+  '--shard',
+  '--grep',
+  '--node-suites',
+  '--browser-suites',
+  '--baseline',
+  '--history',
+  '--reports',
+  '--run-id',
+  '--timeout-node',
+  '--timeout-browser',
+  '--blobs',
+  '--node',
+]);
+const BOOL_FLAGS = new Set([
+  '--require-full',
+  '--screen',
+  '--trust-goldens',
+  '--node-only',
+  '--browser-only',
+  '--allow-narrow',
+  '--fail-on-drift',
+  '--no-history',
+  '--no-screenshot',
+  '--verbose',
+  '--help',
+  '-h',
+]);
 
 function parse(argv: string[]): Parsed {
   const flags = new Map<string, string[]>();
   let current: string | null = null;
   for (const raw of argv) {
-    const [a, inline] = raw.startsWith('--') && raw.includes('=') ? [raw.slice(0, raw.indexOf('=')), raw.slice(raw.indexOf('=') + 1)] : [raw, undefined];
+    const [a, inline] =
+      raw.startsWith('--') && raw.includes('=') ? [raw.slice(0, raw.indexOf('=')), raw.slice(raw.indexOf('=') + 1)] : [raw, undefined];
     if (a.startsWith('-') && (VALUE_FLAGS.has(a) || BOOL_FLAGS.has(a))) {
       current = VALUE_FLAGS.has(a) ? a : null;
       if (!flags.has(a)) flags.set(a, []);
-      if (inline !== undefined) { flags.get(a)!.push(inline); current = a === '--blobs' ? a : null; }
+      if (inline !== undefined) {
+        flags.get(a)!.push(inline);
+        current = a === '--blobs' ? a : null;
+      }
       continue;
     }
     if (a.startsWith('-')) throw new UsageError(`unknown option ${a} (see the header of scripts/gate.ts)`);
@@ -79,7 +121,11 @@ function parse(argv: string[]): Parsed {
 
 const one = (p: Parsed, f: string): string | undefined => p.flags.get(f)?.[p.flags.get(f)!.length - 1];
 const has = (p: Parsed, f: string): boolean => p.flags.has(f);
-const csv = (s: string | undefined): string[] | undefined => s?.split(',').map((x) => x.trim()).filter(Boolean);
+const csv = (s: string | undefined): string[] | undefined =>
+  s
+    ?.split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 
 function minutes(p: Parsed, f: string, d: number): number {
   const v = one(p, f);
@@ -91,11 +137,18 @@ function minutes(p: Parsed, f: string, d: number): number {
 
 function summary(v: Verdict, runDir: string): string {
   const rel = relative(process.cwd(), runDir) || runDir;
-  const head = v.outcome === 'accepted' ? 'ACCEPTED'
-    : v.outcome === 'screened' ? 'SCREENED (contract-level screening passed; NOT a release decision, not accepted)'
-      : v.outcome === 'passed-narrowed' ? 'PASSED IN A NARROWED SCOPE (not accepted: part of the gate did not run)'
-        : v.outcome === 'inconclusive' ? (v.complete ? 'INCONCLUSIVE, NOT ACCEPTED (the harness or the environment could not judge; not a verdict on the model)' : 'INCOMPLETE, NOT ACCEPTED (inconclusive)')
-          : 'REJECTED (NOT ACCEPTED)';
+  const head =
+    v.outcome === 'accepted'
+      ? 'ACCEPTED'
+      : v.outcome === 'screened'
+        ? 'SCREENED (contract-level screening passed; NOT a release decision, not accepted)'
+        : v.outcome === 'passed-narrowed'
+          ? 'PASSED IN A NARROWED SCOPE (not accepted: part of the gate did not run)'
+          : v.outcome === 'inconclusive'
+            ? v.complete
+              ? 'INCONCLUSIVE, NOT ACCEPTED (the harness or the environment could not judge; not a verdict on the model)'
+              : 'INCOMPLETE, NOT ACCEPTED (inconclusive)'
+            : 'REJECTED (NOT ACCEPTED)';
   const lines = [
     '',
     `${head}  level=${v.level}  scope=${v.scope.full ? 'full' : `narrowed: ${v.scope.narrowed.join('; ')}`}`,
@@ -121,7 +174,8 @@ function summary(v: Verdict, runDir: string): string {
   }
   if (v.driftReport) {
     lines.push(`drift vs ${v.driftReport.baseline.source}: ${v.drift.length} of ${v.driftReport.compared} key metrics`);
-    for (const d of v.drift.slice(0, 10)) lines.push(`  ~ ${d.key}: ${d.baseline} -> ${d.current} (band ${d.band.toExponential(2)}, ${d.basis})`);
+    for (const d of v.drift.slice(0, 10))
+      lines.push(`  ~ ${d.key}: ${d.baseline} -> ${d.current} (band ${d.band.toExponential(2)}, ${d.basis})`);
   }
   if (v.rerun) lines.push(`rerun: ${v.rerun.command}`, `  (${v.rerun.why})`);
   lines.push(`verdict: ${rel}/verdict.json`, `page:    ${rel}/index.html`);
@@ -148,55 +202,87 @@ async function main(): Promise<number> {
     if (!runDir || runDir.startsWith('-')) throw new UsageError('gate render needs the run folder: npm run gate -- render reports/<run>');
     const bundle = one(p, '--bundle');
     result = await rejudge({
-      runDir, failOnDrift: has(p, '--fail-on-drift'), history, commandLine,
-      ...(bundle ? { bundle } : {}), ...(one(p, '--baseline') ? { baseline: one(p, '--baseline')! } : {}),
+      runDir,
+      failOnDrift: has(p, '--fail-on-drift'),
+      history,
+      commandLine,
+      ...(bundle ? { bundle } : {}),
+      ...(one(p, '--baseline') ? { baseline: one(p, '--baseline')! } : {}),
     });
   } else if (merge) {
     const blobs = [...(p.flags.get('--blobs') ?? []), ...(p.flags.get('--node') ?? [])];
     if (!blobs.length) throw new UsageError('gate:merge needs --blobs <shard dir> [<shard dir> ...]');
     const bundle = one(p, '--bundle');
     result = await mergeShards({
-      inputs: blobs, reportsRoot, allowNarrow: has(p, '--allow-narrow'), failOnDrift: has(p, '--fail-on-drift'), history,
-      screenshot: !has(p, '--no-screenshot'), commandLine, requireFull: has(p, '--require-full'),
-      ...(bundle ? { bundle } : {}), ...(one(p, '--baseline') ? { baseline: one(p, '--baseline')! } : {}), ...(one(p, '--run-id') ? { runId: one(p, '--run-id')! } : {}),
+      inputs: blobs,
+      reportsRoot,
+      allowNarrow: has(p, '--allow-narrow'),
+      failOnDrift: has(p, '--fail-on-drift'),
+      history,
+      screenshot: !has(p, '--no-screenshot'),
+      commandLine,
+      requireFull: has(p, '--require-full'),
+      ...(bundle ? { bundle } : {}),
+      ...(one(p, '--baseline') ? { baseline: one(p, '--baseline')! } : {}),
+      ...(one(p, '--run-id') ? { runId: one(p, '--run-id')! } : {}),
     });
   } else {
     if (has(p, '--node-only') && has(p, '--browser-only')) throw new UsageError('--node-only and --browser-only exclude each other');
-    const browsers = has(p, '--node-only') ? [] : csv(one(p, '--browsers')) ?? ALL_BROWSERS;
-    for (const b of browsers) if (!ALL_BROWSERS.includes(b)) throw new UsageError(`--browsers: unknown engine ${b} (known: ${ALL_BROWSERS.join(', ')})`);
+    const browsers = has(p, '--node-only') ? [] : (csv(one(p, '--browsers')) ?? ALL_BROWSERS);
+    for (const b of browsers)
+      if (!ALL_BROWSERS.includes(b)) throw new UsageError(`--browsers: unknown engine ${b} (known: ${ALL_BROWSERS.join(', ')})`);
     const shard = one(p, '--shard');
     if (shard !== undefined && !/^\d+\/\d+$/.test(shard)) throw new UsageError(`--shard must be i/n, got ${shard}`);
     if (shard && !has(p, '--browser-only') && !has(p, '--node-only')) {
-      process.stderr.write('[gate] --shard: the Node suites run once, not per shard: this run is browser-only (run them with --node-only and pass that folder to gate:merge --node)\n');
+      process.stderr.write(
+        '[gate] --shard: the Node suites run once, not per shard: this run is browser-only (run them with --node-only and pass that folder to gate:merge --node)\n',
+      );
     }
     const bundle = one(p, '--bundle') ?? process.env.TINYDIT_BUNDLE ?? 'fixtures/default';
     result = await runGate({
-      bundle, reportsRoot, node: !has(p, '--browser-only') && !shard, browsers,
-      ...(shard ? { shard } : {}), ...(one(p, '--grep') ? { grep: one(p, '--grep')! } : {}),
+      bundle,
+      reportsRoot,
+      node: !has(p, '--browser-only') && !shard,
+      browsers,
+      ...(shard ? { shard } : {}),
+      ...(one(p, '--grep') ? { grep: one(p, '--grep')! } : {}),
       ...(csv(one(p, '--node-suites')) ? { nodeSuites: csv(one(p, '--node-suites'))! } : {}),
       ...(csv(one(p, '--browser-suites')) ? { browserSuites: csv(one(p, '--browser-suites'))! } : {}),
-      allowNarrow: has(p, '--allow-narrow'), failOnDrift: has(p, '--fail-on-drift'), history,
-      ...(one(p, '--baseline') ? { baseline: one(p, '--baseline')! } : {}), ...(one(p, '--run-id') ? { runId: one(p, '--run-id')! } : {}),
-      nodeTimeoutMs: minutes(p, '--timeout-node', DEFAULT_NODE_TIMEOUT_MIN), browserTimeoutMs: minutes(p, '--timeout-browser', DEFAULT_BROWSER_TIMEOUT_MIN),
-      screenshot: !has(p, '--no-screenshot'), verbose: has(p, '--verbose'), commandLine, requireFull: has(p, '--require-full'),
-      mode: has(p, '--screen') ? 'screen' : 'gate', trustGoldens: has(p, '--trust-goldens'),
+      allowNarrow: has(p, '--allow-narrow'),
+      failOnDrift: has(p, '--fail-on-drift'),
+      history,
+      ...(one(p, '--baseline') ? { baseline: one(p, '--baseline')! } : {}),
+      ...(one(p, '--run-id') ? { runId: one(p, '--run-id')! } : {}),
+      nodeTimeoutMs: minutes(p, '--timeout-node', DEFAULT_NODE_TIMEOUT_MIN),
+      browserTimeoutMs: minutes(p, '--timeout-browser', DEFAULT_BROWSER_TIMEOUT_MIN),
+      screenshot: !has(p, '--no-screenshot'),
+      verbose: has(p, '--verbose'),
+      commandLine,
+      requireFull: has(p, '--require-full'),
+      mode: has(p, '--screen') ? 'screen' : 'gate',
+      trustGoldens: has(p, '--trust-goldens'),
     });
   }
   process.stdout.write(summary(result.verdict, result.runDir));
   return result.exitCode;
 }
 
-main().then((code) => { process.exitCode = code; }, (e: unknown) => {
-  if (e instanceof UsageError) {
-    process.stderr.write(`gate: ${e.message}\n`);
-    process.exitCode = 2;
-  } else if (e instanceof ReportWriteError) {
-    // the verdict could not be saved: print what was judged (never a pass) and why nothing was written
-    if (e.verdict) process.stdout.write(summary(e.verdict, e.path.replace(/\/[^/]*$/, '')).replace(/\n(verdict|page): .*(?=\n)/g, ''));
-    process.stderr.write(`gate: ${e.message}\n`);
-    process.exitCode = 5; // inconclusive: the environment (the report folder), not the model
-  } else {
-    process.stderr.write(`gate: the gate itself failed (inconclusive, not a verdict on the model): ${(e as Error).stack ?? String(e)}\n`);
-    process.exitCode = 5;
-  }
-});
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof UsageError) {
+      process.stderr.write(`gate: ${e.message}\n`);
+      process.exitCode = 2;
+    } else if (e instanceof ReportWriteError) {
+      // the verdict could not be saved: print what was judged (never a pass) and why nothing was written
+      if (e.verdict) process.stdout.write(summary(e.verdict, e.path.replace(/\/[^/]*$/, '')).replace(/\n(verdict|page): .*(?=\n)/g, ''));
+      process.stderr.write(`gate: ${e.message}\n`);
+      process.exitCode = 5; // inconclusive: the environment (the report folder), not the model
+    } else {
+      process.stderr.write(`gate: the gate itself failed (inconclusive, not a verdict on the model): ${(e as Error).stack ?? String(e)}\n`);
+      process.exitCode = 5;
+    }
+  },
+);

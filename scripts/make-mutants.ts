@@ -48,10 +48,18 @@ export async function makeMutants(o: MakeOptions): Promise<{ made: Record<string
       const r = materialise(m, bundle, o.out, { pythonDir });
       made[m.name] = join(o.out, m.name);
       const what = Object.keys(r.changed).length ? `replaced ${Object.keys(r.changed).join(', ')}` : 'models unchanged';
-      const goldens = r.goldens?.removed ? ', goldens/ removed' : r.goldens ? `, ${Object.keys(r.goldens.replaced).length} golden file(s) replaced` : '';
-      const env = Object.entries(r.env ?? {}).map(([k, v]) => `${k}=${v}`).join(' ');
-      log(`${m.name.padEnd(28)} ${what}${r.manifestEdited ? ', manifest edited' : ''}${goldens}${r.files ? `, ${Object.keys(r.files).length} other file(s)` : ''}` +
-        `${r.pageFaults.length ? `, page fault ${r.pageFaults.join(',')}` : ''}${env ? `, gate env ${env}` : ''}`);
+      const goldens = r.goldens?.removed
+        ? ', goldens/ removed'
+        : r.goldens
+          ? `, ${Object.keys(r.goldens.replaced).length} golden file(s) replaced`
+          : '';
+      const env = Object.entries(r.env ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ');
+      log(
+        `${m.name.padEnd(28)} ${what}${r.manifestEdited ? ', manifest edited' : ''}${goldens}${r.files ? `, ${Object.keys(r.files).length} other file(s)` : ''}` +
+          `${r.pageFaults.length ? `, page fault ${r.pageFaults.join(',')}` : ''}${env ? `, gate env ${env}` : ''}`,
+      );
     } catch (e) {
       failed[m.name] = (e as Error).message;
       log(`${m.name.padEnd(28)} FAILED: ${(e as Error).message}`);
@@ -62,20 +70,48 @@ export async function makeMutants(o: MakeOptions): Promise<{ made: Record<string
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
-  const opt = (f: string): string | undefined => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : undefined; };
+  const opt = (f: string): string | undefined => {
+    const i = argv.indexOf(f);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
   const known = new Set(['--bundle', '--out', '--only', '--cheap', '--list']);
-  for (const a of argv) if (a.startsWith('--') && !known.has(a)) { process.stderr.write(`make-mutants: unknown option ${a}\n`); return 2; }
+  for (const a of argv)
+    if (a.startsWith('--') && !known.has(a)) {
+      process.stderr.write(`make-mutants: unknown option ${a}\n`);
+      return 2;
+    }
   if (argv.includes('--list')) {
-    for (const m of CATALOGUE) process.stdout.write(`${m.name.padEnd(28)} ${m.kind.padEnd(7)} ${m.cheap ? 'cheap' : '     '} expect ${m.expect.join(', ')}\n    ${m.description}\n`);
+    for (const m of CATALOGUE)
+      process.stdout.write(
+        `${m.name.padEnd(28)} ${m.kind.padEnd(7)} ${m.cheap ? 'cheap' : '     '} expect ${m.expect.join(', ')}\n    ${m.description}\n`,
+      );
     return 0;
   }
   const out = resolve(opt('--out') ?? DEFAULT_MUTANTS_DIR);
-  const only = opt('--only')?.split(',').map((s) => s.trim()).filter(Boolean);
-  const { made, failed } = await makeMutants({ bundle: opt('--bundle') ?? process.env.TINYDIT_BUNDLE ?? join(REPO_ROOT, 'fixtures/default'), out, ...(only ? { only } : {}), cheapOnly: argv.includes('--cheap') });
-  process.stdout.write(`${Object.keys(made).length} mutant bundle(s) in ${relative(process.cwd(), out) || out}${Object.keys(failed).length ? `; ${Object.keys(failed).length} FAILED: ${Object.keys(failed).join(', ')}` : ''}\n`);
+  const only = opt('--only')
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const { made, failed } = await makeMutants({
+    bundle: opt('--bundle') ?? process.env.TINYDIT_BUNDLE ?? join(REPO_ROOT, 'fixtures/default'),
+    out,
+    ...(only ? { only } : {}),
+    cheapOnly: argv.includes('--cheap'),
+  });
+  process.stdout.write(
+    `${Object.keys(made).length} mutant bundle(s) in ${relative(process.cwd(), out) || out}${Object.keys(failed).length ? `; ${Object.keys(failed).length} FAILED: ${Object.keys(failed).join(', ')}` : ''}\n`,
+  );
   return Object.keys(failed).length ? 1 : 0;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(REPO_ROOT, 'scripts/make-mutants.ts')) {
-  main().then((c) => { process.exitCode = c; }, (e: unknown) => { process.stderr.write(`make-mutants: ${(e as Error).stack ?? String(e)}\n`); process.exitCode = 1; });
+  main().then(
+    (c) => {
+      process.exitCode = c;
+    },
+    (e: unknown) => {
+      process.stderr.write(`make-mutants: ${(e as Error).stack ?? String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

@@ -10,16 +10,23 @@ import { loadBundle } from '../harness/bundle.js';
 import { bundleDir } from '../harness/config.js';
 import { FLOAT32_ULP, maxAbsPerRow, NOISE_FLOOR_ULPS } from '../harness/trust.js';
 
-interface Ratio { ratio: number; where: string; floor: number; magnitude: number }
+interface Ratio {
+  ratio: number;
+  where: string;
+  floor: number;
+  magnitude: number;
+}
 
 function summary(file: string, rs: Ratio[]): void {
   const sorted = [...rs].sort((a, b) => a.ratio - b.ratio);
   const q = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!.ratio;
   const worst = sorted[sorted.length - 1]!;
-  process.stdout.write(`${file}: ${rs.length} entries, ratio floor/(2^-23 max|out|): min ${sorted[0]!.ratio.toFixed(2)}, ` +
-    `median ${q(0.5).toFixed(2)}, p99 ${q(0.99).toFixed(2)}, max ${worst.ratio.toFixed(2)} at ${worst.where} ` +
-    `(floor ${worst.floor.toExponential(3)}, magnitude ${worst.magnitude.toPrecision(4)}); ` +
-    `K = ${NOISE_FLOOR_ULPS} is ${(NOISE_FLOOR_ULPS / worst.ratio).toFixed(1)}x the worst\n`);
+  process.stdout.write(
+    `${file}: ${rs.length} entries, ratio floor/(2^-23 max|out|): min ${sorted[0]!.ratio.toFixed(2)}, ` +
+      `median ${q(0.5).toFixed(2)}, p99 ${q(0.99).toFixed(2)}, max ${worst.ratio.toFixed(2)} at ${worst.where} ` +
+      `(floor ${worst.floor.toExponential(3)}, magnitude ${worst.magnitude.toPrecision(4)}); ` +
+      `K = ${NOISE_FLOOR_ULPS} is ${(NOISE_FLOOR_ULPS / worst.ratio).toFixed(1)}x the worst\n`,
+  );
 }
 
 const b = await loadBundle(process.argv[2] ?? bundleDir(), { verifyHashes: false, require: 'full' });
@@ -28,9 +35,15 @@ const v = index.velocity;
 for (const [k, rel] of Object.entries(v.noiseFloor)) {
   const floor = b.readGolden(rel).data as Float64Array;
   const mags = maxAbsPerRow(b.readGolden(v.expected[k]!).data as Float32Array, v.cases.length);
-  summary(`goldens/${rel}`, v.cases.map((c) => ({
-    ratio: floor[c.row]! / (FLOAT32_ULP * mags[c.row]!), where: c.id, floor: floor[c.row]!, magnitude: mags[c.row]!,
-  })));
+  summary(
+    `goldens/${rel}`,
+    v.cases.map((c) => ({
+      ratio: floor[c.row]! / (FLOAT32_ULP * mags[c.row]!),
+      where: c.id,
+      floor: floor[c.row]!,
+      magnitude: mags[c.row]!,
+    })),
+  );
 }
 const t = index.trajectories;
 const S = t.steps + 1;

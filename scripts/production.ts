@@ -31,13 +31,31 @@ import { textTables } from '../harness/bench/table.js';
 
 /** The reduced goldens: sized to finish in minutes on 2 cores (measured: 298 s at load ~5, 729 s at load ~10, other work running). */
 export const PRODUCTION_BUNDLE_ARGS = [
-  '--random-config', 'tinydit_128', '--seed', '0',
-  '--trajectory-seeds', '7', '--trajectory-breeds', '3,10', '--trajectory-steps', '8',
-  '--stats-seeds', '1', '--stats-steps', '4', '--velocity-times', '0,0.5,1',
+  '--random-config',
+  'tinydit_128',
+  '--seed',
+  '0',
+  '--trajectory-seeds',
+  '7',
+  '--trajectory-breeds',
+  '3,10',
+  '--trajectory-steps',
+  '8',
+  '--stats-seeds',
+  '1',
+  '--stats-steps',
+  '4',
+  '--velocity-times',
+  '0,0.5,1',
 ];
 /** The Node suites that judge contract and numbers against the bundle's goldens (image/statistics suites judge
  * a trained model's output and have nothing to say about random weights). */
-export const PRODUCTION_SUITES = ['suites/node/contract.test.ts', 'suites/node/noise.test.ts', 'suites/node/velocity.test.ts', 'suites/node/trajectory.test.ts'];
+export const PRODUCTION_SUITES = [
+  'suites/node/contract.test.ts',
+  'suites/node/noise.test.ts',
+  'suites/node/velocity.test.ts',
+  'suites/node/trajectory.test.ts',
+];
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -45,9 +63,19 @@ function arg(name: string): string | undefined {
 }
 const flag = (name: string): boolean => process.argv.includes(`--${name}`);
 
-interface StepResult { name: string; ok: boolean; ms: number; detail: string }
+interface StepResult {
+  name: string;
+  ok: boolean;
+  ms: number;
+  detail: string;
+}
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): Promise<{ code: number | null; tail: string; ms: number }> {
+function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+): Promise<{ code: number | null; tail: string; ms: number }> {
   const t0 = performance.now();
   return new Promise((ok) => {
     const child = spawn(cmd, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -56,7 +84,12 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, logFile: strin
     const onData = (d: Buffer): void => {
       const s = d.toString();
       all += s;
-      process.stdout.write(s.split('\n').filter((l) => !l.startsWith('@@tinydit-progress')).join('\n'));
+      process.stdout.write(
+        s
+          .split('\n')
+          .filter((l) => !l.startsWith('@@tinydit-progress'))
+          .join('\n'),
+      );
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
@@ -67,7 +100,12 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, logFile: strin
   });
 }
 
-interface RecordLine { id: string; check: string; status: string; message?: string }
+interface RecordLine {
+  id: string;
+  check: string;
+  status: string;
+  message?: string;
+}
 
 function summariseRecords(file: string): { byCheck: Record<string, Record<string, number>>; failed: RecordLine[] } {
   const byCheck: Record<string, Record<string, number>> = {};
@@ -96,31 +134,65 @@ async function main(): Promise<number> {
   if (flag('rebuild') || !existsSync(join(bundleDir, 'manifest.json'))) {
     console.log(`== making the production-size bundle in ${bundleDir}`);
     rmSync(bundleDir, { recursive: true, force: true });
-    const r = await run('/usr/bin/python3', ['reference/python/make_bundle.py', ...PRODUCTION_BUNDLE_ARGS, '--out', bundleDir], process.env, join(outDir, 'make_bundle.log'));
-    steps.push({ name: 'make bundle (reference/python/make_bundle.py)', ok: r.code === 0, ms: r.ms, detail: r.code === 0 ? bundleDir : r.tail });
+    const r = await run(
+      '/usr/bin/python3',
+      ['reference/python/make_bundle.py', ...PRODUCTION_BUNDLE_ARGS, '--out', bundleDir],
+      process.env,
+      join(outDir, 'make_bundle.log'),
+    );
+    steps.push({
+      name: 'make bundle (reference/python/make_bundle.py)',
+      ok: r.code === 0,
+      ms: r.ms,
+      detail: r.code === 0 ? bundleDir : r.tail,
+    });
     if (r.code !== 0) return finish(outDir, steps, null);
   } else {
     console.log(`== reusing ${bundleDir} (--rebuild to make it again)`);
   }
   const bundle = await loadBundle(bundleDir);
   const m = bundle.manifest;
-  console.log(`${m.name}: ${m.identity.config.name}, ${m.identity.parameters} parameters, trained ${m.trained}, ` +
-    Object.entries(m.variants).map(([k, v]) => `${k} ${(v.bytes / 2 ** 20).toFixed(1)} MiB`).join(', '));
+  console.log(
+    `${m.name}: ${m.identity.config.name}, ${m.identity.parameters} parameters, trained ${m.trained}, ` +
+      Object.entries(m.variants)
+        .map(([k, v]) => `${k} ${(v.bytes / 2 ** 20).toFixed(1)} MiB`)
+        .join(', '),
+  );
 
   // 2. contract and numeric conformance in Node
   if (!flag('skip-suites')) {
     console.log('== contract and numeric conformance (Node suites)');
     const nodeDir = join(outDir, 'node');
     mkdirSync(nodeDir, { recursive: true });
-    const r = await run(join(REPO_ROOT, 'node_modules/.bin/vitest'), ['run', ...PRODUCTION_SUITES, '--config', join(REPO_ROOT, 'harness/gate/vitest.gate.config.ts')],
-      { ...process.env, TINYDIT_BUNDLE: bundleDir, TINYDIT_REPORT_DIR: nodeDir }, join(outDir, 'vitest.log'));
+    const r = await run(
+      join(REPO_ROOT, 'node_modules/.bin/vitest'),
+      ['run', ...PRODUCTION_SUITES, '--config', join(REPO_ROOT, 'harness/gate/vitest.gate.config.ts')],
+      { ...process.env, TINYDIT_BUNDLE: bundleDir, TINYDIT_REPORT_DIR: nodeDir },
+      join(outDir, 'vitest.log'),
+    );
     const s = summariseRecords(join(nodeDir, 'checks.jsonl'));
-    const counts = Object.entries(s.byCheck).map(([c, v]) => `${c}: ${Object.entries(v).map(([k, n]) => `${n} ${k}`).join(', ')}`).join('; ');
+    const counts = Object.entries(s.byCheck)
+      .map(
+        ([c, v]) =>
+          `${c}: ${Object.entries(v)
+            .map(([k, n]) => `${n} ${k}`)
+            .join(', ')}`,
+      )
+      .join('; ');
     const ok = r.code === 0 && s.failed.length === 0 && Object.keys(s.byCheck).length > 0;
     steps.push({
-      name: `Node suites (${PRODUCTION_SUITES.map((f) => f.replace('suites/node/', '')).join(', ')})`, ok, ms: r.ms,
-      detail: `${counts || 'no check records'}${s.failed.length ? `; failed: ${s.failed.slice(0, 5).map((f) => `${f.id}: ${(f.message ?? '').split('\n')[0]}`).join(' | ')}` : ''}` +
-        (r.code !== 0 && s.failed.length === 0 ? `; vitest exited ${r.code}: ${r.tail}` : ''),
+      name: `Node suites (${PRODUCTION_SUITES.map((f) => f.replace('suites/node/', '')).join(', ')})`,
+      ok,
+      ms: r.ms,
+      detail:
+        `${counts || 'no check records'}${
+          s.failed.length
+            ? `; failed: ${s.failed
+                .slice(0, 5)
+                .map((f) => `${f.id}: ${(f.message ?? '').split('\n')[0]}`)
+                .join(' | ')}`
+            : ''
+        }` + (r.code !== 0 && s.failed.length === 0 ? `; vitest exited ${r.code}: ${r.tail}` : ''),
     });
   }
 
@@ -131,20 +203,41 @@ async function main(): Promise<number> {
   const fullSteps = Number(arg('full-steps') ?? 10);
   const plan = defaultPlan(m, {
     stepCases: defaultPlan(m).stepCases.filter((c) => c.variant === 'guided' || c.variant === 'quantized'),
-    stepsPerRun: 3, warmup: 1, repeats: 3, fullVariants: ['guided', 'quantized'], fullSteps, fullBreeds: [3], loadRepeats: 1,
+    stepsPerRun: 3,
+    warmup: 1,
+    repeats: 3,
+    fullVariants: ['guided', 'quantized'],
+    fullSteps,
+    fullBreeds: [3],
+    loadRepeats: 1,
   });
   const t0 = performance.now();
   let report: BenchReport | null = null;
   try {
     report = await runBench({
-      bundleDir, runtimes, nodeThreads: [1, 2], browserThreads, plan, out: join(outDir, 'bench.json'), reportDir: outDir, records: true,
-      callTimeoutMs: 900_000, command: `npm run production -- ${process.argv.slice(2).join(' ')}`.trim(), log: (l) => console.log(l),
+      bundleDir,
+      runtimes,
+      nodeThreads: [1, 2],
+      browserThreads,
+      plan,
+      out: join(outDir, 'bench.json'),
+      reportDir: outDir,
+      records: true,
+      callTimeoutMs: 900_000,
+      command: `npm run production -- ${process.argv.slice(2).join(' ')}`.trim(),
+      log: (l) => console.log(l),
     });
     const measured = new Set(report.figures.map((f) => `${f.runtime}`));
     const missing = runtimes.filter((r) => !measured.has(r));
     steps.push({
-      name: 'benchmark: load, per-step latency, generation, peak memory', ok: report.errors.length === 0 && missing.length === 0, ms: performance.now() - t0,
-      detail: report.errors.length ? report.errors.map((e) => `${e.runtime} threads=${e.requestedThreads} ${e.variant ?? ''} at ${e.stage}: ${e.message.split('\n')[0]}`).join(' | ') : `${report.figures.length} figures`,
+      name: 'benchmark: load, per-step latency, generation, peak memory',
+      ok: report.errors.length === 0 && missing.length === 0,
+      ms: performance.now() - t0,
+      detail: report.errors.length
+        ? report.errors
+            .map((e) => `${e.runtime} threads=${e.requestedThreads} ${e.variant ?? ''} at ${e.stage}: ${e.message.split('\n')[0]}`)
+            .join(' | ')
+        : `${report.figures.length} figures`,
     });
   } catch (e) {
     steps.push({ name: 'benchmark', ok: false, ms: performance.now() - t0, detail: (e as Error).message });
@@ -165,7 +258,10 @@ function finish(outDir: string, steps: StepResult[], report: BenchReport | null)
   return ok ? 0 : 1;
 }
 
-main().then((c) => process.exit(c), (e: unknown) => {
-  console.error(e instanceof Error ? e.stack ?? e.message : String(e));
-  process.exit(1);
-});
+main().then(
+  (c) => process.exit(c),
+  (e: unknown) => {
+    console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
+    process.exit(1);
+  },
+);

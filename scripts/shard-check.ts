@@ -25,8 +25,18 @@ const suites = arg('--browser-suites')?.split(',');
 const reports = resolve(arg('--reports', mkdtempSync(join(tmpdir(), 'shard-check-')))!);
 
 const common: Omit<GateOptions, 'commandLine'> = {
-  bundle, reportsRoot: reports, node: false, browsers, allowNarrow: true, failOnDrift: false, history: null, screenshot: false, verbose: false,
-  nodeTimeoutMs: 60_000, browserTimeoutMs: DEFAULT_BROWSER_TIMEOUT_MIN * 60_000, ...(suites ? { browserSuites: suites } : {}),
+  bundle,
+  reportsRoot: reports,
+  node: false,
+  browsers,
+  allowNarrow: true,
+  failOnDrift: false,
+  history: null,
+  screenshot: false,
+  verbose: false,
+  nodeTimeoutMs: 60_000,
+  browserTimeoutMs: DEFAULT_BROWSER_TIMEOUT_MIN * 60_000,
+  ...(suites ? { browserSuites: suites } : {}),
 };
 
 /** What must be equal between a single run and merged shards. */
@@ -37,7 +47,12 @@ function essence(v: Verdict): { checks: string[]; failed: string[]; reasons: str
     reasons: [...new Set(v.reasons.map((r) => r.code))].sort(),
     accepted: v.accepted,
     level: v.level,
-    tests: [`vitest ${v.counts.tests.vitest}`, `playwright ${v.counts.tests.playwright}`, `failed ${v.counts.tests.failed}`, `not run ${v.counts.tests.notRun}`],
+    tests: [
+      `vitest ${v.counts.tests.vitest}`,
+      `playwright ${v.counts.tests.playwright}`,
+      `failed ${v.counts.tests.failed}`,
+      `not run ${v.counts.tests.notRun}`,
+    ],
   };
 }
 
@@ -52,12 +67,25 @@ const single = await runGate({ ...common, runId: 'single', commandLine: 'shard-c
 const shardDirs: string[] = [];
 for (let i = 1; i <= shards; i++) {
   process.stderr.write(`[shard-check] ${i + 1}/${shards + 2}: shard ${i}/${shards}\n`);
-  const r = await runGate({ ...common, shard: `${i}/${shards}`, runId: `shard-${i}-of-${shards}`, commandLine: `shard-check shard ${i}/${shards}` });
+  const r = await runGate({
+    ...common,
+    shard: `${i}/${shards}`,
+    runId: `shard-${i}-of-${shards}`,
+    commandLine: `shard-check shard ${i}/${shards}`,
+  });
   shardDirs.push(r.runDir);
 }
 process.stderr.write(`[shard-check] ${shards + 2}/${shards + 2}: gate:merge of ${shards} shards\n`);
 const merged = await mergeShards({
-  inputs: shardDirs, bundle, reportsRoot: reports, allowNarrow: true, failOnDrift: false, history: null, runId: 'merged', screenshot: false, commandLine: 'shard-check merge',
+  inputs: shardDirs,
+  bundle,
+  reportsRoot: reports,
+  allowNarrow: true,
+  failOnDrift: false,
+  history: null,
+  runId: 'merged',
+  screenshot: false,
+  commandLine: 'shard-check merge',
 });
 
 const a = essence(single.verdict);
@@ -65,14 +93,19 @@ const b = essence(merged.verdict);
 const problems: string[] = [];
 for (const k of ['checks', 'failed', 'reasons', 'tests'] as const) {
   const d = diff(a[k], b[k]);
-  if (d.onlyA.length || d.onlyB.length) problems.push(`${k}: only in the single run [${d.onlyA.slice(0, 10).join(' | ')}]; only in the merged shards [${d.onlyB.slice(0, 10).join(' | ')}]`);
+  if (d.onlyA.length || d.onlyB.length)
+    problems.push(
+      `${k}: only in the single run [${d.onlyA.slice(0, 10).join(' | ')}]; only in the merged shards [${d.onlyB.slice(0, 10).join(' | ')}]`,
+    );
 }
 if (a.accepted !== b.accepted) problems.push(`accepted: single ${a.accepted}, merged ${b.accepted}`);
 if (a.level !== b.level) problems.push(`level: single ${a.level}, merged ${b.level}`);
 const perShard = shardDirs.map((d, i) => `shard ${i + 1}: ${d}`).join('\n  ');
-process.stdout.write(`single run: ${single.runDir}\n  ${perShard}\nmerged:     ${merged.runDir}\n` +
-  `single: accepted=${a.accepted}, ${a.checks.length} checks, ${a.failed.length} failed, tests ${a.tests.join(', ')}, reasons [${a.reasons.join(', ')}]\n` +
-  `merged: accepted=${b.accepted}, ${b.checks.length} checks, ${b.failed.length} failed, tests ${b.tests.join(', ')}, reasons [${b.reasons.join(', ')}]\n` +
-  (problems.length ? `DIFFERENT:\n  ${problems.join('\n  ')}\n` : `SAME verdict and check list from ${shards} shards as from one run\n`));
+process.stdout.write(
+  `single run: ${single.runDir}\n  ${perShard}\nmerged:     ${merged.runDir}\n` +
+    `single: accepted=${a.accepted}, ${a.checks.length} checks, ${a.failed.length} failed, tests ${a.tests.join(', ')}, reasons [${a.reasons.join(', ')}]\n` +
+    `merged: accepted=${b.accepted}, ${b.checks.length} checks, ${b.failed.length} failed, tests ${b.tests.join(', ')}, reasons [${b.reasons.join(', ')}]\n` +
+    (problems.length ? `DIFFERENT:\n  ${problems.join('\n  ')}\n` : `SAME verdict and check list from ${shards} shards as from one run\n`),
+);
 process.exitCode = problems.length || a.checks.length === 0 ? 1 : 0;
 if (a.checks.length === 0) process.stdout.write('no check ran: nothing was compared\n');

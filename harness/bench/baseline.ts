@@ -45,7 +45,10 @@ export interface BaselineReport {
   missing: string[];
 }
 
-export interface BenchLike { machine?: MachineInfo; figures?: Figure[] }
+export interface BenchLike {
+  machine?: MachineInfo;
+  figures?: Figure[];
+}
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -55,7 +58,11 @@ const median = (xs: number[]): number => {
 
 const busy = (m: MachineInfo | undefined): boolean => !!m && (m.loadAverageStart[0] ?? 0) > m.cores;
 
-export function compareWithBaseline(files: string[], current: { machine: MachineInfo; figures: Figure[] }, baselines: BenchLike[]): BaselineReport {
+export function compareWithBaseline(
+  files: string[],
+  current: { machine: MachineInfo; figures: Figure[] },
+  baselines: BenchLike[],
+): BaselineReport {
   const compared: BaselineComparison[] = [];
   for (const f of current.figures) {
     const base = baselines.map((b) => (b.figures ?? []).find((g) => g.id === f.id)).filter((g): g is Figure => !!g);
@@ -68,24 +75,36 @@ export function compareWithBaseline(files: string[], current: { machine: Machine
     const basis = iqr >= runToRun ? 'iqr' : medians.length >= 2 ? 'baseline-range' : 'default-band';
     const delta = f.summary.median - ref;
     compared.push({
-      id: f.id, baselineMedian: ref, baselineMedians: medians, currentMedian: f.summary.median, ratio: f.summary.median / ref,
-      spread, spreadBasis: basis, slowdown: delta > spread, faster: -delta > spread,
+      id: f.id,
+      baselineMedian: ref,
+      baselineMedians: medians,
+      currentMedian: f.summary.median,
+      ratio: f.summary.median / ref,
+      spread,
+      spreadBasis: basis,
+      slowdown: delta > spread,
+      faster: -delta > spread,
     });
   }
   const cm = current.machine;
   const others = baselines.map((b) => b.machine);
   const sameMachine = others.every((bm) => !!bm && bm.cpuModel === cm.cpuModel && bm.cores === cm.cores);
-  const busyRuns = [busy(cm) ? `this run (load ${cm.loadAverageStart[0]} on ${cm.cores} cores)` : null,
-    ...others.map((bm, i) => (busy(bm) ? `${files[i]} (load ${bm!.loadAverageStart[0]} on ${bm!.cores} cores)` : null))].filter(Boolean);
+  const busyRuns = [
+    busy(cm) ? `this run (load ${cm.loadAverageStart[0]} on ${cm.cores} cores)` : null,
+    ...others.map((bm, i) => (busy(bm) ? `${files[i]} (load ${bm!.loadAverageStart[0]} on ${bm!.cores} cores)` : null)),
+  ].filter(Boolean);
   const curIds = new Set(current.figures.map((f) => f.id));
   const baseIds = new Set(baselines.flatMap((b) => (b.figures ?? []).map((f) => f.id)));
   return {
     files,
     sameMachine,
-    machineNote: sameMachine ? null
+    machineNote: sameMachine
+      ? null
       : `a baseline was measured on ${others.map((bm) => (bm ? `${bm.cpuModel}, ${bm.cores} cores` : 'an unrecorded machine')).join('; ')}, this run on ` +
         `${cm.cpuModel}, ${cm.cores} cores: the comparison is indicative only`,
-    busyNote: busyRuns.length ? `the machine was busy in ${busyRuns.join(', ')}: a slowdown flagged here may be that load, not the model` : null,
+    busyNote: busyRuns.length
+      ? `the machine was busy in ${busyRuns.join(', ')}: a slowdown flagged here may be that load, not the model`
+      : null,
     compared,
     slowdowns: compared.filter((c) => c.slowdown).map((c) => c.id),
     missing: [...baseIds].filter((id) => !curIds.has(id)),

@@ -55,12 +55,21 @@ export async function openEngine(runtime: RuntimeName, serverUrl: string, timeou
     throw new Error(engineMissingMessage(e, (err as Error).message));
   }
   const env = await page.evaluate(() => ({
-    hc: navigator.hardwareConcurrency || 1, coi: self.crossOriginIsolated === true, ua: navigator.userAgent,
+    hc: navigator.hardwareConcurrency || 1,
+    coi: self.crossOriginIsolated === true,
+    ua: navigator.userAgent,
   }));
   const version = mb ? mb.version : browser.version();
   const opened = browser;
   return {
-    runtime, engine: e, label: e.label, version, page, hardwareConcurrency: env.hc, crossOriginIsolated: env.coi, userAgent: env.ua,
+    runtime,
+    engine: e,
+    label: e.label,
+    version,
+    page,
+    hardwareConcurrency: env.hc,
+    crossOriginIsolated: env.coi,
+    userAgent: env.ua,
     close: async () => {
       if (mb) await mb.close();
       else {
@@ -73,7 +82,9 @@ export async function openEngine(runtime: RuntimeName, serverUrl: string, timeou
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<never>((_, fail) => { timer = setTimeout(() => fail(new Error(`${what}: no answer within ${ms} ms`)), ms); });
+  const t = new Promise<never>((_, fail) => {
+    timer = setTimeout(() => fail(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
@@ -86,33 +97,56 @@ export interface BrowserDriverOptions {
 
 /** window.tinydit in an open engine, as a RuntimeDriver. */
 export class BrowserDriver implements RuntimeDriver {
-  constructor(readonly runtime: RuntimeName, private readonly page: Page, private readonly opts: BrowserDriverOptions) {}
+  constructor(
+    readonly runtime: RuntimeName,
+    private readonly page: Page,
+    private readonly opts: BrowserDriverOptions,
+  ) {}
 
   async load(variant: string, threads: number | null): Promise<LoadTiming> {
-    const o: LoadOptions = { ...this.opts.loadOptions(variant), timeoutMs: this.opts.callTimeoutMs, ...(threads !== null ? { numThreads: threads } : {}) };
-    const r = await withTimeout(this.page.evaluate(async (lo) => {
-      const t0 = performance.now();
-      try {
-        const info = await window.tinydit.load(lo);
-        return { ok: true as const, wall: performance.now() - t0, sessionMs: info.sessionMs, fetchMs: info.fetchMs, threads: info.numThreads, bytes: info.modelBytes };
-      } catch (e) {
-        return { ok: false as const, message: e instanceof Error ? e.message : String(e) };
-      }
-    }, o), this.opts.callTimeoutMs + 10_000, `${this.runtime}: load(${o.modelUrl})`);
+    const o: LoadOptions = {
+      ...this.opts.loadOptions(variant),
+      timeoutMs: this.opts.callTimeoutMs,
+      ...(threads !== null ? { numThreads: threads } : {}),
+    };
+    const r = await withTimeout(
+      this.page.evaluate(async (lo) => {
+        const t0 = performance.now();
+        try {
+          const info = await window.tinydit.load(lo);
+          return {
+            ok: true as const,
+            wall: performance.now() - t0,
+            sessionMs: info.sessionMs,
+            fetchMs: info.fetchMs,
+            threads: info.numThreads,
+            bytes: info.modelBytes,
+          };
+        } catch (e) {
+          return { ok: false as const, message: e instanceof Error ? e.message : String(e) };
+        }
+      }, o),
+      this.opts.callTimeoutMs + 10_000,
+      `${this.runtime}: load(${o.modelUrl})`,
+    );
     if (!r.ok) throw new Error(`${this.runtime}: load(${o.modelUrl}) failed: ${r.message}`);
     return { totalMs: r.wall, sessionMs: r.sessionMs, fetchMs: r.fetchMs, threads: r.threads, modelBytes: r.bytes };
   }
 
   async generate(req: GenerateRequest): Promise<GenerateTiming> {
-    const r = await withTimeout(this.page.evaluate(async (g) => {
-      const t0 = performance.now();
-      try {
-        const res = await window.tinydit.generate(g);
-        return { ok: true as const, wall: performance.now() - t0, modelMs: res.modelMs, totalMs: res.totalTime };
-      } catch (e) {
-        return { ok: false as const, message: e instanceof Error ? e.message : String(e) };
-      }
-    }, req), this.opts.callTimeoutMs, `${this.runtime}: generate(${JSON.stringify(req)})`);
+    const r = await withTimeout(
+      this.page.evaluate(async (g) => {
+        const t0 = performance.now();
+        try {
+          const res = await window.tinydit.generate(g);
+          return { ok: true as const, wall: performance.now() - t0, modelMs: res.modelMs, totalMs: res.totalTime };
+        } catch (e) {
+          return { ok: false as const, message: e instanceof Error ? e.message : String(e) };
+        }
+      }, req),
+      this.opts.callTimeoutMs,
+      `${this.runtime}: generate(${JSON.stringify(req)})`,
+    );
     if (!r.ok) throw new Error(`${this.runtime}: generate(${JSON.stringify(req)}) failed: ${r.message}`);
     return { wallMs: r.wall, modelMs: r.modelMs, totalMs: r.totalMs };
   }

@@ -58,8 +58,10 @@ export function budgetCaseId(b: ResolvedBudget, runtime: RuntimeName): string {
 }
 
 export function judgeBudget(b: ResolvedBudget, figures: Figure[], errors: ConfigError[] = []): BudgetJudgement[] {
-  const nodeBaseline = figures.find((f) => f.kind === 'generation' && f.runtime === 'node' && f.variant === b.variant &&
-    f.steps === b.steps && f.threads === 1) ?? null;
+  const nodeBaseline =
+    figures.find(
+      (f) => f.kind === 'generation' && f.runtime === 'node' && f.variant === b.variant && f.steps === b.steps && f.threads === 1,
+    ) ?? null;
   const out: BudgetJudgement[] = [];
   for (const [rt, limit] of Object.entries(b.limits) as Array<[RuntimeName, number]>) {
     const id = budgetCaseId(b, rt);
@@ -67,8 +69,14 @@ export function judgeBudget(b: ResolvedBudget, figures: Figure[], errors: Config
     if (!fig) {
       const why = errors.filter((e) => e.runtime === rt).map((e) => `${e.variant ?? 'engine'} at ${e.stage}: ${e.message.split('\n')[0]}`);
       out.push({
-        id, runtime: rt, status: 'error', budgetMs: limit, figure: null, nodeBaseline,
-        message: `${id}: no full-generation figure for ${rt} (${b.variant}, ${b.steps} steps, threads ${b.threads ?? 'default'}): ` +
+        id,
+        runtime: rt,
+        status: 'error',
+        budgetMs: limit,
+        figure: null,
+        nodeBaseline,
+        message:
+          `${id}: no full-generation figure for ${rt} (${b.variant}, ${b.steps} steps, threads ${b.threads ?? 'default'}): ` +
           (why.length ? why.join('; ') : `the benchmark did not measure ${rt}; run npm run bench with that runtime`),
       });
       continue;
@@ -77,7 +85,12 @@ export function judgeBudget(b: ResolvedBudget, figures: Figure[], errors: Config
     const base = nodeBaseline ? `; Node (1 thread) ${nodeBaseline.summary.median.toFixed(0)} ms on the same machine` : '';
     const pass = m <= limit;
     out.push({
-      id, runtime: rt, status: pass ? 'pass' : 'fail', budgetMs: limit, figure: fig, nodeBaseline,
+      id,
+      runtime: rt,
+      status: pass ? 'pass' : 'fail',
+      budgetMs: limit,
+      figure: fig,
+      nodeBaseline,
       message: pass
         ? `${rt}: one ${b.variant} generation at ${b.steps} steps takes ${m.toFixed(0)} ms (median of ${fig.summary.n}, IQR ${fig.summary.iqr.toFixed(0)}), within the budget of ${limit} ms${base}`
         : `${rt}: one ${b.variant} generation at ${b.steps} steps takes ${m.toFixed(0)} ms (median of ${fig.summary.n}, IQR ${fig.summary.iqr.toFixed(0)}), ` +
@@ -88,7 +101,11 @@ export function judgeBudget(b: ResolvedBudget, figures: Figure[], errors: Config
 }
 
 /** Check records of the judgements; self-test ids (mutant=...) invert: 'pass' means the slow model was caught. */
-export function budgetRecords(judgements: BudgetJudgement[], machine: MachineInfo, opts: { selfTest?: string; engineVersions?: Record<string, string> } = {}): CheckRecord[] {
+export function budgetRecords(
+  judgements: BudgetJudgement[],
+  machine: MachineInfo,
+  opts: { selfTest?: string; engineVersions?: Record<string, string> } = {},
+): CheckRecord[] {
   return judgements.map((j) => {
     const f = j.figure;
     const metrics: Record<string, Metric> = {
@@ -114,12 +131,26 @@ export function budgetRecords(judgements: BudgetJudgement[], machine: MachineInf
     if (opts.selfTest) {
       const caught = j.status === 'fail';
       return {
-        id: `${j.id},mutant=${opts.selfTest}`, check: 'speed-mutant', runtime: j.runtime, status: caught ? 'pass' : 'fail', metrics,
+        id: `${j.id},mutant=${opts.selfTest}`,
+        check: 'speed-mutant',
+        runtime: j.runtime,
+        status: caught ? 'pass' : 'fail',
+        metrics,
         threshold: { fullGenerationMs: j.budgetMs },
-        message: caught ? `rejected as expected: ${j.message}` : `the budget check PASSED a slowed model: it cannot see a slowdown (${j.message})`,
+        message: caught
+          ? `rejected as expected: ${j.message}`
+          : `the budget check PASSED a slowed model: it cannot see a slowdown (${j.message})`,
       };
     }
-    return { id: j.id, check: 'speed', runtime: j.runtime, status: j.status, metrics, threshold: { fullGenerationMs: j.budgetMs }, message: j.message };
+    return {
+      id: j.id,
+      check: 'speed',
+      runtime: j.runtime,
+      status: j.status,
+      metrics,
+      threshold: { fullGenerationMs: j.budgetMs },
+      message: j.message,
+    };
   });
 }
 

@@ -29,7 +29,9 @@ function osName(): string {
     const text = readFileSync('/etc/os-release', 'utf8');
     const m = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(text);
     if (m?.[1]) return m[1];
-  } catch { /* not Linux, or no os-release */ }
+  } catch {
+    /* not Linux, or no os-release */
+  }
   return `${platform()} ${release()}`;
 }
 
@@ -39,7 +41,9 @@ function cpuModel(): string {
   try {
     const m = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
     if (m?.[1]) return m[1].trim();
-  } catch { /* no /proc */ }
+  } catch {
+    /* no /proc */
+  }
   return 'unknown';
 }
 
@@ -77,6 +81,8 @@ export function currentLoad(): number[] {
 
 /** One line: "AMD EPYC, 2 cores, Debian GNU/Linux 12 (bookworm), load 3.6". */
 export function machineLine(m: MachineInfo): string {
-  return `${m.cpuModel}, ${m.cores} cores, ${m.os}, Node ${m.node}, load ${m.loadAverageStart[0]} at start` +
-    (m.loadAverageEnd ? `, ${m.loadAverageEnd[0]} at end` : '');
+  return (
+    `${m.cpuModel}, ${m.cores} cores, ${m.os}, Node ${m.node}, load ${m.loadAverageStart[0]} at start` +
+    (m.loadAverageEnd ? `, ${m.loadAverageEnd[0]} at end` : '')
+  );
 }

@@ -21,8 +21,11 @@ export class NodeDriver implements RuntimeDriver {
    * slowdownMsPerCall: a deliberately slower model (the speed gate's self-test): every model call busy-waits this
    * long on top of session.run, and the wait counts as model time, as a heavier graph's would.
    */
-  constructor(private readonly dir: string, private readonly manifest: RuntimeManifest & { variants: Record<string, { file: string; guidance: string }> },
-    private readonly opts: { slowdownMsPerCall?: number } = {}) {}
+  constructor(
+    private readonly dir: string,
+    private readonly manifest: RuntimeManifest & { variants: Record<string, { file: string; guidance: string }> },
+    private readonly opts: { slowdownMsPerCall?: number } = {},
+  ) {}
 
   async load(variant: string, threads: number | null): Promise<LoadTiming> {
     const v = this.manifest.variants[variant];
@@ -53,14 +56,21 @@ export class NodeDriver implements RuntimeDriver {
       model.call = async (x, t, b, n) => {
         const v = await call(x, t, b, n);
         const until = performance.now() + slow;
-        while (performance.now() < until) { /* busy: a heavier graph holds the CPU */ }
+        while (performance.now() < until) {
+          /* busy: a heavier graph holds the CPU */
+        }
         return v;
       };
     }
     const t0 = performance.now();
     const res = await sample(model, {
-      breeds: [req.breedIndex], seeds: [req.noiseSeed], steps: req.steps, cfgScale: req.cfgScale,
-      onStep: (ev) => { if (isProgressStep(ev.step - 1, req.steps)) tensorToRGBA(ev.x, size); },
+      breeds: [req.breedIndex],
+      seeds: [req.noiseSeed],
+      steps: req.steps,
+      cfgScale: req.cfgScale,
+      onStep: (ev) => {
+        if (isProgressStep(ev.step - 1, req.steps)) tensorToRGBA(ev.x, size);
+      },
     });
     tensorToRGBA(res.x, size);
     const wallMs = performance.now() - t0;

@@ -18,17 +18,29 @@ import { join } from 'node:path';
 const dir = process.env.TINYDIT_ORT_PROBE_DIR;
 if (dir) {
   const now = () => performance.timeOrigin + performance.now();
-  const data = { pid: process.pid, argv: process.argv.slice(1, 4), node: { runs: [], creates: [] }, browser: { runs: [], creates: [] }, workerServed: 0, errors: [] };
+  const data = {
+    pid: process.pid,
+    argv: process.argv.slice(1, 4),
+    node: { runs: [], creates: [] },
+    browser: { runs: [], creates: [] },
+    workerServed: 0,
+    errors: [],
+  };
   let dirty = false;
   const flush = () => {
     if (!dirty) return;
     dirty = false;
     try {
       writeFileSync(join(dir, `proc-${process.pid}.json`), JSON.stringify(data));
-    } catch { /* the folder vanished: nothing to report to */ }
+    } catch {
+      /* the folder vanished: nothing to report to */
+    }
   };
   setInterval(flush, 1000).unref();
-  process.on('exit', () => { dirty = true; flush(); });
+  process.on('exit', () => {
+    dirty = true;
+    flush();
+  });
 
   // ---- onnxruntime-node (through onnxruntime-common's InferenceSession) ----
   try {
@@ -40,12 +52,22 @@ if (dir) {
       const run = IS.prototype.run;
       IS.prototype.run = async function probedRun(...a) {
         const t0 = now();
-        try { return await run.apply(this, a); } finally { data.node.runs.push([t0, now() - t0]); dirty = true; }
+        try {
+          return await run.apply(this, a);
+        } finally {
+          data.node.runs.push([t0, now() - t0]);
+          dirty = true;
+        }
       };
       const create = IS.create;
       IS.create = async function probedCreate(...a) {
         const t0 = now();
-        try { return await create.apply(this, a); } finally { data.node.creates.push([t0, now() - t0]); dirty = true; }
+        try {
+          return await create.apply(this, a);
+        } finally {
+          data.node.creates.push([t0, now() - t0]);
+          dirty = true;
+        }
       };
       IS.__tinyditProbe = true;
     }
@@ -57,7 +79,9 @@ if (dir) {
   // ---- the page's probe requests and the instrumented worker ----
   const workerFile = process.env.TINYDIT_ORT_PROBE_WORKER;
   const HEADERS = {
-    'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cross-Origin-Resource-Policy': 'same-origin',
+    'Cross-Origin-Opener-Policy': 'same-origin',
+    'Cross-Origin-Embedder-Policy': 'require-corp',
+    'Cross-Origin-Resource-Policy': 'same-origin',
     'Cache-Control': 'no-store',
   };
   const original = http.createServer;

@@ -37,19 +37,23 @@ export async function buildProbedWorker(outDir: string): Promise<string> {
     target: ['es2022'],
     conditions: ['onnxruntime-web-use-extern-wasm'],
     logLevel: 'error',
-    plugins: [{
-      name: 'probe-onnxruntime-web',
-      setup(b) {
-        b.onResolve({ filter: /^onnxruntime-web\/wasm$/ }, (args) => (args.importer === WEB_PROBE ? undefined : { path: WEB_PROBE }));
+    plugins: [
+      {
+        name: 'probe-onnxruntime-web',
+        setup(b) {
+          b.onResolve({ filter: /^onnxruntime-web\/wasm$/ }, (args) => (args.importer === WEB_PROBE ? undefined : { path: WEB_PROBE }));
+        },
       },
-    }],
+    ],
   });
   return out;
 }
 
 /** [start, duration] intervals -> total time covered by at least one (ms). */
 export function unionMs(intervals: Array<[number, number]>): number {
-  const iv = intervals.filter(([s, d]) => Number.isFinite(s) && Number.isFinite(d) && d >= 0).map(([s, d]) => [s, s + d] as [number, number])
+  const iv = intervals
+    .filter(([s, d]) => Number.isFinite(s) && Number.isFinite(d) && d >= 0)
+    .map(([s, d]) => [s, s + d] as [number, number])
     .sort((a, b) => a[0] - b[0]);
   let total = 0;
   let cur: [number, number] | null = null;
@@ -88,7 +92,14 @@ export interface PhaseFigures {
 export interface OverheadReport {
   format: 'tinydit-overhead/1';
   machine: MachineInfo;
-  gate: { command: string; exitCode: number | null; runDir: string | null; accepted: boolean | null; wallMs: number; verdictWallMs: number | null };
+  gate: {
+    command: string;
+    exitCode: number | null;
+    runDir: string | null;
+    accepted: boolean | null;
+    wallMs: number;
+    verdictWallMs: number | null;
+  };
   phases: PhaseFigures[];
   inferenceMs: number;
   sessionCreateMs: number;
@@ -127,7 +138,11 @@ function unionWithin(intervals: Array<[number, number]>, windows: Array<[number,
   return unionMs(clipped);
 }
 
-interface PwSuite { file?: string; specs?: Array<{ file: string; tests: Array<{ projectName: string; results: Array<{ startTime: string; duration: number }> }> }>; suites?: PwSuite[] }
+interface PwSuite {
+  file?: string;
+  specs?: Array<{ file: string; tests: Array<{ projectName: string; results: Array<{ startTime: string; duration: number }> }> }>;
+  suites?: PwSuite[];
+}
 
 /** [start, end] epoch ms of the vitest run and of the Playwright run, from their JSON reports. */
 function phaseWindows(runDir: string): { vitest: [number, number] | null; playwright: [number, number] | null } {
@@ -158,27 +173,40 @@ function fileWindows(runDir: string): Array<{ runner: 'vitest' | 'playwright'; f
   const pw = join(runDir, 'playwright.json');
   if (existsSync(pw)) {
     const walk = (s: PwSuite): void => {
-      for (const sp of s.specs ?? []) for (const t of sp.tests) for (const r of t.results) {
-        const start = Date.parse(r.startTime);
-        add('playwright', `${sp.file} [${t.projectName}]`, [start, start + r.duration]);
-      }
+      for (const sp of s.specs ?? [])
+        for (const t of sp.tests)
+          for (const r of t.results) {
+            const start = Date.parse(r.startTime);
+            add('playwright', `${sp.file} [${t.projectName}]`, [start, start + r.duration]);
+          }
       for (const c of s.suites ?? []) walk(c);
     };
     for (const s of (JSON.parse(readFileSync(pw, 'utf8')) as { suites: PwSuite[] }).suites) walk(s);
   }
   const vj = join(runDir, 'vitest.json');
   if (existsSync(vj)) {
-    for (const t of (JSON.parse(readFileSync(vj, 'utf8')) as { testResults: Array<{ name: string; startTime: number; endTime: number }> }).testResults) {
+    for (const t of (JSON.parse(readFileSync(vj, 'utf8')) as { testResults: Array<{ name: string; startTime: number; endTime: number }> })
+      .testResults) {
       add('vitest', t.name.startsWith(REPO_ROOT) ? t.name.slice(REPO_ROOT.length + 1) : t.name, [t.startTime, t.endTime]);
     }
   }
   return [...out.values()];
 }
 
-function phaseFigures(name: string, durationMs: number | null, runs: Array<[number, number]>, creates: Array<[number, number]>): PhaseFigures {
+function phaseFigures(
+  name: string,
+  durationMs: number | null,
+  runs: Array<[number, number]>,
+  creates: Array<[number, number]>,
+): PhaseFigures {
   return {
-    name, durationMs, runs: runs.length, inferenceMs: unionMs(runs), inferenceSumMs: runs.reduce((a, [, d]) => a + d, 0),
-    sessions: creates.length, sessionCreateMs: unionMs(creates),
+    name,
+    durationMs,
+    runs: runs.length,
+    inferenceMs: unionMs(runs),
+    inferenceSumMs: runs.reduce((a, [, d]) => a + d, 0),
+    sessions: creates.length,
+    sessionCreateMs: unionMs(creates),
   };
 }
 
@@ -188,7 +216,10 @@ export async function measureOverhead(opts: { gateArgs: string[]; out: string; l
   mkdirSync(probeDir);
   try {
     const worker = await buildProbedWorker(join(tmp, 'web'));
-    const runId = `overhead-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+    const runId = `overhead-${new Date()
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z')}`;
     const args = ['--import', 'tsx', join(REPO_ROOT, 'scripts/gate.ts'), '--no-history', '--run-id', runId, ...opts.gateArgs];
     const env = {
       ...process.env,
@@ -203,14 +234,22 @@ export async function measureOverhead(opts: { gateArgs: string[]; out: string; l
     const wallMs = Date.now() - t0;
     await new Promise((ok) => setTimeout(ok, 1500)); // let the last probe files land
 
-    const files: ProbeFile[] = readdirSync(probeDir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(probeDir, f), 'utf8')) as ProbeFile);
+    const files: ProbeFile[] = readdirSync(probeDir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => JSON.parse(readFileSync(join(probeDir, f), 'utf8')) as ProbeFile);
     const intervals: OverheadIntervals = {
-      runId, wallMs, exitCode, gateArgs: opts.gateArgs,
+      runId,
+      wallMs,
+      exitCode,
+      gateArgs: opts.gateArgs,
       nodeRuns: files.flatMap((f) => f.node.runs),
       nodeCreates: files.flatMap((f) => f.node.creates),
       webRuns: files.flatMap((f) => f.browser.runs.map(([s, d]) => [s, d] as [number, number])),
       webCreates: files.flatMap((f) => f.browser.creates.map(([s, d]) => [s, d] as [number, number])),
-      probeCheck: { workerServed: files.reduce((a, f) => a + f.workerServed, 0), nodeProcessesWithRuns: files.filter((f) => f.node.runs.length > 0).length },
+      probeCheck: {
+        workerServed: files.reduce((a, f) => a + f.workerServed, 0),
+        nodeProcessesWithRuns: files.filter((f) => f.node.runs.length > 0).length,
+      },
     };
     mkdirSync(dirname(opts.out), { recursive: true });
     writeFileSync(join(dirname(opts.out), 'overhead-intervals.json'), JSON.stringify(intervals));
@@ -239,7 +278,12 @@ export interface OverheadIntervals {
 export function analyseOverhead(iv: OverheadIntervals): OverheadReport {
   const { nodeRuns, nodeCreates, webRuns, webCreates, wallMs } = iv;
   const runDir = join(REPO_ROOT, 'reports', iv.runId);
-  let verdict: { accepted?: boolean; startedAt?: string; finishedAt?: string | null; processes?: Array<{ name: string; durationMs: number }> } | null = null;
+  let verdict: {
+    accepted?: boolean;
+    startedAt?: string;
+    finishedAt?: string | null;
+    processes?: Array<{ name: string; durationMs: number }>;
+  } | null = null;
   if (existsSync(join(runDir, 'verdict.json'))) verdict = JSON.parse(readFileSync(join(runDir, 'verdict.json'), 'utf8'));
   const dur = (n: string): number | null => verdict?.processes?.find((p) => p.name === n)?.durationMs ?? null;
   // Phases by time window, every probe in it whatever its runtime: the Node suites also start browsers (nested gate
@@ -248,7 +292,9 @@ export function analyseOverhead(iv: OverheadIntervals): OverheadReport {
   const allCreates = [...nodeCreates, ...webCreates];
   const windows = phaseWindows(runDir);
   const clip = (xs: Array<[number, number]>, w: [number, number] | null): Array<[number, number]> =>
-    w ? xs.map(([s, d]) => [Math.max(s, w[0]), Math.min(s + d, w[1]) - Math.max(s, w[0])] as [number, number]).filter(([, d]) => d > 0) : [];
+    w
+      ? xs.map(([s, d]) => [Math.max(s, w[0]), Math.min(s + d, w[1]) - Math.max(s, w[0])] as [number, number]).filter(([, d]) => d > 0)
+      : [];
   const phases = [
     phaseFigures('Node suites (vitest)', dur('vitest'), clip(allRuns, windows.vitest), clip(allCreates, windows.vitest)),
     phaseFigures('browser suites (Playwright)', dur('playwright'), clip(allRuns, windows.playwright), clip(allCreates, windows.playwright)),
@@ -261,7 +307,8 @@ export function analyseOverhead(iv: OverheadIntervals): OverheadReport {
   let inRunners = 0;
   const byPhase: Array<[PhaseFigures, Array<[number, number]>, Array<[number, number]>]> = [
     [phases[0]!, clip(allRuns, windows.vitest), clip(allCreates, windows.vitest)],
-    [phases[1]!, clip(allRuns, windows.playwright), clip(allCreates, windows.playwright)]];
+    [phases[1]!, clip(allRuns, windows.playwright), clip(allCreates, windows.playwright)],
+  ];
   for (const [p, runs, creates] of byPhase) {
     if (p.durationMs === null) continue;
     inRunners += p.durationMs;
@@ -270,19 +317,30 @@ export function analyseOverhead(iv: OverheadIntervals): OverheadReport {
     breakdown[`${p.name}: session creation (not overlapping a session.run)`] = unionMs([...runs, ...creates]) - p.inferenceMs;
   }
   breakdown['gate itself (bundle check, page build, verdict, report page, screenshot)'] = wallMs - inRunners;
-  const files: FileFigures[] = fileWindows(runDir).map((f) => {
-    const runs = allRuns;
-    const creates = allCreates;
-    const wall = f.windows.reduce((a, [s, e]) => a + (e - s), 0);
-    const inf = unionWithin(runs, f.windows);
-    const both = unionWithin([...runs, ...creates], f.windows);
-    return { runner: f.runner, file: f.file, wallMs: wall, inferenceMs: inf, sessionCreateMs: both - inf, outsideMs: wall - both };
-  }).sort((a, b) => b.outsideMs - a.outsideMs);
+  const files: FileFigures[] = fileWindows(runDir)
+    .map((f) => {
+      const runs = allRuns;
+      const creates = allCreates;
+      const wall = f.windows.reduce((a, [s, e]) => a + (e - s), 0);
+      const inf = unionWithin(runs, f.windows);
+      const both = unionWithin([...runs, ...creates], f.windows);
+      return { runner: f.runner, file: f.file, wallMs: wall, inferenceMs: inf, sessionCreateMs: both - inf, outsideMs: wall - both };
+    })
+    .sort((a, b) => b.outsideMs - a.outsideMs);
   return {
     format: 'tinydit-overhead/1',
     machine: machineInfo(),
-    gate: { command: `npm run gate -- --no-history --run-id ${iv.runId} ${iv.gateArgs.join(' ')}`.trim(), exitCode: iv.exitCode, runDir: existsSync(runDir) ? runDir : null, accepted: verdict?.accepted ?? null, wallMs, verdictWallMs },
-    phases, inferenceMs, sessionCreateMs,
+    gate: {
+      command: `npm run gate -- --no-history --run-id ${iv.runId} ${iv.gateArgs.join(' ')}`.trim(),
+      exitCode: iv.exitCode,
+      runDir: existsSync(runDir) ? runDir : null,
+      accepted: verdict?.accepted ?? null,
+      wallMs,
+      verdictWallMs,
+    },
+    phases,
+    inferenceMs,
+    sessionCreateMs,
     overheadFraction: 1 - inferenceMs / wallMs,
     overheadExcludingLoadFraction: 1 - loadAndRun / wallMs,
     breakdown,
@@ -300,14 +358,20 @@ export function overheadText(r: OverheadReport): string {
     `overhead outside session.run: ${pct(r.overheadFraction)}; outside session.run and session creation: ${pct(r.overheadExcludingLoadFraction)}`,
   ];
   for (const p of r.phases) {
-    lines.push(`  ${p.name}: ${p.durationMs === null ? '?' : s(p.durationMs)} wall, ${p.runs} runs, inference ${s(p.inferenceMs)} (sum ${s(p.inferenceSumMs)})` +
-      `${p.durationMs ? ` = ${pct(p.inferenceMs / p.durationMs)}` : ''}, ${p.sessions} sessions created in ${s(p.sessionCreateMs)}`);
+    lines.push(
+      `  ${p.name}: ${p.durationMs === null ? '?' : s(p.durationMs)} wall, ${p.runs} runs, inference ${s(p.inferenceMs)} (sum ${s(p.inferenceSumMs)})` +
+        `${p.durationMs ? ` = ${pct(p.inferenceMs / p.durationMs)}` : ''}, ${p.sessions} sessions created in ${s(p.sessionCreateMs)}`,
+    );
   }
   for (const [k, v] of Object.entries(r.breakdown)) lines.push(`  ${k}: ${s(v)}`);
   lines.push('  per file (wall = sum of its test durations; Node files overlap in two workers), largest time outside inference first:');
   for (const f of r.files.slice(0, 14)) {
-    lines.push(`    ${f.file}: ${s(f.wallMs)} wall, inference ${s(f.inferenceMs)}, session creation ${s(f.sessionCreateMs)}, outside ${s(f.outsideMs)}`);
+    lines.push(
+      `    ${f.file}: ${s(f.wallMs)} wall, inference ${s(f.inferenceMs)}, session creation ${s(f.sessionCreateMs)}, outside ${s(f.outsideMs)}`,
+    );
   }
-  lines.push(`  probes: instrumented page worker served ${r.probeCheck.workerServed} time(s), ${r.probeCheck.nodeProcessesWithRuns} Node process(es) ran models`);
+  lines.push(
+    `  probes: instrumented page worker served ${r.probeCheck.workerServed} time(s), ${r.probeCheck.nodeProcessesWithRuns} Node process(es) ran models`,
+  );
   return lines.join('\n');
 }

@@ -67,7 +67,12 @@ export interface GenerateTiming {
   totalMs: number;
 }
 
-export interface GenerateRequest { breedIndex: number; steps: number; cfgScale: number; noiseSeed: number }
+export interface GenerateRequest {
+  breedIndex: number;
+  steps: number;
+  cfgScale: number;
+  noiseSeed: number;
+}
 
 export interface RuntimeDriver {
   runtime: RuntimeName;
@@ -119,9 +124,17 @@ export interface ConfigResult {
 
 const threadKey = (t: number | 'default', actual: number): string => (t === 'default' ? `default(${actual})` : String(t));
 
-export function figureId(kind: FigureKind, runtime: RuntimeName, requested: number | 'default', actual: number,
-  variant: string, more: Record<string, string | number> = {}): string {
-  const tail = Object.entries(more).map(([k, v]) => `,${k}=${v}`).join('');
+export function figureId(
+  kind: FigureKind,
+  runtime: RuntimeName,
+  requested: number | 'default',
+  actual: number,
+  variant: string,
+  more: Record<string, string | number> = {},
+): string {
+  const tail = Object.entries(more)
+    .map(([k, v]) => `,${k}=${v}`)
+    .join('');
   return `${kind}:runtime=${runtime},threads=${threadKey(requested, actual)},variant=${variant}${tail}`;
 }
 
@@ -159,8 +172,12 @@ function errMessage(e: unknown): string {
  * Runs the plan on one driver at one thread setting. A variant that fails (load refused, out of memory, a
  * timeout) is an error of this configuration with the message; the other variants still run.
  */
-export async function runPlan(driver: RuntimeDriver, plan: BenchPlan, threads: number | null,
-  log: (line: string) => void = () => undefined): Promise<ConfigResult> {
+export async function runPlan(
+  driver: RuntimeDriver,
+  plan: BenchPlan,
+  threads: number | null,
+  log: (line: string) => void = () => undefined,
+): Promise<ConfigResult> {
   const requested: number | 'default' = threads ?? 'default';
   const rt = driver.runtime;
   const figures: Figure[] = [];
@@ -173,16 +190,28 @@ export async function runPlan(driver: RuntimeDriver, plan: BenchPlan, threads: n
       const last = loads[loads.length - 1]!;
       const actual = last.threads;
       figures.push({
-        id: figureId('load', rt, requested, actual, variant), kind: 'load', runtime: rt, threads: actual, requestedThreads: requested,
-        variant, unit: 'ms', what: `${variant}: read/fetch + session creation`,
-        samples: loads.map((l) => l.totalMs), summary: summarize(loads.map((l) => l.totalMs), `load ${rt} ${variant}`),
+        id: figureId('load', rt, requested, actual, variant),
+        kind: 'load',
+        runtime: rt,
+        threads: actual,
+        requestedThreads: requested,
+        variant,
+        unit: 'ms',
+        what: `${variant}: read/fetch + session creation`,
+        samples: loads.map((l) => l.totalMs),
+        summary: summarize(
+          loads.map((l) => l.totalMs),
+          `load ${rt} ${variant}`,
+        ),
         extra: {
           sessionMsMedian: summarize(loads.map((l) => l.sessionMs)).median,
           fetchMsMedian: summarize(loads.map((l) => l.fetchMs)).median,
           modelBytes: last.modelBytes,
         },
       });
-      log(`  ${rt} threads=${threadKey(requested, actual)} ${variant}: load ${last.totalMs.toFixed(0)} ms (session ${last.sessionMs.toFixed(0)} ms)`);
+      log(
+        `  ${rt} threads=${threadKey(requested, actual)} ${variant}: load ${last.totalMs.toFixed(0)} ms (session ${last.sessionMs.toFixed(0)} ms)`,
+      );
 
       const cases = plan.stepCases.filter((c) => c.variant === variant);
       for (const c of cases) {
@@ -193,14 +222,26 @@ export async function runPlan(driver: RuntimeDriver, plan: BenchPlan, threads: n
         for (let r = 0; r < plan.repeats; r++) runs.push(await driver.generate(req));
         const perStep = runs.map((g) => g.modelMs / plan.stepsPerRun);
         const fig: Figure = {
-          id: figureId('step', rt, requested, actual, variant, { batch: c.batch }), kind: 'step', runtime: rt, threads: actual,
-          requestedThreads: requested, variant, batch: c.batch, graphBatch: c.graphBatch, cfgScale: c.cfgScale, steps: plan.stepsPerRun,
-          unit: 'ms', what: `per step, ${describeStepCase(c)}`,
-          samples: perStep, summary: summarize(perStep, `step ${rt} ${variant} batch ${c.batch}`),
+          id: figureId('step', rt, requested, actual, variant, { batch: c.batch }),
+          kind: 'step',
+          runtime: rt,
+          threads: actual,
+          requestedThreads: requested,
+          variant,
+          batch: c.batch,
+          graphBatch: c.graphBatch,
+          cfgScale: c.cfgScale,
+          steps: plan.stepsPerRun,
+          unit: 'ms',
+          what: `per step, ${describeStepCase(c)}`,
+          samples: perStep,
+          summary: summarize(perStep, `step ${rt} ${variant} batch ${c.batch}`),
           extra: { wallPerStepMedian: summarize(runs.map((g) => g.wallMs / plan.stepsPerRun)).median },
         };
         figures.push(fig);
-        log(`  ${rt} threads=${threadKey(requested, actual)} ${variant} batch ${c.batch}: ${fig.summary.median.toFixed(2)} ms/step (IQR ${fig.summary.iqr.toFixed(2)})`);
+        log(
+          `  ${rt} threads=${threadKey(requested, actual)} ${variant} batch ${c.batch}: ${fig.summary.median.toFixed(2)} ms/step (IQR ${fig.summary.iqr.toFixed(2)})`,
+        );
       }
 
       if (plan.fullVariants.includes(variant)) {
@@ -211,10 +252,18 @@ export async function runPlan(driver: RuntimeDriver, plan: BenchPlan, threads: n
         }
         const walls = runs.map((g) => g.wallMs);
         const fig: Figure = {
-          id: figureId('generation', rt, requested, actual, variant, { steps: plan.fullSteps }), kind: 'generation', runtime: rt,
-          threads: actual, requestedThreads: requested, variant, cfgScale: plan.cfgScale, steps: plan.fullSteps, unit: 'ms',
+          id: figureId('generation', rt, requested, actual, variant, { steps: plan.fullSteps }),
+          kind: 'generation',
+          runtime: rt,
+          threads: actual,
+          requestedThreads: requested,
+          variant,
+          cfgScale: plan.cfgScale,
+          steps: plan.fullSteps,
+          unit: 'ms',
           what: `one image at ${plan.fullSteps} steps (${plan.fullBreeds.length} breeds, one after another)`,
-          samples: walls, summary: summarize(walls, `generation ${rt} ${variant}`),
+          samples: walls,
+          summary: summarize(walls, `generation ${rt} ${variant}`),
           extra: {
             breeds: plan.fullBreeds.length,
             totalAllBreedsMs: walls.reduce((a, b) => a + b, 0),
@@ -223,8 +272,10 @@ export async function runPlan(driver: RuntimeDriver, plan: BenchPlan, threads: n
           },
         };
         figures.push(fig);
-        log(`  ${rt} threads=${threadKey(requested, actual)} ${variant}: ${plan.fullBreeds.length} images x ${plan.fullSteps} steps, ` +
-          `${fig.summary.median.toFixed(0)} ms each (total ${fig.extra!.totalAllBreedsMs!.toFixed(0)} ms)`);
+        log(
+          `  ${rt} threads=${threadKey(requested, actual)} ${variant}: ${plan.fullBreeds.length} images x ${plan.fullSteps} steps, ` +
+            `${fig.summary.median.toFixed(0)} ms each (total ${fig.extra!.totalAllBreedsMs!.toFixed(0)} ms)`,
+        );
       }
     } catch (e) {
       const message = errMessage(e);

@@ -7,7 +7,13 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
-export interface ProcSample { pid: number; name: string; rssKiB: number; hwmKiB: number; pssKiB: number | null }
+export interface ProcSample {
+  pid: number;
+  name: string;
+  rssKiB: number;
+  hwmKiB: number;
+  pssKiB: number | null;
+}
 
 export interface TreeMemory {
   /** Peak over the samples of the summed RSS of the tree, MiB. */
@@ -51,7 +57,9 @@ function readPss(pid: number): number | null {
 export function treeSample(root: number, exclude: RegExp): ProcSample[] {
   let pids: number[];
   try {
-    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+    pids = readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map(Number);
   } catch {
     return [];
   }
@@ -98,7 +106,11 @@ export class TreeMemorySampler {
   private seen = new Set<number>();
   private n = 0;
 
-  constructor(private readonly root = process.pid, private readonly exclude = /^(Xvfb|node)$/, private readonly intervalMs = 200) {}
+  constructor(
+    private readonly root = process.pid,
+    private readonly exclude = /^(Xvfb|node)$/,
+    private readonly intervalMs = 200,
+  ) {}
 
   sampleNow(): void {
     const s = treeSample(this.root, this.exclude);
@@ -132,9 +144,13 @@ export class TreeMemorySampler {
     for (const v of this.hwm.values()) if (v.kib > max.kib) max = v;
     const mib = (k: number): number => k / 1024;
     return {
-      peakRssMiB: mib(this.peakRss), peakPssMiB: this.peakPss === null ? null : mib(this.peakPss),
-      maxProcessHwmMiB: mib(max.kib), maxProcessName: max.name, baselineRssMiB: mib(this.baseline ?? 0),
-      processes: this.seen.size, samples: this.n,
+      peakRssMiB: mib(this.peakRss),
+      peakPssMiB: this.peakPss === null ? null : mib(this.peakPss),
+      maxProcessHwmMiB: mib(max.kib),
+      maxProcessName: max.name,
+      baselineRssMiB: mib(this.baseline ?? 0),
+      processes: this.seen.size,
+      samples: this.n,
     };
   }
 }

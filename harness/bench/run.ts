@@ -50,14 +50,25 @@ export interface BenchReport {
   finishedAt: string;
   durationMs: number;
   command: string;
-  bundle: { dir: string; name: string; trained: boolean; config: string; imageSize: number; parameters: number; variants: Record<string, { file: string; bytes: number }> };
+  bundle: {
+    dir: string;
+    name: string;
+    trained: boolean;
+    config: string;
+    imageSize: number;
+    parameters: number;
+    variants: Record<string, { file: string; bytes: number }>;
+  };
   machine: MachineInfo;
   plan: BenchPlan;
   engines: EngineRecord[];
   figures: Figure[];
   memory: MemoryFigure[];
   errors: ConfigError[];
-  budget: { resolved: ResolvedBudget; judgements: Array<Omit<BudgetJudgement, 'figure' | 'nodeBaseline'> & { figureId: string | null; nodeBaselineId: string | null }> } | null;
+  budget: {
+    resolved: ResolvedBudget;
+    judgements: Array<Omit<BudgetJudgement, 'figure' | 'nodeBaseline'> & { figureId: string | null; nodeBaselineId: string | null }>;
+  } | null;
   baseline: BaselineReport | null;
 }
 
@@ -121,21 +132,50 @@ export function loadOptionsFor(m: Manifest, variant: string): LoadOptions {
 
 function webDistReady(): string | null {
   const dist = join(REPO_ROOT, 'harness/web/dist');
-  if (!existsSync(join(dist, 'main.js')) || !existsSync(join(dist, 'worker.js'))) return `the reference page is not built (${dist}): run npm run build:web`;
+  if (!existsSync(join(dist, 'main.js')) || !existsSync(join(dist, 'worker.js')))
+    return `the reference page is not built (${dist}): run npm run build:web`;
   const built = statSync(join(dist, 'worker.js')).mtimeMs;
-  const srcs = ['web/main.ts', 'web/worker.ts', 'web/protocol.ts', 'sampler.ts', 'noise.ts', 'image.ts'].map((f) => join(REPO_ROOT, 'harness', f));
+  const srcs = ['web/main.ts', 'web/worker.ts', 'web/protocol.ts', 'sampler.ts', 'noise.ts', 'image.ts'].map((f) =>
+    join(REPO_ROOT, 'harness', f),
+  );
   const stale = srcs.filter((s) => existsSync(s) && statSync(s).mtimeMs > built);
-  return stale.length ? `the reference page is older than ${stale.map((s) => s.slice(REPO_ROOT.length + 1)).join(', ')}: run npm run build:web` : null;
+  return stale.length
+    ? `the reference page is older than ${stale.map((s) => s.slice(REPO_ROOT.length + 1)).join(', ')}: run npm run build:web`
+    : null;
 }
 
-async function runNodeConfig(o: BenchOptions, threads: number, tmp: string): Promise<{ config: { figures: Figure[]; errors: ConfigError[] }; memory: { maxRssMiB: number; rssAfterLoadMiB: Record<string, number>; rssStartMiB: number } }> {
+async function runNodeConfig(
+  o: BenchOptions,
+  threads: number,
+  tmp: string,
+): Promise<{
+  config: { figures: Figure[]; errors: ConfigError[] };
+  memory: { maxRssMiB: number; rssAfterLoadMiB: Record<string, number>; rssStartMiB: number };
+}> {
   const planFile = join(tmp, 'plan.json');
   const outFile = join(tmp, `node-${threads}.json`);
   writeFileSync(planFile, JSON.stringify(o.plan));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'harness/bench/node-child.ts'),
-    '--bundle', o.bundleDir, '--threads', String(threads), '--plan', planFile, '--out', outFile], {
-    cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, NODE_NO_WARNINGS: '1' },
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(REPO_ROOT, 'harness/bench/node-child.ts'),
+      '--bundle',
+      o.bundleDir,
+      '--threads',
+      String(threads),
+      '--plan',
+      planFile,
+      '--out',
+      outFile,
+    ],
+    {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'inherit', 'pipe'],
+      env: { ...process.env, NODE_NO_WARNINGS: '1' },
+    },
+  );
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {
     const s = d.toString();
@@ -176,9 +216,16 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
           figures.push(...r.config.figures);
           errors.push(...r.config.errors);
           memory.push({
-            runtime: 'node', requestedThreads: threads, label: `node ${threads}t`, maxRssMiB: r.memory.maxRssMiB, rssAfterLoadMiB: r.memory.rssAfterLoadMiB,
-            text: `maxRSS ${r.memory.maxRssMiB.toFixed(0)} (RSS ${r.memory.rssStartMiB.toFixed(0)} before loading; after each load: ` +
-              `${Object.entries(r.memory.rssAfterLoadMiB).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')})`,
+            runtime: 'node',
+            requestedThreads: threads,
+            label: `node ${threads}t`,
+            maxRssMiB: r.memory.maxRssMiB,
+            rssAfterLoadMiB: r.memory.rssAfterLoadMiB,
+            text:
+              `maxRSS ${r.memory.maxRssMiB.toFixed(0)} (RSS ${r.memory.rssStartMiB.toFixed(0)} before loading; after each load: ` +
+              `${Object.entries(r.memory.rssAfterLoadMiB)
+                .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+                .join(', ')})`,
           });
         } catch (e) {
           errors.push({ runtime: 'node', requestedThreads: threads, variant: null, stage: 'process', message: (e as Error).message });
@@ -190,7 +237,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     if (browsers.length) {
       const notReady = webDistReady();
       if (notReady) {
-        for (const rt of browsers) errors.push({ runtime: rt, requestedThreads: 'default', variant: null, stage: 'page', message: notReady });
+        for (const rt of browsers)
+          errors.push({ runtime: rt, requestedThreads: 'default', variant: null, stage: 'page', message: notReady });
         log(notReady);
       } else {
         const server = await startServer({ bundleDir: bundle.dir, port: 0 });
@@ -202,17 +250,31 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
             try {
               eng = await openEngine(rt, server.url);
             } catch (e) {
-              errors.push({ runtime: rt, requestedThreads: 'default', variant: null, stage: 'engine start', message: (e as Error).message });
+              errors.push({
+                runtime: rt,
+                requestedThreads: 'default',
+                variant: null,
+                stage: 'engine start',
+                message: (e as Error).message,
+              });
               log(`  ${rt} FAILED to start: ${(e as Error).message.split('\n')[0]}`);
               continue;
             }
             engines.push({
-              runtime: rt, label: eng.label, version: eng.version, executable: eng.engine.executable, hardwareConcurrency: eng.hardwareConcurrency,
-              crossOriginIsolated: eng.crossOriginIsolated, userAgent: eng.userAgent, startMs: performance.now() - tStart,
+              runtime: rt,
+              label: eng.label,
+              version: eng.version,
+              executable: eng.engine.executable,
+              hardwareConcurrency: eng.hardwareConcurrency,
+              crossOriginIsolated: eng.crossOriginIsolated,
+              userAgent: eng.userAgent,
+              startMs: performance.now() - tStart,
             });
             // sampled from here: the first sample is the engine with the page open and no model loaded
             const engineSampler = procAvailable() ? new TreeMemorySampler().start() : null;
-            log(`  ${eng.label} ${eng.version}, hardwareConcurrency ${eng.hardwareConcurrency}, crossOriginIsolated ${eng.crossOriginIsolated}`);
+            log(
+              `  ${eng.label} ${eng.version}, hardwareConcurrency ${eng.hardwareConcurrency}, crossOriginIsolated ${eng.crossOriginIsolated}`,
+            );
             try {
               const driver = new BrowserDriver(rt, eng.page, { loadOptions: (v) => loadOptionsFor(m, v), callTimeoutMs: o.callTimeoutMs });
               const plan = { ...o.plan, loadRepeats: o.browserLoadRepeats ?? o.plan.loadRepeats };
@@ -245,13 +307,19 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   let budget: BenchReport['budget'] = null;
   if (resolved) {
     const judged = o.judged;
-    const limits = judged ? Object.fromEntries(Object.entries(resolved.limits).filter(([rt]) => judged.includes(rt as RuntimeName))) : resolved.limits;
+    const limits = judged
+      ? Object.fromEntries(Object.entries(resolved.limits).filter(([rt]) => judged.includes(rt as RuntimeName)))
+      : resolved.limits;
     const judgements = judgeBudget({ ...resolved, limits }, figures, errors);
     const versions = Object.fromEntries(engines.map((e) => [e.runtime, `${e.label} ${e.version}`]));
     if (o.records) writeBudgetRecords(budgetRecords(judgements, machine, { engineVersions: versions }), o.reportDir);
     budget = {
       resolved,
-      judgements: judgements.map(({ figure, nodeBaseline, ...j }) => ({ ...j, figureId: figure?.id ?? null, nodeBaselineId: nodeBaseline?.id ?? null })),
+      judgements: judgements.map(({ figure, nodeBaseline, ...j }) => ({
+        ...j,
+        figureId: figure?.id ?? null,
+        nodeBaselineId: nodeBaseline?.id ?? null,
+      })),
     };
   }
 
@@ -262,10 +330,22 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     durationMs: performance.now() - t0,
     command: o.command,
     bundle: {
-      dir: bundle.dir, name: m.name, trained: m.trained, config: m.identity.config.name, imageSize: m.contract.imageSize, parameters: m.identity.parameters,
+      dir: bundle.dir,
+      name: m.name,
+      trained: m.trained,
+      config: m.identity.config.name,
+      imageSize: m.contract.imageSize,
+      parameters: m.identity.parameters,
       variants: Object.fromEntries(Object.entries(m.variants).map(([k, v]) => [k, { file: v.file, bytes: v.bytes }])),
     },
-    machine, plan: o.plan, engines, figures, memory, errors, budget, baseline: null,
+    machine,
+    plan: o.plan,
+    engines,
+    figures,
+    memory,
+    errors,
+    budget,
+    baseline: null,
   };
   if (o.baselines?.length) {
     const files = o.baselines.map((b) => resolve(b));
@@ -273,7 +353,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       try {
         return JSON.parse(readFileSync(file, 'utf8')) as BenchLike;
       } catch (e) {
-        throw new Error(`--baseline ${file}: cannot be read as a bench.json (${(e as Error).message}); pass the reports/bench.json of an earlier npm run bench`);
+        throw new Error(
+          `--baseline ${file}: cannot be read as a bench.json (${(e as Error).message}); pass the reports/bench.json of an earlier npm run bench`,
+        );
       }
     });
     report.baseline = compareWithBaseline(files, { machine, figures }, bases);

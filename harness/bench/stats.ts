@@ -42,8 +42,15 @@ export function summarize(samples: readonly number[], what = 'samples'): Summary
   const q3 = quantileSorted(s, 0.75);
   const dev = s.map((v) => Math.abs(v - median)).sort((a, b) => a - b);
   return {
-    n: s.length, median, q1, q3, iqr: q3 - q1, mad: quantileSorted(dev, 0.5),
-    min: s[0]!, max: s[s.length - 1]!, mean: s.reduce((a, b) => a + b, 0) / s.length,
+    n: s.length,
+    median,
+    q1,
+    q3,
+    iqr: q3 - q1,
+    mad: quantileSorted(dev, 0.5),
+    min: s[0]!,
+    max: s[s.length - 1]!,
+    mean: s.reduce((a, b) => a + b, 0) / s.length,
   };
 }
 

@@ -7,7 +7,12 @@ import type { BenchReport } from './run.js';
 import type { Figure, RuntimeName } from './plan.js';
 import { fmtMs } from './stats.js';
 
-interface Column { key: string; runtime: RuntimeName; requested: number | 'default'; label: string }
+interface Column {
+  key: string;
+  runtime: RuntimeName;
+  requested: number | 'default';
+  label: string;
+}
 
 function columns(figures: Figure[]): Column[] {
   const order: RuntimeName[] = ['node', 'chromium', 'firefox', 'webkit'];
@@ -18,11 +23,19 @@ function columns(figures: Figure[]): Column[] {
     const t = f.requestedThreads === 'default' ? `${f.threads}t (app default)` : `${f.threads}t`;
     seen.set(key, { key, runtime: f.runtime, requested: f.requestedThreads, label: `${f.runtime} ${t}` });
   }
-  return [...seen.values()].sort((a, b) => order.indexOf(a.runtime) - order.indexOf(b.runtime) ||
-    (a.requested === 'default' ? 1 : 0) - (b.requested === 'default' ? 1 : 0) || Number(a.requested) - Number(b.requested));
+  return [...seen.values()].sort(
+    (a, b) =>
+      order.indexOf(a.runtime) - order.indexOf(b.runtime) ||
+      (a.requested === 'default' ? 1 : 0) - (b.requested === 'default' ? 1 : 0) ||
+      Number(a.requested) - Number(b.requested),
+  );
 }
 
-interface Row { label: string; pick: (f: Figure) => boolean; value?: (f: Figure) => number }
+interface Row {
+  label: string;
+  pick: (f: Figure) => boolean;
+  value?: (f: Figure) => number;
+}
 
 function cell(f: Figure | undefined, row: Row): string {
   if (!f) return '-';
@@ -38,7 +51,12 @@ function rowsFor(figures: Figure[]): Array<{ title: string; rows: Row[] }> {
   const stepKeys = new Map<string, Figure>();
   for (const f of figures) if (f.kind === 'step') stepKeys.set(`${f.variant}|${f.batch}`, f);
   for (const f of stepKeys.values()) {
-    const what = f.graphBatch === 2 && f.batch === 1 ? 'batch 1, graph runs 2 (baked guidance)' : f.batch === 2 ? 'batch 2 (guidance in TS)' : 'batch 1 (no guidance)';
+    const what =
+      f.graphBatch === 2 && f.batch === 1
+        ? 'batch 1, graph runs 2 (baked guidance)'
+        : f.batch === 2
+          ? 'batch 2 (guidance in TS)'
+          : 'batch 1 (no guidance)';
     stepRows.push({ label: `${f.variant}, ${what}`, pick: (g) => g.kind === 'step' && g.variant === f.variant && g.batch === f.batch });
   }
   const gen = figures.filter((f) => f.kind === 'generation');
@@ -48,9 +66,15 @@ function rowsFor(figures: Figure[]): Array<{ title: string; rows: Row[] }> {
   const genRows: Row[] = [];
   for (const v of genVariants) {
     genRows.push({ label: `${v}: one image`, pick: (g) => g.kind === 'generation' && g.variant === v });
-    if ((breeds ?? 1) > 1) genRows.push({ label: `${v}: all ${breeds} breeds, one after another`, pick: (g) => g.kind === 'generation' && g.variant === v, value: (g) => g.extra?.['totalAllBreedsMs'] ?? NaN });
+    if ((breeds ?? 1) > 1)
+      genRows.push({
+        label: `${v}: all ${breeds} breeds, one after another`,
+        pick: (g) => g.kind === 'generation' && g.variant === v,
+        value: (g) => g.extra?.['totalAllBreedsMs'] ?? NaN,
+      });
   }
-  const loadRows: Row[] = variants.filter((v) => figures.some((f) => f.kind === 'load' && f.variant === v))
+  const loadRows: Row[] = variants
+    .filter((v) => figures.some((f) => f.kind === 'load' && f.variant === v))
     .map((v) => ({ label: `${v}`, pick: (g: Figure) => g.kind === 'load' && g.variant === v }));
   return [
     { title: 'Per-step latency (time in session.run per sampler step), median ±IQR/2 (x ratio to Node)', rows: stepRows },
@@ -69,7 +93,15 @@ export function textTables(report: BenchReport): string {
   for (const section of rowsFor(report.figures)) {
     if (!section.rows.length) continue;
     const header = ['', ...cols.map((c) => c.label)];
-    const lines = section.rows.map((r) => [r.label, ...cols.map((c) => cell(report.figures.find((f) => `${f.runtime}|${f.requestedThreads}` === c.key && r.pick(f)), r))]);
+    const lines = section.rows.map((r) => [
+      r.label,
+      ...cols.map((c) =>
+        cell(
+          report.figures.find((f) => `${f.runtime}|${f.requestedThreads}` === c.key && r.pick(f)),
+          r,
+        ),
+      ),
+    ]);
     const widths = header.map((_, i) => Math.max(header[i]!.length, ...lines.map((l) => l[i]!.length)));
     out.push(section.title);
     out.push(header.map((h, i) => pad(h, widths[i]!)).join('  '));
@@ -93,7 +125,16 @@ export function markdownTables(report: BenchReport): string {
     out.push(`| | ${cols.map((c) => c.label).join(' | ')} |`);
     out.push(`|---|${cols.map(() => '---').join('|')}|`);
     for (const r of section.rows) {
-      out.push(`| ${r.label} | ${cols.map((c) => cell(report.figures.find((f) => `${f.runtime}|${f.requestedThreads}` === c.key && r.pick(f)), r)).join(' | ')} |`);
+      out.push(
+        `| ${r.label} | ${cols
+          .map((c) =>
+            cell(
+              report.figures.find((f) => `${f.runtime}|${f.requestedThreads}` === c.key && r.pick(f)),
+              r,
+            ),
+          )
+          .join(' | ')} |`,
+      );
     }
     out.push('');
   }

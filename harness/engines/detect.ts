@@ -34,13 +34,19 @@ export interface EngineChoice {
 }
 
 export const SYSTEM_CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
 ];
 
 const HINTS: Record<ProjectName, string> = {
-  chromium: 'install Playwright\'s Chromium (`npx playwright install --with-deps chromium`) or Debian\'s (`apt-get update && apt-get install -y chromium`)',
-  firefox: 'install Playwright\'s Firefox (`npx playwright install --with-deps firefox`) or Debian\'s (`apt-get update && apt-get install -y firefox-esr`)',
+  chromium:
+    "install Playwright's Chromium (`npx playwright install --with-deps chromium`) or Debian's (`apt-get update && apt-get install -y chromium`)",
+  firefox:
+    "install Playwright's Firefox (`npx playwright install --with-deps firefox`) or Debian's (`apt-get update && apt-get install -y firefox-esr`)",
   webkit: MINIBROWSER_INSTALL_HINT,
 };
 
@@ -123,9 +129,13 @@ export function chooseEngine(project: ProjectName): EngineChoice {
   const exe = findMiniBrowser() ?? MINIBROWSER_CANDIDATES[0]!;
   const xvfb = findXvfb();
   const problems = [
-    ...(existsSync(exe) ? [] : [process.env.TINYDIT_MINIBROWSER
-      ? `no WebKitGTK MiniBrowser at ${exe} (TINYDIT_MINIBROWSER)`
-      : `no WebKitGTK MiniBrowser (looked at ${MINIBROWSER_CANDIDATES.join(', ')})`]),
+    ...(existsSync(exe)
+      ? []
+      : [
+          process.env.TINYDIT_MINIBROWSER
+            ? `no WebKitGTK MiniBrowser at ${exe} (TINYDIT_MINIBROWSER)`
+            : `no WebKitGTK MiniBrowser (looked at ${MINIBROWSER_CANDIDATES.join(', ')})`,
+        ]),
     ...(xvfb ? [] : ['no Xvfb']),
   ];
   return {

@@ -16,7 +16,9 @@ interface Transport {
   send(message: { id?: number; method?: string }): void;
   onmessage?: (message: unknown) => void;
 }
-interface TransportClass { prototype: Transport & { [MARK]?: boolean } }
+interface TransportClass {
+  prototype: Transport & { [MARK]?: boolean };
+}
 
 /** Installs the shim in this process (idempotent). Returns false if playwright-core's layout is unexpected. */
 export function installFirefoxBidiShim(): boolean {

@@ -40,8 +40,8 @@ export function findXvfb(): string | undefined {
 }
 
 export const MINIBROWSER_INSTALL_HINT =
-  'install WebKitGTK\'s MiniBrowser and Xvfb: `apt-get update && apt-get install -y webkit2gtk-driver xvfb` ' +
-  '(MiniBrowser ships in libwebkit2gtk-4.1-0), or Playwright\'s WebKit: `npx playwright install --with-deps webkit`';
+  "install WebKitGTK's MiniBrowser and Xvfb: `apt-get update && apt-get install -y webkit2gtk-driver xvfb` " +
+  "(MiniBrowser ships in libwebkit2gtk-4.1-0), or Playwright's WebKit: `npx playwright install --with-deps webkit`";
 
 export interface MiniBrowserOptions {
   /** The first page; must be on the origin the tests use (see above). */
@@ -71,12 +71,17 @@ class Ring {
     for (const l of chunk.toString().split('\n')) if (l.trim()) this.lines.push(`${prefix}${l}`);
     if (this.lines.length > 200) this.lines.splice(0, this.lines.length - 200);
   }
-  text(): string { return this.lines.join('\n'); }
+  text(): string {
+    return this.lines.join('\n');
+  }
 }
 
 async function freePort(): Promise<number> {
   const s = createNetServer();
-  await new Promise<void>((ok, fail) => { s.once('error', fail); s.listen(0, '127.0.0.1', () => ok()); });
+  await new Promise<void>((ok, fail) => {
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => ok());
+  });
   const port = (s.address() as AddressInfo).port;
   await new Promise<void>((ok) => s.close(() => ok()));
   return port;
@@ -94,7 +99,9 @@ async function killProcess(p: ChildProcess | undefined): Promise<void> {
   if (!p || exited(p)) return;
   const gone = new Promise<void>((ok) => p.once('exit', () => ok()));
   p.kill('SIGTERM');
-  const timer = setTimeout(() => { if (!exited(p)) p.kill('SIGKILL'); }, 3000);
+  const timer = setTimeout(() => {
+    if (!exited(p)) p.kill('SIGKILL');
+  }, 3000);
   await gone;
   clearTimeout(timer);
 }
@@ -112,15 +119,28 @@ async function startXvfb(xvfb: string, ring: Ring, timeoutMs: number): Promise<{
     fd3?.on('data', (d: Buffer) => {
       buf += d.toString();
       const m = /(\d+)\s*\n/.exec(buf);
-      if (m) { clearTimeout(timer); ok(`:${m[1]}`); }
+      if (m) {
+        clearTimeout(timer);
+        ok(`:${m[1]}`);
+      }
     });
-    proc.once('exit', (code) => { clearTimeout(timer); fail(new Error(`Xvfb exited (code ${code}) before giving a display`)); });
-    proc.once('error', (err) => { clearTimeout(timer); fail(err); });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`Xvfb exited (code ${code}) before giving a display`));
+    });
+    proc.once('error', (err) => {
+      clearTimeout(timer);
+      fail(err);
+    });
   });
   return { proc, display };
 }
 
-interface InspectorTarget { title: string; url: string; socket: string }
+interface InspectorTarget {
+  title: string;
+  url: string;
+  socket: string;
+}
 
 /** Parses WebKitGTK's inspector HTML target list. */
 export function parseInspectorTargets(html: string): InspectorTarget[] {
@@ -143,8 +163,13 @@ export function parseInspectorTargets(html: string): InspectorTarget[] {
  * MiniBrowser still shows about:blank) attaches to a page that is then swapped for the COOP page's process,
  * and the connection never initialises.
  */
-async function waitForTarget(inspector: string, startUrl: string, deadline: number, proc: ChildProcess,
-  ring: Ring): Promise<InspectorTarget> {
+async function waitForTarget(
+  inspector: string,
+  startUrl: string,
+  deadline: number,
+  proc: ChildProcess,
+  ring: Ring,
+): Promise<InspectorTarget> {
   let lastErr = 'no answer';
   while (Date.now() < deadline) {
     if (exited(proc)) throw new Error(`MiniBrowser exited (code ${proc.exitCode ?? proc.signalCode})\n${ring.text()}`);
@@ -177,13 +202,15 @@ async function startJsonHelper(inspector: string): Promise<{ server: Server; url
       }
       try {
         const html = await (await fetch(`http://${inspector}/`)).text();
-        const list = parseInspectorTargets(html).filter((t) => t.socket.endsWith('/WebPage')).map((t) => ({
-          id: t.socket,
-          type: 'page',
-          title: t.title,
-          url: t.url,
-          webSocketDebuggerUrl: `ws://${inspector}${t.socket}`,
-        }));
+        const list = parseInspectorTargets(html)
+          .filter((t) => t.socket.endsWith('/WebPage'))
+          .map((t) => ({
+            id: t.socket,
+            type: 'page',
+            title: t.title,
+            url: t.url,
+            webSocketDebuggerUrl: `ws://${inspector}${t.socket}`,
+          }));
         res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(list));
       } catch (err) {
         res.writeHead(502, { 'Content-Type': 'text/plain' }).end(String(err));
@@ -197,7 +224,10 @@ async function startJsonHelper(inspector: string): Promise<{ server: Server; url
 export function miniBrowserVersion(executable: string, display?: string): string {
   try {
     const out = execFileSync(executable, ['--version'], {
-      env: { ...process.env, ...(display ? { DISPLAY: display } : {}) }, timeout: 15000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...(display ? { DISPLAY: display } : {}) },
+      timeout: 15000,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     return /WebKitGTK\s+[\d.]+/.exec(out)?.[0] ?? out.trim();
   } catch (err) {
@@ -210,7 +240,9 @@ export async function startMiniBrowser(opts: MiniBrowserOptions): Promise<MiniBr
   const executable = opts.executable ?? findMiniBrowser();
   const xvfb = opts.xvfb ?? findXvfb();
   if (!executable || !existsSync(executable)) {
-    throw new Error(`WebKitGTK MiniBrowser not found (looked at ${opts.executable ?? MINIBROWSER_CANDIDATES.join(', ')}); ${MINIBROWSER_INSTALL_HINT}`);
+    throw new Error(
+      `WebKitGTK MiniBrowser not found (looked at ${opts.executable ?? MINIBROWSER_CANDIDATES.join(', ')}); ${MINIBROWSER_INSTALL_HINT}`,
+    );
   }
   if (!xvfb) throw new Error(`Xvfb not found (looked at ${XVFB_CANDIDATES.join(', ')}); ${MINIBROWSER_INSTALL_HINT}`);
   const timeoutMs = opts.timeoutMs ?? 30_000;

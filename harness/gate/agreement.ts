@@ -21,7 +21,13 @@ import { idParams, num } from './records.js';
 import type { VerdictCheck } from './types.js';
 
 export const AGREEMENT_RUNTIMES = ['python', 'node', 'chromium', 'firefox', 'webkit'];
-export const RUNTIME_LABEL: Record<string, string> = { python: 'PyTorch', node: 'Node (onnxruntime-node)', chromium: 'Chromium', firefox: 'Firefox', webkit: 'WebKit' };
+export const RUNTIME_LABEL: Record<string, string> = {
+  python: 'PyTorch',
+  node: 'Node (onnxruntime-node)',
+  chromium: 'Chromium',
+  firefox: 'Firefox',
+  webkit: 'WebKit',
+};
 
 /** Metrics that hold a final-state error against the PyTorch golden, and the threshold key of its tolerance. */
 const FINAL_STATE_METRICS: Array<{ metric: string; tolerance: string }> = [
@@ -58,7 +64,10 @@ export function caseKeyOf(id: string): string | null {
   return `seed=${p.seed},breed=${p.breed}`;
 }
 
-interface CaseError { value: number; ratio: number | null }
+interface CaseError {
+  value: number;
+  ratio: number | null;
+}
 
 /** Per runtime: case -> final-state error against PyTorch. */
 export function finalStateErrors(checks: VerdictCheck[]): Map<string, Map<string, CaseError>> {
@@ -120,7 +129,9 @@ function savedStates(runDir: string, runtime: string, breeds: string[]): Map<str
       if (a.dtype !== 'float32') continue;
       const name = breeds[Number(m[2])] ?? m[2]!;
       out.set(`seed=${m[1]},breed=${name}`, a.data as Float32Array);
-    } catch { /* an unreadable state is left out; the cell then shows fewer cases */ }
+    } catch {
+      /* an unreadable state is left out; the cell then shows fewer cases */
+    }
   }
   return out;
 }
@@ -141,7 +152,12 @@ export function agreementMatrix(checks: VerdictCheck[], runDir: string, breeds: 
     if (r === 'python') continue;
     const e = errors.get(r);
     if (!e || e.size === 0) {
-      set('python', r, { value: null, cases: 0, ratio: null, basis: `no record of ${RUNTIME_LABEL[r] ?? r}'s final state against the PyTorch golden in this run` });
+      set('python', r, {
+        value: null,
+        cases: 0,
+        ratio: null,
+        basis: `no record of ${RUNTIME_LABEL[r] ?? r}'s final state against the PyTorch golden in this run`,
+      });
       continue;
     }
     let worst: [string, CaseError] | null = null;
@@ -151,7 +167,13 @@ export function agreementMatrix(checks: VerdictCheck[], runDir: string, breeds: 
       if (!worst || v.value > worst[1].value) worst = [k, v];
       if (v.ratio !== null) ratio = Math.max(ratio ?? 0, v.ratio);
     }
-    set('python', r, { value: worst![1].value, cases: e.size, ratio, basis: 'records: final state x_N vs the PyTorch golden trajectory', worstCase: worst![0] });
+    set('python', r, {
+      value: worst![1].value,
+      cases: e.size,
+      ratio,
+      basis: 'records: final state x_N vs the PyTorch golden trajectory',
+      worstCase: worst![0],
+    });
   }
   for (let i = 0; i < runtimes.length; i++) {
     for (let j = i + 1; j < runtimes.length; j++) {
@@ -162,14 +184,25 @@ export function agreementMatrix(checks: VerdictCheck[], runDir: string, breeds: 
       if (measured?.size) {
         let worst: [string, number] | null = null;
         for (const [k, v] of measured) if (!worst || v > worst[1]) worst = [k, v];
-        set(a, b, { value: worst![1], cases: measured.size, ratio: null, basis: `records: final states of ${a} and ${b} compared by the suite (<runtime>.maxAbs)`, worstCase: worst![0] });
+        set(a, b, {
+          value: worst![1],
+          cases: measured.size,
+          ratio: null,
+          basis: `records: final states of ${a} and ${b} compared by the suite (<runtime>.maxAbs)`,
+          worstCase: worst![0],
+        });
         continue;
       }
       const sa = states.get(a)!;
       const sb = states.get(b)!;
       const common = [...sa.keys()].filter((k) => sb.has(k));
       if (common.length === 0) {
-        set(a, b, { value: null, cases: 0, ratio: null, basis: `n/a: neither a record comparing them (<runtime>.maxAbs) nor final states saved by both (states/${a}/seed<S>_breed<B>.npy and states/${b}/...)` });
+        set(a, b, {
+          value: null,
+          cases: 0,
+          ratio: null,
+          basis: `n/a: neither a record comparing them (<runtime>.maxAbs) nor final states saved by both (states/${a}/seed<S>_breed<B>.npy and states/${b}/...)`,
+        });
         continue;
       }
       let worst: [string, number] | null = null;
@@ -189,12 +222,18 @@ export function agreementMatrix(checks: VerdictCheck[], runDir: string, breeds: 
   for (const r of runtimes) (cells[r] ??= {})[r] = { value: 0, cases: 0, ratio: null, basis: 'itself' };
 
   // the odd one out: the largest error against PyTorch, if it fails its tolerance or dwarfs the others
-  const vsTorch = runtimes.filter((r) => r !== 'python').map((r) => ({ r, c: cells.python?.[r] })).filter((x) => x.c && x.c.value !== null) as Array<{ r: string; c: AgreementCell }>;
+  const vsTorch = runtimes
+    .filter((r) => r !== 'python')
+    .map((r) => ({ r, c: cells.python?.[r] }))
+    .filter((x) => x.c && x.c.value !== null) as Array<{ r: string; c: AgreementCell }>;
   let oddOneOut: string | null = null;
   if (vsTorch.length >= 2) {
     const sorted = [...vsTorch].sort((x, y) => y.c.value! - x.c.value!);
     const top = sorted[0]!;
-    const rest = sorted.slice(1).map((x) => x.c.value!).sort((x, y) => x - y);
+    const rest = sorted
+      .slice(1)
+      .map((x) => x.c.value!)
+      .sort((x, y) => x - y);
     const median = rest[Math.floor((rest.length - 1) / 2)]!;
     if ((top.c.ratio !== null && top.c.ratio > 1) || top.c.value! > ODD_FACTOR * Math.max(median, Number.MIN_VALUE)) oddOneOut = top.r;
   }

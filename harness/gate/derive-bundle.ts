@@ -19,7 +19,9 @@ export function deriveBundle(src: string, dst: string, how: Derivation, fraction
   cpSync(src, dst, { recursive: true });
   const manifestPath = join(dst, 'manifest.json');
   const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as {
-    name: string; variants: Record<string, { file: string; sha256: string; bytes: number }>; tolerance?: { velocity?: { absMin?: number } };
+    name: string;
+    variants: Record<string, { file: string; sha256: string; bytes: number }>;
+    tolerance?: { velocity?: { absMin?: number } };
   };
   const guided = manifest.variants.guided;
   if (!guided) throw new Error(`${manifestPath}: no guided variant to change`);
@@ -31,7 +33,15 @@ export function deriveBundle(src: string, dst: string, how: Derivation, fraction
     const absMin = manifest.tolerance?.velocity?.absMin;
     if (typeof absMin !== 'number') throw new Error(`${manifestPath}: tolerance.velocity.absMin is needed to size the perturbation`);
     const shift = fraction * absMin;
-    out = withInitializers(bytes, { 'final_layer.linear.bias': (d) => { for (let i = 0; i < d.length; i++) d[i]! += shift; } }, path);
+    out = withInitializers(
+      bytes,
+      {
+        'final_layer.linear.bias': (d) => {
+          for (let i = 0; i < d.length; i++) d[i]! += shift;
+        },
+      },
+      path,
+    );
     changed = `final_layer.linear.bias + ${shift} (${fraction} x tolerance.velocity.absMin)`;
   } else {
     out = zeroOutputLayer(bytes, path);

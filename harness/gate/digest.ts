@@ -30,7 +30,10 @@ export interface BundleDigest {
 function sha256Stream(path: string): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const h = createHash('sha256');
-    createReadStream(path).on('data', (c) => h.update(c)).on('error', reject).on('end', () => resolvePromise(h.digest('hex')));
+    createReadStream(path)
+      .on('data', (c) => h.update(c))
+      .on('error', reject)
+      .on('end', () => resolvePromise(h.digest('hex')));
   });
 }
 
@@ -52,7 +55,8 @@ export async function bundleDigest(dir: string): Promise<BundleDigest> {
   const skipped: string[] = [];
   walk(dir, dir, paths, skipped);
   const files: BundleFileDigest[] = [];
-  for (const p of paths) files.push({ path: relative(dir, p).split(sep).join('/'), sha256: await sha256Stream(p), bytes: statSync(p).size });
+  for (const p of paths)
+    files.push({ path: relative(dir, p).split(sep).join('/'), sha256: await sha256Stream(p), bytes: statSync(p).size });
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const h = createHash('sha256');
   for (const f of files) h.update(`${f.sha256}  ${f.bytes}  ${f.path}\n`);

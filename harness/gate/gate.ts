@@ -85,7 +85,10 @@ export interface GateResult {
 }
 
 function utcStamp(d = new Date()): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 function writeJson(path: string, v: unknown): void {
@@ -103,14 +106,25 @@ const NO_ROOM = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
  */
 export class ReportWriteError extends Error {
   readonly verdict: Verdict | null;
-  constructor(readonly path: string, readonly code: string, judged: Verdict | null, cause: string) {
-    super(NO_ROOM.has(code)
-      ? `the report folder is out of space: writing ${path} failed with ${code} (${cause}); the run is not accepted. ` +
-        'Free space there, or point --reports (and --history) at a folder with room, and run the gate again'
-      : `the report folder is not writable: writing ${path} failed with ${code} (${cause}); the run is not accepted. ` +
-        'Fix the folder\'s permissions, or point --reports (and --history) elsewhere, and run the gate again');
+  constructor(
+    readonly path: string,
+    readonly code: string,
+    judged: Verdict | null,
+    cause: string,
+  ) {
+    super(
+      NO_ROOM.has(code)
+        ? `the report folder is out of space: writing ${path} failed with ${code} (${cause}); the run is not accepted. ` +
+            'Free space there, or point --reports (and --history) at a folder with room, and run the gate again'
+        : `the report folder is not writable: writing ${path} failed with ${code} (${cause}); the run is not accepted. ` +
+            "Fix the folder's permissions, or point --reports (and --history) elsewhere, and run the gate again",
+    );
     this.verdict = judged && {
-      ...judged, accepted: false, outcome: 'inconclusive', reason: this.message, reasons: [{ code: 'report-unwritable', message: this.message }, ...judged.reasons],
+      ...judged,
+      accepted: false,
+      outcome: 'inconclusive',
+      reason: this.message,
+      reasons: [{ code: 'report-unwritable', message: this.message }, ...judged.reasons],
     };
   }
 }
@@ -129,9 +143,15 @@ function writing<T>(path: string, verdict: Verdict | null, write: () => T): T {
 }
 
 /** The model file the run id and verdict name: the guided variant, else the first, else model.onnx. */
-async function modelIdentity(dir: string): Promise<{ file: string | null; sha: string | null; manifestSha: string | null; manifest: unknown }> {
+async function modelIdentity(
+  dir: string,
+): Promise<{ file: string | null; sha: string | null; manifestSha: string | null; manifest: unknown }> {
   let manifest: unknown = null;
-  try { manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')); } catch { /* refused later with the reason */ }
+  try {
+    manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  } catch {
+    /* refused later with the reason */
+  }
   const variants = (manifest as { variants?: Record<string, { file?: string; sha256?: string }> } | null)?.variants ?? {};
   const v = variants.guided ?? Object.values(variants)[0];
   const file = typeof v?.file === 'string' ? v.file : 'model.onnx';
@@ -155,19 +175,27 @@ function newRunDir(root: string, runId: string): { runId: string; dir: string } 
  */
 export const NARROWING_ENV: Record<string, string> = {
   TINYDIT_CASE: 'only cases whose id matches this pattern ran (a replay filter)',
-  TINYDIT_GATE_FIXTURE: 'the Node suites were replaced by the gate\'s own test fixtures',
-  TINYDIT_BROWSER_FIXTURE: 'the browser suites ran the gate\'s own test fixtures',
+  TINYDIT_GATE_FIXTURE: "the Node suites were replaced by the gate's own test fixtures",
+  TINYDIT_BROWSER_FIXTURE: "the browser suites ran the gate's own test fixtures",
   TINYDIT_SMOKE_MODEL: 'the browser smoke test loaded another model file than the default export',
   TINYDIT_PAGE_FAULTS: 'the page had faults injected',
 };
 
 /** The narrowing variables set (non-empty) in an environment. */
 export function narrowingEnv(env: NodeJS.ProcessEnv | Record<string, string | undefined>): Record<string, string> {
-  return Object.fromEntries(Object.keys(NARROWING_ENV).filter((k) => (env[k] ?? '').trim() !== '').map((k) => [k, String(env[k])]));
+  return Object.fromEntries(
+    Object.keys(NARROWING_ENV)
+      .filter((k) => (env[k] ?? '').trim() !== '')
+      .map((k) => [k, String(env[k])]),
+  );
 }
 
-function scopeOf(o: Pick<GateOptions, 'node' | 'browsers' | 'shard' | 'grep' | 'nodeSuites' | 'browserSuites' | 'allowNarrow'>, level: Level | null, mergedFrom?: string[],
-  env: Record<string, string> = {}): Scope {
+function scopeOf(
+  o: Pick<GateOptions, 'node' | 'browsers' | 'shard' | 'grep' | 'nodeSuites' | 'browserSuites' | 'allowNarrow'>,
+  level: Level | null,
+  mergedFrom?: string[],
+  env: Record<string, string> = {},
+): Scope {
   const narrowed: string[] = [];
   if (!o.node) narrowed.push('Node suites not run');
   const missing = ALL_BROWSERS.filter((b) => !o.browsers.includes(b));
@@ -178,12 +206,27 @@ function scopeOf(o: Pick<GateOptions, 'node' | 'browsers' | 'shard' | 'grep' | '
   if (o.nodeSuites?.length) narrowed.push(`Node suites limited to ${o.nodeSuites.join(', ')}`);
   if (o.browserSuites?.length) narrowed.push(`browser suites limited to ${o.browserSuites.join(', ')}`);
   for (const [k, v] of Object.entries(env)) narrowed.push(`env ${k}=${v}: ${NARROWING_ENV[k] ?? 'changes which cases run'}`);
-  if (level === 'contract-only') { /* a level, not a narrowing: the verdict's level says it */ }
+  if (level === 'contract-only') {
+    /* a level, not a narrowing: the verdict's level says it */
+  }
   return {
     ...(Object.keys(env).length ? { env } : {}),
-    full: narrowed.length === 0, node: o.node, browsers: o.browsers, ...(o.shard ? { shard: o.shard } : {}),
-    ...(mergedFrom ? { mergedFrom } : {}), ...(o.grep ? { grep: o.grep } : {}), narrowed, allowNarrow: o.allowNarrow,
-    ...(o.nodeSuites?.length || o.browserSuites?.length ? { suites: { ...(o.nodeSuites?.length ? { node: o.nodeSuites } : {}), ...(o.browserSuites?.length ? { browser: o.browserSuites } : {}) } } : {}),
+    full: narrowed.length === 0,
+    node: o.node,
+    browsers: o.browsers,
+    ...(o.shard ? { shard: o.shard } : {}),
+    ...(mergedFrom ? { mergedFrom } : {}),
+    ...(o.grep ? { grep: o.grep } : {}),
+    narrowed,
+    allowNarrow: o.allowNarrow,
+    ...(o.nodeSuites?.length || o.browserSuites?.length
+      ? {
+          suites: {
+            ...(o.nodeSuites?.length ? { node: o.nodeSuites } : {}),
+            ...(o.browserSuites?.length ? { browser: o.browserSuites } : {}),
+          },
+        }
+      : {}),
   };
 }
 
@@ -198,8 +241,12 @@ function webBuildStale(): boolean {
   if (!existsSync(dist)) return true;
   const built = statSync(dist).mtimeMs;
   const srcs = ['main.ts', 'worker.ts', 'protocol.ts', 'index.html', 'build.ts'].map((f) => join(REPO_ROOT, 'harness/web', f));
-  return srcs.some((s) => existsSync(s) && statSync(s).mtimeMs > built) ||
-    ['sampler.ts', 'noise.ts', 'image.ts'].some((f) => existsSync(join(REPO_ROOT, 'harness', f)) && statSync(join(REPO_ROOT, 'harness', f)).mtimeMs > built);
+  return (
+    srcs.some((s) => existsSync(s) && statSync(s).mtimeMs > built) ||
+    ['sampler.ts', 'noise.ts', 'image.ts'].some(
+      (f) => existsSync(join(REPO_ROOT, 'harness', f)) && statSync(join(REPO_ROOT, 'harness', f)).mtimeMs > built,
+    )
+  );
 }
 
 /** Ctrl-C / SIGTERM while the gate runs: stop the children, then finish with an 'interrupted' verdict. */
@@ -209,7 +256,10 @@ class Interrupts {
   constructor(onSecond: () => void) {
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[]) {
       const h = (): void => {
-        if (this.interrupted) { onSecond(); return; }
+        if (this.interrupted) {
+          onSecond();
+          return;
+        }
         this.interrupted = true;
         process.stderr.write(`\n[gate] ${sig}: stopping the suites; the verdict will say 'interrupted' and keep the partial results\n`);
         interruptChildren();
@@ -255,16 +305,27 @@ interface Finalise {
 
 /** The bundle digest, or null with the reason on stderr (a missing folder is refused with its own reason). */
 async function digestOrNull(dir: string): Promise<BundleDigest | null> {
-  try { return await bundleDigest(dir); } catch (e) {
+  try {
+    return await bundleDigest(dir);
+  } catch (e) {
     process.stderr.write(`[gate] bundle digest: ${(e as Error).message}\n`);
     return null;
   }
 }
 
 const RUN_FILES: Record<string, string> = {
-  verdict: 'verdict.json', page: 'index.html', checks: CHECKS_FILE, vitestJson: 'vitest.json', junitNode: 'junit-node.xml',
-  playwrightJson: 'playwright.json', junitBrowser: 'junit-browser.xml', junitVerdict: 'junit-verdict.xml', playwrightHtml: 'playwright-html/index.html', blob: 'blob-report',
-  trajectoryErrors: 'trajectory-errors.json', screenshot: 'report-page.png',
+  verdict: 'verdict.json',
+  page: 'index.html',
+  checks: CHECKS_FILE,
+  vitestJson: 'vitest.json',
+  junitNode: 'junit-node.xml',
+  playwrightJson: 'playwright.json',
+  junitBrowser: 'junit-browser.xml',
+  junitVerdict: 'junit-verdict.xml',
+  playwrightHtml: 'playwright-html/index.html',
+  blob: 'blob-report',
+  trajectoryErrors: 'trajectory-errors.json',
+  screenshot: 'report-page.png',
 };
 
 function filesOf(runDir: string): Record<string, string | null> {
@@ -275,25 +336,59 @@ function filesOf(runDir: string): Record<string, string | null> {
 async function finalise(f: Finalise): Promise<{ verdict: Verdict; exitCode: number }> {
   const { records, problems } = readRecords(join(f.runDir, CHECKS_FILE));
   // the judge's view, from its evidence in the run folder ('missing' when the judge family was in scope and left none)
-  const judge = judgeSection(f.runDir, { scope: f.scope, level: f.level, mode: f.mode ?? 'gate', refused: f.refused !== undefined, interrupted: f.interrupted, records });
+  const judge = judgeSection(f.runDir, {
+    scope: f.scope,
+    level: f.level,
+    mode: f.mode ?? 'gate',
+    refused: f.refused !== undefined,
+    interrupted: f.interrupted,
+    records,
+  });
   // judge records that passed without the evidence a person reads are a harness fault: never an acceptance
-  if (judge.state === 'missing') problems.push(`judge evidence missing: ${judge.source}: ${judge.problem}; rerun the judge family (npx vitest run --config harness/gate/vitest.gate.config.ts suites/node/judge.test.ts)`);
+  if (judge.state === 'missing')
+    problems.push(
+      `judge evidence missing: ${judge.source}: ${judge.problem}; rerun the judge family (npx vitest run --config harness/gate/vitest.gate.config.ts suites/node/judge.test.ts)`,
+    );
   const verdict = computeVerdict({
-    runId: f.runId, startedAt: f.startedAt, finishedAt: f.interrupted ? null : new Date().toISOString(), interrupted: f.interrupted,
+    runId: f.runId,
+    startedAt: f.startedAt,
+    finishedAt: f.interrupted ? null : new Date().toISOString(),
+    interrupted: f.interrupted,
     ...(f.refused !== undefined ? { refused: f.refused } : {}),
-    level: f.level, scope: f.scope,
+    level: f.level,
+    scope: f.scope,
     bundle: {
-      dir: f.bundleDir, modelFile: f.identity.file, modelSha256: f.identity.sha, manifestSha256: f.identity.manifestSha, manifest: f.identity.manifest,
-      digest: f.digest?.digest ?? null, files: f.digest?.files ?? [],
+      dir: f.bundleDir,
+      modelFile: f.identity.file,
+      modelSha256: f.identity.sha,
+      manifestSha256: f.identity.manifestSha,
+      manifest: f.identity.manifest,
+      digest: f.digest?.digest ?? null,
+      files: f.digest?.files ?? [],
     },
-    bundleArg: f.bundleArg, records, recordProblems: problems, vitest: f.vitest, playwright: f.playwright, processes: f.processes,
-    machine: machineInfo(), packages: packageVersions(REPO_ROOT, f.identity.manifest), env: f.env, files: {}, runCommand: f.commandLine,
-    ...(f.requireFull ? { requireFull: true } : {}), ...(f.mode ? { mode: f.mode } : {}), ...(f.trustGoldens ? { trustGoldens: true } : {}),
+    bundleArg: f.bundleArg,
+    records,
+    recordProblems: problems,
+    vitest: f.vitest,
+    playwright: f.playwright,
+    processes: f.processes,
+    machine: machineInfo(),
+    packages: packageVersions(REPO_ROOT, f.identity.manifest),
+    env: f.env,
+    files: {},
+    runCommand: f.commandLine,
+    ...(f.requireFull ? { requireFull: true } : {}),
+    ...(f.mode ? { mode: f.mode } : {}),
+    ...(f.trustGoldens ? { trustGoldens: true } : {}),
   });
   verdict.judge = judge;
   // the Node suites' onnxruntime threads, when no record states them: the runtime's own default under this env
   if (f.scope.node && !verdict.determinism.threads.node) {
-    try { verdict.determinism.threads.node = [defaultThreads()]; } catch { /* an invalid TINYDIT_ORT_THREADS already failed the suites */ }
+    try {
+      verdict.determinism.threads.node = [defaultThreads()];
+    } catch {
+      /* an invalid TINYDIT_ORT_THREADS already failed the suites */
+    }
   }
   const historyFile = f.history ?? f.trendFrom ?? null;
   const historyEntries = historyFile ? readHistory(historyFile).entries : [];
@@ -308,7 +403,10 @@ async function finalise(f: Finalise): Promise<{ verdict: Verdict; exitCode: numb
       verdict.driftReport = report;
       verdict.drift = report.drift;
       if (f.failOnDrift && report.drift.length) {
-        verdict.reasons.push({ code: 'drift', message: `${report.drift.length} key metric(s) drifted from ${report.baseline.source} (--fail-on-drift)` });
+        verdict.reasons.push({
+          code: 'drift',
+          message: `${report.drift.length} key metric(s) drifted from ${report.baseline.source} (--fail-on-drift)`,
+        });
         verdict.accepted = false;
         verdict.reason ||= verdict.reasons[verdict.reasons.length - 1]!.message;
       }
@@ -320,18 +418,35 @@ async function finalise(f: Finalise): Promise<{ verdict: Verdict; exitCode: numb
   }
   verdict.files = { ...filesOf(f.runDir), verdict: 'verdict.json', page: 'index.html' };
   const entry: HistoryEntry = {
-    format: HISTORY_FORMAT, runId: f.runId, time: verdict.finishedAt ?? new Date().toISOString(), modelSha256: f.identity.sha, bundleDigest: f.digest?.digest ?? null,
-    outcome: verdict.outcome, mode: verdict.mode, goldens: verdict.goldens?.state ?? null,
-    modelName: (f.identity.manifest as { name?: string } | null)?.name ?? null, bundle: f.bundleDir,
+    format: HISTORY_FORMAT,
+    runId: f.runId,
+    time: verdict.finishedAt ?? new Date().toISOString(),
+    modelSha256: f.identity.sha,
+    bundleDigest: f.digest?.digest ?? null,
+    outcome: verdict.outcome,
+    mode: verdict.mode,
+    goldens: verdict.goldens?.state ?? null,
+    modelName: (f.identity.manifest as { name?: string } | null)?.name ?? null,
+    bundle: f.bundleDir,
     machine: { hostname: String(verdict.machine.hostname), platform: String(verdict.machine.platform), cpus: Number(verdict.machine.cpus) },
     scope: { full: f.scope.full, node: f.scope.node, browsers: f.scope.browsers, ...(f.scope.shard ? { shard: f.scope.shard } : {}) },
-    level: verdict.level, accepted: verdict.accepted, complete: verdict.complete, metrics: verdict.keyMetrics,
+    level: verdict.level,
+    accepted: verdict.accepted,
+    complete: verdict.complete,
+    metrics: verdict.keyMetrics,
   };
-  const trend = [...historyEntries.filter((h) => h.runId !== f.runId), ...(verdict.complete && Object.keys(verdict.keyMetrics).length ? [entry] : [])];
+  const trend = [
+    ...historyEntries.filter((h) => h.runId !== f.runId),
+    ...(verdict.complete && Object.keys(verdict.keyMetrics).length ? [entry] : []),
+  ];
   // Files first (the verdict last, so a verdict.json on disk means the page is there too); no room: not accepted, said so.
-  writing(join(f.runDir, 'junit-verdict.xml'), verdict, () => writeFileSync(join(f.runDir, 'junit-verdict.xml'), renderJUnitVerdict(verdict)));
+  writing(join(f.runDir, 'junit-verdict.xml'), verdict, () =>
+    writeFileSync(join(f.runDir, 'junit-verdict.xml'), renderJUnitVerdict(verdict)),
+  );
   verdict.files = { ...verdict.files, junitVerdict: 'junit-verdict.xml' };
-  writing(join(f.runDir, 'index.html'), verdict, () => writeFileSync(join(f.runDir, 'index.html'), renderReport(verdict, f.runDir, { history: trend })));
+  writing(join(f.runDir, 'index.html'), verdict, () =>
+    writeFileSync(join(f.runDir, 'index.html'), renderReport(verdict, f.runDir, { history: trend })),
+  );
   writing(join(f.runDir, 'verdict.json'), verdict, () => writeJson(join(f.runDir, 'verdict.json'), verdict));
   // Only complete runs that judged something enter the history (an interrupted run's metrics are partial).
   if (f.history && verdict.complete && Object.keys(verdict.keyMetrics).length) {
@@ -339,7 +454,13 @@ async function finalise(f: Finalise): Promise<{ verdict: Verdict; exitCode: numb
       writing(f.history, verdict, () => appendHistory(f.history!, entry));
     } catch (e) {
       // the verdict on disk must not say accepted when the run ended in an error: replace it if there is room
-      if (e instanceof ReportWriteError && e.verdict) { try { writeJson(join(f.runDir, 'verdict.json'), e.verdict); } catch { /* no room there either */ } }
+      if (e instanceof ReportWriteError && e.verdict) {
+        try {
+          writeJson(join(f.runDir, 'verdict.json'), e.verdict);
+        } catch {
+          /* no room there either */
+        }
+      }
       throw e;
     }
   }
@@ -358,12 +479,25 @@ async function screenshotPage(runDir: string, bundleDir: string): Promise<void> 
   const side = join(runDir, 'report-page');
   const port = await freePort();
   const out = await runChild({
-    name: 'report-page screenshot', command: BIN('playwright'),
-    args: ['test', 'suites/harness/browser/report-page.spec.ts', '--project=chromium', '--reporter=line', `--output=${join(side, 'test-results')}`],
-    cwd: REPO_ROOT, log: join(runDir, 'logs', 'report-page.log'), timeoutMs: 180_000,
+    name: 'report-page screenshot',
+    command: BIN('playwright'),
+    args: [
+      'test',
+      'suites/harness/browser/report-page.spec.ts',
+      '--project=chromium',
+      '--reporter=line',
+      `--output=${join(side, 'test-results')}`,
+    ],
+    cwd: REPO_ROOT,
+    log: join(runDir, 'logs', 'report-page.log'),
+    timeoutMs: 180_000,
     env: {
-      ...process.env, TINYDIT_REPORT_PAGE: join(runDir, 'index.html'), TINYDIT_REPORT_DIR: side, TINYDIT_BUNDLE: bundleDir,
-      TINYDIT_PORT: String(port), PLAYWRIGHT_HTML_OPEN: 'never',
+      ...process.env,
+      TINYDIT_REPORT_PAGE: join(runDir, 'index.html'),
+      TINYDIT_REPORT_DIR: side,
+      TINYDIT_BUNDLE: bundleDir,
+      TINYDIT_PORT: String(port),
+      PLAYWRIGHT_HTML_OPEN: 'never',
     },
   });
   const shot = join(side, 'report-page-run.png');
@@ -373,8 +507,17 @@ async function screenshotPage(runDir: string, bundleDir: string): Promise<void> 
 
 function provisional(runId: string, startedAt: string, bundleDir: string, scope: Scope, note: string): Record<string, unknown> {
   return {
-    format: VERDICT_FORMAT, runId, complete: false, outcome: 'inconclusive', accepted: false, reason: note,
-    reasons: [{ code: 'incomplete', message: note }], startedAt, finishedAt: null, scope, bundle: { dir: bundleDir },
+    format: VERDICT_FORMAT,
+    runId,
+    complete: false,
+    outcome: 'inconclusive',
+    accepted: false,
+    reason: note,
+    reasons: [{ code: 'incomplete', message: note }],
+    startedAt,
+    finishedAt: null,
+    scope,
+    bundle: { dir: bundleDir },
   };
 }
 
@@ -385,40 +528,81 @@ function provisional(runId: string, startedAt: string, bundleDir: string, scope:
  */
 function recordTrust(runDir: string, issues: TrustIssue[], loaded: Bundle | null): void {
   for (const t of issues) {
-    recordCheck({ id: trustRecordId(t), check: 'trust', runtime: 'node', status: 'fail', metrics: { subject: t.subject }, message: t.message }, runDir);
+    recordCheck(
+      { id: trustRecordId(t), check: 'trust', runtime: 'node', status: 'fail', metrics: { subject: t.subject }, message: t.message },
+      runDir,
+    );
   }
   if (!loaded) return;
   const policy = loaded.manifest.tolerance;
-  recordCheck({
-    id: 'trust:check=tolerance-ceiling', check: 'trust', runtime: 'node', status: 'pass',
-    metrics: { fields: TOLERANCE_BOUNDS.length, velocityFloorMultiple: policy?.velocity.floorMultiple ?? null, trajectoryFloorMultiple: policy?.trajectory.floorMultiple ?? null },
-    message: `manifest.json tolerance: every field within the gate's ceilings (harness/trust.ts TOLERANCE_BOUNDS, ${TOLERANCE_BOUNDS.length} fields): the bundle did not loosen its own judgement`,
-  }, runDir);
-  recordCheck({
-    id: 'trust:check=noise-floor', check: 'trust', runtime: 'node', status: 'pass', metrics: { ulps: NOISE_FLOOR_ULPS },
-    threshold: { ulps: NOISE_FLOOR_ULPS },
-    message: `every velocity and trajectory noise floor of goldens/ is within ${NOISE_FLOOR_ULPS} float32 ulps of its case's own magnitude (harness/trust.ts)`,
-  }, runDir);
+  recordCheck(
+    {
+      id: 'trust:check=tolerance-ceiling',
+      check: 'trust',
+      runtime: 'node',
+      status: 'pass',
+      metrics: {
+        fields: TOLERANCE_BOUNDS.length,
+        velocityFloorMultiple: policy?.velocity.floorMultiple ?? null,
+        trajectoryFloorMultiple: policy?.trajectory.floorMultiple ?? null,
+      },
+      message: `manifest.json tolerance: every field within the gate's ceilings (harness/trust.ts TOLERANCE_BOUNDS, ${TOLERANCE_BOUNDS.length} fields): the bundle did not loosen its own judgement`,
+    },
+    runDir,
+  );
+  recordCheck(
+    {
+      id: 'trust:check=noise-floor',
+      check: 'trust',
+      runtime: 'node',
+      status: 'pass',
+      metrics: { ulps: NOISE_FLOOR_ULPS },
+      threshold: { ulps: NOISE_FLOOR_ULPS },
+      message: `every velocity and trajectory noise floor of goldens/ is within ${NOISE_FLOOR_ULPS} float32 ulps of its case's own magnitude (harness/trust.ts)`,
+    },
+    runDir,
+  );
 }
 
 export async function runGate(o: GateOptions): Promise<GateResult> {
   const startedAt = new Date().toISOString();
   const bundleDir = resolve(o.bundle);
   const identity = await modelIdentity(bundleDir);
-  const { runId, dir: runDir } = writing(resolve(o.reportsRoot), null,
-    () => newRunDir(resolve(o.reportsRoot), o.runId ?? `${utcStamp()}-${(identity.sha ?? 'nomodel').slice(0, 8)}`));
+  const { runId, dir: runDir } = writing(resolve(o.reportsRoot), null, () =>
+    newRunDir(resolve(o.reportsRoot), o.runId ?? `${utcStamp()}-${(identity.sha ?? 'nomodel').slice(0, 8)}`),
+  );
   const progress = new ProgressLine();
   let forced = false;
-  const interrupts = new Interrupts(() => { forced = true; interruptChildren(); });
+  const interrupts = new Interrupts(() => {
+    forced = true;
+    interruptChildren();
+  });
   const mode: GateMode = o.mode ?? 'gate';
   const trustGoldens = o.trustGoldens === true || process.env.TINYDIT_TRUST_GOLDENS === '1';
-  const env = { ...process.env, TINYDIT_BUNDLE: bundleDir, TINYDIT_REPORT_DIR: runDir, ...(trustGoldens ? { TINYDIT_TRUST_GOLDENS: '1' } : {}) };
+  const env = {
+    ...process.env,
+    TINYDIT_BUNDLE: bundleDir,
+    TINYDIT_REPORT_DIR: runDir,
+    ...(trustGoldens ? { TINYDIT_TRUST_GOLDENS: '1' } : {}),
+  };
   progress.setPhase(`bundle digest ${o.bundle}`);
   const digest = await digestOrNull(bundleDir);
   const base = {
-    runId, runDir, startedAt, identity, bundleDir, bundleArg: o.bundle, env: envSnapshot(env), commandLine: o.commandLine,
-    history: o.history, failOnDrift: o.failOnDrift, ...(o.baseline ? { baseline: o.baseline } : {}), ...(o.requireFull ? { requireFull: true } : {}),
-    mode, trustGoldens, digest,
+    runId,
+    runDir,
+    startedAt,
+    identity,
+    bundleDir,
+    bundleArg: o.bundle,
+    env: envSnapshot(env),
+    commandLine: o.commandLine,
+    history: o.history,
+    failOnDrift: o.failOnDrift,
+    ...(o.baseline ? { baseline: o.baseline } : {}),
+    ...(o.requireFull ? { requireFull: true } : {}),
+    mode,
+    trustGoldens,
+    digest,
   };
   process.stderr.write(`[gate] run ${runId} -> ${relative(process.cwd(), runDir) || runDir}\n`);
 
@@ -436,8 +620,18 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   const level: Level | 'refused' = bundle ? bundle.level : 'refused';
   const scope = scopeOf(o, bundle?.level ?? null, undefined, narrowingEnv(process.env));
   try {
-    writing(join(runDir, 'verdict.json'), null, () => writeJson(join(runDir, 'verdict.json'), provisional(runId, startedAt, bundleDir, scope,
-      'incomplete: the run has not finished (if nothing is running, it was killed; the partial results in this folder are readable)')));
+    writing(join(runDir, 'verdict.json'), null, () =>
+      writeJson(
+        join(runDir, 'verdict.json'),
+        provisional(
+          runId,
+          startedAt,
+          bundleDir,
+          scope,
+          'incomplete: the run has not finished (if nothing is running, it was killed; the partial results in this folder are readable)',
+        ),
+      ),
+    );
   } catch (e) {
     progress.finish();
     interrupts.dispose();
@@ -446,7 +640,17 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   if (refused !== undefined) {
     progress.finish();
     interrupts.dispose();
-    const r = await finalise({ ...base, interrupted: false, refused, level: 'refused', scope, vitest: null, playwright: null, processes: [], screenshot: false });
+    const r = await finalise({
+      ...base,
+      interrupted: false,
+      refused,
+      level: 'refused',
+      scope,
+      vitest: null,
+      playwright: null,
+      processes: [],
+      screenshot: false,
+    });
     return { ...r, runDir };
   }
 
@@ -464,11 +668,15 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
     progress.setPhase('Node suites (vitest)');
     const suites = o.nodeSuites?.length ? o.nodeSuites : level === 'contract-only' || mode === 'screen' ? CONTRACT_ONLY_SUITES.node : [];
     const p = await runChild({
-      name: 'vitest', command: BIN('vitest'), cwd: REPO_ROOT, env, log: join(runDir, 'logs', 'vitest.log'), timeoutMs: o.nodeTimeoutMs, onLine,
+      name: 'vitest',
+      command: BIN('vitest'),
+      cwd: REPO_ROOT,
+      env,
+      log: join(runDir, 'logs', 'vitest.log'),
+      timeoutMs: o.nodeTimeoutMs,
+      onLine,
       ...(echo ? { echo } : {}),
-      args: [
-        'run', ...suites, '--config', join(REPO_ROOT, 'harness/gate/vitest.gate.config.ts'), ...(o.grep ? ['-t', o.grep] : []),
-      ],
+      args: ['run', ...suites, '--config', join(REPO_ROOT, 'harness/gate/vitest.gate.config.ts'), ...(o.grep ? ['-t', o.grep] : [])],
     });
     processes.push(p);
     vitest = readVitestReport(join(runDir, 'vitest.json'), REPO_ROOT);
@@ -478,26 +686,59 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   if (o.browsers.length && !interrupts.interrupted) {
     if (webBuildStale()) {
       progress.setPhase('building the reference page (harness/web)');
-      const b = await runChild({ name: 'build:web', command: BIN('tsx'), args: ['harness/web/build.ts'], cwd: REPO_ROOT, env, log: join(runDir, 'logs', 'build-web.log'), timeoutMs: 300_000 });
+      const b = await runChild({
+        name: 'build:web',
+        command: BIN('tsx'),
+        args: ['harness/web/build.ts'],
+        cwd: REPO_ROOT,
+        env,
+        log: join(runDir, 'logs', 'build-web.log'),
+        timeoutMs: 300_000,
+      });
       processes.push(b);
     }
   }
   if (o.browsers.length && !interrupts.interrupted) {
     progress.setPhase(`browser suites (Playwright: ${o.browsers.join(', ')}${o.shard ? `, shard ${o.shard}` : ''})`);
-    const suites = o.browserSuites?.length ? o.browserSuites : level === 'contract-only' || mode === 'screen' ? CONTRACT_ONLY_SUITES.browser : [MODEL_BROWSER_SUITES];
-    const reporters = ['list', 'html', 'json', 'junit', join(REPO_ROOT, 'harness/gate/playwright-progress.ts'), ...(o.shard ? ['blob'] : [])];
+    const suites = o.browserSuites?.length
+      ? o.browserSuites
+      : level === 'contract-only' || mode === 'screen'
+        ? CONTRACT_ONLY_SUITES.browser
+        : [MODEL_BROWSER_SUITES];
+    const reporters = [
+      'list',
+      'html',
+      'json',
+      'junit',
+      join(REPO_ROOT, 'harness/gate/playwright-progress.ts'),
+      ...(o.shard ? ['blob'] : []),
+    ];
     const port = await freePort();
     const p = await runChild({
-      name: 'playwright', command: BIN('playwright'), cwd: REPO_ROOT, log: join(runDir, 'logs', 'playwright.log'), timeoutMs: o.browserTimeoutMs, onLine,
+      name: 'playwright',
+      command: BIN('playwright'),
+      cwd: REPO_ROOT,
+      log: join(runDir, 'logs', 'playwright.log'),
+      timeoutMs: o.browserTimeoutMs,
+      onLine,
       ...(echo ? { echo } : {}),
       env: {
-        ...env, TINYDIT_PORT: String(port),
-        PLAYWRIGHT_JSON_OUTPUT_FILE: join(runDir, 'playwright.json'), PLAYWRIGHT_JUNIT_OUTPUT_FILE: join(runDir, 'junit-browser.xml'),
-        PLAYWRIGHT_HTML_OUTPUT_DIR: join(runDir, 'playwright-html'), PLAYWRIGHT_HTML_OPEN: 'never', PLAYWRIGHT_BLOB_OUTPUT_DIR: join(runDir, 'blob-report'),
+        ...env,
+        TINYDIT_PORT: String(port),
+        PLAYWRIGHT_JSON_OUTPUT_FILE: join(runDir, 'playwright.json'),
+        PLAYWRIGHT_JUNIT_OUTPUT_FILE: join(runDir, 'junit-browser.xml'),
+        PLAYWRIGHT_HTML_OUTPUT_DIR: join(runDir, 'playwright-html'),
+        PLAYWRIGHT_HTML_OPEN: 'never',
+        PLAYWRIGHT_BLOB_OUTPUT_DIR: join(runDir, 'blob-report'),
       },
       args: [
-        'test', ...suites, ...o.browsers.map((b) => `--project=${b}`), `--reporter=${reporters.join(',')}`, `--output=${join(runDir, 'test-results')}`,
-        ...(o.shard ? [`--shard=${o.shard}`] : []), ...(o.grep ? ['-g', o.grep] : []),
+        'test',
+        ...suites,
+        ...o.browsers.map((b) => `--project=${b}`),
+        `--reporter=${reporters.join(',')}`,
+        `--output=${join(runDir, 'test-results')}`,
+        ...(o.shard ? [`--shard=${o.shard}`] : []),
+        ...(o.grep ? ['-g', o.grep] : []),
       ],
     });
     processes.push(p);
@@ -510,9 +751,25 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   if (budgetRts.length && !interrupts.interrupted) {
     progress.setPhase(`speed budget (bench --budget-only: ${budgetRts.join(', ')})`);
     const p = await runChild({
-      name: 'bench', command: BIN('tsx'), cwd: REPO_ROOT, env, log: join(runDir, 'logs', 'bench.log'), timeoutMs: o.browserTimeoutMs,
+      name: 'bench',
+      command: BIN('tsx'),
+      cwd: REPO_ROOT,
+      env,
+      log: join(runDir, 'logs', 'bench.log'),
+      timeoutMs: o.browserTimeoutMs,
       ...(echo ? { echo } : {}),
-      args: ['scripts/bench.ts', '--budget-only', '--bundle', bundleDir, '--runtimes', budgetRts.join(','), '--report-dir', runDir, '--out', join(runDir, 'bench.json')],
+      args: [
+        'scripts/bench.ts',
+        '--budget-only',
+        '--bundle',
+        bundleDir,
+        '--runtimes',
+        budgetRts.join(','),
+        '--report-dir',
+        runDir,
+        '--out',
+        join(runDir, 'bench.json'),
+      ],
     });
     processes.push(p);
   }
@@ -521,8 +778,15 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   progress.finish();
   try {
     const r = await finalise({
-      ...base, interrupted: interrupts.interrupted || forced, level, scope, vitest, playwright, processes,
-      screenshot: o.screenshot && o.browsers.includes('chromium') && !o.shard, progress,
+      ...base,
+      interrupted: interrupts.interrupted || forced,
+      level,
+      scope,
+      vitest,
+      playwright,
+      processes,
+      screenshot: o.screenshot && o.browsers.includes('chromium') && !o.shard,
+      progress,
     });
     return { ...r, runDir };
   } finally {
@@ -550,8 +814,22 @@ export interface MergeOptions {
   requireFull?: boolean;
 }
 
-const SHARD_SKIP = new Set(['verdict.json', 'index.html', 'junit-verdict.xml', 'playwright.json', 'junit-browser.xml', 'junit-node.xml', 'playwright-html', 'blob-report',
-  'test-results', 'logs', 'report-page', 'report-page.png', 'vitest.json', CHECKS_FILE]);
+const SHARD_SKIP = new Set([
+  'verdict.json',
+  'index.html',
+  'junit-verdict.xml',
+  'playwright.json',
+  'junit-browser.xml',
+  'junit-node.xml',
+  'playwright-html',
+  'blob-report',
+  'test-results',
+  'logs',
+  'report-page',
+  'report-page.png',
+  'vitest.json',
+  CHECKS_FILE,
+]);
 
 function blobZips(dir: string): string[] {
   const out: string[] = [];
@@ -568,15 +846,29 @@ export async function mergeShards(o: MergeOptions): Promise<GateResult> {
   const inputs = o.inputs.map((d) => resolve(d));
   for (const d of inputs) if (!existsSync(d)) throw new Error(`gate:merge: ${d}: no such folder`);
   const shardVerdicts = inputs.map((d) => {
-    try { return JSON.parse(readFileSync(join(d, 'verdict.json'), 'utf8')) as Partial<Verdict>; } catch { return null; }
+    try {
+      return JSON.parse(readFileSync(join(d, 'verdict.json'), 'utf8')) as Partial<Verdict>;
+    } catch {
+      return null;
+    }
   });
   const bundleArg = o.bundle ?? shardVerdicts.find((v) => v?.bundle?.dir)?.bundle?.dir ?? process.env.TINYDIT_BUNDLE ?? 'fixtures/default';
   const bundleDir = resolve(bundleArg);
   const identity = await modelIdentity(bundleDir);
-  const { runId, dir: runDir } = newRunDir(resolve(o.reportsRoot), o.runId ?? `${utcStamp()}-${(identity.sha ?? 'nomodel').slice(0, 8)}-merged`);
+  const { runId, dir: runDir } = newRunDir(
+    resolve(o.reportsRoot),
+    o.runId ?? `${utcStamp()}-${(identity.sha ?? 'nomodel').slice(0, 8)}-merged`,
+  );
   process.stderr.write(`[gate:merge] ${inputs.length} shard folder(s) -> ${relative(process.cwd(), runDir) || runDir}\n`);
   const interrupts = new Interrupts(() => interruptChildren());
-  writeJson(join(runDir, 'verdict.json'), { format: VERDICT_FORMAT, runId, complete: false, outcome: 'inconclusive', accepted: false, reason: 'incomplete: merging' });
+  writeJson(join(runDir, 'verdict.json'), {
+    format: VERDICT_FORMAT,
+    runId,
+    complete: false,
+    outcome: 'inconclusive',
+    accepted: false,
+    reason: 'incomplete: merging',
+  });
 
   // union of the records and the evidence files of every shard
   const allBlobs = join(runDir, 'blob-all');
@@ -608,11 +900,18 @@ export async function mergeShards(o: MergeOptions): Promise<GateResult> {
   let playwright: RunnerResults | null = null;
   if (zips.length) {
     const p = await runChild({
-      name: 'playwright merge-reports', command: BIN('playwright'), cwd: REPO_ROOT, log: join(runDir, 'logs', 'merge-reports.log'), timeoutMs: 600_000,
+      name: 'playwright merge-reports',
+      command: BIN('playwright'),
+      cwd: REPO_ROOT,
+      log: join(runDir, 'logs', 'merge-reports.log'),
+      timeoutMs: 600_000,
       args: ['merge-reports', '--reporter=json,junit,html', allBlobs],
       env: {
-        ...process.env, PLAYWRIGHT_JSON_OUTPUT_FILE: join(runDir, 'playwright.json'), PLAYWRIGHT_JUNIT_OUTPUT_FILE: join(runDir, 'junit-browser.xml'),
-        PLAYWRIGHT_HTML_OUTPUT_DIR: join(runDir, 'playwright-html'), PLAYWRIGHT_HTML_OPEN: 'never',
+        ...process.env,
+        PLAYWRIGHT_JSON_OUTPUT_FILE: join(runDir, 'playwright.json'),
+        PLAYWRIGHT_JUNIT_OUTPUT_FILE: join(runDir, 'junit-browser.xml'),
+        PLAYWRIGHT_HTML_OUTPUT_DIR: join(runDir, 'playwright-html'),
+        PLAYWRIGHT_HTML_OPEN: 'never',
       },
     });
     processes.push(p);
@@ -627,13 +926,26 @@ export async function mergeShards(o: MergeOptions): Promise<GateResult> {
   const suites = shardVerdicts.find((v) => v?.scope?.suites)?.scope?.suites;
   let bundle: Bundle | null = null;
   let refused: string | undefined;
-  try { bundle = await loadBundle(bundleDir, { verifyHashes: true }); } catch (e) { refused = (e as Error).message; }
+  try {
+    bundle = await loadBundle(bundleDir, { verifyHashes: true });
+  } catch (e) {
+    refused = (e as Error).message;
+  }
   const level: Level | 'refused' = bundle ? bundle.level : 'refused';
   const shardEnv = Object.assign({}, ...shardVerdicts.map((v) => v?.scope?.env ?? {})) as Record<string, string>;
-  const scope = scopeOf({
-    node: vitest !== null, browsers, allowNarrow: o.allowNarrow, ...(grep ? { grep } : {}),
-    ...(suites?.node ? { nodeSuites: suites.node } : {}), ...(suites?.browser ? { browserSuites: suites.browser } : {}),
-  }, bundle?.level ?? null, inputs.map((d) => relative(process.cwd(), d) || d), { ...shardEnv, ...narrowingEnv(process.env) });
+  const scope = scopeOf(
+    {
+      node: vitest !== null,
+      browsers,
+      allowNarrow: o.allowNarrow,
+      ...(grep ? { grep } : {}),
+      ...(suites?.node ? { nodeSuites: suites.node } : {}),
+      ...(suites?.browser ? { browserSuites: suites.browser } : {}),
+    },
+    bundle?.level ?? null,
+    inputs.map((d) => relative(process.cwd(), d) || d),
+    { ...shardEnv, ...narrowingEnv(process.env) },
+  );
   const digest = await digestOrNull(bundleDir);
   // shards are one verdict only when they judged the same bundle: the same digest (every file), not only the same model
   const digests = new Set(shardVerdicts.map((v) => v?.bundle?.digest).filter((d): d is string => typeof d === 'string'));
@@ -648,10 +960,29 @@ export async function mergeShards(o: MergeOptions): Promise<GateResult> {
   const modes = new Set(shardVerdicts.map((v) => v?.mode ?? 'gate'));
   const trustGoldens = shardVerdicts.some((v) => v?.goldens?.flag === true);
   const r = await finalise({
-    runId, runDir, startedAt, interrupted: interrupts.interrupted, ...(refused !== undefined ? { refused } : {}), level, scope, identity, bundleDir, bundleArg,
-    vitest, playwright, processes, env: envSnapshot(process.env), commandLine: o.commandLine, history: o.history, failOnDrift: o.failOnDrift,
-    ...(o.baseline ? { baseline: o.baseline } : {}), screenshot: o.screenshot && browsers.includes('chromium'), ...(o.requireFull ? { requireFull: true } : {}),
-    digest, mode: modes.has('screen') ? 'screen' : 'gate', trustGoldens,
+    runId,
+    runDir,
+    startedAt,
+    interrupted: interrupts.interrupted,
+    ...(refused !== undefined ? { refused } : {}),
+    level,
+    scope,
+    identity,
+    bundleDir,
+    bundleArg,
+    vitest,
+    playwright,
+    processes,
+    env: envSnapshot(process.env),
+    commandLine: o.commandLine,
+    history: o.history,
+    failOnDrift: o.failOnDrift,
+    ...(o.baseline ? { baseline: o.baseline } : {}),
+    screenshot: o.screenshot && browsers.includes('chromium'),
+    ...(o.requireFull ? { requireFull: true } : {}),
+    digest,
+    mode: modes.has('screen') ? 'screen' : 'gate',
+    trustGoldens,
   });
   interrupts.dispose();
   return { ...r, runDir };
@@ -678,7 +1009,11 @@ export async function rejudge(o: RejudgeOptions): Promise<GateResult> {
   const runDir = resolve(o.runDir);
   if (!existsSync(runDir)) throw new Error(`${runDir}: no such run folder`);
   let old: Partial<Verdict> = {};
-  try { old = JSON.parse(readFileSync(join(runDir, 'verdict.json'), 'utf8')) as Partial<Verdict>; } catch { /* a folder of records only */ }
+  try {
+    old = JSON.parse(readFileSync(join(runDir, 'verdict.json'), 'utf8')) as Partial<Verdict>;
+  } catch {
+    /* a folder of records only */
+  }
   const bundleArg = o.bundle ?? old.bundle?.dir ?? process.env.TINYDIT_BUNDLE ?? 'fixtures/default';
   const bundleDir = resolve(bundleArg);
   const identity = await modelIdentity(bundleDir);
@@ -687,22 +1022,52 @@ export async function rejudge(o: RejudgeOptions): Promise<GateResult> {
   const { records } = readRecords(join(runDir, CHECKS_FILE));
   let bundle: Bundle | null = null;
   let refused: string | undefined;
-  try { bundle = await loadBundle(bundleDir, { verifyHashes: true }); } catch (e) { refused = (e as Error).message; }
-  const browsersSeen = [...new Set([...records.map((r) => r.runtime), ...(playwright?.tests.map((t) => t.project) ?? [])])].filter((r) => ALL_BROWSERS.includes(r));
-  const scope = old.scope ?? scopeOf({
-    node: vitest !== null || records.some((r) => r.runtime === 'node'), browsers: browsersSeen, allowNarrow: false,
-  }, bundle?.level ?? null);
+  try {
+    bundle = await loadBundle(bundleDir, { verifyHashes: true });
+  } catch (e) {
+    refused = (e as Error).message;
+  }
+  const browsersSeen = [...new Set([...records.map((r) => r.runtime), ...(playwright?.tests.map((t) => t.project) ?? [])])].filter((r) =>
+    ALL_BROWSERS.includes(r),
+  );
+  const scope =
+    old.scope ??
+    scopeOf(
+      {
+        node: vitest !== null || records.some((r) => r.runtime === 'node'),
+        browsers: browsersSeen,
+        allowNarrow: false,
+      },
+      bundle?.level ?? null,
+    );
   const digest = await digestOrNull(bundleDir);
   if (old.bundle?.digest && digest && old.bundle.digest !== digest.digest && refused === undefined) {
     refused = `the bundle ${bundleDir} is not the one this run judged (digest ${digest.digest.slice(0, 12)}, the run's ${old.bundle.digest.slice(0, 12)}): a verdict is recomputed only against the same bundle`;
   }
   const r = await finalise({
-    runId: old.runId ?? basename(runDir), runDir, startedAt: old.startedAt ?? new Date().toISOString(),
+    runId: old.runId ?? basename(runDir),
+    runDir,
+    startedAt: old.startedAt ?? new Date().toISOString(),
     interrupted: old.complete === false,
-    ...(refused !== undefined ? { refused } : {}), level: bundle ? bundle.level : 'refused', scope, identity, bundleDir, bundleArg,
-    vitest, playwright, processes: old.processes ?? [], env: old.determinism?.env ?? {}, commandLine: o.commandLine,
-    history: null, failOnDrift: o.failOnDrift, ...(o.baseline ? { baseline: o.baseline } : {}), screenshot: false,
-    ...(o.history ? { trendFrom: o.history } : {}), digest, mode: old.mode ?? 'gate', trustGoldens: old.goldens?.flag === true,
+    ...(refused !== undefined ? { refused } : {}),
+    level: bundle ? bundle.level : 'refused',
+    scope,
+    identity,
+    bundleDir,
+    bundleArg,
+    vitest,
+    playwright,
+    processes: old.processes ?? [],
+    env: old.determinism?.env ?? {},
+    commandLine: o.commandLine,
+    history: null,
+    failOnDrift: o.failOnDrift,
+    ...(o.baseline ? { baseline: o.baseline } : {}),
+    screenshot: false,
+    ...(o.history ? { trendFrom: o.history } : {}),
+    digest,
+    mode: old.mode ?? 'gate',
+    trustGoldens: old.goldens?.flag === true,
   });
   return { ...r, runDir };
 }

@@ -47,8 +47,9 @@ export function judgeOutOfScope(s: JudgeScope): string | null {
   if (s.level !== 'full') return `the bundle's level is ${s.level}: the judge family runs on bundles with goldens`;
   const limited = s.scope.suites?.node;
   if (limited?.length && !limited.some((f) => f.endsWith('judge.test.ts'))) return `the Node suites were limited to ${limited.join(', ')}`;
-  if (s.scope.env?.TINYDIT_GATE_FIXTURE) return 'the Node suites were replaced by the gate\'s own test fixtures';
-  if (s.scope.grep || s.scope.env?.TINYDIT_CASE) return `a case filter (${s.scope.grep ? `--grep ${s.scope.grep}` : `TINYDIT_CASE=${s.scope.env?.TINYDIT_CASE}`}) left no judge case`;
+  if (s.scope.env?.TINYDIT_GATE_FIXTURE) return "the Node suites were replaced by the gate's own test fixtures";
+  if (s.scope.grep || s.scope.env?.TINYDIT_CASE)
+    return `a case filter (${s.scope.grep ? `--grep ${s.scope.grep}` : `TINYDIT_CASE=${s.scope.env?.TINYDIT_CASE}`}) left no judge case`;
   return null;
 }
 
@@ -92,7 +93,8 @@ function pngIn(runDir: string, rel: string, what: string, problems: string[]): s
 function parseEvidence(raw: unknown, runDir: string, records: GateRecord[]): JudgeView {
   if (!isObj(raw)) throw new Malformed('not a JSON object');
   const breeds = arrayAt(raw, 'breeds', 'evidence');
-  if (breeds.length === 0 || !breeds.every((b): b is string => typeof b === 'string')) throw new Malformed('evidence.breeds is not a list of breed names');
+  if (breeds.length === 0 || !breeds.every((b): b is string => typeof b === 'string'))
+    throw new Malformed('evidence.breeds is not a list of breed names');
   const K = breeds.length;
   const n = numberAt(raw, 'n', 'evidence');
   const counts = arrayAt(raw, 'confusion', 'evidence').map((row, a) => {
@@ -106,16 +108,28 @@ function parseEvidence(raw: unknown, runDir: string, records: GateRecord[]): Jud
     const where = `evidence.perBreed[${k}]`;
     if (!isObj(r)) throw new Malformed(`${where} is not an object`);
     const name = field(r, 'name', where);
-    if (typeof name !== 'string' || !breeds.includes(name)) throw new Malformed(`${where}.name ${JSON.stringify(name)} is not one of evidence.breeds`);
+    if (typeof name !== 'string' || !breeds.includes(name))
+      throw new Malformed(`${where}.name ${JSON.stringify(name)} is not one of evidence.breeds`);
     const kid = field(r, 'kid', where);
-    if (kid !== null && (typeof kid !== 'number' || !Number.isFinite(kid))) throw new Malformed(`${where}.kid is ${JSON.stringify(kid)}, not a number`);
+    if (kid !== null && (typeof kid !== 'number' || !Number.isFinite(kid)))
+      throw new Malformed(`${where}.kid is ${JSON.stringify(kid)}, not a number`);
     const accuracyPass = boolAt(r, 'accuracyPass', where);
     const kidPass = boolAt(r, 'kidPass', where) && kid !== null;
     const validityPass = boolAt(r, 'validityPass', where);
     return {
-      breed: name, n: numberAt(r, 'n', where), top1: numberAt(r, 'top1', where), top2: numberAt(r, 'top2', where), top2Limit: numberAt(r, 'top2Min', where),
-      kid, kidFloor: numberAt(r, 'kidMax', where), kidBandP99: numberAt(r, 'kidBandP99', where), validityBad: numberAt(r, 'validityBad', where),
-      accuracyPass, kidPass, validityPass, pass: accuracyPass && kidPass && validityPass,
+      breed: name,
+      n: numberAt(r, 'n', where),
+      top1: numberAt(r, 'top1', where),
+      top2: numberAt(r, 'top2', where),
+      top2Limit: numberAt(r, 'top2Min', where),
+      kid,
+      kidFloor: numberAt(r, 'kidMax', where),
+      kidBandP99: numberAt(r, 'kidBandP99', where),
+      validityBad: numberAt(r, 'validityBad', where),
+      accuracyPass,
+      kidPass,
+      validityPass,
+      pass: accuracyPass && kidPass && validityPass,
     };
   });
   if (perBreed.length !== K) throw new Malformed(`evidence.perBreed has ${perBreed.length} breeds, evidence.breeds ${K}`);
@@ -126,7 +140,8 @@ function parseEvidence(raw: unknown, runDir: string, records: GateRecord[]): Jud
     if (!isObj(im)) throw new Malformed(`evidence.images[${i}] is not an object`);
     const asked = field(im, 'asked', `evidence.images[${i}]`);
     const judged = field(im, 'judged', `evidence.images[${i}]`);
-    if (typeof asked !== 'string' || typeof judged !== 'string') throw new Malformed(`evidence.images[${i}]: asked and judged must be breed names`);
+    if (typeof asked !== 'string' || typeof judged !== 'string')
+      throw new Malformed(`evidence.images[${i}]: asked and judged must be breed names`);
     if (asked === judged) return;
     // evidence older than its per-image seed: image i = breed * n + k was sampled with the first seed + k
     const seed = typeof im.seed === 'number' ? im.seed : firstSeed ? Number(firstSeed[1]) + (i % n) : null;
@@ -139,17 +154,34 @@ function parseEvidence(raw: unknown, runDir: string, records: GateRecord[]): Jud
   if (dataset === null) {
     const y = records.find((r) => r.id === 'judge:check=yardstick');
     dataset = optString(y?.metrics.dataset);
-    problems.push(dataset ? 'the evidence does not name its dataset: taken from the judge:check=yardstick record' : 'the evidence does not name its dataset, and no judge:check=yardstick record does');
+    problems.push(
+      dataset
+        ? 'the evidence does not name its dataset: taken from the judge:check=yardstick record'
+        : 'the evidence does not name its dataset, and no judge:check=yardstick record does',
+    );
   }
   const grid = pngIn(runDir, optString(raw.gridImage) ?? DEFAULT_GRID, 'the grid of every judged image', problems);
   const sheet = optString(raw.misjudgedImage);
-  const misjudgedPng = misjudged.length === 0 ? 'none' : pngIn(runDir, sheet && sheet !== 'none' ? sheet : DEFAULT_MISJUDGED, 'the sheet of the misjudged images', problems);
+  const misjudgedPng =
+    misjudged.length === 0
+      ? 'none'
+      : pngIn(runDir, sheet && sheet !== 'none' ? sheet : DEFAULT_MISJUDGED, 'the sheet of the misjudged images', problems);
   const top1 = numberAt(raw, 'pooledTop1', 'evidence');
   const limit = numberAt(raw, 'pooledMin', 'evidence');
   const pooled = { top1, limit, images: counts.flat().reduce((s, x) => s + x, 0), pass: top1 >= limit };
   return {
-    state: 'present', source: JUDGE_EVIDENCE, dataset, n, seeds, perBreed, pooled, confusion: { breeds, counts }, misjudged,
-    images: { grid, misjudged: misjudgedPng }, allPass: pooled.pass && perBreed.every((b) => b.pass), problems,
+    state: 'present',
+    source: JUDGE_EVIDENCE,
+    dataset,
+    n,
+    seeds,
+    perBreed,
+    pooled,
+    confusion: { breeds, counts },
+    misjudged,
+    images: { grid, misjudged: misjudgedPng },
+    allPass: pooled.pass && perBreed.every((b) => b.pass),
+    problems,
   };
 }
 
@@ -170,8 +202,10 @@ export function judgeSection(runDir: string, s: JudgeScope): JudgeSection {
   }
   const cause = s.records.find((r) => nodeJudgeRecord(r) && r.status !== 'pass');
   return {
-    state: 'missing', source: JUDGE_EVIDENCE,
-    problem: `${JUDGE_EVIDENCE} is ${problem}, though the judge family (${JUDGE_SUITE}) was in this run's scope: the judge's view of the images is unknown, which is not a pass` +
+    state: 'missing',
+    source: JUDGE_EVIDENCE,
+    problem:
+      `${JUDGE_EVIDENCE} is ${problem}, though the judge family (${JUDGE_SUITE}) was in this run's scope: the judge's view of the images is unknown, which is not a pass` +
       (cause ? `; ${cause.id} ${cause.status === 'error' ? 'errored' : 'failed'}: ${cause.message.slice(0, 300)}` : ''),
   };
 }

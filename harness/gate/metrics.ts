@@ -140,16 +140,18 @@ export function readHistory(path: string): { entries: HistoryEntry[]; problems: 
   if (!statSync(path).isFile()) return { entries: [], problems: [`${path}: not a regular file, no history read from it`] };
   const entries: HistoryEntry[] = [];
   const problems: string[] = [];
-  readFileSync(path, 'utf8').split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    try {
-      const e = JSON.parse(line) as HistoryEntry;
-      if (typeof e.runId !== 'string' || typeof e.metrics !== 'object' || e.metrics === null) throw new Error('no runId or metrics');
-      entries.push(e);
-    } catch (err) {
-      problems.push(`${path} line ${i + 1}: ${(err as Error).message}`);
-    }
-  });
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .forEach((line, i) => {
+      if (!line.trim()) return;
+      try {
+        const e = JSON.parse(line) as HistoryEntry;
+        if (typeof e.runId !== 'string' || typeof e.metrics !== 'object' || e.metrics === null) throw new Error('no runId or metrics');
+        entries.push(e);
+      } catch (err) {
+        problems.push(`${path} line ${i + 1}: ${(err as Error).message}`);
+      }
+    });
   return { entries, problems };
 }
 
@@ -178,7 +180,10 @@ export interface Baseline {
 export function loadBaseline(arg: string, excludeRunId?: string): Baseline {
   const [pathPart, pick] = arg.includes('#') ? [arg.slice(0, arg.indexOf('#')), arg.slice(arg.indexOf('#') + 1)] : [arg, undefined];
   let path = pathPart!;
-  if (!existsSync(path)) throw new Error(`--baseline ${arg}: no such file or folder; give a run folder (reports/<run>), its verdict.json or reports/history.jsonl`);
+  if (!existsSync(path))
+    throw new Error(
+      `--baseline ${arg}: no such file or folder; give a run folder (reports/<run>), its verdict.json or reports/history.jsonl`,
+    );
   if (statSync(path).isDirectory()) {
     path = join(path, 'verdict.json');
     if (!existsSync(path)) throw new Error(`--baseline ${arg}: the folder has no verdict.json (not a gate run folder)`);
@@ -188,7 +193,14 @@ export function loadBaseline(arg: string, excludeRunId?: string): Baseline {
     const candidates = entries.filter((e) => (pick ? e.runId === pick : e.runId !== excludeRunId));
     const e = candidates[candidates.length - 1];
     if (!e) throw new Error(`--baseline ${arg}: ${pick ? `no run ${pick} in the history` : 'the history has no earlier run'}`);
-    return { source: `${path}#${e.runId}`, runId: e.runId, modelSha256: e.modelSha256, bundleDigest: e.bundleDigest ?? null, time: e.time, metrics: e.metrics };
+    return {
+      source: `${path}#${e.runId}`,
+      runId: e.runId,
+      modelSha256: e.modelSha256,
+      bundleDigest: e.bundleDigest ?? null,
+      time: e.time,
+      metrics: e.metrics,
+    };
   }
   let v: Record<string, unknown>;
   try {
@@ -197,7 +209,8 @@ export function loadBaseline(arg: string, excludeRunId?: string): Baseline {
     throw new Error(`--baseline ${arg}: ${path} is not readable JSON (${(e as Error).message})`);
   }
   const metrics = (v.keyMetrics ?? v.metrics) as Record<string, number> | undefined;
-  if (!metrics || typeof metrics !== 'object') throw new Error(`--baseline ${arg}: ${path} has no keyMetrics (not a verdict.json of this gate)`);
+  if (!metrics || typeof metrics !== 'object')
+    throw new Error(`--baseline ${arg}: ${path} has no keyMetrics (not a verdict.json of this gate)`);
   const bundle = v.bundle as { modelSha256?: string; digest?: string | null } | undefined;
   return {
     source: path,
@@ -217,12 +230,18 @@ export interface DriftOptions {
 }
 
 /** Every key metric that moved beyond its band, with both numbers. */
-export function computeDrift(current: Record<string, number>, baseline: Baseline, history: HistoryEntry[], opts: DriftOptions = {}): DriftReport {
+export function computeDrift(
+  current: Record<string, number>,
+  baseline: Baseline,
+  history: HistoryEntry[],
+  opts: DriftOptions = {},
+): DriftReport {
   const drift: Drift[] = [];
   // the spread of the baseline's own bundle: the same digest (every file) when both carry one, else the same model
-  const samePeer = (h: HistoryEntry): boolean => (baseline.bundleDigest && h.bundleDigest
-    ? h.bundleDigest === baseline.bundleDigest
-    : baseline.modelSha256 !== null && h.modelSha256 === baseline.modelSha256);
+  const samePeer = (h: HistoryEntry): boolean =>
+    baseline.bundleDigest && h.bundleDigest
+      ? h.bundleDigest === baseline.bundleDigest
+      : baseline.modelSha256 !== null && h.modelSha256 === baseline.modelSha256;
   const peers = history.filter((h) => h.runId !== opts.currentRunId && samePeer(h));
   let compared = 0;
   for (const [key, b] of Object.entries(baseline.metrics)) {
@@ -242,16 +261,33 @@ export function computeDrift(current: Record<string, number>, baseline: Baseline
     const change = Math.abs(c - b);
     if (change > band) {
       drift.push({
-        key, baseline: b, current: c, change, band, basis, points: basis === 'history-spread' ? points.length : 0,
-        direction: c > b ? 'up' : 'down', stillPassing: opts.passing?.get(key) ?? null,
+        key,
+        baseline: b,
+        current: c,
+        change,
+        band,
+        basis,
+        points: basis === 'history-spread' ? points.length : 0,
+        direction: c > b ? 'up' : 'down',
+        stillPassing: opts.passing?.get(key) ?? null,
       });
     }
   }
   return {
-    baseline: { source: baseline.source, runId: baseline.runId, modelSha256: baseline.modelSha256, bundleDigest: baseline.bundleDigest ?? null, time: baseline.time },
+    baseline: {
+      source: baseline.source,
+      runId: baseline.runId,
+      modelSha256: baseline.modelSha256,
+      bundleDigest: baseline.bundleDigest ?? null,
+      time: baseline.time,
+    },
     compared,
     drift: drift.sort((a, b) => b.change / (b.band || 1) - a.change / (a.band || 1)),
-    missing: Object.keys(baseline.metrics).filter((k) => !(k in current)).sort(),
-    added: Object.keys(current).filter((k) => !(k in baseline.metrics)).sort(),
+    missing: Object.keys(baseline.metrics)
+      .filter((k) => !(k in current))
+      .sort(),
+    added: Object.keys(current)
+      .filter((k) => !(k in baseline.metrics))
+      .sort(),
   };
 }

@@ -13,7 +13,9 @@ export default class GateProgressReporter implements Reporter {
   private failed = 0;
 
   private emit(e: Omit<ProgressEvent, 'runner'>): void {
-    process.stdout.write(formatProgressEvent({ runner: 'playwright', total: this.total, done: this.done, failed: this.failed, ...e }) + '\n');
+    process.stdout.write(
+      formatProgressEvent({ runner: 'playwright', total: this.total, done: this.done, failed: this.failed, ...e }) + '\n',
+    );
   }
 
   private where(test: TestCase): { file: string; title: string; project: string } {

@@ -35,7 +35,11 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   try {
     process.kill(-child.pid, signal);
   } catch {
-    try { child.kill(signal); } catch { /* already gone */ }
+    try {
+      child.kill(signal);
+    } catch {
+      /* already gone */
+    }
   }
 }
 
@@ -46,12 +50,25 @@ export function runChild(o: ChildOptions): Promise<ProcessOutcome> {
     mkdirSync(dirname(o.log), { recursive: true });
   } catch (e) {
     const why = `its log folder ${dirname(o.log)} could not be created (${(e as Error).message})`;
-    return Promise.resolve({ name: o.name, command: shown, exitCode: null, signal: null, timedOut: false, interrupted: false, spawnError: why, logError: why, durationMs: 0, log: o.log });
+    return Promise.resolve({
+      name: o.name,
+      command: shown,
+      exitCode: null,
+      signal: null,
+      timedOut: false,
+      interrupted: false,
+      spawnError: why,
+      logError: why,
+      durationMs: 0,
+      log: o.log,
+    });
   }
   const log = createWriteStream(o.log);
   // A log that cannot be written (disk full) must not crash the gate: the run goes on and the verdict says so.
   let logError: string | undefined;
-  log.on('error', (e: Error) => { logError ??= e.message; });
+  log.on('error', (e: Error) => {
+    logError ??= e.message;
+  });
   log.write(`$ ${shown}\n`);
   return new Promise((resolve) => {
     let timedOut = false;
@@ -62,19 +79,43 @@ export function runChild(o: ChildOptions): Promise<ProcessOutcome> {
       child = spawn(o.command, o.args, { cwd: o.cwd, env: o.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (e) {
       log.end();
-      resolve({ name: o.name, command: shown, exitCode: null, signal: null, timedOut: false, interrupted: false, spawnError: (e as Error).message, durationMs: 0, log: o.log });
+      resolve({
+        name: o.name,
+        command: shown,
+        exitCode: null,
+        signal: null,
+        timedOut: false,
+        interrupted: false,
+        spawnError: (e as Error).message,
+        durationMs: 0,
+        log: o.log,
+      });
       return;
     }
     // SIGINT first (what Ctrl-C sends: runners then stop their browsers and web server themselves), then SIGTERM,
     // then SIGKILL for whatever is left of the group
     const stop = (): void => {
       killGroup(child, 'SIGINT');
-      setTimeout(() => { if (!settled) killGroup(child, 'SIGTERM'); }, KILL_GRACE_MS / 2).unref();
-      setTimeout(() => { if (!settled) killGroup(child, 'SIGKILL'); }, KILL_GRACE_MS).unref();
+      setTimeout(() => {
+        if (!settled) killGroup(child, 'SIGTERM');
+      }, KILL_GRACE_MS / 2).unref();
+      setTimeout(() => {
+        if (!settled) killGroup(child, 'SIGKILL');
+      }, KILL_GRACE_MS).unref();
     };
-    const entry = { child, interrupt: () => { interrupted = true; stop(); } };
+    const entry = {
+      child,
+      interrupt: () => {
+        interrupted = true;
+        stop();
+      },
+    };
     running.add(entry);
-    const timer = setTimeout(() => { timedOut = true; log.write(`\n[gate] ${o.name}: time limit of ${o.timeoutMs / 1000} s reached: killing it\n`); stop(); }, o.timeoutMs);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      log.write(`\n[gate] ${o.name}: time limit of ${o.timeoutMs / 1000} s reached: killing it\n`);
+      stop();
+    }, o.timeoutMs);
     let pending = '';
     child.stdout!.on('data', (buf: Buffer) => {
       const text = pending + buf.toString('utf8');
@@ -82,20 +123,39 @@ export function runChild(o: ChildOptions): Promise<ProcessOutcome> {
       pending = lines.pop() ?? '';
       for (const line of lines) {
         o.onLine?.(line);
-        if (!line.startsWith('@@tinydit-progress ')) { log.write(line + '\n'); o.echo?.write(line + '\n'); }
+        if (!line.startsWith('@@tinydit-progress ')) {
+          log.write(line + '\n');
+          o.echo?.write(line + '\n');
+        }
       }
     });
-    child.stderr!.on('data', (buf: Buffer) => { log.write(buf); o.echo?.write(buf); });
+    child.stderr!.on('data', (buf: Buffer) => {
+      log.write(buf);
+      o.echo?.write(buf);
+    });
     const finish = (exitCode: number | null, signal: NodeJS.Signals | null, spawnError?: string): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       running.delete(entry);
-      if (pending) { o.onLine?.(pending); log.write(pending + '\n'); }
-      log.end(`\n[gate] ${o.name} ended: exit ${exitCode} signal ${signal}${timedOut ? ' (timed out)' : ''}${interrupted ? ' (interrupted)' : ''}\n`);
+      if (pending) {
+        o.onLine?.(pending);
+        log.write(pending + '\n');
+      }
+      log.end(
+        `\n[gate] ${o.name} ended: exit ${exitCode} signal ${signal}${timedOut ? ' (timed out)' : ''}${interrupted ? ' (interrupted)' : ''}\n`,
+      );
       resolve({
-        name: o.name, command: shown, exitCode, signal, timedOut, interrupted, durationMs: Date.now() - started, log: o.log,
-        ...(spawnError ? { spawnError } : {}), ...(logError ? { logError } : {}),
+        name: o.name,
+        command: shown,
+        exitCode,
+        signal,
+        timedOut,
+        interrupted,
+        durationMs: Date.now() - started,
+        log: o.log,
+        ...(spawnError ? { spawnError } : {}),
+        ...(logError ? { logError } : {}),
       });
     };
     child.on('error', (e) => finish(null, null, e.message));
@@ -129,9 +189,16 @@ export function freePort(): Promise<number> {
 export function machineInfo(): Record<string, unknown> {
   const c = cpus();
   return {
-    hostname: hostname(), platform: platform(), release: release(), arch: arch(),
-    cpus: c.length, cpuModel: c[0]?.model ?? 'unknown', totalMemMB: Math.round(totalmem() / 2 ** 20), freeMemMB: Math.round(freemem() / 2 ** 20),
-    loadAverage: loadavg().map((x) => Math.round(x * 100) / 100), node: process.version,
+    hostname: hostname(),
+    platform: platform(),
+    release: release(),
+    arch: arch(),
+    cpus: c.length,
+    cpuModel: c[0]?.model ?? 'unknown',
+    totalMemMB: Math.round(totalmem() / 2 ** 20),
+    freeMemMB: Math.round(freemem() / 2 ** 20),
+    loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
+    node: process.version,
   };
 }
 
@@ -149,8 +216,12 @@ function packageVersion(root: string, name: string): string | null {
 export function packageVersions(root: string, manifest: unknown): EngineVersion[] {
   const out: EngineVersion[] = [{ runtime: 'node', name: 'Node.js', version: process.version, source: 'process.version' }];
   const pkgs: Array<[string, string]> = [
-    ['node', 'onnxruntime-node'], ['chromium', 'onnxruntime-web'], ['firefox', 'onnxruntime-web'], ['webkit', 'onnxruntime-web'],
-    ['gate', '@playwright/test'], ['gate', 'vitest'],
+    ['node', 'onnxruntime-node'],
+    ['chromium', 'onnxruntime-web'],
+    ['firefox', 'onnxruntime-web'],
+    ['webkit', 'onnxruntime-web'],
+    ['gate', '@playwright/test'],
+    ['gate', 'vitest'],
   ];
   for (const [runtime, name] of pkgs) {
     const v = packageVersion(root, name);
@@ -159,7 +230,8 @@ export function packageVersions(root: string, manifest: unknown): EngineVersion[
   const prov = (manifest as { provenance?: Record<string, unknown> } | null)?.provenance;
   for (const k of ['torch', 'onnx', 'python', 'numpy']) {
     const v = prov?.[k];
-    if (typeof v === 'string') out.push({ runtime: 'python', name: k === 'torch' ? 'PyTorch' : k, version: v, source: 'manifest.json provenance' });
+    if (typeof v === 'string')
+      out.push({ runtime: 'python', name: k === 'torch' ? 'PyTorch' : k, version: v, source: 'manifest.json provenance' });
   }
   return out;
 }

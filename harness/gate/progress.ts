@@ -119,7 +119,9 @@ export class ProgressLine {
 
   /** What a CI log line is printed for: the phase, each runner's engine and tenth of its tests done. */
   private milestone(): string {
-    const runners = [...this.state.entries()].map(([runner, s]) => `${runner}:${s.project}:${s.total ? Math.floor((10 * s.done) / s.total) : 0}`);
+    const runners = [...this.state.entries()].map(
+      ([runner, s]) => `${runner}:${s.project}:${s.total ? Math.floor((10 * s.done) / s.total) : 0}`,
+    );
     return [this.phase, ...runners].join('|');
   }
   /** A line that stays (a failure), printed above the progress line. */

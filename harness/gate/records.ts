@@ -71,9 +71,13 @@ export function parseRecord(line: string): GateRecord | string {
   if (typeof id !== 'string' || !id) return 'no id';
   if (typeof check !== 'string' || !check) return `${id}: no check family`;
   if (typeof runtime !== 'string' || !runtime) return `${id}: no runtime`;
-  if (typeof status !== 'string' || !STATUSES.includes(status as CheckStatus)) return `${id}: status ${JSON.stringify(status)} is not pass|fail|error`;
+  if (typeof status !== 'string' || !STATUSES.includes(status as CheckStatus))
+    return `${id}: status ${JSON.stringify(status)} is not pass|fail|error`;
   return {
-    id, check, runtime, status: status as CheckStatus,
+    id,
+    check,
+    runtime,
+    status: status as CheckStatus,
     metrics: metricMap(v.metrics),
     threshold: metricMap(v.threshold),
     message: typeof v.message === 'string' ? v.message : '',
@@ -99,7 +103,8 @@ export function readRecords(path: string): ReadRecords {
     if (!line.trim()) return;
     const r = parseRecord(line);
     // A last line cut off by a kill is a partial write, still reported: the case it held is lost.
-    if (typeof r === 'string') problems.push(`${path} line ${i + 1}: ${r}${i === lines.length - 1 ? ' (cut off: the run was killed while writing)' : ''}`);
+    if (typeof r === 'string')
+      problems.push(`${path} line ${i + 1}: ${r}${i === lines.length - 1 ? ' (cut off: the run was killed while writing)' : ''}`);
     else records.push(r);
   });
   return { records, problems };
@@ -121,7 +126,10 @@ export function dedupeRecords(records: GateRecord[]): GateRecord[] {
   const seen = new Set<string>();
   for (const r of records) {
     const key = `${r.runtime}\u0000${r.id}`;
-    if (!seen.has(key)) { seen.add(key); order.push(key); }
+    if (!seen.has(key)) {
+      seen.add(key);
+      order.push(key);
+    }
   }
   return order.map((k) => byKey.get(k)!);
 }

@@ -83,12 +83,23 @@ export function replayCommand(r: Pick<GateRecord, 'id' | 'runtime'>, match: Test
   const env = [`TINYDIT_BUNDLE=${shellQuote(ctx.bundle)}`, 'TINYDIT_REPORT_DIR=reports/replay'];
   if (isBrowserRuntime(r.runtime)) {
     if (!match) {
-      return { command: [...env, `TINYDIT_CASE=${shellQuote(escapeRegex(r.id))}`, 'npx playwright test', `--project=${r.runtime}`].join(' '), exact: false };
+      return {
+        command: [...env, `TINYDIT_CASE=${shellQuote(escapeRegex(r.id))}`, 'npx playwright test', `--project=${r.runtime}`].join(' '),
+        exact: false,
+      };
     }
     const t = match.test;
     const caseEnv = match.via === 'title' || match.via === 'error' ? [] : [`TINYDIT_CASE=${shellQuote(escapeRegex(r.id))}`];
     return {
-      command: [...env, ...caseEnv, 'npx playwright test', shellQuote(t.file), `--project=${t.project}`, '-g', shellQuote(escapeRegex(t.title))].join(' '),
+      command: [
+        ...env,
+        ...caseEnv,
+        'npx playwright test',
+        shellQuote(t.file),
+        `--project=${t.project}`,
+        '-g',
+        shellQuote(escapeRegex(t.title)),
+      ].join(' '),
       exact: match.via !== 'params',
     };
   }
@@ -104,7 +115,19 @@ export function replayCommand(r: Pick<GateRecord, 'id' | 'runtime'>, match: Test
 export function replayTest(t: RunnerTest, ctx: ReplayContext): ReplayCommand {
   const env = [`TINYDIT_BUNDLE=${shellQuote(ctx.bundle)}`, 'TINYDIT_REPORT_DIR=reports/replay'];
   if (t.runner === 'playwright') {
-    return { command: [...env, 'npx playwright test', shellQuote(t.file), ...(t.project ? [`--project=${t.project}`] : []), ...(t.title ? ['-g', shellQuote(escapeRegex(t.title))] : [])].join(' '), exact: true };
+    return {
+      command: [
+        ...env,
+        'npx playwright test',
+        shellQuote(t.file),
+        ...(t.project ? [`--project=${t.project}`] : []),
+        ...(t.title ? ['-g', shellQuote(escapeRegex(t.title))] : []),
+      ].join(' '),
+      exact: true,
+    };
   }
-  return { command: [...env, 'npx vitest run', shellQuote(t.file), ...(t.title ? ['-t', shellQuote(escapeRegex(t.title))] : [])].join(' '), exact: true };
+  return {
+    command: [...env, 'npx vitest run', shellQuote(t.file), ...(t.title ? ['-t', shellQuote(escapeRegex(t.title))] : [])].join(' '),
+    exact: true,
+  };
 }

@@ -28,14 +28,20 @@ export interface ReportOptions {
   chartJs?: string;
 }
 
-const esc = (s: unknown): string => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const esc = (s: unknown): string =>
+  String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 export function fmtNum(v: unknown): string {
   if (typeof v === 'number') {
     if (!Number.isFinite(v)) return String(v);
     if (Number.isInteger(v) && Math.abs(v) < 1e7) return String(v);
     const a = Math.abs(v);
-    return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(2) : v.toFixed(a < 1 ? 4 : 3).replace(/0+$/, '').replace(/\.$/, '');
+    return a !== 0 && (a < 1e-3 || a >= 1e5)
+      ? v.toExponential(2)
+      : v
+          .toFixed(a < 1 ? 4 : 3)
+          .replace(/0+$/, '')
+          .replace(/\.$/, '');
   }
   return String(v);
 }
@@ -49,7 +55,9 @@ function chartJsSource(explicit?: string): string {
 /** Safe to put inside <script>: no closing tags, no U+2028. */
 function jsonForScript(v: unknown): string {
   return JSON.stringify(v, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? null : x))
-    .replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -69,7 +77,9 @@ function evidenceUri(runDir: string, rel: string, imageSize: number | null, cach
         const w = img.width / f;
         const h = img.height / f;
         const data = new Uint8ClampedArray(w * h * 4);
-        for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data.set(img.data.subarray(((y * f) * img.width + x * f) * 4, ((y * f) * img.width + x * f) * 4 + 4), (y * w + x) * 4);
+        for (let y = 0; y < h; y++)
+          for (let x = 0; x < w; x++)
+            data.set(img.data.subarray((y * f * img.width + x * f) * 4, (y * f * img.width + x * f) * 4 + 4), (y * w + x) * 4);
         img = { width: w, height: h, data };
         uri = `data:image/png;base64,${Buffer.from(encodePNG(img)).toString('base64')}`;
       } else {
@@ -83,13 +93,25 @@ function evidenceUri(runDir: string, rel: string, imageSize: number | null, cach
   return uri;
 }
 
-interface ImageCase { id: string; breed: string; seed: string; status: string; gen?: string; golden?: string; diff?: string; message: string }
+interface ImageCase {
+  id: string;
+  breed: string;
+  seed: string;
+  status: string;
+  gen?: string;
+  golden?: string;
+  diff?: string;
+  message: string;
+}
 
 const RUNTIME_ORDER = ['python', 'node', 'chromium', 'firefox', 'webkit'];
 
 function imageGroups(checks: VerdictCheck[]): Map<string, ImageCase[]> {
   const groups = new Map<string, ImageCase[]>();
-  const rank = (r: string): number => { const i = RUNTIME_ORDER.indexOf(r); return i < 0 ? RUNTIME_ORDER.length : i; };
+  const rank = (r: string): number => {
+    const i = RUNTIME_ORDER.indexOf(r);
+    return i < 0 ? RUNTIME_ORDER.length : i;
+  };
   checks = [...checks].sort((a, b) => rank(a.runtime) - rank(b.runtime));
   for (const c of checks) {
     if (c.selfTest || c.source !== 'record' || c.artifacts.length === 0) continue;
@@ -102,7 +124,16 @@ function imageGroups(checks: VerdictCheck[]): Map<string, ImageCase[]> {
     const list = groups.get(label) ?? [];
     const golden = find('golden');
     const diff = find('diff');
-    list.push({ id: c.id, breed: p.breed, seed: p.seed ?? '', status: c.status, gen, ...(golden ? { golden } : {}), ...(diff ? { diff } : {}), message: c.message });
+    list.push({
+      id: c.id,
+      breed: p.breed,
+      seed: p.seed ?? '',
+      status: c.status,
+      gen,
+      ...(golden ? { golden } : {}),
+      ...(diff ? { diff } : {}),
+      message: c.message,
+    });
     groups.set(label, list);
   }
   return groups;
@@ -112,7 +143,10 @@ function renderImages(v: Verdict, runDir: string, breeds: string[], imageSize: n
   const groups = imageGroups(v.checks);
   if (groups.size === 0) return '<p class="na">No image evidence in this run (no record with generated/golden/diff PNG artifacts).</p>';
   const cache = new Map<string, string | null>();
-  const order = (b: string): number => { const i = breeds.indexOf(b); return i < 0 ? 999 : i; };
+  const order = (b: string): number => {
+    const i = breeds.indexOf(b);
+    return i < 0 ? 999 : i;
+  };
   const out: string[] = [];
   for (const [label, cases] of groups) {
     // one seed per grid row set: the first seed of the group (the suites' golden seed), others below
@@ -123,7 +157,9 @@ function renderImages(v: Verdict, runDir: string, breeds: string[], imageSize: n
         const rel = c[which];
         if (!rel) return '<td class="na">—</td>';
         const uri = evidenceUri(runDir, rel, imageSize, cache);
-        return uri ? `<td><img src="${uri}" alt="${esc(`${which} ${c.breed}`)}" title="${esc(`${c.id}\n${rel}`)}"></td>` : `<td class="bad" title="${esc(rel)}">missing</td>`;
+        return uri
+          ? `<td><img src="${uri}" alt="${esc(`${which} ${c.breed}`)}" title="${esc(`${c.id}\n${rel}`)}"></td>`
+          : `<td class="bad" title="${esc(rel)}">missing</td>`;
       };
       out.push(`<h3>${esc(label)}${seed ? ` · seed ${esc(seed)}` : ''} <span class="muted">(${row.filter((c) => c.status === 'pass').length}/${row.length} pass)</span></h3>
 <div class="scroll"><table class="grid" style="width:${80 + 72 * row.length}px"><thead><tr><th></th>${row.map((c) => `<th class="${c.status === 'pass' ? 'ok' : 'bad'}" title="${esc(c.message)}">${esc(c.breed)}</th>`).join('')}</tr></thead><tbody>
@@ -138,18 +174,24 @@ function renderImages(v: Verdict, runDir: string, breeds: string[], imageSize: n
 // ---------------------------------------------------------------------------------------------------------
 // The judge's view (verdict.judge: harness/gate/judge.ts)
 
-export const JUDGE_EXPLAINED = 'The judge is a small breed classifier the gate trained on the model\'s training data and pins by sha256 ' +
+export const JUDGE_EXPLAINED =
+  "The judge is a small breed classifier the gate trained on the model's training data and pins by sha256 " +
   '(a yardstick of the dataset, never of the bundle); it scores images the gate samples itself from the guided ONNX: per breed, whether ' +
-  'the breed asked for is its first or second choice (top-2), how far the set is from that breed\'s training images (KID; limit: the ' +
-  'wrong-breed floor, the closest another breed\'s real images come) and whether the images look like images at all (validity).';
+  "the breed asked for is its first or second choice (top-2), how far the set is from that breed's training images (KID; limit: the " +
+  "wrong-breed floor, the closest another breed's real images come) and whether the images look like images at all (validity).";
 
 function judgeBreedTable(j: JudgeView): string {
   const cls = (pass: boolean): string => (pass ? 'ok' : 'bad');
-  const rows = j.perBreed.map((b) => `<tr><th class="${b.pass ? '' : 'bad'}">${esc(b.breed)}</th><td>${esc(fmtNum(b.top1))}</td>` +
-    `<td class="${cls(b.accuracyPass)}" title="${esc(`top-2 ${b.top2} ${b.accuracyPass ? '>=' : '<'} ${b.top2Limit}`)}">${esc(fmtNum(b.top2))}</td><td>${esc(fmtNum(b.top2Limit))}</td>` +
-    `<td class="${cls(b.kidPass)}" title="${esc(`KID ${b.kid ?? 'not finite'} ${b.kidPass ? '<=' : 'not <='} ${b.kidFloor}`)}">${b.kid === null ? 'not finite' : esc(fmtNum(b.kid))}</td><td>${esc(fmtNum(b.kidFloor))}</td>` +
-    `<td>${esc(fmtNum(b.kidBandP99))}</td><td>${b.kid === null ? '—' : `${esc(fmtNum(b.kid / b.kidBandP99))}×`}</td>` +
-    `<td class="${cls(b.validityPass)}">${b.validityBad}/${b.n}</td><td class="${cls(b.pass)}">${b.pass ? 'pass' : 'FAIL'}</td></tr>`).join('\n');
+  const rows = j.perBreed
+    .map(
+      (b) =>
+        `<tr><th class="${b.pass ? '' : 'bad'}">${esc(b.breed)}</th><td>${esc(fmtNum(b.top1))}</td>` +
+        `<td class="${cls(b.accuracyPass)}" title="${esc(`top-2 ${b.top2} ${b.accuracyPass ? '>=' : '<'} ${b.top2Limit}`)}">${esc(fmtNum(b.top2))}</td><td>${esc(fmtNum(b.top2Limit))}</td>` +
+        `<td class="${cls(b.kidPass)}" title="${esc(`KID ${b.kid ?? 'not finite'} ${b.kidPass ? '<=' : 'not <='} ${b.kidFloor}`)}">${b.kid === null ? 'not finite' : esc(fmtNum(b.kid))}</td><td>${esc(fmtNum(b.kidFloor))}</td>` +
+        `<td>${esc(fmtNum(b.kidBandP99))}</td><td>${b.kid === null ? '—' : `${esc(fmtNum(b.kid / b.kidBandP99))}×`}</td>` +
+        `<td class="${cls(b.validityPass)}">${b.validityBad}/${b.n}</td><td class="${cls(b.pass)}">${b.pass ? 'pass' : 'FAIL'}</td></tr>`,
+    )
+    .join('\n');
   const p = j.pooled;
   return `<table class="stats judge-breeds" id="judge-breeds"><thead><tr><th>breed asked for</th><th>top-1</th><th>top-2</th><th>top-2 limit (≥)</th><th>KID</th><th>KID limit (≤ floor)</th><th>band p99</th><th>KID / p99</th><th>invalid images</th><th>checks</th></tr></thead><tbody>
 ${rows}
@@ -160,17 +202,24 @@ ${rows}
 function judgeConfusion(j: JudgeView): string {
   const { breeds, counts } = j.confusion;
   const head = breeds.map((b) => `<th class="vert" title="${esc(`judged ${b}`)}"><span>${esc(b)}</span></th>`).join('');
-  const rows = counts.map((row, a) => {
-    const total = row.reduce((s, x) => s + x, 0);
-    const cells = row.map((c, k) => {
-      const diag = a === k;
-      const share = total > 0 ? c / total : 0;
-      const alpha = c > 0 ? 0.12 + 0.83 * share : 0;
-      const style = c > 0 ? ` style="background:rgba(${diag ? '31,122,61' : '179,38,30'},${alpha.toFixed(3)})${alpha > 0.55 ? ';color:#fff' : ''}"` : '';
-      return `<td class="${diag ? 'diag' : ''}${c === 0 ? ' zero' : ''}"${style} title="${esc(`asked ${breeds[a]}, judged ${breeds[k]}: ${c} of ${total}`)}">${c === 0 ? '' : c}</td>`;
-    }).join('');
-    return `<tr><th>${esc(breeds[a])}</th>${cells}<td class="muted">${total}</td></tr>`;
-  }).join('\n');
+  const rows = counts
+    .map((row, a) => {
+      const total = row.reduce((s, x) => s + x, 0);
+      const cells = row
+        .map((c, k) => {
+          const diag = a === k;
+          const share = total > 0 ? c / total : 0;
+          const alpha = c > 0 ? 0.12 + 0.83 * share : 0;
+          const style =
+            c > 0
+              ? ` style="background:rgba(${diag ? '31,122,61' : '179,38,30'},${alpha.toFixed(3)})${alpha > 0.55 ? ';color:#fff' : ''}"`
+              : '';
+          return `<td class="${diag ? 'diag' : ''}${c === 0 ? ' zero' : ''}"${style} title="${esc(`asked ${breeds[a]}, judged ${breeds[k]}: ${c} of ${total}`)}">${c === 0 ? '' : c}</td>`;
+        })
+        .join('');
+      return `<tr><th>${esc(breeds[a])}</th>${cells}<td class="muted">${total}</td></tr>`;
+    })
+    .join('\n');
   return `<table class="confusion" id="judge-confusion"><thead><tr><th>asked ↓ · judged →</th>${head}<th class="vert"><span>images</span></th></tr></thead><tbody>
 ${rows}</tbody></table>
 <p class="muted">Rows: the breed asked for; columns: the breed the judge chose (its first choice); each cell the number of images, shaded by
@@ -180,18 +229,23 @@ its share of the row: green on the diagonal (recognised), red off it (taken for 
 function renderJudge(v: Verdict, runDir: string): string {
   const j = v.judge;
   const intro = `<p class="muted" id="judge-what">${esc(JUDGE_EXPLAINED)}</p>`;
-  if (!j) return `${intro}<p class="na">No judge section in this verdict (a gate older than it, or a verdict computed without its run folder).</p>`;
+  if (!j)
+    return `${intro}<p class="na">No judge section in this verdict (a gate older than it, or a verdict computed without its run folder).</p>`;
   if (j.state === 'missing') return `${intro}<p class="bad" id="judge-missing">The judge's evidence is missing: ${esc(j.problem)}</p>`;
-  if (j.state === 'not-run') return `${intro}<p class="na" id="judge-not-run">The judge family was not in this run's scope (${esc(j.why)}): nothing was judged against the training data.</p>`;
+  if (j.state === 'not-run')
+    return `${intro}<p class="na" id="judge-not-run">The judge family was not in this run's scope (${esc(j.why)}): nothing was judged against the training data.</p>`;
   const cache = new Map<string, string | null>();
   const sheet = (rel: string | null, alt: string, id: string): string => {
     const uri = rel ? evidenceUri(runDir, rel, null, cache) : null;
-    return uri ? `<img class="judge-sheet" id="${id}" src="${uri}" alt="${esc(alt)}" title="${esc(rel)}">` : `<p class="bad">${esc(alt)}: ${esc(rel ?? 'the file')} is missing or unreadable</p>`;
+    return uri
+      ? `<img class="judge-sheet" id="${id}" src="${uri}" alt="${esc(alt)}" title="${esc(rel)}">`
+      : `<p class="bad">${esc(alt)}: ${esc(rel ?? 'the file')} is missing or unreadable</p>`;
   };
   const passing = j.perBreed.filter((b) => b.pass).length;
-  const misjudged = j.images.misjudged === 'none'
-    ? '<p class="ok" id="judge-none-misjudged">The judge assigned every image to the breed asked for: no misjudged image.</p>'
-    : `${sheet(j.images.misjudged, 'the misjudged images', 'judge-misjudged')}
+  const misjudged =
+    j.images.misjudged === 'none'
+      ? '<p class="ok" id="judge-none-misjudged">The judge assigned every image to the breed asked for: no misjudged image.</p>'
+      : `${sheet(j.images.misjudged, 'the misjudged images', 'judge-misjudged')}
 <p class="muted">One row per breed asked for, its name first; each image captioned with the breed the judge chose (&gt;) and its seed.</p>
 <details><summary>${j.misjudged.length} misjudged images</summary><table class="checks" id="judge-misjudged-list"><thead><tr><th>asked for</th><th>judged as</th><th>seed</th><th>rank of the breed asked for</th></tr></thead><tbody>
 ${j.misjudged.map((m) => `<tr><td>${esc(m.asked)}</td><td>${esc(m.judged)}</td><td>${esc(m.seed ?? '?')}</td><td>${esc(m.rank ?? '?')}</td></tr>`).join('\n')}</tbody></table></details>`;
@@ -212,17 +266,21 @@ ${j.problems.map((p) => `<p class="warn">${esc(p)}</p>`).join('\n')}
 
 function renderMatrix(m: AgreementMatrix): string {
   const head = m.runtimes.map((r) => `<th class="${r === m.oddOneOut ? 'odd' : ''}">${esc(RUNTIME_LABEL[r] ?? r)}</th>`).join('');
-  const rows = m.runtimes.map((a) => {
-    const cells = m.runtimes.map((b) => {
-      const c = m.cells[a]?.[b];
-      if (a === b) return '<td class="self">—</td>';
-      if (!c || c.value === null) return `<td class="na" title="${esc(c?.basis ?? 'n/a')}">n/a</td>`;
-      const cls = c.ratio === null ? (c.value === 0 ? 'ok' : 'neutral') : c.ratio > 1 ? 'bad' : c.ratio > 0.5 ? 'warn' : 'ok';
-      const odd = a === m.oddOneOut || b === m.oddOneOut ? ' odd' : '';
-      return `<td class="${cls}${odd}" title="${esc(`${c.basis}; ${c.cases} case(s)${c.worstCase ? `; worst ${c.worstCase}` : ''}`)}">${esc(fmtNum(c.value))}${c.ratio !== null ? `<br><small>${esc(fmtNum(c.ratio))}× tol</small>` : ''}<br><small>n=${c.cases}</small></td>`;
-    }).join('');
-    return `<tr><th class="${a === m.oddOneOut ? 'odd' : ''}">${esc(RUNTIME_LABEL[a] ?? a)}</th>${cells}</tr>`;
-  }).join('\n');
+  const rows = m.runtimes
+    .map((a) => {
+      const cells = m.runtimes
+        .map((b) => {
+          const c = m.cells[a]?.[b];
+          if (a === b) return '<td class="self">—</td>';
+          if (!c || c.value === null) return `<td class="na" title="${esc(c?.basis ?? 'n/a')}">n/a</td>`;
+          const cls = c.ratio === null ? (c.value === 0 ? 'ok' : 'neutral') : c.ratio > 1 ? 'bad' : c.ratio > 0.5 ? 'warn' : 'ok';
+          const odd = a === m.oddOneOut || b === m.oddOneOut ? ' odd' : '';
+          return `<td class="${cls}${odd}" title="${esc(`${c.basis}; ${c.cases} case(s)${c.worstCase ? `; worst ${c.worstCase}` : ''}`)}">${esc(fmtNum(c.value))}${c.ratio !== null ? `<br><small>${esc(fmtNum(c.ratio))}× tol</small>` : ''}<br><small>n=${c.cases}</small></td>`;
+        })
+        .join('');
+      return `<tr><th class="${a === m.oddOneOut ? 'odd' : ''}">${esc(RUNTIME_LABEL[a] ?? a)}</th>${cells}</tr>`;
+    })
+    .join('\n');
   return `<table class="matrix" id="agreement-matrix"><thead><tr><th>max |Δx<sub>N</sub>|</th>${head}</tr></thead><tbody>${rows}</tbody></table>
 <p class="muted">Each cell: the largest difference of the final state x<sub>N</sub> between the two runtimes over the seeds and breeds both ran
 (n = cases), and for PyTorch pairs that error as a multiple of its tolerance. Runtime pairs come from records that
@@ -234,19 +292,38 @@ ${m.oddOneOut ? `<b class="bad">Odd one out: ${esc(RUNTIME_LABEL[m.oddOneOut] ??
 // ---------------------------------------------------------------------------------------------------------
 // Trajectory curves
 
-interface TrajectoryChart { title: string; steps: number; series: Array<{ label: string; data: Array<number | null>; band?: boolean }> }
+interface TrajectoryChart {
+  title: string;
+  steps: number;
+  series: Array<{ label: string; data: Array<number | null>; band?: boolean }>;
+}
 
 /** trajectory-errors*.json at the top of the run folder (suites write them there; sub-folders are other runs' samples). */
 function trajectoryFiles(runDir: string): string[] {
   if (!existsSync(runDir)) return [];
-  return readdirSync(runDir).filter((f) => /^trajectory-errors.*\.json$/.test(f) && statSync(join(runDir, f)).isFile()).sort();
+  return readdirSync(runDir)
+    .filter((f) => /^trajectory-errors.*\.json$/.test(f) && statSync(join(runDir, f)).isFile())
+    .sort();
 }
 
 function trajectoryCharts(runDir: string): { charts: TrajectoryChart[]; problems: string[] } {
   const charts: TrajectoryChart[] = [];
   const problems: string[] = [];
   for (const rel of trajectoryFiles(runDir)) {
-    let j: { runs?: Array<{ variant?: string; mode?: string; runtime?: string; cases?: Array<{ id?: string; breedName?: string; seed?: number; band?: Array<number | string>; maxAbs?: Array<number | string | null> }> }> };
+    let j: {
+      runs?: Array<{
+        variant?: string;
+        mode?: string;
+        runtime?: string;
+        cases?: Array<{
+          id?: string;
+          breedName?: string;
+          seed?: number;
+          band?: Array<number | string>;
+          maxAbs?: Array<number | string | null>;
+        }>;
+      }>;
+    };
     try {
       j = JSON.parse(readFileSync(join(runDir, rel), 'utf8'));
     } catch (e) {
@@ -257,15 +334,23 @@ function trajectoryCharts(runDir: string): { charts: TrajectoryChart[]; problems
       const cases = run.cases ?? [];
       if (!cases.length) continue;
       const steps = Math.max(...cases.map((c) => (c.maxAbs ?? []).length)) - 1;
-      const toNum = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) && x > 0 ? x : typeof x === 'string' && /inf/i.test(x) ? 1e9 : null);
-      const series: TrajectoryChart['series'] = cases.map((c) => ({ label: `${c.breedName ?? ''} seed ${c.seed ?? ''}`, data: (c.maxAbs ?? []).map(toNum) }));
+      const toNum = (x: unknown): number | null =>
+        typeof x === 'number' && Number.isFinite(x) && x > 0 ? x : typeof x === 'string' && /inf/i.test(x) ? 1e9 : null;
+      const series: TrajectoryChart['series'] = cases.map((c) => ({
+        label: `${c.breedName ?? ''} seed ${c.seed ?? ''}`,
+        data: (c.maxAbs ?? []).map(toNum),
+      }));
       // the strictest band of the cases at each step
       const band = Array.from({ length: steps + 1 }, (_, s) => {
         const b = cases.map((c) => toNum(c.band?.[s])).filter((x): x is number => x !== null);
         return b.length ? Math.min(...b) : null;
       });
       series.push({ label: 'tolerance band (strictest case)', data: band, band: true });
-      charts.push({ title: `${rel} · ${run.runtime ?? 'node'} · variant=${run.variant ?? '?'} · mode=${run.mode ?? '?'} (${cases.length} cases)`, steps, series });
+      charts.push({
+        title: `${rel} · ${run.runtime ?? 'node'} · variant=${run.variant ?? '?'} · mode=${run.mode ?? '?'} (${cases.length} cases)`,
+        steps,
+        series,
+      });
     }
   }
   return { charts, problems };
@@ -274,11 +359,23 @@ function trajectoryCharts(runDir: string): { charts: TrajectoryChart[]; problems
 // ---------------------------------------------------------------------------------------------------------
 // Per-breed statistics
 
-interface StatTable { title: string; features: string[]; rows: Array<{ id: string; label: string; status: string; cells: Record<string, { v: number | null; lo: number | null; hi: number | null }> }> }
+interface StatTable {
+  title: string;
+  features: string[];
+  rows: Array<{
+    id: string;
+    label: string;
+    status: string;
+    cells: Record<string, { v: number | null; lo: number | null; hi: number | null }>;
+  }>;
+}
 
 function statTables(checks: VerdictCheck[], breeds: string[]): StatTable[] {
   const tables = new Map<string, StatTable>();
-  const order = (b: string): number => { const i = breeds.indexOf(b); return i < 0 ? 999 : i; };
+  const order = (b: string): number => {
+    const i = breeds.indexOf(b);
+    return i < 0 ? 999 : i;
+  };
   for (const c of checks) {
     if (c.selfTest || c.source !== 'record') continue;
     const p = idParams(c.id);
@@ -296,7 +393,10 @@ function statTables(checks: VerdictCheck[], breeds: string[]): StatTable[] {
       const hi = num(c.threshold[`${k}.max`]);
       if (lo !== null || hi !== null) gCells[k] = { v, lo, hi };
     }
-    for (const [kind, cells] of [['reference z-scores (|z| ≤ limit)', zCells], ['validity gates', gCells]] as const) {
+    for (const [kind, cells] of [
+      ['reference z-scores (|z| ≤ limit)', zCells],
+      ['validity gates', gCells],
+    ] as const) {
       if (Object.keys(cells).length === 0) continue;
       const title = `${RUNTIME_LABEL[c.runtime] ?? c.runtime} · ${c.check}${p.variant ? ` · ${p.variant}` : ''} · ${kind}`;
       const t = tables.get(title) ?? { title, features: [], rows: [] };
@@ -305,14 +405,18 @@ function statTables(checks: VerdictCheck[], breeds: string[]): StatTable[] {
       tables.set(title, t);
     }
   }
-  for (const t of tables.values()) t.rows.sort((a, b) => order(a.label.split(' · ')[0]!) - order(b.label.split(' · ')[0]!) || a.label.localeCompare(b.label));
+  for (const t of tables.values())
+    t.rows.sort((a, b) => order(a.label.split(' · ')[0]!) - order(b.label.split(' · ')[0]!) || a.label.localeCompare(b.label));
   return [...tables.values()];
 }
 
 /** How much of its allowed range a value uses: 1 at a limit, above 1 outside (for min-only limits: limit / value). */
 export function rangeUse(v: number, lo: number | null, hi: number | null): number {
   if ((lo !== null && v < lo) || (hi !== null && v > hi)) {
-    const past = Math.max(hi !== null && hi !== 0 && v > hi ? v / hi : 0, lo !== null && lo !== 0 && v < lo ? (lo > 0 ? lo / Math.max(v, 1e-300) : v / lo) : 0);
+    const past = Math.max(
+      hi !== null && hi !== 0 && v > hi ? v / hi : 0,
+      lo !== null && lo !== 0 && v < lo ? (lo > 0 ? lo / Math.max(v, 1e-300) : v / lo) : 0,
+    );
     return Math.max(past, 1 + 1e-9);
   }
   let u = 0;
@@ -332,11 +436,13 @@ function renderStatTable(t: StatTable): string {
     return `<td class="${cls}" title="${esc(`${fmtNum(x.v)} in ${range}`)}">${esc(fmtNum(x.v))}</td>`;
   };
   return `<h3>${esc(t.title)}</h3><div class="scroll"><table class="stats"><thead><tr><th>case</th>${t.features.map((f) => `<th>${esc(f)}</th>`).join('')}</tr>
-<tr class="muted"><th>range</th>${t.features.map((f) => {
-    const ex = t.rows.find((r) => r.cells[f])?.cells[f];
-    const same = t.rows.every((r) => !r.cells[f] || (r.cells[f]!.lo === ex?.lo && r.cells[f]!.hi === ex?.hi));
-    return `<th>${ex && same ? esc(`[${ex.lo === null ? '−∞' : fmtNum(ex.lo)}, ${ex.hi === null ? '∞' : fmtNum(ex.hi)}]`) : 'per case'}</th>`;
-  }).join('')}</tr></thead>
+<tr class="muted"><th>range</th>${t.features
+    .map((f) => {
+      const ex = t.rows.find((r) => r.cells[f])?.cells[f];
+      const same = t.rows.every((r) => !r.cells[f] || (r.cells[f]!.lo === ex?.lo && r.cells[f]!.hi === ex?.hi));
+      return `<th>${ex && same ? esc(`[${ex.lo === null ? '−∞' : fmtNum(ex.lo)}, ${ex.hi === null ? '∞' : fmtNum(ex.hi)}]`) : 'per case'}</th>`;
+    })
+    .join('')}</tr></thead>
 <tbody>${t.rows.map((r) => `<tr><th class="${r.status === 'pass' ? '' : 'bad'}" title="${esc(r.id)}">${esc(r.label)}</th>${t.features.map((f) => cell(r.cells[f])).join('')}</tr>`).join('\n')}</tbody></table></div>`;
 }
 
@@ -344,7 +450,9 @@ function renderStatTable(t: StatTable): string {
 // Checks
 
 function metricLine(c: VerdictCheck, max = 8): string {
-  const m = Object.entries(c.metrics).filter(([, v]) => typeof v === 'number' || typeof v === 'string').slice(0, max);
+  const m = Object.entries(c.metrics)
+    .filter(([, v]) => typeof v === 'number' || typeof v === 'string')
+    .slice(0, max);
   const t = Object.entries(c.threshold).slice(0, max);
   return `${m.map(([k, v]) => `<span class="kv">${esc(k)}=${esc(fmtNum(v))}</span>`).join(' ')}${t.length ? `<br><span class="muted">thresholds: ${t.map(([k, v]) => `${esc(k)}=${esc(fmtNum(v))}`).join(', ')}</span>` : ''}`;
 }
@@ -353,9 +461,15 @@ function renderFailed(v: Verdict): string {
   const failed = v.checks.filter((c) => c.status !== 'pass');
   if (failed.length === 0) return '<p class="ok">No failed check.</p>';
   return `<table class="checks failed-checks"><colgroup><col class="c1"><col class="c2"><col class="c3"><col class="c4"></colgroup><thead><tr><th>check</th><th>status</th><th>message</th><th>replay</th></tr></thead><tbody>
-${failed.map((c) => `<tr class="${c.status}"><td><code>${esc(c.id)}</code><br><span class="muted">${esc(c.check)} · ${esc(c.runtime)}${c.selfTest ? ' · self-test' : ''}${c.source === 'runner' ? ' · test result without a record' : ''}</span></td>
+${failed
+  .map(
+    (
+      c,
+    ) => `<tr class="${c.status}"><td><code>${esc(c.id)}</code><br><span class="muted">${esc(c.check)} · ${esc(c.runtime)}${c.selfTest ? ' · self-test' : ''}${c.source === 'runner' ? ' · test result without a record' : ''}</span></td>
 <td class="bad">${esc(c.status)}</td><td><pre>${esc(c.message.slice(0, 3000))}</pre><div class="metrics">${metricLine(c)}</div></td>
-<td>${c.replay ? `<pre class="cmd">${esc(c.replay.command)}</pre><button class="copy">copy</button>${c.replay.exact ? '' : '<br><small class="muted">selects the test group, not the single case</small>'}` : ''}</td></tr>`).join('\n')}
+<td>${c.replay ? `<pre class="cmd">${esc(c.replay.command)}</pre><button class="copy">copy</button>${c.replay.exact ? '' : '<br><small class="muted">selects the test group, not the single case</small>'}` : ''}</td></tr>`,
+  )
+  .join('\n')}
 </tbody></table>`;
 }
 
@@ -366,11 +480,14 @@ function renderAllChecks(v: Verdict): string {
     const k = `${c.check} · ${c.runtime}`;
     families.set(k, [...(families.get(k) ?? []), c]);
   }
-  return [...families].sort(([a], [b]) => a.localeCompare(b)).map(([k, cs]) => {
-    const bad = cs.filter((c) => c.status !== 'pass').length;
-    return `<details${bad ? ' open' : ''}><summary><b>${esc(k)}</b> — ${cs.length - bad}/${cs.length} pass</summary>
+  return [...families]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, cs]) => {
+      const bad = cs.filter((c) => c.status !== 'pass').length;
+      return `<details${bad ? ' open' : ''}><summary><b>${esc(k)}</b> — ${cs.length - bad}/${cs.length} pass</summary>
 <table class="checks"><tbody>${cs.map((c) => `<tr class="${c.status}" data-id="${esc(c.id)}"><td class="${c.status === 'pass' ? 'ok' : 'bad'}">${esc(c.status)}</td><td><code>${esc(c.id)}</code><div class="metrics">${metricLine(c, 6)}</div></td><td class="msg">${esc(c.message.slice(0, 400))}</td></tr>`).join('\n')}</tbody></table></details>`;
-  }).join('\n');
+    })
+    .join('\n');
 }
 
 function renderSelfTests(v: Verdict): string {
@@ -383,11 +500,21 @@ function renderSelfTests(v: Verdict): string {
 
 function renderDrift(v: Verdict): string {
   const d = v.driftReport;
-  if (!d) return '<p class="na">No baseline given (<code>--baseline &lt;run dir | verdict.json | history.jsonl&gt;</code>): nothing compared.</p>';
+  if (!d)
+    return '<p class="na">No baseline given (<code>--baseline &lt;run dir | verdict.json | history.jsonl&gt;</code>): nothing compared.</p>';
   const head = `<p>Baseline <code>${esc(d.baseline.source)}</code>${d.baseline.runId ? ` (run ${esc(d.baseline.runId)})` : ''}; ${d.compared} key metric(s) compared, ${d.drift.length} drifted.</p>`;
-  const rows = d.drift.map((x) => `<tr><td><code>${esc(x.key)}</code></td><td>${esc(fmtNum(x.baseline))}</td><td class="${x.direction === 'up' ? 'warn' : ''}">${esc(fmtNum(x.current))}</td><td>${esc(fmtNum(x.change))}</td><td>${esc(fmtNum(x.band))} <small class="muted">${esc(x.basis)}${x.points ? `, ${x.points} runs` : ''}</small></td><td class="${x.stillPassing ? 'ok' : x.stillPassing === false ? 'bad' : 'na'}">${x.stillPassing === null ? '?' : x.stillPassing ? 'yes' : 'no'}</td></tr>`).join('\n');
-  const table = d.drift.length ? `<table class="checks" id="drift"><thead><tr><th>metric</th><th>baseline</th><th>this run</th><th>change</th><th>allowed (band)</th><th>checks still pass</th></tr></thead><tbody>${rows}</tbody></table>` : '<p class="ok">No drift: every compared metric is within its run-to-run band.</p>';
-  const missing = d.missing.length ? `<p class="warn">Metrics the baseline had and this run lacks: ${d.missing.map((m) => `<code>${esc(m)}</code>`).join(', ')}</p>` : '';
+  const rows = d.drift
+    .map(
+      (x) =>
+        `<tr><td><code>${esc(x.key)}</code></td><td>${esc(fmtNum(x.baseline))}</td><td class="${x.direction === 'up' ? 'warn' : ''}">${esc(fmtNum(x.current))}</td><td>${esc(fmtNum(x.change))}</td><td>${esc(fmtNum(x.band))} <small class="muted">${esc(x.basis)}${x.points ? `, ${x.points} runs` : ''}</small></td><td class="${x.stillPassing ? 'ok' : x.stillPassing === false ? 'bad' : 'na'}">${x.stillPassing === null ? '?' : x.stillPassing ? 'yes' : 'no'}</td></tr>`,
+    )
+    .join('\n');
+  const table = d.drift.length
+    ? `<table class="checks" id="drift"><thead><tr><th>metric</th><th>baseline</th><th>this run</th><th>change</th><th>allowed (band)</th><th>checks still pass</th></tr></thead><tbody>${rows}</tbody></table>`
+    : '<p class="ok">No drift: every compared metric is within its run-to-run band.</p>';
+  const missing = d.missing.length
+    ? `<p class="warn">Metrics the baseline had and this run lacks: ${d.missing.map((m) => `<code>${esc(m)}</code>`).join(', ')}</p>`
+    : '';
   return head + table + missing;
 }
 
@@ -448,12 +575,16 @@ const SCRIPT = `
   document.body.setAttribute('data-charts',String(window.__charts.length));
 })();`;
 
-function trendData(history: HistoryEntry[]): { labels: string[]; charts: Array<{ title: string; log: boolean; series: Array<{ label: string; data: Array<number | null> }> }> } {
+function trendData(history: HistoryEntry[]): {
+  labels: string[];
+  charts: Array<{ title: string; log: boolean; series: Array<{ label: string; data: Array<number | null> }> }>;
+} {
   const entries = history.slice(-60);
   const keys = [...new Set(entries.flatMap((e) => Object.keys(e.metrics)))].filter(isMainMetric).sort();
   const ratio = keys.filter((k) => !k.includes(':accuracy:'));
   const acc = keys.filter((k) => k.includes(':accuracy:'));
-  const series = (ks: string[]): Array<{ label: string; data: Array<number | null> }> => ks.map((k) => ({ label: k, data: entries.map((e) => (typeof e.metrics[k] === 'number' ? e.metrics[k]! : null)) }));
+  const series = (ks: string[]): Array<{ label: string; data: Array<number | null> }> =>
+    ks.map((k) => ({ label: k, data: entries.map((e) => (typeof e.metrics[k] === 'number' ? e.metrics[k]! : null)) }));
   const charts = [];
   if (ratio.length) charts.push({ title: 'worst error / tolerance per check group (log)', log: true, series: series(ratio) });
   if (acc.length) charts.push({ title: 'breed accuracy (worst group)', log: false, series: series(acc) });
@@ -469,18 +600,43 @@ function breedBars(tables: StatTable[]): Array<{ title: string; labels: string[]
 }
 
 export function renderReport(v: Verdict, runDir: string, opts: ReportOptions = {}): string {
-  const manifest = (v.bundle.manifest ?? {}) as { name?: string; breeds?: string[]; contract?: { imageSize?: number }; trained?: boolean; identity?: { checkpoint?: { step?: number } } };
+  const manifest = (v.bundle.manifest ?? {}) as {
+    name?: string;
+    breeds?: string[];
+    contract?: { imageSize?: number };
+    trained?: boolean;
+    identity?: { checkpoint?: { step?: number } };
+  };
   const breeds = Array.isArray(manifest.breeds) ? manifest.breeds : [];
   const imageSize = typeof manifest.contract?.imageSize === 'number' ? manifest.contract.imageSize : null;
   // verdicts of older gates carry no outcome: accepted or not
   const outcome = v.outcome ?? (v.accepted ? 'accepted' : 'rejected');
-  const state = !v.complete ? 'incomplete' : outcome === 'accepted' ? 'accepted' : outcome === 'screened' ? 'screened' : outcome === 'passed-narrowed' ? 'narrowed'
-    : outcome === 'inconclusive' ? 'inconclusive' : 'rejected';
-  const title = state === 'accepted' ? 'ACCEPTED' : state === 'incomplete' ? 'INCOMPLETE — NOT ACCEPTED'
-    : state === 'screened' ? 'SCREENED — NOT A RELEASE DECISION, NOT ACCEPTED'
-      : state === 'narrowed' ? 'PASSED IN A NARROWED SCOPE — NOT ACCEPTED'
-        : state === 'inconclusive' ? 'INCONCLUSIVE — THE HARNESS COULD NOT JUDGE, NOT ACCEPTED' : 'REJECTED — NOT ACCEPTED';
-  const goldens = v.goldens ? `goldens: ${v.goldens.state}${v.goldens.provenance.total ? ` (provenance ${v.goldens.provenance.passed}/${v.goldens.provenance.total})` : ''}` : 'goldens: not recorded';
+  const state = !v.complete
+    ? 'incomplete'
+    : outcome === 'accepted'
+      ? 'accepted'
+      : outcome === 'screened'
+        ? 'screened'
+        : outcome === 'passed-narrowed'
+          ? 'narrowed'
+          : outcome === 'inconclusive'
+            ? 'inconclusive'
+            : 'rejected';
+  const title =
+    state === 'accepted'
+      ? 'ACCEPTED'
+      : state === 'incomplete'
+        ? 'INCOMPLETE — NOT ACCEPTED'
+        : state === 'screened'
+          ? 'SCREENED — NOT A RELEASE DECISION, NOT ACCEPTED'
+          : state === 'narrowed'
+            ? 'PASSED IN A NARROWED SCOPE — NOT ACCEPTED'
+            : state === 'inconclusive'
+              ? 'INCONCLUSIVE — THE HARNESS COULD NOT JUDGE, NOT ACCEPTED'
+              : 'REJECTED — NOT ACCEPTED';
+  const goldens = v.goldens
+    ? `goldens: ${v.goldens.state}${v.goldens.provenance.total ? ` (provenance ${v.goldens.provenance.passed}/${v.goldens.provenance.total})` : ''}`
+    : 'goldens: not recorded';
   const matrix = agreementMatrix(v.checks, runDir, breeds);
   const traj = trajectoryCharts(runDir);
   const stats = statTables(v.checks, breeds);
@@ -488,9 +644,18 @@ export function renderReport(v: Verdict, runDir: string, opts: ReportOptions = {
   const bars = breedBars(stats.filter((t) => t.rows.length > 1));
   const judged = v.checks.filter((c) => !c.selfTest);
   const judgedPass = judged.filter((c) => c.status === 'pass').length;
-  const link = (k: string, label: string): string => (v.files[k] ? `<a href="${esc(v.files[k])}">${esc(label)}</a>` : `<span class="na">${esc(label)} (not written)</span>`);
-  const engines = v.engines.map((e) => `<tr><td>${esc(RUNTIME_LABEL[e.runtime] ?? e.runtime)}</td><td>${esc(e.name)}</td><td>${esc(e.version)}</td><td class="muted">${esc(e.source)}</td></tr>`).join('');
-  const threads = Object.entries(v.determinism.threads).map(([r, t]) => `${esc(r)}: ${t.join(', ')}`).join('; ') || 'not recorded';
+  const link = (k: string, label: string): string =>
+    v.files[k] ? `<a href="${esc(v.files[k])}">${esc(label)}</a>` : `<span class="na">${esc(label)} (not written)</span>`;
+  const engines = v.engines
+    .map(
+      (e) =>
+        `<tr><td>${esc(RUNTIME_LABEL[e.runtime] ?? e.runtime)}</td><td>${esc(e.name)}</td><td>${esc(e.version)}</td><td class="muted">${esc(e.source)}</td></tr>`,
+    )
+    .join('');
+  const threads =
+    Object.entries(v.determinism.threads)
+      .map(([r, t]) => `${esc(r)}: ${t.join(', ')}`)
+      .join('; ') || 'not recorded';
 
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -518,7 +683,11 @@ ${v.reasons.length ? `<section id="reasons"><h2>Why ${state === 'accepted' ? '(n
 <section id="engines"><h2>Engines, determinism, machine</h2>
 <table class="checks"><thead><tr><th>runtime</th><th>engine</th><th>version</th><th>from</th></tr></thead><tbody>${engines}</tbody></table>
 <dl class="kv2" style="margin-top:8px"><dt>seeds</dt><dd>${esc(v.determinism.seeds.join(', ') || 'none recorded')}</dd><dt>threads</dt><dd>${threads}</dd>
-<dt>environment</dt><dd><code>${esc(Object.entries(v.determinism.env).map(([k, x]) => `${k}=${x}`).join(' ') || '(none)')}</code></dd>
+<dt>environment</dt><dd><code>${esc(
+    Object.entries(v.determinism.env)
+      .map(([k, x]) => `${k}=${x}`)
+      .join(' ') || '(none)',
+  )}</code></dd>
 <dt>machine</dt><dd><code>${esc(JSON.stringify(v.machine))}</code></dd>
 <dt>rerun</dt><dd><pre class="cmd">${esc(v.replay.run)}</pre></dd>
 <dt>processes</dt><dd>${v.processes.map((p) => `${esc(p.name)}: exit ${esc(p.exitCode)}${p.signal ? ` signal ${esc(p.signal)}` : ''}${p.timedOut ? ' TIMED OUT' : ''}${p.interrupted ? ' interrupted' : ''}, ${(p.durationMs / 1000).toFixed(1)} s, log <a href="${esc(p.log.startsWith(runDir) ? p.log.slice(runDir.length + 1) : p.log)}">${esc(p.log.split('/').pop())}</a>`).join('<br>') || 'none'}</dd></dl></section>

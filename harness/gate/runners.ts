@@ -17,13 +17,18 @@ const numOr = (v: unknown, d = 0): number => (typeof v === 'number' && Number.is
 
 function readJsonReport(path: string, runner: 'vitest' | 'playwright'): { json: Record<string, unknown> } | RunnerResults {
   const empty: RunnerResults = { runner, report: null, tests: [], fileErrors: [], globalErrors: [], projects: [], success: null };
-  if (!existsSync(path)) return { ...empty, problem: `${path}: missing: ${runner} did not write its JSON report (crashed, killed, or never started)` };
+  if (!existsSync(path))
+    return { ...empty, problem: `${path}: missing: ${runner} did not write its JSON report (crashed, killed, or never started)` };
   try {
     const json = JSON.parse(readFileSync(path, 'utf8')) as unknown;
     if (!isObj(json)) return { ...empty, report: path, problem: `${path}: not a ${runner} JSON report (not an object)` };
     return { json };
   } catch (e) {
-    return { ...empty, report: path, problem: `${path}: unreadable ${runner} JSON report (${(e as Error).message}); the run was probably cut off` };
+    return {
+      ...empty,
+      report: path,
+      problem: `${path}: unreadable ${runner} JSON report (${(e as Error).message}); the run was probably cut off`,
+    };
   }
 }
 
@@ -48,24 +53,44 @@ export function readVitestReport(path: string, root: string): RunnerResults {
     // A file that could not be imported (or threw at top level) has status failed, a message and no tests.
     if (str(f.status) === 'failed' && (assertions.length === 0 || str(f.message))) {
       if (assertions.length === 0 || !assertions.some((a) => str(a.status) === 'failed')) {
-        fileErrors.push({ runner: 'vitest', file, message: stripAnsi(str(f.message, 'failed without a test result (load or hook error)')) });
+        fileErrors.push({
+          runner: 'vitest',
+          file,
+          message: stripAnsi(str(f.message, 'failed without a test result (load or hook error)')),
+        });
       }
     }
     for (const a of assertions) {
       tests.push({
-        runner: 'vitest', file, title: str(a.title), path: arr(a.ancestorTitles).map((x) => str(x)), project: 'node',
-        status: str(a.status, 'unknown'), steps: [], errors: arr(a.failureMessages).map((m) => stripAnsi(str(m))),
+        runner: 'vitest',
+        file,
+        title: str(a.title),
+        path: arr(a.ancestorTitles).map((x) => str(x)),
+        project: 'node',
+        status: str(a.status, 'unknown'),
+        steps: [],
+        errors: arr(a.failureMessages).map((m) => stripAnsi(str(m))),
         durationMs: numOr(a.duration),
       });
     }
   }
   return {
-    runner: 'vitest', report: path, tests, fileErrors, globalErrors: [], projects: ['node'],
+    runner: 'vitest',
+    report: path,
+    tests,
+    fileErrors,
+    globalErrors: [],
+    projects: ['node'],
     success: typeof j.success === 'boolean' ? j.success : null,
   };
 }
 
-interface PwSuite { title?: unknown; file?: unknown; suites?: unknown; specs?: unknown }
+interface PwSuite {
+  title?: unknown;
+  file?: unknown;
+  suites?: unknown;
+  specs?: unknown;
+}
 
 /** Playwright's json reporter output (single run or merge-reports). */
 export function readPlaywrightReport(path: string, root: string): RunnerResults {
@@ -74,7 +99,10 @@ export function readPlaywrightReport(path: string, root: string): RunnerResults 
   const j = r.json;
   const config = isObj(j.config) ? j.config : {};
   const rootDir = str(config.rootDir, root);
-  const projects = arr(config.projects).filter(isObj).map((p) => str(p.name)).filter(Boolean);
+  const projects = arr(config.projects)
+    .filter(isObj)
+    .map((p) => str(p.name))
+    .filter(Boolean);
   const tests: RunnerTest[] = [];
   const fileErrors: RunnerFileError[] = [];
   const globalErrors: string[] = [];
@@ -94,11 +122,24 @@ export function readPlaywrightReport(path: string, root: string): RunnerResults 
         else if (outcome === 'unexpected' && status === 'passed') status = 'failed'; // expected to fail, passed
         const annotations = arr(t.annotations).filter(isObj);
         const engine = annotations.find((a) => str(a.type) === 'engine');
-        const steps = results.flatMap((res) => arr(res.steps).filter(isObj).map((st) => str(st.title)));
+        const steps = results.flatMap((res) =>
+          arr(res.steps)
+            .filter(isObj)
+            .map((st) => str(st.title)),
+        );
         tests.push({
-          runner: 'playwright', file: specFile, title: str(spec.title), path, project: str(t.projectName, str(t.projectId)),
-          status, steps,
-          errors: results.flatMap((res) => arr(res.errors).filter(isObj).map((e) => stripAnsi(str(e.message, str(e.value))))),
+          runner: 'playwright',
+          file: specFile,
+          title: str(spec.title),
+          path,
+          project: str(t.projectName, str(t.projectId)),
+          status,
+          steps,
+          errors: results.flatMap((res) =>
+            arr(res.errors)
+              .filter(isObj)
+              .map((e) => stripAnsi(str(e.message, str(e.value)))),
+          ),
           durationMs: results.reduce((a, res) => a + numOr(res.duration), 0),
           ...(engine ? { engine: str(engine.description) } : {}),
         });
@@ -121,7 +162,12 @@ export function readPlaywrightReport(path: string, root: string): RunnerResults 
   }
   const stats = isObj(j.stats) ? j.stats : {};
   return {
-    runner: 'playwright', report: path, tests, fileErrors, globalErrors, projects,
+    runner: 'playwright',
+    report: path,
+    tests,
+    fileErrors,
+    globalErrors,
+    projects,
     success: globalErrors.length === 0 && fileErrors.length === 0 && numOr(stats.unexpected) === 0,
   };
 }

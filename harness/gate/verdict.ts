@@ -14,8 +14,20 @@ import { matchTest, replayCommand, replayTest, isBrowserRuntime, type TestMatch 
 import { keyMetrics } from './metrics.js';
 import { NOT_RUN, PASSED } from './runners.js';
 import {
-  VERDICT_FORMAT, type Counts, type EngineVersion, type GateMode, type GateRecord, type GoldensTrust, type Outcome, type ProcessOutcome, type Reason,
-  type RunnerResults, type RunnerTest, type Scope, type Verdict, type VerdictCheck,
+  VERDICT_FORMAT,
+  type Counts,
+  type EngineVersion,
+  type GateMode,
+  type GateRecord,
+  type GoldensTrust,
+  type Outcome,
+  type ProcessOutcome,
+  type Reason,
+  type RunnerResults,
+  type RunnerTest,
+  type Scope,
+  type Verdict,
+  type VerdictCheck,
 } from './types.js';
 
 export type Level = 'full' | 'contract-only';
@@ -73,13 +85,19 @@ function rerunAdvice(input: VerdictInput, faults: Reason[], tests: RunnerTest[])
   const causes = [...new Set(faults.map((f) => f.code))];
   return {
     command: input.runCommand,
-    why: `the harness or the environment could not reach a verdict (${causes.join(', ') || 'incomplete'}); nothing here says the model is at fault. ` +
+    why:
+      `the harness or the environment could not reach a verdict (${causes.join(', ') || 'incomplete'}); nothing here says the model is at fault. ` +
       `Rerun the gate${engines.length ? ` (the engines that broke: ${engines.join(', ')})` : ''}; if it repeats, the causes above name what to fix on the machine`,
     tests: broken.slice(0, 20).map((t) => replayTest(t, { bundle: input.bundleArg }).command),
   };
 }
 
-export function budgetRuntimesInScope(budget: { fullGenerationMs?: Record<string, number> } | undefined | null, node: boolean, browsers: string[], shard?: string): string[] {
+export function budgetRuntimesInScope(
+  budget: { fullGenerationMs?: Record<string, number> } | undefined | null,
+  node: boolean,
+  browsers: string[],
+  shard?: string,
+): string[] {
   if (!budget?.fullGenerationMs || shard) return [];
   return Object.keys(budget.fullGenerationMs).filter((rt) => (rt === 'node' ? node : browsers.includes(rt)));
 }
@@ -138,7 +156,8 @@ function list<T>(xs: T[], fmt: (x: T) => string, max = 8): string {
 const FAILED_TEST = new Set(['failed', 'timedOut', 'flaky', 'unknown']);
 
 /** How Playwright reports a browser that went away under a test (crashed, killed, disconnected), across engines. */
-export const BROWSER_GONE = /Target page, context or browser has been closed|Target crashed|Page crashed|browser has disconnected|Browser closed|Browser has been closed|Connection closed/i;
+export const BROWSER_GONE =
+  /Target page, context or browser has been closed|Target crashed|Page crashed|browser has disconnected|Browser closed|Browser has been closed|Connection closed/i;
 
 /** The engines and versions a run used: records' engine metrics, Playwright's engine annotations, packages. */
 export function collectEngines(records: GateRecord[], tests: RunnerTest[], packages: EngineVersion[]): EngineVersion[] {
@@ -188,19 +207,37 @@ export function collectDeterminism(records: GateRecord[]): { seeds: number[]; th
 function countsOf(checks: VerdictCheck[], tests: RunnerTest[]): Counts {
   const byRuntime: Counts['byRuntime'] = {};
   const byCheck: Counts['byCheck'] = {};
-  let passed = 0, failed = 0, errors = 0, selfTests = 0, selfTestsFailed = 0;
+  let passed = 0,
+    failed = 0,
+    errors = 0,
+    selfTests = 0,
+    selfTestsFailed = 0;
   for (const c of checks) {
     const ok = c.status === 'pass';
     if (ok) passed++;
     else if (c.status === 'error') errors++;
     else failed++;
-    if (c.selfTest) { selfTests++; if (!ok) selfTestsFailed++; }
+    if (c.selfTest) {
+      selfTests++;
+      if (!ok) selfTestsFailed++;
+    }
     const rt = (byRuntime[c.runtime] ??= { total: 0, passed: 0, failed: 0 });
     const ck = (byCheck[c.check] ??= { total: 0, passed: 0, failed: 0 });
-    for (const g of [rt, ck]) { g.total++; if (ok) g.passed++; else g.failed++; }
+    for (const g of [rt, ck]) {
+      g.total++;
+      if (ok) g.passed++;
+      else g.failed++;
+    }
   }
   return {
-    total: checks.length, passed, failed, errors, selfTests, selfTestsFailed, byRuntime, byCheck,
+    total: checks.length,
+    passed,
+    failed,
+    errors,
+    selfTests,
+    selfTestsFailed,
+    byRuntime,
+    byCheck,
     tests: {
       vitest: tests.filter((t) => t.runner === 'vitest').length,
       playwright: tests.filter((t) => t.runner === 'playwright').length,
@@ -224,33 +261,68 @@ export function computeVerdict(input: VerdictInput): Verdict {
   const mode: GateMode = input.mode ?? 'gate';
   if (input.refused !== undefined) reasons.push(reason('bundle-refused', input.refused));
   if (mode === 'gate' && input.level === 'contract-only') {
-    reasons.push(reason('goldens-missing', 'the bundle has no goldens/: acceptance needs the numeric checks against goldens, and they could not run. ' +
-      'Build the goldens with reference/python/make_bundle.py; to screen a model that has none yet, run `npm run gate -- --screen --bundle <dir>` (a screening, never an acceptance)'));
+    reasons.push(
+      reason(
+        'goldens-missing',
+        'the bundle has no goldens/: acceptance needs the numeric checks against goldens, and they could not run. ' +
+          'Build the goldens with reference/python/make_bundle.py; to screen a model that has none yet, run `npm run gate -- --screen --bundle <dir>` (a screening, never an acceptance)',
+      ),
+    );
   }
   if (mode === 'screen') {
-    reasons.push(reason('screening', 'a --screen run: contract, weights and behaviour only (no goldens, no browsers\' per-breed generation): a screening of the model, not a release decision; run the gate without --screen on a bundle with goldens for an acceptance'));
+    reasons.push(
+      reason(
+        'screening',
+        "a --screen run: contract, weights and behaviour only (no goldens, no browsers' per-breed generation): a screening of the model, not a release decision; run the gate without --screen on a bundle with goldens for an acceptance",
+      ),
+    );
   }
   if (input.interrupted) reasons.push(reason('interrupted', 'the run was interrupted before it finished: the results below are partial'));
   if (!input.scope.full) {
-    reasons.push(reason('narrowed-scope', `not the full gate: ${input.scope.narrowed.join('; ')}; a narrowed run is never an acceptance ` +
-      '(everything in its scope passing is reported as passed-narrowed, exit 4); run without narrowing options and with those variables unset for an acceptance'));
+    reasons.push(
+      reason(
+        'narrowed-scope',
+        `not the full gate: ${input.scope.narrowed.join('; ')}; a narrowed run is never an acceptance ` +
+          '(everything in its scope passing is reported as passed-narrowed, exit 4); run without narrowing options and with those variables unset for an acceptance',
+      ),
+    );
   }
   if (input.scope.allowNarrow) {
-    reasons.push(reason('allow-narrow-ignored', '--allow-narrow no longer lets a narrowed run be accepted: a narrowed run whose checks all pass is reported as passed-narrowed (exit 4)'));
+    reasons.push(
+      reason(
+        'allow-narrow-ignored',
+        '--allow-narrow no longer lets a narrowed run be accepted: a narrowed run whose checks all pass is reported as passed-narrowed (exit 4)',
+      ),
+    );
   }
   for (const p of input.recordProblems) reasons.push(reason('checks-unreadable', p));
   const pageFaults = input.env.TINYDIT_PAGE_FAULTS?.trim();
   if (pageFaults && input.scope.browsers.length) {
-    reasons.push(reason('page-faults-injected', `the browser suites ran with page faults injected (env TINYDIT_PAGE_FAULTS=${pageFaults}): a run that tests the gate, never an acceptance; unset TINYDIT_PAGE_FAULTS`));
+    reasons.push(
+      reason(
+        'page-faults-injected',
+        `the browser suites ran with page faults injected (env TINYDIT_PAGE_FAULTS=${pageFaults}): a run that tests the gate, never an acceptance; unset TINYDIT_PAGE_FAULTS`,
+      ),
+    );
   }
 
   // ---- child processes ----
   for (const p of input.processes) {
     if (p.spawnError) reasons.push(reason('suite-not-started', `${p.name} could not be started (${p.spawnError}): ${p.command}`));
-    else if (p.timedOut) reasons.push(reason('suite-timeout', `${p.name} ran past its time limit and was killed after ${(p.durationMs / 1000).toFixed(0)} s; see ${p.log}`));
-    else if (p.interrupted) { /* covered by 'interrupted' */ }
-    else if (p.signal) reasons.push(reason('suite-crashed', `${p.name} was killed by ${p.signal}; see ${p.log}`));
-    if (p.logError) reasons.push(reason('report-unwritable', `${p.name}: its log ${p.log} could not be written (${p.logError}): free space in the report folder`));
+    else if (p.timedOut)
+      reasons.push(
+        reason(
+          'suite-timeout',
+          `${p.name} ran past its time limit and was killed after ${(p.durationMs / 1000).toFixed(0)} s; see ${p.log}`,
+        ),
+      );
+    else if (p.interrupted) {
+      /* covered by 'interrupted' */
+    } else if (p.signal) reasons.push(reason('suite-crashed', `${p.name} was killed by ${p.signal}; see ${p.log}`));
+    if (p.logError)
+      reasons.push(
+        reason('report-unwritable', `${p.name}: its log ${p.log} could not be written (${p.logError}): free space in the report folder`),
+      );
   }
 
   // ---- runner reports ----
@@ -265,12 +337,28 @@ export function computeVerdict(input: VerdictInput): Verdict {
       if (!input.interrupted) reasons.push(reason('no-report', rr?.problem ?? `${name}: no report was read`));
       continue;
     }
-    for (const f of rr.fileErrors) reasons.push(reason('file-failed-to-load', `${f.runner}: ${f.file} failed to load or run: ${f.message.split('\n').slice(0, 3).join(' ')}`));
+    for (const f of rr.fileErrors)
+      reasons.push(
+        reason('file-failed-to-load', `${f.runner}: ${f.file} failed to load or run: ${f.message.split('\n').slice(0, 3).join(' ')}`),
+      );
     for (const g of rr.globalErrors) reasons.push(reason('global-error', `${name}: ${g.split('\n').slice(0, 3).join(' ')}`));
     const failedTests = rr.tests.filter((t) => !PASSED.has(t.status));
-    if (proc && proc.exitCode !== null && proc.exitCode !== 0 && !proc.timedOut && !proc.interrupted &&
-      failedTests.length === 0 && rr.fileErrors.length === 0 && rr.globalErrors.length === 0) {
-      reasons.push(reason('suite-crashed', `${name} exited with code ${proc.exitCode} but its report shows no failure (crash, unhandled error or config problem); see ${proc.log}`));
+    if (
+      proc &&
+      proc.exitCode !== null &&
+      proc.exitCode !== 0 &&
+      !proc.timedOut &&
+      !proc.interrupted &&
+      failedTests.length === 0 &&
+      rr.fileErrors.length === 0 &&
+      rr.globalErrors.length === 0
+    ) {
+      reasons.push(
+        reason(
+          'suite-crashed',
+          `${name} exited with code ${proc.exitCode} but its report shows no failure (crash, unhandled error or config problem); see ${proc.log}`,
+        ),
+      );
     }
     if (rr.runner === 'vitest' && rr.tests.length === 0 && rr.fileErrors.length === 0) {
       reasons.push(reason('project-empty', 'vitest ran 0 tests: no Node suite ran'));
@@ -280,13 +368,28 @@ export function computeVerdict(input: VerdictInput): Verdict {
     for (const project of input.scope.browsers) {
       const pt = input.playwright.tests.filter((t) => t.project === project);
       if (pt.length === 0) {
-        if (!input.interrupted) reasons.push(reason('project-empty', `Playwright project ${project} ran 0 tests (engine missing from the config, or everything filtered out)`));
+        if (!input.interrupted)
+          reasons.push(
+            reason(
+              'project-empty',
+              `Playwright project ${project} ran 0 tests (engine missing from the config, or everything filtered out)`,
+            ),
+          );
         continue;
       }
       if (!pt.some((t) => t.engine) && !records.some((r) => r.runtime === project)) {
         const why = pt.flatMap((t) => t.errors).find((e) => e) ?? 'no test of it reached the browser';
         // the cause and the line after it (the fixtures' message says how to install the engine there)
-        reasons.push(reason('engine-not-started', `${project}: the engine did not start: ${why.split('\n').filter((l) => l.trim()).slice(0, 2).join(' ')}`));
+        reasons.push(
+          reason(
+            'engine-not-started',
+            `${project}: the engine did not start: ${why
+              .split('\n')
+              .filter((l) => l.trim())
+              .slice(0, 2)
+              .join(' ')}`,
+          ),
+        );
       }
     }
   }
@@ -298,8 +401,16 @@ export function computeVerdict(input: VerdictInput): Verdict {
     const m = matches.get(r) ?? null;
     const selfTest = isSelfTest(r);
     return {
-      id: r.id, check: r.check, runtime: r.runtime, status: r.status, metrics: r.metrics, threshold: r.threshold,
-      message: r.message, artifacts: r.artifacts, selfTest, source: 'record' as const,
+      id: r.id,
+      check: r.check,
+      runtime: r.runtime,
+      status: r.status,
+      metrics: r.metrics,
+      threshold: r.threshold,
+      message: r.message,
+      artifacts: r.artifacts,
+      selfTest,
+      source: 'record' as const,
       ...(m ? { test: { runner: m.test.runner, file: m.test.file, title: m.test.title, project: m.test.project } } : {}),
       ...(r.status !== 'pass' ? { replay: replayCommand(r, m, ctx) } : {}),
     };
@@ -311,25 +422,57 @@ export function computeVerdict(input: VerdictInput): Verdict {
   const notRun: RunnerTest[] = [];
   for (const t of tests) {
     if (PASSED.has(t.status)) continue;
-    if (NOT_RUN.has(t.status)) { notRun.push(t); continue; }
+    if (NOT_RUN.has(t.status)) {
+      notRun.push(t);
+      continue;
+    }
     if (failingRecordTests.has(t)) continue;
     unrecorded.push(t);
   }
   for (const rr of [input.vitest, input.playwright]) {
     for (const f of rr?.fileErrors ?? []) {
       checks.push({
-        id: `file:runner=${f.runner},file=${f.file}`, check: 'test', runtime: f.runner === 'vitest' ? 'node' : 'browser', status: 'error', metrics: {}, threshold: {},
-        artifacts: [], selfTest: false, source: 'runner', message: `the suite file failed to load or run, so none of its checks ran: ${f.message.split('\n').slice(0, 6).join('\n')}`,
-        replay: replayTest({ runner: f.runner, file: f.file, title: '', path: [], project: f.runner === 'vitest' ? 'node' : '', status: 'failed', steps: [], errors: [], durationMs: 0 }, ctx),
+        id: `file:runner=${f.runner},file=${f.file}`,
+        check: 'test',
+        runtime: f.runner === 'vitest' ? 'node' : 'browser',
+        status: 'error',
+        metrics: {},
+        threshold: {},
+        artifacts: [],
+        selfTest: false,
+        source: 'runner',
+        message: `the suite file failed to load or run, so none of its checks ran: ${f.message.split('\n').slice(0, 6).join('\n')}`,
+        replay: replayTest(
+          {
+            runner: f.runner,
+            file: f.file,
+            title: '',
+            path: [],
+            project: f.runner === 'vitest' ? 'node' : '',
+            status: 'failed',
+            steps: [],
+            errors: [],
+            durationMs: 0,
+          },
+          ctx,
+        ),
       });
     }
   }
   for (const t of [...unrecorded, ...notRun]) {
     const ran = !NOT_RUN.has(t.status);
     checks.push({
-      id: testId(t), check: 'test', runtime: t.project, status: ran ? 'fail' : 'error', metrics: { status: t.status, durationMs: t.durationMs },
-      threshold: {}, artifacts: [], selfTest: false, source: 'runner',
-      message: ran ? `the test ${t.status} without a failing check record: ${(t.errors[0] ?? 'no error message').split('\n').slice(0, 6).join('\n')}`
+      id: testId(t),
+      check: 'test',
+      runtime: t.project,
+      status: ran ? 'fail' : 'error',
+      metrics: { status: t.status, durationMs: t.durationMs },
+      threshold: {},
+      artifacts: [],
+      selfTest: false,
+      source: 'runner',
+      message: ran
+        ? `the test ${t.status} without a failing check record: ${(t.errors[0] ?? 'no error message').split('\n').slice(0, 6).join('\n')}`
         : `the test did not run (${t.status}): a check that did not run is not a pass`,
       test: { runner: t.runner, file: t.file, title: t.title, project: t.project },
       replay: replayTest(t, ctx),
@@ -338,16 +481,40 @@ export function computeVerdict(input: VerdictInput): Verdict {
   // hung tests and lost browsers, named as such (the runner stopped them and went on with the next test)
   const timedOut = tests.filter((t) => t.status === 'timedOut');
   if (timedOut.length) {
-    reasons.push(reason('test-timeout', `${timedOut.length} test(s) hung past their time limit and were stopped: ` +
-      list(timedOut, (t) => `${t.project} ${t.file} "${t.title}" (stopped after ${(t.durationMs / 1000).toFixed(0)} s)`)));
+    reasons.push(
+      reason(
+        'test-timeout',
+        `${timedOut.length} test(s) hung past their time limit and were stopped: ` +
+          list(timedOut, (t) => `${t.project} ${t.file} "${t.title}" (stopped after ${(t.durationMs / 1000).toFixed(0)} s)`),
+      ),
+    );
   }
-  const crashed = tests.filter((t) => t.runner === 'playwright' && t.status !== 'timedOut' && FAILED_TEST.has(t.status) && t.errors.some((e) => BROWSER_GONE.test(e)));
+  const crashed = tests.filter(
+    (t) => t.runner === 'playwright' && t.status !== 'timedOut' && FAILED_TEST.has(t.status) && t.errors.some((e) => BROWSER_GONE.test(e)),
+  );
   if (crashed.length) {
-    reasons.push(reason('engine-crashed', `${crashed.length} test(s) lost their browser mid-test (it crashed or was killed; the following tests got a new one): ` +
-      list(crashed, (t) => `${t.project} ${t.file} "${t.title}": ${(t.errors.find((e) => BROWSER_GONE.test(e)) ?? '').split('\n')[0]}`)));
+    reasons.push(
+      reason(
+        'engine-crashed',
+        `${crashed.length} test(s) lost their browser mid-test (it crashed or was killed; the following tests got a new one): ` +
+          list(crashed, (t) => `${t.project} ${t.file} "${t.title}": ${(t.errors.find((e) => BROWSER_GONE.test(e)) ?? '').split('\n')[0]}`),
+      ),
+    );
   }
-  if (unrecorded.length) reasons.push(reason('test-failed-unrecorded', `${unrecorded.length} test(s) failed with no failing check record: ${list(unrecorded, (t) => `${t.project} ${t.file} "${t.title}"`)}`));
-  if (notRun.length) reasons.push(reason('test-not-run', `${notRun.length} test(s) did not run: ${list(notRun, (t) => `${t.project} ${t.file} "${t.title}" (${t.status})`)}`));
+  if (unrecorded.length)
+    reasons.push(
+      reason(
+        'test-failed-unrecorded',
+        `${unrecorded.length} test(s) failed with no failing check record: ${list(unrecorded, (t) => `${t.project} ${t.file} "${t.title}"`)}`,
+      ),
+    );
+  if (notRun.length)
+    reasons.push(
+      reason(
+        'test-not-run',
+        `${notRun.length} test(s) did not run: ${list(notRun, (t) => `${t.project} ${t.file} "${t.title}" (${t.status})`)}`,
+      ),
+    );
 
   // ---- expected families (a screening expects the contract-level families, whatever the bundle holds) ----
   const level = input.level;
@@ -358,33 +525,68 @@ export function computeVerdict(input: VerdictInput): Verdict {
       // a run limited to some suite files cannot be expected to cover the others' families
       const limited = e.where === 'node' ? input.scope.suites?.node : input.scope.suites?.browser;
       if (limited?.length) continue;
-      const runtimes = e.where === 'node' ? (input.scope.node ? ['node'] : []) : (input.scope.shard ? [] : input.scope.browsers);
+      const runtimes = e.where === 'node' ? (input.scope.node ? ['node'] : []) : input.scope.shard ? [] : input.scope.browsers;
       for (const rt of runtimes) {
-        const has = records.some((r) => !isSelfTest(r) && r.check === e.family && (e.where === 'node' ? !isBrowserRuntime(r.runtime) : r.runtime === rt));
-        if (!has) reasons.push(reason('family-missing', `no ${e.family} check ran on ${rt}: its suite did not run or recorded nothing (expected at level ${judgedAt})`));
+        const has = records.some(
+          (r) => !isSelfTest(r) && r.check === e.family && (e.where === 'node' ? !isBrowserRuntime(r.runtime) : r.runtime === rt),
+        );
+        if (!has)
+          reasons.push(
+            reason(
+              'family-missing',
+              `no ${e.family} check ran on ${rt}: its suite did not run or recorded nothing (expected at level ${judgedAt})`,
+            ),
+          );
       }
     }
   }
 
   // ---- the speed budget: a manifest that states one is judged on every runtime of it in scope ----
   const budget = (input.bundle.manifest as { budget?: { fullGenerationMs?: Record<string, number> } } | null)?.budget;
-  if (budget?.fullGenerationMs && (level === 'full' || level === 'contract-only') && !input.scope.grep && input.refused === undefined && !input.interrupted) {
+  if (
+    budget?.fullGenerationMs &&
+    (level === 'full' || level === 'contract-only') &&
+    !input.scope.grep &&
+    input.refused === undefined &&
+    !input.interrupted
+  ) {
     const fix = `run \`npm run bench -- --budget-only --bundle ${ctx.bundle} --report-dir <this run folder>\` then \`npm run gate -- render <this run folder>\`, or the gate without --shard`;
     if (input.scope.shard || input.scope.mergedFrom) {
       if (!records.some((r) => r.check === 'speed' && !isSelfTest(r))) {
-        reasons.push(reason('speed-not-judged', `the manifest states a speed budget (budget.fullGenerationMs: ${Object.keys(budget.fullGenerationMs).join(', ')}) and a sharded run does not measure it: ${fix}`));
+        reasons.push(
+          reason(
+            'speed-not-judged',
+            `the manifest states a speed budget (budget.fullGenerationMs: ${Object.keys(budget.fullGenerationMs).join(', ')}) and a sharded run does not measure it: ${fix}`,
+          ),
+        );
       }
     } else {
       for (const rt of budgetRuntimesInScope(budget, input.scope.node, input.scope.browsers)) {
         if (!records.some((r) => r.check === 'speed' && r.runtime === rt && !isSelfTest(r))) {
-          reasons.push(reason('family-missing', `no speed check ran on ${rt}: the manifest states budget.fullGenerationMs.${rt} = ${budget.fullGenerationMs[rt]} ms and the benchmark recorded nothing for it (see logs/bench.log); ${fix}`));
+          reasons.push(
+            reason(
+              'family-missing',
+              `no speed check ran on ${rt}: the manifest states budget.fullGenerationMs.${rt} = ${budget.fullGenerationMs[rt]} ms and the benchmark recorded nothing for it (see logs/bench.log); ${fix}`,
+            ),
+          );
         }
       }
     }
     const bench = input.processes.find((p) => p.name === 'bench');
-    if (bench && bench.exitCode !== null && bench.exitCode !== 0 && !bench.timedOut && !bench.interrupted &&
-      !records.some((r) => r.check === 'speed' && !isSelfTest(r) && r.status !== 'pass')) {
-      reasons.push(reason('suite-crashed', `the speed benchmark exited with code ${bench.exitCode} without a failing speed record (a configuration it could not measure, or a crash); see ${bench.log}`));
+    if (
+      bench &&
+      bench.exitCode !== null &&
+      bench.exitCode !== 0 &&
+      !bench.timedOut &&
+      !bench.interrupted &&
+      !records.some((r) => r.check === 'speed' && !isSelfTest(r) && r.status !== 'pass')
+    ) {
+      reasons.push(
+        reason(
+          'suite-crashed',
+          `the speed benchmark exited with code ${bench.exitCode} without a failing speed record (a configuration it could not measure, or a crash); see ${bench.log}`,
+        ),
+      );
     }
   }
 
@@ -392,18 +594,33 @@ export function computeVerdict(input: VerdictInput): Verdict {
   //      initialization hung (harness/web/main.ts); the model was judged in the second one, the retry is shown ----
   const retried = records.filter((r) => !isSelfTest(r) && typeof r.metrics.initAttempts === 'number' && r.metrics.initAttempts > 1);
   if (retried.length) {
-    reasons.push(reason('engine-init-retried', `${retried.length} browser load(s) abandoned a worker whose onnxruntime-web initialization hung (before parsing the model) and loaded in a new one: ` +
-      list(retried, (r) => `${r.id} (${String(r.metrics.initFailures ?? '').split(';')[0]})`, 4)));
+    reasons.push(
+      reason(
+        'engine-init-retried',
+        `${retried.length} browser load(s) abandoned a worker whose onnxruntime-web initialization hung (before parsing the model) and loaded in a new one: ` +
+          list(retried, (r) => `${r.id} (${String(r.metrics.initFailures ?? '').split(';')[0]})`, 4),
+      ),
+    );
   }
 
   // ---- the goldens' own provenance: the bundle's yardsticks are not taken on faith ----
   const goldens = goldensTrust(records, input.level, input.trustGoldens === true);
   if (mode === 'gate' && input.level === 'full') {
     if (goldens.state === 'unverified') {
-      reasons.push(reason('goldens-unverified', 'no provenance record says the goldens follow from the checkpoint (suites/node/provenance.test.ts did not run in this scope): ' +
-        'numeric agreement with goldens nobody re-derived proves nothing about the model; run the full gate'));
+      reasons.push(
+        reason(
+          'goldens-unverified',
+          'no provenance record says the goldens follow from the checkpoint (suites/node/provenance.test.ts did not run in this scope): ' +
+            'numeric agreement with goldens nobody re-derived proves nothing about the model; run the full gate',
+        ),
+      );
     } else if (goldens.state === 'trusted-by-flag') {
-      reasons.push(reason('goldens-trusted-unverified', 'the bundle ships no checkpoint, so its goldens could not be re-derived: they were TRUSTED, not verified, because --trust-goldens was given (recorded here)'));
+      reasons.push(
+        reason(
+          'goldens-trusted-unverified',
+          'the bundle ships no checkpoint, so its goldens could not be re-derived: they were TRUSTED, not verified, because --trust-goldens was given (recorded here)',
+        ),
+      );
     }
   }
 
@@ -413,13 +630,32 @@ export function computeVerdict(input: VerdictInput): Verdict {
   const judgedErrored = checks.filter((c) => c.status === 'error' && !c.selfTest && c.source === 'record');
   const selfFailed = checks.filter((c) => c.status === 'fail' && c.selfTest);
   const selfErrored = checks.filter((c) => c.status === 'error' && c.selfTest);
-  if (judgedErrored.length) reasons.unshift(reason('checks-errored', `${judgedErrored.length} check(s) could not run to a judgement (status error: the harness or the environment, not the model): ${list(judgedErrored, (c) => c.id, 5)}`));
-  if (judgedFailed.length) reasons.unshift(reason('checks-failed', `${judgedFailed.length} check(s) failed: ${list(judgedFailed, (c) => c.id, 5)}`));
-  if (selfFailed.length) reasons.push(reason('self-test-failed', `${selfFailed.length} proof(s) failed: a check passed this model broken on purpose, so it cannot vouch for this model: ${list(selfFailed, (c) => c.id, 5)}`));
-  if (selfErrored.length) reasons.push(reason('self-test-errored', `${selfErrored.length} proof(s) could not run (status error): ${list(selfErrored, (c) => c.id, 5)}`));
+  if (judgedErrored.length)
+    reasons.unshift(
+      reason(
+        'checks-errored',
+        `${judgedErrored.length} check(s) could not run to a judgement (status error: the harness or the environment, not the model): ${list(judgedErrored, (c) => c.id, 5)}`,
+      ),
+    );
+  if (judgedFailed.length)
+    reasons.unshift(reason('checks-failed', `${judgedFailed.length} check(s) failed: ${list(judgedFailed, (c) => c.id, 5)}`));
+  if (selfFailed.length)
+    reasons.push(
+      reason(
+        'self-test-failed',
+        `${selfFailed.length} proof(s) failed: a check passed this model broken on purpose, so it cannot vouch for this model: ${list(selfFailed, (c) => c.id, 5)}`,
+      ),
+    );
+  if (selfErrored.length)
+    reasons.push(
+      reason('self-test-errored', `${selfErrored.length} proof(s) could not run (status error): ${list(selfErrored, (c) => c.id, 5)}`),
+    );
 
   const rank = (c: VerdictCheck): number => (c.status === 'pass' ? 3 : c.source === 'runner' ? 2 : c.selfTest ? 1 : 0);
-  const ordered = checks.map((c, i) => ({ c, i })).sort((a, b) => rank(a.c) - rank(b.c) || a.i - b.i).map((x) => x.c);
+  const ordered = checks
+    .map((c, i) => ({ c, i }))
+    .sort((a, b) => rank(a.c) - rank(b.c) || a.i - b.i)
+    .map((x) => x.c);
   const failed = ordered.filter((c) => c.status !== 'pass').map((c) => c.id);
 
   const blocking = reasons.filter((r) => !NOTE_CODES.has(r.code) && !SCOPE_CODES.has(r.code));
@@ -429,15 +665,17 @@ export function computeVerdict(input: VerdictInput): Verdict {
   const harnessFaults = blocking.filter((r) => !MODEL_CODES.has(r.code));
   let outcome: Outcome;
   if (modelFaults.length > 0) outcome = 'rejected';
-  else if (!complete || harnessFaults.length > 0 || failed.length > 0 || !(level === 'full' || level === 'contract-only')) outcome = 'inconclusive';
+  else if (!complete || harnessFaults.length > 0 || failed.length > 0 || !(level === 'full' || level === 'contract-only'))
+    outcome = 'inconclusive';
   else if (!input.scope.full) outcome = 'passed-narrowed';
   else if (mode === 'screen') outcome = 'screened';
   else if (scopeNotes.length > 0 || level !== 'full') outcome = 'inconclusive';
   else outcome = 'accepted';
   const accepted = outcome === 'accepted';
   const det = collectDeterminism(records);
-  const why = (outcome === 'rejected' ? modelFaults[0]?.message : harnessFaults[0]?.message) ??
-    (failed.length ? `${failed.length} check(s) failed` : scopeNotes[0]?.message ?? 'not complete');
+  const why =
+    (outcome === 'rejected' ? modelFaults[0]?.message : harnessFaults[0]?.message) ??
+    (failed.length ? `${failed.length} check(s) failed` : (scopeNotes[0]?.message ?? 'not complete'));
   const rerun = outcome === 'inconclusive' ? rerunAdvice(input, harnessFaults, tests) : undefined;
 
   return {
@@ -486,6 +724,7 @@ export function goldensTrust(records: GateRecord[], level: string, flag: boolean
   if (level === 'contract-only') return { state: 'absent', flag, provenance: counts };
   if (prov.length === 0) return { state: 'unverified', flag, provenance: counts };
   if (passed < prov.length) return { state: 'failed', flag, provenance: counts };
-  if (prov.some((r) => r.metrics.trustedByFlag === true)) return { state: flag ? 'trusted-by-flag' : 'unverified', flag, provenance: counts };
+  if (prov.some((r) => r.metrics.trustedByFlag === true))
+    return { state: flag ? 'trusted-by-flag' : 'unverified', flag, provenance: counts };
   return { state: 'verified', flag, provenance: counts };
 }

@@ -14,7 +14,17 @@ export default class GateProgressReporter implements Reporter {
   private failed = 0;
 
   private emit(e: Omit<ProgressEvent, 'runner'>): void {
-    process.stdout.write(formatProgressEvent({ runner: 'vitest', total: this.total, done: this.done, failed: this.failed, files: this.files, filesDone: this.filesDone, ...e }) + '\n');
+    process.stdout.write(
+      formatProgressEvent({
+        runner: 'vitest',
+        total: this.total,
+        done: this.done,
+        failed: this.failed,
+        files: this.files,
+        filesDone: this.filesDone,
+        ...e,
+      }) + '\n',
+    );
   }
 
   onTestRunStart(specifications: ReadonlyArray<TestSpecification>): void {
@@ -35,7 +45,13 @@ export default class GateProgressReporter implements Reporter {
     this.done++;
     const state = t.result().state;
     if (state === 'failed') this.failed++;
-    this.emit({ event: 'result', file: relative(process.cwd(), t.module.moduleId), title: t.name, project: 'node', status: state === 'failed' ? 'failed' : state === 'passed' ? 'passed' : state });
+    this.emit({
+      event: 'result',
+      file: relative(process.cwd(), t.module.moduleId),
+      title: t.name,
+      project: 'node',
+      status: state === 'failed' ? 'failed' : state === 'passed' ? 'passed' : state,
+    });
   }
 
   onTestModuleEnd(): void {

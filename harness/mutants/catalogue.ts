@@ -8,7 +8,15 @@
  */
 import { breedRowsUntrained, fixBatchDim, injectNonFinite, renameIO, setInputDtype, zeroOutputLayer } from '../mutate.js';
 import {
-  breedRowsEqual, channelsSwapped, echoInput, halfRoundTrip, outputAffine, posEmbedZeroed, relativeNoise, scaleNpy, swapBreedRows,
+  breedRowsEqual,
+  channelsSwapped,
+  echoInput,
+  halfRoundTrip,
+  outputAffine,
+  posEmbedZeroed,
+  relativeNoise,
+  scaleNpy,
+  swapBreedRows,
   timestepInputZeroed,
 } from './edits.js';
 import { guidanceScaleConstant, nullIndexConstant, timestepScaleConstant, withScalarConstant, withUnpatchifyPerm } from './graph.js';
@@ -16,8 +24,11 @@ import type { Manifest } from '../bundle.js';
 import type { BuildContext, Mutant, MutantBuild } from './types.js';
 
 /** Applies one edit to each listed variant (default: every variant of the bundle). */
-function variants(ctx: BuildContext, edit: (bytes: Uint8Array, source: string, variant: string) => Uint8Array,
-  which: (variant: string) => boolean = () => true): MutantBuild {
+function variants(
+  ctx: BuildContext,
+  edit: (bytes: Uint8Array, source: string, variant: string) => Uint8Array,
+  which: (variant: string) => boolean = () => true,
+): MutantBuild {
   const models: Record<string, Uint8Array> = {};
   for (const v of ctx.bundle.variantNames) {
     if (!which(v)) continue;
@@ -27,8 +38,14 @@ function variants(ctx: BuildContext, edit: (bytes: Uint8Array, source: string, v
   return { models };
 }
 
-const isFloat = (ctx: BuildContext) => (v: string): boolean => !ctx.bundle.variant(v).quantized;
-const isBaked = (ctx: BuildContext) => (v: string): boolean => ctx.bundle.variant(v).guidance === 'baked';
+const isFloat =
+  (ctx: BuildContext) =>
+  (v: string): boolean =>
+    !ctx.bundle.variant(v).quantized;
+const isBaked =
+  (ctx: BuildContext) =>
+  (v: string): boolean =>
+    ctx.bundle.variant(v).guidance === 'baked';
 /** The default export: float, guidance baked in. */
 const guidedName = (ctx: BuildContext): string => {
   const v = ctx.bundle.variantNames.find((n) => !ctx.bundle.variant(n).quantized && ctx.bundle.variant(n).guidance === 'baked');
@@ -77,14 +94,23 @@ function regeneratedBundle(ctx: BuildContext, mutant: string): MutantBuild {
   const theirs = pyManifest.identity.checkpoint;
   // the point of this mutant: the regenerated bundle claims the good checkpoint (make_mutants.py writes it so)
   if (theirs.sha256 !== ck.sha256 || theirs.weights !== ck.weights) {
-    throw new Error(`${mutant}/${sub}/manifest.json identity.checkpoint (${theirs.sha256?.slice(0, 12)}, ${theirs.weights}) is not the bundle's ` +
-      `(${ck.sha256?.slice(0, 12)}, ${ck.weights}): remake it with reference/python/make_mutants.py --only ${mutant}`);
+    throw new Error(
+      `${mutant}/${sub}/manifest.json identity.checkpoint (${theirs.sha256?.slice(0, 12)}, ${theirs.weights}) is not the bundle's ` +
+        `(${ck.sha256?.slice(0, 12)}, ${ck.weights}): remake it with reference/python/make_mutants.py --only ${mutant}`,
+    );
   }
   const replace: Record<string, Uint8Array> = {};
   for (const rel of ctx.pythonFiles(mutant, `${sub}/goldens`)) replace[rel] = ctx.pythonFile(mutant, `${sub}/goldens/${rel}`);
-  if (!replace['index.json']) throw new Error(`${mutant}/${sub}/goldens/index.json is missing: remake it with reference/python/make_mutants.py --only ${mutant}`);
+  if (!replace['index.json'])
+    throw new Error(`${mutant}/${sub}/goldens/index.json is missing: remake it with reference/python/make_mutants.py --only ${mutant}`);
   const tolerance = pyManifest.tolerance;
-  return { models, goldens: { replace }, manifest: (m) => { if (tolerance) m.tolerance = structuredClone(tolerance); } };
+  return {
+    models,
+    goldens: { replace },
+    manifest: (m) => {
+      if (tolerance) m.tolerance = structuredClone(tolerance);
+    },
+  };
 }
 
 /**
@@ -99,14 +125,21 @@ function selfConsistentBundle(ctx: BuildContext, mutant: string): MutantBuild {
   const { models } = python(ctx, mutant, files, sub);
   const pyManifest = JSON.parse(new TextDecoder().decode(ctx.pythonFile(mutant, `${sub}/manifest.json`))) as Manifest;
   const ckFile = pyManifest.identity.checkpoint.file;
-  if (!ckFile) throw new Error(`${mutant}/${sub}/manifest.json names no checkpoint file: remake it with reference/python/make_mutants.py --only ${mutant}`);
+  if (!ckFile)
+    throw new Error(
+      `${mutant}/${sub}/manifest.json names no checkpoint file: remake it with reference/python/make_mutants.py --only ${mutant}`,
+    );
   const replace: Record<string, Uint8Array> = {};
   for (const rel of ctx.pythonFiles(mutant, `${sub}/goldens`)) replace[rel] = ctx.pythonFile(mutant, `${sub}/goldens/${rel}`);
-  if (!replace['index.json']) throw new Error(`${mutant}/${sub}/goldens/index.json is missing: remake it with reference/python/make_mutants.py --only ${mutant}`);
+  if (!replace['index.json'])
+    throw new Error(`${mutant}/${sub}/goldens/index.json is missing: remake it with reference/python/make_mutants.py --only ${mutant}`);
   const other: Record<string, Uint8Array> = { [ckFile]: ctx.pythonFile(mutant, `${sub}/${ckFile}`) };
-  if (ctx.pythonFiles(mutant, sub).includes('samples_grid.png')) other['samples_grid.png'] = ctx.pythonFile(mutant, `${sub}/samples_grid.png`);
+  if (ctx.pythonFiles(mutant, sub).includes('samples_grid.png'))
+    other['samples_grid.png'] = ctx.pythonFile(mutant, `${sub}/samples_grid.png`);
   return {
-    models, goldens: { replace }, files: other,
+    models,
+    goldens: { replace },
+    files: other,
     manifest: (m) => {
       m.name = pyManifest.name;
       m.identity = structuredClone(pyManifest.identity);
@@ -118,31 +151,83 @@ function selfConsistentBundle(ctx: BuildContext, mutant: string): MutantBuild {
 
 /** The self-consistent mutants: name, the export-form mutant of the same fault (if any), aimed checks, description. */
 const SELF_CONSISTENT: Array<{ name: string; fault?: string; origin?: number[]; expect: string[]; description: string }> = [
-  { name: 'sc-breeds-rolled', expect: ['judge/accuracy'],
-    description: 'breed embedding row b <- row b+1 (mod 13) in the checkpoint, bundle regenerated from it: asking for a breed draws the next one' },
-  { name: 'sc-breeds-swapped', fault: 'breeds-swapped', origin: [3], expect: ['judge/accuracy'],
-    description: 'embedding rows of Bombay and Siamese exchanged in the checkpoint, bundle regenerated from it' },
-  { name: 'sc-breed-rows-equal', origin: [3], expect: ['behaviour/depends-on-breed', 'judge/accuracy'],
-    description: 'every breed row (0..12) equal to row 0 in the checkpoint (null row kept), bundle regenerated from it: the breed is ignored' },
-  { name: 'sc-breeds-untrained', fault: 'breeds-untrained', origin: [3], expect: ['behaviour/depends-on-breed', 'judge/accuracy'],
-    description: 'breed rows 2..12 back at their initial values (normal, std 0.02) in the checkpoint, as if only labels 0 and 1 were trained, bundle regenerated from it' },
-  { name: 'sc-channels-swapped', fault: 'channels-swapped', expect: ['judge/accuracy', 'judge/kid'],
-    description: 'the checkpoint works in BGR (patch-embedding input and output-layer channels swapped), bundle regenerated from it' },
-  { name: 'sc-pixel-range-halved', fault: 'pixel-range-halved', expect: ['judge/validity', 'judge/kid'],
-    description: 'output layer weight and bias x0.5 in the checkpoint (images at half range), bundle regenerated from it' },
-  { name: 'sc-pixel-range-shifted', fault: 'pixel-range-shifted', expect: ['judge/validity', 'judge/kid'],
-    description: 'output layer bias + 0.5 in the checkpoint (images 64 levels brighter), bundle regenerated from it' },
-  { name: 'sc-output-washed-out', expect: ['judge/validity', 'judge/kid', 'judge/accuracy'],
-    description: 'output layer weight and bias x0.3 in the checkpoint (mostly noise, faint cats), bundle regenerated from it' },
-  { name: 'sc-t-blind', fault: 't-blind', origin: [5], expect: ['behaviour/depends-on-t'],
-    description: 'timestep MLP input weights zeroed in the checkpoint (a constant time embedding), bundle regenerated from it' },
-  { name: 'sc-position-blind', fault: 'position-blind', origin: [4], expect: ['behaviour/depends-on-position', 'behaviour/depends-on-position-flat', 'behaviour/locality'],
-    description: 'position embedding zeroed in the checkpoint, bundle regenerated from it' },
-  { name: 'sc-raw-weights', fault: 'raw-weights', origin: [7], expect: ['provenance', 'judge'],
-    description: 'the checkpoint\'s ema_params replaced by its raw weights (the EMA never reaches what ships), bundle regenerated from it' },
+  {
+    name: 'sc-breeds-rolled',
+    expect: ['judge/accuracy'],
+    description:
+      'breed embedding row b <- row b+1 (mod 13) in the checkpoint, bundle regenerated from it: asking for a breed draws the next one',
+  },
+  {
+    name: 'sc-breeds-swapped',
+    fault: 'breeds-swapped',
+    origin: [3],
+    expect: ['judge/accuracy'],
+    description: 'embedding rows of Bombay and Siamese exchanged in the checkpoint, bundle regenerated from it',
+  },
+  {
+    name: 'sc-breed-rows-equal',
+    origin: [3],
+    expect: ['behaviour/depends-on-breed', 'judge/accuracy'],
+    description:
+      'every breed row (0..12) equal to row 0 in the checkpoint (null row kept), bundle regenerated from it: the breed is ignored',
+  },
+  {
+    name: 'sc-breeds-untrained',
+    fault: 'breeds-untrained',
+    origin: [3],
+    expect: ['behaviour/depends-on-breed', 'judge/accuracy'],
+    description:
+      'breed rows 2..12 back at their initial values (normal, std 0.02) in the checkpoint, as if only labels 0 and 1 were trained, bundle regenerated from it',
+  },
+  {
+    name: 'sc-channels-swapped',
+    fault: 'channels-swapped',
+    expect: ['judge/accuracy', 'judge/kid'],
+    description: 'the checkpoint works in BGR (patch-embedding input and output-layer channels swapped), bundle regenerated from it',
+  },
+  {
+    name: 'sc-pixel-range-halved',
+    fault: 'pixel-range-halved',
+    expect: ['judge/validity', 'judge/kid'],
+    description: 'output layer weight and bias x0.5 in the checkpoint (images at half range), bundle regenerated from it',
+  },
+  {
+    name: 'sc-pixel-range-shifted',
+    fault: 'pixel-range-shifted',
+    expect: ['judge/validity', 'judge/kid'],
+    description: 'output layer bias + 0.5 in the checkpoint (images 64 levels brighter), bundle regenerated from it',
+  },
+  {
+    name: 'sc-output-washed-out',
+    expect: ['judge/validity', 'judge/kid', 'judge/accuracy'],
+    description: 'output layer weight and bias x0.3 in the checkpoint (mostly noise, faint cats), bundle regenerated from it',
+  },
+  {
+    name: 'sc-t-blind',
+    fault: 't-blind',
+    origin: [5],
+    expect: ['behaviour/depends-on-t'],
+    description: 'timestep MLP input weights zeroed in the checkpoint (a constant time embedding), bundle regenerated from it',
+  },
+  {
+    name: 'sc-position-blind',
+    fault: 'position-blind',
+    origin: [4],
+    expect: ['behaviour/depends-on-position', 'behaviour/depends-on-position-flat', 'behaviour/locality'],
+    description: 'position embedding zeroed in the checkpoint, bundle regenerated from it',
+  },
+  {
+    name: 'sc-raw-weights',
+    fault: 'raw-weights',
+    origin: [7],
+    expect: ['provenance', 'judge'],
+    description: "the checkpoint's ema_params replaced by its raw weights (the EMA never reaches what ships), bundle regenerated from it",
+  },
   ...[250, 500, 1000].map((n) => ({
     // an early checkpoint: breeds not yet told apart (depends-on-breed, every pair) or images not yet the training data's (judge)
-    name: `sc-under-trained-${n}`, origin: [8], expect: ['judge', 'behaviour/depends-on-breed'],
+    name: `sc-under-trained-${n}`,
+    origin: [8],
+    expect: ['judge', 'behaviour/depends-on-breed'],
     description: `the step-${n} checkpoint of a 5,000-step training run (train.py --seed 1 --keep-steps), bundle made from it by make_bundle.py`,
   })),
 ];
@@ -150,20 +235,29 @@ const SELF_CONSISTENT: Array<{ name: string; fault?: string; origin?: number[]; 
 export const CATALOGUE: Mutant[] = [
   // ---- ORIGIN 1 and 2: no velocity, or the input handed back ----
   {
-    name: 'zero-velocity', origin: [1, 2], kind: 'node', cheap: true,
+    name: 'zero-velocity',
+    origin: [1, 2],
+    kind: 'node',
+    cheap: true,
     description: 'output layer zeroed in every variant (a step-0 checkpoint): velocity 0, sampling returns the input noise',
     expect: ['weights/output-layer', 'behaviour/nonzero'],
     build: (ctx) => variants(ctx, (b, s) => zeroOutputLayer(b, s)),
   },
   {
-    name: 'output-equals-input', origin: [1], kind: 'node', cheap: true,
+    name: 'output-equals-input',
+    origin: [1],
+    kind: 'node',
+    cheap: true,
     description: 'the float graphs return their input (v = x, whatever t and breed), as a model trained on a degenerate target',
     expect: ['behaviour/not-input'],
     build: (ctx) => variants(ctx, (b, s) => echoInput(b, ctx.geometry, s), isFloat(ctx)),
   },
   // ---- ORIGIN 3: breeds ----
   {
-    name: 'breed-blind', origin: [3], kind: 'node', cheap: true,
+    name: 'breed-blind',
+    origin: [3],
+    kind: 'node',
+    cheap: true,
     description: 'every breed embedding row (null included) equal to row 0 in every variant: the breed input is ignored',
     expect: ['behaviour/depends-on-breed'],
     build: (ctx) => variants(ctx, (b, s) => breedRowsEqual(b, s)),
@@ -171,47 +265,78 @@ export const CATALOGUE: Mutant[] = [
   {
     // As the real project shipped its breeds: only labels 0 and 1 ever trained. An aggregate breed spread passed it
     // (rows 0 and 1 differ a lot); depends-on-breed now holds for every pair (harness/behaviour.ts).
-    name: 'breeds-untrained', origin: [3], kind: 'node', cheap: true,
-    description: 'every breed embedding row but 0 and 1 (never the null row) re-drawn as at init (normal, std 0.02, seed 4242 + row) in every variant: only labels 0 and 1 trained, the other eleven breeds drawn alike',
+    name: 'breeds-untrained',
+    origin: [3],
+    kind: 'node',
+    cheap: true,
+    description:
+      'every breed embedding row but 0 and 1 (never the null row) re-drawn as at init (normal, std 0.02, seed 4242 + row) in every variant: only labels 0 and 1 trained, the other eleven breeds drawn alike',
     expect: ['behaviour/depends-on-breed'],
-    build: (ctx) => variants(ctx, (b, s) => breedRowsUntrained(b,
-      ctx.bundle.manifest.breeds.map((_, k) => k).filter((k) => k >= 2 && k !== ctx.bundle.manifest.guidance.nullIndex), 4242, s)),
+    build: (ctx) =>
+      variants(ctx, (b, s) =>
+        breedRowsUntrained(
+          b,
+          ctx.bundle.manifest.breeds.map((_, k) => k).filter((k) => k >= 2 && k !== ctx.bundle.manifest.guidance.nullIndex),
+          4242,
+          s,
+        ),
+      ),
   },
   {
-    name: 'breeds-swapped', origin: [3], kind: 'node', cheap: true,
+    name: 'breeds-swapped',
+    origin: [3],
+    kind: 'node',
+    cheap: true,
     description: 'embedding rows of Bombay and Siamese exchanged in every variant: asking for one draws the other',
     expect: ['velocity', 'trajectory'],
     build: (ctx) => variants(ctx, (b, s) => swapBreedRows(b, breedIndex(ctx, 'Bombay'), breedIndex(ctx, 'Siamese'), s)),
   },
   // ---- ORIGIN 5: time ----
   {
-    name: 't-blind', origin: [5], kind: 'node', cheap: true,
+    name: 't-blind',
+    origin: [5],
+    kind: 'node',
+    cheap: true,
     description: 'timestep MLP input weights zeroed in every variant: the time embedding is a constant',
     expect: ['behaviour/depends-on-t'],
     build: (ctx) => variants(ctx, (b, s) => timestepInputZeroed(b, s)),
   },
   {
-    name: 't-unscaled', origin: [5], kind: 'node', cheap: true,
+    name: 't-unscaled',
+    origin: [5],
+    kind: 'node',
+    cheap: true,
     description: 'the timestep reaches the sinusoid unscaled (t, not t*1000) in every variant',
     expect: ['behaviour/depends-on-t', 'velocity'],
     build: (ctx) => variants(ctx, (b, s) => withScalarConstant(b, timestepScaleConstant(b, s), 1)),
   },
   // ---- ORIGIN 4: space ----
   {
-    name: 'position-blind', origin: [4], kind: 'node', cheap: true,
+    name: 'position-blind',
+    origin: [4],
+    kind: 'node',
+    cheap: true,
     description: 'position embedding zeroed in every variant: the model is exactly patch-permutation-equivariant',
     expect: ['behaviour/depends-on-position', 'behaviour/depends-on-position-flat'],
     build: (ctx) => variants(ctx, (b, s) => posEmbedZeroed(b, s)),
   },
   {
-    name: 'unpatchify-scrambled', origin: [4], kind: 'node', cheap: true,
-    description: 'unpatchify transposes grid and patch axes (perm 0,5,3,1,4,2 for 0,5,1,3,2,4) in every variant: pixels land in the wrong places',
+    name: 'unpatchify-scrambled',
+    origin: [4],
+    kind: 'node',
+    cheap: true,
+    description:
+      'unpatchify transposes grid and patch axes (perm 0,5,3,1,4,2 for 0,5,1,3,2,4) in every variant: pixels land in the wrong places',
     expect: ['behaviour/locality', 'velocity', 'trajectory'],
     build: (ctx) => variants(ctx, (b, s) => withUnpatchifyPerm(b, [0, 5, 3, 1, 4, 2], s)),
   },
   {
-    name: 'position-blind-unpatchify-scrambled', origin: [4], kind: 'node', cheap: true,
-    description: 'position embedding zeroed AND unpatchify transposed (perm 0,5,3,1,4,2) in every variant, as ORIGIN failure 4 shipped: depends-on-position passes it (1.41)',
+    name: 'position-blind-unpatchify-scrambled',
+    origin: [4],
+    kind: 'node',
+    cheap: true,
+    description:
+      'position embedding zeroed AND unpatchify transposed (perm 0,5,3,1,4,2) in every variant, as ORIGIN failure 4 shipped: depends-on-position passes it (1.41)',
     expect: ['behaviour/locality', 'behaviour/depends-on-position-flat'],
     build: (ctx) => variants(ctx, (b, s) => withUnpatchifyPerm(posEmbedZeroed(b, s), [0, 5, 3, 1, 4, 2], s)),
   },
@@ -220,20 +345,32 @@ export const CATALOGUE: Mutant[] = [
     // golden agrees with it (velocity, trajectory, image and stats checks pass by construction) and
     // depends-on-position is fooled by the pair; only the goldens-free checks are aimed at it (provenance fails
     // too, as collateral: the bundle ships the good checkpoint.pt).
-    name: 'position-as-shipped-regenerated', origin: [4], kind: 'node', cheap: false, python: ['position-as-shipped-regenerated'],
-    description: 'position embedding zeroed AND unpatchify transposed (perm 0,5,3,1,4,2), the three variants AND all goldens (and the quantized profile) regenerated from that model, shipped with the good EMA checkpoint.pt and a manifest naming it',
+    name: 'position-as-shipped-regenerated',
+    origin: [4],
+    kind: 'node',
+    cheap: false,
+    python: ['position-as-shipped-regenerated'],
+    description:
+      'position embedding zeroed AND unpatchify transposed (perm 0,5,3,1,4,2), the three variants AND all goldens (and the quantized profile) regenerated from that model, shipped with the good EMA checkpoint.pt and a manifest naming it',
     expect: ['behaviour/locality', 'behaviour/depends-on-position-flat'],
     build: (ctx) => regeneratedBundle(ctx, 'position-as-shipped-regenerated'),
   },
   {
-    name: 'unpatchify-patch-transposed', origin: [4], kind: 'node', cheap: true,
-    description: 'unpatchify writes each patch transposed (perm 0,5,1,4,2,3) in every variant: patch embedding and unpatchify disagree inside a patch',
+    name: 'unpatchify-patch-transposed',
+    origin: [4],
+    kind: 'node',
+    cheap: true,
+    description:
+      'unpatchify writes each patch transposed (perm 0,5,1,4,2,3) in every variant: patch embedding and unpatchify disagree inside a patch',
     expect: ['behaviour/locality', 'velocity', 'trajectory'],
     build: (ctx) => variants(ctx, (b, s) => withUnpatchifyPerm(b, [0, 5, 1, 4, 2, 3], s)),
   },
   // ---- ORIGIN 6: guidance ----
   {
-    name: 'guidance-scale-squared', origin: [6], kind: 'node', cheap: true,
+    name: 'guidance-scale-squared',
+    origin: [6],
+    kind: 'node',
+    cheap: true,
     description: 'baked graphs apply guidance 2.25 (1.5 applied twice) while the manifest says 1.5',
     expect: ['behaviour/guidance-once', 'velocity'],
     build: (ctx) => {
@@ -242,22 +379,36 @@ export const CATALOGUE: Mutant[] = [
     },
   },
   {
-    name: 'guidance-twice-manifest', origin: [6], kind: 'node', cheap: true,
-    description: 'the manifest calls the baked guided graph raw (guidance none): an app that trusts it applies guidance on top of the baked one',
+    name: 'guidance-twice-manifest',
+    origin: [6],
+    kind: 'node',
+    cheap: true,
+    description:
+      'the manifest calls the baked guided graph raw (guidance none): an app that trusts it applies guidance on top of the baked one',
     expect: ['trajectory', 'contract/metadata'],
     build: (ctx) => {
       const g = guidedName(ctx);
-      return { models: {}, manifest: (m) => { m.variants[g]!.guidance = 'none'; } };
+      return {
+        models: {},
+        manifest: (m) => {
+          m.variants[g]!.guidance = 'none';
+        },
+      };
     },
   },
   {
-    name: 'guidance-twice-page', origin: [6], kind: 'browser', cheap: false,
+    name: 'guidance-twice-page',
+    origin: [6],
+    kind: 'browser',
+    cheap: false,
     description: 'the good model, and a page that applies guidance again on top of the baked graph (?fault=double-guidance)',
     expect: ['generation'],
     build: () => ({ models: {}, pageFaults: ['double-guidance'] }),
   },
   {
-    name: 'null-index-other', kind: 'node', cheap: true,
+    name: 'null-index-other',
+    kind: 'node',
+    cheap: true,
     description: 'baked graphs use breed 12 (Other) as the unconditional class instead of the null token 13',
     expect: ['behaviour/guidance-once', 'velocity'],
     build: (ctx) => {
@@ -266,63 +417,98 @@ export const CATALOGUE: Mutant[] = [
     },
   },
   {
-    name: 'older-export-13-rows', kind: 'node', cheap: false, python: ['older-export-13-rows'],
+    name: 'older-export-13-rows',
+    kind: 'node',
+    cheap: false,
+    python: ['older-export-13-rows'],
     description: 're-export of an older layout: 13 embedding rows, Other (12) as the null class, in every variant',
     expect: ['contract/parameters', 'contract/metadata', 'behaviour/null-token', 'velocity'],
     build: (ctx) => python(ctx, 'older-export-13-rows', ['model.onnx', 'model_raw.onnx', 'model_quant.onnx']),
   },
   // ---- ORIGIN 7: interface and weights ----
   {
-    name: 'input-renamed', origin: [7], kind: 'node', cheap: true,
+    name: 'input-renamed',
+    origin: [7],
+    kind: 'node',
+    cheap: true,
     description: "input 'noise' renamed 'x' in every variant (the app's names no longer match)",
     expect: ['contract/io-names'],
     build: (ctx) => variants(ctx, (b, s) => renameIO(b, { noise: 'x' }, s)),
   },
   {
-    name: 'output-renamed', origin: [7], kind: 'node', cheap: true,
+    name: 'output-renamed',
+    origin: [7],
+    kind: 'node',
+    cheap: true,
     description: "output 'velocity' renamed 'out' in every variant",
     expect: ['contract/io-names'],
     build: (ctx) => variants(ctx, (b, s) => renameIO(b, { velocity: 'out' }, s)),
   },
   {
-    name: 'breed-int32', kind: 'node', cheap: true,
+    name: 'breed-int32',
+    kind: 'node',
+    cheap: true,
     description: "input 'breed' declared int32 instead of int64 in every variant (onnxruntime refuses the graph)",
     expect: ['contract/dtypes'],
     build: (ctx) => variants(ctx, (b, s) => setInputDtype(b, 'breed', 'int32', s)),
   },
   {
-    name: 'fixed-batch', kind: 'node', cheap: true,
+    name: 'fixed-batch',
+    kind: 'node',
+    cheap: true,
     description: 'batch axis fixed at 1 in every variant (exported without dynamic axes)',
     expect: ['contract/shapes'],
     build: (ctx) => variants(ctx, (b, s) => fixBatchDim(b, 1, ctx.bundle.manifest.contract.dynamicAxes[0] ?? 'batch', s)),
   },
   {
-    name: 'raw-weights', origin: [7], kind: 'node', cheap: false, python: ['raw-weights'],
+    name: 'raw-weights',
+    origin: [7],
+    kind: 'node',
+    cheap: false,
+    python: ['raw-weights'],
     description: 'every variant re-exported from model_state_dict (raw, not EMA, weights) while labelled EMA',
     expect: ['velocity', 'trajectory'],
     build: (ctx) => python(ctx, 'raw-weights', ['model.onnx', 'model_raw.onnx', 'model_quant.onnx']),
   },
   // ---- numerics of the weights ----
   {
-    name: 'nan-weight', kind: 'node', cheap: true,
+    name: 'nan-weight',
+    kind: 'node',
+    cheap: true,
     description: 'one NaN in blocks.0.attn.qkv.weight (flat index 5) of the guided graph',
     expect: ['weights/finite'],
-    build: (ctx) => variants(ctx, (b, s) => injectNonFinite(b, 'blocks.0.attn.qkv.weight', 5, Number.NaN, s), (v) => v === guidedName(ctx)),
+    build: (ctx) =>
+      variants(
+        ctx,
+        (b, s) => injectNonFinite(b, 'blocks.0.attn.qkv.weight', 5, Number.NaN, s),
+        (v) => v === guidedName(ctx),
+      ),
   },
   {
-    name: 'inf-weight', kind: 'node', cheap: true,
+    name: 'inf-weight',
+    kind: 'node',
+    cheap: true,
     description: 'one +Inf in final_layer.linear.bias (index 0) of the raw graph',
     expect: ['weights/finite'],
-    build: (ctx) => variants(ctx, (b, s) => injectNonFinite(b, 'final_layer.linear.bias', 0, Number.POSITIVE_INFINITY, s), (v) => v === rawName(ctx)),
+    build: (ctx) =>
+      variants(
+        ctx,
+        (b, s) => injectNonFinite(b, 'final_layer.linear.bias', 0, Number.POSITIVE_INFINITY, s),
+        (v) => v === rawName(ctx),
+      ),
   },
   {
-    name: 'half-precision', kind: 'node', cheap: true,
+    name: 'half-precision',
+    kind: 'node',
+    cheap: true,
     description: 'every float weight tensor rounded to float16 and back, in every variant',
     expect: ['velocity'],
     build: (ctx) => variants(ctx, (b, s) => halfRoundTrip(b, s)),
   },
   {
-    name: 'weights-noise-1e-3', kind: 'node', cheap: true,
+    name: 'weights-noise-1e-3',
+    kind: 'node',
+    cheap: true,
     description: 'float weights x (1 + 1e-3 n), n seeded standard normal, in the float variants (the drift of another export)',
     expect: ['velocity', 'trajectory'],
     build: (ctx) => variants(ctx, (b, s) => relativeNoise(b, 1e-3, 20_261_128, s), isFloat(ctx)),
@@ -331,26 +517,35 @@ export const CATALOGUE: Mutant[] = [
     // Its velocity stays inside the quantized profile (worst case 0.64 of velocityRelL2Max), so Node conformance
     // does not see it; the provenance check (dequantized weights within half a step of the quantizedFrom variant's,
     // harness/quant-provenance.ts) does, and the browsers' quantized generation (6.9 levels off the goldens, profile 1.15)
-    name: 'quantized-from-raw-weights', kind: 'both', cheap: false, python: ['quantized-from-raw-weights'],
+    name: 'quantized-from-raw-weights',
+    kind: 'both',
+    cheap: false,
+    python: ['quantized-from-raw-weights'],
     description: 'the quantized variant quantized from a guided export of the raw (non-EMA) weights, not from the guided variant',
     expect: ['weights/quantized-from', 'generation'],
     build: (ctx) => python(ctx, 'quantized-from-raw-weights', ['model_quant.onnx']),
   },
   // ---- pixels ----
   {
-    name: 'pixel-range-halved', kind: 'both', cheap: true,
+    name: 'pixel-range-halved',
+    kind: 'both',
+    cheap: true,
     description: 'output layer weight and bias x0.5 in every variant: the velocity and so the image range are halved',
     expect: ['velocity', 'trajectory', 'generation'],
     build: (ctx) => variants(ctx, (b, s) => outputAffine(b, 0.5, 0, s)),
   },
   {
-    name: 'pixel-range-shifted', kind: 'both', cheap: true,
+    name: 'pixel-range-shifted',
+    kind: 'both',
+    cheap: true,
     description: 'output layer bias + 0.5 in every variant: every image shifted by +0.5 (64 levels brighter)',
     expect: ['velocity', 'trajectory', 'generation'],
     build: (ctx) => variants(ctx, (b, s) => outputAffine(b, 1, 0.5, s)),
   },
   {
-    name: 'channels-swapped', kind: 'both', cheap: true,
+    name: 'channels-swapped',
+    kind: 'both',
+    cheap: true,
     description: 'the model works in BGR (patch-embedding input and output-layer channels swapped) in every variant',
     expect: ['velocity', 'trajectory', 'generation'],
     build: (ctx) => variants(ctx, (b, s) => channelsSwapped(b, ctx.geometry, s)),
@@ -361,14 +556,19 @@ export const CATALOGUE: Mutant[] = [
   //      gate from harness/trust.ts), provenance (suites/node/provenance.test.ts), verdict/* (the verdict's own
   //      reasons and scope, harness/mutants/matrix.ts verdictKeys). ----
   {
-    name: 'goldens-absent', kind: 'node', cheap: false,
+    name: 'goldens-absent',
+    kind: 'node',
+    cheap: false,
     description: 'the good model, shipped without goldens/: nothing to compare the numbers with, so it must never be accepted',
     expect: ['verdict/goldens-missing'],
     build: () => ({ models: {}, goldens: { remove: true } }),
   },
   {
-    name: 'floors-inflated', kind: 'node', cheap: true,
-    description: 'every velocity noise floor (goldens index velocity.noiseFloor.*) and the trajectory floor x1e4 (float64 data rewritten, headers kept): every float tolerance 1e4x wider',
+    name: 'floors-inflated',
+    kind: 'node',
+    cheap: true,
+    description:
+      'every velocity noise floor (goldens index velocity.noiseFloor.*) and the trajectory floor x1e4 (float64 data rewritten, headers kept): every float tolerance 1e4x wider',
     expect: ['trust/noise-floor'],
     build: (ctx) => {
       const replace: Record<string, Uint8Array> = {};
@@ -377,8 +577,11 @@ export const CATALOGUE: Mutant[] = [
     },
   },
   {
-    name: 'tolerance-loosened', kind: 'node', cheap: true,
-    description: 'manifest tolerance.velocity.floorMultiple and tolerance.trajectory.floorMultiple 1e6 (10 in the good bundle): the float checks turned into no-ops',
+    name: 'tolerance-loosened',
+    kind: 'node',
+    cheap: true,
+    description:
+      'manifest tolerance.velocity.floorMultiple and tolerance.trajectory.floorMultiple 1e6 (10 in the good bundle): the float checks turned into no-ops',
     expect: ['trust/tolerance-ceiling'],
     build: () => ({
       models: {},
@@ -390,8 +593,11 @@ export const CATALOGUE: Mutant[] = [
     }),
   },
   {
-    name: 'quantized-profile-loosened', kind: 'node', cheap: true,
-    description: 'manifest tolerance.quantized margin 50 (2 in the good bundle), its limits velocityRelL2Max and imageMeanAbsMax = 50 x the measured errors (consistent, but far above any re-quantisation)',
+    name: 'quantized-profile-loosened',
+    kind: 'node',
+    cheap: true,
+    description:
+      'manifest tolerance.quantized margin 50 (2 in the good bundle), its limits velocityRelL2Max and imageMeanAbsMax = 50 x the measured errors (consistent, but far above any re-quantisation)',
     expect: ['trust/tolerance-ceiling'],
     build: () => ({
       models: {},
@@ -399,7 +605,8 @@ export const CATALOGUE: Mutant[] = [
         const q = m.tolerance?.quantized;
         const vel = q?.measured?.velocityRelL2Max;
         const img = q?.measured?.imageMeanAbsMax;
-        if (!q || vel === undefined || img === undefined) throw new Error('quantized-profile-loosened: the manifest has no measured quantized profile');
+        if (!q || vel === undefined || img === undefined)
+          throw new Error('quantized-profile-loosened: the manifest has no measured quantized profile');
         q.margin = 50;
         q.velocityRelL2Max = 50 * vel;
         q.imageMeanAbsMax = 50 * img;
@@ -410,14 +617,22 @@ export const CATALOGUE: Mutant[] = [
     // How the real project failed: goldens regenerated from the thing under test agree with it by construction,
     // so velocity, trajectory and image checks all pass; only re-deriving them from the shipped checkpoint
     // (reference/python/check_provenance.py) sees that they do not follow from it.
-    name: 'goldens-from-other-weights', origin: [7], kind: 'node', cheap: false, python: ['goldens-from-other-weights'],
-    description: 'the three variants AND all goldens (and the quantized profile) regenerated from model_state_dict (raw, non-EMA weights), shipped with the good EMA checkpoint.pt and a manifest naming it: models and goldens agree, the goldens do not follow from the checkpoint',
+    name: 'goldens-from-other-weights',
+    origin: [7],
+    kind: 'node',
+    cheap: false,
+    python: ['goldens-from-other-weights'],
+    description:
+      'the three variants AND all goldens (and the quantized profile) regenerated from model_state_dict (raw, non-EMA weights), shipped with the good EMA checkpoint.pt and a manifest naming it: models and goldens agree, the goldens do not follow from the checkpoint',
     expect: ['provenance'],
     build: (ctx) => regeneratedBundle(ctx, 'goldens-from-other-weights'),
   },
   {
-    name: 'goldens-perturbed', kind: 'node', cheap: false,
-    description: 'the golden velocity of the guided variant (goldens/velocity/guided.npy) x1.001: the goldens no longer follow from the checkpoint',
+    name: 'goldens-perturbed',
+    kind: 'node',
+    cheap: false,
+    description:
+      'the golden velocity of the guided variant (goldens/velocity/guided.npy) x1.001: the goldens no longer follow from the checkpoint',
     expect: ['provenance'],
     build: (ctx) => {
       const rel = ctx.bundle.velocityGoldens(guidedName(ctx)).expected;
@@ -425,18 +640,32 @@ export const CATALOGUE: Mutant[] = [
     },
   },
   {
-    name: 'narrowed-by-case-filter', kind: 'node', cheap: false,
-    description: 'the good model, with TINYDIT_CASE=Bombay left exported when the gate runs (a replay filter: only Bombay cases run in the browsers)',
+    name: 'narrowed-by-case-filter',
+    kind: 'node',
+    cheap: false,
+    description:
+      'the good model, with TINYDIT_CASE=Bombay left exported when the gate runs (a replay filter: only Bombay cases run in the browsers)',
     expect: ['verdict/narrowed-by-env'],
     build: () => ({ models: {}, env: { TINYDIT_CASE: 'Bombay' } }),
   },
 ];
 
-CATALOGUE.push(...SELF_CONSISTENT.map((e): Mutant => ({
-  name: e.name, kind: 'node', cheap: false, python: [e.name], form: 'self-consistent', fault: e.fault ?? e.name,
-  ...(e.origin ? { origin: e.origin } : {}), expect: e.expect, description: e.description,
-  build: (ctx) => selfConsistentBundle(ctx, e.name),
-})));
+CATALOGUE.push(
+  ...SELF_CONSISTENT.map(
+    (e): Mutant => ({
+      name: e.name,
+      kind: 'node',
+      cheap: false,
+      python: [e.name],
+      form: 'self-consistent',
+      fault: e.fault ?? e.name,
+      ...(e.origin ? { origin: e.origin } : {}),
+      expect: e.expect,
+      description: e.description,
+      build: (ctx) => selfConsistentBundle(ctx, e.name),
+    }),
+  ),
+);
 
 export function mutantByName(name: string): Mutant {
   const m = CATALOGUE.find((x) => x.name === name);

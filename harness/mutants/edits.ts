@@ -6,8 +6,15 @@
  */
 import { mulberry32, seededNoise } from '../noise.js';
 import {
-  breedEmbeddingTensor, outputLayerTensors, posEmbedTensor, requireTensor, timestepMlpTensors, withInitializers, withRawInitializers,
-  type Float32Edit, type RawEdit,
+  breedEmbeddingTensor,
+  outputLayerTensors,
+  posEmbedTensor,
+  requireTensor,
+  timestepMlpTensors,
+  withInitializers,
+  withRawInitializers,
+  type Float32Edit,
+  type RawEdit,
 } from '../mutate.js';
 import { parseNpyHeader } from '../npy.js';
 import { findInitializer, inspectOnnx, type InitializerInfo, type OnnxInfo } from '../onnx.js';
@@ -31,10 +38,27 @@ function zeroPointOf(bytes: Uint8Array, info: OnnxInfo, t: InitializerInfo): num
 export function zeroWeight(bytes: Uint8Array, nameOrRole: string, source: string): Uint8Array {
   const info = inspectOnnx(bytes, source);
   const t = requireTensor(info, nameOrRole);
-  if (t.dtype === 'float32') return withInitializers(bytes, { [t.name]: (d) => { d.fill(0); } }, source);
+  if (t.dtype === 'float32')
+    return withInitializers(
+      bytes,
+      {
+        [t.name]: (d) => {
+          d.fill(0);
+        },
+      },
+      source,
+    );
   if (t.dtype === 'uint8') {
     const zp = zeroPointOf(bytes, info, t);
-    return withRawInitializers(bytes, { [t.name]: (d) => { d.fill(zp); } }, source);
+    return withRawInitializers(
+      bytes,
+      {
+        [t.name]: (d) => {
+          d.fill(zp);
+        },
+      },
+      source,
+    );
   }
   throw new EditError(`${source}: cannot zero '${t.name}' of dtype ${t.dtype}`);
 }
@@ -42,26 +66,46 @@ export function zeroWeight(bytes: Uint8Array, nameOrRole: string, source: string
 /** ORIGIN 3: every breed embedding row (null included) equal to row 0: the model cannot tell breeds apart. */
 export function breedRowsEqual(bytes: Uint8Array, source: string): Uint8Array {
   const t = breedEmbeddingTensor(inspectOnnx(bytes, source));
-  return withInitializers(bytes, { [t.name]: (d, dims) => { for (let r = 1; r < dims[0]!; r++) d.copyWithin(r * dims[1]!, 0, dims[1]!); } }, source);
+  return withInitializers(
+    bytes,
+    {
+      [t.name]: (d, dims) => {
+        for (let r = 1; r < dims[0]!; r++) d.copyWithin(r * dims[1]!, 0, dims[1]!);
+      },
+    },
+    source,
+  );
 }
 
 /** Two breed embedding rows exchanged: asking for breed a draws breed b and the other way round. */
 export function swapBreedRows(bytes: Uint8Array, a: number, b: number, source: string): Uint8Array {
   const t = breedEmbeddingTensor(inspectOnnx(bytes, source));
-  return withInitializers(bytes, {
-    [t.name]: (d, dims) => {
-      const w = dims[1]!;
-      if (Math.max(a, b) >= dims[0]!) throw new EditError(`${source}: breed rows ${a}, ${b} outside the ${dims[0]}-row embedding`);
-      const row = d.slice(a * w, (a + 1) * w);
-      d.copyWithin(a * w, b * w, (b + 1) * w);
-      d.set(row, b * w);
+  return withInitializers(
+    bytes,
+    {
+      [t.name]: (d, dims) => {
+        const w = dims[1]!;
+        if (Math.max(a, b) >= dims[0]!) throw new EditError(`${source}: breed rows ${a}, ${b} outside the ${dims[0]}-row embedding`);
+        const row = d.slice(a * w, (a + 1) * w);
+        d.copyWithin(a * w, b * w, (b + 1) * w);
+        d.set(row, b * w);
+      },
     },
-  }, source);
+    source,
+  );
 }
 
 /** ORIGIN 4: no position embedding: the transformer is exactly patch-permutation-equivariant. */
 export function posEmbedZeroed(bytes: Uint8Array, source: string): Uint8Array {
-  return withInitializers(bytes, { [posEmbedTensor(inspectOnnx(bytes, source)).name]: (d) => { d.fill(0); } }, source);
+  return withInitializers(
+    bytes,
+    {
+      [posEmbedTensor(inspectOnnx(bytes, source)).name]: (d) => {
+        d.fill(0);
+      },
+    },
+    source,
+  );
 }
 
 /** ORIGIN 5 (extreme form): the timestep MLP's input weights zeroed: the time embedding is a constant. */
@@ -77,19 +121,32 @@ export function timestepInputZeroed(bytes: Uint8Array, source: string): Uint8Arr
  */
 export function echoInput(bytes: Uint8Array, g: ModelGeometry, source: string): Uint8Array {
   const info = inspectOnnx(bytes, source);
-  const p = g.patchSize, C = g.channels, D = g.embedDim, P = p * p * C;
+  const p = g.patchSize,
+    C = g.channels,
+    D = g.embedDim,
+    P = p * p * C;
   if (2 * P > D) throw new EditError(`${source}: the echo mutant needs embed_dim >= 2 x patch pixels (${D} < ${2 * P})`);
   const tiny = 1e-6;
   const gain = Math.sqrt(1e-5) / tiny; // LayerNorm divides by sqrt(var + 1e-5) ~ sqrt(1e-5) for such tiny activations
-  const zero: Float32Edit = (d) => { d.fill(0); };
+  const zero: Float32Edit = (d) => {
+    d.fill(0);
+  };
   const edits: Record<string, Float32Edit> = {
     pos_embed: zero,
     'patch_embed.proj.bias': zero,
     // conv weight [D, C, p, p]: channel j < P copies input pixel j, channel P + j its negative (mean 0 over D)
-    'patch_embed.proj.weight': (d) => { d.fill(0); for (let q = 0; q < P; q++) { d[q * P + q] = tiny; d[(P + q) * P + q] = -tiny; } },
+    'patch_embed.proj.weight': (d) => {
+      d.fill(0);
+      for (let q = 0; q < P; q++) {
+        d[q * P + q] = tiny;
+        d[(P + q) * P + q] = -tiny;
+      }
+    },
     'final_layer.adaLN_modulation.1.weight': zero,
     'final_layer.adaLN_modulation.1.bias': zero,
-    'final_layer.norm_final.weight': (d) => { d.fill(1); },
+    'final_layer.norm_final.weight': (d) => {
+      d.fill(1);
+    },
     'final_layer.norm_final.bias': zero,
   };
   for (let k = 0; k < g.depth; k++) {
@@ -101,9 +158,12 @@ export function echoInput(bytes: Uint8Array, g: ModelGeometry, source: string): 
     d.fill(0);
     const inputMajor = dims[0] === D && dims[1] === P; // MatMul [D, P]; a Gemm with transB holds [P, D]
     for (let q = 0; q < P; q++) {
-      const c = Math.floor(q / (p * p)), py = Math.floor((q % (p * p)) / p), px = q % p;
+      const c = Math.floor(q / (p * p)),
+        py = Math.floor((q % (p * p)) / p),
+        px = q % p;
       const o = (py * p + px) * C + c; // unpatchify order (p, p, C) within a token
-      if (inputMajor) d[q * P + o] = gain; else d[o * D + q] = gain;
+      if (inputMajor) d[q * P + o] = gain;
+      else d[o * D + q] = gain;
     }
   };
   if (bias) edits[bias.name] = zero;
@@ -119,11 +179,13 @@ function permuteOutputUnits(bytes: Uint8Array, perm: (o: number) => number, g: M
   const permute = <T extends Float32Array | Uint8Array>(d: T, dims: number[]): void => {
     const copy = d.slice();
     const inputMajor = dims[0] === D && dims[1] === P;
-    if (!inputMajor && !(dims[0] === P && dims[1] === D)) throw new EditError(`${source}: output layer '${weight.name}' has dims [${dims}], expected [${D},${P}] or [${P},${D}]`);
+    if (!inputMajor && !(dims[0] === P && dims[1] === D))
+      throw new EditError(`${source}: output layer '${weight.name}' has dims [${dims}], expected [${D},${P}] or [${P},${D}]`);
     for (let o = 0; o < P; o++) {
       const from = perm(o);
       for (let k = 0; k < D; k++) {
-        if (inputMajor) d[k * P + o] = copy[k * P + from]!; else d[o * D + k] = copy[from * D + k]!;
+        if (inputMajor) d[k * P + o] = copy[k * P + from]!;
+        else d[o * D + k] = copy[from * D + k]!;
       }
     }
   };
@@ -134,7 +196,17 @@ function permuteOutputUnits(bytes: Uint8Array, perm: (o: number) => number, g: M
     raw[weight.name] = (d, init) => permute(d, [...init.dims]);
     bytes = withRawInitializers(bytes, raw, source);
   } else throw new EditError(`${source}: output layer '${weight.name}' is ${weight.dtype}`);
-  if (bias) bytes = withInitializers(bytes, { [bias.name]: (d) => { const c = d.slice(); for (let o = 0; o < P; o++) d[o] = c[perm(o)]!; } }, source);
+  if (bias)
+    bytes = withInitializers(
+      bytes,
+      {
+        [bias.name]: (d) => {
+          const c = d.slice();
+          for (let o = 0; o < P; o++) d[o] = c[perm(o)]!;
+        },
+      },
+      source,
+    );
   return bytes;
 }
 
@@ -147,15 +219,20 @@ export function channelsSwapped(bytes: Uint8Array, g: ModelGeometry, source: str
   if (C !== 3) throw new EditError(`${source}: channel swap needs 3 channels, the config has ${C}`);
   const swap = (c: number): number => (c === 0 ? 2 : c === 2 ? 0 : c);
   const p = g.patchSize;
-  bytes = withInitializers(bytes, {
-    'patch_embed.proj.weight': (d, dims) => {
-      const [D, Cin, kh, kw] = dims as [number, number, number, number];
-      const copy = d.slice();
-      for (let o = 0; o < D; o++) for (let c = 0; c < Cin; c++) {
-        d.set(copy.subarray(((o * Cin) + swap(c)) * kh * kw, ((o * Cin) + swap(c) + 1) * kh * kw), ((o * Cin) + c) * kh * kw);
-      }
+  bytes = withInitializers(
+    bytes,
+    {
+      'patch_embed.proj.weight': (d, dims) => {
+        const [D, Cin, kh, kw] = dims as [number, number, number, number];
+        const copy = d.slice();
+        for (let o = 0; o < D; o++)
+          for (let c = 0; c < Cin; c++) {
+            d.set(copy.subarray((o * Cin + swap(c)) * kh * kw, (o * Cin + swap(c) + 1) * kh * kw), (o * Cin + c) * kh * kw);
+          }
+      },
     },
-  }, source);
+    source,
+  );
   return permuteOutputUnits(bytes, (o) => Math.floor(o / C) * C + swap(o % C), { ...g, patchSize: p }, source);
 }
 
@@ -164,11 +241,20 @@ export function outputAffine(bytes: Uint8Array, a: number, b: number, source: st
   const info = inspectOnnx(bytes, source);
   const { weight, bias } = outputLayerTensors(info);
   if (!bias) throw new EditError(`${source}: the output layer has no bias to shift`);
-  const edits: Record<string, Float32Edit> = { [bias.name]: (d) => { for (let i = 0; i < d.length; i++) d[i] = a * d[i]! + b; } };
-  if (weight.dtype === 'float32') edits[weight.name] = (d) => { for (let i = 0; i < d.length; i++) d[i]! *= a; };
+  const edits: Record<string, Float32Edit> = {
+    [bias.name]: (d) => {
+      for (let i = 0; i < d.length; i++) d[i] = a * d[i]! + b;
+    },
+  };
+  if (weight.dtype === 'float32')
+    edits[weight.name] = (d) => {
+      for (let i = 0; i < d.length; i++) d[i]! *= a;
+    };
   else if (weight.dtype === 'uint8') {
     const scale = requireTensor(info, `${weight.role ?? weight.name}_scale`);
-    edits[scale.name] = (d) => { d[0]! *= a; };
+    edits[scale.name] = (d) => {
+      d[0]! *= a;
+    };
   } else throw new EditError(`${source}: output layer '${weight.name}' is ${weight.dtype}`);
   return withInitializers(bytes, edits, source);
 }
@@ -197,7 +283,9 @@ export function halfRoundTrip(bytes: Uint8Array, source: string): Uint8Array {
   const edits: Record<string, Float32Edit> = {};
   for (const i of info.initializers) {
     if (i.dtype !== 'float32' || i.storage !== 'raw_data' || i.count < 2) continue; // scalars (quant scales) kept
-    edits[i.name] = (d) => { for (let k = 0; k < d.length; k++) d[k] = roundToHalf(d[k]!); };
+    edits[i.name] = (d) => {
+      for (let k = 0; k < d.length; k++) d[k] = roundToHalf(d[k]!);
+    };
   }
   return withInitializers(bytes, edits, source);
 }
@@ -228,11 +316,17 @@ export function relativeNoise(bytes: Uint8Array, rel: number, seed: number, sour
  * is kept byte for byte and whose data part is rewritten (float32 results rounded to float32). For golden files:
  * inflated noise floors, a perturbed expected output.
  */
-export function scaleNpy(bytes: Uint8Array, factor: number, source: string, dtypes: readonly ('float32' | 'float64')[] = ['float32', 'float64']): Uint8Array {
+export function scaleNpy(
+  bytes: Uint8Array,
+  factor: number,
+  source: string,
+  dtypes: readonly ('float32' | 'float64')[] = ['float32', 'float64'],
+): Uint8Array {
   const h = parseNpyHeader(bytes, source);
   if (h.dtype !== 'float32' && h.dtype !== 'float64') throw new EditError(`${source}: ${h.dtype}, a float array was expected`);
   if (!dtypes.includes(h.dtype)) throw new EditError(`${source}: ${h.dtype}, expected ${dtypes.join(' or ')}`);
-  if (bytes.length - h.dataOffset < h.dataBytes) throw new EditError(`${source}: truncated (${bytes.length - h.dataOffset} of ${h.dataBytes} data bytes)`);
+  if (bytes.length - h.dataOffset < h.dataBytes)
+    throw new EditError(`${source}: truncated (${bytes.length - h.dataOffset} of ${h.dataBytes} data bytes)`);
   const out = new Uint8Array(bytes); // a copy
   const view = new DataView(out.buffer, out.byteOffset + h.dataOffset, h.dataBytes);
   if (h.dtype === 'float64') {

@@ -37,7 +37,11 @@ function tensorBytes(bytes: Uint8Array, f: Field, source: string): AttributeByte
     if (tf.field === 2) dtype = tf.varint;
     else if (tf.field === 1 && tf.wire === 0) dims.push(tf.varint);
     else if (tf.field === 1 && tf.wire === 2) {
-      for (let p = tf.start; p < tf.end;) { const [v, n] = readVarint(bytes, p, tf.end, source); dims.push(v); p = n; }
+      for (let p = tf.start; p < tf.end; ) {
+        const [v, n] = readVarint(bytes, p, tf.end, source);
+        dims.push(v);
+        p = n;
+      }
     } else if (tf.field === 9) raw = tf;
   }
   return raw ? { dtype, dims, rawStart: raw.start, rawEnd: raw.end } : undefined;
@@ -54,7 +58,7 @@ function attributeBytes(bytes: Uint8Array, f: Field, source: string): AttributeB
       a.ints ??= [];
       if (af.wire === 0) a.ints.push({ value: af.varint, start: af.start, end: af.end });
       else {
-        for (let p = af.start; p < af.end;) {
+        for (let p = af.start; p < af.end; ) {
           const [v, n] = readVarint(bytes, p, af.end, source);
           a.ints.push({ value: v, start: p, end: n });
           p = n;
@@ -102,14 +106,18 @@ function scalarOf(bytes: Uint8Array, node: NodeBytes): ScalarConstant | null {
   const t = node.attributes.find((a) => a.name === 'value')?.tensor;
   if (t?.dims.reduce((a, b) => a * b, 1) !== 1) return null;
   const view = new DataView(bytes.buffer, bytes.byteOffset + t.rawStart, t.rawEnd - t.rawStart);
-  if (t.dtype === FLOAT && t.rawEnd - t.rawStart === 4) return { node, dtype: 'float32', value: view.getFloat32(0, true), rawStart: t.rawStart };
-  if (t.dtype === INT64 && t.rawEnd - t.rawStart === 8) return { node, dtype: 'int64', value: Number(view.getBigInt64(0, true)), rawStart: t.rawStart };
+  if (t.dtype === FLOAT && t.rawEnd - t.rawStart === 4)
+    return { node, dtype: 'float32', value: view.getFloat32(0, true), rawStart: t.rawStart };
+  if (t.dtype === INT64 && t.rawEnd - t.rawStart === 8)
+    return { node, dtype: 'int64', value: Number(view.getBigInt64(0, true)), rawStart: t.rawStart };
   return null;
 }
 
 /** Every one-element float32/int64 constant of the graph. */
 export function scalarConstants(bytes: Uint8Array, source = '<onnx bytes>'): ScalarConstant[] {
-  return graphNodes(bytes, source).map((n) => scalarOf(bytes, n)).filter((c): c is ScalarConstant => c !== null);
+  return graphNodes(bytes, source)
+    .map((n) => scalarOf(bytes, n))
+    .filter((c): c is ScalarConstant => c !== null);
 }
 
 /** A copy of `bytes` with the constant's value replaced (same dtype, same length). */
@@ -126,40 +134,69 @@ function consumers(nodes: NodeBytes[], output: string): NodeBytes[] {
 }
 
 function only<T>(found: T[], what: string, source: string, seen: string): T {
-  if (found.length !== 1) throw new GraphEditError(`${source}: expected exactly one ${what}, found ${found.length}${seen ? ` (${seen})` : ''}`);
+  if (found.length !== 1)
+    throw new GraphEditError(`${source}: expected exactly one ${what}, found ${found.length}${seen ? ` (${seen})` : ''}`);
   return found[0]!;
 }
 
 /** The factor of `t * 1000` in the timestep embedding: a float Constant feeding a Mul in the t_embedder scope. */
 export function timestepScaleConstant(bytes: Uint8Array, source = '<onnx bytes>'): ScalarConstant {
   const nodes = graphNodes(bytes, source);
-  const found = scalarConstants(bytes, source).filter((c) => c.dtype === 'float32' &&
-    consumers(nodes, c.node.outputs[0]!).some((m) => m.opType === 'Mul' && /t_embedder\/Mul(_\d+)?$/.test(m.name)));
-  return only(found, 'float constant multiplying the timestep in the t_embedder (t * 1000)', source,
-    found.map((c) => `${c.node.name}=${c.value}`).join(', '));
+  const found = scalarConstants(bytes, source).filter(
+    (c) =>
+      c.dtype === 'float32' &&
+      consumers(nodes, c.node.outputs[0]!).some((m) => m.opType === 'Mul' && /t_embedder\/Mul(_\d+)?$/.test(m.name)),
+  );
+  return only(
+    found,
+    'float constant multiplying the timestep in the t_embedder (t * 1000)',
+    source,
+    found.map((c) => `${c.node.name}=${c.value}`).join(', '),
+  );
 }
 
 /** The baked guidance scale: the one float Constant of value `scale` that feeds a Mul (v_u + s (v_c - v_u)). */
 export function guidanceScaleConstant(bytes: Uint8Array, scale: number, source = '<onnx bytes>'): ScalarConstant {
   const nodes = graphNodes(bytes, source);
-  const found = scalarConstants(bytes, source).filter((c) => c.dtype === 'float32' && Math.abs(c.value - scale) < 1e-6 &&
-    consumers(nodes, c.node.outputs[0]!).some((m) => m.opType === 'Mul' && m.inputs.some((i) => /Sub/.test(i))));
-  return only(found, `float constant ${scale} multiplying (v_c - v_u) (the baked guidance scale)`, source,
-    found.map((c) => c.node.name).join(', '));
+  const found = scalarConstants(bytes, source).filter(
+    (c) =>
+      c.dtype === 'float32' &&
+      Math.abs(c.value - scale) < 1e-6 &&
+      consumers(nodes, c.node.outputs[0]!).some((m) => m.opType === 'Mul' && m.inputs.some((i) => /Sub/.test(i))),
+  );
+  return only(
+    found,
+    `float constant ${scale} multiplying (v_c - v_u) (the baked guidance scale)`,
+    source,
+    found.map((c) => c.node.name).join(', '),
+  );
 }
 
 /** The null breed of the baked graph: the int64 ConstantOfShape/Constant of value `nullIndex` concatenated with `breed`. */
 export function nullIndexConstant(bytes: Uint8Array, nullIndex: number, source = '<onnx bytes>'): ScalarConstant {
   const nodes = graphNodes(bytes, source);
-  const found = scalarConstants(bytes, source).filter((c) => c.dtype === 'int64' && c.value === nullIndex &&
-    consumers(nodes, c.node.outputs[0]!).some((m) => m.opType === 'Concat' && m.inputs.includes('breed')));
-  return only(found, `int64 constant ${nullIndex} concatenated with the breed input (the unconditional breed of the baked graph)`, source,
-    found.map((c) => c.node.name).join(', '));
+  const found = scalarConstants(bytes, source).filter(
+    (c) =>
+      c.dtype === 'int64' &&
+      c.value === nullIndex &&
+      consumers(nodes, c.node.outputs[0]!).some((m) => m.opType === 'Concat' && m.inputs.includes('breed')),
+  );
+  return only(
+    found,
+    `int64 constant ${nullIndex} concatenated with the breed input (the unconditional breed of the baked graph)`,
+    source,
+    found.map((c) => c.node.name).join(', '),
+  );
 }
 
 /** The unpatchify Transpose: the last Transpose with a 6-axis perm. */
-export function unpatchifyTranspose(bytes: Uint8Array, source = '<onnx bytes>'): { node: NodeBytes; perm: { value: number; start: number; end: number }[] } {
-  const found = graphNodes(bytes, source).filter((n) => n.opType === 'Transpose' && n.attributes.find((a) => a.name === 'perm')?.ints?.length === 6);
+export function unpatchifyTranspose(
+  bytes: Uint8Array,
+  source = '<onnx bytes>',
+): { node: NodeBytes; perm: { value: number; start: number; end: number }[] } {
+  const found = graphNodes(bytes, source).filter(
+    (n) => n.opType === 'Transpose' && n.attributes.find((a) => a.name === 'perm')?.ints?.length === 6,
+  );
   const node = found[found.length - 1];
   if (!node) throw new GraphEditError(`${source}: no Transpose with a 6-axis perm (the unpatchify (B,n,n,p,p,C) -> (B,C,n,p,n,p))`);
   return { node, perm: node.attributes.find((a) => a.name === 'perm')!.ints! };
@@ -168,11 +205,13 @@ export function unpatchifyTranspose(bytes: Uint8Array, source = '<onnx bytes>'):
 /** A copy with the unpatchify perm replaced; every new value must encode in the same number of bytes. */
 export function withUnpatchifyPerm(bytes: Uint8Array, perm: number[], source = '<onnx bytes>'): Uint8Array {
   const { node, perm: old } = unpatchifyTranspose(bytes, source);
-  if (perm.length !== old.length) throw new GraphEditError(`${source}: ${node.name} has a ${old.length}-axis perm, got ${perm.length} values`);
+  if (perm.length !== old.length)
+    throw new GraphEditError(`${source}: ${node.name} has a ${old.length}-axis perm, got ${perm.length} values`);
   const out = new Uint8Array(bytes);
   perm.forEach((v, i) => {
     const slot = old[i]!;
-    if (slot.end - slot.start !== 1 || v < 0 || v > 127) throw new GraphEditError(`${source}: perm value ${v} does not fit the 1-byte slot of ${node.name}`);
+    if (slot.end - slot.start !== 1 || v < 0 || v > 127)
+      throw new GraphEditError(`${source}: perm value ${v} does not fit the 1-byte slot of ${node.name}`);
     out[slot.start] = v;
   });
   inspectOnnx(out, source); // still a readable model

@@ -8,8 +8,16 @@
  * well under a minute; the gate (scripts/gate-power.ts) runs the full suites on the same mutants.
  */
 import {
-  checkDependsOnBreed, checkDependsOnPosition, checkDependsOnPositionFlat, checkDependsOnTime, checkGuidanceOnce, checkLocality, checkNotInputProportional,
-  checkNullTokenDistinct, checkVelocityNonZero, type BehaviourResult,
+  checkDependsOnBreed,
+  checkDependsOnPosition,
+  checkDependsOnPositionFlat,
+  checkDependsOnTime,
+  checkGuidanceOnce,
+  checkLocality,
+  checkNotInputProportional,
+  checkNullTokenDistinct,
+  checkVelocityNonZero,
+  type BehaviourResult,
 } from '../behaviour.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,20 +72,32 @@ type Judge = (m: ModelUnderTest, runners: RunnerCache) => Promise<JudgeOutcome[]
 /** Opens each variant once per model under test; a model onnxruntime refuses is an outcome, not a crash. */
 export class RunnerCache {
   private readonly open = new Map<string, Promise<VelocityRunner>>();
-  constructor(private readonly m: ModelUnderTest, private readonly label: string) {}
+  constructor(
+    private readonly m: ModelUnderTest,
+    private readonly label: string,
+  ) {}
   runner(variant: string): Promise<VelocityRunner> {
     let r = this.open.get(variant);
     if (!r) {
       const spec = this.m.manifest.variants[variant];
       const bytes = this.m.models[variant];
       if (!spec || !bytes) throw new Error(`${this.label}: no variant '${variant}'`);
-      r = openModelBytes(bytes, this.m.manifest, { label: variant, source: `${this.label}:${spec.file}`, guidance: spec.guidance }, { threads: 1 });
+      r = openModelBytes(
+        bytes,
+        this.m.manifest,
+        { label: variant, source: `${this.label}:${spec.file}`, guidance: spec.guidance },
+        { threads: 1 },
+      );
       this.open.set(variant, r);
     }
     return r;
   }
   async release(): Promise<void> {
-    for (const r of this.open.values()) await r.then((x) => x.release(), () => undefined);
+    for (const r of this.open.values())
+      await r.then(
+        (x) => x.release(),
+        () => undefined,
+      );
     this.open.clear();
   }
 }
@@ -87,7 +107,11 @@ const bakedFloat = (m: ModelUnderTest): string[] => floatVariants(m).filter((v) 
 const rawFloat = (m: ModelUnderTest): string | undefined => floatVariants(m).find((v) => m.manifest.variants[v]!.guidance === 'none');
 
 /** Runs `fn` per variant; a model that cannot be opened or run fails the check with the reason. */
-async function perVariant(key: CheckKey, variants: string[], fn: (v: string) => Promise<{ pass: boolean; message: string }>): Promise<JudgeOutcome[]> {
+async function perVariant(
+  key: CheckKey,
+  variants: string[],
+  fn: (v: string) => Promise<{ pass: boolean; message: string }>,
+): Promise<JudgeOutcome[]> {
   const out: JudgeOutcome[] = [];
   for (const v of variants) {
     try {
@@ -101,20 +125,28 @@ async function perVariant(key: CheckKey, variants: string[], fn: (v: string) => 
 }
 
 function contractJudge(key: CheckKey, field: (f: string) => boolean): Judge {
-  return async (m) => perVariant(key, Object.keys(m.manifest.variants), async (v) => {
-    const info = inspectOnnx(m.models[v]!, v);
-    const batch = m.manifest.contract.dynamicAxes[0] ?? 'batch';
-    const diffs = contractDiff(originContract(m.bundle.imageSize, m.bundle.channels, batch), info, { anySymbol: true, symbolicForStatic: true })
-      .filter((d) => field(d.field));
-    return { pass: diffs.length === 0, message: diffs.length ? diffs.map((d) => d.message).join('; ') : 'matches the ORIGIN contract' };
-  });
+  return async (m) =>
+    perVariant(key, Object.keys(m.manifest.variants), async (v) => {
+      const info = inspectOnnx(m.models[v]!, v);
+      const batch = m.manifest.contract.dynamicAxes[0] ?? 'batch';
+      const diffs = contractDiff(originContract(m.bundle.imageSize, m.bundle.channels, batch), info, {
+        anySymbol: true,
+        symbolicForStatic: true,
+      }).filter((d) => field(d.field));
+      return { pass: diffs.length === 0, message: diffs.length ? diffs.map((d) => d.message).join('; ') : 'matches the ORIGIN contract' };
+    });
 }
 
-function behaviourJudge(key: CheckKey, run: (r: VelocityRunner, m: ModelUnderTest, variant: string) => Promise<BehaviourResult>, variants: (m: ModelUnderTest) => string[] = (m) => Object.keys(m.manifest.variants)): Judge {
-  return async (m, runners) => perVariant(key, variants(m), async (v) => {
-    const r = await run(await runners.runner(v), m, v);
-    return { pass: r.pass, message: r.message };
-  });
+function behaviourJudge(
+  key: CheckKey,
+  run: (r: VelocityRunner, m: ModelUnderTest, variant: string) => Promise<BehaviourResult>,
+  variants: (m: ModelUnderTest) => string[] = (m) => Object.keys(m.manifest.variants),
+): Judge {
+  return async (m, runners) =>
+    perVariant(key, variants(m), async (v) => {
+      const r = await run(await runners.runner(v), m, v);
+      return { pass: r.pass, message: r.message };
+    });
 }
 
 /** The golden velocity batch groups (one call per t, all breeds incl. null) under the bundle's policy. */
@@ -136,17 +168,31 @@ const velocityJudge: Judge = async (m, runners) => {
       const rows = batch.rows;
       const xs = new Float32Array(rows.length * per);
       rows.forEach((row, i) => xs.set(x.subarray(row * per, (row + 1) * per), i * per));
-      const out = await r.run(xs, Float32Array.from(rows, (row) => t[row]!), BigInt64Array.from(rows, (row) => br[row]!), rows.length);
+      const out = await r.run(
+        xs,
+        Float32Array.from(rows, (row) => t[row]!),
+        BigInt64Array.from(rows, (row) => br[row]!),
+        rows.length,
+      );
       const exp = new Float32Array(rows.length * per);
       rows.forEach((row, i) => exp.set(expected.subarray(row * per, (row + 1) * per), i * per));
       const shape = [rows.length, b.channels, b.imageSize, b.imageSize];
       const q = tol.quantized;
       const s = m.manifest.variants[v]!.quantized
         ? compareTensors(out, exp, { shape, relL2Max: q?.velocityRelL2Max ?? 0 })
-        : compareTensors(out, exp, { shape, atol: rows.map((row) => Math.max(tol.velocity.floorMultiple * floor[row]!, tol.velocity.absMin)) });
-      if (!s.pass) failing.push(`${batch.id}: ${s.failing} values outside, max|err| ${s.abs.max.toExponential(2)}, worst ratio ${s.worstRatio.toExponential(2)}`);
+        : compareTensors(out, exp, {
+            shape,
+            atol: rows.map((row) => Math.max(tol.velocity.floorMultiple * floor[row]!, tol.velocity.absMin)),
+          });
+      if (!s.pass)
+        failing.push(
+          `${batch.id}: ${s.failing} values outside, max|err| ${s.abs.max.toExponential(2)}, worst ratio ${s.worstRatio.toExponential(2)}`,
+        );
     }
-    return { pass: failing.length === 0, message: failing.length ? failing.join('; ') : `${b.velocityBatches.length} batch groups within the tolerance policy` };
+    return {
+      pass: failing.length === 0,
+      message: failing.length ? failing.join('; ') : `${b.velocityBatches.length} batch groups within the tolerance policy`,
+    };
   });
 };
 
@@ -179,7 +225,7 @@ const toleranceCeilingJudge: Judge = async (m) => {
   const issues = checkToleranceCeilings(t);
   return issues.length
     ? issues.map((i) => ({ key, pass: false, message: i.message }))
-    : [{ key, pass: true, message: 'every tolerance field within the gate\'s ceilings (harness/trust.ts TOLERANCE_BOUNDS)' }];
+    : [{ key, pass: true, message: "every tolerance field within the gate's ceilings (harness/trust.ts TOLERANCE_BOUNDS)" }];
 };
 
 /**
@@ -210,33 +256,58 @@ export const DIRECT_JUDGES: Record<CheckKey, Judge> = {
   'contract/io-names': contractJudge('contract/io-names', (f) => /^(inputs|outputs)\.[^.]+$/.test(f)),
   'contract/dtypes': contractJudge('contract/dtypes', (f) => f.endsWith('.dtype')),
   'contract/shapes': contractJudge('contract/shapes', (f) => f.includes('.shape')),
-  'contract/parameters': async (m) => perVariant('contract/parameters', floatVariants(m), async (v) => {
-    const have = inspectOnnx(m.models[v]!, v).parameterCount;
-    const want = m.manifest.identity.parameters;
-    return { pass: have === want, message: `${have} float parameters, manifest identity.parameters ${want}` };
-  }),
-  'weights/finite': async (m) => perVariant('weights/finite', Object.keys(m.manifest.variants), async (v) => {
-    const s = weightSanity(inspectOnnx(m.models[v]!, v), m.models[v]!);
-    return { pass: s.nonFinite.length === 0 && s.unchecked.length === 0, message: s.nonFinite.length ? `non-finite in ${s.nonFinite.map((n) => n.name).join(', ')}` : 'all finite' };
-  }),
-  'weights/output-layer': async (m) => perVariant('weights/output-layer', Object.keys(m.manifest.variants), async (v) => {
-    const s = weightSanity(inspectOnnx(m.models[v]!, v), m.models[v]!);
-    return { pass: s.outputLayer.weight !== null && !s.outputWeightZero, message: s.outputWeightZero ? 'output layer weight all zero' : 'output layer not all zero' };
-  }),
+  'contract/parameters': async (m) =>
+    perVariant('contract/parameters', floatVariants(m), async (v) => {
+      const have = inspectOnnx(m.models[v]!, v).parameterCount;
+      const want = m.manifest.identity.parameters;
+      return { pass: have === want, message: `${have} float parameters, manifest identity.parameters ${want}` };
+    }),
+  'weights/finite': async (m) =>
+    perVariant('weights/finite', Object.keys(m.manifest.variants), async (v) => {
+      const s = weightSanity(inspectOnnx(m.models[v]!, v), m.models[v]!);
+      return {
+        pass: s.nonFinite.length === 0 && s.unchecked.length === 0,
+        message: s.nonFinite.length ? `non-finite in ${s.nonFinite.map((n) => n.name).join(', ')}` : 'all finite',
+      };
+    }),
+  'weights/output-layer': async (m) =>
+    perVariant('weights/output-layer', Object.keys(m.manifest.variants), async (v) => {
+      const s = weightSanity(inspectOnnx(m.models[v]!, v), m.models[v]!);
+      return {
+        pass: s.outputLayer.weight !== null && !s.outputWeightZero,
+        message: s.outputWeightZero ? 'output layer weight all zero' : 'output layer not all zero',
+      };
+    }),
   'behaviour/nonzero': behaviourJudge('behaviour/nonzero', (r, m) => checkVelocityNonZero(r, m.manifest.breeds.length)),
   'behaviour/not-input': behaviourJudge('behaviour/not-input', (r, m) => checkNotInputProportional(r, m.manifest.breeds.length)),
   'behaviour/depends-on-t': behaviourJudge('behaviour/depends-on-t', (r, m) => checkDependsOnTime(r, m.manifest.breeds.length)),
-  'behaviour/depends-on-breed': behaviourJudge('behaviour/depends-on-breed', (r, m, v) => checkDependsOnBreed(r, m.manifest.breeds.length, 0.5, undefined,
-    { breedNames: m.manifest.breeds, quantized: m.manifest.variants[v]?.quantized === true })),
-  'behaviour/depends-on-position-flat': behaviourJudge('behaviour/depends-on-position-flat', (r, m) => checkDependsOnPositionFlat(r, m.manifest.breeds.length, m.manifest.identity.config.patch_size)),
-  'behaviour/locality': behaviourJudge('behaviour/locality', (r, m) => checkLocality(r, m.manifest.breeds.length, m.manifest.identity.config.patch_size)),
-  'behaviour/depends-on-position': behaviourJudge('behaviour/depends-on-position', (r, m) => checkDependsOnPosition(r, m.manifest.breeds.length, m.manifest.identity.config.patch_size)),
+  'behaviour/depends-on-breed': behaviourJudge('behaviour/depends-on-breed', (r, m, v) =>
+    checkDependsOnBreed(r, m.manifest.breeds.length, 0.5, undefined, {
+      breedNames: m.manifest.breeds,
+      quantized: m.manifest.variants[v]?.quantized === true,
+    }),
+  ),
+  'behaviour/depends-on-position-flat': behaviourJudge('behaviour/depends-on-position-flat', (r, m) =>
+    checkDependsOnPositionFlat(r, m.manifest.breeds.length, m.manifest.identity.config.patch_size),
+  ),
+  'behaviour/locality': behaviourJudge('behaviour/locality', (r, m) =>
+    checkLocality(r, m.manifest.breeds.length, m.manifest.identity.config.patch_size),
+  ),
+  'behaviour/depends-on-position': behaviourJudge('behaviour/depends-on-position', (r, m) =>
+    checkDependsOnPosition(r, m.manifest.breeds.length, m.manifest.identity.config.patch_size),
+  ),
   'behaviour/guidance-once': async (m, runners) => {
     const raw = rawFloat(m);
     if (!raw) return [{ key: 'behaviour/guidance-once', pass: false, message: 'no raw float variant to compare the baked graphs with' }];
     return perVariant('behaviour/guidance-once', bakedFloat(m), async (v) => {
-      const r = await checkGuidanceOnce(await runners.runner(v), await runners.runner(raw), m.manifest.guidance.scale, m.manifest.guidance.nullIndex, m.manifest.breeds.length,
-        breedEmbeddingRows(inspectOnnx(m.models[raw]!, raw)));
+      const r = await checkGuidanceOnce(
+        await runners.runner(v),
+        await runners.runner(raw),
+        m.manifest.guidance.scale,
+        m.manifest.guidance.nullIndex,
+        m.manifest.breeds.length,
+        breedEmbeddingRows(inspectOnnx(m.models[raw]!, raw)),
+      );
       return { pass: r.pass, message: r.message };
     });
   },
@@ -244,7 +315,12 @@ export const DIRECT_JUDGES: Record<CheckKey, Judge> = {
     const raw = rawFloat(m);
     if (!raw) return [{ key: 'behaviour/null-token', pass: false, message: 'no raw float variant' }];
     return perVariant('behaviour/null-token', [raw], async (v) => {
-      const r = await checkNullTokenDistinct(await runners.runner(v), m.manifest.guidance.nullIndex, m.manifest.breeds.length - 1, breedEmbeddingRows(inspectOnnx(m.models[v]!, v)));
+      const r = await checkNullTokenDistinct(
+        await runners.runner(v),
+        m.manifest.guidance.nullIndex,
+        m.manifest.breeds.length - 1,
+        breedEmbeddingRows(inspectOnnx(m.models[v]!, v)),
+      );
       return { pass: r.pass, message: r.message };
     });
   },
@@ -261,7 +337,7 @@ export async function judge(m: ModelUnderTest, keys: CheckKey[], label: string):
     const out: JudgeOutcome[] = [];
     for (const k of keys) {
       const j = DIRECT_JUDGES[k];
-      if (j) out.push(...await j(m, runners));
+      if (j) out.push(...(await j(m, runners)));
     }
     return out;
   } finally {

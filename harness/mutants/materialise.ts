@@ -63,8 +63,15 @@ export function linkTree(src: string, dst: string, skip: Set<string>, rel = ''):
     if (skip.has(here)) continue;
     const from = join(src, entry);
     const to = join(dst, entry);
-    if (statSync(from).isDirectory()) { linkTree(from, to, skip, here); continue; }
-    try { linkSync(from, to); } catch { copyFileSync(from, to); }
+    if (statSync(from).isDirectory()) {
+      linkTree(from, to, skip, here);
+      continue;
+    }
+    try {
+      linkSync(from, to);
+    } catch {
+      copyFileSync(from, to);
+    }
   }
 }
 
@@ -102,8 +109,10 @@ export interface BuildOptions {
 }
 
 function pythonMissing(bundle: Bundle, o: BuildOptions, path: string, mutant: string): Error {
-  return new Error(`${path} is missing: make it with /usr/bin/python3 reference/python/make_mutants.py --checkpoint ` +
-    `${bundle.dir}/${bundle.manifest.identity.checkpoint.file ?? 'checkpoint.pt'} --out ${o.pythonDir} --only ${mutant}`);
+  return new Error(
+    `${path} is missing: make it with /usr/bin/python3 reference/python/make_mutants.py --checkpoint ` +
+      `${bundle.dir}/${bundle.manifest.identity.checkpoint.file ?? 'checkpoint.pt'} --out ${o.pythonDir} --only ${mutant}`,
+  );
 }
 
 export function buildContext(bundle: Bundle, o: BuildOptions): BuildContext {
@@ -131,18 +140,34 @@ export function materialise(m: Mutant, bundle: Bundle, outDir: string, o: BuildO
   const dir = join(outDir, m.name);
   rmSync(dir, { recursive: true, force: true });
   const replaced = new Set(Object.keys(built.models).map((v) => bundle.variant(v).file));
-  const goldenReplace = Object.entries(built.goldens?.replace ?? {}).map(([rel, bytes]) => [safeRel(rel, `mutant ${m.name} goldens.replace`), bytes] as const);
+  const goldenReplace = Object.entries(built.goldens?.replace ?? {}).map(
+    ([rel, bytes]) => [safeRel(rel, `mutant ${m.name} goldens.replace`), bytes] as const,
+  );
   const otherFiles = Object.entries(built.files ?? {}).map(([rel, bytes]) => [safeRel(rel, `mutant ${m.name} files`), bytes] as const);
   const removeGoldens = built.goldens?.remove === true;
   if (removeGoldens && goldenReplace.length) throw new Error(`mutant ${m.name}: goldens.remove and goldens.replace together`);
   for (const [rel] of otherFiles) {
-    if (rel === 'manifest.json' || rel === MUTANT_FILE || rel === 'goldens' || rel.startsWith('goldens/') || [...replaced].includes(rel) ||
-      bundle.variantNames.some((v) => bundle.variant(v).file === rel)) {
-      throw new Error(`mutant ${m.name}: files['${rel}']: the manifest, mutant.json, the models and goldens/ are set through manifest, models and goldens`);
+    if (
+      rel === 'manifest.json' ||
+      rel === MUTANT_FILE ||
+      rel === 'goldens' ||
+      rel.startsWith('goldens/') ||
+      [...replaced].includes(rel) ||
+      bundle.variantNames.some((v) => bundle.variant(v).file === rel)
+    ) {
+      throw new Error(
+        `mutant ${m.name}: files['${rel}']: the manifest, mutant.json, the models and goldens/ are set through manifest, models and goldens`,
+      );
     }
   }
   // never link a file that is then written: writeFresh unlinks anyway, skipping is the first line of defence
-  const skip = new Set<string>(['manifest.json', MUTANT_FILE, ...replaced, ...goldenReplace.map(([rel]) => `goldens/${rel}`), ...otherFiles.map(([rel]) => rel)]);
+  const skip = new Set<string>([
+    'manifest.json',
+    MUTANT_FILE,
+    ...replaced,
+    ...goldenReplace.map(([rel]) => `goldens/${rel}`),
+    ...otherFiles.map(([rel]) => rel),
+  ]);
   if (removeGoldens) skip.add('goldens');
   linkTree(bundle.dir, dir, skip);
   const manifestText = readFileSync(join(bundle.dir, 'manifest.json'), 'utf8');
@@ -170,8 +195,14 @@ export function materialise(m: Mutant, bundle: Bundle, outDir: string, o: BuildO
   manifest.name = `${manifest.name} [mutant ${m.name}]`;
   writeFresh(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
   const record: MutantRecord = {
-    name: m.name, description: m.description, kind: m.kind, origin: m.origin ?? [], expect: m.expect, pageFaults: built.pageFaults ?? [],
-    changed, manifestEdited: built.manifest !== undefined,
+    name: m.name,
+    description: m.description,
+    kind: m.kind,
+    origin: m.origin ?? [],
+    expect: m.expect,
+    pageFaults: built.pageFaults ?? [],
+    changed,
+    manifestEdited: built.manifest !== undefined,
     ...(removeGoldens || goldenReplace.length ? { goldens: { removed: removeGoldens, replaced: goldensReplaced } } : {}),
     ...(otherFiles.length ? { files } : {}),
     env: built.env ?? {},
@@ -191,7 +222,12 @@ export function readMutantRecord(dir: string): MutantRecord | null {
  * Makes the Python mutants the selection needs unless <pythonDir>/made.json lists them for this very checkpoint
  * and script. Returns a line per action; throws with Python's output when it fails.
  */
-export function ensurePythonMutants(bundle: Bundle, names: string[], pythonDir: string, python = process.env.TINYDIT_PYTHON ?? '/usr/bin/python3'): string[] {
+export function ensurePythonMutants(
+  bundle: Bundle,
+  names: string[],
+  pythonDir: string,
+  python = process.env.TINYDIT_PYTHON ?? '/usr/bin/python3',
+): string[] {
   if (names.length === 0) return [];
   const ckFile = bundle.manifest.identity.checkpoint.file;
   if (!ckFile) throw new Error(`${bundle.dir}/manifest.json names no checkpoint file: the Python mutants (${names.join(', ')}) need one`);
@@ -201,7 +237,11 @@ export function ensurePythonMutants(bundle: Bundle, names: string[], pythonDir: 
   // make_mutants.py's script_sha(): this script, then the self-consistent builder it imports
   const scriptSha = sha256(Buffer.concat([readFileSync(script), readFileSync(join(REPO_ROOT, 'reference/python/self_consistent.py'))]));
   let made: Record<string, { checkpointSha256?: string; script?: string; files?: string[] }> = {};
-  try { made = JSON.parse(readFileSync(join(pythonDir, 'made.json'), 'utf8')) as typeof made; } catch { /* none yet */ }
+  try {
+    made = JSON.parse(readFileSync(join(pythonDir, 'made.json'), 'utf8')) as typeof made;
+  } catch {
+    /* none yet */
+  }
   const stale = names.filter((n) => {
     const e = made[n];
     return !e || e.checkpointSha256 !== ckSha || e.script !== scriptSha || !(e.files ?? []).every((f) => existsSync(join(pythonDir, n, f)));
@@ -244,7 +284,12 @@ export function inMemory(m: Mutant, bundle: Bundle, o: BuildOptions): InMemoryMu
   const models: Record<string, Uint8Array> = {};
   for (const v of bundle.variantNames) models[v] = built.models[v] ?? new Uint8Array(readFileSync(bundle.variantPath(v)));
   return {
-    manifest, models, pageFaults: built.pageFaults ?? [], goldens: { ...(built.goldens?.replace ?? {}) }, goldensRemoved: built.goldens?.remove === true,
-    files: { ...(built.files ?? {}) }, env: { ...(built.env ?? {}) },
+    manifest,
+    models,
+    pageFaults: built.pageFaults ?? [],
+    goldens: { ...(built.goldens?.replace ?? {}) },
+    goldensRemoved: built.goldens?.remove === true,
+    files: { ...(built.files ?? {}) },
+    env: { ...(built.env ?? {}) },
   };
 }

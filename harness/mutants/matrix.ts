@@ -106,15 +106,30 @@ const IGNORED_REASONS = new Set(['narrowed-scope-allowed', 'narrowed-scope', 'al
 
 export function summarise(i: MatrixInput): RunSummary {
   const base = {
-    name: i.name, description: i.description, kind: i.kind, origin: i.origin, expect: i.expect, scope: i.scope, runDir: i.runDir,
-    ...(i.form ? { form: i.form } : {}), ...(i.fault ? { fault: i.fault } : {}),
-    durationS: i.durationS, failedKeys: {}, aimedFailed: [], selfTestsFailed: 0, reasons: [], evidence: '', accepted: null,
-    ...(i.note ? { note: i.note } : {}), ...(i.reused ? { reused: true } : {}),
+    name: i.name,
+    description: i.description,
+    kind: i.kind,
+    origin: i.origin,
+    expect: i.expect,
+    scope: i.scope,
+    runDir: i.runDir,
+    ...(i.form ? { form: i.form } : {}),
+    ...(i.fault ? { fault: i.fault } : {}),
+    durationS: i.durationS,
+    failedKeys: {},
+    aimedFailed: [],
+    selfTestsFailed: 0,
+    reasons: [],
+    evidence: '',
+    accepted: null,
+    ...(i.note ? { note: i.note } : {}),
+    ...(i.reused ? { reused: true } : {}),
   };
   if (i.notRun) return { ...base, outcome: 'not-run' };
   if (i.blocked) return { ...base, outcome: 'blocked' };
   const v = i.verdict;
-  if (!v?.complete || !Array.isArray(v.checks)) return { ...base, outcome: 'no-verdict', note: i.note ?? 'the gate left no complete verdict.json' };
+  if (!v?.complete || !Array.isArray(v.checks))
+    return { ...base, outcome: 'no-verdict', note: i.note ?? 'the gate left no complete verdict.json' };
   const failedKeys: Record<CheckKey, number> = {};
   let selfTestsFailed = 0;
   let evidence = '';
@@ -123,7 +138,10 @@ export function summarise(i: MatrixInput): RunSummary {
     if (c.status === 'pass') continue;
     // a self-test (or the runner's failure of one, whose id carries the test title) proves a check on a broken
     // copy of the model under test: with a broken base it may fail for reasons that say nothing of this mutant
-    if (c.selfTest || isSelfTest(c)) { selfTestsFailed++; continue; }
+    if (c.selfTest || isSelfTest(c)) {
+      selfTestsFailed++;
+      continue;
+    }
     const k = checkKey(c);
     failedKeys[k] = (failedKeys[k] ?? 0) + 1;
     const line = `${c.id}: ${c.message.split('\n')[0]!.slice(0, 300)}`;
@@ -135,9 +153,10 @@ export function summarise(i: MatrixInput): RunSummary {
   for (const k of verdictKeys(v)) {
     failedKeys[k] = (failedKeys[k] ?? 0) + 1;
     if (!aimedEvidence && isAimed(k, i.expect)) {
-      aimedEvidence = k === 'verdict/narrowed-by-env'
-        ? `${k}: scope.env ${JSON.stringify(v.scope?.env ?? {})} (outcome ${v.outcome ?? (v.accepted ? 'accepted' : 'not accepted')})`
-        : `${k}: ${(v.reasons.find((r) => `verdict/${r.code}` === k)?.message.split('\n')[0] ?? '').slice(0, 300)}`;
+      aimedEvidence =
+        k === 'verdict/narrowed-by-env'
+          ? `${k}: scope.env ${JSON.stringify(v.scope?.env ?? {})} (outcome ${v.outcome ?? (v.accepted ? 'accepted' : 'not accepted')})`
+          : `${k}: ${(v.reasons.find((r) => `verdict/${r.code}` === k)?.message.split('\n')[0] ?? '').slice(0, 300)}`;
     }
   }
   const aimedFailed = Object.keys(failedKeys).filter((k) => isAimed(k, i.expect));
@@ -146,10 +165,23 @@ export function summarise(i: MatrixInput): RunSummary {
   // fault is the narrowing itself is caught by verdict/narrowed-by-env); missed: everything in its scope passed
   // and no aimed key failed (or, whatever failed, it was accepted)
   // inconclusive: the harness could not judge; counted apart, never as caught (issue: harness faults are no verdicts)
-  const outcome: RunOutcome = v.outcome === 'inconclusive' ? 'inconclusive'
-    : aimedFailed.length && !v.accepted ? 'caught' : (passed && !aimedFailed.length) || v.accepted ? 'missed' : 'caught-unaimed';
+  const outcome: RunOutcome =
+    v.outcome === 'inconclusive'
+      ? 'inconclusive'
+      : aimedFailed.length && !v.accepted
+        ? 'caught'
+        : (passed && !aimedFailed.length) || v.accepted
+          ? 'missed'
+          : 'caught-unaimed';
   return {
-    ...base, outcome, accepted: passed, ...(v.outcome ? { verdictOutcome: v.outcome } : {}), failedKeys, aimedFailed, selfTestsFailed, reasons,
+    ...base,
+    outcome,
+    accepted: passed,
+    ...(v.outcome ? { verdictOutcome: v.outcome } : {}),
+    failedKeys,
+    aimedFailed,
+    selfTestsFailed,
+    reasons,
     evidence: aimedEvidence || evidence || (v.reasons[0]?.message ?? ''),
   };
 }
@@ -163,8 +195,31 @@ export function passedOnScope(v: Pick<Verdict, 'accepted'> & { outcome?: string 
 }
 
 /** Canonical column order: the pipeline's order of families, then anything else alphabetically. */
-const FAMILY_ORDER = ['bundle', 'trust', 'provenance', 'contract', 'weights', 'behaviour', 'noise', 'velocity', 'trajectory', 'image', 'stats', 'fidelity',
-  'diversity', 'loading', 'generation', 'progress', 'download', 'determinism', 'threads', 'report-page', 'gate', 'verdict', 'test'];
+const FAMILY_ORDER = [
+  'bundle',
+  'trust',
+  'provenance',
+  'contract',
+  'weights',
+  'behaviour',
+  'noise',
+  'velocity',
+  'trajectory',
+  'image',
+  'stats',
+  'fidelity',
+  'diversity',
+  'loading',
+  'generation',
+  'progress',
+  'download',
+  'determinism',
+  'threads',
+  'report-page',
+  'gate',
+  'verdict',
+  'test',
+];
 
 export function columns(rows: RunSummary[]): CheckKey[] {
   const keys = new Set<CheckKey>();
@@ -172,7 +227,10 @@ export function columns(rows: RunSummary[]): CheckKey[] {
     for (const k of Object.keys(r.failedKeys)) keys.add(k);
     for (const k of r.expect) keys.add(k);
   }
-  const rank = (k: string): number => { const i = FAMILY_ORDER.indexOf(k.split('/')[0]!); return i < 0 ? FAMILY_ORDER.length : i; };
+  const rank = (k: string): number => {
+    const i = FAMILY_ORDER.indexOf(k.split('/')[0]!);
+    return i < 0 ? FAMILY_ORDER.length : i;
+  };
   return [...keys].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 }
 
@@ -180,17 +238,27 @@ export function columns(rows: RunSummary[]): CheckKey[] {
 export function matrixPasses(good: RunSummary | null, rows: RunSummary[]): { pass: boolean; problems: string[] } {
   const problems: string[] = [];
   if (!good) problems.push('the good model was not run');
-  else if (good.accepted !== true) problems.push(`the good model was NOT accepted (${good.outcome}; failing: ${Object.keys(good.failedKeys).join(', ') || good.reasons.join(', ') || good.note || '?'})`);
+  else if (good.accepted !== true)
+    problems.push(
+      `the good model was NOT accepted (${good.outcome}; failing: ${Object.keys(good.failedKeys).join(', ') || good.reasons.join(', ') || good.note || '?'})`,
+    );
   for (const r of rows) {
     if (r.outcome === 'caught' || r.outcome === 'not-run') continue;
-    problems.push(`${r.name}: ${r.outcome}${r.outcome === 'caught-unaimed' ? ` (rejected by ${Object.keys(r.failedKeys).join(', ') || r.reasons.join(', ')}, none of ${r.expect.join(', ')})` : ''}${r.note ? `: ${r.note}` : ''}`);
+    problems.push(
+      `${r.name}: ${r.outcome}${r.outcome === 'caught-unaimed' ? ` (rejected by ${Object.keys(r.failedKeys).join(', ') || r.reasons.join(', ')}, none of ${r.expect.join(', ')})` : ''}${r.note ? `: ${r.note}` : ''}`,
+    );
   }
   return { pass: problems.length === 0, problems };
 }
 
 const OUTCOME_WORD: Record<RunOutcome, string> = {
-  caught: 'rejected', 'caught-unaimed': 'rejected (not by an aimed check)', missed: '**ACCEPTED (missed)**', inconclusive: '**inconclusive** (the harness could not judge; rerun)', 'no-verdict': '**no verdict**',
-  blocked: '**blocked**', 'not-run': 'not run',
+  caught: 'rejected',
+  'caught-unaimed': 'rejected (not by an aimed check)',
+  missed: '**ACCEPTED (missed)**',
+  inconclusive: '**inconclusive** (the harness could not judge; rerun)',
+  'no-verdict': '**no verdict**',
+  blocked: '**blocked**',
+  'not-run': 'not run',
 };
 
 /** The good model's row: accepted, or passed everything in a narrowed scope (a node-only matrix never accepts). */
@@ -211,12 +279,18 @@ export function formsTable(rows: RunSummary[]): string[] {
   const sc = rows.filter((r) => r.form === 'self-consistent');
   if (sc.length === 0) return [];
   const byName = new Map(rows.map((r) => [r.name, r]));
-  const cell = (r: RunSummary | undefined): string => (!r ? 'not in this run'
-    : `\`${r.name}\`: ${OUTCOME_WORD[r.outcome]}${r.aimedFailed.length ? ` by ${r.aimedFailed.join(', ')}` : ''}`);
-  const lines = ['', '## Each fault in both forms', '',
-    'Export form: the broken model next to the good checkpoint\'s goldens. Self-consistent form: the broken checkpoint shipped with ' +
-    'everything make_bundle.py made from it, so the bundle\'s own references agree with it and only the gate\'s own yardsticks can object.', '',
-    '| fault | export form | self-consistent form |', '|---|---|---|'];
+  const cell = (r: RunSummary | undefined): string =>
+    !r ? 'not in this run' : `\`${r.name}\`: ${OUTCOME_WORD[r.outcome]}${r.aimedFailed.length ? ` by ${r.aimedFailed.join(', ')}` : ''}`;
+  const lines = [
+    '',
+    '## Each fault in both forms',
+    '',
+    "Export form: the broken model next to the good checkpoint's goldens. Self-consistent form: the broken checkpoint shipped with " +
+      "everything make_bundle.py made from it, so the bundle's own references agree with it and only the gate's own yardsticks can object.",
+    '',
+    '| fault | export form | self-consistent form |',
+    '|---|---|---|',
+  ];
   for (const r of sc) {
     const fault = r.fault ?? r.name;
     const exp = fault !== r.name ? byName.get(fault) : undefined;
@@ -225,7 +299,11 @@ export function formsTable(rows: RunSummary[]): string[] {
   return lines;
 }
 
-export function renderMarkdown(good: RunSummary | null, rows: RunSummary[], meta: { bundle: string; command: string; date: string; engines: string }): string {
+export function renderMarkdown(
+  good: RunSummary | null,
+  rows: RunSummary[],
+  meta: { bundle: string; command: string; date: string; engines: string },
+): string {
   const cols = columns(good ? [good, ...rows] : rows);
   const cell = (r: RunSummary, k: string): string => {
     const failed = r.failedKeys[k] !== undefined;
@@ -239,11 +317,20 @@ export function renderMarkdown(good: RunSummary | null, rows: RunSummary[], meta
   const verdict = matrixPasses(good, rows);
   lines.push(`# Gate power: the kill matrix`, '');
   lines.push(`Bundle \`${meta.bundle}\`, ${meta.date}, engines: ${meta.engines}. Command: \`${meta.command}\`.`, '');
-  lines.push(`**${verdict.pass ? 'PASS' : 'FAIL'}**: ${rows.filter((r) => r.outcome === 'caught').length} of ${rows.filter((r) => r.outcome !== 'not-run').length} mutants rejected by an aimed check; ` +
-    `good model ${good?.accepted ? goodWord(good) : 'NOT accepted'}.`, '');
-  if (!verdict.pass) { for (const p of verdict.problems) lines.push(`- ${p}`); lines.push(''); }
-  lines.push('● failed, and aimed at this fault · aimed, did not fail ○ failed, not aimed (collateral). Cells count check keys of non-self-test records; ' +
-    'a key is the record\'s family plus its `check=`/`aspect=` (e.g. `behaviour/depends-on-breed`).', '');
+  lines.push(
+    `**${verdict.pass ? 'PASS' : 'FAIL'}**: ${rows.filter((r) => r.outcome === 'caught').length} of ${rows.filter((r) => r.outcome !== 'not-run').length} mutants rejected by an aimed check; ` +
+      `good model ${good?.accepted ? goodWord(good) : 'NOT accepted'}.`,
+    '',
+  );
+  if (!verdict.pass) {
+    for (const p of verdict.problems) lines.push(`- ${p}`);
+    lines.push('');
+  }
+  lines.push(
+    '● failed, and aimed at this fault · aimed, did not fail ○ failed, not aimed (collateral). Cells count check keys of non-self-test records; ' +
+      "a key is the record's family plus its `check=`/`aspect=` (e.g. `behaviour/depends-on-breed`).",
+    '',
+  );
   lines.push(`| mutant | kind | verdict | ${cols.map(header).join(' | ')} |`);
   lines.push(`|---|---|---|${cols.map(() => ':-:').join('|')}|`);
   const row = (r: RunSummary, label: string): string =>
@@ -255,9 +342,12 @@ export function renderMarkdown(good: RunSummary | null, rows: RunSummary[], meta
   lines.push('| mutant | ORIGIN | what is broken | aimed checks | caught by (aimed) | scope | gate s |');
   lines.push('|---|---|---|---|---|---|--:|');
   for (const r of rows) {
-    lines.push(`| \`${r.name}\` | ${r.origin.join(', ') || ''} | ${r.description}${r.note ? ` (${r.note})` : ''} | ${r.expect.join(', ')} | ${r.aimedFailed.join(', ') || '-'} | ${r.scope} | ${r.durationS?.toFixed(0) ?? ''}${r.reused ? ' (earlier run)' : ''} |`);
+    lines.push(
+      `| \`${r.name}\` | ${r.origin.join(', ') || ''} | ${r.description}${r.note ? ` (${r.note})` : ''} | ${r.expect.join(', ')} | ${r.aimedFailed.join(', ') || '-'} | ${r.scope} | ${r.durationS?.toFixed(0) ?? ''}${r.reused ? ' (earlier run)' : ''} |`,
+    );
   }
   lines.push('', '## Evidence (first aimed failure of each run)', '');
-  for (const r of rows) lines.push(`- \`${r.name}\`: ${r.evidence.replace(/\|/g, '\\|') || r.note || r.outcome}${r.runDir ? ` (run: \`${r.runDir}\`)` : ''}`);
+  for (const r of rows)
+    lines.push(`- \`${r.name}\`: ${r.evidence.replace(/\|/g, '\\|') || r.note || r.outcome}${r.runDir ? ` (run: \`${r.runDir}\`)` : ''}`);
   return lines.join('\n') + '\n';
 }

@@ -8,9 +8,22 @@
  *                 ?scale=, ?null=, ?size=, or else the values of /bundle/manifest.json where it has them
  */
 import {
-  BREEDS, FAULTS, ORT_INIT_ATTEMPTS, ORT_INIT_TIMEOUT_ERROR, ORT_INIT_TIMEOUT_MS, downloadFileName, parseFaults,
-  type Fault, type FromWorker, type GenerateOptions, type GenerateResult, type LoadInfo, type LoadOptions,
-  type ProgressEvent, type ToWorker, type WorkerDone,
+  BREEDS,
+  FAULTS,
+  ORT_INIT_ATTEMPTS,
+  ORT_INIT_TIMEOUT_ERROR,
+  ORT_INIT_TIMEOUT_MS,
+  downloadFileName,
+  parseFaults,
+  type Fault,
+  type FromWorker,
+  type GenerateOptions,
+  type GenerateResult,
+  type LoadInfo,
+  type LoadOptions,
+  type ProgressEvent,
+  type ToWorker,
+  type WorkerDone,
 } from './protocol.js';
 
 type State = 'idle' | 'loading' | 'ready' | 'generating' | 'error';
@@ -148,23 +161,32 @@ function startWorker(): Worker {
       loadedInfo = null;
       loadedOpts = null;
     }
-    rejectAll(new Error(`the generation worker failed${where}: ${ev.message || 'could not start (script missing or not a module worker?)'}`));
+    rejectAll(
+      new Error(`the generation worker failed${where}: ${ev.message || 'could not start (script missing or not a module worker?)'}`),
+    );
   };
   w.onmessageerror = () => rejectAll(new Error('a message from the generation worker could not be read'));
   worker = w;
   return w;
 }
 
-function request(msg: ToWorker, transfer: Transferable[] = [], onProgress?: (m: FromWorker) => void,
-  timeoutMs = 0): Promise<FromWorker> {
+function request(msg: ToWorker, transfer: Transferable[] = [], onProgress?: (m: FromWorker) => void, timeoutMs = 0): Promise<FromWorker> {
   const w = worker;
   if (!w) return Promise.reject(new Error('no worker'));
   return new Promise((resolve, reject) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const done = (): void => { if (timer) clearTimeout(timer); };
+    const done = (): void => {
+      if (timer) clearTimeout(timer);
+    };
     pending.set(msg.id, {
-      resolve: (m) => { done(); resolve(m); },
-      reject: (e) => { done(); reject(e); },
+      resolve: (m) => {
+        done();
+        resolve(m);
+      },
+      reject: (e) => {
+        done();
+        reject(e);
+      },
       ...(onProgress ? { onProgress } : {}),
     });
     if (timeoutMs > 0) {
@@ -180,15 +202,20 @@ function request(msg: ToWorker, transfer: Transferable[] = [], onProgress?: (m: 
 function checkLoadOptions(o: LoadOptions): void {
   if (!o || typeof o !== 'object') throw new Error('load() needs an options object');
   if (typeof o.modelUrl !== 'string' || !o.modelUrl) throw new Error('load(): modelUrl is required');
-  if (o.guidance !== 'baked' && o.guidance !== 'none') throw new Error(`load(): guidance must be 'baked' or 'none', got ${String(o.guidance)}`);
-  if (!Number.isInteger(o.nullIndex) || o.nullIndex < 0) throw new Error(`load(): nullIndex must be a non-negative integer, got ${String(o.nullIndex)}`);
+  if (o.guidance !== 'baked' && o.guidance !== 'none')
+    throw new Error(`load(): guidance must be 'baked' or 'none', got ${String(o.guidance)}`);
+  if (!Number.isInteger(o.nullIndex) || o.nullIndex < 0)
+    throw new Error(`load(): nullIndex must be a non-negative integer, got ${String(o.nullIndex)}`);
   for (const k of ['imageSize', 'channels'] as const) {
     const v = o[k];
-    if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new Error(`load(): ${k} must be a positive integer when given, got ${String(v)}`);
+    if (v !== undefined && (!Number.isInteger(v) || v < 1))
+      throw new Error(`load(): ${k} must be a positive integer when given, got ${String(v)}`);
   }
   if (o.bakedScale !== undefined && !Number.isFinite(o.bakedScale)) throw new Error('load(): bakedScale must be a number');
-  if (o.numThreads !== undefined && (!Number.isInteger(o.numThreads) || o.numThreads < 1)) throw new Error('load(): numThreads must be a positive integer');
-  if (o.ortBase !== undefined && (typeof o.ortBase !== 'string' || !o.ortBase.endsWith('/'))) throw new Error(`load(): ortBase must be a folder URL ending in /, got ${String(o.ortBase)}`);
+  if (o.numThreads !== undefined && (!Number.isInteger(o.numThreads) || o.numThreads < 1))
+    throw new Error('load(): numThreads must be a positive integer');
+  if (o.ortBase !== undefined && (typeof o.ortBase !== 'string' || !o.ortBase.endsWith('/')))
+    throw new Error(`load(): ortBase must be a folder URL ending in /, got ${String(o.ortBase)}`);
 }
 
 async function load(opts: LoadOptions): Promise<LoadInfo> {
@@ -228,15 +255,27 @@ async function load(opts: LoadOptions): Promise<LoadInfo> {
         w.terminate();
         p.reject(new Error(message));
       };
-      const watchdog = setTimeout(() => abandon(`${ORT_INIT_TIMEOUT_ERROR}: no 'backend-ready' from worker attempt ${attempt} after ${limitMs} ms ` +
-        `(${numThreads} thread(s); the model had not been parsed yet)`), limitMs);
+      const watchdog = setTimeout(
+        () =>
+          abandon(
+            `${ORT_INIT_TIMEOUT_ERROR}: no 'backend-ready' from worker attempt ${attempt} after ${limitMs} ms ` +
+              `(${numThreads} thread(s); the model had not been parsed yet)`,
+          ),
+        limitMs,
+      );
       let loadTimer: ReturnType<typeof setTimeout> | undefined;
       const onStage = (m: FromWorker): void => {
         if (m.type !== 'stage' || m.stage !== 'backend-ready') return;
         clearTimeout(watchdog);
         const ownMs = Math.max(0, performance.now() - started - m.ms);
-        loadTimer = setTimeout(() => abandon(`load timed out after ${loadTimeoutMs} ms of loading ` +
-          `(onnxruntime-web's backend initialization, ${m.ms.toFixed(0)} ms, not counted)`), Math.max(0, loadTimeoutMs - ownMs));
+        loadTimer = setTimeout(
+          () =>
+            abandon(
+              `load timed out after ${loadTimeoutMs} ms of loading ` +
+                `(onnxruntime-web's backend initialization, ${m.ms.toFixed(0)} ms, not counted)`,
+            ),
+          Math.max(0, loadTimeoutMs - ownMs),
+        );
       };
       try {
         msg = await request({ type: 'load', id, attempt, opts: { ...opts, modelUrl, numThreads }, ortBase, faults }, [], onStage);
@@ -260,7 +299,8 @@ async function load(opts: LoadOptions): Promise<LoadInfo> {
     ui.canvas.height = msg.info.imageSize;
     ui.imageSize.value = String(msg.info.imageSize);
     ui.status.textContent = `Loaded ${opts.modelUrl}: wasm, ${msg.info.numThreads} thread(s), session ${msg.info.sessionMs.toFixed(0)} ms`;
-    ui.info.textContent = `inputs: ${msg.info.inputs.map((i) => `${i.name} ${i.type ?? ''}[${(i.shape ?? []).join(',')}]`).join('; ')}\n` +
+    ui.info.textContent =
+      `inputs: ${msg.info.inputs.map((i) => `${i.name} ${i.type ?? ''}[${(i.shape ?? []).join(',')}]`).join('; ')}\n` +
       `outputs: ${msg.info.outputNames.join(', ')}\ncrossOriginIsolated: ${msg.info.crossOriginIsolated}, ort ${msg.info.ortVersion}`;
     setState('ready');
     return msg.info;
@@ -282,7 +322,8 @@ function draw(rgba: Uint8ClampedArray, size: number): ImageData {
 
 async function generate(opts: GenerateOptions, onProgress?: (ev: ProgressEvent) => void): Promise<GenerateResult> {
   if (state === 'generating') throw new Error('a generation is already running');
-  if (!loadedInfo || !loadedOpts || !worker) throw fail(new Error('no model loaded: call load() first'), state === 'error' ? 'error' : 'idle');
+  if (!loadedInfo || !loadedOpts || !worker)
+    throw fail(new Error('no model loaded: call load() first'), state === 'error' ? 'error' : 'idle');
   clearError();
   const noiseSeed = opts.noiseSeed ?? Math.floor(Math.random() * 2 ** 31);
   setState('generating');
@@ -343,8 +384,12 @@ window.tinydit = {
   load,
   generate,
   download,
-  get faults() { return faults; },
-  get state() { return state; },
+  get faults() {
+    return faults;
+  },
+  get state() {
+    return state;
+  },
 };
 
 // ---- UI wiring (for people; the suites call window.tinydit directly) ----
@@ -378,7 +423,8 @@ ui.generateBtn.addEventListener('click', () => {
     const steps = num(ui.steps, 'steps');
     const noiseSeed = num(ui.seed, 'seed');
     // The controls keep to the web app's range; window.tinydit.generate() itself takes any positive step count.
-    if (!Number.isInteger(steps) || steps < 1 || steps > 100) throw new Error(`steps must be an integer from 1 to 100, got ${ui.steps.value}`);
+    if (!Number.isInteger(steps) || steps < 1 || steps > 100)
+      throw new Error(`steps must be an integer from 1 to 100, got ${ui.steps.value}`);
     if (!Number.isInteger(noiseSeed) || noiseSeed < 0) throw new Error(`seed must be a non-negative integer, got ${ui.seed.value}`);
     const opts = { breedIndex: Number(ui.breed.value), steps, cfgScale: num(ui.cfg, 'guidance scale'), noiseSeed };
     void generate(opts).catch(() => undefined);
@@ -417,7 +463,7 @@ async function autoload(): Promise<void> {
   if (!p.has('autoload')) return;
   try {
     const res = await fetch('/bundle/manifest.json');
-    if (res.ok) applyManifest(await res.json() as Record<string, unknown>);
+    if (res.ok) applyManifest((await res.json()) as Record<string, unknown>);
   } catch {
     // no manifest: keep the form's values
   }

@@ -6,8 +6,19 @@
 
 /** Breed index -> name, as the web app lists them (12 "Other" is a class, the null token comes after). */
 export const BREEDS = [
-  'Abyssinian', 'Bengal', 'Birman', 'Bombay', 'British Shorthair', 'Egyptian Mau', 'Maine Coon',
-  'Persian', 'Ragdoll', 'Russian Blue', 'Siamese', 'Sphynx', 'Other',
+  'Abyssinian',
+  'Bengal',
+  'Birman',
+  'Bombay',
+  'British Shorthair',
+  'Egyptian Mau',
+  'Maine Coon',
+  'Persian',
+  'Ragdoll',
+  'Russian Blue',
+  'Siamese',
+  'Sphynx',
+  'Other',
 ] as const;
 
 export function breedName(index: number): string {
@@ -46,15 +57,19 @@ export const FAULTS = {
   /** Drop one scheduled progress event (the second one, or the only one). */
   'skip-progress': 'one scheduled progress event is not sent',
   /** The worker stops answering after the first progress event: generate() never settles (a hung page). */
-  'stall': 'generation stops after its first progress event and never finishes',
+  stall: 'generation stops after its first progress event and never finishes',
   /** The first worker's onnxruntime-web initialization never finishes (a hang): load() must start a new worker and retry. */
-  'init-timeout': 'the first initialization of onnxruntime-web\'s wasm backend hangs',
+  'init-timeout': "the first initialization of onnxruntime-web's wasm backend hangs",
 } as const;
 export type Fault = keyof typeof FAULTS;
 
 export function parseFaults(search: string): Fault[] {
   const params = new URLSearchParams(search);
-  const names = params.getAll('fault').flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean);
+  const names = params
+    .getAll('fault')
+    .flatMap((v) => v.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = names.filter((n) => !(n in FAULTS));
   if (unknown.length) throw new Error(`unknown fault(s) ${unknown.join(', ')}; known: ${Object.keys(FAULTS).join(', ')}`);
   return [...new Set(names)] as Fault[];
@@ -131,7 +146,8 @@ export interface LoadInfo {
  */
 export const ORT_INIT_TIMEOUT_MS = 45_000;
 /** A valid one-node ONNX model (Identity, float32 [1], opset 17): initializes the backend without the model under test. */
-export const ORT_WARMUP_MODEL_B64 = 'CAgSDHRpbnlkaXQtZ2F0ZTo8ChAKAXgSAXkiCElkZW50aXR5EgZ3YXJtdXBaDwoBeBIKCggIARIECgIIAWIPCgF5EgoKCAgBEgQKAggBQgQKABAR';
+export const ORT_WARMUP_MODEL_B64 =
+  'CAgSDHRpbnlkaXQtZ2F0ZTo8ChAKAXgSAXkiCElkZW50aXR5EgZ3YXJtdXBaDwoBeBIKCggIARIECgIIAWIPCgF5EgoKCAgBEgQKAggBQgQKABAR';
 /** Workers load() starts at most for one load when initialization times out. */
 export const ORT_INIT_ATTEMPTS = 2;
 /** Prefix of the worker's error for an initialization timeout (the only error load() retries). */
@@ -189,9 +205,18 @@ export interface WorkerGenerate {
 }
 export type ToWorker = WorkerLoad | WorkerGenerate;
 
-export interface WorkerLoaded { type: 'loaded'; id: number; info: LoadInfo }
+export interface WorkerLoaded {
+  type: 'loaded';
+  id: number;
+  info: LoadInfo;
+}
 /** A load's progress: 'backend-ready' once onnxruntime-web's wasm backend is initialized (before the model is read). */
-export interface WorkerStage { type: 'stage'; id: number; stage: 'backend-ready'; ms: number }
+export interface WorkerStage {
+  type: 'stage';
+  id: number;
+  stage: 'backend-ready';
+  ms: number;
+}
 export interface WorkerProgress {
   type: 'progress';
   id: number;
@@ -213,11 +238,17 @@ export interface WorkerDone {
   avgStepTime: number;
   modelMs: number;
 }
-export interface WorkerError { type: 'error'; id: number; message: string }
+export interface WorkerError {
+  type: 'error';
+  id: number;
+  message: string;
+}
 export type FromWorker = WorkerLoaded | WorkerStage | WorkerProgress | WorkerDone | WorkerError;
 
 declare global {
-  interface Window { tinydit: TinyditApi }
+  interface Window {
+    tinydit: TinyditApi;
+  }
 }
 
 /** The API the page exposes on window.tinydit. */

@@ -7,8 +7,18 @@
 import * as ort from 'onnxruntime-web/wasm';
 import { sample, type SamplerModel } from '../sampler.js';
 import { tensorToRGBA } from '../image.js';
-import { ORT_RUNTIME_FILES, ORT_WARMUP_MODEL_B64, isProgressStep, type Fault, type FromWorker, type LoadInfo, type TensorInfo, type ToWorker,
-  type WorkerGenerate, type WorkerLoad } from './protocol.js';
+import {
+  ORT_RUNTIME_FILES,
+  ORT_WARMUP_MODEL_B64,
+  isProgressStep,
+  type Fault,
+  type FromWorker,
+  type LoadInfo,
+  type TensorInfo,
+  type ToWorker,
+  type WorkerGenerate,
+  type WorkerLoad,
+} from './protocol.js';
 
 interface Loaded {
   session: ort.InferenceSession;
@@ -54,7 +64,8 @@ function sessionCall(session: ort.InferenceSession, channels: number, size: numb
     if (!v) throw new Error(`the model has no output "velocity" (outputs: ${session.outputNames.join(', ')})`);
     if (v.type !== 'float32') throw new Error(`output velocity is ${v.type}, expected float32`);
     const data = v.data as Float32Array;
-    if (data.length !== x.length) throw new Error(`output velocity has ${data.length} values, expected ${x.length} ([${v.dims.join(',')}])`);
+    if (data.length !== x.length)
+      throw new Error(`output velocity has ${data.length} values, expected ${x.length} ([${v.dims.join(',')}])`);
     return data;
   };
 }
@@ -70,11 +81,15 @@ async function checkRuntimeFiles(ortBase: string): Promise<void> {
     try {
       res = await fetch(url, { method: 'HEAD', credentials: 'same-origin' });
     } catch (err) {
-      throw new Error(`onnxruntime-web's wasm runtime could not be fetched from ${url}: ${message(err)} (the static server serves it under /ort/)`);
+      throw new Error(
+        `onnxruntime-web's wasm runtime could not be fetched from ${url}: ${message(err)} (the static server serves it under /ort/)`,
+      );
     }
     if (!res.ok) {
-      throw new Error(`onnxruntime-web's wasm runtime is missing: ${url} answered HTTP ${res.status}` +
-        ' (the static server serves node_modules/onnxruntime-web/dist under /ort/: run npm install, or fix the ortBase given to load())');
+      throw new Error(
+        `onnxruntime-web's wasm runtime is missing: ${url} answered HTTP ${res.status}` +
+          ' (the static server serves node_modules/onnxruntime-web/dist under /ort/: run npm install, or fix the ortBase given to load())',
+      );
     }
   }
 }
@@ -106,10 +121,15 @@ async function load(msg: WorkerLoad): Promise<LoadInfo> {
   // FAULT init-timeout: the first attempt's initialization never finishes
   if (faults.includes('init-timeout') && msg.attempt === 1) await new Promise<never>(() => undefined);
   try {
-    const warm = await ort.InferenceSession.create(Uint8Array.from(atob(ORT_WARMUP_MODEL_B64), (c) => c.charCodeAt(0)), { executionProviders: ['wasm'] });
+    const warm = await ort.InferenceSession.create(
+      Uint8Array.from(atob(ORT_WARMUP_MODEL_B64), (c) => c.charCodeAt(0)),
+      { executionProviders: ['wasm'] },
+    );
     await warm.release();
   } catch (err) {
-    throw new Error(`onnxruntime-web could not initialize its wasm backend (${opts.numThreads} thread(s)) before parsing the model: ${message(err)}`);
+    throw new Error(
+      `onnxruntime-web could not initialize its wasm backend (${opts.numThreads} thread(s)) before parsing the model: ${message(err)}`,
+    );
   }
   const initMs = performance.now() - tInit;
   post({ type: 'stage', id: msg.id, stage: 'backend-ready', ms: initMs });
@@ -119,7 +139,9 @@ async function load(msg: WorkerLoad): Promise<LoadInfo> {
   try {
     session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
   } catch (err) {
-    throw new Error(`onnxruntime-web could not load the model ${opts.modelUrl} (${bytes.length} bytes; corrupt or not ONNX?): ${message(err)}`);
+    throw new Error(
+      `onnxruntime-web could not load the model ${opts.modelUrl} (${bytes.length} bytes; corrupt or not ONNX?): ${message(err)}`,
+    );
   }
   const sessionMs = performance.now() - t1;
 
@@ -128,8 +150,10 @@ async function load(msg: WorkerLoad): Promise<LoadInfo> {
   const missing = ['noise', 'timestep', 'breed'].filter((n) => !session.inputNames.includes(n));
   if (missing.length || !session.outputNames.includes('velocity')) {
     await session.release();
-    throw new Error(`the model does not follow the contract (inputs noise, timestep, breed; output velocity): ` +
-      `it has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}]`);
+    throw new Error(
+      `the model does not follow the contract (inputs noise, timestep, breed; output velocity): ` +
+        `it has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}]`,
+    );
   }
   const noiseShape = inputs.find((i) => i.name === 'noise')?.shape;
   const dim = (k: number): number | undefined => {
@@ -142,12 +166,16 @@ async function load(msg: WorkerLoad): Promise<LoadInfo> {
   const imageSize = opts.imageSize ?? graphSize;
   if (channels === undefined || imageSize === undefined) {
     await session.release();
-    throw new Error(`load() was not given ${channels === undefined ? 'channels' : 'imageSize'} and the graph's noise input ` +
-      `shape [${(noiseShape ?? []).join(',')}] does not fix it`);
+    throw new Error(
+      `load() was not given ${channels === undefined ? 'channels' : 'imageSize'} and the graph's noise input ` +
+        `shape [${(noiseShape ?? []).join(',')}] does not fix it`,
+    );
   }
   if ((graphChannels !== undefined && graphChannels !== channels) || (graphSize !== undefined && graphSize !== imageSize)) {
     await session.release();
-    throw new Error(`the model's noise input is [${(noiseShape ?? []).join(',')}] but load() was told channels ${channels}, image size ${imageSize}`);
+    throw new Error(
+      `the model's noise input is [${(noiseShape ?? []).join(',')}] but load() was told channels ${channels}, image size ${imageSize}`,
+    );
   }
 
   const faultSet = new Set(faults);
@@ -227,8 +255,7 @@ async function generate(msg: WorkerGenerate): Promise<void> {
       scheduledSeen++;
       if (scheduledSeen === skipOrdinal) return;
       const rgba = tensorToRGBA(ev.x, imageSize);
-      post({ type: 'progress', id: msg.id, step: ev.step, totalSteps: steps, stepTime, totalTime, rgba, size: imageSize },
-        [rgba.buffer]);
+      post({ type: 'progress', id: msg.id, step: ev.step, totalSteps: steps, stepTime, totalTime, rgba, size: imageSize }, [rgba.buffer]);
       // FAULT: hang after the first progress event; the sampler awaits this promise forever.
       if (faults.has('stall')) return new Promise<void>(() => undefined);
     },
@@ -236,8 +263,10 @@ async function generate(msg: WorkerGenerate): Promise<void> {
   const totalTime = performance.now() - start;
   const rgba = tensorToRGBA(result.x, imageSize);
   const x = Float32Array.from(result.x);
-  post({ type: 'done', id: msg.id, rgba, size: imageSize, x, totalTime, avgStepTime: totalTime / steps, modelMs: result.modelMs },
-    [rgba.buffer, x.buffer]);
+  post({ type: 'done', id: msg.id, rgba, size: imageSize, x, totalTime, avgStepTime: totalTime / steps, modelMs: result.modelMs }, [
+    rgba.buffer,
+    x.buffer,
+  ]);
 }
 
 scope.onmessage = (ev: MessageEvent<ToWorker>) => {

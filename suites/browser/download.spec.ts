@@ -9,7 +9,18 @@
 import { readFile } from 'node:fs/promises';
 import { BREEDS } from '../../harness/web/protocol.js';
 import { expect, test } from './fixtures.js';
-import { BULK_THREADS, GOLDEN_SEED, attachImage, attemptLoad, checkDownload, checkModelLoad, explain, judge, record, rgbaOf } from './helpers.js';
+import {
+  BULK_THREADS,
+  GOLDEN_SEED,
+  attachImage,
+  attemptLoad,
+  checkDownload,
+  checkModelLoad,
+  explain,
+  judge,
+  record,
+  rgbaOf,
+} from './helpers.js';
 
 const BREED = BREEDS.indexOf('British Shorthair');
 /** Only the file matters here, not the image's quality: the smallest step count the app offers. */
@@ -53,7 +64,9 @@ test(`download:breed=${BREEDS[BREED]}`, async ({ app, bundle, engineInfo }, test
       };
     });
     await app.page.locator('#download').click();
-    const got = await app.page.waitForFunction(() => (window as unknown as { __tinyditDownload?: { name: string; href: string } }).__tinyditDownload ?? null);
+    const got = await app.page.waitForFunction(
+      () => (window as unknown as { __tinyditDownload?: { name: string; href: string } }).__tinyditDownload ?? null,
+    );
     const cap = (await got.jsonValue()) as { name: string; href: string };
     name = cap.name;
     const comma = cap.href.indexOf(',');
@@ -77,7 +90,10 @@ test(`download:breed=${BREEDS[BREED]}`, async ({ app, bundle, engineInfo }, test
 
   // window.tinydit.download() (the API the app exposes) names the file the same way.
   if (engineInfo.kind !== 'minibrowser') {
-    const [dl, apiName] = await Promise.all([app.page.waitForEvent('download', { timeout: 30_000 }), app.page.evaluate(() => window.tinydit.download())]);
+    const [dl, apiName] = await Promise.all([
+      app.page.waitForEvent('download', { timeout: 30_000 }),
+      app.page.evaluate(() => window.tinydit.download()),
+    ]);
     expect(dl.suggestedFilename()).toBe(apiName);
   }
 });

@@ -16,9 +16,29 @@ import { encodePNG, type RgbaImage } from '../../harness/png.js';
 import { BREEDS, downloadFileName, type Fault } from '../../harness/web/protocol.js';
 import { expect, test, type BundleInfo, type EngineInfo, type GenerationRun, type TinyditApp } from './fixtures.js';
 import {
-  BULK_THREADS, GOLDEN_SEED, attachComparison, attemptLoad, checkDeterminism, checkDownload, checkFidelity, checkFinalState, checkGoldenImage,
-  checkLoadFailsVisibly, checkModelLoad, checkProgress, checkQuantizedImage, checkThreadAgreement, combine, explain, judge, proof, record, rgbaOf,
-  type GeneratedImage, type Judge, type Verdict,
+  BULK_THREADS,
+  GOLDEN_SEED,
+  attachComparison,
+  attemptLoad,
+  checkDeterminism,
+  checkDownload,
+  checkFidelity,
+  checkFinalState,
+  checkGoldenImage,
+  checkLoadFailsVisibly,
+  checkModelLoad,
+  checkProgress,
+  checkQuantizedImage,
+  checkThreadAgreement,
+  combine,
+  explain,
+  judge,
+  proof,
+  record,
+  rgbaOf,
+  type GeneratedImage,
+  type Judge,
+  type Verdict,
 } from './helpers.js';
 
 /** Breeds of the off-by-one golden proofs: three far apart in colour (none is the last, whose +1 is the null token). */
@@ -42,7 +62,10 @@ async function loadGuided(app: TinyditApp, bundle: BundleInfo): Promise<void> {
 
 function goldenVerdict(j: Judge, breed: number, run: GenerationRun, label: string): Verdict {
   const tc = j.trajectoryCase(breed, GOLDEN_SEED);
-  return combine('generation', [['state', checkFinalState(j, tc, run.x, label)], ['image', checkGoldenImage(j, tc, rgbaOf(run), label)]]);
+  return combine('generation', [
+    ['state', checkFinalState(j, tc, run.x, label)],
+    ['image', checkGoldenImage(j, tc, rgbaOf(run), label)],
+  ]);
 }
 
 function recordProof(id: string, v: Verdict, engine: EngineInfo): void {
@@ -73,11 +96,19 @@ test('proof: ?fault=double-guidance fails the golden-trajectory and golden-image
   recordProof(id, p, engineInfo);
   expect(p.pass, explain(id, p)).toBe(true);
   // Both halves reject it on their own: the state and the image.
-  expect(broken.metrics['state.maxAbs'] as number, 'state error under double guidance').toBeGreaterThan(broken.threshold['state.atol'] as number);
-  expect(broken.metrics['image.maxChannelDiff'] as number, 'image error under double guidance').toBeGreaterThan(broken.threshold['image.maxChannelDiff'] as number);
+  expect(broken.metrics['state.maxAbs'] as number, 'state error under double guidance').toBeGreaterThan(
+    broken.threshold['state.atol'] as number,
+  );
+  expect(broken.metrics['image.maxChannelDiff'] as number, 'image error under double guidance').toBeGreaterThan(
+    broken.threshold['image.maxChannelDiff'] as number,
+  );
 });
 
-test('proof: ?fault=breed-off-by-one fails the golden checks (matching the next breed) and breed fidelity', async ({ app, bundle, engineInfo }, testInfo) => {
+test('proof: ?fault=breed-off-by-one fails the golden checks (matching the next breed) and breed fidelity', async ({
+  app,
+  bundle,
+  engineInfo,
+}, testInfo) => {
   test.setTimeout(600_000);
   const j = await judge();
   const e = engineInfo.project;
@@ -102,9 +133,21 @@ test('proof: ?fault=breed-off-by-one fails the golden checks (matching the next 
     const broken = goldenVerdict(j, b, badRuns.get(b)!, label(b));
     // The cause, named: the broken result is the golden of the next breed.
     const next = checkFinalState(j, j.trajectoryCase(b + 1, GOLDEN_SEED), badRuns.get(b)!.x, label(b + 1));
-    const p = proof('generation', `conditioned on breed ${b + 1} (${BREEDS[b + 1]}) while showing ${BREEDS[b]}`, good, broken, GOLDEN_CAUSE);
-    const diagnosed: Verdict = { ...p, pass: p.pass && next.pass, metrics: { ...p.metrics, matchesGoldenOfNextBreed: next.pass, nextBreedMaxAbs: next.metrics.maxAbs ?? null },
-      message: next.pass ? `${p.message}; the result matches the golden of ${BREEDS[b + 1]} (max ${String(next.metrics.maxAbs)})` : `${p.message}; but it does NOT match the golden of ${BREEDS[b + 1]} either: ${next.message.split('\n')[0]}` };
+    const p = proof(
+      'generation',
+      `conditioned on breed ${b + 1} (${BREEDS[b + 1]}) while showing ${BREEDS[b]}`,
+      good,
+      broken,
+      GOLDEN_CAUSE,
+    );
+    const diagnosed: Verdict = {
+      ...p,
+      pass: p.pass && next.pass,
+      metrics: { ...p.metrics, matchesGoldenOfNextBreed: next.pass, nextBreedMaxAbs: next.metrics.maxAbs ?? null },
+      message: next.pass
+        ? `${p.message}; the result matches the golden of ${BREEDS[b + 1]} (max ${String(next.metrics.maxAbs)})`
+        : `${p.message}; but it does NOT match the golden of ${BREEDS[b + 1]} either: ${next.message.split('\n')[0]}`,
+    };
     recordProof(id, diagnosed, engineInfo);
     const img = checkGoldenImage(j, j.trajectoryCase(b, GOLDEN_SEED), rgbaOf(badRuns.get(b)!), label(b));
     await attachComparison(testInfo, id, rgbaOf(badRuns.get(b)!), img.golden, img.cmp.diff);
@@ -113,10 +156,21 @@ test('proof: ?fault=breed-off-by-one fails the golden checks (matching the next 
 
   // Fidelity baseline: the golden seed-7 images, which the good page reproduces (generation.spec.ts checks that,
   // and the three good runs above confirm it here); broken: the page's 13 images under the fault.
-  const goldenSet: GeneratedImage[] = BREEDS.map((_, b) => ({ breed: b, seed: GOLDEN_SEED, label: label(b), image: j.goldenImage(j.trajectoryCase(b, GOLDEN_SEED)) }));
+  const goldenSet: GeneratedImage[] = BREEDS.map((_, b) => ({
+    breed: b,
+    seed: GOLDEN_SEED,
+    label: label(b),
+    image: j.goldenImage(j.trajectoryCase(b, GOLDEN_SEED)),
+  }));
   const brokenSet: GeneratedImage[] = [...badRuns].map(([b, r]) => ({ breed: b, seed: GOLDEN_SEED, label: label(b), image: rgbaOf(r) }));
   const setId = `fidelity:engine=${e},variant=guided,seed=${GOLDEN_SEED},set=${brokenSet.length}-breeds,proof=breed-off-by-one`;
-  const p = proof('fidelity', 'every image conditioned on the next breed', checkFidelity(j, goldenSet), checkFidelity(j, brokenSet), /looks like/);
+  const p = proof(
+    'fidelity',
+    'every image conditioned on the next breed',
+    checkFidelity(j, goldenSet),
+    checkFidelity(j, brokenSet),
+    /looks like/,
+  );
   recordProof(setId, p, engineInfo);
   expect.soft(p.pass, explain(setId, p)).toBe(true);
 });
@@ -132,7 +186,13 @@ test('proof: ?fault=skip-progress fails the progress check, naming the missing s
   await openWith(app, ['skip-progress']);
   await loadGuided(app, bundle);
   const broken = checkProgress(await app.generate(gen, { keepProgressImages: true }), PROGRESS_STEPS, id);
-  const p = proof('progress', 'one scheduled progress event not sent', good, broken, /missing step\(s\) 6 \(a progress event was skipped\)/);
+  const p = proof(
+    'progress',
+    'one scheduled progress event not sent',
+    good,
+    broken,
+    /missing step\(s\) 6 \(a progress event was skipped\)/,
+  );
   recordProof(id, p, engineInfo);
   expect(p.pass, explain(id, p)).toBe(true);
 });
@@ -155,14 +215,21 @@ test('proof: a model URL that 404s fails the model-load check with the error the
   expect(visible.pass, explain('visible error', visible)).toBe(true);
 });
 
-test('proof: corrupted copies of real results fail the download, determinism, threads, quantized and progress checks', async ({ app, bundle, engineInfo }) => {
+test('proof: corrupted copies of real results fail the download, determinism, threads, quantized and progress checks', async ({
+  app,
+  bundle,
+  engineInfo,
+}) => {
   test.setTimeout(120_000);
   const j = await judge();
   const e = engineInfo.project;
   const breed = BREEDS.indexOf('British Shorthair');
   await openWith(app, []);
   await loadGuided(app, bundle);
-  const run = await app.generate({ breedIndex: breed, steps: PROGRESS_STEPS, cfgScale: j.cfgScale, noiseSeed: GOLDEN_SEED }, { keepProgressImages: true });
+  const run = await app.generate(
+    { breedIndex: breed, steps: PROGRESS_STEPS, cfgScale: j.cfgScale, noiseSeed: GOLDEN_SEED },
+    { keepProgressImages: true },
+  );
   const shown = rgbaOf(run);
   const ts = Date.now();
   const window = { from: ts, to: ts };
@@ -174,38 +241,109 @@ test('proof: corrupted copies of real results fail the download, determinism, th
   // download: the name with the space kept, one pixel changed, a truncated file
   const dl = checkDownload(goodName, goodPng, shown, breed, window, 'download');
   const spaced = `cat_${BREEDS[breed]!.toLowerCase()}_${ts}.png`;
-  proofs.push([`download:engine=${e},${tail},proof=name-keeps-space`, proof('download', 'the breed\'s space kept in the file name', dl, checkDownload(spaced, goodPng, shown, breed, window, 'download'), /does not match/)]);
+  proofs.push([
+    `download:engine=${e},${tail},proof=name-keeps-space`,
+    proof(
+      'download',
+      "the breed's space kept in the file name",
+      dl,
+      checkDownload(spaced, goodPng, shown, breed, window, 'download'),
+      /does not match/,
+    ),
+  ]);
   const altered: RgbaImage = { ...shown, data: Uint8ClampedArray.from(shown.data) };
   altered.data[0] = (altered.data[0]! + 1) % 256;
-  proofs.push([`download:engine=${e},${tail},proof=one-pixel-changed`, proof('download', 'a saved PNG whose pixels differ from the shown image', dl, checkDownload(goodName, encodePNG(altered), shown, breed, window, 'download'), /differ from the shown image in 1 bytes/)]);
-  proofs.push([`download:engine=${e},${tail},proof=truncated-png`, proof('download', 'a truncated PNG', dl, checkDownload(goodName, goodPng.slice(0, goodPng.length >> 1), shown, breed, window, 'download'), /not a readable PNG/)]);
+  proofs.push([
+    `download:engine=${e},${tail},proof=one-pixel-changed`,
+    proof(
+      'download',
+      'a saved PNG whose pixels differ from the shown image',
+      dl,
+      checkDownload(goodName, encodePNG(altered), shown, breed, window, 'download'),
+      /differ from the shown image in 1 bytes/,
+    ),
+  ]);
+  proofs.push([
+    `download:engine=${e},${tail},proof=truncated-png`,
+    proof(
+      'download',
+      'a truncated PNG',
+      dl,
+      checkDownload(goodName, goodPng.slice(0, goodPng.length >> 1), shown, breed, window, 'download'),
+      /not a readable PNG/,
+    ),
+  ]);
 
   // determinism: one state value one float32 ulp off
   const twin: GenerationRun = { ...run, x: Float32Array.from(run.x) };
   const nudged: GenerationRun = { ...run, x: Float32Array.from(run.x) };
   const bits = new Uint32Array(nudged.x.buffer);
   bits[17] = bits[17]! + 1;
-  proofs.push([`determinism:engine=${e},${tail},proof=one-ulp`, proof('determinism', 'one state value one ulp off', checkDeterminism(run, twin, 'determinism'), checkDeterminism(run, nudged, 'determinism'), /1 state values and 0 image bytes differ/)]);
+  proofs.push([
+    `determinism:engine=${e},${tail},proof=one-ulp`,
+    proof(
+      'determinism',
+      'one state value one ulp off',
+      checkDeterminism(run, twin, 'determinism'),
+      checkDeterminism(run, nudged, 'determinism'),
+      /1 state values and 0 image bytes differ/,
+    ),
+  ]);
 
   // threads: one value moved by twice the tolerance
   const band = j.finalBand(j.trajectoryCase(breed, GOLDEN_SEED));
   const moved: GenerationRun = { ...run, x: Float32Array.from(run.x) };
   moved.x[5] = moved.x[5]! + 2 * band.atol;
-  proofs.push([`threads:engine=${e},${tail},proof=moved-2x-tolerance`, proof('threads', 'a threaded run off by twice the tolerance', checkThreadAgreement(run, twin, band.atol, band.rule, 'threads'), checkThreadAgreement(run, moved, band.atol, band.rule, 'threads'), /several threads move the final state/)]);
+  proofs.push([
+    `threads:engine=${e},${tail},proof=moved-2x-tolerance`,
+    proof(
+      'threads',
+      'a threaded run off by twice the tolerance',
+      checkThreadAgreement(run, twin, band.atol, band.rule, 'threads'),
+      checkThreadAgreement(run, moved, band.atol, band.rule, 'threads'),
+      /several threads move the final state/,
+    ),
+  ]);
 
   // quantized profile: the float golden itself passes; the golden brightened by 3 levels does not
   const tc = j.trajectoryCase(BOMBAY, GOLDEN_SEED);
   const golden = j.goldenImage(tc);
   const bright: RgbaImage = { ...golden, data: golden.data.map((v, i) => (i % 4 === 3 ? v : Math.min(255, v + 3))) };
   const q = (img: RgbaImage): Verdict => checkQuantizedImage(j, tc, img, `variant=quantized,breed=${BREEDS[BOMBAY]},seed=${GOLDEN_SEED}`);
-  proofs.push([`generation:engine=${e},variant=quantized,breed=${BREEDS[BOMBAY]},seed=${GOLDEN_SEED},proof=brightened-3-levels`, proof('generation', 'an image 3 levels brighter than the golden', q(golden), q(bright), /tolerance\.quantized\.imageMeanAbsMax/)]);
+  proofs.push([
+    `generation:engine=${e},variant=quantized,breed=${BREEDS[BOMBAY]},seed=${GOLDEN_SEED},proof=brightened-3-levels`,
+    proof('generation', 'an image 3 levels brighter than the golden', q(golden), q(bright), /tolerance\.quantized\.imageMeanAbsMax/),
+  ]);
 
   // progress: the last progress image not the result
-  const lastOff: GenerationRun = { ...run, progress: run.progress.map((p, i) => (i === run.progress.length - 1 && p.rgba ? { ...p, rgba: Uint8Array.from(p.rgba, (v, k) => (k === 0 ? (v + 1) % 256 : v)) } : p)) };
-  proofs.push([`progress:engine=${e},steps=${PROGRESS_STEPS},${tail},proof=last-image-stale`, proof('progress', 'a last progress image that is not the result', checkProgress(run, PROGRESS_STEPS, 'progress'), checkProgress(lastOff, PROGRESS_STEPS, 'progress'), /last progress image \(step 10\) differs from the result in 1 bytes/)]);
+  const lastOff: GenerationRun = {
+    ...run,
+    progress: run.progress.map((p, i) =>
+      i === run.progress.length - 1 && p.rgba ? { ...p, rgba: Uint8Array.from(p.rgba, (v, k) => (k === 0 ? (v + 1) % 256 : v)) } : p,
+    ),
+  };
+  proofs.push([
+    `progress:engine=${e},steps=${PROGRESS_STEPS},${tail},proof=last-image-stale`,
+    proof(
+      'progress',
+      'a last progress image that is not the result',
+      checkProgress(run, PROGRESS_STEPS, 'progress'),
+      checkProgress(lastOff, PROGRESS_STEPS, 'progress'),
+      /last progress image \(step 10\) differs from the result in 1 bytes/,
+    ),
+  ]);
   // progress: 0-based steps
   const zeroBased: GenerationRun = { ...run, progress: run.progress.map((p) => ({ ...p, step: p.step - 1 })) };
-  proofs.push([`progress:engine=${e},steps=${PROGRESS_STEPS},${tail},proof=zero-based-steps`, proof('progress', '0-based step numbers', checkProgress(run, PROGRESS_STEPS, 'progress'), checkProgress(zeroBased, PROGRESS_STEPS, 'progress'), /not the app's schedule/)]);
+  proofs.push([
+    `progress:engine=${e},steps=${PROGRESS_STEPS},${tail},proof=zero-based-steps`,
+    proof(
+      'progress',
+      '0-based step numbers',
+      checkProgress(run, PROGRESS_STEPS, 'progress'),
+      checkProgress(zeroBased, PROGRESS_STEPS, 'progress'),
+      /not the app's schedule/,
+    ),
+  ]);
 
   for (const [id, p] of proofs) {
     recordProof(id, p, engineInfo);

@@ -11,7 +11,15 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test as base, expect, type Browser, type BrowserContext, type BrowserContextOptions, type Page, type TestInfo } from '@playwright/test';
+import {
+  test as base,
+  expect,
+  type Browser,
+  type BrowserContext,
+  type BrowserContextOptions,
+  type Page,
+  type TestInfo,
+} from '@playwright/test';
 import { engineMissingMessage, type EngineChoice } from '../../harness/engines/detect.js';
 import { startMiniBrowser, type MiniBrowserSession } from '../../harness/engines/webkit.js';
 import { bundleDirFromEnv } from '../../harness/server.js';
@@ -66,10 +74,13 @@ export function readBundle(dir = bundleDirFromEnv()): BundleInfo {
   const guidance = obj(manifest?.guidance);
   const contract = obj(manifest?.contract);
   const variants = obj(manifest?.variants) ?? {};
-  const nullIndex = env('TINYDIT_NULL_INDEX') ?? num(guidance?.nullIndex) ??
-    num(lookup(manifest, ['null_index', 'nullIndex', 'null_class'])) ?? 13;
-  const bakedScale = env('TINYDIT_BAKED_SCALE') ?? num(guidance?.scale) ??
-    num(lookup(manifest, ['cfg_scale', 'baked_scale', 'bakedScale', 'guidance_scale'])) ?? 1.5;
+  const nullIndex =
+    env('TINYDIT_NULL_INDEX') ?? num(guidance?.nullIndex) ?? num(lookup(manifest, ['null_index', 'nullIndex', 'null_class'])) ?? 13;
+  const bakedScale =
+    env('TINYDIT_BAKED_SCALE') ??
+    num(guidance?.scale) ??
+    num(lookup(manifest, ['cfg_scale', 'baked_scale', 'bakedScale', 'guidance_scale'])) ??
+    1.5;
   const imageSize = env('TINYDIT_IMAGE_SIZE') ?? num(contract?.imageSize) ?? num(lookup(manifest, ['image_size', 'imageSize']));
   const channels = env('TINYDIT_CHANNELS') ?? num(contract?.channels) ?? num(lookup(manifest, ['in_channels', 'channels']));
   const fileOf = (name: string): string => {
@@ -77,7 +88,9 @@ export function readBundle(dir = bundleDirFromEnv()): BundleInfo {
     return typeof v?.file === 'string' ? v.file : name;
   };
   const guidanceOf = (file: string): 'baked' | 'none' => {
-    const v = Object.values(variants).map(obj).find((x) => x?.file === file);
+    const v = Object.values(variants)
+      .map(obj)
+      .find((x) => x?.file === file);
     if (v?.guidance === 'baked' || v?.guidance === 'none') return v.guidance;
     // No manifest entry: raw (--no-cfg) exports are named so (model_raw.onnx).
     return /raw|no[-_]?cfg/i.test(file) ? 'none' : 'baked';
@@ -133,8 +146,15 @@ export interface GenerationRun {
 }
 
 interface RawRun {
-  width: number; height: number; rgba: string; x: number[]; totalTime: number; avgStepTime: number; modelMs: number;
-  noiseSeed: number; progress: Array<Omit<ProgressRecord, 'rgba'> & { rgba?: string }>;
+  width: number;
+  height: number;
+  rgba: string;
+  x: number[];
+  totalTime: number;
+  avgStepTime: number;
+  modelMs: number;
+  noiseSeed: number;
+  progress: Array<Omit<ProgressRecord, 'rgba'> & { rgba?: string }>;
 }
 
 const fromB64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
@@ -154,7 +174,10 @@ export function envPageFaults(env: NodeJS.ProcessEnv = process.env): Fault[] {
 }
 
 export class TinyditApp {
-  constructor(readonly page: Page, readonly serverURL: string) {}
+  constructor(
+    readonly page: Page,
+    readonly serverURL: string,
+  ) {}
 
   /** Absolute URL on the test server (page.goto's baseURL does not apply to the MiniBrowser context). */
   url(path = '/'): string {
@@ -180,30 +203,52 @@ export class TinyditApp {
 
   /** load() that resolves to the error message instead of throwing (for negative tests). */
   loadError(opts: LoadOptions): Promise<string | null> {
-    return this.page.evaluate((o) => window.tinydit.load(o).then(() => null, (e: unknown) => (e instanceof Error ? e.message : String(e))), opts);
+    return this.page.evaluate(
+      (o) =>
+        window.tinydit.load(o).then(
+          () => null,
+          (e: unknown) => (e instanceof Error ? e.message : String(e)),
+        ),
+      opts,
+    );
   }
 
   async generate(opts: GenerateOptions, { keepProgressImages = false } = {}): Promise<GenerationRun> {
     const t0 = Date.now();
-    const raw = await this.page.evaluate(async ({ o, keep }) => {
-      const b64 = (bytes: Uint8ClampedArray): string => {
-        let s = '';
-        for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-        return btoa(s);
-      };
-      const progress: RawRun['progress'] = [];
-      const r = await window.tinydit.generate(o, (ev) => {
-        progress.push({
-          step: ev.step, totalSteps: ev.totalSteps, stepTime: ev.stepTime, totalTime: ev.totalTime,
-          width: ev.imageData.width, height: ev.imageData.height, ...(keep ? { rgba: b64(ev.imageData.data) } : {}),
+    const raw = await this.page.evaluate(
+      async ({ o, keep }) => {
+        const b64 = (bytes: Uint8ClampedArray): string => {
+          let s = '';
+          for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+          return btoa(s);
+        };
+        const progress: RawRun['progress'] = [];
+        const r = await window.tinydit.generate(o, (ev) => {
+          progress.push({
+            step: ev.step,
+            totalSteps: ev.totalSteps,
+            stepTime: ev.stepTime,
+            totalTime: ev.totalTime,
+            width: ev.imageData.width,
+            height: ev.imageData.height,
+            ...(keep ? { rgba: b64(ev.imageData.data) } : {}),
+          });
         });
-      });
-      const out: RawRun = {
-        width: r.imageData.width, height: r.imageData.height, rgba: b64(r.imageData.data), x: r.x,
-        totalTime: r.totalTime, avgStepTime: r.avgStepTime, modelMs: r.modelMs, noiseSeed: r.noiseSeed, progress,
-      };
-      return out;
-    }, { o: opts, keep: keepProgressImages });
+        const out: RawRun = {
+          width: r.imageData.width,
+          height: r.imageData.height,
+          rgba: b64(r.imageData.data),
+          x: r.x,
+          totalTime: r.totalTime,
+          avgStepTime: r.avgStepTime,
+          modelMs: r.modelMs,
+          noiseSeed: r.noiseSeed,
+          progress,
+        };
+        return out;
+      },
+      { o: opts, keep: keepProgressImages },
+    );
     return {
       width: raw.width,
       height: raw.height,
@@ -220,13 +265,20 @@ export class TinyditApp {
 
   /** generate() that resolves to the error message instead of throwing. */
   generateError(opts: GenerateOptions): Promise<string | null> {
-    return this.page.evaluate((o) => window.tinydit.generate(o).then(() => null, (e: unknown) => (e instanceof Error ? e.message : String(e))), opts);
+    return this.page.evaluate(
+      (o) =>
+        window.tinydit.generate(o).then(
+          () => null,
+          (e: unknown) => (e instanceof Error ? e.message : String(e)),
+        ),
+      opts,
+    );
   }
 
   /** The page's visible error text, or null when #error is hidden. */
   async visibleError(): Promise<string | null> {
     const el = this.page.locator('#error');
-    return (await el.isVisible()) ? (await el.textContent()) ?? '' : null;
+    return (await el.isVisible()) ? ((await el.textContent()) ?? '') : null;
   }
 
   userAgent(): Promise<string> {
@@ -269,65 +321,91 @@ interface PrivateFixtures {
 const miniBrowsers = new WeakMap<Browser, MiniBrowserSession>();
 
 export const test = base.extend<TinyditTestFixtures & PrivateFixtures, TinyditWorkerFixtures>({
-  tinyditEngine: [{
-    project: 'chromium', kind: 'playwright', label: 'Playwright chromium', executable: '', available: true,
-    installHint: '`npx playwright install chromium`', launchOptions: {},
-  }, { scope: 'worker', option: true }],
+  tinyditEngine: [
+    {
+      project: 'chromium',
+      kind: 'playwright',
+      label: 'Playwright chromium',
+      executable: '',
+      available: true,
+      installHint: '`npx playwright install chromium`',
+      launchOptions: {},
+    },
+    { scope: 'worker', option: true },
+  ],
   serverURL: ['http://127.0.0.1:8765', { scope: 'worker', option: true }],
 
-  browser: [async ({ playwright, browserName, tinyditEngine, serverURL }, use) => {
-    const e = tinyditEngine;
-    if (!e.available) throw new Error(engineMissingMessage(e));
-    if (e.kind === 'minibrowser') {
-      let session: MiniBrowserSession;
+  browser: [
+    async ({ playwright, browserName, tinyditEngine, serverURL }, use) => {
+      const e = tinyditEngine;
+      if (!e.available) throw new Error(engineMissingMessage(e));
+      if (e.kind === 'minibrowser') {
+        let session: MiniBrowserSession;
+        try {
+          session = await startMiniBrowser({ startUrl: `${serverURL}/`, executable: e.executable, webkit: playwright.webkit });
+        } catch (err) {
+          throw new Error(engineMissingMessage(e, (err as Error).message));
+        }
+        miniBrowsers.set(session.browser, session);
+        await use(session.browser);
+        await session.close();
+        return;
+      }
+      let browser: Browser;
       try {
-        session = await startMiniBrowser({ startUrl: `${serverURL}/`, executable: e.executable, webkit: playwright.webkit });
+        // Playwright's launch defaults (launchOptions, channel, headless) are applied by its _browserOptions fixture.
+        browser = await playwright[browserName].launch();
       } catch (err) {
         throw new Error(engineMissingMessage(e, (err as Error).message));
       }
-      miniBrowsers.set(session.browser, session);
-      await use(session.browser);
-      await session.close();
-      return;
-    }
-    let browser: Browser;
-    try {
-      // Playwright's launch defaults (launchOptions, channel, headless) are applied by its _browserOptions fixture.
-      browser = await playwright[browserName].launch();
-    } catch (err) {
-      throw new Error(engineMissingMessage(e, (err as Error).message));
-    }
-    await use(browser);
-    await browser.close();
-  }, { scope: 'worker', timeout: 120_000 }],
+      await use(browser);
+      await browser.close();
+    },
+    { scope: 'worker', timeout: 120_000 },
+  ],
 
-  engineInfo: [async ({ browser, tinyditEngine }, use) => {
-    const mb = miniBrowsers.get(browser);
-    await use({
-      project: tinyditEngine.project,
-      kind: tinyditEngine.kind,
-      label: tinyditEngine.label,
-      executable: mb?.executable ?? tinyditEngine.executable,
-      version: mb ? mb.version : browser.version(),
-    });
-  }, { scope: 'worker' }],
+  engineInfo: [
+    async ({ browser, tinyditEngine }, use) => {
+      const mb = miniBrowsers.get(browser);
+      await use({
+        project: tinyditEngine.project,
+        kind: tinyditEngine.kind,
+        label: tinyditEngine.label,
+        executable: mb?.executable ?? tinyditEngine.executable,
+        version: mb ? mb.version : browser.version(),
+      });
+    },
+    { scope: 'worker' },
+  ],
 
-  bundle: [async ({}, use) => { await use(readBundle()); }, { scope: 'worker' }],
+  bundle: [
+    async ({}, use) => {
+      await use(readBundle());
+    },
+    { scope: 'worker' },
+  ],
 
   context: async ({ browser, _contextFactory, playwright, browserName, tinyditEngine }, use, testInfo) => {
     if (miniBrowsers.has(browser)) {
       const ctx = browser.contexts()[0];
-      if (!ctx) throw new Error('MiniBrowser has no context (the MiniBrowser of this worker is gone: it crashed or was closed in an earlier test)');
+      if (!ctx)
+        throw new Error('MiniBrowser has no context (the MiniBrowser of this worker is gone: it crashed or was closed in an earlier test)');
       await use(ctx);
       return;
     }
     if (!browser.isConnected()) {
       // The worker's browser died in an earlier test that still passed (a crash the runner answers with a new worker
       // only after a failure): never hand this test a dead browser. It gets a browser of its own, said in its report.
-      testInfo.annotations.push({ type: 'browser-relaunched', description: `${tinyditEngine.label}: the worker's browser had disconnected in an earlier test; this test ran in a new one` });
+      testInfo.annotations.push({
+        type: 'browser-relaunched',
+        description: `${tinyditEngine.label}: the worker's browser had disconnected in an earlier test; this test ran in a new one`,
+      });
       let fresh: Browser;
       try {
-        fresh = await playwright[browserName].launch({ ...tinyditEngine.launchOptions, ...(tinyditEngine.channel ? { channel: tinyditEngine.channel } : {}) });
+        fresh = await playwright[browserName].launch({
+          ...tinyditEngine.launchOptions,
+          ...(tinyditEngine.channel ? { channel: tinyditEngine.channel } : {}),
+        });
       } catch (err) {
         throw new Error(engineMissingMessage(tinyditEngine, `relaunch after the worker's browser disconnected: ${(err as Error).message}`));
       }
@@ -356,10 +434,13 @@ export const test = base.extend<TinyditTestFixtures & PrivateFixtures, TinyditWo
     await use(new TinyditApp(page, serverURL));
   },
 
-  _engineAnnotation: [async ({ engineInfo }, use, testInfo) => {
-    testInfo.annotations.push({ type: 'engine', description: `${engineInfo.label}, version ${engineInfo.version}` });
-    await use(undefined);
-  }, { auto: true }],
+  _engineAnnotation: [
+    async ({ engineInfo }, use, testInfo) => {
+      testInfo.annotations.push({ type: 'engine', description: `${engineInfo.label}, version ${engineInfo.version}` });
+      await use(undefined);
+    },
+    { auto: true },
+  ],
 });
 
 /** Attaches engine and user agent to the report (and returns the user agent). */

@@ -25,9 +25,39 @@ import { composeGrid, type RgbaImage } from '../../harness/png.js';
 import { BREEDS } from '../../harness/web/protocol.js';
 import { attachEngine, expect, test, type EngineInfo } from './fixtures.js';
 import {
-  BULK_THREADS, GOLDEN_SEED, agreement, attachComparison, attachImage, attachJson, attemptLoad, checkDistribution, checkFidelity, checkFinalState,
-  checkGoldenImage, checkJudge, checkModelLoad, checkQuantizedImage, checkValidity, combine, explain, judge, judgeSheet, nodeFinalState, pixelLevelsFor, proof,
-  record, recordErrors, rgbaOf, selectCases, yardstickJudge, type GeneratedImage, type Judge, type JudgeCase, type JudgedImage, type Verdict, type YardstickJudge,
+  BULK_THREADS,
+  GOLDEN_SEED,
+  agreement,
+  attachComparison,
+  attachImage,
+  attachJson,
+  attemptLoad,
+  checkDistribution,
+  checkFidelity,
+  checkFinalState,
+  checkGoldenImage,
+  checkJudge,
+  checkModelLoad,
+  checkQuantizedImage,
+  checkValidity,
+  combine,
+  explain,
+  judge,
+  judgeSheet,
+  nodeFinalState,
+  pixelLevelsFor,
+  proof,
+  record,
+  recordErrors,
+  rgbaOf,
+  selectCases,
+  yardstickJudge,
+  type GeneratedImage,
+  type Judge,
+  type JudgeCase,
+  type JudgedImage,
+  type Verdict,
+  type YardstickJudge,
 } from './helpers.js';
 
 type Judging = 'golden' | 'quantized-profile';
@@ -53,8 +83,10 @@ const PLANS: VariantPlan[] = [
   { variant: 'quantized', breeds: ALL_BREEDS, judging: 'quantized-profile', setChecks: false, judgeProofs: false },
 ];
 
-const mapPixels = (img: RgbaImage, f: (v: number, channel: number, data: Uint8ClampedArray, i: number) => number): RgbaImage =>
-  ({ ...img, data: img.data.map((v, i) => (i % 4 === 3 ? v : f(v, i % 4, img.data, i))) });
+const mapPixels = (img: RgbaImage, f: (v: number, channel: number, data: Uint8ClampedArray, i: number) => number): RgbaImage => ({
+  ...img,
+  data: img.data.map((v, i) => (i % 4 === 3 ? v : f(v, i % 4, img.data, i))),
+});
 
 /**
  * Proofs of the judge check: the variant's images, broken after the fact (no extra generation), scored through the
@@ -62,12 +94,24 @@ const mapPixels = (img: RgbaImage, f: (v: number, channel: number, data: Uint8Cl
  * leave every image intact but each under the wrong breed, which the pooled top-2 rule must catch by itself.
  */
 const JUDGE_PROOFS: Array<{ name: string; cause: string; names: RegExp; apply: (cases: JudgeCase[]) => JudgeCase[] }> = [
-  { name: 'channels-swapped', cause: 'the images shown in BGR (red and blue exchanged)', names: /the judge disagrees with its verdict on the reference/,
-    apply: (cs) => cs.map((c) => ({ ...c, image: mapPixels(c.image, (_v, ch, d, i) => d[i - ch + 2 - ch]!) })) },
-  { name: 'pixel-range-halved', cause: 'the pixel range halved about mid-grey (the state x / 2, as the pixel-range-halved mutant draws)', names: /the judge disagrees with its verdict on the reference/,
-    apply: (cs) => cs.map((c) => ({ ...c, image: mapPixels(c.image, (v) => Math.round(v / 2 + 63.75)) })) },
-  { name: 'breeds-rolled', cause: 'each breed shown the image generated for the next (what ?fault=breed-off-by-one shows)', names: /pooled top-2 [\d.]+ \(\d+ of \d+\) < /,
-    apply: (cs) => cs.map((c, i) => ({ ...c, image: cs[(i + 1) % cs.length]!.image, finite: cs[(i + 1) % cs.length]!.finite })) },
+  {
+    name: 'channels-swapped',
+    cause: 'the images shown in BGR (red and blue exchanged)',
+    names: /the judge disagrees with its verdict on the reference/,
+    apply: (cs) => cs.map((c) => ({ ...c, image: mapPixels(c.image, (_v, ch, d, i) => d[i - ch + 2 - ch]!) })),
+  },
+  {
+    name: 'pixel-range-halved',
+    cause: 'the pixel range halved about mid-grey (the state x / 2, as the pixel-range-halved mutant draws)',
+    names: /the judge disagrees with its verdict on the reference/,
+    apply: (cs) => cs.map((c) => ({ ...c, image: mapPixels(c.image, (v) => Math.round(v / 2 + 63.75)) })),
+  },
+  {
+    name: 'breeds-rolled',
+    cause: 'each breed shown the image generated for the next (what ?fault=breed-off-by-one shows)',
+    names: /pooled top-2 [\d.]+ \(\d+ of \d+\) < /,
+    apply: (cs) => cs.map((c, i) => ({ ...c, image: cs[(i + 1) % cs.length]!.image, finite: cs[(i + 1) % cs.length]!.finite })),
+  },
 ];
 
 /**
@@ -87,14 +131,27 @@ async function judgeVariant(j: Judge, plan: VariantPlan, cases: JudgeCase[], eng
       yj = await yardstickJudge(j);
       good = await checkJudge(yj, cases);
     } catch (err) {
-      const e2 = recordErrors([id, ...proofs.map((p) => p.id)], 'judge', engineInfo, err, 'judging the browser images with the yardstick judge');
+      const e2 = recordErrors(
+        [id, ...proofs.map((p) => p.id)],
+        'judge',
+        engineInfo,
+        err,
+        'judging the browser images with the yardstick judge',
+      );
       expect.soft(false, `${id}: did not run: ${e2.message}`).toBe(true);
       return null;
     }
     const sheet = judgeSheet(yj.y, cases, good.images, [`${e} ${plan.variant}`, plan.judging === 'golden' ? 'golden' : 'float golden']);
     const grid = await attachImage(testInfo, id, 'judge', sheet, 1);
-    await attachJson(testInfo, `judge-${plan.variant}.json`, { id, dataset: yj.y.id, message: good.message, metrics: good.metrics, threshold: good.threshold,
-      legend: 'frames: green = asked breed first, amber = second, red = later or non-finite, magenta = disagrees with the reference', images: good.images });
+    await attachJson(testInfo, `judge-${plan.variant}.json`, {
+      id,
+      dataset: yj.y.id,
+      message: good.message,
+      metrics: good.metrics,
+      threshold: good.threshold,
+      legend: 'frames: green = asked breed first, amber = second, red = later or non-finite, magenta = disagrees with the reference',
+      images: good.images,
+    });
     record(id, good, engineInfo, { artifacts: [grid] });
     expect.soft(good.pass, explain(id, good)).toBe(true);
     return { yj, good };
@@ -121,17 +178,27 @@ async function judgeVariant(j: Judge, plan: VariantPlan, cases: JudgeCase[], eng
 const SECONDS_PER_GENERATION = 30;
 
 for (const plan of PLANS) {
-  test(`generation:variant=${plan.variant},seed=${GOLDEN_SEED} (${plan.breeds.length} breed${plan.breeds.length > 1 ? 's' : ''})`, async ({ app, bundle, engineInfo }, testInfo) => {
+  test(`generation:variant=${plan.variant},seed=${GOLDEN_SEED} (${plan.breeds.length} breed${plan.breeds.length > 1 ? 's' : ''})`, async ({
+    app,
+    bundle,
+    engineInfo,
+  }, testInfo) => {
     test.setTimeout(60_000 + plan.breeds.length * SECONDS_PER_GENERATION * 1000);
     const e = engineInfo.project;
-    const cases = selectCases(plan.breeds.map((b) => ({
-      id: `generation:engine=${e},variant=${plan.variant},breed=${BREEDS[b]},seed=${GOLDEN_SEED}`, breed: b, name: BREEDS[b]!,
-    })));
+    const cases = selectCases(
+      plan.breeds.map((b) => ({
+        id: `generation:engine=${e},variant=${plan.variant},breed=${BREEDS[b]},seed=${GOLDEN_SEED}`,
+        breed: b,
+        name: BREEDS[b]!,
+      })),
+    );
     expect(cases.length, `TINYDIT_CASE=${process.env.TINYDIT_CASE} selects no case of ${plan.variant}`).toBeGreaterThan(0);
     const ids = cases.map((c) => c.id);
 
     // Bundle, page and model first: when any fails, every case is recorded as 'error' (did not run), with the cause.
-    const j = await judge().catch((err: unknown) => { throw recordErrors(ids, 'generation', engineInfo, err, 'loading the bundle'); });
+    const j = await judge().catch((err: unknown) => {
+      throw recordErrors(ids, 'generation', engineInfo, err, 'loading the bundle');
+    });
     expect(j.breeds, `${j.bundle.dir}/manifest.json breeds must be the web app's list, in its order`).toEqual([...BREEDS]);
     const opts = bundle.loadOptions(plan.variant, { numThreads: BULK_THREADS });
     expect(opts.guidance, `variant ${plan.variant}: guidance mode from the manifest`).toBe(plan.variant === 'raw' ? 'none' : 'baked');
@@ -185,18 +252,44 @@ for (const plan of PLANS) {
         v.metrics['node.maxAbs'] = node.maxAbs;
         v.metrics['node.bitIdentical'] = node.bitIdentical;
         const artifacts = await attachComparison(testInfo, c.id, image, cmp.golden, cmp.cmp.diff);
-        record(c.id, v, engineInfo, { artifacts, metrics: { totalMs: run.totalTime, avgStepMs: run.avgStepTime, modelMs: run.modelMs, threads: BULK_THREADS, steps: j.steps, cfgScale: j.cfgScale } });
+        record(c.id, v, engineInfo, {
+          artifacts,
+          metrics: {
+            totalMs: run.totalTime,
+            avgStepMs: run.avgStepTime,
+            modelMs: run.modelMs,
+            threads: BULK_THREADS,
+            steps: j.steps,
+            cfgScale: j.cfgScale,
+          },
+        });
         generated.push({ breed: c.breed, seed: GOLDEN_SEED, label, image });
-        judgeCases.push({ breed: c.breed, label, image, finite: run.x.every(Number.isFinite), reference: cmp.golden, referenceName: `goldens/${tc.image}`,
-          allowedLevels: plan.judging === 'golden' ? pixelLevelsFor(j.finalBand(tc).atol) : null });
+        judgeCases.push({
+          breed: c.breed,
+          label,
+          image,
+          finite: run.x.every(Number.isFinite),
+          reference: cmp.golden,
+          referenceName: `goldens/${tc.image}`,
+          allowedLevels: plan.judging === 'golden' ? pixelLevelsFor(j.finalBand(tc).atol) : null,
+        });
         tiles.push({ gen: image, golden: cmp.golden, diff: cmp.cmp.diff });
         expect.soft(v.pass, explain(c.id, v)).toBe(true);
       });
     }
 
     if (tiles.length > 1) {
-      const grid = composeGrid([...tiles.map((t) => t.gen), ...tiles.map((t) => t.golden), ...tiles.map((t) => t.diff)], 3, tiles.length, { scale: 3, gap: 2 });
-      await attachImage(testInfo, `generation:engine=${e},variant=${plan.variant},seed=${GOLDEN_SEED}`, 'grid (generated, golden, diff)', grid, 1);
+      const grid = composeGrid([...tiles.map((t) => t.gen), ...tiles.map((t) => t.golden), ...tiles.map((t) => t.diff)], 3, tiles.length, {
+        scale: 3,
+        gap: 2,
+      });
+      await attachImage(
+        testInfo,
+        `generation:engine=${e},variant=${plan.variant},seed=${GOLDEN_SEED}`,
+        'grid (generated, golden, diff)',
+        grid,
+        1,
+      );
     }
     await attachJson(testInfo, 'timings-ms.json', timings);
 
@@ -207,7 +300,10 @@ for (const plan of PLANS) {
         const fid = checkFidelity(j, generated);
         record(`${setId},check=distribution`, dist, engineInfo);
         record(`${setId},check=fidelity`, fid, engineInfo);
-        await attachJson(testInfo, 'fidelity.json', { accuracy: fid.evaluation.accuracy, predictions: fid.evaluation.predictions.map((p) => ({ ...p, predictedName: BREEDS[p.predicted] ?? 'null' })) });
+        await attachJson(testInfo, 'fidelity.json', {
+          accuracy: fid.evaluation.accuracy,
+          predictions: fid.evaluation.predictions.map((p) => ({ ...p, predictedName: BREEDS[p.predicted] ?? 'null' })),
+        });
         expect.soft(dist.pass, explain(`${setId},check=distribution`, dist)).toBe(true);
         expect.soft(fid.pass, explain(`${setId},check=fidelity`, fid)).toBe(true);
       });

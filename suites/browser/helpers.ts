@@ -21,20 +21,58 @@ import { bundleDir } from '../../harness/config.js';
 import { openVariant, samplerModel } from '../../harness/runtime-node.js';
 import { sample } from '../../harness/sampler.js';
 import {
-  deriveFidelityLimits, evaluateFidelity, fitBreedClassifier, leaveOneOut, MIN_REFERENCE_ACCURACY, referenceFeatures,
-  type BreedClassifier, type FidelityEvaluation, type FidelityLimits, type LabelledImage,
+  deriveFidelityLimits,
+  evaluateFidelity,
+  fitBreedClassifier,
+  leaveOneOut,
+  MIN_REFERENCE_ACCURACY,
+  referenceFeatures,
+  type BreedClassifier,
+  type FidelityEvaluation,
+  type FidelityLimits,
+  type LabelledImage,
 } from '../../harness/fidelity.js';
 import {
-  captionedRows, compareImages, decodePNG, encodePNG, FRAME, framed, readPNG, saveComparison, saveEvidence, upscale, EVIDENCE_SCALE, type ImageComparison, type RgbaImage,
+  captionedRows,
+  compareImages,
+  decodePNG,
+  encodePNG,
+  FRAME,
+  framed,
+  readPNG,
+  saveComparison,
+  saveEvidence,
+  upscale,
+  EVIDENCE_SCALE,
+  type ImageComparison,
+  type RgbaImage,
 } from '../../harness/png.js';
 import { recordCheck, type CheckStatus, type Metric } from '../../harness/results.js';
 import {
-  deriveDistributionLimits, deriveValidityLimits, distributionCheck, imageFeatures, referenceSetFromNpy, referenceStatistics,
-  rgbaImage, validityGates, type DistributionLimits, type ReferenceStatistics, type ValidityLimits,
+  deriveDistributionLimits,
+  deriveValidityLimits,
+  distributionCheck,
+  imageFeatures,
+  referenceSetFromNpy,
+  referenceStatistics,
+  rgbaImage,
+  validityGates,
+  type DistributionLimits,
+  type ReferenceStatistics,
+  type ValidityLimits,
 } from '../../harness/stats.js';
 import { DOWNLOAD_NAME_RE, downloadFileName, progressSchedule } from '../../harness/web/protocol.js';
 import {
-  channelShifts, imageScores, judgeInputFromHWC, openJudge, pooledTop2Limit, yardstickForBundle, YardstickError, type ImageScore, type JudgeRunner, type Yardstick,
+  channelShifts,
+  imageScores,
+  judgeInputFromHWC,
+  openJudge,
+  pooledTop2Limit,
+  yardstickForBundle,
+  YardstickError,
+  type ImageScore,
+  type JudgeRunner,
+  type Yardstick,
 } from '../../harness/yardstick.js';
 import type { LoadOptions } from '../../harness/web/protocol.js';
 import type { EngineInfo, GenerationRun, ProgressRecord, TinyditApp } from './fixtures.js';
@@ -67,8 +105,13 @@ export interface Verdict {
   threshold: Record<string, Metric>;
 }
 
-function verdict(check: string, failures: string[], okMessage: string, metrics: Record<string, Metric>,
-  threshold: Record<string, Metric> = {}): Verdict {
+function verdict(
+  check: string,
+  failures: string[],
+  okMessage: string,
+  metrics: Record<string, Metric>,
+  threshold: Record<string, Metric> = {},
+): Verdict {
   return { check, pass: failures.length === 0, message: failures.length ? failures.join('; ') : okMessage, metrics, threshold };
 }
 
@@ -91,11 +134,21 @@ export function combine(check: string, parts: Array<[string, Verdict]>): Verdict
 }
 
 /** Appends the case to <reportDir>/checks.jsonl with runtime = the engine, and the engine's version. */
-export function record(id: string, v: Verdict, engine: EngineInfo, extra: { artifacts?: string[]; metrics?: Record<string, Metric>; status?: CheckStatus } = {}): void {
+export function record(
+  id: string,
+  v: Verdict,
+  engine: EngineInfo,
+  extra: { artifacts?: string[]; metrics?: Record<string, Metric>; status?: CheckStatus } = {},
+): void {
   recordCheck({
-    id, check: v.check, runtime: engine.project, status: extra.status ?? (v.pass ? 'pass' : 'fail'),
+    id,
+    check: v.check,
+    runtime: engine.project,
+    status: extra.status ?? (v.pass ? 'pass' : 'fail'),
     metrics: { ...v.metrics, ...extra.metrics, engine: engine.label, engineVersion: engine.version },
-    threshold: v.threshold, message: v.message, ...(extra.artifacts ? { artifacts: extra.artifacts } : {}),
+    threshold: v.threshold,
+    message: v.message,
+    ...(extra.artifacts ? { artifacts: extra.artifacts } : {}),
   });
 }
 
@@ -104,7 +157,11 @@ export function recordErrors(ids: string[], check: string, engine: EngineInfo, e
   const e = err instanceof Error ? err : new Error(String(err));
   for (const id of ids) {
     recordCheck({
-      id, check, runtime: engine.project, status: 'error', metrics: { engine: engine.label, engineVersion: engine.version, stage },
+      id,
+      check,
+      runtime: engine.project,
+      status: 'error',
+      metrics: { engine: engine.label, engineVersion: engine.version, stage },
       message: `did not run: ${stage} failed: ${e.message.split('\n').slice(0, 6).join(' ')}`,
     });
   }
@@ -175,14 +232,25 @@ async function buildJudge(): Promise<Judge> {
   const per = channels * size * size;
   const policy = bundle.tolerance.trajectory;
   return {
-    bundle, breeds: m.breeds, size, channels, steps, cfgScale: index.trajectories.cfgScale,
-    validity: deriveValidityLimits(ref), refStats, distribution: deriveDistributionLimits(refStats, ref),
-    classifier: fitBreedClassifier(feats, m.breeds), referenceLoo, fidelity: deriveFidelityLimits(referenceLoo),
+    bundle,
+    breeds: m.breeds,
+    size,
+    channels,
+    steps,
+    cfgScale: index.trajectories.cfgScale,
+    validity: deriveValidityLimits(ref),
+    refStats,
+    distribution: deriveDistributionLimits(refStats, ref),
+    classifier: fitBreedClassifier(feats, m.breeds),
+    referenceLoo,
+    fidelity: deriveFidelityLimits(referenceLoo),
     trajectoryCase(breed, seed) {
       const c = bundle.trajectoryCases.find((t) => t.breed === breed && t.seed === seed);
       if (!c) {
-        throw new Error(`${bundle.dir}/goldens/index.json has no trajectory for breed ${breed} (${bundle.breedName(breed)}) at seed ${seed}; ` +
-          `the browser suites generate at the golden seeds (${[...new Set(bundle.trajectoryCases.map((t) => t.seed))].join(', ')}); rebuild the bundle`);
+        throw new Error(
+          `${bundle.dir}/goldens/index.json has no trajectory for breed ${breed} (${bundle.breedName(breed)}) at seed ${seed}; ` +
+            `the browser suites generate at the golden seeds (${[...new Set(bundle.trajectoryCases.map((t) => t.seed))].join(', ')}); rebuild the bundle`,
+        );
       }
       return c;
     },
@@ -191,7 +259,9 @@ async function buildJudge(): Promise<Judge> {
       if (!x) {
         const arr = bundle.readGolden(c.file);
         if (arr.dtype !== 'float32' || arr.shape.join(',') !== [steps + 1, channels, size, size].join(',')) {
-          throw new Error(`${bundle.goldenPath(c.file)}: expected float32 [${steps + 1},${channels},${size},${size}], got ${arr.dtype} [${arr.shape.join(',')}]; rebuild the bundle`);
+          throw new Error(
+            `${bundle.goldenPath(c.file)}: expected float32 [${steps + 1},${channels},${size},${size}], got ${arr.dtype} [${arr.shape.join(',')}]; rebuild the bundle`,
+          );
         }
         x = (arr.data as Float32Array).slice(steps * per, (steps + 1) * per);
         finals.set(c.file, x);
@@ -203,9 +273,13 @@ async function buildJudge(): Promise<Judge> {
     },
     finalBand(c) {
       const f = floor[c.floorRow * (steps + 1) + steps];
-      if (f === undefined || !Number.isFinite(f)) throw new Error(`${bundle.goldenPath(index.trajectories.floor)}: no finite floor for row ${c.floorRow}, step ${steps}; rebuild the bundle`);
+      if (f === undefined || !Number.isFinite(f))
+        throw new Error(
+          `${bundle.goldenPath(index.trajectories.floor)}: no finite floor for row ${c.floorRow}, step ${steps}; rebuild the bundle`,
+        );
       return {
-        atol: Math.max(policy.floorMultiple * f, policy.absMin), floor: f,
+        atol: Math.max(policy.floorMultiple * f, policy.absMin),
+        floor: f,
         rule: `manifest tolerance.trajectory at step ${steps}: max(${policy.floorMultiple} x floor ${f.toExponential(3)}, ${policy.absMin})`,
       };
     },
@@ -259,20 +333,36 @@ export function checkFinalState(j: Judge, c: TrajectoryCase, x: Float32Array, la
   const band = j.finalBand(c);
   const golden = j.goldenFinal(c);
   if (x.length !== golden.length) {
-    const v = verdict('generation', [`${label}: the final state has ${x.length} values, the golden ${golden.length} (${c.file})`], '', { values: x.length });
+    const v = verdict('generation', [`${label}: the final state has ${x.length} values, the golden ${golden.length} (${c.file})`], '', {
+      values: x.length,
+    });
     return { ...v, stats: undefined as unknown as ComparisonStats };
   }
   const stats = compareTensors(x, golden, {
-    shape: [1, j.channels, j.size, j.size], axes: ['image', 'channel', 'y', 'x'], labels: [label], atol: band.atol, floor: band.floor,
+    shape: [1, j.channels, j.size, j.size],
+    axes: ['image', 'channel', 'y', 'x'],
+    labels: [label],
+    atol: band.atol,
+    floor: band.floor,
   });
-  const failures = stats.pass ? [] : [
-    `the final state leaves the golden trajectory ${c.id} (goldens/${c.file}, step ${j.steps}): max|x - golden| ${stats.abs.max.toExponential(3)} > ${band.atol.toExponential(3)} ` +
-    `(${band.rule}); ${stats.failing} of ${stats.count} values outside; worst at ${Object.entries(stats.worst.named).map(([k, v]) => `${k}=${v}`).join(' ')}. ` +
-    'The page samples differently from PyTorch: guidance applied twice or not at all, the wrong breed, a wrong time grid or noise.\n' +
-    formatComparison(stats, label)];
+  const failures = stats.pass
+    ? []
+    : [
+        `the final state leaves the golden trajectory ${c.id} (goldens/${c.file}, step ${j.steps}): max|x - golden| ${stats.abs.max.toExponential(3)} > ${band.atol.toExponential(3)} ` +
+          `(${band.rule}); ${stats.failing} of ${stats.count} values outside; worst at ${Object.entries(stats.worst.named)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')}. ` +
+          'The page samples differently from PyTorch: guidance applied twice or not at all, the wrong breed, a wrong time grid or noise.\n' +
+          formatComparison(stats, label),
+      ];
   return {
-    ...verdict('generation', failures, `within ${band.atol.toExponential(3)} of ${c.id} (max ${stats.abs.max.toExponential(3)})`,
-      comparisonMetrics(stats), { atol: band.atol, floor: band.floor }),
+    ...verdict(
+      'generation',
+      failures,
+      `within ${band.atol.toExponential(3)} of ${c.id} (max ${stats.abs.max.toExponential(3)})`,
+      comparisonMetrics(stats),
+      { atol: band.atol, floor: band.floor },
+    ),
     stats,
   };
 }
@@ -286,38 +376,70 @@ export function pixelLevelsFor(atol: number): number {
 }
 
 /** The shown image against the golden PNG (pixelmatch + exact bytes), allowed the rounding of the state tolerance. */
-export function checkGoldenImage(j: Judge, c: TrajectoryCase, image: RgbaImage, label: string): Verdict & { cmp: ImageComparison; golden: RgbaImage } {
+export function checkGoldenImage(
+  j: Judge,
+  c: TrajectoryCase,
+  image: RgbaImage,
+  label: string,
+): Verdict & { cmp: ImageComparison; golden: RgbaImage } {
   const golden = j.goldenImage(c);
   const cmp = compareImages(image, golden);
   const allowed = pixelLevelsFor(j.finalBand(c).atol);
-  const failures = cmp.maxChannelDiff <= allowed ? [] : [
-    `${label}: the image differs from goldens/${c.image} by up to ${cmp.maxChannelDiff} levels (allowed ${allowed}: the rounding of the trajectory tolerance) ` +
-    `in ${cmp.exactDiffPixels} pixels (pixelmatch ${cmp.diffPixels}), worst at (${cmp.worst?.x},${cmp.worst?.y}) channel ${cmp.worst?.channel}: ` +
-    `${cmp.worst?.generated} vs golden ${cmp.worst?.golden}`];
+  const failures =
+    cmp.maxChannelDiff <= allowed
+      ? []
+      : [
+          `${label}: the image differs from goldens/${c.image} by up to ${cmp.maxChannelDiff} levels (allowed ${allowed}: the rounding of the trajectory tolerance) ` +
+            `in ${cmp.exactDiffPixels} pixels (pixelmatch ${cmp.diffPixels}), worst at (${cmp.worst?.x},${cmp.worst?.y}) channel ${cmp.worst?.channel}: ` +
+            `${cmp.worst?.generated} vs golden ${cmp.worst?.golden}`,
+        ];
   return {
-    ...verdict('generation', failures, `${cmp.exactDiffPixels} pixels differ, at most ${cmp.maxChannelDiff} level(s)`,
-      { diffPixels: cmp.diffPixels, exactDiffPixels: cmp.exactDiffPixels, maxChannelDiff: cmp.maxChannelDiff, meanAbsDiff: cmp.meanAbsDiff },
-      { maxChannelDiff: allowed }),
-    cmp, golden,
+    ...verdict(
+      'generation',
+      failures,
+      `${cmp.exactDiffPixels} pixels differ, at most ${cmp.maxChannelDiff} level(s)`,
+      {
+        diffPixels: cmp.diffPixels,
+        exactDiffPixels: cmp.exactDiffPixels,
+        maxChannelDiff: cmp.maxChannelDiff,
+        meanAbsDiff: cmp.meanAbsDiff,
+      },
+      { maxChannelDiff: allowed },
+    ),
+    cmp,
+    golden,
   };
 }
 
 /** The quantized variant's own profile: mean |image - float golden| in levels <= tolerance.quantized.imageMeanAbsMax. */
-export function checkQuantizedImage(j: Judge, c: TrajectoryCase, image: RgbaImage, label: string): Verdict & { cmp: ImageComparison; golden: RgbaImage } {
+export function checkQuantizedImage(
+  j: Judge,
+  c: TrajectoryCase,
+  image: RgbaImage,
+  label: string,
+): Verdict & { cmp: ImageComparison; golden: RgbaImage } {
   const q = j.bundle.tolerance.quantized;
   const golden = j.goldenImage(c);
   const cmp = compareImages(image, golden);
   const failures: string[] = [];
-  if (!q) failures.push(`${j.bundle.dir}/manifest.json has no tolerance.quantized: the quantized variant cannot be judged; rebuild the bundle`);
+  if (!q)
+    failures.push(`${j.bundle.dir}/manifest.json has no tolerance.quantized: the quantized variant cannot be judged; rebuild the bundle`);
   else if (!(cmp.meanAbsDiff <= q.imageMeanAbsMax)) {
-    failures.push(`${label}: mean |image - goldens/${c.image}| ${cmp.meanAbsDiff.toFixed(3)} levels > ${q.imageMeanAbsMax.toFixed(3)} ` +
-      `(tolerance.quantized.imageMeanAbsMax, ${q.margin}x the ${q.measured?.imageMeanAbsMax?.toFixed(3) ?? '?'} measured in Node when the bundle was made)`);
+    failures.push(
+      `${label}: mean |image - goldens/${c.image}| ${cmp.meanAbsDiff.toFixed(3)} levels > ${q.imageMeanAbsMax.toFixed(3)} ` +
+        `(tolerance.quantized.imageMeanAbsMax, ${q.margin}x the ${q.measured?.imageMeanAbsMax?.toFixed(3) ?? '?'} measured in Node when the bundle was made)`,
+    );
   }
   return {
-    ...verdict('generation', failures, `mean |diff| ${cmp.meanAbsDiff.toFixed(3)} levels`,
+    ...verdict(
+      'generation',
+      failures,
+      `mean |diff| ${cmp.meanAbsDiff.toFixed(3)} levels`,
       { meanAbsDiff: cmp.meanAbsDiff, maxChannelDiff: cmp.maxChannelDiff, exactDiffPixels: cmp.exactDiffPixels },
-      { imageMeanAbsMax: q?.imageMeanAbsMax ?? null }),
-    cmp, golden,
+      { imageMeanAbsMax: q?.imageMeanAbsMax ?? null },
+    ),
+    cmp,
+    golden,
   };
 }
 
@@ -326,22 +448,57 @@ export function checkValidity(j: Judge, image: RgbaImage, x: Float32Array | unde
   const r = validityGates(rgbaImage(image.data, image.width, image.height), j.validity, x);
   const metrics: Record<string, Metric> = {};
   const threshold: Record<string, Metric> = {};
-  for (const g of r.gates) { metrics[g.gate] = g.value; threshold[`${g.gate}.${g.kind}`] = g.limit; }
-  return verdict('stats', r.failures.map((f) => `${label}: ${f}`), 'all validity gates pass', metrics, threshold);
+  for (const g of r.gates) {
+    metrics[g.gate] = g.value;
+    threshold[`${g.gate}.${g.kind}`] = g.limit;
+  }
+  return verdict(
+    'stats',
+    r.failures.map((f) => `${label}: ${f}`),
+    'all validity gates pass',
+    metrics,
+    threshold,
+  );
 }
 
 /** A generated image with its breed and noise seed (images of one seed are correlated: shared background). */
-export interface GeneratedImage { breed: number; seed: number; label: string; image: RgbaImage }
+export interface GeneratedImage {
+  breed: number;
+  seed: number;
+  label: string;
+  image: RgbaImage;
+}
 
 /** Per-breed reference distribution (z-scores per image and set-wide shifts) of a set of generated images. */
-export function checkDistribution(j: Judge, items: GeneratedImage[]): Verdict & { perImage: Map<string, { worstFeature: string; worstZ: number; pass: boolean }> } {
-  const r = distributionCheck(items.map((it) => ({ breed: it.breed, seed: it.seed, label: it.label, features: imageFeatures(rgbaImage(it.image.data, it.image.width, it.image.height)) })),
-    j.refStats, j.distribution);
+export function checkDistribution(
+  j: Judge,
+  items: GeneratedImage[],
+): Verdict & { perImage: Map<string, { worstFeature: string; worstZ: number; pass: boolean }> } {
+  const r = distributionCheck(
+    items.map((it) => ({
+      breed: it.breed,
+      seed: it.seed,
+      label: it.label,
+      features: imageFeatures(rgbaImage(it.image.data, it.image.width, it.image.height)),
+    })),
+    j.refStats,
+    j.distribution,
+  );
   const worst = r.shifts.reduce((a, s) => (Math.abs(s.meanZ) / s.limit > Math.abs(a.meanZ) / a.limit ? s : a));
   return {
-    ...verdict('stats', r.failures, j.distribution.derivation,
-      { images: items.length, seedGroups: r.seedGroups, worstShiftFeature: worst.feature, worstShiftMeanZ: worst.meanZ, failingImages: r.images.filter((i) => !i.pass).length },
-      { [`shift.${worst.feature}`]: worst.limit }),
+    ...verdict(
+      'stats',
+      r.failures,
+      j.distribution.derivation,
+      {
+        images: items.length,
+        seedGroups: r.seedGroups,
+        worstShiftFeature: worst.feature,
+        worstShiftMeanZ: worst.meanZ,
+        failingImages: r.images.filter((i) => !i.pass).length,
+      },
+      { [`shift.${worst.feature}`]: worst.limit },
+    ),
     perImage: new Map(r.images.map((i) => [i.label, { worstFeature: i.worstFeature, worstZ: i.worstZ, pass: i.pass }])),
   };
 }
@@ -352,23 +509,40 @@ export function checkDistribution(j: Judge, items: GeneratedImage[]): Verdict & 
  * Void (fails) when the reference set itself does not separate breeds (an undertrained bundle).
  */
 export function checkFidelity(j: Judge, items: GeneratedImage[]): Verdict & { evaluation: FidelityEvaluation } {
-  const labelled: LabelledImage[] = items.map((it) => ({ image: rgbaImage(it.image.data, it.image.width, it.image.height), breed: it.breed, label: it.label }));
+  const labelled: LabelledImage[] = items.map((it) => ({
+    image: rgbaImage(it.image.data, it.image.width, it.image.height),
+    breed: it.breed,
+    label: it.label,
+  }));
   const e = evaluateFidelity(j.classifier, labelled, j.fidelity.rankLimit);
   const minAcc = j.fidelity.minAccuracy(e.n);
   const failures: string[] = [];
   if (!(j.referenceLoo.accuracy >= MIN_REFERENCE_ACCURACY)) {
-    failures.push(`no valid classifier: the reference set's leave-one-out accuracy ${j.referenceLoo.accuracy.toFixed(3)} < ${MIN_REFERENCE_ACCURACY.toFixed(3)} ` +
-      '(the bundle\'s own samples are breed-blind: undertrained or broken reference model)');
+    failures.push(
+      `no valid classifier: the reference set's leave-one-out accuracy ${j.referenceLoo.accuracy.toFixed(3)} < ${MIN_REFERENCE_ACCURACY.toFixed(3)} ` +
+        "(the bundle's own samples are breed-blind: undertrained or broken reference model)",
+    );
   }
   if (!(e.accuracy >= minAcc)) {
     const wrong = e.predictions.filter((p) => !p.correct).map((p) => `${p.label} looks like ${j.breeds[p.predicted] ?? p.predicted}`);
-    failures.push(`breed accuracy ${e.accuracy.toFixed(3)} (${e.predictions.filter((p) => p.correct).length} of ${e.n}) < ${minAcc.toFixed(3)} ` +
-      `(${j.fidelity.derivation}); ${wrong.slice(0, 6).join(', ')}${wrong.length > 6 ? ', ...' : ''}: the page conditions on the wrong breed?`);
+    failures.push(
+      `breed accuracy ${e.accuracy.toFixed(3)} (${e.predictions.filter((p) => p.correct).length} of ${e.n}) < ${minAcc.toFixed(3)} ` +
+        `(${j.fidelity.derivation}); ${wrong.slice(0, 6).join(', ')}${wrong.length > 6 ? ', ...' : ''}: the page conditions on the wrong breed?`,
+    );
   }
   return {
-    ...verdict('fidelity', failures, `accuracy ${e.accuracy.toFixed(3)} of ${e.n} (reference ${j.referenceLoo.accuracy.toFixed(3)})`,
-      { accuracy: e.accuracy, n: e.n, referenceAccuracy: j.referenceLoo.accuracy, ...Object.fromEntries(e.predictions.map((p) => [`rank.${p.label}`, p.rank])) },
-      { minAccuracy: minAcc, minReferenceAccuracy: MIN_REFERENCE_ACCURACY, rankLimit: j.fidelity.rankLimit }),
+    ...verdict(
+      'fidelity',
+      failures,
+      `accuracy ${e.accuracy.toFixed(3)} of ${e.n} (reference ${j.referenceLoo.accuracy.toFixed(3)})`,
+      {
+        accuracy: e.accuracy,
+        n: e.n,
+        referenceAccuracy: j.referenceLoo.accuracy,
+        ...Object.fromEntries(e.predictions.map((p) => [`rank.${p.label}`, p.rank])),
+      },
+      { minAccuracy: minAcc, minReferenceAccuracy: MIN_REFERENCE_ACCURACY, rankLimit: j.fidelity.rankLimit },
+    ),
     evaluation: e,
   };
 }
@@ -378,7 +552,11 @@ export function checkFidelity(j: Judge, items: GeneratedImage[]): Verdict & { ev
 // gate's breed classifier, trained on the model's TRAINING DATA and pinned by sha256, run in onnxruntime-node in this
 // (the test runner's) process on the very images each engine generated
 
-export interface YardstickJudge { y: Yardstick; runner: JudgeRunner; file: string }
+export interface YardstickJudge {
+  y: Yardstick;
+  runner: JudgeRunner;
+  file: string;
+}
 
 let yardstickOnce: Promise<YardstickJudge> | null = null;
 
@@ -390,8 +568,11 @@ export function yardstickJudge(j: Judge): Promise<YardstickJudge> {
     try {
       return { y, runner: await openJudge(y), file };
     } catch (e) {
-      throw new YardstickError('invalid', `${file}: onnxruntime-node could not open the judge (${(e as Error).message.split('\n')[0]}); ` +
-        'restore the yardstick from git or remake it with reference/python/make_yardstick.py');
+      throw new YardstickError(
+        'invalid',
+        `${file}: onnxruntime-node could not open the judge (${(e as Error).message.split('\n')[0]}); ` +
+          'restore the yardstick from git or remake it with reference/python/make_yardstick.py',
+      );
     }
   })();
   return yardstickOnce;
@@ -446,7 +627,8 @@ export async function checkJudge(yj: YardstickJudge, cases: JudgeCase[]): Promis
   const n = cases.length;
   for (const c of cases) {
     for (const img of [c.image, c.reference]) {
-      if (img.width !== S || img.height !== S) throw new Error(`${c.label}: a ${img.width}x${img.height} image, the judge of '${y.id}' takes ${S}x${S}`);
+      if (img.width !== S || img.height !== S)
+        throw new Error(`${c.label}: a ${img.width}x${img.height} image, the judge of '${y.id}' takes ${S}x${S}`);
     }
   }
   const shifts = cases.map((c) => (c.allowedLevels === null ? [] : channelShifts(c.reference.data, c.allowedLevels, 4)));
@@ -464,7 +646,8 @@ export async function checkJudge(yj: YardstickJudge, cases: JudgeCase[]): Promis
     const logitDiff = maxAbsDiff(row(i), row(n + i));
     const s = scores[i]!;
     const r = refScores[i]!;
-    const agrees = tolerance === null ? null : c.finite && logitDiff <= tolerance && (s.predicted === r.predicted || r.margin <= 2 * tolerance);
+    const agrees =
+      tolerance === null ? null : c.finite && logitDiff <= tolerance && (s.predicted === r.predicted || r.margin <= 2 * tolerance);
     return { ...s, breed: c.breed, label: c.label, finite: c.finite, reference: r, logitDiff, tolerance, agrees };
   });
   const name = (b: number): string => y.breeds[b] ?? String(b);
@@ -472,43 +655,77 @@ export async function checkJudge(yj: YardstickJudge, cases: JudgeCase[]): Promis
   const limit = pooledTop2Limit(y, asked);
   const hits = images.filter((im) => im.finite && im.rank <= 2).length;
   const top2 = hits / Math.max(1, n);
-  const missed = images.filter((im) => !(im.finite && im.rank <= 2)).map((im) => `${name(im.breed)} judged ${name(im.predicted)} (rank ${im.rank}${im.finite ? '' : ', non-finite state'})`);
+  const missed = images
+    .filter((im) => !(im.finite && im.rank <= 2))
+    .map((im) => `${name(im.breed)} judged ${name(im.predicted)} (rank ${im.rank}${im.finite ? '' : ', non-finite state'})`);
   if (!(top2 >= limit.min)) {
-    failures.push(`pooled top-2 ${top2.toFixed(3)} (${hits} of ${n}) < ${limit.min.toFixed(3)} (${limit.reason}); missed: ${missed.join(', ')}: the images are not of the breeds asked for`);
+    failures.push(
+      `pooled top-2 ${top2.toFixed(3)} (${hits} of ${n}) < ${limit.min.toFixed(3)} (${limit.reason}); missed: ${missed.join(', ')}: the images are not of the breeds asked for`,
+    );
   }
   for (const [i, im] of images.entries()) {
     if (im.agrees !== false) continue;
     const c = cases[i]!;
     const why = [
       ...(im.finite ? [] : ['the final state is not finite']),
-      ...(im.predicted !== im.reference.predicted ? [`first choice ${name(im.predicted)}, on the reference ${name(im.reference.predicted)} (by ${im.reference.margin.toFixed(3)})`] : []),
-      ...(im.logitDiff > im.tolerance! ? [`max |logit - reference| ${im.logitDiff.toFixed(4)} > ${im.tolerance!.toFixed(4)}, the judge's largest answer to the reference ` +
-        `shifted by +-${c.allowedLevels} level(s) per channel (the golden-image check's allowance)`] : []),
+      ...(im.predicted !== im.reference.predicted
+        ? [`first choice ${name(im.predicted)}, on the reference ${name(im.reference.predicted)} (by ${im.reference.margin.toFixed(3)})`]
+        : []),
+      ...(im.logitDiff > im.tolerance!
+        ? [
+            `max |logit - reference| ${im.logitDiff.toFixed(4)} > ${im.tolerance!.toFixed(4)}, the judge's largest answer to the reference ` +
+              `shifted by +-${c.allowedLevels} level(s) per channel (the golden-image check's allowance)`,
+          ]
+        : []),
     ];
-    failures.push(`${im.label}: the judge disagrees with its verdict on the reference ${c.referenceName}: ${why.join('; ')}: the engine changed what the image shows`);
+    failures.push(
+      `${im.label}: the judge disagrees with its verdict on the reference ${c.referenceName}: ${why.join('; ')}: the engine changed what the image shows`,
+    );
   }
   const judged = images.filter((im) => im.tolerance !== null);
-  const worst = judged.reduce<JudgedImage | null>((w, im) => (!w || im.logitDiff / im.tolerance! > w.logitDiff / w.tolerance! ? im : w), null);
+  const worst = judged.reduce<JudgedImage | null>(
+    (w, im) => (!w || im.logitDiff / im.tolerance! > w.logitDiff / w.tolerance! ? im : w),
+    null,
+  );
   const sameTop1 = images.filter((im) => im.predicted === im.reference.predicted).length;
   const agreement = judged.length
     ? `agrees with its verdict on the references in ${judged.filter((im) => im.agrees).length} of ${judged.length} (worst ${worst!.label}: max |logit diff| ${worst!.logitDiff.toExponential(2)}, tolerance ${worst!.tolerance!.toFixed(4)})`
     : `the references (${cases[0]?.referenceName ?? 'none'}, ...) are not the same images: agreement reported, not judged (same first choice in ${sameTop1} of ${n}, max |logit diff| ${Math.max(0, ...images.map((im) => im.logitDiff)).toFixed(4)})`;
   const metrics: Record<string, Metric> = {
-    n, top1: images.filter((im) => im.finite && im.rank === 1).length / Math.max(1, n), top2, hits, nonFinite: images.filter((im) => !im.finite).length,
-    agreementJudged: judged.length, agreeing: judged.filter((im) => im.agrees).length, sameTop1AsReference: sameTop1,
-    maxLogitDiff: Math.max(0, ...images.map((im) => im.logitDiff)), maxLogitDiffOverTolerance: worst ? worst.logitDiff / worst.tolerance! : null,
-    heldOutTop2: limit.heldOut, dataset: y.id,
+    n,
+    top1: images.filter((im) => im.finite && im.rank === 1).length / Math.max(1, n),
+    top2,
+    hits,
+    nonFinite: images.filter((im) => !im.finite).length,
+    agreementJudged: judged.length,
+    agreeing: judged.filter((im) => im.agrees).length,
+    sameTop1AsReference: sameTop1,
+    maxLogitDiff: Math.max(0, ...images.map((im) => im.logitDiff)),
+    maxLogitDiffOverTolerance: worst ? worst.logitDiff / worst.tolerance! : null,
+    heldOutTop2: limit.heldOut,
+    dataset: y.id,
   };
   for (const im of images) {
     const k = name(im.breed);
-    Object.assign(metrics, { [`${k}.top1`]: name(im.predicted), [`${k}.rank`]: im.rank, [`${k}.p`]: im.probability, [`${k}.referenceTop1`]: name(im.reference.predicted),
-      [`${k}.logitDiff`]: im.logitDiff, [`${k}.tolerance`]: im.tolerance });
+    Object.assign(metrics, {
+      [`${k}.top1`]: name(im.predicted),
+      [`${k}.rank`]: im.rank,
+      [`${k}.p`]: im.probability,
+      [`${k}.referenceTop1`]: name(im.reference.predicted),
+      [`${k}.logitDiff`]: im.logitDiff,
+      [`${k}.tolerance`]: im.tolerance,
+    });
   }
   const tols = judged.map((im) => im.tolerance!);
   return {
-    ...verdict('judge', failures, `pooled top-2 ${top2.toFixed(3)} (${hits} of ${n}) >= ${limit.min.toFixed(3)}` +
-      `${limit.min <= 0 ? ` (at n = ${n} the top-2 rule cannot fail: agreement carries the check)` : ''}${missed.length ? ` (missed: ${missed.join(', ')})` : ''}; ${agreement}`,
-      metrics, { top2Min: limit.min, ...(tols.length ? { toleranceMin: Math.min(...tols), toleranceMax: Math.max(...tols) } : {}) }),
+    ...verdict(
+      'judge',
+      failures,
+      `pooled top-2 ${top2.toFixed(3)} (${hits} of ${n}) >= ${limit.min.toFixed(3)}` +
+        `${limit.min <= 0 ? ` (at n = ${n} the top-2 rule cannot fail: agreement carries the check)` : ''}${missed.length ? ` (missed: ${missed.join(', ')})` : ''}; ${agreement}`,
+      metrics,
+      { top2Min: limit.min, ...(tols.length ? { toleranceMin: Math.min(...tols), toleranceMax: Math.max(...tols) } : {}) },
+    ),
     images,
   };
 }
@@ -523,13 +740,34 @@ const JUDGE_TILE_SCALE = 3;
  * for, the judge's first choice, the asked breed's rank and probability.
  */
 export function judgeSheet(y: Yardstick, cases: JudgeCase[], images: JudgedImage[], rows: [string, string]): RgbaImage {
-  const short = (b: number): string => (y.breeds[b] ?? '?').replace('British Shorthair', 'British SH').replace('Egyptian Mau', 'Egypt. Mau');
-  const colour = (s: ImageScore, finite: boolean): readonly [number, number, number] => (!finite || s.rank > 2 ? FRAME.red : s.rank === 2 ? FRAME.amber : FRAME.green);
+  const short = (b: number): string =>
+    (y.breeds[b] ?? '?').replace('British Shorthair', 'British SH').replace('Egyptian Mau', 'Egypt. Mau');
+  const colour = (s: ImageScore, finite: boolean): readonly [number, number, number] =>
+    !finite || s.rank > 2 ? FRAME.red : s.rank === 2 ? FRAME.amber : FRAME.green;
   const tile = (img: RgbaImage, c: readonly [number, number, number]): RgbaImage => framed(upscale(img, JUDGE_TILE_SCALE), c);
-  const caption = (s: ImageScore, b: number): string[] => [`${short(b)}`, `> ${short(s.predicted)}`, `r${s.rank} p${s.probability.toFixed(2)}`];
+  const caption = (s: ImageScore, b: number): string[] => [
+    `${short(b)}`,
+    `> ${short(s.predicted)}`,
+    `r${s.rank} p${s.probability.toFixed(2)}`,
+  ];
   return captionedRows([
-    { label: rows[0], tiles: images.map((im, i) => ({ image: tile(cases[i]!.image, im.agrees === false ? FRAME.magenta : colour(im, im.finite)), caption: caption(im, im.breed) })) },
-    { label: rows[1], tiles: images.map((im, i) => ({ image: tile(cases[i]!.reference, colour(im.reference, true)), caption: [...caption(im.reference, im.breed), `d ${im.logitDiff === 0 ? '0' : im.logitDiff >= 0.01 ? im.logitDiff.toFixed(3) : im.logitDiff.toExponential(1)}`] })) },
+    {
+      label: rows[0],
+      tiles: images.map((im, i) => ({
+        image: tile(cases[i]!.image, im.agrees === false ? FRAME.magenta : colour(im, im.finite)),
+        caption: caption(im, im.breed),
+      })),
+    },
+    {
+      label: rows[1],
+      tiles: images.map((im, i) => ({
+        image: tile(cases[i]!.reference, colour(im.reference, true)),
+        caption: [
+          ...caption(im.reference, im.breed),
+          `d ${im.logitDiff === 0 ? '0' : im.logitDiff >= 0.01 ? im.logitDiff.toFixed(3) : im.logitDiff.toExponential(1)}`,
+        ],
+      })),
+    },
   ]);
 }
 
@@ -548,22 +786,37 @@ export function checkProgress(run: GenerationRun, steps: number, label: string):
   const missing = want.filter((s) => !got.includes(s));
   const extra = got.filter((s) => !want.includes(s));
   if (missing.length || extra.length || got.length !== want.length) {
-    failures.push(`${label}: progress steps [${got.join(',')}] are not the app's schedule [${want.join(',')}]` +
-      `${missing.length ? `; missing step(s) ${missing.join(',')} (a progress event was skipped)` : ''}${extra.length ? `; unexpected step(s) ${extra.join(',')}` : ''}`);
+    failures.push(
+      `${label}: progress steps [${got.join(',')}] are not the app's schedule [${want.join(',')}]` +
+        `${missing.length ? `; missing step(s) ${missing.join(',')} (a progress event was skipped)` : ''}${extra.length ? `; unexpected step(s) ${extra.join(',')}` : ''}`,
+    );
   }
   for (let i = 1; i < got.length; i++) {
-    if (!(got[i]! > got[i - 1]!)) { failures.push(`${label}: steps not strictly increasing at event ${i}: ${got[i - 1]} then ${got[i]}`); break; }
+    if (!(got[i]! > got[i - 1]!)) {
+      failures.push(`${label}: steps not strictly increasing at event ${i}: ${got[i - 1]} then ${got[i]}`);
+      break;
+    }
   }
-  if (got.some((s) => !Number.isInteger(s) || s < 1 || s > steps)) failures.push(`${label}: steps outside 1..${steps}: [${got.join(',')}] (0-based steps reported?)`);
+  if (got.some((s) => !Number.isInteger(s) || s < 1 || s > steps))
+    failures.push(`${label}: steps outside 1..${steps}: [${got.join(',')}] (0-based steps reported?)`);
   const badTotal = run.progress.filter((p) => p.totalSteps !== steps);
   if (badTotal.length) failures.push(`${label}: totalSteps ${badTotal.map((p) => p.totalSteps).join(',')} != ${steps}`);
   const badTime = run.progress.filter((p) => !(p.stepTime >= 0) || !(p.totalTime >= 0));
-  if (badTime.length) failures.push(`${label}: negative or non-finite times at step(s) ${badTime.map((p) => `${p.step} (stepTime ${p.stepTime}, totalTime ${p.totalTime})`).join(', ')}`);
+  if (badTime.length)
+    failures.push(
+      `${label}: negative or non-finite times at step(s) ${badTime.map((p) => `${p.step} (stepTime ${p.stepTime}, totalTime ${p.totalTime})`).join(', ')}`,
+    );
   for (let i = 1; i < run.progress.length; i++) {
-    if (run.progress[i]!.totalTime < run.progress[i - 1]!.totalTime) { failures.push(`${label}: totalTime decreases at step ${run.progress[i]!.step}`); break; }
+    if (run.progress[i]!.totalTime < run.progress[i - 1]!.totalTime) {
+      failures.push(`${label}: totalTime decreases at step ${run.progress[i]!.step}`);
+      break;
+    }
   }
   const badSize = run.progress.filter((p) => p.width !== run.width || p.height !== run.height);
-  if (badSize.length) failures.push(`${label}: progress images of size ${badSize.map((p) => `${p.width}x${p.height}`).join(',')} != ${run.width}x${run.height}`);
+  if (badSize.length)
+    failures.push(
+      `${label}: progress images of size ${badSize.map((p) => `${p.width}x${p.height}`).join(',')} != ${run.width}x${run.height}`,
+    );
   const last: ProgressRecord | undefined = run.progress[run.progress.length - 1];
   let lastDiff: number | null = null;
   if (!last) failures.push(`${label}: no progress event at all`);
@@ -573,24 +826,38 @@ export function checkProgress(run: GenerationRun, steps: number, label: string):
       lastDiff = 0;
       for (let i = 0; i < last.rgba.length; i++) if (last.rgba[i] !== run.rgba[i]) lastDiff++;
       if (last.rgba.length !== run.rgba.length || lastDiff > 0) {
-        failures.push(`${label}: the last progress image (step ${last.step}) differs from the result in ${lastDiff} bytes (length ${last.rgba.length} vs ${run.rgba.length})`);
+        failures.push(
+          `${label}: the last progress image (step ${last.step}) differs from the result in ${lastDiff} bytes (length ${last.rgba.length} vs ${run.rgba.length})`,
+        );
       }
     }
   }
-  return verdict('progress', failures, `steps [${got.join(',')}]`,
+  return verdict(
+    'progress',
+    failures,
+    `steps [${got.join(',')}]`,
     { events: got.length, expectedEvents: want.length, steps: got.join(','), lastImageDiffBytes: lastDiff, totalTime: run.totalTime },
-    { schedule: want.join(',') });
+    { schedule: want.join(',') },
+  );
 }
 
 /** A downloaded file: its name follows cat_<breed>_<timestamp>.png and its PNG pixels equal the shown image. */
-export function checkDownload(name: string, bytes: Uint8Array, shown: RgbaImage, breedIndex: number, window: { from: number; to: number }, label: string): Verdict & { decoded?: RgbaImage } {
+export function checkDownload(
+  name: string,
+  bytes: Uint8Array,
+  shown: RgbaImage,
+  breedIndex: number,
+  window: { from: number; to: number },
+  label: string,
+): Verdict & { decoded?: RgbaImage } {
   const failures: string[] = [];
   const m = DOWNLOAD_NAME_RE.exec(name);
   const ts = m ? Number(m[2]) : NaN;
   const want = downloadFileName(breedIndex, Number.isFinite(ts) ? ts : 0);
   if (!m) failures.push(`${label}: file name "${name}" does not match ${DOWNLOAD_NAME_RE}`);
   else if (name !== want) failures.push(`${label}: file name "${name}" should be "${want}" (breed lower-case, spaces as _)`);
-  if (m && !(ts >= window.from && ts <= window.to)) failures.push(`${label}: timestamp ${ts} in "${name}" is not Date.now() at download (${window.from}..${window.to})`);
+  if (m && !(ts >= window.from && ts <= window.to))
+    failures.push(`${label}: timestamp ${ts} in "${name}" is not Date.now() at download (${window.from}..${window.to})`);
   let decoded: RgbaImage | undefined;
   let diffBytes: number | null = null;
   try {
@@ -606,12 +873,20 @@ export function checkDownload(name: string, bytes: Uint8Array, shown: RgbaImage,
     } else {
       diffBytes = 0;
       for (let i = 0; i < decoded.data.length; i++) if (decoded.data[i] !== shown.data[i]) diffBytes++;
-      if (diffBytes > 0) failures.push(`${label}: the PNG's pixels differ from the shown image in ${diffBytes} bytes (colour management or premultiplied alpha?)`);
+      if (diffBytes > 0)
+        failures.push(
+          `${label}: the PNG's pixels differ from the shown image in ${diffBytes} bytes (colour management or premultiplied alpha?)`,
+        );
     }
   }
   return {
-    ...verdict('download', failures, `${name}: ${bytes.length} bytes, pixels equal the shown image`,
-      { fileName: name, bytes: bytes.length, diffBytes, width: decoded?.width ?? null, height: decoded?.height ?? null }, { diffBytes: 0 }),
+    ...verdict(
+      'download',
+      failures,
+      `${name}: ${bytes.length} bytes, pixels equal the shown image`,
+      { fileName: name, bytes: bytes.length, diffBytes, width: decoded?.width ?? null, height: decoded?.height ?? null },
+      { diffBytes: 0 },
+    ),
     ...(decoded ? { decoded } : {}),
   };
 }
@@ -622,19 +897,45 @@ export function checkDeterminism(a: GenerationRun, b: GenerationRun, label: stri
   for (let i = 0; i < Math.max(a.x.length, b.x.length); i++) if (!Object.is(a.x[i], b.x[i])) xDiff++;
   let pxDiff = 0;
   for (let i = 0; i < Math.max(a.rgba.length, b.rgba.length); i++) if (a.rgba[i] !== b.rgba[i]) pxDiff++;
-  const failures = xDiff || pxDiff ? [`${label}: the same seed twice gave different results: ${xDiff} state values and ${pxDiff} image bytes differ (nondeterministic kernels or unseeded noise?)`] : [];
-  return verdict('determinism', failures, 'bit-identical state and image', { stateValuesDiffering: xDiff, imageBytesDiffering: pxDiff }, { stateValuesDiffering: 0, imageBytesDiffering: 0 });
+  const failures =
+    xDiff || pxDiff
+      ? [
+          `${label}: the same seed twice gave different results: ${xDiff} state values and ${pxDiff} image bytes differ (nondeterministic kernels or unseeded noise?)`,
+        ]
+      : [];
+  return verdict(
+    'determinism',
+    failures,
+    'bit-identical state and image',
+    { stateValuesDiffering: xDiff, imageBytesDiffering: pxDiff },
+    { stateValuesDiffering: 0, imageBytesDiffering: 0 },
+  );
 }
 
 /** 1 thread vs several: final states within the trajectory tolerance at the last step; reports bit-identity. */
-export function checkThreadAgreement(one: GenerationRun, many: GenerationRun, atol: number, rule: string, label: string): Verdict & { bitIdentical: boolean } {
+export function checkThreadAgreement(
+  one: GenerationRun,
+  many: GenerationRun,
+  atol: number,
+  rule: string,
+  label: string,
+): Verdict & { bitIdentical: boolean } {
   const stats = compareTensors(many.x, one.x, { shape: [1, one.x.length], axes: ['image', 'value'], labels: [label], atol });
   let bitIdentical = one.x.length === many.x.length;
   for (let i = 0; bitIdentical && i < one.x.length; i++) if (!Object.is(one.x[i], many.x[i])) bitIdentical = false;
-  const failures = stats.pass ? [] : [`${label}: several threads move the final state by ${stats.abs.max.toExponential(3)} > ${atol.toExponential(3)} (${rule}) from one thread\n${formatComparison(stats, label)}`];
+  const failures = stats.pass
+    ? []
+    : [
+        `${label}: several threads move the final state by ${stats.abs.max.toExponential(3)} > ${atol.toExponential(3)} (${rule}) from one thread\n${formatComparison(stats, label)}`,
+      ];
   return {
-    ...verdict('threads', failures, `${bitIdentical ? 'bit-identical' : `max |diff| ${stats.abs.max.toExponential(3)}`} (allowed ${atol.toExponential(3)})`,
-      { ...comparisonMetrics(stats), bitIdentical }, { atol }),
+    ...verdict(
+      'threads',
+      failures,
+      `${bitIdentical ? 'bit-identical' : `max |diff| ${stats.abs.max.toExponential(3)}`} (allowed ${atol.toExponential(3)})`,
+      { ...comparisonMetrics(stats), bitIdentical },
+      { atol },
+    ),
     bitIdentical,
   };
 }
@@ -654,12 +955,23 @@ export interface LoadAttempt {
 
 /** load() on the page, capturing what a user sees: the rejection, the visible error, the state and the status line. */
 export async function attemptLoad(app: TinyditApp, opts: LoadOptions): Promise<LoadAttempt> {
-  const r = await app.page.evaluate((o) => window.tinydit.load(o).then(
-    (info) => ({
-      info: { backend: info.backend as string, numThreads: info.numThreads, requestedThreads: info.requestedThreads, initAttempts: info.initAttempts, initFailures: info.initFailures },
-      error: null as string | null,
-    }),
-    (e: unknown) => ({ info: null, error: e instanceof Error ? e.message : String(e) })), opts);
+  const r = await app.page.evaluate(
+    (o) =>
+      window.tinydit.load(o).then(
+        (info) => ({
+          info: {
+            backend: info.backend as string,
+            numThreads: info.numThreads,
+            requestedThreads: info.requestedThreads,
+            initAttempts: info.initAttempts,
+            initFailures: info.initFailures,
+          },
+          error: null as string | null,
+        }),
+        (e: unknown) => ({ info: null, error: e instanceof Error ? e.message : String(e) }),
+      ),
+    opts,
+  );
   return {
     error: r.error,
     visibleError: await app.visibleError(),
@@ -673,25 +985,46 @@ export async function attemptLoad(app: TinyditApp, opts: LoadOptions): Promise<L
 export function checkModelLoad(a: LoadAttempt, modelUrl: string, requestedThreads: number | undefined, label: string): Verdict {
   const failures: string[] = [];
   if (a.error !== null) {
-    failures.push(`${label}: the model ${modelUrl} did not load: ${a.error}` +
-      (a.visibleError === null ? ' — and the page shows NO visible error (a user would see nothing)' : ` (shown to the user: "${a.visibleError.trim()}")`));
+    failures.push(
+      `${label}: the model ${modelUrl} did not load: ${a.error}` +
+        (a.visibleError === null
+          ? ' — and the page shows NO visible error (a user would see nothing)'
+          : ` (shown to the user: "${a.visibleError.trim()}")`),
+    );
   } else {
     if (a.state !== 'ready') failures.push(`${label}: page state is ${a.state} after load, expected ready`);
     if (a.visibleError !== null) failures.push(`${label}: a visible error remains after a good load: ${a.visibleError}`);
     if (a.info?.backend !== 'wasm') failures.push(`${label}: backend ${a.info?.backend} reported, expected wasm`);
     if (requestedThreads !== undefined && a.info?.numThreads !== requestedThreads) {
-      failures.push(`${label}: ${a.info?.numThreads} thread(s) in use, ${requestedThreads} requested (SharedArrayBuffer missing: page not cross-origin isolated?)`);
+      failures.push(
+        `${label}: ${a.info?.numThreads} thread(s) in use, ${requestedThreads} requested (SharedArrayBuffer missing: page not cross-origin isolated?)`,
+      );
     }
-    if (a.info && !(a.statusText ?? '').includes(`${a.info.numThreads} thread`)) failures.push(`${label}: the status line "${a.statusText}" does not show the thread count ${a.info.numThreads}`);
-    if (a.info && !(a.statusText ?? '').includes('wasm')) failures.push(`${label}: the status line "${a.statusText}" does not show the backend`);
+    if (a.info && !(a.statusText ?? '').includes(`${a.info.numThreads} thread`))
+      failures.push(`${label}: the status line "${a.statusText}" does not show the thread count ${a.info.numThreads}`);
+    if (a.info && !(a.statusText ?? '').includes('wasm'))
+      failures.push(`${label}: the status line "${a.statusText}" does not show the backend`);
   }
-  const retried = a.info && a.info.initAttempts > 1 ? ` after ${a.info.initAttempts - 1} abandoned onnxruntime-web initialization(s): ${a.info.initFailures.join('; ')}` : '';
-  return verdict('loading', failures, `loaded: ${a.info?.backend}, ${a.info?.numThreads} thread(s)${retried}`,
+  const retried =
+    a.info && a.info.initAttempts > 1
+      ? ` after ${a.info.initAttempts - 1} abandoned onnxruntime-web initialization(s): ${a.info.initFailures.join('; ')}`
+      : '';
+  return verdict(
+    'loading',
+    failures,
+    `loaded: ${a.info?.backend}, ${a.info?.numThreads} thread(s)${retried}`,
     {
-      loaded: a.error === null, state: a.state, backend: a.info?.backend ?? null, numThreads: a.info?.numThreads ?? null, error: a.error, visibleError: a.visibleError,
-      initAttempts: a.info?.initAttempts ?? null, initFailures: a.info?.initFailures.join('; ') || null,
+      loaded: a.error === null,
+      state: a.state,
+      backend: a.info?.backend ?? null,
+      numThreads: a.info?.numThreads ?? null,
+      error: a.error,
+      visibleError: a.visibleError,
+      initAttempts: a.info?.initAttempts ?? null,
+      initFailures: a.info?.initFailures.join('; ') || null,
     },
-    { requestedThreads: requestedThreads ?? null });
+    { requestedThreads: requestedThreads ?? null },
+  );
 }
 
 /** A load that must fail (missing model) fails visibly: rejected, error shown on the page, naming the cause. */
@@ -704,17 +1037,33 @@ export function checkLoadFailsVisibly(a: LoadAttempt, modelUrl: string, cause: R
     else if (!cause.test(a.visibleError)) failures.push(`${label}: the visible error "${a.visibleError}" does not name the cause ${cause}`);
     if (a.state !== 'error') failures.push(`${label}: page state ${a.state}, expected error`);
   }
-  return verdict('loading', failures, `fails visibly: "${a.visibleError?.trim()}"`, { error: a.error, visibleError: a.visibleError, state: a.state }, { cause: String(cause) });
+  return verdict(
+    'loading',
+    failures,
+    `fails visibly: "${a.visibleError?.trim()}"`,
+    { error: a.error, visibleError: a.visibleError, state: a.state },
+    { cause: String(cause) },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Evidence
 
 /** Attaches generated, golden and diff (upscaled PNGs) to the Playwright report and writes them under the report folder. */
-export async function attachComparison(testInfo: TestInfo, id: string, generated: RgbaImage, golden: RgbaImage, diff: RgbaImage): Promise<string[]> {
+export async function attachComparison(
+  testInfo: TestInfo,
+  id: string,
+  generated: RgbaImage,
+  golden: RgbaImage,
+  diff: RgbaImage,
+): Promise<string[]> {
   const artifacts = saveComparison(id, generated, golden, diff);
   const short = id.replace(/^[a-z]+:/, '');
-  for (const [name, img] of [['generated', generated], ['golden', golden], ['diff', diff]] as const) {
+  for (const [name, img] of [
+    ['generated', generated],
+    ['golden', golden],
+    ['diff', diff],
+  ] as const) {
     await testInfo.attach(`${short} ${name}.png`, { body: Buffer.from(encodePNG(upscale(img, EVIDENCE_SCALE))), contentType: 'image/png' });
   }
   return artifacts;
@@ -722,14 +1071,19 @@ export async function attachComparison(testInfo: TestInfo, id: string, generated
 
 export async function attachImage(testInfo: TestInfo, id: string, name: string, img: RgbaImage, scale = EVIDENCE_SCALE): Promise<string> {
   const path = saveEvidence(id, name, img, scale);
-  await testInfo.attach(`${id.replace(/^[a-z]+:/, '')} ${name}.png`, { body: Buffer.from(encodePNG(upscale(img, scale))), contentType: 'image/png' });
+  await testInfo.attach(`${id.replace(/^[a-z]+:/, '')} ${name}.png`, {
+    body: Buffer.from(encodePNG(upscale(img, scale))),
+    contentType: 'image/png',
+  });
   return path;
 }
 
 export async function attachJson(testInfo: TestInfo, name: string, value: unknown): Promise<void> {
-  await testInfo.attach(name, { body: JSON.stringify(value, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 2), contentType: 'application/json' });
+  await testInfo.attach(name, {
+    body: JSON.stringify(value, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 2),
+    contentType: 'application/json',
+  });
 }
-
 
 // ---------------------------------------------------------------------------------------------------------
 // Proofs: a check must pass on the good input and fail, for the targeted cause, on the broken one
@@ -741,14 +1095,23 @@ export async function attachJson(testInfo: TestInfo, name: string, value: unknow
  */
 export function proof(check: string, cause: string, baseline: Verdict, broken: Verdict, names: RegExp): Verdict {
   const failures: string[] = [];
-  if (!baseline.pass) failures.push(`void: the ${baseline.check} check already fails on the good input (${baseline.message.slice(0, 400)}), so rejecting ${cause} proves nothing`);
+  if (!baseline.pass)
+    failures.push(
+      `void: the ${baseline.check} check already fails on the good input (${baseline.message.slice(0, 400)}), so rejecting ${cause} proves nothing`,
+    );
   if (broken.pass) failures.push(`NOT rejected: the ${broken.check} check accepted ${cause}: ${broken.message.slice(0, 400)}`);
-  else if (!names.test(broken.message)) failures.push(`rejected, but the message does not name the cause (${names}): ${broken.message.slice(0, 400)}`);
+  else if (!names.test(broken.message))
+    failures.push(`rejected, but the message does not name the cause (${names}): ${broken.message.slice(0, 400)}`);
   return {
     check,
     pass: failures.length === 0,
     message: failures.length ? failures.join('; ') : `rejected as expected (${cause}): ${broken.message.split('\n')[0]!.slice(0, 400)}`,
-    metrics: { cause, baselinePass: baseline.pass, rejected: !broken.pass, ...Object.fromEntries(Object.entries(broken.metrics).map(([k, v]) => [`broken.${k}`, v])) },
+    metrics: {
+      cause,
+      baselinePass: baseline.pass,
+      rejected: !broken.pass,
+      ...Object.fromEntries(Object.entries(broken.metrics).map(([k, v]) => [`broken.${k}`, v])),
+    },
     threshold: broken.threshold,
   };
 }

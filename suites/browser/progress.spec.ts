@@ -7,17 +7,34 @@
  */
 import { BREEDS, progressSchedule } from '../../harness/web/protocol.js';
 import { expect, test } from './fixtures.js';
-import { BULK_THREADS, GOLDEN_SEED, attachJson, attemptLoad, checkModelLoad, checkProgress, explain, judge, record, selectCases } from './helpers.js';
+import {
+  BULK_THREADS,
+  GOLDEN_SEED,
+  attachJson,
+  attemptLoad,
+  checkModelLoad,
+  checkProgress,
+  explain,
+  judge,
+  record,
+  selectCases,
+} from './helpers.js';
 
 /** 50: the app's default; 10: the smallest the app offers; 12: the last step is not on the 5-step grid. */
 const STEP_COUNTS = [50, 10, 12];
 const BREED = BREEDS.indexOf('Bombay');
 
-test(`progress:steps=${STEP_COUNTS.join('|')},breed=${BREEDS[BREED]},seed=${GOLDEN_SEED}`, async ({ app, bundle, engineInfo }, testInfo) => {
+test(`progress:steps=${STEP_COUNTS.join('|')},breed=${BREEDS[BREED]},seed=${GOLDEN_SEED}`, async ({
+  app,
+  bundle,
+  engineInfo,
+}, testInfo) => {
   test.setTimeout(180_000);
   const j = await judge();
   const e = engineInfo.project;
-  const cases = selectCases(STEP_COUNTS.map((steps) => ({ id: `progress:engine=${e},steps=${steps},breed=${BREEDS[BREED]},seed=${GOLDEN_SEED}`, steps })));
+  const cases = selectCases(
+    STEP_COUNTS.map((steps) => ({ id: `progress:engine=${e},steps=${steps},breed=${BREEDS[BREED]},seed=${GOLDEN_SEED}`, steps })),
+  );
   expect(cases.length, `TINYDIT_CASE=${process.env.TINYDIT_CASE} selects no progress case`).toBeGreaterThan(0);
   await app.open();
   const opts = bundle.loadOptions('guided', { numThreads: BULK_THREADS });
@@ -26,11 +43,16 @@ test(`progress:steps=${STEP_COUNTS.join('|')},breed=${BREEDS[BREED]},seed=${GOLD
 
   for (const c of cases) {
     await test.step(c.id, async () => {
-      const run = await app.generate({ breedIndex: BREED, steps: c.steps, cfgScale: j.cfgScale, noiseSeed: GOLDEN_SEED }, { keepProgressImages: true });
+      const run = await app.generate(
+        { breedIndex: BREED, steps: c.steps, cfgScale: j.cfgScale, noiseSeed: GOLDEN_SEED },
+        { keepProgressImages: true },
+      );
       const v = checkProgress(run, c.steps, c.id);
       record(c.id, v, engineInfo, { metrics: { threads: BULK_THREADS } });
       await attachJson(testInfo, `${c.id.replace(/^progress:/, '')}.json`, {
-        expected: progressSchedule(c.steps), events: run.progress.map(({ rgba: _rgba, ...p }) => p), verdict: v.message,
+        expected: progressSchedule(c.steps),
+        events: run.progress.map(({ rgba: _rgba, ...p }) => p),
+        verdict: v.message,
       });
       // The UI follows the callback: the bar ends full and the text shows steps/steps.
       await expect(app.page.locator('#progress')).toHaveJSProperty('value', c.steps);

@@ -28,21 +28,29 @@ test.describe('smoke', () => {
     const opts = bundle.loadOptions(MODEL);
     const info = await app.load(opts);
     await testInfo.attach('load.json', { body: JSON.stringify(info, null, 2), contentType: 'application/json' });
-    testInfo.annotations.push({ type: 'load', description: `wasm, ${info.numThreads} thread(s), session ${info.sessionMs.toFixed(0)} ms, fetch ${info.fetchMs.toFixed(0)} ms, ` +
-      `backend init ${info.initMs.toFixed(0)} ms (attempt ${info.initAttempts})` });
+    testInfo.annotations.push({
+      type: 'load',
+      description:
+        `wasm, ${info.numThreads} thread(s), session ${info.sessionMs.toFixed(0)} ms, fetch ${info.fetchMs.toFixed(0)} ms, ` +
+        `backend init ${info.initMs.toFixed(0)} ms (attempt ${info.initAttempts})`,
+    });
     expect(info.backend).toBe('wasm');
     expect(info.crossOriginIsolated).toBe(true);
     expect(info.sharedArrayBuffer).toBe(true);
     expect(info.numThreads).toBe(info.requestedThreads);
-    if (info.hardwareConcurrency > 1) expect(info.numThreads, 'wasm threads should be on in a cross-origin isolated page').toBeGreaterThan(1);
+    if (info.hardwareConcurrency > 1)
+      expect(info.numThreads, 'wasm threads should be on in a cross-origin isolated page').toBeGreaterThan(1);
     expect(info.inputNames.sort()).toEqual(['breed', 'noise', 'timestep']);
     expect(info.outputNames).toEqual(['velocity']);
     await expect(app.page.locator('body')).toHaveAttribute('data-state', 'ready');
 
     const steps = 6;
-    const cfgScale = opts.guidance === 'baked' ? opts.bakedScale ?? 1.5 : 1.5;
+    const cfgScale = opts.guidance === 'baked' ? (opts.bakedScale ?? 1.5) : 1.5;
     const run = await app.generate({ breedIndex: 3, steps, cfgScale, noiseSeed: 42 });
-    testInfo.annotations.push({ type: 'generate', description: `${steps} steps in ${run.totalTime.toFixed(0)} ms (${run.avgStepTime.toFixed(1)} ms/step)` });
+    testInfo.annotations.push({
+      type: 'generate',
+      description: `${steps} steps in ${run.totalTime.toFixed(0)} ms (${run.avgStepTime.toFixed(1)} ms/step)`,
+    });
     const size = info.imageSize;
     expect(run.width).toBe(size);
     expect(run.height).toBe(size);
@@ -78,8 +86,10 @@ test.describe('smoke', () => {
     const corrupt = await app.loadError({ ...bundle.loadOptions(MODEL), modelUrl: '/index.html', timeoutMs: 20_000 });
     // A backend that never initialized (in both attempts) says nothing about the file: name it as what it is. (An
     // abandoned first attempt, retried, is fine: the message then ends with "after 1 earlier attempt(s): ...".)
-    expect((corrupt ?? '').startsWith(ORT_INIT_TIMEOUT_ERROR), 'onnxruntime-web\'s backend did not initialize in this engine ' +
-      `(an engine/machine problem, not the model): ${String(corrupt)}`).toBe(false);
+    expect(
+      (corrupt ?? '').startsWith(ORT_INIT_TIMEOUT_ERROR),
+      "onnxruntime-web's backend did not initialize in this engine " + `(an engine/machine problem, not the model): ${String(corrupt)}`,
+    ).toBe(false);
     expect(corrupt).toMatch(/could not load the model/);
     await expect(app.page.locator('#error')).toContainText('could not load the model');
   });
@@ -94,19 +104,34 @@ test.describe('smoke', () => {
     expect(wasm.headers()['content-type']).toBe('application/wasm');
 
     // Through a URL parser (the request fixture normalises dot segments; encoded separators survive).
-    for (const path of ['/bundle/..%2f..%2fpackage.json', '/ort/..%2F..%2F..%2Fpackage.json', '/bundle/%2e%2e/%2e%2e/package.json',
-      '/package.json', '/node_modules/onnxruntime-web/package.json', '/bundle/..%5c..%5cpackage.json']) {
+    for (const path of [
+      '/bundle/..%2f..%2fpackage.json',
+      '/ort/..%2F..%2F..%2Fpackage.json',
+      '/bundle/%2e%2e/%2e%2e/package.json',
+      '/package.json',
+      '/node_modules/onnxruntime-web/package.json',
+      '/bundle/..%5c..%5cpackage.json',
+    ]) {
       const res = await request.get(path);
       expect([403, 404], `${path} -> ${res.status()}`).toContain(res.status());
       expect(await res.text()).not.toContain('tinydit-gate');
     }
     // Raw request targets, as a client that does not normalise would send them.
     const { hostname, port } = new URL(serverURL);
-    for (const target of ['/bundle/../../package.json', '/ort/../../../package.json', '/bundle/%2e%2e/%2e%2e/package.json', '/bundle/..\\..\\package.json']) {
+    for (const target of [
+      '/bundle/../../package.json',
+      '/ort/../../../package.json',
+      '/bundle/%2e%2e/%2e%2e/package.json',
+      '/bundle/..\\..\\package.json',
+    ]) {
       const status = await new Promise<number>((ok, fail) => {
-        const sock = connect(Number(port), hostname, () => sock.write(`GET ${target} HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`));
+        const sock = connect(Number(port), hostname, () =>
+          sock.write(`GET ${target} HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`),
+        );
         let data = '';
-        sock.on('data', (d: Buffer) => { data += d.toString(); });
+        sock.on('data', (d: Buffer) => {
+          data += d.toString();
+        });
         sock.on('end', () => ok(Number(/^HTTP\/1\.1 (\d+)/.exec(data)?.[1] ?? 0)));
         sock.on('error', fail);
       });

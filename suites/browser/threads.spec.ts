@@ -12,7 +12,16 @@
 import { BREEDS } from '../../harness/web/protocol.js';
 import { attachEngine, expect, test } from './fixtures.js';
 import {
-  BULK_THREADS, GOLDEN_SEED, attemptLoad, checkDeterminism, checkFinalState, checkModelLoad, checkThreadAgreement, explain, judge, record,
+  BULK_THREADS,
+  GOLDEN_SEED,
+  attemptLoad,
+  checkDeterminism,
+  checkFinalState,
+  checkModelLoad,
+  checkThreadAgreement,
+  explain,
+  judge,
+  record,
 } from './helpers.js';
 
 const BREED = BREEDS.indexOf('Bombay');
@@ -38,7 +47,8 @@ test(`threads+determinism:breed=${BREEDS[BREED]},seed=${GOLDEN_SEED}`, async ({ 
       const opts = bundle.loadOptions('guided', { numThreads: threads });
       const v = checkModelLoad(await attemptLoad(app, opts), opts.modelUrl, threads, `guided model, ${threads} thread(s)`);
       // One thread's load is recorded by generation.spec.ts (same id); this spec records the several-thread load.
-      if (threads !== BULK_THREADS) record(`loading:engine=${e},variant=guided,threads=${threads}`, v, engineInfo, { metrics: { hardwareConcurrency: cores } });
+      if (threads !== BULK_THREADS)
+        record(`loading:engine=${e},variant=guided,threads=${threads}`, v, engineInfo, { metrics: { hardwareConcurrency: cores } });
       expect(v.pass, explain(`loading:engine=${e},threads=${threads}`, v)).toBe(true);
     });
     await test.step(`determinism:engine=${e},threads=${threads},${caseTail}`, async () => {
@@ -59,7 +69,13 @@ test(`threads+determinism:breed=${BREEDS[BREED]},seed=${GOLDEN_SEED}`, async ({ 
     const id = `threads:engine=${e},threads=${BULK_THREADS}-vs-${several},${caseTail}`;
     const v = checkThreadAgreement(one, many, band.atol, band.rule, id);
     const golden = checkFinalState(j, tc, many.x, `${caseTail},threads=${several}`);
-    record(id, v, engineInfo, { metrics: { msPerStepOne: one.totalTime / j.steps, msPerStepMany: many.totalTime / j.steps, goldenMaxAbsMany: golden.metrics.maxAbs ?? null } });
+    record(id, v, engineInfo, {
+      metrics: {
+        msPerStepOne: one.totalTime / j.steps,
+        msPerStepMany: many.totalTime / j.steps,
+        goldenMaxAbsMany: golden.metrics.maxAbs ?? null,
+      },
+    });
     testInfo.annotations.push({ type: 'threads', description: `${BULK_THREADS} vs ${several}: ${v.message}` });
     expect.soft(v.pass, explain(id, v)).toBe(true);
     expect.soft(golden.pass, explain(`${id},vs=golden`, golden)).toBe(true);

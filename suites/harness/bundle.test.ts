@@ -119,10 +119,17 @@ const fmt = (s: number[]): string => `[${s.join(',')}]`;
 
 const FAULTS: Fault[] = [
   { name: 'missing-manifest', breakIt: (d) => removeFile(d, 'manifest.json'), expect: () => ['manifest.json: missing'] },
-  { name: 'manifest-not-json', breakIt: (d) => replaceFile(d, 'manifest.json', '{"format": "tinydit-bundle/1", '), expect: () => ['manifest.json: not valid JSON'] },
+  {
+    name: 'manifest-not-json',
+    breakIt: (d) => replaceFile(d, 'manifest.json', '{"format": "tinydit-bundle/1", '),
+    expect: () => ['manifest.json: not valid JSON'],
+  },
   {
     name: 'tolerance-negative',
-    breakIt: (d) => editJson(d, 'manifest.json', (m) => { m.tolerance.velocity.floorMultiple = -1; }),
+    breakIt: (d) =>
+      editJson(d, 'manifest.json', (m) => {
+        m.tolerance.velocity.floorMultiple = -1;
+      }),
     expect: () => ['manifest.json: tolerance.velocity.floorMultiple must be a positive finite number, got -1'],
   },
   {
@@ -137,43 +144,71 @@ const FAULTS: Fault[] = [
   },
   {
     name: 'tolerance-zero-quantized-margin',
-    breakIt: (d) => editJson(d, 'manifest.json', (m) => { m.tolerance.quantized.margin = 0; }),
+    breakIt: (d) =>
+      editJson(d, 'manifest.json', (m) => {
+        m.tolerance.quantized.margin = 0;
+      }),
     expect: () => ['manifest.json: tolerance.quantized.margin must be a positive finite number, got 0'],
   },
   {
     name: 'tolerance-missing',
-    breakIt: (d) => editJson(d, 'manifest.json', (m) => { delete m.tolerance; }),
+    breakIt: (d) =>
+      editJson(d, 'manifest.json', (m) => {
+        delete m.tolerance;
+      }),
     expect: () => ['manifest.json: tolerance must be an object, got nothing'],
   },
   {
     name: 'field-missing',
-    breakIt: (d) => editJson(d, 'manifest.json', (m) => { delete m.identity.parameters; }),
+    breakIt: (d) =>
+      editJson(d, 'manifest.json', (m) => {
+        delete m.identity.parameters;
+      }),
     expect: () => ['manifest.json: identity.parameters must be a positive integer, got nothing (the field is missing)'],
   },
   {
     name: 'field-wrong-type',
-    breakIt: (d) => editJson(d, 'manifest.json', (m) => { m.contract.inputs[1].dtype = 'float'; }),
+    breakIt: (d) =>
+      editJson(d, 'manifest.json', (m) => {
+        m.contract.inputs[1].dtype = 'float';
+      }),
     expect: () => ['manifest.json: contract.inputs[1].dtype must be one of', 'got "float"'],
   },
   {
     name: 'wrong-format',
-    breakIt: (d) => editJson(d, 'manifest.json', (m) => { m.format = 'tinydit-bundle/2'; }),
+    breakIt: (d) =>
+      editJson(d, 'manifest.json', (m) => {
+        m.format = 'tinydit-bundle/2';
+      }),
     expect: () => ['manifest.json: format must be one of "tinydit-bundle/1", got "tinydit-bundle/2"'],
   },
   {
     name: 'sha256-malformed',
-    breakIt: (d, b) => editJson(d, 'manifest.json', (m) => { m.variants[b.variantNames[0]!].sha256 = 'abc'; }),
+    breakIt: (d, b) =>
+      editJson(d, 'manifest.json', (m) => {
+        m.variants[b.variantNames[0]!].sha256 = 'abc';
+      }),
     expect: (b) => [`manifest.json: variants.${b.variantNames[0]}.sha256 must be a sha256 as 64 lowercase hex digits, got "abc"`],
   },
   {
     name: 'variant-outside-bundle',
-    breakIt: (d, b) => editJson(d, 'manifest.json', (m) => { m.variants[b.variantNames[0]!].file = '../elsewhere.onnx'; }),
-    expect: (b) => [`manifest.json: variants.${b.variantNames[0]}.file must be a relative file path inside the bundle, got "../elsewhere.onnx"`],
+    breakIt: (d, b) =>
+      editJson(d, 'manifest.json', (m) => {
+        m.variants[b.variantNames[0]!].file = '../elsewhere.onnx';
+      }),
+    expect: (b) => [
+      `manifest.json: variants.${b.variantNames[0]}.file must be a relative file path inside the bundle, got "../elsewhere.onnx"`,
+    ],
   },
   {
     name: 'breeds-wrong-length',
-    breakIt: (d) => editJson(d, 'manifest.json', (m) => { m.breeds.pop(); }),
-    expect: (b) => [`manifest.json: breeds lists ${b.manifest.breeds.length - 1} names but identity.config.num_classes is ${b.manifest.identity.config.num_classes}`],
+    breakIt: (d) =>
+      editJson(d, 'manifest.json', (m) => {
+        m.breeds.pop();
+      }),
+    expect: (b) => [
+      `manifest.json: breeds lists ${b.manifest.breeds.length - 1} names but identity.config.num_classes is ${b.manifest.identity.config.num_classes}`,
+    ],
   },
   {
     name: 'onnx-missing',
@@ -193,7 +228,10 @@ const FAULTS: Fault[] = [
     expect: (b) => {
       const v = b.variantNames[0]!;
       const spec = b.variant(v);
-      return [`${spec.file}: ${spec.bytes >> 1} bytes but manifest.json variants.${v}.bytes is ${spec.bytes} (truncated?)`, `${spec.file}: truncated ONNX`];
+      return [
+        `${spec.file}: ${spec.bytes >> 1} bytes but manifest.json variants.${v}.bytes is ${spec.bytes} (truncated?)`,
+        `${spec.file}: truncated ONNX`,
+      ];
     },
   },
   {
@@ -220,23 +258,39 @@ const FAULTS: Fault[] = [
       bytes[at] = bytes[at]! ^ 0xff;
       replaceVariant(d, b, v, bytes, false);
     },
-    expect: (b) => [`${b.variant(b.variantNames[0]!).file}: sha256`, `does not match manifest.json variants.${b.variantNames[0]}.sha256 ${b.variant(b.variantNames[0]!).sha256}`],
+    expect: (b) => [
+      `${b.variant(b.variantNames[0]!).file}: sha256`,
+      `does not match manifest.json variants.${b.variantNames[0]}.sha256 ${b.variant(b.variantNames[0]!).sha256}`,
+    ],
   },
   { name: 'goldens-index-missing', breakIt: (d) => removeFile(d, 'goldens/index.json'), expect: () => ['goldens/index.json: missing'] },
-  { name: 'goldens-index-not-json', breakIt: (d) => replaceFile(d, 'goldens/index.json', 'not json'), expect: () => ['goldens/index.json: not valid JSON'] },
+  {
+    name: 'goldens-index-not-json',
+    breakIt: (d) => replaceFile(d, 'goldens/index.json', 'not json'),
+    expect: () => ['goldens/index.json: not valid JSON'],
+  },
   {
     name: 'goldens-index-schema',
-    breakIt: (d) => editJson(d, 'goldens/index.json', (j) => { j.velocity.cases[0].t = 2; }),
+    breakIt: (d) =>
+      editJson(d, 'goldens/index.json', (j) => {
+        j.velocity.cases[0].t = 2;
+      }),
     expect: () => ['goldens/index.json: velocity.cases[0].t must be a number in [0, 1], got 2'],
   },
   {
     name: 'goldens-index-names-absent-file',
-    breakIt: (d) => editJson(d, 'goldens/index.json', (j) => { j.noise[0].file = 'noise/absent.npy'; }),
+    breakIt: (d) =>
+      editJson(d, 'goldens/index.json', (j) => {
+        j.noise[0].file = 'noise/absent.npy';
+      }),
     expect: () => ['goldens/noise/absent.npy (named by goldens/index.json noise[0].file): missing'],
   },
   {
     name: 'goldens-index-variant-not-covered',
-    breakIt: (d, b) => editJson(d, 'goldens/index.json', (j) => { delete j.velocity.expectedFor[b.variantNames[b.variantNames.length - 1]!]; }),
+    breakIt: (d, b) =>
+      editJson(d, 'goldens/index.json', (j) => {
+        delete j.velocity.expectedFor[b.variantNames[b.variantNames.length - 1]!];
+      }),
     expect: (b) => [`goldens/index.json: velocity.expectedFor has no entry for variant '${b.variantNames[b.variantNames.length - 1]}'`],
   },
   {
@@ -261,19 +315,29 @@ const FAULTS: Fault[] = [
     breakIt: (d, b, idx) => {
       const n = idx.velocity.cases.length - 1;
       const shape = [n, b.channels, b.imageSize, b.imageSize];
-      replaceFile(d, join('goldens', Object.values(idx.velocity.expected)[0]!), encodeNpy({ dtype: 'float32', shape, data: new Float32Array(shape.reduce((a, x) => a * x, 1)) }));
+      replaceFile(
+        d,
+        join('goldens', Object.values(idx.velocity.expected)[0]!),
+        encodeNpy({ dtype: 'float32', shape, data: new Float32Array(shape.reduce((a, x) => a * x, 1)) }),
+      );
     },
     expect: (b, idx) => {
       const [k, rel] = Object.entries(idx.velocity.expected)[0]!;
       const n = idx.velocity.cases.length;
-      return [`goldens/${rel} (named by goldens/index.json velocity.expected.${k}): expected float32 ${fmt([n, b.channels, b.imageSize, b.imageSize])}, got float32 ${fmt([n - 1, b.channels, b.imageSize, b.imageSize])}`];
+      return [
+        `goldens/${rel} (named by goldens/index.json velocity.expected.${k}): expected float32 ${fmt([n, b.channels, b.imageSize, b.imageSize])}, got float32 ${fmt([n - 1, b.channels, b.imageSize, b.imageSize])}`,
+      ];
     },
   },
   {
     name: 'golden-wrong-dtype',
     breakIt: (d, _b, idx) => {
       const n = idx.velocity.cases.length;
-      replaceFile(d, join('goldens', Object.values(idx.velocity.noiseFloor)[0]!), encodeNpy({ dtype: 'float32', shape: [n], data: new Float32Array(n) }));
+      replaceFile(
+        d,
+        join('goldens', Object.values(idx.velocity.noiseFloor)[0]!),
+        encodeNpy({ dtype: 'float32', shape: [n], data: new Float32Array(n) }),
+      );
     },
     expect: (_b, idx) => {
       const [k, rel] = Object.entries(idx.velocity.noiseFloor)[0]!;
@@ -302,9 +366,14 @@ const FAULTS: Fault[] = [
 describe('bundle loader', () => {
   it('the bundle under test loads', () => {
     recordCheck({
-      id: 'bundle:load', check: 'bundle', runtime: RUNTIME, status: good ? 'pass' : 'error',
-      metrics: good ? { level: good.level, variants: good.variantNames.join(','), velocityCases: good.index?.velocity.cases.length ?? null } : { bundle: SOURCE },
-      message: good ? `bundle ${SOURCE} loaded (${good.level})` : goodError ?? 'unknown error',
+      id: 'bundle:load',
+      check: 'bundle',
+      runtime: RUNTIME,
+      status: good ? 'pass' : 'error',
+      metrics: good
+        ? { level: good.level, variants: good.variantNames.join(','), velocityCases: good.index?.velocity.cases.length ?? null }
+        : { bundle: SOURCE },
+      message: good ? `bundle ${SOURCE} loaded (${good.level})` : (goodError ?? 'unknown error'),
     });
     expect(goodError, goodError ?? '').toBeNull();
   });
@@ -316,9 +385,18 @@ describe('bundle loader', () => {
     const b = await loadBundle(dir);
     expect(b.level).toBe('contract-only');
     expect(b.variantNames).toEqual(good!.variantNames);
-    expect(() => b.velocityCases).toThrow(/goldens\/index\.json: missing: this is a contract-only bundle, and the velocity check needs goldens/);
+    expect(() => b.velocityCases).toThrow(
+      /goldens\/index\.json: missing: this is a contract-only bundle, and the velocity check needs goldens/,
+    );
     await expect(loadBundle(dir, { require: 'full' })).rejects.toThrow(/goldens\/: missing: this run needs a full bundle/);
-    recordCheck({ id: 'bundle:level=contract-only', check: 'bundle', runtime: RUNTIME, status: 'pass', metrics: { level: b.level }, message: 'a bundle without goldens/ loads as contract-only; goldens accessors and require:full refuse it' });
+    recordCheck({
+      id: 'bundle:level=contract-only',
+      check: 'bundle',
+      runtime: RUNTIME,
+      status: 'pass',
+      metrics: { level: b.level },
+      message: 'a bundle without goldens/ loads as contract-only; goldens accessors and require:full refuse it',
+    });
   });
 
   it.each(FAULTS.map((f) => [f.name, f] as const))('refuses fault=%s', async (name, fault) => {
@@ -338,10 +416,18 @@ describe('bundle loader', () => {
     const missing = message === null ? want : want.filter((w) => !message!.includes(w));
     const ok = message !== null && missing.length === 0;
     recordCheck({
-      id: `bundle:fault=${name}`, check: 'bundle', runtime: RUNTIME, status: ok ? 'pass' : 'fail',
+      id: `bundle:fault=${name}`,
+      check: 'bundle',
+      runtime: RUNTIME,
+      status: ok ? 'pass' : 'fail',
       metrics: { refused: message !== null, namesCause: missing.length === 0 },
       threshold: { mustContain: want.join(' | ') },
-      message: message === null ? `loadBundle accepted a bundle with fault ${name}` : ok ? message : `refused, but the message lacks ${missing.map((m) => `"${m}"`).join(', ')}: ${message}`,
+      message:
+        message === null
+          ? `loadBundle accepted a bundle with fault ${name}`
+          : ok
+            ? message
+            : `refused, but the message lacks ${missing.map((m) => `"${m}"`).join(', ')}: ${message}`,
     });
     expect(message, `loadBundle accepted a bundle with fault ${name}`).not.toBeNull();
     expect(missing, `refusal message:\n${message}`).toEqual([]);

@@ -27,12 +27,18 @@ const RUNTIME = 'node';
 const SECRET = 'TINYDIT-SERVER-TEST-SECRET';
 const REFUSED = [400, 403, 404];
 
-interface RawResponse { status: number; headers: Record<string, string>; body: string }
+interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
 
 /** One HTTP/1.1 request written byte for byte (no URL parsing on the client side). */
 function rawRequest(port: number, target: string, method = 'GET', host = '127.0.0.1'): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const sock = connect(port, host, () => sock.write(`${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`, 'latin1'));
+    const sock = connect(port, host, () =>
+      sock.write(`${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`, 'latin1'),
+    );
     const chunks: Buffer[] = [];
     sock.on('data', (d: Buffer) => chunks.push(d));
     sock.on('end', () => {
@@ -43,7 +49,10 @@ function rawRequest(port: number, target: string, method = 'GET', host = '127.0.
       resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(statusLine)?.[1] ?? 0), headers, body: rest.join('\r\n\r\n') });
     });
     sock.on('error', reject);
-    sock.setTimeout(10_000, () => { sock.destroy(); reject(new Error(`${method} ${target}: no answer within 10 s`)); });
+    sock.setTimeout(10_000, () => {
+      sock.destroy();
+      reject(new Error(`${method} ${target}: no answer within 10 s`));
+    });
   });
 }
 
@@ -51,8 +60,14 @@ function rawRequest(port: number, target: string, method = 'GET', host = '127.0.
 function tryConnect(host: string, port: number): Promise<string> {
   return new Promise((resolve) => {
     const sock = connect({ host, port, timeout: 3_000 });
-    sock.on('connect', () => { sock.destroy(); resolve('connected'); });
-    sock.on('timeout', () => { sock.destroy(); resolve('ETIMEDOUT'); });
+    sock.on('connect', () => {
+      sock.destroy();
+      resolve('connected');
+    });
+    sock.on('timeout', () => {
+      sock.destroy();
+      resolve('ETIMEDOUT');
+    });
     sock.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
   });
 }
@@ -140,7 +155,15 @@ const SERVED: Array<[string, string, string]> = [
 ];
 
 function record(id: string, ok: boolean, metrics: Record<string, number | string | boolean | null>, message: string): void {
-  recordCheck({ id, check: 'server', runtime: RUNTIME, status: ok ? 'pass' : 'fail', metrics, threshold: { refusedWith: REFUSED.join('|') }, message });
+  recordCheck({
+    id,
+    check: 'server',
+    runtime: RUNTIME,
+    status: ok ? 'pass' : 'fail',
+    metrics,
+    threshold: { refusedWith: REFUSED.join('|') },
+    message,
+  });
 }
 
 describe('the static server refuses path traversal', () => {
@@ -150,7 +173,10 @@ describe('the static server refuses path traversal', () => {
     const leaked = r.body.includes(SECRET) || r.body.includes('root:x:0:0') || r.body.includes('tinydit-bundle');
     const ok = REFUSED.includes(r.status) && !leaked;
     record(id, ok, { status: r.status, leaked }, `${JSON.stringify(target)} -> ${r.status} ${r.body.trim().slice(0, 120)}`);
-    expect(ok, `${id}: ${JSON.stringify(target)} answered ${r.status}${leaked ? ' WITH the file behind it' : ''}: ${r.body.slice(0, 200)}`).toBe(true);
+    expect(
+      ok,
+      `${id}: ${JSON.stringify(target)} answered ${r.status}${leaked ? ' WITH the file behind it' : ''}: ${r.body.slice(0, 200)}`,
+    ).toBe(true);
     // refusals carry the isolation headers too (a 403 page is still a document of this origin); the parser's own 400 has none
     if (r.status !== 400) expect(r.headers['cross-origin-opener-policy']).toBe('same-origin');
   });
@@ -168,9 +194,17 @@ describe('the static server serves only the page, /ort/ and /bundle/', () => {
   it.each(SERVED)('server:request=%s', async (what, target, type) => {
     const id = `server:request=${what}`;
     const r = await rawRequest(server.port, target);
-    const ok = r.status === 200 && r.headers['content-type'] === type &&
-      r.headers['cross-origin-opener-policy'] === 'same-origin' && r.headers['cross-origin-embedder-policy'] === 'require-corp';
-    record(id, ok, { status: r.status, contentType: r.headers['content-type'] ?? null }, `${target} -> ${r.status} ${r.headers['content-type']}`);
+    const ok =
+      r.status === 200 &&
+      r.headers['content-type'] === type &&
+      r.headers['cross-origin-opener-policy'] === 'same-origin' &&
+      r.headers['cross-origin-embedder-policy'] === 'require-corp';
+    record(
+      id,
+      ok,
+      { status: r.status, contentType: r.headers['content-type'] ?? null },
+      `${target} -> ${r.status} ${r.headers['content-type']}`,
+    );
     expect(ok, `${id}: ${target} answered ${r.status} ${JSON.stringify(r.headers)}`).toBe(true);
   });
 
@@ -187,16 +221,32 @@ describe('the static server serves only the page, /ort/ and /bundle/', () => {
     const real = await startServer({ port: 0 });
     try {
       const refused: Array<[string, number]> = [];
-      for (const t of ['/package.json', '/bundle/../package.json', '/ort/../../package.json', '/ort/../package.json', '/bundle/..%2f..%2fpackage.json',
-        '/node_modules/onnxruntime-web/package.json', '/harness/server.ts', '/.git/config', '/bundle/']) {
+      for (const t of [
+        '/package.json',
+        '/bundle/../package.json',
+        '/ort/../../package.json',
+        '/ort/../package.json',
+        '/bundle/..%2f..%2fpackage.json',
+        '/node_modules/onnxruntime-web/package.json',
+        '/harness/server.ts',
+        '/.git/config',
+        '/bundle/',
+      ]) {
         refused.push([t, (await rawRequest(real.port, t)).status]);
       }
       const served = await rawRequest(real.port, '/ort/ort-wasm-simd-threaded.wasm', 'HEAD');
       const manifest = await rawRequest(real.port, '/bundle/manifest.json', 'HEAD');
       const ok = refused.every(([, s]) => REFUSED.includes(s)) && served.status === 200 && manifest.status === 200;
-      record('server:request=real-roots', ok, { served: served.status, manifest: manifest.status },
-        `${refused.map(([t, s]) => `${t} -> ${s}`).join('; ')}; /ort/ wasm -> ${served.status}; /bundle/manifest.json -> ${manifest.status}`);
-      expect(refused.filter(([, s]) => !REFUSED.includes(s)), 'requests outside the roots that were answered').toEqual([]);
+      record(
+        'server:request=real-roots',
+        ok,
+        { served: served.status, manifest: manifest.status },
+        `${refused.map(([t, s]) => `${t} -> ${s}`).join('; ')}; /ort/ wasm -> ${served.status}; /bundle/manifest.json -> ${manifest.status}`,
+      );
+      expect(
+        refused.filter(([, s]) => !REFUSED.includes(s)),
+        'requests outside the roots that were answered',
+      ).toEqual([]);
       expect(served.status).toBe(200);
       expect(manifest.status).toBe(200);
     } finally {
@@ -207,9 +257,11 @@ describe('the static server serves only the page, /ort/ and /bundle/', () => {
 
 describe('the static server binds to loopback only', () => {
   /** Every non-loopback address of this machine (link-local IPv6 with its interface). */
-  const external = Object.entries(networkInterfaces()).flatMap(([name, list]) => (list ?? [])
-    .filter((a) => !a.internal)
-    .map((a) => (a.family === 'IPv6' && a.address.startsWith('fe80:') ? `${a.address}%${name}` : a.address)));
+  const external = Object.entries(networkInterfaces()).flatMap(([name, list]) =>
+    (list ?? [])
+      .filter((a) => !a.internal)
+      .map((a) => (a.family === 'IPv6' && a.address.startsWith('fe80:') ? `${a.address}%${name}` : a.address)),
+  );
 
   it('server:bind=address', () => {
     // the listening socket's own address, as the kernel reports it
@@ -225,7 +277,10 @@ describe('the static server binds to loopback only', () => {
     for (const host of external) {
       // the probe itself must be able to connect: a listener bound to that very address answers it
       const control = createServer((s) => s.destroy());
-      const bound = await new Promise<boolean>((ok) => { control.once('error', () => ok(false)); control.listen(0, host, () => ok(true)); });
+      const bound = await new Promise<boolean>((ok) => {
+        control.once('error', () => ok(false));
+        control.listen(0, host, () => ok(true));
+      });
       const controlOutcome = bound ? await tryConnect(host, (control.address() as AddressInfo).port) : 'cannot bind (not probed)';
       control.close();
       outcomes.push([host, await tryConnect(host, server.port), controlOutcome]);
@@ -233,11 +288,17 @@ describe('the static server binds to loopback only', () => {
     const probed = outcomes.filter(([, , c]) => c === 'connected');
     const reached = outcomes.filter(([, o]) => o === 'connected');
     const ok = reached.length === 0 && (external.length === 0 || probed.length > 0);
-    record(id, ok, { addresses: external.length, probed: probed.length, reached: reached.length },
-      external.length === 0 ? 'this machine has no non-loopback address: the bound address (server:bind=address) is the evidence'
-        : outcomes.map(([h, o, c]) => `${h}: ${o} (control listener: ${c})`).join('; '));
+    record(
+      id,
+      ok,
+      { addresses: external.length, probed: probed.length, reached: reached.length },
+      external.length === 0
+        ? 'this machine has no non-loopback address: the bound address (server:bind=address) is the evidence'
+        : outcomes.map(([h, o, c]) => `${h}: ${o} (control listener: ${c})`).join('; '),
+    );
     expect(reached, `${id}: the server answered on a non-loopback address`).toEqual([]);
-    if (external.length) expect(probed.length, `${id}: no non-loopback address could be probed: ${JSON.stringify(outcomes)}`).toBeGreaterThan(0);
+    if (external.length)
+      expect(probed.length, `${id}: no non-loopback address could be probed: ${JSON.stringify(outcomes)}`).toBeGreaterThan(0);
   });
 
   it.each(['0.0.0.0', '::', '192.0.2.1'])('server:bind=refuses-host-%s', async (host) => {

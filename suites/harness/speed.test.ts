@@ -23,7 +23,9 @@ import { recordCheck } from '../../harness/results.js';
 
 const SOURCE = bundleDir();
 const clones: string[] = [];
-afterAll(() => { for (const d of clones) rmSync(d, { recursive: true, force: true }); });
+afterAll(() => {
+  for (const d of clones) rmSync(d, { recursive: true, force: true });
+});
 
 /** A bundle made of symlinks to SOURCE's files, with its own manifest.json edited by `edit`. */
 function cloneWithManifest(edit: (m: Record<string, unknown>) => void): string {
@@ -32,7 +34,10 @@ function cloneWithManifest(edit: (m: Record<string, unknown>) => void): string {
   const walk = (rel: string): void => {
     for (const e of readdirSync(join(SOURCE, rel), { withFileTypes: true })) {
       const r = join(rel, e.name);
-      if (e.isDirectory()) { mkdirSync(join(dst, r), { recursive: true }); walk(r); } else if (r !== 'manifest.json') symlinkSync(join(SOURCE, r), join(dst, r));
+      if (e.isDirectory()) {
+        mkdirSync(join(dst, r), { recursive: true });
+        walk(r);
+      } else if (r !== 'manifest.json') symlinkSync(join(SOURCE, r), join(dst, r));
     }
   };
   walk('');
@@ -54,9 +59,18 @@ async function loadError(dir: string): Promise<string> {
 
 function fig(runtime: Figure['runtime'], variant: string, samples: number[], over: Partial<Figure> = {}): Figure {
   return {
-    id: `generation:runtime=${runtime},threads=1,variant=${variant},steps=50`, kind: 'generation', runtime, threads: 1,
-    requestedThreads: runtime === 'node' ? 1 : 'default', variant, steps: 50, unit: 'ms', what: 'test',
-    samples, summary: summarize(samples), ...over,
+    id: `generation:runtime=${runtime},threads=1,variant=${variant},steps=50`,
+    kind: 'generation',
+    runtime,
+    threads: 1,
+    requestedThreads: runtime === 'node' ? 1 : 'default',
+    variant,
+    steps: 50,
+    unit: 'ms',
+    what: 'test',
+    samples,
+    summary: summarize(samples),
+    ...over,
   };
 }
 
@@ -74,7 +88,9 @@ describe('benchmark statistics', () => {
 
 describe('manifest budget field (harness/bundle.ts)', () => {
   it('a bundle with a well-formed budget loads, and one without still loads', async () => {
-    const ok = cloneWithManifest((m) => { m.budget = { fullGenerationMs: { chromium: 2000, node: 500 }, steps: 50, variant: 'quantized', reason: 'target' }; });
+    const ok = cloneWithManifest((m) => {
+      m.budget = { fullGenerationMs: { chromium: 2000, node: 500 }, steps: 50, variant: 'quantized', reason: 'target' };
+    });
     const b = await loadBundle(ok, { verifyHashes: false });
     expect(b.manifest.budget?.fullGenerationMs.chromium).toBe(2000);
     expect((await loadBundle(SOURCE, { verifyHashes: false })).manifest.budget).toBeUndefined();
@@ -86,19 +102,29 @@ describe('manifest budget field (harness/bundle.ts)', () => {
     ['unknown variant', { fullGenerationMs: { node: 100 }, variant: 'fp16' }, /budget\.variant names 'fp16', which is not a variant/],
     ['fractional steps', { fullGenerationMs: { node: 100 }, steps: 12.5 }, /budget\.steps must be a positive integer/],
   ])('a budget with %s is refused, naming the field', async (_name, budget, cause) => {
-    const dir = cloneWithManifest((m) => { m.budget = budget; });
+    const dir = cloneWithManifest((m) => {
+      m.budget = budget;
+    });
     expect(await loadError(dir)).toMatch(cause);
   });
 });
 
 describe('speed gate judgement (harness/bench/budget.ts)', () => {
-  const b: ResolvedBudget = { limits: { chromium: 2000, firefox: 2000, webkit: 2000 }, steps: 50, variant: 'quantized', threads: null, reason: null };
+  const b: ResolvedBudget = {
+    limits: { chromium: 2000, firefox: 2000, webkit: 2000 },
+    steps: 50,
+    variant: 'quantized',
+    threads: null,
+    reason: null,
+  };
   const figures = [
     fig('node', 'quantized', [300, 310, 320]),
     fig('chromium', 'quantized', [1500, 1600, 1700], { requestedThreads: 'default', threads: 2 }),
     fig('firefox', 'quantized', [2500, 2600, 2700], { requestedThreads: 'default', threads: 2 }),
   ];
-  const j = judgeBudget(b, figures, [{ runtime: 'webkit', requestedThreads: 'default', variant: 'quantized', stage: 'load', message: 'out of memory' }]);
+  const j = judgeBudget(b, figures, [
+    { runtime: 'webkit', requestedThreads: 'default', variant: 'quantized', stage: 'load', message: 'out of memory' },
+  ]);
   it('within budget passes, over budget fails with the figure, the budget and the Node baseline', () => {
     const c = j.find((x) => x.runtime === 'chromium')!;
     expect(c.status).toBe('pass');
@@ -115,7 +141,12 @@ describe('speed gate judgement (harness/bench/budget.ts)', () => {
     const recs = budgetRecords(j, machineInfo());
     const f = recs.find((r) => r.runtime === 'firefox')!;
     expect(f).toMatchObject({ check: 'speed', status: 'fail', threshold: { fullGenerationMs: 2000 } });
-    expect(f.metrics).toMatchObject({ fullGenerationMsMedian: 2600, nodeBaselineMsMedian: 310, cores: expect.any(Number), cpuModel: expect.any(String) });
+    expect(f.metrics).toMatchObject({
+      fullGenerationMsMedian: 2600,
+      nodeBaselineMsMedian: 310,
+      cores: expect.any(Number),
+      cpuModel: expect.any(String),
+    });
   });
   it('the default variant is the one the web app ships (quantized) when the bundle has it', () => {
     expect(resolveBudget({ fullGenerationMs: { node: 1 } }, ['guided', 'raw', 'quantized'], 50)?.variant).toBe('quantized');
@@ -126,7 +157,12 @@ describe('speed gate judgement (harness/bench/budget.ts)', () => {
 describe('baseline comparison (harness/bench/baseline.ts)', () => {
   const m = { ...machineInfo(), loadAverageStart: [0, 0, 0] };
   const base = [fig('node', 'guided', [100, 101, 102, 103, 104])];
-  const cmp = (cur: Figure[], ...bases: Figure[][]) => compareWithBaseline(bases.map((_, i) => `b${i}.json`), { machine: m, figures: cur }, bases.map((figures) => ({ machine: m, figures })));
+  const cmp = (cur: Figure[], ...bases: Figure[][]) =>
+    compareWithBaseline(
+      bases.map((_, i) => `b${i}.json`),
+      { machine: m, figures: cur },
+      bases.map((figures) => ({ machine: m, figures })),
+    );
   it('the same figures are no slowdown', () => {
     expect(cmp(base, base).slowdowns).toEqual([]);
   });
@@ -145,7 +181,9 @@ describe('baseline comparison (harness/bench/baseline.ts)', () => {
     expect(r.compared[0]).toMatchObject({ spreadBasis: 'baseline-range', spread: 1 });
   });
   it('another machine is compared but said to be indicative only; a busy machine is marked', () => {
-    const r = compareWithBaseline(['b.json'], { machine: { ...m, loadAverageStart: [11, 9, 8] }, figures: base }, [{ machine: { ...m, cpuModel: 'other' }, figures: base }]);
+    const r = compareWithBaseline(['b.json'], { machine: { ...m, loadAverageStart: [11, 9, 8] }, figures: base }, [
+      { machine: { ...m, cpuModel: 'other' }, figures: base },
+    ]);
     expect(r.machineNote).toMatch(/indicative only/);
     expect(r.busyNote).toMatch(/load 11 on \d+ cores/);
   });
@@ -154,12 +192,17 @@ describe('baseline comparison (harness/bench/baseline.ts)', () => {
 describe.runIf(procAvailable())('process-tree memory (harness/bench/procmem.ts)', () => {
   it('sees a 200 MiB child process', async () => {
     const MIB = 200;
-    const child = spawn(process.execPath, ['-e', `const b = Buffer.alloc(${MIB} * 2 ** 20, 1); console.log('ready'); setTimeout(() => b.length, 60000)`],
-      { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(
+      process.execPath,
+      ['-e', `const b = Buffer.alloc(${MIB} * 2 ** 20, 1); console.log('ready'); setTimeout(() => b.length, 60000)`],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
     try {
       // sample once the child holds its memory (start-up takes seconds on a busy machine)
       await new Promise<void>((ok, fail) => {
-        child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('ready')) ok(); });
+        child.stdout.on('data', (d: Buffer) => {
+          if (d.toString().includes('ready')) ok();
+        });
         child.once('exit', (c) => fail(new Error(`the allocating child exited (${c}) before it was ready`)));
       });
       const sampler = new TreeMemorySampler(process.pid, /^Xvfb$/, 50).start();
@@ -183,15 +226,29 @@ describe('speed gate self-test on the embedded model (Node, 1 thread)', () => {
     const bundle = await loadBundle(SOURCE, { verifyHashes: false });
     const m = bundle.manifest;
     const plan: BenchPlan = {
-      stepCases: [], stepsPerRun: 1, warmup: 0, repeats: 0, fullVariants: ['guided'], fullSteps: 10, fullBreeds: [0, 3],
-      cfgScale: m.guidance.scale, loadRepeats: 1, seed: 7,
+      stepCases: [],
+      stepsPerRun: 1,
+      warmup: 0,
+      repeats: 0,
+      fullVariants: ['guided'],
+      fullSteps: 10,
+      fullBreeds: [0, 3],
+      cfgScale: m.guidance.scale,
+      loadRepeats: 1,
+      seed: 7,
     };
     const fast = await runPlan(new NodeDriver(bundle.dir, m, {}), plan, 1);
     expect(fast.errors).toEqual([]);
     const fastFig = fast.figures.find((f) => f.kind === 'generation')!;
     const perStep = fastFig.summary.median / plan.fullSteps;
     const slow = await runPlan(new NodeDriver(bundle.dir, m, { slowdownMsPerCall: SLOWDOWN_FACTOR * perStep }), plan, 1);
-    const budget: ResolvedBudget = { limits: { node: BUDGET_HEADROOM * fastFig.summary.median }, steps: plan.fullSteps, variant: 'guided', threads: 1, reason: null };
+    const budget: ResolvedBudget = {
+      limits: { node: BUDGET_HEADROOM * fastFig.summary.median },
+      steps: plan.fullSteps,
+      variant: 'guided',
+      threads: 1,
+      reason: null,
+    };
     const real = judgeBudget(budget, fast.figures)[0]!;
     const mutant = judgeBudget(budget, slow.figures)[0]!;
     for (const r of budgetRecords([mutant], machineInfo(), { selfTest: 'slow-model' })) recordCheck(r);
@@ -215,20 +272,45 @@ function gateRun(bundle: string): Promise<{ code: number | null; verdict: Verdic
   const reports = mkdtempSync(join(tmpdir(), 'tinydit-speed-gate-'));
   clones.push(reports);
   const fixture = 'harness/gate/fixtures/metric.fixture.ts';
-  const args = ['--import', 'tsx', join(REPO_ROOT, 'scripts/gate.ts'), '--bundle', bundle, '--node-only', '--node-suites', fixture,
-    '--reports', reports, '--run-id', 'speed', '--no-history', '--no-screenshot'];
+  const args = [
+    '--import',
+    'tsx',
+    join(REPO_ROOT, 'scripts/gate.ts'),
+    '--bundle',
+    bundle,
+    '--node-only',
+    '--node-suites',
+    fixture,
+    '--reports',
+    reports,
+    '--run-id',
+    'speed',
+    '--no-history',
+    '--no-screenshot',
+  ];
   return new Promise((ok) => {
-    execFile(process.execPath, args, { cwd: REPO_ROOT, env: { ...process.env, TINYDIT_GATE_FIXTURE: fixture }, timeout: 240_000 }, (err, stdout, stderr) => {
-      let verdict: Verdict | null = null;
-      try { verdict = JSON.parse(readFileSync(join(reports, 'speed', 'verdict.json'), 'utf8')) as Verdict; } catch { /* none: asserted below */ }
-      ok({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, verdict, out: `${stdout}\n${stderr}` });
-    });
+    execFile(
+      process.execPath,
+      args,
+      { cwd: REPO_ROOT, env: { ...process.env, TINYDIT_GATE_FIXTURE: fixture }, timeout: 240_000 },
+      (err, stdout, stderr) => {
+        let verdict: Verdict | null = null;
+        try {
+          verdict = JSON.parse(readFileSync(join(reports, 'speed', 'verdict.json'), 'utf8')) as Verdict;
+        } catch {
+          /* none: asserted below */
+        }
+        ok({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, verdict, out: `${stdout}\n${stderr}` });
+      },
+    );
   });
 }
 
 describe('the gate judges a manifest budget (harness/gate/gate.ts step 4)', () => {
   it('speed:gate-run,mutant=budget-below-the-measured-time', async () => {
-    const generous = cloneWithManifest((m) => { m.budget = { fullGenerationMs: { node: 600_000 }, steps: GATE_BUDGET_STEPS, variant: 'quantized', threads: 1 }; });
+    const generous = cloneWithManifest((m) => {
+      m.budget = { fullGenerationMs: { node: 600_000 }, steps: GATE_BUDGET_STEPS, variant: 'quantized', threads: 1 };
+    });
     const g = await gateRun(generous);
     const rec = g.verdict?.checks.find((c) => c.check === 'speed' && c.runtime === 'node');
     expect(rec, `no speed check in the verdict of a gate run with a budget: ${g.out.slice(-2000)}`).toBeTruthy();
@@ -238,14 +320,30 @@ describe('the gate judges a manifest budget (harness/gate/gate.ts step 4)', () =
     const measured = Number(rec!.metrics.fullGenerationMsMedian);
     expect(measured).toBeGreaterThan(0);
     // the same run with a budget of a fifth of what was just measured
-    const tight = cloneWithManifest((m) => { m.budget = { fullGenerationMs: { node: Math.max(1, Math.floor(measured / 5)) }, steps: GATE_BUDGET_STEPS, variant: 'quantized', threads: 1 }; });
+    const tight = cloneWithManifest((m) => {
+      m.budget = {
+        fullGenerationMs: { node: Math.max(1, Math.floor(measured / 5)) },
+        steps: GATE_BUDGET_STEPS,
+        variant: 'quantized',
+        threads: 1,
+      };
+    });
     const t = await gateRun(tight);
     const tRec = t.verdict?.checks.find((c) => c.check === 'speed' && c.runtime === 'node');
-    const caught = t.code === 1 && t.verdict?.accepted === false && tRec?.status === 'fail' && t.verdict.reasons.some((r) => r.code === 'checks-failed' && r.message.includes('speed:'));
+    const caught =
+      t.code === 1 &&
+      t.verdict?.accepted === false &&
+      tRec?.status === 'fail' &&
+      t.verdict.reasons.some((r) => r.code === 'checks-failed' && r.message.includes('speed:'));
     recordCheck({
-      id: `speed-mutant:runtime=node,variant=quantized,steps=${GATE_BUDGET_STEPS},mutant=budget-below-the-measured-time`, check: 'speed-mutant', runtime: 'node',
-      status: caught ? 'pass' : 'fail', metrics: { measuredMs: measured, budgetMs: Math.max(1, Math.floor(measured / 5)), exitCode: t.code },
-      message: caught ? `rejected as expected: ${tRec?.message}` : `a gate run with a budget of a fifth of the measured time was not rejected through its speed record: exit ${t.code}, reasons ${t.verdict?.reasons.map((r) => r.code).join(',')}`,
+      id: `speed-mutant:runtime=node,variant=quantized,steps=${GATE_BUDGET_STEPS},mutant=budget-below-the-measured-time`,
+      check: 'speed-mutant',
+      runtime: 'node',
+      status: caught ? 'pass' : 'fail',
+      metrics: { measuredMs: measured, budgetMs: Math.max(1, Math.floor(measured / 5)), exitCode: t.code },
+      message: caught
+        ? `rejected as expected: ${tRec?.message}`
+        : `a gate run with a budget of a fifth of the measured time was not rejected through its speed record: exit ${t.code}, reasons ${t.verdict?.reasons.map((r) => r.code).join(',')}`,
     });
     expect(caught, `exit ${t.code}; ${JSON.stringify(t.verdict?.reasons)}; ${t.out.slice(-1500)}`).toBe(true);
   }, 500_000);

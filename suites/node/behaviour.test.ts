@@ -9,16 +9,33 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  checkDependsOnBreed, checkDependsOnPosition, checkDependsOnPositionFlat, checkDependsOnTime, checkGuidanceOnce, checkLocality,
-  checkNotInputProportional, checkNullTokenDistinct, checkVelocityNonZero, type BehaviourResult,
+  checkDependsOnBreed,
+  checkDependsOnPosition,
+  checkDependsOnPositionFlat,
+  checkDependsOnTime,
+  checkGuidanceOnce,
+  checkLocality,
+  checkNotInputProportional,
+  checkNullTokenDistinct,
+  checkVelocityNonZero,
+  type BehaviourResult,
 } from '../../harness/behaviour.js';
 import { loadBundle, type Bundle } from '../../harness/bundle.js';
 import { escapeRegex } from '../../harness/gate/replay.js';
 import { bundleDir } from '../../harness/config.js';
 import { BREED_EMBEDDING, breedEmbeddingRows, inspectOnnx } from '../../harness/onnx.js';
 import {
-  breedEmbeddingTensor, breedRowCopied, breedRowsUntrained, injectNonFinite, outputLayerTensors, posEmbedTensor, timestepMlpTensors,
-  withInitializerRows, withInitializers, zeroOutputLayer, type Float32Edit,
+  breedEmbeddingTensor,
+  breedRowCopied,
+  breedRowsUntrained,
+  injectNonFinite,
+  outputLayerTensors,
+  posEmbedTensor,
+  timestepMlpTensors,
+  withInitializerRows,
+  withInitializers,
+  zeroOutputLayer,
+  type Float32Edit,
 } from '../../harness/mutate.js';
 import { nullIndexConstant, withScalarConstant, withUnpatchifyPerm } from '../../harness/mutants/graph.js';
 import { recordCheck } from '../../harness/results.js';
@@ -28,8 +45,10 @@ const RUNTIME = 'node';
 /** Seed of the breeds-untrained mutant's rows (harness/mutate.ts breedRowsUntrained; the draw MIN_BREED_PAIR_DISTANCE names first). */
 const UNTRAINED_SEED = 4242;
 
-
-const loaded = await loadBundle(bundleDir()).then((b) => ({ bundle: b }), (e: Error) => ({ error: e }));
+const loaded = await loadBundle(bundleDir()).then(
+  (b) => ({ bundle: b }),
+  (e: Error) => ({ error: e }),
+);
 
 // ---------------------------------------------------------------------------------------------------------
 // Mutants (weight edits of a good model through harness/mutate.ts)
@@ -37,24 +56,56 @@ const loaded = await loadBundle(bundleDir()).then((b) => ({ bundle: b }), (e: Er
 /** ORIGIN 3: every breed embedding row (null included) equal to row 0: a breed-blind model. */
 function breedRowsEqual(bytes: Uint8Array, source: string): Uint8Array {
   const t = breedEmbeddingTensor(inspectOnnx(bytes, source));
-  return withInitializers(bytes, { [t.name]: (d, dims) => { for (let r = 1; r < dims[0]!; r++) d.copyWithin(r * dims[1]!, 0, dims[1]!); } }, source);
+  return withInitializers(
+    bytes,
+    {
+      [t.name]: (d, dims) => {
+        for (let r = 1; r < dims[0]!; r++) d.copyWithin(r * dims[1]!, 0, dims[1]!);
+      },
+    },
+    source,
+  );
 }
 
 /** An old export's layout: the null row is a copy of 'Other' (null = 12 with 13 rows). */
 function nullRowIsOther(bytes: Uint8Array, nullIndex: number, other: number, source: string): Uint8Array {
   const t = breedEmbeddingTensor(inspectOnnx(bytes, source));
-  return withInitializers(bytes, { [t.name]: (d, dims) => { d.copyWithin(nullIndex * dims[1]!, other * dims[1]!, (other + 1) * dims[1]!); } }, source);
+  return withInitializers(
+    bytes,
+    {
+      [t.name]: (d, dims) => {
+        d.copyWithin(nullIndex * dims[1]!, other * dims[1]!, (other + 1) * dims[1]!);
+      },
+    },
+    source,
+  );
 }
 
 /** ORIGIN 4: no position embedding: the model becomes exactly patch-permutation-equivariant. */
 function posEmbedZeroed(bytes: Uint8Array, source: string): Uint8Array {
-  return withInitializers(bytes, { [posEmbedTensor(inspectOnnx(bytes, source)).name]: (d) => { d.fill(0); } }, source);
+  return withInitializers(
+    bytes,
+    {
+      [posEmbedTensor(inspectOnnx(bytes, source)).name]: (d) => {
+        d.fill(0);
+      },
+    },
+    source,
+  );
 }
 
 /** ORIGIN 5: the timestep MLP's input weights zeroed: the time embedding is a constant, the model t-blind. */
 function timestepInputZeroed(bytes: Uint8Array, source: string): Uint8Array {
   const first = timestepMlpTensors(inspectOnnx(bytes, source))[0]!;
-  return withInitializers(bytes, { [first.name]: (d) => { d.fill(0); } }, source);
+  return withInitializers(
+    bytes,
+    {
+      [first.name]: (d) => {
+        d.fill(0);
+      },
+    },
+    source,
+  );
 }
 
 /**
@@ -65,19 +116,32 @@ function timestepInputZeroed(bytes: Uint8Array, source: string): Uint8Array {
 function echoInput(bytes: Uint8Array, b: Bundle, source: string): Uint8Array {
   const cfg = b.manifest.identity.config;
   const info = inspectOnnx(bytes, source);
-  const p = cfg.patch_size, C = cfg.in_channels, D = cfg.embed_dim, P = p * p * C;
+  const p = cfg.patch_size,
+    C = cfg.in_channels,
+    D = cfg.embed_dim,
+    P = p * p * C;
   if (2 * P > D) throw new Error(`${source}: echo mutant needs embed_dim >= 2 * patch pixels (${D} < ${2 * P})`);
   const tiny = 1e-6;
   const gain = Math.sqrt(1e-5) / tiny; // LayerNorm divides by sqrt(var + 1e-5) ~ sqrt(1e-5) for such tiny activations
-  const zero: Float32Edit = (d) => { d.fill(0); };
+  const zero: Float32Edit = (d) => {
+    d.fill(0);
+  };
   const edits: Record<string, Float32Edit> = {
     pos_embed: zero,
     'patch_embed.proj.bias': zero,
     // conv weight [D, C, p, p]: channel j < P copies input pixel j, channel P + j its negative (mean 0 over D)
-    'patch_embed.proj.weight': (d) => { d.fill(0); for (let q = 0; q < P; q++) { d[q * P + q] = tiny; d[(P + q) * P + q] = -tiny; } },
+    'patch_embed.proj.weight': (d) => {
+      d.fill(0);
+      for (let q = 0; q < P; q++) {
+        d[q * P + q] = tiny;
+        d[(P + q) * P + q] = -tiny;
+      }
+    },
     'final_layer.adaLN_modulation.1.weight': zero,
     'final_layer.adaLN_modulation.1.bias': zero,
-    'final_layer.norm_final.weight': (d) => { d.fill(1); },
+    'final_layer.norm_final.weight': (d) => {
+      d.fill(1);
+    },
     'final_layer.norm_final.bias': zero,
   };
   for (let k = 0; k < cfg.depth; k++) {
@@ -89,9 +153,12 @@ function echoInput(bytes: Uint8Array, b: Bundle, source: string): Uint8Array {
     d.fill(0);
     const inputMajor = dims[0] === D && dims[1] === P; // MatMul [D, P]; a Gemm with transB holds [P, D]
     for (let q = 0; q < P; q++) {
-      const c = Math.floor(q / (p * p)), py = Math.floor((q % (p * p)) / p), px = q % p;
+      const c = Math.floor(q / (p * p)),
+        py = Math.floor((q % (p * p)) / p),
+        px = q % p;
       const o = (py * p + px) * C + c; // unpatchify order (p, p, C) within a token
-      if (inputMajor) d[q * P + o] = gain; else d[o * D + q] = gain;
+      if (inputMajor) d[q * P + o] = gain;
+      else d[o * D + q] = gain;
     }
   };
   if (bias) edits[bias.name] = zero;
@@ -139,16 +206,30 @@ async function runOrRecord(id: string, check: string, run: () => Promise<Behavio
 function record(id: string, r: BehaviourResult, variant: string, expectFail = false): void {
   const ok = expectFail ? !r.pass : r.pass;
   recordCheck({
-    id, check: expectFail ? 'behaviour-mutant' : 'behaviour', runtime: RUNTIME, status: ok ? 'pass' : 'fail',
+    id,
+    check: expectFail ? 'behaviour-mutant' : 'behaviour',
+    runtime: RUNTIME,
+    status: ok ? 'pass' : 'fail',
     metrics: { metric: r.metric, direction: r.direction, variant, ...r.detail },
     threshold: { [r.thresholdName]: r.threshold },
-    message: expectFail ? (r.pass ? `the check PASSED the mutant: it cannot see this fault (${r.message})` : `rejected as expected: ${r.message}`) : r.message,
+    message: expectFail
+      ? r.pass
+        ? `the check PASSED the mutant: it cannot see this fault (${r.message})`
+        : `rejected as expected: ${r.message}`
+      : r.message,
   });
 }
 
 if ('error' in loaded) {
   it('behaviour: bundle loads', () => {
-    recordCheck({ id: 'behaviour:bundle', check: 'behaviour', runtime: RUNTIME, status: 'error', metrics: {}, message: loaded.error.message });
+    recordCheck({
+      id: 'behaviour:bundle',
+      check: 'behaviour',
+      runtime: RUNTIME,
+      status: 'error',
+      metrics: {},
+      message: loaded.error.message,
+    });
     throw loaded.error;
   });
 } else {
@@ -162,13 +243,21 @@ if ('error' in loaded) {
   const bakedFloat = bundle.variantNames.filter((v) => bundle.variant(v).guidance === 'baked' && !bundle.variant(v).quantized);
   const requireRaw = (check: string): string => {
     if (rawName) return rawName;
-    throw new Error(`${bundle.dir}/manifest.json has no raw (guidance 'none') float variant: the ${check} check needs model_raw.onnx; export it with --no-cfg`);
+    throw new Error(
+      `${bundle.dir}/manifest.json has no raw (guidance 'none') float variant: the ${check} check needs model_raw.onnx; export it with --no-cfg`,
+    );
   };
   /** Breed embedding rows of each variant, read from its ONNX: an index beyond them is a named failure, not a Gather error. */
-  const breedRows = new Map<string, number | null>(bundle.variantNames.map((v) => {
-    try { return [v, rowsOf(readFileSync(bundle.variantPath(v)), bundle.variantPath(v))]; } catch { return [v, null]; }
-  }));
-  const rowsOfVariant = (v: string | undefined): number | null => (v === undefined ? null : breedRows.get(v) ?? null);
+  const breedRows = new Map<string, number | null>(
+    bundle.variantNames.map((v) => {
+      try {
+        return [v, rowsOf(readFileSync(bundle.variantPath(v)), bundle.variantPath(v))];
+      } catch {
+        return [v, null];
+      }
+    }),
+  );
+  const rowsOfVariant = (v: string | undefined): number | null => (v === undefined ? null : (breedRows.get(v) ?? null));
   /** depends-on-breed names the closest pair by the manifest's breeds and judges a quantized variant by its own line. */
   const breedOpts = (v: string) => ({ breedNames: m.breeds, quantized: bundle.variant(v).quantized });
   const runners = new Map<string, VelocityRunner>();
@@ -180,10 +269,16 @@ if ('error' in loaded) {
   const openErrors = new Map<string, Error>();
   beforeAll(async () => {
     for (const v of bundle.variantNames) {
-      try { runners.set(v, await openVariant(bundle, v)); } catch (e) { openErrors.set(v, e as Error); }
+      try {
+        runners.set(v, await openVariant(bundle, v));
+      } catch (e) {
+        openErrors.set(v, e as Error);
+      }
     }
   });
-  afterAll(async () => { for (const r of runners.values()) await r.release(); });
+  afterAll(async () => {
+    for (const r of runners.values()) await r.release();
+  });
 
   /** The checks every model must pass, as data: name -> how to run it on one runner. */
   const singleModelChecks: { check: string; run: (r: VelocityRunner, v: string) => Promise<BehaviourResult> }[] = [
@@ -210,15 +305,18 @@ if ('error' in loaded) {
     for (const v of bakedFloat) {
       const id = `behaviour:check=guidance-once,variant=${v}`;
       it(id, async () => {
-        const r = await runOrRecord(id, 'behaviour', async () => checkGuidanceOnce(runner(v), runner(requireRaw('guidance-once')), scale, nullIndex, breedCount,
-          rowsOfVariant(rawName)));
+        const r = await runOrRecord(id, 'behaviour', async () =>
+          checkGuidanceOnce(runner(v), runner(requireRaw('guidance-once')), scale, nullIndex, breedCount, rowsOfVariant(rawName)),
+        );
         record(id, r, v);
         expect(r).toPassCheck(id);
       });
     }
     const nullId = `behaviour:check=null-token,variant=${rawName ?? 'raw'}`;
     it(nullId, async () => {
-      const r = await runOrRecord(nullId, 'behaviour', async () => checkNullTokenDistinct(runner(requireRaw('null-token')), nullIndex, otherIndex, rowsOfVariant(rawName)));
+      const r = await runOrRecord(nullId, 'behaviour', async () =>
+        checkNullTokenDistinct(runner(requireRaw('null-token')), nullIndex, otherIndex, rowsOfVariant(rawName)),
+      );
       record(nullId, r, rawName ?? 'raw');
       expect(r).toPassCheck(nullId);
     });
@@ -236,110 +334,229 @@ if ('error' in loaded) {
     /** Every breed row but 0 and 1 (and the null row, wherever the manifest puts it) re-drawn as at init. */
     const untrainedRows = Array.from({ length: breedCount }, (_, k) => k).filter((k) => k >= 2 && k !== nullIndex);
     /** Siamese's row made a copy of Bombay's (rows 10 and 3 here); the first two breeds for a bundle without them. */
-    const pairEqual = ['Bombay', 'Siamese'].every((b) => m.breeds.includes(b)) ? [m.breeds.indexOf('Bombay'), m.breeds.indexOf('Siamese')].sort((a, b) => a - b) : [0, 1];
+    const pairEqual = ['Bombay', 'Siamese'].every((b) => m.breeds.includes(b))
+      ? [m.breeds.indexOf('Bombay'), m.breeds.indexOf('Siamese')].sort((a, b) => a - b)
+      : [0, 1];
     const older = (variant: string) => {
-      const bytes = olderExport13Rows(readFileSync(bundle.variantPath(variant)), nullIndex, bundle.variant(variant).guidance === 'baked', variant);
+      const bytes = olderExport13Rows(
+        readFileSync(bundle.variantPath(variant)),
+        nullIndex,
+        bundle.variant(variant).guidance === 'baked',
+        variant,
+      );
       return { bytes, rows: rowsOf(bytes, `${variant} (13 rows)`) };
     };
 
     /** Mutants as data: its name, how it is made, the check it must fail and a word the failure must name. */
     const mutants: { mutant: string; check: string; cause: RegExp; run: () => Promise<BehaviourResult> }[] = [
       {
-        mutant: 'output-layer-zeroed', check: 'nonzero', cause: /zero/,
-        run: async () => checkVelocityNonZero(await open(zeroOutputLayer(baseBytes(), base), 'output-layer-zeroed', bundle.variant(base).guidance), breedCount),
+        mutant: 'output-layer-zeroed',
+        check: 'nonzero',
+        cause: /zero/,
+        run: async () =>
+          checkVelocityNonZero(
+            await open(zeroOutputLayer(baseBytes(), base), 'output-layer-zeroed', bundle.variant(base).guidance),
+            breedCount,
+          ),
       },
       {
         // fail closed: one NaN weight poisons the output; the check must say so rather than compare NaN
-        mutant: 'nan-in-pos-embed', check: 'nonzero', cause: /NaN\/Inf/,
-        run: async () => checkVelocityNonZero(await open(injectNonFinite(baseBytes(), 'pos_embed', 0, Number.NaN, base), 'nan-in-pos-embed', bundle.variant(base).guidance), breedCount),
+        mutant: 'nan-in-pos-embed',
+        check: 'nonzero',
+        cause: /NaN\/Inf/,
+        run: async () =>
+          checkVelocityNonZero(
+            await open(injectNonFinite(baseBytes(), 'pos_embed', 0, Number.NaN, base), 'nan-in-pos-embed', bundle.variant(base).guidance),
+            breedCount,
+          ),
       },
       {
-        mutant: 'echo-input', check: 'not-input', cause: /returns its input/,
-        run: async () => checkNotInputProportional(await open(echoInput(baseBytes(), bundle, base), 'echo-input', bundle.variant(base).guidance), breedCount),
+        mutant: 'echo-input',
+        check: 'not-input',
+        cause: /returns its input/,
+        run: async () =>
+          checkNotInputProportional(
+            await open(echoInput(baseBytes(), bundle, base), 'echo-input', bundle.variant(base).guidance),
+            breedCount,
+          ),
       },
       {
-        mutant: 't-mlp-input-zeroed', check: 'depends-on-t', cause: /t-blind/,
-        run: async () => checkDependsOnTime(await open(timestepInputZeroed(baseBytes(), base), 't-mlp-input-zeroed', bundle.variant(base).guidance), breedCount),
+        mutant: 't-mlp-input-zeroed',
+        check: 'depends-on-t',
+        cause: /t-blind/,
+        run: async () =>
+          checkDependsOnTime(
+            await open(timestepInputZeroed(baseBytes(), base), 't-mlp-input-zeroed', bundle.variant(base).guidance),
+            breedCount,
+          ),
       },
       {
-        mutant: 'breed-rows-equal', check: 'depends-on-breed', cause: /breed-blind/,
-        run: async () => checkDependsOnBreed(await open(breedRowsEqual(baseBytes(), base), 'breed-rows-equal', bundle.variant(base).guidance), breedCount,
-          0.5, null, breedOpts(base)),
+        mutant: 'breed-rows-equal',
+        check: 'depends-on-breed',
+        cause: /breed-blind/,
+        run: async () =>
+          checkDependsOnBreed(
+            await open(breedRowsEqual(baseBytes(), base), 'breed-rows-equal', bundle.variant(base).guidance),
+            breedCount,
+            0.5,
+            null,
+            breedOpts(base),
+          ),
       },
       // as shipped: only labels 0 and 1 trained, every other breed row still at its init; an average over the breeds passed it
       ...[...new Set([base, ...(quantizedName ? [quantizedName] : [])])].map((v) => ({
-        mutant: v === base ? 'breeds-untrained' : `breeds-untrained-${v}`, check: 'depends-on-breed', cause: /drawn alike: .*labels never reached training/,
-        run: async () => checkDependsOnBreed(await open(breedRowsUntrained(readFileSync(bundle.variantPath(v)), untrainedRows, UNTRAINED_SEED, v),
-          `breeds-untrained (${v})`, bundle.variant(v).guidance), breedCount, 0.5, null, breedOpts(v)),
+        mutant: v === base ? 'breeds-untrained' : `breeds-untrained-${v}`,
+        check: 'depends-on-breed',
+        cause: /drawn alike: .*labels never reached training/,
+        run: async () =>
+          checkDependsOnBreed(
+            await open(
+              breedRowsUntrained(readFileSync(bundle.variantPath(v)), untrainedRows, UNTRAINED_SEED, v),
+              `breeds-untrained (${v})`,
+              bundle.variant(v).guidance,
+            ),
+            breedCount,
+            0.5,
+            null,
+            breedOpts(v),
+          ),
       })),
       {
-        mutant: 'breed-pair-equal', check: 'depends-on-breed', cause: new RegExp(`drawn alike: ${pairEqual.map((k) => escapeRegex(m.breeds[k]!)).join(' ~ ')}:`),
-        run: async () => checkDependsOnBreed(await open(breedRowCopied(baseBytes(), pairEqual[0]!, pairEqual[1]!, base), 'breed-pair-equal', g), breedCount,
-          0.5, null, breedOpts(base)),
+        mutant: 'breed-pair-equal',
+        check: 'depends-on-breed',
+        cause: new RegExp(`drawn alike: ${pairEqual.map((k) => escapeRegex(m.breeds[k]!)).join(' ~ ')}:`),
+        run: async () =>
+          checkDependsOnBreed(
+            await open(breedRowCopied(baseBytes(), pairEqual[0]!, pairEqual[1]!, base), 'breed-pair-equal', g),
+            breedCount,
+            0.5,
+            null,
+            breedOpts(base),
+          ),
       },
       {
-        mutant: 'pos-embed-zeroed', check: 'depends-on-position', cause: /permutation-equivariant/,
-        run: async () => checkDependsOnPosition(await open(posEmbedZeroed(baseBytes(), base), 'pos-embed-zeroed', bundle.variant(base).guidance), breedCount, patch),
+        mutant: 'pos-embed-zeroed',
+        check: 'depends-on-position',
+        cause: /permutation-equivariant/,
+        run: async () =>
+          checkDependsOnPosition(
+            await open(posEmbedZeroed(baseBytes(), base), 'pos-embed-zeroed', bundle.variant(base).guidance),
+            breedCount,
+            patch,
+          ),
       },
       {
         // a graph with guidance applied twice behaves as scale s^2 against a manifest saying s; equivalently here
-        mutant: 'guidance-applied-twice', check: 'guidance-once', cause: /applied twice/,
+        mutant: 'guidance-applied-twice',
+        check: 'guidance-once',
+        cause: /applied twice/,
         run: async () => checkGuidanceOnce(runner(base), runner(requireRaw('guidance-once')), scale * scale, nullIndex, breedCount),
       },
       {
         // the file said to have guidance baked in is the raw graph: the app would never apply guidance
-        mutant: 'baked-variant-is-raw', check: 'guidance-once', cause: /guidance scale/,
-        run: async () => checkGuidanceOnce(runner(requireRaw('guidance-once')), runner(requireRaw('guidance-once')), scale, nullIndex, breedCount),
+        mutant: 'baked-variant-is-raw',
+        check: 'guidance-once',
+        cause: /guidance scale/,
+        run: async () =>
+          checkGuidanceOnce(runner(requireRaw('guidance-once')), runner(requireRaw('guidance-once')), scale, nullIndex, breedCount),
       },
       // ORIGIN 4 as it shipped: no position embedding, a transposed unpatchify, or both at once. depends-on-position
       // passes the combined form (its pixel-space equivariance is broken by the unpatchify); these two do not need it.
       {
-        mutant: 'position-blind', check: 'depends-on-position-flat', cause: /no working position embedding/,
+        mutant: 'position-blind',
+        check: 'depends-on-position-flat',
+        cause: /no working position embedding/,
         run: async () => checkDependsOnPositionFlat(await open(posZero(baseBytes()), 'position-blind', g), breedCount, patch),
       },
       {
-        mutant: 'unpatchify-scrambled', check: 'locality', cause: /unpatchify puts pixels in other places/,
-        run: async () => checkLocality(await open(unpatchify(baseBytes(), UNPATCHIFY.scrambled), 'unpatchify-scrambled', g), breedCount, patch),
+        mutant: 'unpatchify-scrambled',
+        check: 'locality',
+        cause: /unpatchify puts pixels in other places/,
+        run: async () =>
+          checkLocality(await open(unpatchify(baseBytes(), UNPATCHIFY.scrambled), 'unpatchify-scrambled', g), breedCount, patch),
       },
       {
-        mutant: 'position-blind-and-unpatchify-scrambled', check: 'locality', cause: /unpatchify puts pixels in other places/,
-        run: async () => checkLocality(await open(unpatchify(posZero(baseBytes()), UNPATCHIFY.scrambled), 'position-blind-and-unpatchify-scrambled', g), breedCount, patch),
+        mutant: 'position-blind-and-unpatchify-scrambled',
+        check: 'locality',
+        cause: /unpatchify puts pixels in other places/,
+        run: async () =>
+          checkLocality(
+            await open(unpatchify(posZero(baseBytes()), UNPATCHIFY.scrambled), 'position-blind-and-unpatchify-scrambled', g),
+            breedCount,
+            patch,
+          ),
       },
       {
-        mutant: 'position-blind-and-unpatchify-scrambled', check: 'depends-on-position-flat', cause: /no working position embedding/,
-        run: async () => checkDependsOnPositionFlat(await open(unpatchify(posZero(baseBytes()), UNPATCHIFY.scrambled), 'position-blind-and-unpatchify-scrambled', g), breedCount, patch),
+        mutant: 'position-blind-and-unpatchify-scrambled',
+        check: 'depends-on-position-flat',
+        cause: /no working position embedding/,
+        run: async () =>
+          checkDependsOnPositionFlat(
+            await open(unpatchify(posZero(baseBytes()), UNPATCHIFY.scrambled), 'position-blind-and-unpatchify-scrambled', g),
+            breedCount,
+            patch,
+          ),
       },
       {
-        mutant: 'unpatchify-patch-transposed', check: 'locality', cause: /orders the pixels of a patch differently/,
-        run: async () => checkLocality(await open(unpatchify(baseBytes(), UNPATCHIFY.patchTransposed), 'unpatchify-patch-transposed', g), breedCount, patch),
+        mutant: 'unpatchify-patch-transposed',
+        check: 'locality',
+        cause: /orders the pixels of a patch differently/,
+        run: async () =>
+          checkLocality(
+            await open(unpatchify(baseBytes(), UNPATCHIFY.patchTransposed), 'unpatchify-patch-transposed', g),
+            breedCount,
+            patch,
+          ),
       },
       {
-        mutant: 'unpatchify-grid-transposed', check: 'locality', cause: /unpatchify puts pixels in other places/,
-        run: async () => checkLocality(await open(unpatchify(baseBytes(), UNPATCHIFY.gridTransposed), 'unpatchify-grid-transposed', g), breedCount, patch),
+        mutant: 'unpatchify-grid-transposed',
+        check: 'locality',
+        cause: /unpatchify puts pixels in other places/,
+        run: async () =>
+          checkLocality(await open(unpatchify(baseBytes(), UNPATCHIFY.gridTransposed), 'unpatchify-grid-transposed', g), breedCount, patch),
       },
       {
-        mutant: 'position-blind-and-patch-transposed', check: 'depends-on-position-flat', cause: /no working position embedding/,
-        run: async () => checkDependsOnPositionFlat(await open(unpatchify(posZero(baseBytes()), UNPATCHIFY.patchTransposed), 'position-blind-and-patch-transposed', g), breedCount, patch),
+        mutant: 'position-blind-and-patch-transposed',
+        check: 'depends-on-position-flat',
+        cause: /no working position embedding/,
+        run: async () =>
+          checkDependsOnPositionFlat(
+            await open(unpatchify(posZero(baseBytes()), UNPATCHIFY.patchTransposed), 'position-blind-and-patch-transposed', g),
+            breedCount,
+            patch,
+          ),
       },
       // the older export (13 rows, no null row) under a manifest that says null = 13: named before any model call
       {
-        mutant: 'older-export-13-rows', check: 'null-token', cause: /the graph has 13 breed rows; the manifest's null index 13 is out of range: an export of the older layout/,
+        mutant: 'older-export-13-rows',
+        check: 'null-token',
+        cause: /the graph has 13 breed rows; the manifest's null index 13 is out of range: an export of the older layout/,
         run: async () => {
           const raw = older(requireRaw('null-token'));
           return checkNullTokenDistinct(await open(raw.bytes, 'older-export-13-rows', 'none'), nullIndex, otherIndex, raw.rows);
         },
       },
       {
-        mutant: 'older-export-13-rows', check: 'guidance-once', cause: /the graph has 13 breed rows; the manifest's null index 13 is out of range: an export of the older layout/,
+        mutant: 'older-export-13-rows',
+        check: 'guidance-once',
+        cause: /the graph has 13 breed rows; the manifest's null index 13 is out of range: an export of the older layout/,
         run: async () => {
           const raw = older(requireRaw('guidance-once'));
           const baked = older(base);
-          return checkGuidanceOnce(await open(baked.bytes, 'older-export-13-rows', g), await open(raw.bytes, 'older-export-13-rows (raw)', 'none'),
-            scale, nullIndex, breedCount, raw.rows);
+          return checkGuidanceOnce(
+            await open(baked.bytes, 'older-export-13-rows', g),
+            await open(raw.bytes, 'older-export-13-rows (raw)', 'none'),
+            scale,
+            nullIndex,
+            breedCount,
+            raw.rows,
+          );
         },
       },
       {
-        mutant: 'null-row-equals-other', check: 'null-token', cause: /null row is not a separate/,
+        mutant: 'null-row-equals-other',
+        check: 'null-token',
+        cause: /null row is not a separate/,
         run: async () => {
           const raw = requireRaw('null-token');
           const bytes = nullRowIsOther(readFileSync(bundle.variantPath(raw)), nullIndex, otherIndex, raw);

@@ -13,12 +13,26 @@ import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import {
-  contractDiff, loadBundle, originContract, ORIGIN_INPUT_NAMES, ORIGIN_OPSET, ORIGIN_OUTPUT_NAMES,
-  type Bundle, type ContractDifference, type VariantSpec,
+  contractDiff,
+  loadBundle,
+  originContract,
+  ORIGIN_INPUT_NAMES,
+  ORIGIN_OPSET,
+  ORIGIN_OUTPUT_NAMES,
+  type Bundle,
+  type ContractDifference,
+  type VariantSpec,
 } from '../../harness/bundle.js';
 import { bundleDir } from '../../harness/config.js';
 import {
-  fixBatchDim, injectNonFinite, renameIO, setInputDtype, setMetadata, setOpset, withInitializers, zeroOutputLayer,
+  fixBatchDim,
+  injectNonFinite,
+  renameIO,
+  setInputDtype,
+  setMetadata,
+  setOpset,
+  withInitializers,
+  zeroOutputLayer,
 } from '../../harness/mutate.js';
 import { seededNoise } from '../../harness/noise.js';
 import { describeInitializer, inspectOnnx, weightSanity, type OnnxInfo, type WeightSanity } from '../../harness/onnx.js';
@@ -55,10 +69,21 @@ function inspect(variant: string, spec: VariantSpec, source: string, bytes: Uint
   return { variant, spec, source, bytes, info, sanity: weightSanity(info, bytes) };
 }
 
-function verdict(m: Inspected, diffs: ContractDifference[], okMessage: string, metrics: Record<string, Metric>, threshold?: Record<string, Metric>): Verdict {
+function verdict(
+  m: Inspected,
+  diffs: ContractDifference[],
+  okMessage: string,
+  metrics: Record<string, Metric>,
+  threshold?: Record<string, Metric>,
+): Verdict {
   return diffs.length === 0
     ? { status: 'pass', metrics: { ...metrics, differences: 0 }, ...(threshold ? { threshold } : {}), message: okMessage }
-    : { status: 'fail', metrics: { ...metrics, differences: diffs.length }, ...(threshold ? { threshold } : {}), message: `${m.source}: ${diffs.map((d) => d.message).join('; ')}` };
+    : {
+        status: 'fail',
+        metrics: { ...metrics, differences: diffs.length },
+        ...(threshold ? { threshold } : {}),
+        message: `${m.source}: ${diffs.map((d) => d.message).join('; ')}`,
+      };
 }
 
 /** The ONNX contract (docs/bundle-format.md), as diffs against this model (dynamic-axis labels are not observable). */
@@ -69,18 +94,32 @@ function originDiffs(m: Inspected, bundle: Bundle): ContractDifference[] {
 
 /** Output dims a static contract pins but the export declares symbolic (exporter left them unresolved). */
 function unresolvedOutputDims(m: Inspected): string[] {
-  return m.info.outputs.flatMap((o) => (o.shape ?? []).slice(1).filter((d): d is string => typeof d === 'string').map((d) => `${o.name}:${d}`));
+  return m.info.outputs.flatMap((o) =>
+    (o.shape ?? [])
+      .slice(1)
+      .filter((d): d is string => typeof d === 'string')
+      .map((d) => `${o.name}:${d}`),
+  );
 }
 
 const judges = {
   opset(m: Inspected, bundle: Bundle): Verdict {
     const diffs = originDiffs(m, bundle).filter((d) => d.field === 'opset');
     if (bundle.manifest.contract.opset !== ORIGIN_OPSET) {
-      diffs.push({ field: 'manifest.contract.opset', expected: String(ORIGIN_OPSET), actual: String(bundle.manifest.contract.opset),
-        message: `manifest.json contract.opset is ${bundle.manifest.contract.opset}, the TinyDiT contract is opset ${ORIGIN_OPSET}` });
+      diffs.push({
+        field: 'manifest.contract.opset',
+        expected: String(ORIGIN_OPSET),
+        actual: String(bundle.manifest.contract.opset),
+        message: `manifest.json contract.opset is ${bundle.manifest.contract.opset}, the TinyDiT contract is opset ${ORIGIN_OPSET}`,
+      });
     }
-    return verdict(m, diffs, `opset ${m.info.opset}`, { opset: m.info.opset, irVersion: m.info.irVersion, opsets: JSON.stringify(m.info.opsets) },
-      { opset: ORIGIN_OPSET });
+    return verdict(
+      m,
+      diffs,
+      `opset ${m.info.opset}`,
+      { opset: m.info.opset, irVersion: m.info.irVersion, opsets: JSON.stringify(m.info.opsets) },
+      { opset: ORIGIN_OPSET },
+    );
   },
   ioNames(m: Inspected, bundle: Bundle): Verdict {
     const diffs = originDiffs(m, bundle).filter((d) => /^(inputs|outputs)\.[^.]+$/.test(d.field));
@@ -96,9 +135,17 @@ const judges = {
     const diffs = originDiffs(m, bundle).filter((d) => d.field.includes('.shape'));
     const shapes = [...m.info.inputs, ...m.info.outputs].map((v) => `${v.name}:[${(v.shape ?? []).join(',')}]`).join(' ');
     const unresolved = unresolvedOutputDims(m);
-    const note = unresolved.length > 0 ? ` (note: output dims ${unresolved.join(', ')} are declared symbolic by the exporter; their sizes are checked when the model runs)` : '';
-    return verdict(m, diffs, `shapes ${shapes}${note}`, { shapes, unresolvedOutputDims: unresolved.join(',') || null },
-      { batchAxis: 'symbolic', static: `${bundle.channels}x${bundle.imageSize}x${bundle.imageSize}` });
+    const note =
+      unresolved.length > 0
+        ? ` (note: output dims ${unresolved.join(', ')} are declared symbolic by the exporter; their sizes are checked when the model runs)`
+        : '';
+    return verdict(
+      m,
+      diffs,
+      `shapes ${shapes}${note}`,
+      { shapes, unresolvedOutputDims: unresolved.join(',') || null },
+      { batchAxis: 'symbolic', static: `${bundle.channels}x${bundle.imageSize}x${bundle.imageSize}` },
+    );
   },
   manifestContract(m: Inspected, bundle: Bundle): Verdict {
     const diffs = contractDiff(bundle.manifest.contract, m.info);
@@ -110,21 +157,44 @@ const judges = {
     const have = m.spec.quantized ? m.info.weightElements : m.info.parameterCount;
     const counted = m.spec.quantized ? 'weight elements (float + uint8, scales excluded)' : 'float initializer elements';
     const metrics = {
-      parameterCount: m.info.parameterCount, weightElements: m.info.weightElements, quantizedWeightCount: m.info.quantizedWeightCount,
-      expected: want, parametersPerBlock: JSON.stringify(m.info.parametersPerBlock),
+      parameterCount: m.info.parameterCount,
+      weightElements: m.info.weightElements,
+      quantizedWeightCount: m.info.quantizedWeightCount,
+      expected: want,
+      parametersPerBlock: JSON.stringify(m.info.parametersPerBlock),
     };
-    if (have === want) return { status: 'pass', metrics, threshold: { parameters: want }, message: `${have} ${counted} = manifest identity.parameters` };
-    return { status: 'fail', metrics, threshold: { parameters: want },
-      message: `${m.source}: ${have} ${counted}, manifest.json identity.parameters says ${want} (difference ${have - want}); ` +
-        `per part: ${JSON.stringify(m.info.parametersPerBlock)}; the ONNX is not an export of the manifest's checkpoint/config` };
+    if (have === want)
+      return { status: 'pass', metrics, threshold: { parameters: want }, message: `${have} ${counted} = manifest identity.parameters` };
+    return {
+      status: 'fail',
+      metrics,
+      threshold: { parameters: want },
+      message:
+        `${m.source}: ${have} ${counted}, manifest.json identity.parameters says ${want} (difference ${have - want}); ` +
+        `per part: ${JSON.stringify(m.info.parametersPerBlock)}; the ONNX is not an export of the manifest's checkpoint/config`,
+    };
   },
   ops(m: Inspected): Verdict {
-    const metrics = { nodes: m.info.nodes.length, opTypes: Object.keys(m.info.opHistogram).length, opHistogram: JSON.stringify(m.info.opHistogram), graphQuantized: m.info.quantized };
+    const metrics = {
+      nodes: m.info.nodes.length,
+      opTypes: Object.keys(m.info.opHistogram).length,
+      opHistogram: JSON.stringify(m.info.opHistogram),
+      graphQuantized: m.info.quantized,
+    };
     if (m.info.quantized === m.spec.quantized) {
-      return { status: 'pass', metrics, threshold: { quantized: m.spec.quantized }, message: `${m.info.nodes.length} nodes; quantized graph: ${m.info.quantized}, as the manifest says` };
+      return {
+        status: 'pass',
+        metrics,
+        threshold: { quantized: m.spec.quantized },
+        message: `${m.info.nodes.length} nodes; quantized graph: ${m.info.quantized}, as the manifest says`,
+      };
     }
-    return { status: 'fail', metrics, threshold: { quantized: m.spec.quantized },
-      message: `${m.source}: manifest.json variants.${m.variant}.quantized is ${m.spec.quantized} but the graph ${m.info.quantized ? 'has' : 'has no'} quantized weights/operators (MatMulInteger, DynamicQuantizeLinear, uint8/int8 weights)` };
+    return {
+      status: 'fail',
+      metrics,
+      threshold: { quantized: m.spec.quantized },
+      message: `${m.source}: manifest.json variants.${m.variant}.quantized is ${m.spec.quantized} but the graph ${m.info.quantized ? 'has' : 'has no'} quantized weights/operators (MatMulInteger, DynamicQuantizeLinear, uint8/int8 weights)`,
+    };
   },
   metadata(m: Inspected, bundle: Bundle): Verdict {
     const md = m.info.metadata;
@@ -142,42 +212,100 @@ const judges = {
       const have = md[k];
       if (have === undefined || want === null) continue; // metadata is optional; present keys must agree
       checked++;
-      const same = k === 'tinydit.guidance' && have.startsWith('baked:') && want.startsWith('baked:')
-        ? Number(have.slice(6)) === Number(want.slice(6)) : have === want;
-      if (!same) diffs.push({ field: `metadata.${k}`, expected: want, actual: have, message: `metadata ${k}=${have} contradicts manifest.json (${want})` });
+      const same =
+        k === 'tinydit.guidance' && have.startsWith('baked:') && want.startsWith('baked:')
+          ? Number(have.slice(6)) === Number(want.slice(6))
+          : have === want;
+      if (!same)
+        diffs.push({
+          field: `metadata.${k}`,
+          expected: want,
+          actual: have,
+          message: `metadata ${k}=${have} contradicts manifest.json (${want})`,
+        });
     }
     if ('tinydit.quantized' in md !== m.spec.quantized && Object.keys(md).some((k) => k.startsWith('tinydit.'))) {
       checked++;
-      diffs.push({ field: 'metadata.tinydit.quantized', expected: String(m.spec.quantized), actual: md['tinydit.quantized'] ?? 'absent',
-        message: `metadata tinydit.quantized is ${md['tinydit.quantized'] ?? 'absent'} but manifest.json variants.${m.variant}.quantized is ${m.spec.quantized}` });
+      diffs.push({
+        field: 'metadata.tinydit.quantized',
+        expected: String(m.spec.quantized),
+        actual: md['tinydit.quantized'] ?? 'absent',
+        message: `metadata tinydit.quantized is ${md['tinydit.quantized'] ?? 'absent'} but manifest.json variants.${m.variant}.quantized is ${m.spec.quantized}`,
+      });
     }
-    return verdict(m, diffs, `${Object.keys(md).length} metadata entries, ${checked} checked against the manifest`,
-      { metadata: JSON.stringify(md), keysChecked: checked, producer: `${m.info.producer.name} ${m.info.producer.version}` });
+    return verdict(m, diffs, `${Object.keys(md).length} metadata entries, ${checked} checked against the manifest`, {
+      metadata: JSON.stringify(md),
+      keysChecked: checked,
+      producer: `${m.info.producer.name} ${m.info.producer.version}`,
+    });
   },
   finite(m: Inspected): Verdict {
     const s = m.sanity;
-    const metrics = { checkedTensors: s.checkedTensors, checkedElements: s.checkedElements, nonFiniteTensors: s.nonFinite.length, unchecked: s.unchecked.join(',') || null };
+    const metrics = {
+      checkedTensors: s.checkedTensors,
+      checkedElements: s.checkedElements,
+      nonFiniteTensors: s.nonFinite.length,
+      unchecked: s.unchecked.join(',') || null,
+    };
     if (s.unchecked.length > 0) {
-      return { status: 'fail', metrics, message: `${m.source}: float initializers not examined (external or unsupported storage): ${s.unchecked.join(', ')}; embed the weights in the ONNX file` };
+      return {
+        status: 'fail',
+        metrics,
+        message: `${m.source}: float initializers not examined (external or unsupported storage): ${s.unchecked.join(', ')}; embed the weights in the ONNX file`,
+      };
     }
-    if (s.nonFinite.length === 0) return { status: 'pass', metrics, threshold: { nonFinite: 0 }, message: `${s.checkedElements} weight elements in ${s.checkedTensors} tensors, all finite` };
-    return { status: 'fail', metrics, threshold: { nonFinite: 0 },
-      message: `${m.source}: non-finite weights: ` + s.nonFinite.map((n) => `${describeInitializer(m.info, n.name)} has ${n.count} NaN/Inf (first at flat index ${n.firstIndex})`).join('; ') };
+    if (s.nonFinite.length === 0)
+      return {
+        status: 'pass',
+        metrics,
+        threshold: { nonFinite: 0 },
+        message: `${s.checkedElements} weight elements in ${s.checkedTensors} tensors, all finite`,
+      };
+    return {
+      status: 'fail',
+      metrics,
+      threshold: { nonFinite: 0 },
+      message:
+        `${m.source}: non-finite weights: ` +
+        s.nonFinite
+          .map((n) => `${describeInitializer(m.info, n.name)} has ${n.count} NaN/Inf (first at flat index ${n.firstIndex})`)
+          .join('; '),
+    };
   },
   outputLayer(m: Inspected): Verdict {
     const s = m.sanity;
-    const metrics = { outputWeight: s.outputLayer.weight, outputBias: s.outputLayer.bias, outputLayerZero: s.outputLayerZero, outputWeightZero: s.outputWeightZero, allZeroTensors: s.allZero.join(',') || null };
+    const metrics = {
+      outputWeight: s.outputLayer.weight,
+      outputBias: s.outputLayer.bias,
+      outputLayerZero: s.outputLayerZero,
+      outputWeightZero: s.outputWeightZero,
+      allZeroTensors: s.allZero.join(',') || null,
+    };
     if (s.outputLayer.weight === null) {
-      return { status: 'fail', metrics, message: `${m.source}: cannot find the output layer (final_layer.linear weight: a MatMul/Gemm initializer fed by a node named .../final_layer/linear/...); the check cannot judge this export` };
+      return {
+        status: 'fail',
+        metrics,
+        message: `${m.source}: cannot find the output layer (final_layer.linear weight: a MatMul/Gemm initializer fed by a node named .../final_layer/linear/...); the check cannot judge this export`,
+      };
     }
-    if (!s.outputWeightZero) return { status: 'pass', metrics, message: `output layer ${describeInitializer(m.info, s.outputLayer.weight)} is not all zero` };
+    if (!s.outputWeightZero)
+      return { status: 'pass', metrics, message: `output layer ${describeInitializer(m.info, s.outputLayer.weight)} is not all zero` };
     if (!s.outputLayerZero) {
-      return { status: 'fail', metrics,
-        message: `${m.source}: the output layer weight ${describeInitializer(m.info, s.outputLayer.weight)} is all zero: velocity equals the bias whatever the input` };
+      return {
+        status: 'fail',
+        metrics,
+        message: `${m.source}: the output layer weight ${describeInitializer(m.info, s.outputLayer.weight)} is all zero: velocity equals the bias whatever the input`,
+      };
     }
-    return { status: 'fail', metrics,
-      message: `${m.source}: the output layer is all zero (${[s.outputLayer.weight, s.outputLayer.bias].filter((x): x is string => x !== null).map((n) => describeInitializer(m.info, n)).join(' and ')}): ` +
-        'the model returns velocity 0 for every input, as an untrained (step 0, zero-initialised) checkpoint does' };
+    return {
+      status: 'fail',
+      metrics,
+      message:
+        `${m.source}: the output layer is all zero (${[s.outputLayer.weight, s.outputLayer.bias]
+          .filter((x): x is string => x !== null)
+          .map((n) => describeInitializer(m.info, n))
+          .join(' and ')}): ` + 'the model returns velocity 0 for every input, as an untrained (step 0, zero-initialised) checkpoint does',
+    };
   },
 };
 
@@ -185,15 +313,29 @@ type JudgeName = keyof typeof judges;
 const CONTRACT_JUDGES: JudgeName[] = ['opset', 'ioNames', 'dtypes', 'shapes', 'manifestContract', 'parameters', 'ops', 'metadata'];
 const WEIGHT_JUDGES: JudgeName[] = ['finite', 'outputLayer'];
 const ASPECT: Record<JudgeName, string> = {
-  opset: 'opset', ioNames: 'io-names', dtypes: 'dtypes', shapes: 'shapes', manifestContract: 'manifest-contract',
-  parameters: 'parameters', ops: 'ops', metadata: 'metadata', finite: 'finite', outputLayer: 'output-layer',
+  opset: 'opset',
+  ioNames: 'io-names',
+  dtypes: 'dtypes',
+  shapes: 'shapes',
+  manifestContract: 'manifest-contract',
+  parameters: 'parameters',
+  ops: 'ops',
+  metadata: 'metadata',
+  finite: 'finite',
+  outputLayer: 'output-layer',
 };
 const checkOf = (j: JudgeName): string => (WEIGHT_JUDGES.includes(j) ? 'weights' : 'contract');
 
 // ---------------------------------------------------------------------------------------------------------
 // onnxruntime probe: does the (mutated) model load, and what does one call return?
 
-interface Probe { loads: boolean; error: string | null; inputNames: string[]; maxAbs: number | null; nonFinite: number | null }
+interface Probe {
+  loads: boolean;
+  error: string | null;
+  inputNames: string[];
+  maxAbs: number | null;
+  nonFinite: number | null;
+}
 
 async function probeInOrt(bytes: Uint8Array, bundle: Bundle): Promise<Probe> {
   let session: ort.InferenceSession;
@@ -213,7 +355,9 @@ async function probeInOrt(bytes: Uint8Array, bundle: Bundle): Promise<Probe> {
     // feed by position, so that a renamed model is probed with its own names
     const kinds = ['float32x4', 'float32x1', 'int64x1'];
     const feeds: Record<string, ort.Tensor> = {};
-    session.inputNames.forEach((n, i) => { feeds[n] = values[kinds[i] ?? 'float32x1']!; });
+    session.inputNames.forEach((n, i) => {
+      feeds[n] = values[kinds[i] ?? 'float32x1']!;
+    });
     const out = await session.run(feeds);
     const v = out[session.outputNames[0]!]!.data as Float32Array;
     let maxAbs = 0;
@@ -224,7 +368,13 @@ async function probeInOrt(bytes: Uint8Array, bundle: Bundle): Promise<Probe> {
     }
     return { loads: true, error: null, inputNames: [...session.inputNames], maxAbs, nonFinite };
   } catch (e) {
-    return { loads: true, error: `run failed: ${(e as Error).message}`, inputNames: [...session.inputNames], maxAbs: null, nonFinite: null };
+    return {
+      loads: true,
+      error: `run failed: ${(e as Error).message}`,
+      inputNames: [...session.inputNames],
+      maxAbs: null,
+      nonFinite: null,
+    };
   } finally {
     await session.release();
   }
@@ -255,14 +405,29 @@ function variantModel(b: Bundle, variant: string): Inspected {
 
 function run(id: string, judge: JudgeName, m: Inspected, b: Bundle): Verdict {
   const v = judges[judge](m, b);
-  recordCheck({ id, check: checkOf(judge), runtime: RUNTIME, status: v.status, metrics: v.metrics, ...(v.threshold ? { threshold: v.threshold } : {}), message: v.message });
+  recordCheck({
+    id,
+    check: checkOf(judge),
+    runtime: RUNTIME,
+    status: v.status,
+    metrics: v.metrics,
+    ...(v.threshold ? { threshold: v.threshold } : {}),
+    message: v.message,
+  });
   return v;
 }
 
 if (bundle === null) {
   describe('contract', () => {
     it('bundle loads', () => {
-      recordCheck({ id: 'contract:bundle', check: 'contract', runtime: RUNTIME, status: 'error', metrics: { bundle: DIR }, message: loadError ?? 'unknown error' });
+      recordCheck({
+        id: 'contract:bundle',
+        check: 'contract',
+        runtime: RUNTIME,
+        status: 'error',
+        metrics: { bundle: DIR },
+        message: loadError ?? 'unknown error',
+      });
       expect.fail(loadError ?? `bundle ${DIR} did not load`);
     });
   });
@@ -286,7 +451,8 @@ if (bundle === null) {
   // Mutants: each check must fail on the fault it targets, naming the cause
 
   /** The float variant with guidance baked in (the default export), else the first float one. */
-  const floatVariant = b.variantNames.find((n) => !b.variant(n).quantized && b.variant(n).guidance === 'baked') ??
+  const floatVariant =
+    b.variantNames.find((n) => !b.variant(n).quantized && b.variant(n).guidance === 'baked') ??
     b.variantNames.find((n) => !b.variant(n).quantized);
   const quantVariant = b.variantNames.find((n) => b.variant(n).quantized);
 
@@ -309,71 +475,125 @@ if (bundle === null) {
   if (v0 !== undefined) {
     mutants.push(
       {
-        mutant: 'zero-output-layer', variant: v0, judge: 'outputLayer', make: (x, s) => zeroOutputLayer(x, s),
+        mutant: 'zero-output-layer',
+        variant: v0,
+        judge: 'outputLayer',
+        make: (x, s) => zeroOutputLayer(x, s),
         names: (m) => [m.sanity.outputLayer.weight ?? 'final_layer', 'all zero'],
         ort: (p) => loads(p) ?? (p.maxAbs === 0 && p.nonFinite === 0 ? null : `expected velocity identically 0, got max|v| ${p.maxAbs}`),
       },
       {
-        mutant: 'zero-output-weight', variant: v0, judge: 'outputLayer',
+        mutant: 'zero-output-weight',
+        variant: v0,
+        judge: 'outputLayer',
         make: (x, s) => withInitializers(x, { 'final_layer.linear.weight': (d) => d.fill(0) }, s),
-        names: (m) => [m.sanity.outputLayer.weight ?? 'final_layer', 'weight', 'all zero'], ort: loads,
+        names: (m) => [m.sanity.outputLayer.weight ?? 'final_layer', 'weight', 'all zero'],
+        ort: loads,
       },
       {
-        mutant: 'nan-weight', variant: v0, judge: 'finite', make: (x, s) => injectNonFinite(x, 'blocks.0.attn.qkv.weight', 5, Number.NaN, s),
+        mutant: 'nan-weight',
+        variant: v0,
+        judge: 'finite',
+        make: (x, s) => injectNonFinite(x, 'blocks.0.attn.qkv.weight', 5, Number.NaN, s),
         names: (m) => [m.info.initializers.find((i) => i.role === 'blocks.0.attn.qkv.weight')!.name, 'blocks.0.attn.qkv.weight', 'index 5'],
         ort: (p) => loads(p) ?? ((p.nonFinite ?? 0) > 0 ? null : 'expected non-finite velocity from a NaN weight'),
       },
       {
-        mutant: 'inf-weight', variant: v0, judge: 'finite', make: (x, s) => injectNonFinite(x, 'final_layer.linear.bias', 0, Number.POSITIVE_INFINITY, s),
+        mutant: 'inf-weight',
+        variant: v0,
+        judge: 'finite',
+        make: (x, s) => injectNonFinite(x, 'final_layer.linear.bias', 0, Number.POSITIVE_INFINITY, s),
         names: () => ['final_layer.linear.bias', 'index 0'],
         ort: (p) => loads(p) ?? ((p.nonFinite ?? 0) > 0 ? null : 'expected non-finite velocity from an Inf bias'),
       },
       {
-        mutant: 'rename-noise', variant: v0, judge: 'ioNames', make: (x, s) => renameIO(x, { noise: 'x' }, s),
+        mutant: 'rename-noise',
+        variant: v0,
+        judge: 'ioNames',
+        make: (x, s) => renameIO(x, { noise: 'x' }, s),
         names: () => ["input 'noise' is missing", "input 'x'"],
-        ort: (p) => loads(p) ?? (p.inputNames.includes('x') && !p.inputNames.includes('noise') ? null : `expected input names to show 'x', got ${p.inputNames.join(',')}`),
+        ort: (p) =>
+          loads(p) ??
+          (p.inputNames.includes('x') && !p.inputNames.includes('noise')
+            ? null
+            : `expected input names to show 'x', got ${p.inputNames.join(',')}`),
       },
       {
-        mutant: 'rename-noise', variant: v0, judge: 'manifestContract', make: (x, s) => renameIO(x, { noise: 'x' }, s),
-        names: () => ["input 'noise' is missing", "input 'x'"], ort: loads,
+        mutant: 'rename-noise',
+        variant: v0,
+        judge: 'manifestContract',
+        make: (x, s) => renameIO(x, { noise: 'x' }, s),
+        names: () => ["input 'noise' is missing", "input 'x'"],
+        ort: loads,
       },
       {
-        mutant: 'rename-velocity', variant: v0, judge: 'ioNames', make: (x, s) => renameIO(x, { velocity: 'out' }, s),
-        names: () => ["output 'velocity' is missing", "output 'out'"], ort: loads,
+        mutant: 'rename-velocity',
+        variant: v0,
+        judge: 'ioNames',
+        make: (x, s) => renameIO(x, { velocity: 'out' }, s),
+        names: () => ["output 'velocity' is missing", "output 'out'"],
+        ort: loads,
       },
       {
-        mutant: 'breed-int32', variant: v0, judge: 'dtypes', make: (x, s) => setInputDtype(x, 'breed', 'int32', s),
+        mutant: 'breed-int32',
+        variant: v0,
+        judge: 'dtypes',
+        make: (x, s) => setInputDtype(x, 'breed', 'int32', s),
         names: () => ["input 'breed' is int32", 'int64'],
         // the graph still consumes int64: onnxruntime refuses the model at load time
         ort: (p) => (p.loads ? 'expected onnxruntime to refuse an int32 breed input feeding int64 ops' : null),
       },
       {
-        mutant: 'fixed-batch', variant: v0, judge: 'shapes', make: (x, s) => fixBatchDim(x, 1, b.manifest.contract.dynamicAxes[0] ?? 'batch', s),
-        names: () => ["input 'noise' dim 0 is fixed at 1"], ort: loads,
+        mutant: 'fixed-batch',
+        variant: v0,
+        judge: 'shapes',
+        make: (x, s) => fixBatchDim(x, 1, b.manifest.contract.dynamicAxes[0] ?? 'batch', s),
+        names: () => ["input 'noise' dim 0 is fixed at 1"],
+        ort: loads,
       },
       {
-        mutant: 'opset-16', variant: v0, judge: 'opset', make: (x, s) => setOpset(x, ORIGIN_OPSET - 1, s),
-        names: () => [`opset ${ORIGIN_OPSET - 1}`, `${ORIGIN_OPSET}`], ort: loads,
+        mutant: 'opset-16',
+        variant: v0,
+        judge: 'opset',
+        make: (x, s) => setOpset(x, ORIGIN_OPSET - 1, s),
+        names: () => [`opset ${ORIGIN_OPSET - 1}`, `${ORIGIN_OPSET}`],
+        ort: loads,
       },
       {
-        mutant: 'metadata-null-index', variant: v0, judge: 'metadata', make: (x, s) => setMetadata(x, 'tinydit.null_index', String(b.nullIndex - 1), s),
-        names: () => [`tinydit.null_index=${b.nullIndex - 1}`], ort: loads,
+        mutant: 'metadata-null-index',
+        variant: v0,
+        judge: 'metadata',
+        make: (x, s) => setMetadata(x, 'tinydit.null_index', String(b.nullIndex - 1), s),
+        names: () => [`tinydit.null_index=${b.nullIndex - 1}`],
+        ort: loads,
       },
       {
-        mutant: 'quantized-flag', variant: v0, judge: 'ops', make: (x) => x,
-        names: (m) => [`variants.${m.variant}.quantized is true`, 'has no quantized'], ort: loads,
+        mutant: 'quantized-flag',
+        variant: v0,
+        judge: 'ops',
+        make: (x) => x,
+        names: (m) => [`variants.${m.variant}.quantized is true`, 'has no quantized'],
+        ort: loads,
         manifest: (bb) => withVariantSpec(bb, v0, { quantized: true }),
       },
       {
-        mutant: 'parameters-off-by-one', variant: v0, judge: 'parameters', make: (x) => x,
-        names: () => [`identity.parameters says ${b.manifest.identity.parameters + 1}`, 'difference -1'], ort: loads,
-        manifest: (bb) => withManifest(bb, { ...bb.manifest, identity: { ...bb.manifest.identity, parameters: bb.manifest.identity.parameters + 1 } }),
+        mutant: 'parameters-off-by-one',
+        variant: v0,
+        judge: 'parameters',
+        make: (x) => x,
+        names: () => [`identity.parameters says ${b.manifest.identity.parameters + 1}`, 'difference -1'],
+        ort: loads,
+        manifest: (bb) =>
+          withManifest(bb, { ...bb.manifest, identity: { ...bb.manifest.identity, parameters: bb.manifest.identity.parameters + 1 } }),
       },
     );
   }
   if (quantVariant !== undefined) {
     mutants.push({
-      mutant: 'zero-output-layer', variant: quantVariant, judge: 'outputLayer', make: (x, s) => zeroOutputLayer(x, s),
+      mutant: 'zero-output-layer',
+      variant: quantVariant,
+      judge: 'outputLayer',
+      make: (x, s) => zeroOutputLayer(x, s),
       names: (m) => [m.sanity.outputLayer.weight ?? 'final_layer', 'all zero'],
       ort: (p) => loads(p) ?? (p.maxAbs === 0 && p.nonFinite === 0 ? null : `expected velocity identically 0, got max|v| ${p.maxAbs}`),
     });
@@ -390,7 +610,11 @@ if (bundle === null) {
   describe('the ONNX reader refuses damaged files, naming the file and the damage', () => {
     const cases: [string, (x: Uint8Array) => Uint8Array, RegExp][] = [
       ['empty', () => new Uint8Array(0), /: not an ONNX file: the file is empty/],
-      ['truncated', (x) => x.subarray(0, x.length >> 1), /: truncated ONNX: field 7 of ModelProto at byte \d+ declares \d+ bytes but only \d+ remain in the file/],
+      [
+        'truncated',
+        (x) => x.subarray(0, x.length >> 1),
+        /: truncated ONNX: field 7 of ModelProto at byte \d+ declares \d+ bytes but only \d+ remain in the file/,
+      ],
       ['tail-cut', (x) => x.subarray(0, x.length - 3), /: truncated ONNX/],
       ['not-onnx', () => new TextEncoder().encode('{"format": "tinydit-bundle/1"}\n'), /: not an ONNX file/],
     ];
@@ -404,8 +628,15 @@ if (bundle === null) {
         message = (e as Error).message;
       }
       const ok = message.startsWith(source) && pattern.test(message);
-      recordCheck({ id: `contract:reader,fault=${fault}`, check: 'contract', runtime: RUNTIME, status: ok ? 'pass' : 'fail',
-        metrics: { refused: message !== '' }, threshold: { mustMatch: pattern.source }, message: message || `inspectOnnx accepted a ${fault} file` });
+      recordCheck({
+        id: `contract:reader,fault=${fault}`,
+        check: 'contract',
+        runtime: RUNTIME,
+        status: ok ? 'pass' : 'fail',
+        metrics: { refused: message !== '' },
+        threshold: { mustMatch: pattern.source },
+        message: message || `inspectOnnx accepted a ${fault} file`,
+      });
       expect(message, `inspectOnnx accepted a ${fault} file`).not.toBe('');
       expect(message.startsWith(source), message).toBe(true);
       expect(message).toMatch(pattern);
@@ -417,37 +648,52 @@ if (bundle === null) {
       expect(floatVariant, `bundle ${b.dir} has no float (non-quantized) variant; the mutant proofs need one`).toBeDefined();
     });
 
-    it.each(mutants.map((c) => [`aspect=${ASPECT[c.judge]},mutant=${c.mutant},variant=${c.variant}`, c] as const))('%s', async (_name, c) => {
-      const id = `${checkOf(c.judge)}:variant=${c.variant},aspect=${ASPECT[c.judge]},mutant=${c.mutant}`;
-      const base = variantModel(b, c.variant);
-      const source = `${base.source} [mutant ${c.mutant}]`;
-      let bytes: Uint8Array;
-      try {
-        bytes = c.make(base.bytes, base.source);
-      } catch (e) {
-        const message = `cannot build mutant '${c.mutant}' from ${base.source} (the variant itself breaks the contract?): ${(e as Error).message}`;
-        recordCheck({ id, check: checkOf(c.judge), runtime: RUNTIME, status: 'error', metrics: { mutant: c.mutant }, message });
-        throw new Error(message);
-      }
-      const spec = c.manifest ? c.manifest(b).variant(c.variant) : base.spec;
-      const mutated = inspect(c.variant, spec, source, bytes);
-      const judged = judges[c.judge](mutated, c.manifest ? c.manifest(b) : b);
-      const missing = c.names(base).filter((n) => !judged.message.includes(n));
-      const probe = await probeInOrt(bytes, b);
-      const ortProblem = c.ort(probe);
-      const caught = judged.status === 'fail' && missing.length === 0;
-      const metrics: Record<string, Metric> = {
-        mutant: c.mutant, judgeStatus: judged.status, caught, loadsInOrt: probe.loads, ortMaxAbs: probe.maxAbs,
-        ortNonFinite: probe.nonFinite, ortInputs: probe.inputNames.join(',') || null,
-      };
-      const message = !caught
-        ? `the ${ASPECT[c.judge]} check did not reject mutant '${c.mutant}'${missing.length ? ` with a message naming ${missing.map((n) => `"${n}"`).join(', ')}` : ''}: ${judged.status}: ${judged.message}`
-        : ortProblem ?? `rejected: ${judged.message}`;
-      recordCheck({ id, check: checkOf(c.judge), runtime: RUNTIME, status: caught && ortProblem === null ? 'pass' : 'fail', metrics, message });
-      expect(judged.status, `mutant ${c.mutant} passed the ${ASPECT[c.judge]} check: ${judged.message}`).toBe('fail');
-      expect(missing, `the failure message does not name the cause: ${judged.message}`).toEqual([]);
-      expect(ortProblem, `onnxruntime probe of mutant ${c.mutant}`).toBeNull();
-    });
+    it.each(mutants.map((c) => [`aspect=${ASPECT[c.judge]},mutant=${c.mutant},variant=${c.variant}`, c] as const))(
+      '%s',
+      async (_name, c) => {
+        const id = `${checkOf(c.judge)}:variant=${c.variant},aspect=${ASPECT[c.judge]},mutant=${c.mutant}`;
+        const base = variantModel(b, c.variant);
+        const source = `${base.source} [mutant ${c.mutant}]`;
+        let bytes: Uint8Array;
+        try {
+          bytes = c.make(base.bytes, base.source);
+        } catch (e) {
+          const message = `cannot build mutant '${c.mutant}' from ${base.source} (the variant itself breaks the contract?): ${(e as Error).message}`;
+          recordCheck({ id, check: checkOf(c.judge), runtime: RUNTIME, status: 'error', metrics: { mutant: c.mutant }, message });
+          throw new Error(message);
+        }
+        const spec = c.manifest ? c.manifest(b).variant(c.variant) : base.spec;
+        const mutated = inspect(c.variant, spec, source, bytes);
+        const judged = judges[c.judge](mutated, c.manifest ? c.manifest(b) : b);
+        const missing = c.names(base).filter((n) => !judged.message.includes(n));
+        const probe = await probeInOrt(bytes, b);
+        const ortProblem = c.ort(probe);
+        const caught = judged.status === 'fail' && missing.length === 0;
+        const metrics: Record<string, Metric> = {
+          mutant: c.mutant,
+          judgeStatus: judged.status,
+          caught,
+          loadsInOrt: probe.loads,
+          ortMaxAbs: probe.maxAbs,
+          ortNonFinite: probe.nonFinite,
+          ortInputs: probe.inputNames.join(',') || null,
+        };
+        const message = !caught
+          ? `the ${ASPECT[c.judge]} check did not reject mutant '${c.mutant}'${missing.length ? ` with a message naming ${missing.map((n) => `"${n}"`).join(', ')}` : ''}: ${judged.status}: ${judged.message}`
+          : (ortProblem ?? `rejected: ${judged.message}`);
+        recordCheck({
+          id,
+          check: checkOf(c.judge),
+          runtime: RUNTIME,
+          status: caught && ortProblem === null ? 'pass' : 'fail',
+          metrics,
+          message,
+        });
+        expect(judged.status, `mutant ${c.mutant} passed the ${ASPECT[c.judge]} check: ${judged.message}`).toBe('fail');
+        expect(missing, `the failure message does not name the cause: ${judged.message}`).toEqual([]);
+        expect(ortProblem, `onnxruntime probe of mutant ${c.mutant}`).toBeNull();
+      },
+    );
   });
 
   // -------------------------------------------------------------------------------------------------------
@@ -457,21 +703,40 @@ if (bundle === null) {
   const provenanceVerdict = (q: Inspected, from: Inspected, what: string): Verdict & { p: QuantProvenance } => {
     const p = quantProvenance(q, from);
     const metrics: Record<string, Metric> = {
-      quantizedTensors: p.quantizedTensors.length, unmatched: p.unmatched.length, elementsChecked: p.elementsChecked, elementsBeyondHalfStep: p.elementsBeyond,
-      worstHalfSteps: p.worstHalfSteps, worstTensor: p.worstTensor, sharedTensorsCompared: p.sharedCompared, sharedTensorsDiffering: p.sharedDiffering.length,
+      quantizedTensors: p.quantizedTensors.length,
+      unmatched: p.unmatched.length,
+      elementsChecked: p.elementsChecked,
+      elementsBeyondHalfStep: p.elementsBeyond,
+      worstHalfSteps: p.worstHalfSteps,
+      worstTensor: p.worstTensor,
+      sharedTensorsCompared: p.sharedCompared,
+      sharedTensorsDiffering: p.sharedDiffering.length,
     };
     const threshold = { worstHalfSteps: QUANT_HALF_STEP_SLACK, sharedTensorsDiffering: 0 };
     const problems: string[] = [];
     if (p.quantizedTensors.length === 0) problems.push('no quantized weight (MatMulInteger <node>_q<k>_mmi) found to compare');
-    if (p.unmatched.length) problems.push(`${p.unmatched.length} quantized node(s) without their float weight in ${what}: ${p.unmatched.slice(0, 3).join('; ')}`);
+    if (p.unmatched.length)
+      problems.push(`${p.unmatched.length} quantized node(s) without their float weight in ${what}: ${p.unmatched.slice(0, 3).join('; ')}`);
     if (p.elementsBeyond > 0) {
-      const worst = [...p.quantizedTensors].sort((x, y) => y.beyond - x.beyond).slice(0, 3).map((t) => `${t.weight} (${t.beyond}/${t.elements}, worst ${t.worstHalfSteps.toFixed(2)} half-steps)`);
-      problems.push(`${p.elementsBeyond} of ${p.elementsChecked} dequantized weights lie beyond half a quantization step of ${what}'s float weights (worst ${p.worstHalfSteps.toFixed(2)} half-steps in ${p.worstTensor}; allowed ${QUANT_HALF_STEP_SLACK}): quantized from other weights? ${worst.join(', ')}`);
+      const worst = [...p.quantizedTensors]
+        .sort((x, y) => y.beyond - x.beyond)
+        .slice(0, 3)
+        .map((t) => `${t.weight} (${t.beyond}/${t.elements}, worst ${t.worstHalfSteps.toFixed(2)} half-steps)`);
+      problems.push(
+        `${p.elementsBeyond} of ${p.elementsChecked} dequantized weights lie beyond half a quantization step of ${what}'s float weights (worst ${p.worstHalfSteps.toFixed(2)} half-steps in ${p.worstTensor}; allowed ${QUANT_HALF_STEP_SLACK}): quantized from other weights? ${worst.join(', ')}`,
+      );
     }
-    if (p.sharedDiffering.length) problems.push(`${p.sharedDiffering.length} unquantized tensor(s) differ from ${what}'s: ${p.sharedDiffering.slice(0, 5).join(', ')}`);
+    if (p.sharedDiffering.length)
+      problems.push(`${p.sharedDiffering.length} unquantized tensor(s) differ from ${what}'s: ${p.sharedDiffering.slice(0, 5).join(', ')}`);
     return problems.length
       ? { status: 'fail', metrics, threshold, message: `${q.source}: ${problems.join('; ')}`, p }
-      : { status: 'pass', metrics, threshold, p, message: `${q.source}: all ${p.quantizedTensors.length} quantized weights (${p.elementsChecked} elements) within ${p.worstHalfSteps.toFixed(3)} half-steps of ${what}; ${p.sharedCompared} unquantized tensors identical` };
+      : {
+          status: 'pass',
+          metrics,
+          threshold,
+          p,
+          message: `${q.source}: all ${p.quantizedTensors.length} quantized weights (${p.elementsChecked} elements) within ${p.worstHalfSteps.toFixed(3)} half-steps of ${what}; ${p.sharedCompared} unquantized tensors identical`,
+        };
   };
 
   const quantized = b.variantNames.filter((n) => b.variant(n).quantized);
@@ -485,7 +750,15 @@ if (bundle === null) {
         expect.fail(message);
       }
       const v = provenanceVerdict(variantModel(b, variant), variantModel(b, from), `variant ${from} (${b.variant(from).file})`);
-      recordCheck({ id, check: 'weights', runtime: RUNTIME, status: v.status, metrics: v.metrics, threshold: v.threshold!, message: v.message });
+      recordCheck({
+        id,
+        check: 'weights',
+        runtime: RUNTIME,
+        status: v.status,
+        metrics: v.metrics,
+        threshold: v.threshold!,
+        message: v.message,
+      });
       expect(v.status, v.message).toBe('pass');
     });
 
@@ -493,22 +766,46 @@ if (bundle === null) {
     const from = b.variant(variant).quantizedFrom;
     const proofs: Array<[string, (x: Uint8Array, src: string) => Uint8Array]> = [
       // another checkpoint's weights (raw instead of EMA, another export): every float weight x (1 + 1e-3 n)
-      ['float-weights-noise-1e-3', (x, src) => {
-        const info = inspectOnnx(x, src);
-        const noise = seededNoise(11, info.initializers.reduce((k, i) => k + (i.dtype === 'float32' ? i.count : 0), 0));
-        let k = 0;
-        const edits = Object.fromEntries(info.initializers.filter((i) => i.dtype === 'float32' && i.count >= 2).map((i) => [i.name, (d: Float32Array) => {
-          for (let j = 0; j < d.length; j++) d[j] = d[j]! * (1 + 1e-3 * noise[k++ % noise.length]!);
-        }]));
-        return withInitializers(x, edits, src);
-      }],
+      [
+        'float-weights-noise-1e-3',
+        (x, src) => {
+          const info = inspectOnnx(x, src);
+          const noise = seededNoise(
+            11,
+            info.initializers.reduce((k, i) => k + (i.dtype === 'float32' ? i.count : 0), 0),
+          );
+          let k = 0;
+          const edits = Object.fromEntries(
+            info.initializers
+              .filter((i) => i.dtype === 'float32' && i.count >= 2)
+              .map((i) => [
+                i.name,
+                (d: Float32Array) => {
+                  for (let j = 0; j < d.length; j++) d[j] = d[j]! * (1 + 1e-3 * noise[k++ % noise.length]!);
+                },
+              ]),
+          );
+          return withInitializers(x, edits, src);
+        },
+      ],
       // a single weight moved by one quantization step: the check sees one element
-      ['one-weight-one-step', (x, src) => {
-        const q = variantModel(b, variant);
-        const t = quantProvenance(q, variantModel(b, from!)).quantizedTensors[0]!;
-        const name = inspectOnnx(x, src).nodes.find((n) => n.name === t.node)!.inputs[1]!;
-        return withInitializers(x, { [name]: (d: Float32Array) => { d[0] = d[0]! + t.scale; } }, src);
-      }],
+      [
+        'one-weight-one-step',
+        (x, src) => {
+          const q = variantModel(b, variant);
+          const t = quantProvenance(q, variantModel(b, from!)).quantizedTensors[0]!;
+          const name = inspectOnnx(x, src).nodes.find((n) => n.name === t.node)!.inputs[1]!;
+          return withInitializers(
+            x,
+            {
+              [name]: (d: Float32Array) => {
+                d[0] = d[0]! + t.scale;
+              },
+            },
+            src,
+          );
+        },
+      ],
     ];
     it.each(from === undefined ? [] : proofs)('aspect=quantized-from,mutant=%s', (mutant, make) => {
       const base = variantModel(b, from!);
@@ -517,8 +814,14 @@ if (bundle === null) {
       const v = provenanceVerdict(variantModel(b, variant), broken, `${source}`);
       const caught = v.status === 'fail';
       recordCheck({
-        id: `weights:variant=${variant},aspect=quantized-from,mutant=${mutant}`, check: 'weights', runtime: RUNTIME, status: caught ? 'pass' : 'fail',
-        metrics: { ...v.metrics, caught }, message: caught ? `rejected: ${v.message}` : `the quantized-from check passed a quantized model against float weights it was not made from (${mutant}): ${v.message}`,
+        id: `weights:variant=${variant},aspect=quantized-from,mutant=${mutant}`,
+        check: 'weights',
+        runtime: RUNTIME,
+        status: caught ? 'pass' : 'fail',
+        metrics: { ...v.metrics, caught },
+        message: caught
+          ? `rejected: ${v.message}`
+          : `the quantized-from check passed a quantized model against float weights it was not made from (${mutant}): ${v.message}`,
       });
       expect(caught, v.message).toBe(true);
       if (mutant === 'one-weight-one-step') expect(v.p.elementsBeyond, v.message).toBe(1);

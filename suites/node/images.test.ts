@@ -14,26 +14,69 @@ import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bundleDir, reportDir } from '../../harness/config.js';
 import {
-  classify, combineEvaluations, deriveDiversityLimits, deriveFidelityLimits, diversity, evaluateFidelity, fidelityFeatures, fitBreedClassifier,
-  leaveOneOut, MIN_REFERENCE_ACCURACY, pixelDistance, referenceFeatures, relabelPredictions, type FidelityPrediction, type BreedClassifier, type DiversityLimit, type FidelityEvaluation, type FidelityLimits,
+  classify,
+  combineEvaluations,
+  deriveDiversityLimits,
+  deriveFidelityLimits,
+  diversity,
+  evaluateFidelity,
+  fidelityFeatures,
+  fitBreedClassifier,
+  leaveOneOut,
+  MIN_REFERENCE_ACCURACY,
+  pixelDistance,
+  referenceFeatures,
+  relabelPredictions,
+  type FidelityPrediction,
+  type BreedClassifier,
+  type DiversityLimit,
+  type FidelityEvaluation,
+  type FidelityLimits,
   type LabelledImage,
 } from '../../harness/fidelity.js';
 import { tensorToRGBA } from '../../harness/image.js';
 import type { CheckOutcome } from '../../harness/matchers.js';
 import { parseNpy } from '../../harness/npy.js';
-import { compareImages, composeGrid, decodePNG, encodePNG, readPNG, saveComparison, saveEvidence, type RgbaImage } from '../../harness/png.js';
+import {
+  compareImages,
+  composeGrid,
+  decodePNG,
+  encodePNG,
+  readPNG,
+  saveComparison,
+  saveEvidence,
+  type RgbaImage,
+} from '../../harness/png.js';
 import { recordCheck, type Metric } from '../../harness/results.js';
 import { seededNoise } from '../../harness/noise.js';
 import {
-  colourHistogram, deriveDistributionLimits, deriveValidityLimits, distributionCheck, frameScore, HELD_OUT_FOLDS, heldOutReferenceImages,
-  imageFeatures, imageToTensor, overallStd, referenceSetFromNpy,
-  referenceStatistics, rgbaImage, toRGBA, validityGates, type DistributionImage, type DistributionLimits, type GateName, type PixelImage,
-  type ReferenceSet, type ReferenceStatistics, type ValidityLimits, type ValidityResult,
+  colourHistogram,
+  deriveDistributionLimits,
+  deriveValidityLimits,
+  distributionCheck,
+  frameScore,
+  HELD_OUT_FOLDS,
+  heldOutReferenceImages,
+  imageFeatures,
+  imageToTensor,
+  overallStd,
+  referenceSetFromNpy,
+  referenceStatistics,
+  rgbaImage,
+  toRGBA,
+  validityGates,
+  type DistributionImage,
+  type DistributionLimits,
+  type GateName,
+  type PixelImage,
+  type ReferenceSet,
+  type ReferenceStatistics,
+  type ValidityLimits,
+  type ValidityResult,
 } from '../../harness/stats.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Named constants (the only limits not derived from the bundle at run time)
-
 
 /**
  * Smallest per-breed mean pairwise distance (8-bit levels) among the procedural training images of one breed
@@ -56,8 +99,10 @@ const BUNDLE = bundleDir();
 function bundleFile(rel: string): string {
   const p = join(BUNDLE, rel);
   if (!existsSync(p)) {
-    throw new Error(`${p}: missing from the bundle ${BUNDLE}; rebuild it with reference/python/make_bundle.py ` +
-      '(or point TINYDIT_BUNDLE at a complete bundle)');
+    throw new Error(
+      `${p}: missing from the bundle ${BUNDLE}; rebuild it with reference/python/make_bundle.py ` +
+        '(or point TINYDIT_BUNDLE at a complete bundle)',
+    );
   }
   return p;
 }
@@ -84,7 +129,13 @@ interface Manifest {
   breeds: string[];
   contract: { imageSize: number; channels: number };
 }
-interface TrajectoryCase { id: string; seed: number; breed: number; file: string; image: string }
+interface TrajectoryCase {
+  id: string;
+  seed: number;
+  breed: number;
+  file: string;
+  image: string;
+}
 interface GoldenIndex {
   trajectories: { steps: number; cases: TrajectoryCase[] };
   stats: { images: string; seeds: number[] };
@@ -121,8 +172,10 @@ function loadContext(): Context {
   const index = readJson<GoldenIndex>('goldens/index.json');
   const indexPath = join(BUNDLE, 'goldens/index.json');
   if (!index.trajectories?.cases?.length) throw new Error(`${indexPath}: no trajectories.cases; rebuild the bundle's goldens`);
-  if (!index.stats?.images || !Array.isArray(index.stats.seeds)) throw new Error(`${indexPath}: no stats.images/stats.seeds; rebuild the bundle's goldens`);
-  if (!manifest.contract?.imageSize || !Array.isArray(manifest.breeds)) throw new Error(`${join(BUNDLE, 'manifest.json')}: no contract.imageSize or breeds; rebuild the bundle`);
+  if (!index.stats?.images || !Array.isArray(index.stats.seeds))
+    throw new Error(`${indexPath}: no stats.images/stats.seeds; rebuild the bundle's goldens`);
+  if (!manifest.contract?.imageSize || !Array.isArray(manifest.breeds))
+    throw new Error(`${join(BUNDLE, 'manifest.json')}: no contract.imageSize or breeds; rebuild the bundle`);
   const size = manifest.contract.imageSize;
   const breeds = manifest.breeds;
   const steps = index.trajectories.steps;
@@ -130,8 +183,12 @@ function loadContext(): Context {
   const goldens = index.trajectories.cases.map((c) => {
     const traj = readFloat32(join('goldens', c.file), [steps + 1, 3, size, size]);
     return {
-      breed: c.breed, name: breeds[c.breed] ?? String(c.breed), seed: c.seed,
-      initial: traj.slice(0, per), beforeLast: traj.slice((steps - 1) * per, steps * per), final: traj.slice(steps * per),
+      breed: c.breed,
+      name: breeds[c.breed] ?? String(c.breed),
+      seed: c.seed,
+      initial: traj.slice(0, per),
+      beforeLast: traj.slice((steps - 1) * per, steps * per),
+      final: traj.slice(steps * per),
       pngPath: bundleFile(join('goldens', c.image)),
     };
   });
@@ -141,7 +198,10 @@ function loadContext(): Context {
   const feats = referenceFeatures(ref);
   const loo = leaveOneOut(feats, breeds, ref.seeds);
   return {
-    size, breeds, goldens, ref,
+    size,
+    breeds,
+    goldens,
+    ref,
     validity: deriveValidityLimits(ref),
     refStats,
     distribution: deriveDistributionLimits(refStats, ref),
@@ -207,15 +267,36 @@ function gateThresholds(limits: ValidityLimits): Record<string, Metric> {
  * A proof case passes when the check accepts the good input (baseline) and rejects the broken one for the
  * targeted cause. A failing baseline voids the proof: rejecting everything proves nothing.
  */
-function recordProof(id: string, check: string, baseline: CheckOutcome, rejected: boolean, cause: string, message: string,
-  metrics: Record<string, Metric>, threshold?: Record<string, Metric>, artifacts?: string[]): CheckOutcome {
+function recordProof(
+  id: string,
+  check: string,
+  baseline: CheckOutcome,
+  rejected: boolean,
+  cause: string,
+  message: string,
+  metrics: Record<string, Metric>,
+  threshold?: Record<string, Metric>,
+  artifacts?: string[],
+): CheckOutcome {
   const pass = baseline.pass && rejected;
   const outcome = {
     pass,
-    message: !baseline.pass ? `void: the check already fails on the good input (${baseline.message.slice(0, 300)}), so rejecting ${cause} proves nothing` :
-      rejected ? `rejected as expected: ${message}` : `NOT rejected: the check accepted an input broken by ${cause}: ${message}`,
+    message: !baseline.pass
+      ? `void: the check already fails on the good input (${baseline.message.slice(0, 300)}), so rejecting ${cause} proves nothing`
+      : rejected
+        ? `rejected as expected: ${message}`
+        : `NOT rejected: the check accepted an input broken by ${cause}: ${message}`,
   };
-  recordCheck({ id, check, runtime: RUNTIME, status: pass ? 'pass' : 'fail', metrics: { ...metrics, proof: cause, baselinePass: baseline.pass, rejected }, threshold, message: outcome.message, artifacts });
+  recordCheck({
+    id,
+    check,
+    runtime: RUNTIME,
+    status: pass ? 'pass' : 'fail',
+    metrics: { ...metrics, proof: cause, baselinePass: baseline.pass, rejected },
+    threshold,
+    message: outcome.message,
+    artifacts,
+  });
   return outcome;
 }
 
@@ -236,7 +317,14 @@ beforeAll(() => {
     ctx = loadContext();
   } catch (e) {
     loadError = e as Error;
-    recordCheck({ id: `image:bundle=${BUNDLE}`, check: 'image', runtime: RUNTIME, status: 'error', metrics: {}, message: loadError.message });
+    recordCheck({
+      id: `image:bundle=${BUNDLE}`,
+      check: 'image',
+      runtime: RUNTIME,
+      status: 'error',
+      metrics: {},
+      message: loadError.message,
+    });
   }
 });
 
@@ -255,18 +343,34 @@ describe('image: golden trajectories end in their golden PNGs', () => {
       const golden = readPNG(g.pngPath);
       const cmp = compareImages(generated, golden);
       const artifacts = saveComparison(id, generated, golden, cmp.diff);
-      const message = cmp.identical ? 'pixel-identical' :
-        `${cmp.exactDiffPixels} pixels differ (pixelmatch ${cmp.diffPixels}), max channel diff ${cmp.maxChannelDiff} at ` +
-        `(${cmp.worst?.x},${cmp.worst?.y}) channel ${cmp.worst?.channel}: generated ${cmp.worst?.generated}, golden ${cmp.worst?.golden} ` +
-        `(${g.pngPath}); the pixel conversion or the trajectory file disagrees with the producer`;
+      const message = cmp.identical
+        ? 'pixel-identical'
+        : `${cmp.exactDiffPixels} pixels differ (pixelmatch ${cmp.diffPixels}), max channel diff ${cmp.maxChannelDiff} at ` +
+          `(${cmp.worst?.x},${cmp.worst?.y}) channel ${cmp.worst?.channel}: generated ${cmp.worst?.generated}, golden ${cmp.worst?.golden} ` +
+          `(${g.pngPath}); the pixel conversion or the trajectory file disagrees with the producer`;
       recordCheck({
-        id, check: 'image', runtime: RUNTIME, status: cmp.identical ? 'pass' : 'fail',
-        metrics: { diffPixels: cmp.diffPixels, exactDiffPixels: cmp.exactDiffPixels, maxChannelDiff: cmp.maxChannelDiff, meanAbsDiff: cmp.meanAbsDiff },
-        threshold: { diffPixels: 0, exactDiffPixels: 0 }, message, artifacts,
+        id,
+        check: 'image',
+        runtime: RUNTIME,
+        status: cmp.identical ? 'pass' : 'fail',
+        metrics: {
+          diffPixels: cmp.diffPixels,
+          exactDiffPixels: cmp.exactDiffPixels,
+          maxChannelDiff: cmp.maxChannelDiff,
+          meanAbsDiff: cmp.meanAbsDiff,
+        },
+        threshold: { diffPixels: 0, exactDiffPixels: 0 },
+        message,
+        artifacts,
       });
       if (!cmp.identical) failures.push(`${id}: ${message}`);
     }
-    const grid = composeGrid(c.goldens.map((g) => readPNG(g.pngPath)), Math.ceil(c.goldens.length / c.breeds.length), c.breeds.length, { scale: 3, gap: 2 });
+    const grid = composeGrid(
+      c.goldens.map((g) => readPNG(g.pngPath)),
+      Math.ceil(c.goldens.length / c.breeds.length),
+      c.breeds.length,
+      { scale: 3, gap: 2 },
+    );
     saveEvidence('image:goldens', 'grid', grid, 1);
     expect({ pass: failures.length === 0, message: failures.join('\n') }).toPassCheck('image:goldens');
   });
@@ -280,15 +384,32 @@ describe('image: golden trajectories end in their golden PNGs', () => {
     const short = compareImages(toRgba(g.beforeLast, c.size), golden);
     const truncated = toRgba(g.final, c.size);
     for (let i = 0; i < truncated.data.length; i += 4) {
-      for (let ch = 0; ch < 3; ch++) truncated.data[i + ch] = Math.max(0, Math.min(255, Math.floor(((g.final[ch * c.size * c.size + i / 4]! + 1) / 2) * 255)));
+      for (let ch = 0; ch < 3; ch++)
+        truncated.data[i + ch] = Math.max(0, Math.min(255, Math.floor(((g.final[ch * c.size * c.size + i / 4]! + 1) / 2) * 255)));
     }
     const trunc = compareImages(truncated, golden);
-    const o1 = recordProof(`image:${caseLabel(g)},proof=one-step-short`, 'image', baseline, !short.identical, 'a sampler one step short (x_{N-1})',
-      `${short.exactDiffPixels} pixels differ, max ${short.maxChannelDiff}`, { exactDiffPixels: short.exactDiffPixels, maxChannelDiff: short.maxChannelDiff },
-      { exactDiffPixels: 0 }, saveComparison(`image:${caseLabel(g)},proof=one-step-short`, toRgba(g.beforeLast, c.size), golden, short.diff));
-    const o2 = recordProof(`image:${caseLabel(g)},proof=truncating-conversion`, 'image', baseline, !trunc.identical, 'floor() instead of round() in the pixel conversion',
-      `${trunc.exactDiffPixels} pixels differ, max ${trunc.maxChannelDiff}`, { exactDiffPixels: trunc.exactDiffPixels, maxChannelDiff: trunc.maxChannelDiff },
-      { exactDiffPixels: 0 }, saveComparison(`image:${caseLabel(g)},proof=truncating-conversion`, truncated, golden, trunc.diff));
+    const o1 = recordProof(
+      `image:${caseLabel(g)},proof=one-step-short`,
+      'image',
+      baseline,
+      !short.identical,
+      'a sampler one step short (x_{N-1})',
+      `${short.exactDiffPixels} pixels differ, max ${short.maxChannelDiff}`,
+      { exactDiffPixels: short.exactDiffPixels, maxChannelDiff: short.maxChannelDiff },
+      { exactDiffPixels: 0 },
+      saveComparison(`image:${caseLabel(g)},proof=one-step-short`, toRgba(g.beforeLast, c.size), golden, short.diff),
+    );
+    const o2 = recordProof(
+      `image:${caseLabel(g)},proof=truncating-conversion`,
+      'image',
+      baseline,
+      !trunc.identical,
+      'floor() instead of round() in the pixel conversion',
+      `${trunc.exactDiffPixels} pixels differ, max ${trunc.maxChannelDiff}`,
+      { exactDiffPixels: trunc.exactDiffPixels, maxChannelDiff: trunc.maxChannelDiff },
+      { exactDiffPixels: 0 },
+      saveComparison(`image:${caseLabel(g)},proof=truncating-conversion`, truncated, golden, trunc.diff),
+    );
     expect(o1).toPassCheck(`image:${caseLabel(g)},proof=one-step-short`);
     expect(o2).toPassCheck(`image:${caseLabel(g)},proof=truncating-conversion`);
   });
@@ -300,9 +421,19 @@ describe('stats: validity gates', () => {
     const bad = c.validity.limits.filter((l) => !l.derived);
     for (const l of c.validity.limits) {
       recordCheck({
-        id: `stats:limit=${l.gate}`, check: 'stats', runtime: RUNTIME, status: l.derived ? 'pass' : 'fail',
-        metrics: { referenceExtreme: l.referenceExtreme, anchor: l.anchor, limit: l.limit, references: c.validity.referenceCount, noiseImages: c.validity.noiseCount },
-        threshold: { [`${l.gate}.${l.kind}`]: l.limit }, message: l.derivation,
+        id: `stats:limit=${l.gate}`,
+        check: 'stats',
+        runtime: RUNTIME,
+        status: l.derived ? 'pass' : 'fail',
+        metrics: {
+          referenceExtreme: l.referenceExtreme,
+          anchor: l.anchor,
+          limit: l.limit,
+          references: c.validity.referenceCount,
+          noiseImages: c.validity.noiseCount,
+        },
+        threshold: { [`${l.gate}.${l.kind}`]: l.limit },
+        message: l.derivation,
       });
     }
     expect({ pass: bad.length === 0, message: bad.map((l) => `${l.gate}: ${l.derivation}`).join('\n') }).toPassCheck('stats:limits');
@@ -314,7 +445,15 @@ describe('stats: validity gates', () => {
     for (const g of c.goldens) {
       const id = `stats:gates,${caseLabel(g)}`;
       const r = validityGates(pixels(g.final, c.size), c.validity, g.final);
-      recordCheck({ id, check: 'stats', runtime: RUNTIME, status: r.pass ? 'pass' : 'fail', metrics: gateMetrics(r), threshold: gateThresholds(c.validity), message: r.pass ? 'all gates pass' : r.failures.join('; ') });
+      recordCheck({
+        id,
+        check: 'stats',
+        runtime: RUNTIME,
+        status: r.pass ? 'pass' : 'fail',
+        metrics: gateMetrics(r),
+        threshold: gateThresholds(c.validity),
+        message: r.pass ? 'all gates pass' : r.failures.join('; '),
+      });
       if (!r.pass) failures.push(`${id}: ${r.failures.join('; ')}`);
     }
     expect({ pass: failures.length === 0, message: failures.join('\n') }).toPassCheck('stats:gates,set=goldens');
@@ -322,18 +461,44 @@ describe('stats: validity gates', () => {
 
   const proofs: Array<{ name: string; gates: GateName[]; cause: string; make: (g: GoldenImage, size: number) => Float32Array }> = [
     // the anchor of the noise gates: each of the three must reject it on its own
-    { name: 'pure-noise', gates: ['highFrequency', 'saturation', 'clipping'], cause: 'a zero-velocity model (x0 = x1 training bug): the sampler returns its input noise', make: (g) => g.initial },
+    {
+      name: 'pure-noise',
+      gates: ['highFrequency', 'saturation', 'clipping'],
+      cause: 'a zero-velocity model (x0 = x1 training bug): the sampler returns its input noise',
+      make: (g) => g.initial,
+    },
     { name: 'all-black', gates: ['notConstant'], cause: 'an all-black output', make: (g) => new Float32Array(g.final.length).fill(-1) },
-    { name: 'constant-grey', gates: ['notConstant'], cause: 'a constant output (velocity exactly cancels)', make: (g) => new Float32Array(g.final.length).fill(0) },
+    {
+      name: 'constant-grey',
+      gates: ['notConstant'],
+      cause: 'a constant output (velocity exactly cancels)',
+      make: (g) => new Float32Array(g.final.length).fill(0),
+    },
     { name: 'black-frame', gates: ['noFrame'], cause: 'a black frame (padding / unpatchify bug)', make: (g, s) => blackFrame(g.final, s) },
-    { name: 'range-x10', gates: ['clipping'], cause: 'values ten times too large (a diverging sampler)', make: (g) => g.final.map((v) => v * 10) },
-    { name: 'nan', gates: ['finite'], cause: 'a NaN in the state', make: (g) => { const x = Float32Array.from(g.final); x[17] = NaN; return x; } },
+    {
+      name: 'range-x10',
+      gates: ['clipping'],
+      cause: 'values ten times too large (a diverging sampler)',
+      make: (g) => g.final.map((v) => v * 10),
+    },
+    {
+      name: 'nan',
+      gates: ['finite'],
+      cause: 'a NaN in the state',
+      make: (g) => {
+        const x = Float32Array.from(g.final);
+        x[17] = NaN;
+        return x;
+      },
+    },
   ];
   for (const p of proofs) {
     it(`proof: ${p.name} fails the ${p.gates.join(', ')} gate${p.gates.length > 1 ? 's' : ''} on every golden image`, () => {
       const c = context();
       const id = `stats:gate=${p.gates.join('+')},set=goldens,proof=${p.name}`;
-      const goodFailures = c.goldens.flatMap((g) => validityGates(pixels(g.final, c.size), c.validity, g.final).failures.map((f) => `${caseLabel(g)}: ${f}`));
+      const goodFailures = c.goldens.flatMap((g) =>
+        validityGates(pixels(g.final, c.size), c.validity, g.final).failures.map((f) => `${caseLabel(g)}: ${f}`),
+      );
       const missed: string[] = [];
       const worst: Record<string, number> = {};
       for (const g of c.goldens) {
@@ -341,15 +506,30 @@ describe('stats: validity gates', () => {
         const r = validityGates(pixels(x, c.size), c.validity, x);
         for (const gate of p.gates) {
           const hit = r.gates.find((gr) => gr.gate === gate);
-          if (!hit || hit.pass) missed.push(`${caseLabel(g)}: ${gate} ${hit ? `${hit.value.toFixed(4)} vs limit ${hit.limit.toFixed(4)}` : 'not evaluated'}`);
+          if (!hit || hit.pass)
+            missed.push(`${caseLabel(g)}: ${gate} ${hit ? `${hit.value.toFixed(4)} vs limit ${hit.limit.toFixed(4)}` : 'not evaluated'}`);
           // the broken value nearest its limit, to show the margin
-          if (hit) worst[gate] = hit.kind === 'max' ? Math.min(worst[gate] ?? Infinity, hit.value) : Math.max(worst[gate] ?? -Infinity, hit.value);
+          if (hit)
+            worst[gate] = hit.kind === 'max' ? Math.min(worst[gate] ?? Infinity, hit.value) : Math.max(worst[gate] ?? -Infinity, hit.value);
         }
       }
-      const o = recordProof(id, 'stats', { pass: goodFailures.length === 0, message: goodFailures.slice(0, 3).join('; ') }, missed.length === 0, p.cause,
-        missed.length === 0 ? `all ${c.goldens.length} broken images rejected by ${p.gates.join(', ')}` : `${missed.length} misses: ${missed.slice(0, 4).join('; ')}`,
-        { images: c.goldens.length, misses: missed.length, ...Object.fromEntries(Object.entries(worst).map(([k, v]) => [`nearest.${k}`, v])) },
-        gateThresholds(c.validity), [saveEvidence(id, 'example', toRgba(p.make(c.goldens[0]!, c.size), c.size))]);
+      const o = recordProof(
+        id,
+        'stats',
+        { pass: goodFailures.length === 0, message: goodFailures.slice(0, 3).join('; ') },
+        missed.length === 0,
+        p.cause,
+        missed.length === 0
+          ? `all ${c.goldens.length} broken images rejected by ${p.gates.join(', ')}`
+          : `${missed.length} misses: ${missed.slice(0, 4).join('; ')}`,
+        {
+          images: c.goldens.length,
+          misses: missed.length,
+          ...Object.fromEntries(Object.entries(worst).map(([k, v]) => [`nearest.${k}`, v])),
+        },
+        gateThresholds(c.validity),
+        [saveEvidence(id, 'example', toRgba(p.make(c.goldens[0]!, c.size), c.size))],
+      );
       expect(o).toPassCheck(id);
     });
   }
@@ -358,7 +538,10 @@ describe('stats: validity gates', () => {
 describe('stats: distribution against the per-breed reference', () => {
   function goldenSet(c: Context, edit: StateEdit | null): DistributionImage[] {
     return c.goldens.map((g) => ({
-      breed: g.breed, seed: g.seed, label: caseLabel(g), features: imageFeatures(pixels(edit ? edit(g.final, c.size) : g.final, c.size)),
+      breed: g.breed,
+      seed: g.seed,
+      label: caseLabel(g),
+      features: imageFeatures(pixels(edit ? edit(g.final, c.size) : g.final, c.size)),
     }));
   }
   function check(c: Context, edit: StateEdit | null): ReturnType<typeof distributionCheck> {
@@ -373,20 +556,37 @@ describe('stats: distribution against the per-breed reference', () => {
     return distributionCheck([...goldenSet(c, edit), ...heldOut], c.refStats, c.distribution);
   }
 
-  it('golden images (held-out seeds) are within their breeds\' reference distribution', () => {
+  it("golden images (held-out seeds) are within their breeds' reference distribution", () => {
     const c = context();
     const r = check(c, null);
     for (const im of r.images) {
       recordCheck({
-        id: `stats:distribution,${im.label}`, check: 'stats', runtime: RUNTIME, status: im.pass ? 'pass' : 'fail',
-        metrics: { worstFeature: im.worstFeature, worstZ: im.worstZ, ...Object.fromEntries(Object.entries(im.z).map(([k, v]) => [`z.${k}`, v])) },
-        threshold: Object.fromEntries(Object.entries(c.distribution.imageZLimit).map(([k, v]) => [`absZ.${k}`, v])), message: c.distribution.derivation,
+        id: `stats:distribution,${im.label}`,
+        check: 'stats',
+        runtime: RUNTIME,
+        status: im.pass ? 'pass' : 'fail',
+        metrics: {
+          worstFeature: im.worstFeature,
+          worstZ: im.worstZ,
+          ...Object.fromEntries(Object.entries(im.z).map(([k, v]) => [`z.${k}`, v])),
+        },
+        threshold: Object.fromEntries(Object.entries(c.distribution.imageZLimit).map(([k, v]) => [`absZ.${k}`, v])),
+        message: c.distribution.derivation,
       });
     }
     const worstShift = r.shifts.reduce((a, s) => (Math.abs(s.meanZ) / s.limit > Math.abs(a.meanZ) / a.limit ? s : a));
     recordCheck({
-      id: 'stats:distribution,set=goldens', check: 'stats', runtime: RUNTIME, status: r.pass ? 'pass' : 'fail',
-      metrics: { images: r.images.length, seeds: r.seedGroups, worstShiftFeature: worstShift.feature, worstShiftMeanZ: worstShift.meanZ, ...Object.fromEntries(r.shifts.map((s) => [`meanZ.${s.feature}`, s.meanZ])) },
+      id: 'stats:distribution,set=goldens',
+      check: 'stats',
+      runtime: RUNTIME,
+      status: r.pass ? 'pass' : 'fail',
+      metrics: {
+        images: r.images.length,
+        seeds: r.seedGroups,
+        worstShiftFeature: worstShift.feature,
+        worstShiftMeanZ: worstShift.meanZ,
+        ...Object.fromEntries(r.shifts.map((s) => [`meanZ.${s.feature}`, s.meanZ])),
+      },
       threshold: Object.fromEntries(r.shifts.map((sh) => [`shift.${sh.feature}`, sh.limit])),
       message: r.pass ? c.distribution.derivation : r.failures.join('; '),
     });
@@ -401,8 +601,18 @@ describe('stats: distribution against the per-breed reference', () => {
     const worstShift = r.shifts.reduce((a, s) => (Math.abs(s.meanZ) / s.limit > Math.abs(a.meanZ) / a.limit ? s : a));
     const id = 'stats:distribution,set=goldens+held-out-reference';
     recordCheck({
-      id, check: 'stats', runtime: RUNTIME, status: r.pass ? 'pass' : 'fail',
-      metrics: { images: r.images.length, seeds: r.seedGroups, folds: HELD_OUT_FOLDS, imagesOutside: r.images.filter((i) => !i.pass).length, worstShiftFeature: worstShift.feature, worstShiftMeanZ: worstShift.meanZ },
+      id,
+      check: 'stats',
+      runtime: RUNTIME,
+      status: r.pass ? 'pass' : 'fail',
+      metrics: {
+        images: r.images.length,
+        seeds: r.seedGroups,
+        folds: HELD_OUT_FOLDS,
+        imagesOutside: r.images.filter((i) => !i.pass).length,
+        worstShiftFeature: worstShift.feature,
+        worstShiftMeanZ: worstShift.meanZ,
+      },
       threshold: Object.fromEntries(r.shifts.map((sh) => [`shift.${sh.feature}`, sh.limit])),
       message: r.pass ? c.distribution.derivation : r.failures.slice(0, 6).join('; '),
     });
@@ -422,9 +632,23 @@ describe('stats: distribution against the per-breed reference', () => {
       // the goldens alone (two seeds): recorded to show how much the small set sees
       const small = check(c, p.edit);
       const worst = r.shifts.reduce((a, s) => (Math.abs(s.meanZ) / s.limit > Math.abs(a.meanZ) / a.limit ? s : a));
-      const o = recordProof(id, 'stats', { pass: good.pass, message: good.failures.slice(0, 4).join('; ') }, !r.pass, p.cause, r.failures.slice(0, 4).join('; ') || 'distribution accepted',
-        { failures: r.failures.length, seeds: r.seedGroups, worstShiftFeature: worst.feature, worstShiftMeanZ: worst.meanZ, goldensAloneRejected: !small.pass }, { [`shift.${worst.feature}`]: worst.limit },
-        [saveEvidence(id, 'example', toRgba(p.edit(c.goldens[0]!.final, c.size), c.size))]);
+      const o = recordProof(
+        id,
+        'stats',
+        { pass: good.pass, message: good.failures.slice(0, 4).join('; ') },
+        !r.pass,
+        p.cause,
+        r.failures.slice(0, 4).join('; ') || 'distribution accepted',
+        {
+          failures: r.failures.length,
+          seeds: r.seedGroups,
+          worstShiftFeature: worst.feature,
+          worstShiftMeanZ: worst.meanZ,
+          goldensAloneRejected: !small.pass,
+        },
+        { [`shift.${worst.feature}`]: worst.limit },
+        [saveEvidence(id, 'example', toRgba(p.edit(c.goldens[0]!.final, c.size), c.size))],
+      );
       expect(o).toPassCheck(id);
     });
   }
@@ -438,12 +662,22 @@ describe('stats: distribution against the per-breed reference', () => {
     const f = evaluateFidelity(c.classifier, goldenItems(c, swapRB), c.fidelity.rankLimit);
     const fid = fidelityVerdict(c, f);
     // a check counts only where it accepts the good images
-    const baseline = { pass: goodDist.pass || goodFid.pass, message: `distribution: ${goodDist.failures.join('; ')}; fidelity: ${goodFid.message}` };
+    const baseline = {
+      pass: goodDist.pass || goodFid.pass,
+      message: `distribution: ${goodDist.failures.join('; ')}; fidelity: ${goodFid.message}`,
+    };
     const caught = (goodDist.pass && !r.pass) || (goodFid.pass && !fid.pass);
-    const o = recordProof(id, 'stats', baseline, caught, 'red and blue channels swapped (BGR)',
+    const o = recordProof(
+      id,
+      'stats',
+      baseline,
+      caught,
+      'red and blue channels swapped (BGR)',
       `distribution: ${r.pass ? 'accepted' : r.failures.slice(0, 3).join('; ')}; fidelity: ${fid.pass ? 'accepted' : fid.message}`,
       { distributionRejected: goodDist.pass && !r.pass, fidelityRejected: goodFid.pass && !fid.pass, fidelityAccuracy: f.accuracy },
-      { minAccuracy: c.fidelity.minAccuracy(f.n) }, [saveEvidence(id, 'example', toRgba(swapRB(c.goldens[0]!.final, c.size), c.size))]);
+      { minAccuracy: c.fidelity.minAccuracy(f.n) },
+      [saveEvidence(id, 'example', toRgba(swapRB(c.goldens[0]!.final, c.size), c.size))],
+    );
     expect(o).toPassCheck(id);
   });
 });
@@ -455,14 +689,19 @@ function goldenItems(c: Context, edit?: StateEdit): LabelledImage[] {
 /** Accuracy and per-breed verdict of a labelled set; void (failing) when the reference set does not separate breeds. */
 function fidelityVerdict(c: Context, e: FidelityEvaluation): CheckOutcome {
   if (!(c.loo.accuracy >= MIN_REFERENCE_ACCURACY)) {
-    return { pass: false, message: `no valid classifier: the reference set's leave-one-out accuracy ${c.loo.accuracy.toFixed(3)} < ${MIN_REFERENCE_ACCURACY.toFixed(3)} (breed-blind reference model)` };
+    return {
+      pass: false,
+      message: `no valid classifier: the reference set's leave-one-out accuracy ${c.loo.accuracy.toFixed(3)} < ${MIN_REFERENCE_ACCURACY.toFixed(3)} (breed-blind reference model)`,
+    };
   }
   const minAcc = c.fidelity.minAccuracy(e.n);
   const msgs: string[] = [];
   if (!(e.accuracy >= minAcc)) msgs.push(`accuracy ${e.accuracy.toFixed(3)} < ${minAcc.toFixed(3)} (${c.fidelity.derivation})`);
   for (const b of e.perBreed) {
     if (b.n > 0 && b.topRankCount * 2 < b.n) {
-      msgs.push(`${b.name}: ${b.topRankCount} of ${b.n} images rank ${b.name} within ${c.fidelity.rankLimit} (mostly classified as ${b.predictedAs})`);
+      msgs.push(
+        `${b.name}: ${b.topRankCount} of ${b.n} images rank ${b.name} within ${c.fidelity.rankLimit} (mostly classified as ${b.predictedAs})`,
+      );
     }
   }
   return { pass: msgs.length === 0, message: msgs.join('; ') };
@@ -472,22 +711,37 @@ describe('fidelity: the breed asked for is the breed drawn', () => {
   it(`the reference set is breed-distinguishable (leave-one-out accuracy >= ${MIN_REFERENCE_ACCURACY.toFixed(3)})`, () => {
     const c = context();
     const pass = c.loo.accuracy >= MIN_REFERENCE_ACCURACY;
-    const confusion = writeReportJson('fidelity-reference-confusion.json', { breeds: c.breeds, confusion: c.loo.confusion, perBreed: c.loo.perBreed });
+    const confusion = writeReportJson('fidelity-reference-confusion.json', {
+      breeds: c.breeds,
+      confusion: c.loo.confusion,
+      perBreed: c.loo.perBreed,
+    });
     // the reference images as the classifier sees them: one row per breed, the first REFERENCE_GRID_SEEDS seeds
     const cols = Math.min(REFERENCE_GRID_SEEDS, c.ref.seeds.length);
     const tiles = c.ref.images.flatMap((row) => row.slice(0, cols).map((im) => ({ width: im.width, height: im.height, data: toRGBA(im) })));
     const grid = saveEvidence('fidelity:set=reference', 'grid', composeGrid(tiles, c.breeds.length, cols, { scale: 3, gap: 2 }), 1);
     recordCheck({
-      id: 'fidelity:set=reference,method=leave-one-out', check: 'fidelity', runtime: RUNTIME, status: pass ? 'pass' : 'fail',
-      metrics: { accuracy: c.loo.accuracy, n: c.loo.n, rankLimit: c.fidelity.rankLimit, ...Object.fromEntries(c.loo.perBreed.map((b) => [`recall.${b.name}`, b.recall])) },
+      id: 'fidelity:set=reference,method=leave-one-out',
+      check: 'fidelity',
+      runtime: RUNTIME,
+      status: pass ? 'pass' : 'fail',
+      metrics: {
+        accuracy: c.loo.accuracy,
+        n: c.loo.n,
+        rankLimit: c.fidelity.rankLimit,
+        ...Object.fromEntries(c.loo.perBreed.map((b) => [`recall.${b.name}`, b.recall])),
+      },
       threshold: { minAccuracy: MIN_REFERENCE_ACCURACY },
-      message: pass ? `leave-one-out accuracy ${c.loo.accuracy.toFixed(3)} over ${c.loo.n} reference images` :
-        `leave-one-out accuracy ${c.loo.accuracy.toFixed(3)} < ${MIN_REFERENCE_ACCURACY.toFixed(3)}: the reference model's own samples do not show their breed ` +
-        '(a breed-blind generator: labels never reached training, or an undertrained checkpoint); retrain before judging exports',
+      message: pass
+        ? `leave-one-out accuracy ${c.loo.accuracy.toFixed(3)} over ${c.loo.n} reference images`
+        : `leave-one-out accuracy ${c.loo.accuracy.toFixed(3)} < ${MIN_REFERENCE_ACCURACY.toFixed(3)}: the reference model's own samples do not show their breed ` +
+          '(a breed-blind generator: labels never reached training, or an undertrained checkpoint); retrain before judging exports',
       artifacts: [confusion, grid],
     });
-    expect({ pass, message: `leave-one-out accuracy ${c.loo.accuracy.toFixed(3)} < ${MIN_REFERENCE_ACCURACY.toFixed(3)}; per breed: ${c.loo.perBreed.map((b) => `${b.name} ${b.recall.toFixed(2)}`).join(', ')}` })
-      .toPassCheck('fidelity:set=reference,method=leave-one-out');
+    expect({
+      pass,
+      message: `leave-one-out accuracy ${c.loo.accuracy.toFixed(3)} < ${MIN_REFERENCE_ACCURACY.toFixed(3)}; per breed: ${c.loo.perBreed.map((b) => `${b.name} ${b.recall.toFixed(2)}`).join(', ')}`,
+    }).toPassCheck('fidelity:set=reference,method=leave-one-out');
   });
 
   it('golden images (held-out seeds 7, 42) are recognised as their breed', () => {
@@ -497,17 +751,38 @@ describe('fidelity: the breed asked for is the breed drawn', () => {
     for (const b of e.perBreed) {
       const ok = b.topRankCount * 2 >= b.n;
       recordCheck({
-        id: `fidelity:breed=${b.name},set=goldens`, check: 'fidelity', runtime: RUNTIME, status: ok ? 'pass' : 'fail',
-        metrics: { n: b.n, correct: b.correct, withinRank: b.topRankCount, predictedAs: b.predictedAs, ranks: e.predictions.filter((p) => p.breed === b.breed).map((p) => p.rank).join(' ') },
+        id: `fidelity:breed=${b.name},set=goldens`,
+        check: 'fidelity',
+        runtime: RUNTIME,
+        status: ok ? 'pass' : 'fail',
+        metrics: {
+          n: b.n,
+          correct: b.correct,
+          withinRank: b.topRankCount,
+          predictedAs: b.predictedAs,
+          ranks: e.predictions
+            .filter((p) => p.breed === b.breed)
+            .map((p) => p.rank)
+            .join(' '),
+        },
         threshold: { rankLimit: c.fidelity.rankLimit, minWithinRank: Math.ceil(b.n / 2) },
         message: ok ? `${b.correct}/${b.n} classified ${b.name}` : `${b.name} images look like ${b.predictedAs}`,
       });
     }
-    const confusion = writeReportJson('fidelity-goldens-confusion.json', { breeds: c.breeds, confusion: e.confusion, predictions: e.predictions });
+    const confusion = writeReportJson('fidelity-goldens-confusion.json', {
+      breeds: c.breeds,
+      confusion: e.confusion,
+      predictions: e.predictions,
+    });
     recordCheck({
-      id: 'fidelity:set=goldens', check: 'fidelity', runtime: RUNTIME, status: v.pass ? 'pass' : 'fail',
+      id: 'fidelity:set=goldens',
+      check: 'fidelity',
+      runtime: RUNTIME,
+      status: v.pass ? 'pass' : 'fail',
       metrics: { accuracy: e.accuracy, n: e.n, referenceAccuracy: c.fidelity.referenceAccuracy },
-      threshold: { minAccuracy: c.fidelity.minAccuracy(e.n), rankLimit: c.fidelity.rankLimit }, message: v.pass ? c.fidelity.derivation : v.message, artifacts: [confusion],
+      threshold: { minAccuracy: c.fidelity.minAccuracy(e.n), rankLimit: c.fidelity.rankLimit },
+      message: v.pass ? c.fidelity.derivation : v.message,
+      artifacts: [confusion],
     });
     expect(v).toPassCheck('fidelity:set=goldens');
   });
@@ -528,8 +803,15 @@ describe('fidelity: the breed asked for is the breed drawn', () => {
     const e = wideFidelity(c, evaluateFidelity(c.classifier, goldenItems(c), c.fidelity.rankLimit), (p) => [p.breed]);
     const v = fidelityVerdict(c, e);
     const id = 'fidelity:set=goldens+leave-one-out-reference';
-    recordCheck({ id, check: 'fidelity', runtime: RUNTIME, status: v.pass ? 'pass' : 'fail', metrics: { accuracy: e.accuracy, n: e.n },
-      threshold: { minAccuracy: c.fidelity.minAccuracy(e.n), rankLimit: c.fidelity.rankLimit }, message: v.pass ? c.fidelity.derivation : v.message });
+    recordCheck({
+      id,
+      check: 'fidelity',
+      runtime: RUNTIME,
+      status: v.pass ? 'pass' : 'fail',
+      metrics: { accuracy: e.accuracy, n: e.n },
+      threshold: { minAccuracy: c.fidelity.minAccuracy(e.n), rankLimit: c.fidelity.rankLimit },
+      message: v.pass ? c.fidelity.derivation : v.message,
+    });
     expect(v).toPassCheck(id);
   });
 
@@ -538,32 +820,70 @@ describe('fidelity: the breed asked for is the breed drawn', () => {
     const [a, b] = [c.breeds.indexOf('Bombay'), c.breeds.indexOf('Siamese')];
     const swap = (k: number): number => (k === a ? b : k === b ? a : k);
     const goldens = evaluateFidelity(c.classifier, goldenItems(c), c.fidelity.rankLimit);
-    const good = fidelityVerdict(c, wideFidelity(c, goldens, (p) => [p.breed]));
-    const swappedGoldens = evaluateFidelity(c.classifier, goldenItems(c).map((it) => ({ ...it, breed: swap(it.breed) })), c.fidelity.rankLimit);
+    const good = fidelityVerdict(
+      c,
+      wideFidelity(c, goldens, (p) => [p.breed]),
+    );
+    const swappedGoldens = evaluateFidelity(
+      c.classifier,
+      goldenItems(c).map((it) => ({ ...it, breed: swap(it.breed) })),
+      c.fidelity.rankLimit,
+    );
     const e = wideFidelity(c, swappedGoldens, (p) => [swap(p.breed)]);
     const v = fidelityVerdict(c, e);
     const named = v.message.includes('Bombay:') || v.message.includes('Siamese:');
     const small = fidelityVerdict(c, swappedGoldens);
     const id = 'fidelity:set=goldens+leave-one-out-reference,proof=breed-swap-Bombay-Siamese';
-    const perBreed = (name: string): string => { const r = e.perBreed.find((x) => x.name === name)!; return `${r.topRankCount}/${r.n}`; };
-    const o = recordProof(id, 'fidelity', good, !v.pass && named, 'breed labels 3 and 10 swapped', v.message || 'accepted',
-      { accuracy: e.accuracy, n: e.n, bombayWithinRank: perBreed('Bombay'), siameseWithinRank: perBreed('Siamese'), goldensAloneRejected: !small.pass },
-      { minAccuracy: c.fidelity.minAccuracy(e.n), rankLimit: c.fidelity.rankLimit });
+    const perBreed = (name: string): string => {
+      const r = e.perBreed.find((x) => x.name === name)!;
+      return `${r.topRankCount}/${r.n}`;
+    };
+    const o = recordProof(
+      id,
+      'fidelity',
+      good,
+      !v.pass && named,
+      'breed labels 3 and 10 swapped',
+      v.message || 'accepted',
+      {
+        accuracy: e.accuracy,
+        n: e.n,
+        bombayWithinRank: perBreed('Bombay'),
+        siameseWithinRank: perBreed('Siamese'),
+        goldensAloneRejected: !small.pass,
+      },
+      { minAccuracy: c.fidelity.minAccuracy(e.n), rankLimit: c.fidelity.rankLimit },
+    );
     expect(o).toPassCheck(id);
   });
 
   it('proof: a breed-blind generator (every label drawn as Abyssinian) is caught', () => {
     const c = context();
     const bySeed = new Map(c.goldens.filter((g) => g.breed === 0).map((g) => [g.seed, g]));
-    const blindGoldens = evaluateFidelity(c.classifier, c.goldens.map((g) => ({ image: pixels(bySeed.get(g.seed)!.final, c.size), breed: g.breed, label: caseLabel(g) })), c.fidelity.rankLimit);
-    const good = fidelityVerdict(c, wideFidelity(c, evaluateFidelity(c.classifier, goldenItems(c), c.fidelity.rankLimit), (p) => [p.breed]));
+    const blindGoldens = evaluateFidelity(
+      c.classifier,
+      c.goldens.map((g) => ({ image: pixels(bySeed.get(g.seed)!.final, c.size), breed: g.breed, label: caseLabel(g) })),
+      c.fidelity.rankLimit,
+    );
+    const good = fidelityVerdict(
+      c,
+      wideFidelity(c, evaluateFidelity(c.classifier, goldenItems(c), c.fidelity.rankLimit), (p) => [p.breed]),
+    );
     // each Abyssinian reference image stands for every breed asked for at its seed
     const e = wideFidelity(c, blindGoldens, (p) => (p.breed === 0 ? c.breeds.map((_, k) => k) : []));
     const v = fidelityVerdict(c, e);
     const small = fidelityVerdict(c, blindGoldens);
     const id = 'fidelity:set=goldens+leave-one-out-reference,proof=breed-blind';
-    const o = recordProof(id, 'fidelity', good, !v.pass, 'breed labels ignored (the ORIGIN #3 loader bug)', v.message.slice(0, 400) || 'accepted',
-      { accuracy: e.accuracy, n: e.n, goldensAloneRejected: !small.pass }, { minAccuracy: c.fidelity.minAccuracy(e.n) });
+    const o = recordProof(
+      id,
+      'fidelity',
+      good,
+      !v.pass,
+      'breed labels ignored (the ORIGIN #3 loader bug)',
+      v.message.slice(0, 400) || 'accepted',
+      { accuracy: e.accuracy, n: e.n, goldensAloneRejected: !small.pass },
+      { minAccuracy: c.fidelity.minAccuracy(e.n) },
+    );
     expect(o).toPassCheck(id);
   });
 });
@@ -575,20 +895,37 @@ describe('diversity: seeds of one breed give different images', () => {
     const bad = c.diversity.filter((d) => !(d.referenceMean >= anchor));
     for (const d of c.diversity) {
       recordCheck({
-        id: `diversity:breed=${d.name},set=reference`, check: 'diversity', runtime: RUNTIME, status: d.referenceMean >= anchor ? 'pass' : 'fail',
-        metrics: { meanPairwise: d.referenceMean, minPairwise: d.referenceMin }, threshold: { minMeanPairwise: anchor },
+        id: `diversity:breed=${d.name},set=reference`,
+        check: 'diversity',
+        runtime: RUNTIME,
+        status: d.referenceMean >= anchor ? 'pass' : 'fail',
+        metrics: { meanPairwise: d.referenceMean, minPairwise: d.referenceMin },
+        threshold: { minMeanPairwise: anchor },
         message: `${DIVERSITY_ANCHOR_FRACTION} x the training set's least varied breed (${TRAINING_SET_MIN_MEAN_PAIRWISE} levels)`,
       });
     }
-    expect({ pass: bad.length === 0, message: bad.map((d) => `${d.name}: reference mean pairwise ${d.referenceMean.toFixed(2)} < ${anchor.toFixed(2)} (collapsed reference model)`).join('; ') })
-      .toPassCheck('diversity:set=reference');
+    expect({
+      pass: bad.length === 0,
+      message: bad
+        .map((d) => `${d.name}: reference mean pairwise ${d.referenceMean.toFixed(2)} < ${anchor.toFixed(2)} (collapsed reference model)`)
+        .join('; '),
+    }).toPassCheck('diversity:set=reference');
   });
 
-  function breedDiversity(c: Context, images: (g: GoldenImage) => Float32Array): Array<{ name: string; value: number; limit: number; pass: boolean; seeds: string }> {
+  function breedDiversity(
+    c: Context,
+    images: (g: GoldenImage) => Float32Array,
+  ): Array<{ name: string; value: number; limit: number; pass: boolean; seeds: string }> {
     return c.diversity.map((lim) => {
       const mine = c.goldens.filter((g) => g.breed === lim.breed);
       const d = diversity(mine.map((g) => pixels(images(g), c.size)));
-      return { name: lim.name, value: d.meanPairwise, limit: lim.limit, pass: mine.length >= 2 && d.meanPairwise >= lim.limit, seeds: mine.map((g) => g.seed).join('+') };
+      return {
+        name: lim.name,
+        value: d.meanPairwise,
+        limit: lim.limit,
+        pass: mine.length >= 2 && d.meanPairwise >= lim.limit,
+        seeds: mine.map((g) => g.seed).join('+'),
+      };
     });
   }
 
@@ -597,14 +934,22 @@ describe('diversity: seeds of one breed give different images', () => {
     const rows = breedDiversity(c, (g) => g.final);
     for (const r of rows) {
       recordCheck({
-        id: `diversity:breed=${r.name},seeds=${r.seeds}`, check: 'diversity', runtime: RUNTIME, status: r.pass ? 'pass' : 'fail',
-        metrics: { meanPairwise: r.value }, threshold: { minMeanPairwise: r.limit },
+        id: `diversity:breed=${r.name},seeds=${r.seeds}`,
+        check: 'diversity',
+        runtime: RUNTIME,
+        status: r.pass ? 'pass' : 'fail',
+        metrics: { meanPairwise: r.value },
+        threshold: { minMeanPairwise: r.limit },
         message: c.diversity.find((d) => d.name === r.name)!.derivation,
       });
     }
     const bad = rows.filter((r) => !r.pass);
-    expect({ pass: bad.length === 0, message: bad.map((r) => `${r.name}: mean pairwise ${r.value.toFixed(2)} < ${r.limit.toFixed(2)} (seeds ${r.seeds} give near-identical images)`).join('; ') })
-      .toPassCheck('diversity:set=goldens');
+    expect({
+      pass: bad.length === 0,
+      message: bad
+        .map((r) => `${r.name}: mean pairwise ${r.value.toFixed(2)} < ${r.limit.toFixed(2)} (seeds ${r.seeds} give near-identical images)`)
+        .join('; '),
+    }).toPassCheck('diversity:set=goldens');
   });
 
   it('proof: a collapsed generator (the same image for every seed) fails', () => {
@@ -615,8 +960,15 @@ describe('diversity: seeds of one breed give different images', () => {
     const rows = breedDiversity(c, (g) => firstOfBreed.get(g.breed)!.final);
     const caught = rows.filter((r) => !r.pass).length;
     const id = 'diversity:set=goldens,proof=collapsed';
-    const o = recordProof(id, 'diversity', { pass: good.length === 0, message: good.map((r) => r.name).join(', ') + ' already fail' }, caught === rows.length, 'a generator that ignores its noise seed',
-      `${caught} of ${rows.length} breeds rejected`, { breedsRejected: caught, breeds: rows.length });
+    const o = recordProof(
+      id,
+      'diversity',
+      { pass: good.length === 0, message: good.map((r) => r.name).join(', ') + ' already fail' },
+      caught === rows.length,
+      'a generator that ignores its noise seed',
+      `${caught} of ${rows.length} breeds rejected`,
+      { breedsRejected: caught, breeds: rows.length },
+    );
     expect(o).toPassCheck(id);
   });
 });
@@ -634,7 +986,8 @@ describe('machinery: png, stats and fidelity on synthetic images', () => {
   /** A smooth diagonal gradient: no pixel noise. */
   const gradient = (): RgbaImage => {
     const img = solid(0, 0, 0);
-    for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) img.data.set([40 + 8 * x, 60 + 6 * y, 100 + 4 * (x + y) / 2, 255], (y * S + x) * 4);
+    for (let y = 0; y < S; y++)
+      for (let x = 0; x < S; x++) img.data.set([40 + 8 * x, 60 + 6 * y, 100 + (4 * (x + y)) / 2, 255], (y * S + x) * 4);
     return img;
   };
   const px = (img: RgbaImage): PixelImage => rgbaImage(img.data, img.width, img.height);
@@ -664,7 +1017,11 @@ describe('machinery: png, stats and fidelity on synthetic images', () => {
   });
 
   it('composeGrid places tiles row-major with integer upscale and gaps', () => {
-    const grid = composeGrid([solid(255, 0, 0), solid(0, 255, 0), solid(0, 0, 255)], 2, 2, { scale: 2, gap: 1, background: [9, 9, 9, 255] });
+    const grid = composeGrid([solid(255, 0, 0), solid(0, 255, 0), solid(0, 0, 255)], 2, 2, {
+      scale: 2,
+      gap: 1,
+      background: [9, 9, 9, 255],
+    });
     expect([grid.width, grid.height]).toEqual([2 * 2 * S + 1, 2 * 2 * S + 1]);
     const at = (x: number, y: number): number[] => Array.from(grid.data.subarray((y * grid.width + x) * 4, (y * grid.width + x) * 4 + 4));
     expect(at(0, 0)).toEqual([255, 0, 0, 255]);
@@ -701,8 +1058,11 @@ describe('machinery: png, stats and fidelity on synthetic images', () => {
   it('colour histograms sum to 1 and the fidelity classifier separates distinct colours', () => {
     const h = colourHistogram(px(gradient()), 4);
     expect(h.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
-    const jitter = (img: RgbaImage, k: number): PixelImage => px({ ...img, data: img.data.map((v, i) => (i % 4 === 3 ? v : Math.max(0, Math.min(255, v + ((i * 7 + k * 13) % 21) - 10)))) });
-    const groups = [solid(200, 60, 40), solid(40, 60, 200), solid(30, 30, 30)].map((base) => [0, 1, 2, 3].map((k) => fidelityFeatures(jitter(base, k))));
+    const jitter = (img: RgbaImage, k: number): PixelImage =>
+      px({ ...img, data: img.data.map((v, i) => (i % 4 === 3 ? v : Math.max(0, Math.min(255, v + ((i * 7 + k * 13) % 21) - 10)))) });
+    const groups = [solid(200, 60, 40), solid(40, 60, 200), solid(30, 30, 30)].map((base) =>
+      [0, 1, 2, 3].map((k) => fidelityFeatures(jitter(base, k))),
+    );
     const clf = fitBreedClassifier(groups, ['red', 'blue', 'black']);
     expect(leaveOneOut(groups, ['red', 'blue', 'black']).accuracy).toBe(1);
     expect(classify(clf, fidelityFeatures(jitter(solid(190, 70, 50), 9))).predicted).toBe(0);

@@ -24,15 +24,44 @@ import { bundleDir, reportDir } from '../../harness/config.js';
 import { channelsSwapped, outputAffine } from '../../harness/mutants/edits.js';
 import { breedEmbeddingTensor, withInitializers } from '../../harness/mutate.js';
 import { inspectOnnx } from '../../harness/onnx.js';
-import { captionedRows, composeGrid, FRAME, framed, safeName, saveEvidence, upscale, type CaptionedRow, type RgbaImage } from '../../harness/png.js';
+import {
+  captionedRows,
+  composeGrid,
+  FRAME,
+  framed,
+  safeName,
+  saveEvidence,
+  upscale,
+  type CaptionedRow,
+  type RgbaImage,
+} from '../../harness/png.js';
 import { recordCheck, type Metric } from '../../harness/results.js';
 import { openModelBytes, samplerModel } from '../../harness/runtime-node.js';
 import { sample } from '../../harness/sampler.js';
 import { imageFeatures, noiseAnchorFeatures, rgbImage, tensorToImage } from '../../harness/stats.js';
 import {
-  deriveJudgeLimits, evaluateJudge, featureRows, JUDGE_SEED_BASE, JUDGE_SEEDS_PER_BREED, judgeInputFromHWC, kid, kidYY, loadYardstick, openJudge,
-  PINNED_YARDSTICKS, trainingDatasetOf, VALIDITY_MAX_BAD_FRACTION, YARDSTICK_ROOT, yardstickForBundle, YardstickError, type JudgeEvaluation, type JudgeLimits,
-  type JudgeOutput, type JudgeRunner, type ValidityAnchor, type Yardstick,
+  deriveJudgeLimits,
+  evaluateJudge,
+  featureRows,
+  JUDGE_SEED_BASE,
+  JUDGE_SEEDS_PER_BREED,
+  judgeInputFromHWC,
+  kid,
+  kidYY,
+  loadYardstick,
+  openJudge,
+  PINNED_YARDSTICKS,
+  trainingDatasetOf,
+  VALIDITY_MAX_BAD_FRACTION,
+  YARDSTICK_ROOT,
+  yardstickForBundle,
+  YardstickError,
+  type JudgeEvaluation,
+  type JudgeLimits,
+  type JudgeOutput,
+  type JudgeRunner,
+  type ValidityAnchor,
+  type Yardstick,
 } from '../../harness/yardstick.js';
 
 const RUNTIME = 'node';
@@ -70,12 +99,26 @@ function context(): Promise<Ctx> {
     const bundle = await loadBundle(BUNDLE);
     const y = yardstickForBundle(bundle.manifest, bundle.imageSize, join(BUNDLE, 'manifest.json'));
     const variant = bundle.manifest.variants['guided'];
-    if (!variant) throw new YardstickError('invalid', `${join(BUNDLE, 'manifest.json')}: no 'guided' variant to sample (has ${bundle.variantNames.join(', ')})`);
+    if (!variant)
+      throw new YardstickError(
+        'invalid',
+        `${join(BUNDLE, 'manifest.json')}: no 'guided' variant to sample (has ${bundle.variantNames.join(', ')})`,
+      );
     const guidedSource = bundle.variantPath('guided');
     const judge = await openJudge(y);
     const refRows = y.breeds.map((_, b) => featureRows(y.refFeatures, b));
     const noise = noiseAnchorFeatures(y.imageSize).map(toAnchor);
-    return { bundle, y, judge, guided: readFileSync(guidedSource), guidedSource, guidance: variant.guidance, refRows, refYY: refRows.map((r) => kidYY(r)), noise };
+    return {
+      bundle,
+      y,
+      judge,
+      guided: readFileSync(guidedSource),
+      guidedSource,
+      guidance: variant.guidance,
+      refRows,
+      refYY: refRows.map((r) => kidYY(r)),
+      noise,
+    };
   })();
   return ctxPromise;
 }
@@ -104,14 +147,24 @@ async function generate(c: Ctx, bytes: Uint8Array, label: string, n: number): Pr
   const S = c.y.imageSize;
   const K = c.y.breeds.length;
   const per = S * S * 3;
-  const runner = await openModelBytes(bytes, c.bundle.manifest, { label, source: `${label} (${c.guidedSource})`, guidance: c.guidance }, { threads: 1 });
+  const runner = await openModelBytes(
+    bytes,
+    c.bundle.manifest,
+    { label, source: `${label} (${c.guidedSource})`, guidance: c.guidance },
+    { threads: 1 },
+  );
   const u8 = new Uint8Array(K * n * per);
   const bad = new Set<number>();
   const t0 = performance.now();
   try {
     const breeds = Array.from({ length: K }, (_, b) => b);
     for (let k = 0; k < n; k++) {
-      const res = await sample(samplerModel(runner), { breeds, seeds: breeds.map(() => JUDGE_SEED_BASE + k), steps: c.bundle.manifest.sampler?.defaultSteps ?? 50, cfgScale: c.bundle.manifest.guidance.scale });
+      const res = await sample(samplerModel(runner), {
+        breeds,
+        seeds: breeds.map(() => JUDGE_SEED_BASE + k),
+        steps: c.bundle.manifest.sampler?.defaultSteps ?? 50,
+        cfgScale: c.bundle.manifest.guidance.scale,
+      });
       for (const nf of res.nonFinite) bad.add(nf.breed * n + k);
       for (let b = 0; b < K; b++) u8.set(tensorToImage(res.x, S, b).data, (b * n + k) * per); // the manifest's toUint8
     }
@@ -143,7 +196,16 @@ function firstSeeds(g: Generated, n: number, c: Ctx): Generated {
     logits.set(g.out.logits.subarray(j * K, (j + 1) * K), i * K);
     features.set(g.out.features.subarray(j * Fd, (j + 1) * Fd), i * Fd);
   });
-  return { label: g.label, n, u8, asked: idx.map((j) => g.asked[j]!), features: idx.map((j) => g.features[j]!), out: { ...g.out, logits, features, n: K * n }, sampleMs: g.sampleMs, nonFinite: g.nonFinite };
+  return {
+    label: g.label,
+    n,
+    u8,
+    asked: idx.map((j) => g.asked[j]!),
+    features: idx.map((j) => g.features[j]!),
+    out: { ...g.out, logits, features, n: K * n },
+    sampleMs: g.sampleMs,
+    nonFinite: g.nonFinite,
+  };
 }
 
 let goodPromise: Promise<Generated> | null = null;
@@ -211,10 +273,18 @@ const seedOf = (g: Generated, i: number): number => JUDGE_SEED_BASE + (i % g.n);
  * Null, and no file (a stale one from an earlier run in the same folder is removed), when it got every image right.
  */
 function misjudgedSheet(c: Ctx, g: Generated, ev: JudgeEvaluation, caseName: string): string | null {
-  const rows: CaptionedRow[] = c.y.breeds.map((name, b) => {
-    const wrong = ev.images.map((v, i) => ({ v, i })).filter(({ v }) => v.breed === b && v.predicted !== b);
-    return { label: `${name} ${wrong.length}/${g.n} wrong`, tiles: wrong.map(({ v, i }) => ({ image: evidenceTile(c, g, ev, i), caption: [`> ${c.y.breeds[v.predicted]}`, `seed ${seedOf(g, i)}`] })) };
-  }).filter((r) => r.tiles.length > 0);
+  const rows: CaptionedRow[] = c.y.breeds
+    .map((name, b) => {
+      const wrong = ev.images.map((v, i) => ({ v, i })).filter(({ v }) => v.breed === b && v.predicted !== b);
+      return {
+        label: `${name} ${wrong.length}/${g.n} wrong`,
+        tiles: wrong.map(({ v, i }) => ({
+          image: evidenceTile(c, g, ev, i),
+          caption: [`> ${c.y.breeds[v.predicted]}`, `seed ${seedOf(g, i)}`],
+        })),
+      };
+    })
+    .filter((r) => r.tiles.length > 0);
   if (rows.length === 0) {
     rmSync(join(reportDir(), 'images', safeName(caseName), 'misjudged.png'), { force: true });
     return null;
@@ -223,15 +293,42 @@ function misjudgedSheet(c: Ctx, g: Generated, ev: JudgeEvaluation, caseName: str
 }
 
 /** The evidence JSON (images/judge/<name>.json); `images` names the guided model's PNGs, 'none' for a sheet not written. */
-function summaryOf(c: Ctx, g: Generated, limits: JudgeLimits, ev: JudgeEvaluation, images?: { grid: string; misjudged: string | null }): unknown {
-  const verdicts = ev.images.map((v, i) => ({ i, asked: c.y.breeds[v.breed], judged: c.y.breeds[v.predicted], rank: v.rank, seed: seedOf(g, i), validity: v.validityFailures }));
+function summaryOf(
+  c: Ctx,
+  g: Generated,
+  limits: JudgeLimits,
+  ev: JudgeEvaluation,
+  images?: { grid: string; misjudged: string | null },
+): unknown {
+  const verdicts = ev.images.map((v, i) => ({
+    i,
+    asked: c.y.breeds[v.breed],
+    judged: c.y.breeds[v.predicted],
+    rank: v.rank,
+    seed: seedOf(g, i),
+    validity: v.validityFailures,
+  }));
   return {
-    dataset: c.y.id, model: g.label, n: g.n, seeds: `${JUDGE_SEED_BASE}..${JUDGE_SEED_BASE + g.n - 1} per breed`, sampleMs: Math.round(g.sampleMs), nonFinite: g.nonFinite,
-    pooledTop1: ev.pooledTop1, pooledMin: limits.pooledMin, breeds: c.y.breeds,
-    confusion: ev.confusion, confusionLayout: 'confusion[asked][judged], breeds in manifest order; grid.png rows = breeds in this order, columns = seeds',
+    dataset: c.y.id,
+    model: g.label,
+    n: g.n,
+    seeds: `${JUDGE_SEED_BASE}..${JUDGE_SEED_BASE + g.n - 1} per breed`,
+    sampleMs: Math.round(g.sampleMs),
+    nonFinite: g.nonFinite,
+    pooledTop1: ev.pooledTop1,
+    pooledMin: limits.pooledMin,
+    breeds: c.y.breeds,
+    confusion: ev.confusion,
+    confusionLayout: 'confusion[asked][judged], breeds in manifest order; grid.png rows = breeds in this order, columns = seeds',
     perBreed: ev.perBreed.map((r) => {
       const l = limits.perBreed[r.breed]!;
-      return { ...r, top2Min: l.top2Min, kidMax: l.kidMax, kidBandP99: l.kidBandP99, validityLimits: l.validity.map((v) => ({ feature: v.feature, kind: v.kind, limit: v.limit })) };
+      return {
+        ...r,
+        top2Min: l.top2Min,
+        kidMax: l.kidMax,
+        kidBandP99: l.kidBandP99,
+        validityLimits: l.validity.map((v) => ({ feature: v.feature, kind: v.kind, limit: v.limit })),
+      };
     }),
     ...(images ? { gridImage: images.grid, misjudgedImage: images.misjudged ?? 'none' } : {}),
     misjudged: verdicts.filter((v) => v.asked !== v.judged),
@@ -239,15 +336,35 @@ function summaryOf(c: Ctx, g: Generated, limits: JudgeLimits, ev: JudgeEvaluatio
   };
 }
 
-function recordProof(id: string, baseline: JudgeEvaluation, broken: JudgeEvaluation | null, cause: string, metrics: Record<string, Metric>, artifacts: string[], error?: string): { pass: boolean; message: string } {
+function recordProof(
+  id: string,
+  baseline: JudgeEvaluation,
+  broken: JudgeEvaluation | null,
+  cause: string,
+  metrics: Record<string, Metric>,
+  artifacts: string[],
+  error?: string,
+): { pass: boolean; message: string } {
   const baseFails = failedChecks(baseline);
   const brokenFails = broken ? failedChecks(broken) : [];
   const pass = baseFails.length === 0 && brokenFails.length > 0;
-  const message = baseFails.length > 0 ? `void: the good model already fails ${baseFails.join(', ')} on the same seeds, so rejecting ${cause} proves nothing` :
-    error ? `the broken model could not be judged: ${error}` :
-      brokenFails.length > 0 ? `rejected as expected (${cause}): ${brokenFails.length} failing checks: ${brokenFails.slice(0, 12).join(', ')}${brokenFails.length > 12 ? ', ...' : ''}` :
-        `NOT rejected: every judge check accepted a model broken by ${cause}`;
-  recordCheck({ id, check: 'judge', runtime: RUNTIME, status: pass ? 'pass' : 'fail', metrics: { ...metrics, proof: cause, baselinePass: baseFails.length === 0, failingChecks: brokenFails.length }, message, artifacts });
+  const message =
+    baseFails.length > 0
+      ? `void: the good model already fails ${baseFails.join(', ')} on the same seeds, so rejecting ${cause} proves nothing`
+      : error
+        ? `the broken model could not be judged: ${error}`
+        : brokenFails.length > 0
+          ? `rejected as expected (${cause}): ${brokenFails.length} failing checks: ${brokenFails.slice(0, 12).join(', ')}${brokenFails.length > 12 ? ', ...' : ''}`
+          : `NOT rejected: every judge check accepted a model broken by ${cause}`;
+  recordCheck({
+    id,
+    check: 'judge',
+    runtime: RUNTIME,
+    status: pass ? 'pass' : 'fail',
+    metrics: { ...metrics, proof: cause, baselinePass: baseFails.length === 0, failingChecks: brokenFails.length },
+    message,
+    artifacts,
+  });
   return { pass, message };
 }
 
@@ -263,99 +380,191 @@ function yardstickFailure(id: string): (e: unknown) => never {
 // ---------------------------------------------------------------------------------------------------------
 
 describe('judge: the gate samples the bundle and measures its images against the training data', () => {
-  it('judge:check=yardstick: the bundle names its training dataset; the pinned yardstick loads and reproduces itself', async () => {
-    let c: Ctx;
-    try {
-      c = await context();
-    } catch (e) {
-      const code = e instanceof YardstickError ? e.code : 'error';
-      recordCheck({ id: 'judge:check=yardstick', check: 'judge', runtime: RUNTIME, status: 'fail', metrics: { code, bundle: BUNDLE },
-        message: `${(e as Error).message}${code === 'no-dataset' || code === 'unknown-dataset' ? ' (a bundle whose images cannot be measured against its training data is not accepted)' : ''}` });
-      throw e;
-    }
-    const { y } = c;
-    const P = y.probeImages.shape[0]!;
-    const out = await c.judge.run(judgeInputFromHWC(y.probeImages.data as Uint8Array, P, y.imageSize), P);
-    const maxDiff = (a: Float32Array, b: Float32Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
-    const logitsDiff = maxDiff(out.logits, y.probeLogits.data as Float32Array);
-    const featuresDiff = maxDiff(out.features, y.probeFeatures.data as Float32Array);
-    const S = y.imageSize;
-    const pv = y.probeValidity.data as Float64Array;
-    const names = y.json.validity.features;
-    let validityRel = 0;
-    for (let i = 0; i < P; i++) {
-      const f = toAnchor(imageFeatures(rgbImage((y.probeImages.data as Uint8Array).subarray(i * S * S * 3, (i + 1) * S * S * 3), S, S)));
-      names.forEach((nm, j) => {
-        const want = pv[i * names.length + j]!;
-        validityRel = Math.max(validityRel, Math.abs(f[nm as keyof ValidityAnchor] - want) / Math.max(1e-12, Math.abs(want), 1));
+  it(
+    'judge:check=yardstick: the bundle names its training dataset; the pinned yardstick loads and reproduces itself',
+    async () => {
+      let c: Ctx;
+      try {
+        c = await context();
+      } catch (e) {
+        const code = e instanceof YardstickError ? e.code : 'error';
+        recordCheck({
+          id: 'judge:check=yardstick',
+          check: 'judge',
+          runtime: RUNTIME,
+          status: 'fail',
+          metrics: { code, bundle: BUNDLE },
+          message: `${(e as Error).message}${code === 'no-dataset' || code === 'unknown-dataset' ? ' (a bundle whose images cannot be measured against its training data is not accepted)' : ''}`,
+        });
+        throw e;
+      }
+      const { y } = c;
+      const P = y.probeImages.shape[0]!;
+      const out = await c.judge.run(judgeInputFromHWC(y.probeImages.data as Uint8Array, P, y.imageSize), P);
+      const maxDiff = (a: Float32Array, b: Float32Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+      const logitsDiff = maxDiff(out.logits, y.probeLogits.data as Float32Array);
+      const featuresDiff = maxDiff(out.features, y.probeFeatures.data as Float32Array);
+      const S = y.imageSize;
+      const pv = y.probeValidity.data as Float64Array;
+      const names = y.json.validity.features;
+      let validityRel = 0;
+      for (let i = 0; i < P; i++) {
+        const f = toAnchor(imageFeatures(rgbImage((y.probeImages.data as Uint8Array).subarray(i * S * S * 3, (i + 1) * S * S * 3), S, S)));
+        names.forEach((nm, j) => {
+          const want = pv[i * names.length + j]!;
+          validityRel = Math.max(validityRel, Math.abs(f[nm as keyof ValidityAnchor] - want) / Math.max(1e-12, Math.abs(want), 1));
+        });
+      }
+      let kidRel = 0;
+      for (const p of y.json.kid.probes) {
+        const b = y.breeds.indexOf(p.breed);
+        const x = featureRows(y.nullFeatures, b).filter((_, r) => p.nullRows.includes(r));
+        kidRel = Math.max(kidRel, Math.abs(kid(x, c.refRows[b]!, c.refYY[b]) - p.kid) / Math.max(1e-12, Math.abs(p.kid)));
+      }
+      const usable = y.json.quality?.usable === true;
+      const pass = usable && logitsDiff <= PROBE_ATOL && featuresDiff <= PROBE_ATOL && validityRel <= STATS_RTOL && kidRel <= STATS_RTOL;
+      const acc = y.json.heldOutAccuracy;
+      const message = pass
+        ? `yardstick '${y.id}' (sha256 ${y.sha256.slice(0, 12)}..., pinned) for the bundle's training.dataset: judge of ${y.json.judge.parameters} parameters, ` +
+          `held-out accuracy ${acc.overall.toFixed(4)} on ${acc.n} training images never used to train it; onnxruntime-node reproduces its ${P} probe outputs ` +
+          `(logits ${logitsDiff.toExponential(2)}, features ${featuresDiff.toExponential(2)} <= ${PROBE_ATOL}); TypeScript validity features and KID reproduce Python's (rel ${Math.max(validityRel, kidRel).toExponential(2)} <= ${STATS_RTOL})`
+        : !usable
+          ? `the yardstick '${y.id}' is not usable as a gate yardstick (yardstick.json quality: ${(y.json.quality?.problems ?? ['no quality verdict']).slice(0, 5).join('; ')}); remake it with more data or epochs`
+          : `the yardstick '${y.id}' does not reproduce itself here: logits ${logitsDiff}, features ${featuresDiff} (<= ${PROBE_ATOL}), validity rel ${validityRel}, KID rel ${kidRel} (<= ${STATS_RTOL}); ` +
+            'the judge or the statistics of this gate differ from those the yardstick was made with';
+      recordCheck({
+        id: 'judge:check=yardstick',
+        check: 'judge',
+        runtime: RUNTIME,
+        status: pass ? 'pass' : 'fail',
+        metrics: {
+          dataset: y.id,
+          sha256: y.sha256,
+          usable,
+          heldOutAccuracy: acc.overall,
+          heldOutImages: acc.n,
+          judgeParameters: y.json.judge.parameters,
+          probeLogitsMaxAbs: logitsDiff,
+          probeFeaturesMaxAbs: featuresDiff,
+          validityMaxRel: validityRel,
+          kidMaxRel: kidRel,
+          recipeSeconds: y.json.recipe.seconds['total'] ?? null,
+        },
+        threshold: { probeAtol: PROBE_ATOL, statsRtol: STATS_RTOL, pinnedSha256: PINNED_YARDSTICKS[y.id] ?? null },
+        message,
       });
-    }
-    let kidRel = 0;
-    for (const p of y.json.kid.probes) {
-      const b = y.breeds.indexOf(p.breed);
-      const x = featureRows(y.nullFeatures, b).filter((_, r) => p.nullRows.includes(r));
-      kidRel = Math.max(kidRel, Math.abs(kid(x, c.refRows[b]!, c.refYY[b]) - p.kid) / Math.max(1e-12, Math.abs(p.kid)));
-    }
-    const usable = y.json.quality?.usable === true;
-    const pass = usable && logitsDiff <= PROBE_ATOL && featuresDiff <= PROBE_ATOL && validityRel <= STATS_RTOL && kidRel <= STATS_RTOL;
-    const acc = y.json.heldOutAccuracy;
-    const message = pass
-      ? `yardstick '${y.id}' (sha256 ${y.sha256.slice(0, 12)}..., pinned) for the bundle's training.dataset: judge of ${y.json.judge.parameters} parameters, ` +
-        `held-out accuracy ${acc.overall.toFixed(4)} on ${acc.n} training images never used to train it; onnxruntime-node reproduces its ${P} probe outputs ` +
-        `(logits ${logitsDiff.toExponential(2)}, features ${featuresDiff.toExponential(2)} <= ${PROBE_ATOL}); TypeScript validity features and KID reproduce Python's (rel ${Math.max(validityRel, kidRel).toExponential(2)} <= ${STATS_RTOL})`
-      : !usable ? `the yardstick '${y.id}' is not usable as a gate yardstick (yardstick.json quality: ${(y.json.quality?.problems ?? ['no quality verdict']).slice(0, 5).join('; ')}); remake it with more data or epochs`
-      : `the yardstick '${y.id}' does not reproduce itself here: logits ${logitsDiff}, features ${featuresDiff} (<= ${PROBE_ATOL}), validity rel ${validityRel}, KID rel ${kidRel} (<= ${STATS_RTOL}); ` +
-        'the judge or the statistics of this gate differ from those the yardstick was made with';
-    recordCheck({ id: 'judge:check=yardstick', check: 'judge', runtime: RUNTIME, status: pass ? 'pass' : 'fail',
-      metrics: { dataset: y.id, sha256: y.sha256, usable, heldOutAccuracy: acc.overall, heldOutImages: acc.n, judgeParameters: y.json.judge.parameters,
-        probeLogitsMaxAbs: logitsDiff, probeFeaturesMaxAbs: featuresDiff, validityMaxRel: validityRel, kidMaxRel: kidRel, recipeSeconds: y.json.recipe.seconds['total'] ?? null },
-      threshold: { probeAtol: PROBE_ATOL, statsRtol: STATS_RTOL, pinnedSha256: PINNED_YARDSTICKS[y.id] ?? null }, message });
-    expect({ pass, message }).toPassCheck('judge:check=yardstick');
-  }, LONG);
+      expect({ pass, message }).toPassCheck('judge:check=yardstick');
+    },
+    LONG,
+  );
 
-  it(`the good model: ${JUDGE_SEEDS_PER_BREED} images per breed, judged for accuracy, KID and validity against the training data`, async () => {
-    const c = await context().catch(yardstickFailure('judge:model=guided'));
-    const g = await goodImages(c);
-    const { limits, ev } = judged(c, g);
-    const grid = evidenceGrid(c, g, ev, 'judge:model=guided');
-    const misjudged = misjudgedSheet(c, g, ev, 'judge:model=guided');
-    const json = writeReportJson('guided.json', summaryOf(c, g, limits, ev, { grid, misjudged }));
-    const artifacts = [grid, json, ...(misjudged ? [misjudged] : [])];
-    const failures: string[] = [];
-    for (const r of ev.perBreed) {
-      const l = limits.perBreed[r.breed]!;
-      const predicted = Object.entries(r.predictedAs).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
-      const accId = `judge:check=accuracy,breed=${r.name}`;
-      const accMsg = `${r.name}: top-2 ${r.top2.toFixed(3)} (top-1 ${r.top1.toFixed(3)}, held-out top-1 ${l.heldOutTop1.toFixed(3)}) over ${r.n} images, judged as ${predicted}; ` +
-        `${r.accuracyPass ? 'passes' : 'FAILS'}: ${l.top2Reason}`;
-      recordCheck({ id: accId, check: 'judge', runtime: RUNTIME, status: r.accuracyPass ? 'pass' : 'fail',
-        metrics: { top1: r.top1, top2: r.top2, meanProbability: r.meanProbability, n: r.n, heldOutTop1: l.heldOutTop1, heldOutTop2: l.heldOutTop2, predictedAs: predicted },
-        threshold: { top2Min: l.top2Min }, message: accMsg, artifacts });
-      if (!r.accuracyPass) failures.push(`${accId}: ${accMsg}`);
-      const kidId = `judge:check=kid,breed=${r.name}`;
-      const kidMsg = `${r.name}: KID ${r.kid.toFixed(4)} against its training reference (${(r.kid / l.kidBandP99).toFixed(1)}x the split-half band p99 ${l.kidBandP99.toFixed(4)}; ` +
-        `nearest reference ${r.nearestBreed} at ${r.nearestKid.toFixed(3)}); ${r.kidPass ? 'passes' : 'FAILS'}: ${l.kidReason}`;
-      recordCheck({ id: kidId, check: 'judge', runtime: RUNTIME, status: r.kidPass ? 'pass' : 'fail',
-        metrics: { kid: r.kid, bandP99: l.kidBandP99, bandMean: l.kidBandMean, kidOverBandP99: r.kid / l.kidBandP99, nearestBreed: r.nearestBreed, nearestKid: r.nearestKid, n: r.n },
-        threshold: { kidMax: l.kidMax }, message: kidMsg, artifacts });
-      if (!r.kidPass) failures.push(`${kidId}: ${kidMsg}`);
-      const valId = `judge:check=validity,breed=${r.name}`;
-      const lim = Object.fromEntries(l.validity.map((v) => [`${v.feature}.${v.kind}`, v.limit]));
-      const valMsg = `${r.name}: ${r.validityBad} of ${r.n} images break a validity limit (at most ${Math.floor(VALIDITY_MAX_BAD_FRACTION * r.n)} may)` +
-        `${r.validityWorst.length ? ` e.g. ${r.validityWorst.join(' | ')}` : ''}; medians hf ${r.validityMedians.highFrequency.toFixed(3)}, saturation ${r.validityMedians.saturation.toFixed(3)}, ` +
-        `contrast ${r.validityMedians.contrast.toFixed(1)}, clipped ${r.validityMedians.clippedFraction.toFixed(3)}; limits: ${l.validity.map((v) => `${v.feature} ${v.kind} ${v.limit.toFixed(3)} (${v.reason})`).join('; ')}`;
-      recordCheck({ id: valId, check: 'judge', runtime: RUNTIME, status: r.validityPass ? 'pass' : 'fail',
-        metrics: { badImages: r.validityBad, n: r.n, ...Object.fromEntries(Object.entries(r.validityMedians).map(([k, v]) => [`median.${k}`, v])) },
-        threshold: { ...lim, maxBadFraction: VALIDITY_MAX_BAD_FRACTION }, message: valMsg, artifacts });
-      if (!r.validityPass) failures.push(`${valId}: ${valMsg}`);
-    }
-    const pooledMsg = `top-1 ${ev.pooledTop1.toFixed(3)} over ${g.asked.length} images (sampled in ${(g.sampleMs / 1000).toFixed(1)} s); ${ev.pooledPass ? 'passes' : 'FAILS'}: ${limits.pooledReason}`;
-    recordCheck({ id: 'judge:check=accuracy,breed=all', check: 'judge', runtime: RUNTIME, status: ev.pooledPass ? 'pass' : 'fail',
-      metrics: { top1: ev.pooledTop1, n: g.asked.length, heldOutTop1: limits.pooledHeldOut, sampleMs: g.sampleMs, msPerImage: g.sampleMs / g.asked.length },
-      threshold: { top1Min: limits.pooledMin }, message: pooledMsg, artifacts });
-    if (!ev.pooledPass) failures.push(`judge:check=accuracy,breed=all: ${pooledMsg}`);
-    expect({ pass: failures.length === 0, message: failures.join('\n') }).toPassCheck('judge:model=guided');
-  }, LONG);
+  it(
+    `the good model: ${JUDGE_SEEDS_PER_BREED} images per breed, judged for accuracy, KID and validity against the training data`,
+    async () => {
+      const c = await context().catch(yardstickFailure('judge:model=guided'));
+      const g = await goodImages(c);
+      const { limits, ev } = judged(c, g);
+      const grid = evidenceGrid(c, g, ev, 'judge:model=guided');
+      const misjudged = misjudgedSheet(c, g, ev, 'judge:model=guided');
+      const json = writeReportJson('guided.json', summaryOf(c, g, limits, ev, { grid, misjudged }));
+      const artifacts = [grid, json, ...(misjudged ? [misjudged] : [])];
+      const failures: string[] = [];
+      for (const r of ev.perBreed) {
+        const l = limits.perBreed[r.breed]!;
+        const predicted = Object.entries(r.predictedAs)
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ');
+        const accId = `judge:check=accuracy,breed=${r.name}`;
+        const accMsg =
+          `${r.name}: top-2 ${r.top2.toFixed(3)} (top-1 ${r.top1.toFixed(3)}, held-out top-1 ${l.heldOutTop1.toFixed(3)}) over ${r.n} images, judged as ${predicted}; ` +
+          `${r.accuracyPass ? 'passes' : 'FAILS'}: ${l.top2Reason}`;
+        recordCheck({
+          id: accId,
+          check: 'judge',
+          runtime: RUNTIME,
+          status: r.accuracyPass ? 'pass' : 'fail',
+          metrics: {
+            top1: r.top1,
+            top2: r.top2,
+            meanProbability: r.meanProbability,
+            n: r.n,
+            heldOutTop1: l.heldOutTop1,
+            heldOutTop2: l.heldOutTop2,
+            predictedAs: predicted,
+          },
+          threshold: { top2Min: l.top2Min },
+          message: accMsg,
+          artifacts,
+        });
+        if (!r.accuracyPass) failures.push(`${accId}: ${accMsg}`);
+        const kidId = `judge:check=kid,breed=${r.name}`;
+        const kidMsg =
+          `${r.name}: KID ${r.kid.toFixed(4)} against its training reference (${(r.kid / l.kidBandP99).toFixed(1)}x the split-half band p99 ${l.kidBandP99.toFixed(4)}; ` +
+          `nearest reference ${r.nearestBreed} at ${r.nearestKid.toFixed(3)}); ${r.kidPass ? 'passes' : 'FAILS'}: ${l.kidReason}`;
+        recordCheck({
+          id: kidId,
+          check: 'judge',
+          runtime: RUNTIME,
+          status: r.kidPass ? 'pass' : 'fail',
+          metrics: {
+            kid: r.kid,
+            bandP99: l.kidBandP99,
+            bandMean: l.kidBandMean,
+            kidOverBandP99: r.kid / l.kidBandP99,
+            nearestBreed: r.nearestBreed,
+            nearestKid: r.nearestKid,
+            n: r.n,
+          },
+          threshold: { kidMax: l.kidMax },
+          message: kidMsg,
+          artifacts,
+        });
+        if (!r.kidPass) failures.push(`${kidId}: ${kidMsg}`);
+        const valId = `judge:check=validity,breed=${r.name}`;
+        const lim = Object.fromEntries(l.validity.map((v) => [`${v.feature}.${v.kind}`, v.limit]));
+        const valMsg =
+          `${r.name}: ${r.validityBad} of ${r.n} images break a validity limit (at most ${Math.floor(VALIDITY_MAX_BAD_FRACTION * r.n)} may)` +
+          `${r.validityWorst.length ? ` e.g. ${r.validityWorst.join(' | ')}` : ''}; medians hf ${r.validityMedians.highFrequency.toFixed(3)}, saturation ${r.validityMedians.saturation.toFixed(3)}, ` +
+          `contrast ${r.validityMedians.contrast.toFixed(1)}, clipped ${r.validityMedians.clippedFraction.toFixed(3)}; limits: ${l.validity.map((v) => `${v.feature} ${v.kind} ${v.limit.toFixed(3)} (${v.reason})`).join('; ')}`;
+        recordCheck({
+          id: valId,
+          check: 'judge',
+          runtime: RUNTIME,
+          status: r.validityPass ? 'pass' : 'fail',
+          metrics: {
+            badImages: r.validityBad,
+            n: r.n,
+            ...Object.fromEntries(Object.entries(r.validityMedians).map(([k, v]) => [`median.${k}`, v])),
+          },
+          threshold: { ...lim, maxBadFraction: VALIDITY_MAX_BAD_FRACTION },
+          message: valMsg,
+          artifacts,
+        });
+        if (!r.validityPass) failures.push(`${valId}: ${valMsg}`);
+      }
+      const pooledMsg = `top-1 ${ev.pooledTop1.toFixed(3)} over ${g.asked.length} images (sampled in ${(g.sampleMs / 1000).toFixed(1)} s); ${ev.pooledPass ? 'passes' : 'FAILS'}: ${limits.pooledReason}`;
+      recordCheck({
+        id: 'judge:check=accuracy,breed=all',
+        check: 'judge',
+        runtime: RUNTIME,
+        status: ev.pooledPass ? 'pass' : 'fail',
+        metrics: {
+          top1: ev.pooledTop1,
+          n: g.asked.length,
+          heldOutTop1: limits.pooledHeldOut,
+          sampleMs: g.sampleMs,
+          msPerImage: g.sampleMs / g.asked.length,
+        },
+        threshold: { top1Min: limits.pooledMin },
+        message: pooledMsg,
+        artifacts,
+      });
+      if (!ev.pooledPass) failures.push(`judge:check=accuracy,breed=all: ${pooledMsg}`);
+      expect({ pass: failures.length === 0, message: failures.join('\n') }).toPassCheck('judge:model=guided');
+    },
+    LONG,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -368,54 +577,85 @@ const rollBreedRows: Breaker = (bytes, c) => {
   const source = c.guidedSource;
   const t = breedEmbeddingTensor(inspectOnnx(bytes, source));
   const K = c.y.breeds.length;
-  return withInitializers(bytes, {
-    [t.name]: (d, dims) => {
-      const w = dims[1]!;
-      const copy = d.slice();
-      for (let b = 0; b < K; b++) d.set(copy.subarray(((b + 1) % K) * w, ((b + 1) % K + 1) * w), b * w);
+  return withInitializers(
+    bytes,
+    {
+      [t.name]: (d, dims) => {
+        const w = dims[1]!;
+        const copy = d.slice();
+        for (let b = 0; b < K; b++) d.set(copy.subarray(((b + 1) % K) * w, (((b + 1) % K) + 1) * w), b * w);
+      },
     },
-  }, source);
+    source,
+  );
 };
 
 const PROOFS: Array<{ name: string; cause: string; build: Breaker }> = [
-  { name: 'output-weakened', cause: 'the output layer weakened to 0.3x (weight and bias): the sampler stops far short of an image',
-    build: (b, c) => outputAffine(b, 0.3, 0, c.guidedSource) },
-  { name: 'pixel-range-halved', cause: 'the output layer x0.5 (the pixel-range-halved mutant)', build: (b, c) => outputAffine(b, 0.5, 0, c.guidedSource) },
-  { name: 'channels-swapped', cause: 'the model works in BGR (patch-embedding input and output channels swapped)',
+  {
+    name: 'output-weakened',
+    cause: 'the output layer weakened to 0.3x (weight and bias): the sampler stops far short of an image',
+    build: (b, c) => outputAffine(b, 0.3, 0, c.guidedSource),
+  },
+  {
+    name: 'pixel-range-halved',
+    cause: 'the output layer x0.5 (the pixel-range-halved mutant)',
+    build: (b, c) => outputAffine(b, 0.5, 0, c.guidedSource),
+  },
+  {
+    name: 'channels-swapped',
+    cause: 'the model works in BGR (patch-embedding input and output channels swapped)',
     build: (b, c) => {
       const cfg = c.bundle.manifest.identity.config;
-      return channelsSwapped(b, { patchSize: cfg.patch_size, channels: cfg.in_channels, embedDim: cfg.embed_dim, depth: cfg.depth }, c.guidedSource);
-    } },
+      return channelsSwapped(
+        b,
+        { patchSize: cfg.patch_size, channels: cfg.in_channels, embedDim: cfg.embed_dim, depth: cfg.depth },
+        c.guidedSource,
+      );
+    },
+  },
   { name: 'breeds-rolled', cause: 'breed embedding rows rolled by one: asking for each breed draws the next', build: rollBreedRows },
 ];
 
 describe(`judge proofs: broken models from the bundle under test fail a judge check (${PROOF_SEEDS} seeds per breed)`, () => {
   for (const p of PROOFS) {
-    it(`judge:proof=${p.name}`, async () => {
-      const c = await context().catch(yardstickFailure(`judge:proof=${p.name}`));
-      const good = firstSeeds(await goodImages(c), PROOF_SEEDS, c);
-      const base = judged(c, good);
-      let broken: Generated | null = null;
-      let error: string | undefined;
-      try {
-        broken = await generate(c, p.build(c.guided, c), p.name, PROOF_SEEDS);
-      } catch (e) {
-        error = (e as Error).message;
-      }
-      const id = `judge:proof=${p.name}`;
-      const ev = broken ? judged(c, broken) : null;
-      const artifacts = broken && ev ? [evidenceGrid(c, broken, ev.ev, id), writeReportJson(`proof-${p.name}.json`, summaryOf(c, broken, ev.limits, ev.ev))] : [];
-      const count = (f: (r: JudgeEvaluation['perBreed'][number]) => boolean, e: JudgeEvaluation | undefined): number => (e ? e.perBreed.filter(f).length : -1);
-      const metrics: Record<string, Metric> = {
-        n: PROOF_SEEDS, goodPooledTop1: base.ev.pooledTop1, brokenPooledTop1: ev?.ev.pooledTop1 ?? null, pooledMin: base.limits.pooledMin,
-        brokenAccuracyFails: count((r) => !r.accuracyPass, ev?.ev), brokenKidFails: count((r) => !r.kidPass, ev?.ev), brokenValidityFails: count((r) => !r.validityPass, ev?.ev),
-        brokenMedianKid: ev ? [...ev.ev.perBreed.map((r) => r.kid)].sort((a, b) => a - b)[ev.ev.perBreed.length >> 1]! : null,
-        goodMedianKid: [...base.ev.perBreed.map((r) => r.kid)].sort((a, b) => a - b)[base.ev.perBreed.length >> 1]!,
-        brokenSampleMs: broken?.sampleMs ?? null,
-      };
-      const o = recordProof(id, base.ev, ev?.ev ?? null, p.cause, metrics, artifacts, error);
-      expect(o).toPassCheck(id);
-    }, LONG);
+    it(
+      `judge:proof=${p.name}`,
+      async () => {
+        const c = await context().catch(yardstickFailure(`judge:proof=${p.name}`));
+        const good = firstSeeds(await goodImages(c), PROOF_SEEDS, c);
+        const base = judged(c, good);
+        let broken: Generated | null = null;
+        let error: string | undefined;
+        try {
+          broken = await generate(c, p.build(c.guided, c), p.name, PROOF_SEEDS);
+        } catch (e) {
+          error = (e as Error).message;
+        }
+        const id = `judge:proof=${p.name}`;
+        const ev = broken ? judged(c, broken) : null;
+        const artifacts =
+          broken && ev
+            ? [evidenceGrid(c, broken, ev.ev, id), writeReportJson(`proof-${p.name}.json`, summaryOf(c, broken, ev.limits, ev.ev))]
+            : [];
+        const count = (f: (r: JudgeEvaluation['perBreed'][number]) => boolean, e: JudgeEvaluation | undefined): number =>
+          e ? e.perBreed.filter(f).length : -1;
+        const metrics: Record<string, Metric> = {
+          n: PROOF_SEEDS,
+          goodPooledTop1: base.ev.pooledTop1,
+          brokenPooledTop1: ev?.ev.pooledTop1 ?? null,
+          pooledMin: base.limits.pooledMin,
+          brokenAccuracyFails: count((r) => !r.accuracyPass, ev?.ev),
+          brokenKidFails: count((r) => !r.kidPass, ev?.ev),
+          brokenValidityFails: count((r) => !r.validityPass, ev?.ev),
+          brokenMedianKid: ev ? [...ev.ev.perBreed.map((r) => r.kid)].sort((a, b) => a - b)[ev.ev.perBreed.length >> 1]! : null,
+          goodMedianKid: [...base.ev.perBreed.map((r) => r.kid)].sort((a, b) => a - b)[base.ev.perBreed.length >> 1]!,
+          brokenSampleMs: broken?.sampleMs ?? null,
+        };
+        const o = recordProof(id, base.ev, ev?.ev ?? null, p.cause, metrics, artifacts, error);
+        expect(o).toPassCheck(id);
+      },
+      LONG,
+    );
   }
 });
 
@@ -429,9 +669,17 @@ describe('judge proofs: the yardstick loader refuses what the gate did not pin',
       err = e;
     }
     const pass = err instanceof YardstickError && err.code === code;
-    const message = pass ? `refused as expected (${cause}): ${(err as Error).message.slice(0, 400)}` :
-      `NOT refused with '${code}' (${cause}): ${err ? (err as Error).message : 'loaded without error'}`;
-    recordCheck({ id, check: 'judge', runtime: RUNTIME, status: pass ? 'pass' : 'fail', metrics: { proof: cause, code: err instanceof YardstickError ? err.code : null }, message });
+    const message = pass
+      ? `refused as expected (${cause}): ${(err as Error).message.slice(0, 400)}`
+      : `NOT refused with '${code}' (${cause}): ${err ? (err as Error).message : 'loaded without error'}`;
+    recordCheck({
+      id,
+      check: 'judge',
+      runtime: RUNTIME,
+      status: pass ? 'pass' : 'fail',
+      metrics: { proof: cause, code: err instanceof YardstickError ? err.code : null },
+      message,
+    });
     expect({ pass, message }).toPassCheck(id);
   };
 
@@ -444,10 +692,20 @@ describe('judge proofs: the yardstick loader refuses what the gate did not pin',
       const bytes = readFileSync(f);
       bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0x01;
       writeFileSync(f, bytes);
-      refuses('judge:proof=yardstick-tampered,file=ref_features.npy', () => loadYardstick(ID, { root: dir }), 'sha256-mismatch', 'one bit of the reference features flipped');
+      refuses(
+        'judge:proof=yardstick-tampered,file=ref_features.npy',
+        () => loadYardstick(ID, { root: dir }),
+        'sha256-mismatch',
+        'one bit of the reference features flipped',
+      );
       const j = join(dir, ID, 'yardstick.json');
       writeFileSync(j, readFileSync(j, 'utf8').replace('"kid": {', '"kid": { "tampered": true,'));
-      refuses('judge:proof=yardstick-tampered,file=yardstick.json', () => loadYardstick(ID, { root: dir }), 'sha256-mismatch', 'yardstick.json edited (its bands could be loosened)');
+      refuses(
+        'judge:proof=yardstick-tampered,file=yardstick.json',
+        () => loadYardstick(ID, { root: dir }),
+        'sha256-mismatch',
+        'yardstick.json edited (its bands could be loosened)',
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -455,6 +713,11 @@ describe('judge proofs: the yardstick loader refuses what the gate did not pin',
 
   it('judge:proof=no-dataset and judge:proof=unknown-dataset: a bundle that names no dataset, or one without a yardstick, cannot be judged', () => {
     refuses('judge:proof=no-dataset', () => trainingDatasetOf({}), 'no-dataset', 'a manifest without training.dataset');
-    refuses('judge:proof=unknown-dataset', () => loadYardstick('oxford-pets-128-v0'), 'unknown-dataset', 'a dataset id the gate has no pinned yardstick for');
+    refuses(
+      'judge:proof=unknown-dataset',
+      () => loadYardstick('oxford-pets-128-v0'),
+      'unknown-dataset',
+      'a dataset id the gate has no pinned yardstick for',
+    );
   });
 });

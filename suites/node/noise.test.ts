@@ -15,15 +15,20 @@ const RUNTIME = 'node';
 /** Largest float32 distance allowed: libm differences in log/cos/sin round the last bit at most. */
 const MAX_NOISE_ULP = 1;
 
-const loaded = await loadBundle(bundleDir(), { require: 'full' }).then((b) => ({ bundle: b }), (e: Error) => ({ error: e }));
+const loaded = await loadBundle(bundleDir(), { require: 'full' }).then(
+  (b) => ({ bundle: b }),
+  (e: Error) => ({ error: e }),
+);
 
 function noiseId(c: NoiseCase): string {
   return `noise:seed=${c.seed},shape=${c.shape.join('x')}`;
 }
 
 function ulpMessage(s: UlpStats, what: string): string {
-  return `${what}: ${s.differing} of ${s.count} elements differ from the golden, ${s.beyond} by more than ${s.allowedUlp} ulp ` +
-    `(max ${s.maxUlp} ulp${s.firstBeyond >= 0 ? `, first at flat index ${s.firstBeyond}` : ''})`;
+  return (
+    `${what}: ${s.differing} of ${s.count} elements differ from the golden, ${s.beyond} by more than ${s.allowedUlp} ulp ` +
+    `(max ${s.maxUlp} ulp${s.firstBeyond >= 0 ? `, first at flat index ${s.firstBeyond}` : ''})`
+  );
 }
 
 function judge(bundle: Bundle, c: NoiseCase, generate: (seed: number, n: number) => Float32Array): UlpStats {
@@ -47,16 +52,21 @@ if ('error' in loaded) {
       expect(cases.length, `goldens/index.json of ${bundle.dir} lists no noise files; regenerate with make_bundle.py`).toBeGreaterThan(0);
     });
 
-    for (const c of cases) it(c.id, () => {
-      const s = judge(bundle, c, seededNoise);
-      const message = ulpMessage(s, `seededNoise(${c.seed}) vs goldens/${c.file}`);
-      recordCheck({
-        id: c.id, check: 'noise', runtime: RUNTIME, status: s.pass ? 'pass' : 'fail',
-        metrics: { count: s.count, differing: s.differing, beyond: s.beyond, maxUlp: s.maxUlp, bitExact: s.differing === 0 },
-        threshold: { MAX_NOISE_ULP }, message,
+    for (const c of cases)
+      it(c.id, () => {
+        const s = judge(bundle, c, seededNoise);
+        const message = ulpMessage(s, `seededNoise(${c.seed}) vs goldens/${c.file}`);
+        recordCheck({
+          id: c.id,
+          check: 'noise',
+          runtime: RUNTIME,
+          status: s.pass ? 'pass' : 'fail',
+          metrics: { count: s.count, differing: s.differing, beyond: s.beyond, maxUlp: s.maxUlp, bitExact: s.differing === 0 },
+          threshold: { MAX_NOISE_ULP },
+          message,
+        });
+        expect({ pass: s.pass, message }).toPassCheck(c.id);
       });
-      expect({ pass: s.pass, message }).toPassCheck(c.id);
-    });
   });
 
   describe('the noise check rejects a wrong generator', () => {
@@ -78,8 +88,12 @@ if ('error' in loaded) {
       const s = judge(bundle, first, m.generate);
       const message = ulpMessage(s, `${m.name} generator vs goldens/${first.file}`);
       recordCheck({
-        id: `noise:mutant=${m.name},seed=${first.seed}`, check: 'noise-mutant', runtime: RUNTIME, status: s.pass ? 'fail' : 'pass',
-        metrics: { beyond: s.beyond, maxUlp: s.maxUlp }, threshold: { MAX_NOISE_ULP },
+        id: `noise:mutant=${m.name},seed=${first.seed}`,
+        check: 'noise-mutant',
+        runtime: RUNTIME,
+        status: s.pass ? 'fail' : 'pass',
+        metrics: { beyond: s.beyond, maxUlp: s.maxUlp },
+        threshold: { MAX_NOISE_ULP },
         message: s.pass ? `the noise check PASSED a ${m.name} generator: it cannot detect that fault` : `rejected as expected: ${message}`,
       });
       expect({ pass: s.pass, message }).not.toPassCheck(`noise:mutant=${m.name}`);
@@ -87,13 +101,20 @@ if ('error' in loaded) {
     });
 
     // The ulp rule itself: every 7th element moved by 1 ulp is tolerated (and counted); by 2 ulp it fails.
-    it.each([{ ulps: 1, pass: true }, { ulps: 2, pass: false }])('noise:mutant=last-bits-$ulps-ulp', ({ ulps, pass }) => {
+    it.each([
+      { ulps: 1, pass: true },
+      { ulps: 2, pass: false },
+    ])('noise:mutant=last-bits-$ulps-ulp', ({ ulps, pass }) => {
       if (!first) throw new Error('no noise case to mutate');
       const bits = new Int32Array(1);
       const f = new Float32Array(bits.buffer);
       const s = judge(bundle, first, (seed, n) => {
         const x = seededNoise(seed, n);
-        for (let i = 0; i < n; i += 7) { f[0] = x[i]!; bits[0]! += x[i]! >= 0 ? ulps : -ulps; x[i] = f[0]!; }
+        for (let i = 0; i < n; i += 7) {
+          f[0] = x[i]!;
+          bits[0]! += x[i]! >= 0 ? ulps : -ulps;
+          x[i] = f[0]!;
+        }
         return x;
       });
       expect(s.differing).toBe(Math.ceil(s.count / 7));

@@ -21,7 +21,18 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import {
-  copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, closeSync, rmSync, statSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  closeSync,
+  rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,12 +49,16 @@ const PYTHON = process.env['TINYDIT_PYTHON'] ?? '/usr/bin/python3';
 const SCRIPT = join(REPO_ROOT, 'reference/python/check_provenance.py');
 /** check_provenance.py takes ~35 s alone on 2 cores (fixtures/default); inside a loaded gate run several times that. */
 const RUN_TIMEOUT_MS = 15 * 60_000;
-const INSTALL = 'install it with `bash scripts/setup.sh` (Debian: apt-get install python3-torch python3-onnx python3-numpy python3-pil), or point TINYDIT_PYTHON at a Python that has torch, onnx and numpy';
+const INSTALL =
+  'install it with `bash scripts/setup.sh` (Debian: apt-get install python3-torch python3-onnx python3-numpy python3-pil), or point TINYDIT_PYTHON at a Python that has torch, onnx and numpy';
 const FLOAT_VARIANTS = ['guided', 'raw'];
 /** The proofs move one element of a golden this many times its own tolerance. */
 const PROOF_FACTOR = 100;
 
-const loaded = await loadBundle(bundleDir(), { require: 'full' }).then((b) => ({ bundle: b }), (e: Error) => ({ error: e }));
+const loaded = await loadBundle(bundleDir(), { require: 'full' }).then(
+  (b) => ({ bundle: b }),
+  (e: Error) => ({ error: e }),
+);
 
 interface PyRun {
   exitCode: number | null;
@@ -64,14 +79,31 @@ async function runProvenance(bundle: string, recordsFile: string, extra: string[
   const t0 = Date.now();
   const res = await new Promise<Omit<PyRun, 'records' | 'seconds'>>((done) => {
     const child = spawn(PYTHON, [SCRIPT, '--bundle', bundle, '--records', recordsFile, ...extra], {
-      cwd: REPO_ROOT, env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', PYTHONUNBUFFERED: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: REPO_ROOT,
+      env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', PYTHONUNBUFFERED: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = '', stderr = '', timedOut = false;
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, RUN_TIMEOUT_MS);
-    child.on('error', (e) => { clearTimeout(timer); done({ exitCode: null, signal: null, timedOut, stdout, stderr, spawnError: e.message }); });
-    child.on('close', (code, signal) => { clearTimeout(timer); done({ exitCode: code, signal, timedOut, stdout, stderr }); });
+    let stdout = '',
+      stderr = '',
+      timedOut = false;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, RUN_TIMEOUT_MS);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      done({ exitCode: null, signal: null, timedOut, stdout, stderr, spawnError: e.message });
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      done({ exitCode: code, signal, timedOut, stdout, stderr });
+    });
   });
   const records = new Map<string, CheckRecord>();
   if (existsSync(recordsFile)) {
@@ -85,7 +117,9 @@ async function runProvenance(bundle: string, recordsFile: string, extra: string[
         try {
           const r = JSON.parse(line) as CheckRecord;
           if (r.check === CHECK && r.runtime === RUNTIME && typeof r.id === 'string') records.set(r.id, r);
-        } catch { /* another suite's line, or a torn one: not ours */ }
+        } catch {
+          /* another suite's line, or a torn one: not ours */
+        }
       }
     } finally {
       closeSync(fd);
@@ -102,11 +136,14 @@ function tail(s: string, n = 1500): string {
 /** Why a run produced no record for a part: how the process ended and what it said. */
 function runCause(r: PyRun): string {
   if (r.spawnError) return `${PYTHON} could not be started (${r.spawnError}); ${INSTALL}`;
-  if (r.timedOut) return `check_provenance.py ran past ${RUN_TIMEOUT_MS / 60_000} min and was killed; output: ${tail(r.stdout + r.stderr, 600)}`;
+  if (r.timedOut)
+    return `check_provenance.py ran past ${RUN_TIMEOUT_MS / 60_000} min and was killed; output: ${tail(r.stdout + r.stderr, 600)}`;
   const others = [...r.records.values()].filter((x) => x.status !== 'pass').map((x) => `${x.id}: ${x.status}: ${x.message ?? ''}`);
-  return `check_provenance.py exited ${r.exitCode ?? `by signal ${r.signal}`} after ${r.seconds.toFixed(0)} s without this part's record` +
+  return (
+    `check_provenance.py exited ${r.exitCode ?? `by signal ${r.signal}`} after ${r.seconds.toFixed(0)} s without this part's record` +
     (others.length ? `; its non-passing records: ${others.slice(0, 3).join(' | ')}` : '') +
-    (r.stderr.trim() ? `; stderr: ${tail(r.stderr)}` : '');
+    (r.stderr.trim() ? `; stderr: ${tail(r.stderr)}` : '')
+  );
 }
 
 /** The records check_provenance.py writes for this bundle (its PART list, with the bundle's variants and seeds). */
@@ -128,7 +165,11 @@ function expectedIds(b: Bundle): string[] {
 }
 
 function pythonProblem(): string | null {
-  const r = spawnSync(PYTHON, ['-c', 'import torch, onnx, numpy'], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } });
+  const r = spawnSync(PYTHON, ['-c', 'import torch, onnx, numpy'], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' },
+  });
   if (r.error) return `${PYTHON} cannot be run (${r.error.message})`;
   if (r.status !== 0) return `${PYTHON} -c "import torch, onnx, numpy" failed: ${tail(r.stderr || r.stdout, 400)}`;
   return null;
@@ -147,7 +188,11 @@ function linkedCopy(src: string): string {
         mkdirSync(join(dst, r), { recursive: true });
         walk(r);
       } else if (e.isFile()) {
-        try { linkSync(join(src, r), join(dst, r)); } catch { copyFileSync(join(src, r), join(dst, r)); }
+        try {
+          linkSync(join(src, r), join(dst, r));
+        } catch {
+          copyFileSync(join(src, r), join(dst, r));
+        }
       }
     }
   };
@@ -194,9 +239,13 @@ if ('error' in loaded) {
         ? `the bundle ships no checkpoint (${why}): its goldens were TRUSTED by flag (--trust-goldens / TINYDIT_TRUST_GOLDENS=1), not verified`
         : `the bundle ships no checkpoint: its goldens are unverified; ship the checkpoint, or pass --trust-goldens to the gate to accept unverified goldens (recorded in the verdict) (${why})`;
       recordCheck({
-        id, check: CHECK, runtime: 'node', status: trusted ? 'pass' : 'fail',
+        id,
+        check: CHECK,
+        runtime: 'node',
+        status: trusted ? 'pass' : 'fail',
         metrics: trusted ? { trustedByFlag: true, verified: false } : { trustedByFlag: false, verified: false },
-        threshold: { checkpointShipped: true }, message,
+        threshold: { checkpointShipped: true },
+        message,
       });
       expect({ pass: trusted, message }).toPassCheck(id);
     });
@@ -239,11 +288,17 @@ if ('error' in loaded) {
           const message = ok
             ? `check_provenance.py: ${r.records.size} records in ${r.seconds.toFixed(1)} s, exit ${r.exitCode}`
             : `check_provenance.py run is inconsistent: exit ${r.exitCode}, ${allPass ? 'every' : 'not every'} expected record passed` +
-              (unexpected.length ? `, unexpected record(s) ${unexpected.join(', ')} (the suite's list of parts and the script's differ)` : '') +
+              (unexpected.length
+                ? `, unexpected record(s) ${unexpected.join(', ')} (the suite's list of parts and the script's differ)`
+                : '') +
               `; ${runCause(r)}`;
           recordCheck({
-            id: 'provenance:run', check: CHECK, runtime: 'node', status: ok ? 'pass' : 'error',
-            metrics: { exitCode: r.exitCode, seconds: r.seconds, records: r.records.size, expected: ids.length }, message,
+            id: 'provenance:run',
+            check: CHECK,
+            runtime: 'node',
+            status: ok ? 'pass' : 'error',
+            metrics: { exitCode: r.exitCode, seconds: r.seconds, records: r.records.size, expected: ids.length },
+            message,
           });
           expect({ pass: ok, message }).toPassCheck('provenance:run');
         });
@@ -263,8 +318,12 @@ if ('error' in loaded) {
               // velocity: one element of the middle case of goldens/velocity/guided.npy
               const vc = idx.velocity.cases[Math.floor(idx.velocity.cases.length / 2)]!;
               const vFloor = fixture.readGolden(idx.velocity.noiseFloor['guided']!).data as Float64Array;
-              perturbGolden(copy, idx.velocity.expected['guided']!, vc.row * per + 17,
-                PROOF_FACTOR * tolerance(vFloor[vc.row]!, tol.velocity));
+              perturbGolden(
+                copy,
+                idx.velocity.expected['guided']!,
+                vc.row * per + 17,
+                PROOF_FACTOR * tolerance(vFloor[vc.row]!, tol.velocity),
+              );
               // trajectory: one element of the final state of the first case of the first seed
               const tc = idx.trajectories.cases[0]!;
               const tFloor = fixture.readGolden(idx.trajectories.floor);
@@ -272,8 +331,13 @@ if ('error' in loaded) {
               const last = (tFloor.data as Float64Array)[tc.floorRow * steps + steps - 1]!;
               perturbGolden(copy, tc.file, (steps - 1) * per + 5, PROOF_FACTOR * tolerance(last, tol.trajectory));
               const run = await runProvenance(copy, join(copy, 'proof-checks.jsonl'), ['--parts', 'velocity,trajectory']);
-              proof = { run, velocityCase: vc.id, trajectoryFile: tc.file, trajectorySeed: tc.seed,
-                seeds: [...new Set(idx.trajectories.cases.map((c) => c.seed))] };
+              proof = {
+                run,
+                velocityCase: vc.id,
+                trajectoryFile: tc.file,
+                trajectorySeed: tc.seed,
+                seeds: [...new Set(idx.trajectories.cases.map((c) => c.seed))],
+              };
             } finally {
               rmSync(copy, { recursive: true, force: true });
             }
@@ -282,7 +346,10 @@ if ('error' in loaded) {
           }
         }, RUN_TIMEOUT_MS + 60_000);
 
-        const judge = (id: string, verdict: () => { caught: boolean; message: string; metrics: Record<string, number | string | boolean | null> }): void => {
+        const judge = (
+          id: string,
+          verdict: () => { caught: boolean; message: string; metrics: Record<string, number | string | boolean | null> },
+        ): void => {
           if (setupError || !proof) {
             const message = `the proof could not be set up: ${setupError?.message ?? 'no run'}`;
             recordCheck({ id, check: CHECK, runtime: 'node', status: 'error', metrics: {}, message });
@@ -291,8 +358,12 @@ if ('error' in loaded) {
           }
           const v = verdict();
           recordCheck({
-            id, check: CHECK, runtime: 'node', status: v.caught ? 'pass' : 'fail',
-            metrics: { ...v.metrics, seconds: proof.run.seconds }, threshold: { perturbationTimesTolerance: PROOF_FACTOR },
+            id,
+            check: CHECK,
+            runtime: 'node',
+            status: v.caught ? 'pass' : 'fail',
+            metrics: { ...v.metrics, seconds: proof.run.seconds },
+            threshold: { perturbationTimesTolerance: PROOF_FACTOR },
             message: v.caught ? `caught as expected: ${v.message}` : `NOT caught: ${v.message}; ${runCause(proof.run)}`,
           });
           expect({ pass: v.caught, message: v.message }).toPassCheck(id);
@@ -307,7 +378,8 @@ if ('error' in loaded) {
             const caught = guided?.status === 'fail' && names && status('provenance:part=velocity,variant=raw') === 'pass';
             return {
               caught,
-              message: `goldens/velocity/guided.npy moved by ${PROOF_FACTOR}x its tolerance at ${p.velocityCase}: velocity guided ` +
+              message:
+                `goldens/velocity/guided.npy moved by ${PROOF_FACTOR}x its tolerance at ${p.velocityCase}: velocity guided ` +
                 `${guided?.status ?? 'missing'}${names ? ' naming the file and case' : ' (the message does not name the file and case)'}, ` +
                 `velocity raw ${status('provenance:part=velocity,variant=raw')}`,
               metrics: { guided: guided?.status ?? 'missing', raw: status('provenance:part=velocity,variant=raw'), namesCase: names },
@@ -320,14 +392,21 @@ if ('error' in loaded) {
             const p = proof!;
             const hit = p.run.records.get(`provenance:part=trajectory,seed=${p.trajectorySeed}`);
             const names = !!hit?.message?.includes(p.trajectoryFile);
-            const others = p.seeds.filter((s) => s !== p.trajectorySeed).map((s) => `seed ${s} ${status(`provenance:part=trajectory,seed=${s}`)}`);
+            const others = p.seeds
+              .filter((s) => s !== p.trajectorySeed)
+              .map((s) => `seed ${s} ${status(`provenance:part=trajectory,seed=${s}`)}`);
             const caught = hit?.status === 'fail' && names && others.every((o) => o.endsWith(' pass'));
             return {
               caught,
-              message: `goldens/${p.trajectoryFile} moved by ${PROOF_FACTOR}x its tolerance at the last step: trajectory seed ` +
+              message:
+                `goldens/${p.trajectoryFile} moved by ${PROOF_FACTOR}x its tolerance at the last step: trajectory seed ` +
                 `${p.trajectorySeed} ${hit?.status ?? 'missing'}${names ? ' naming the file' : ' (the message does not name the file)'}` +
                 (others.length ? `, ${others.join(', ')}` : ''),
-              metrics: { perturbedSeed: hit?.status ?? 'missing', otherSeedsPass: others.every((o) => o.endsWith(' pass')), namesFile: names },
+              metrics: {
+                perturbedSeed: hit?.status ?? 'missing',
+                otherSeedsPass: others.every((o) => o.endsWith(' pass')),
+                namesFile: names,
+              },
             };
           });
         });

@@ -22,7 +22,10 @@ import { sample } from '../../harness/sampler.js';
 const RUNTIME = 'node';
 const ERRORS_FILE = 'trajectory-errors.json';
 
-const loaded = await loadBundle(bundleDir(), { require: 'full' }).then((b) => ({ bundle: b }), (e: Error) => ({ error: e }));
+const loaded = await loadBundle(bundleDir(), { require: 'full' }).then(
+  (b) => ({ bundle: b }),
+  (e: Error) => ({ error: e }),
+);
 
 type Mode = 'free' | 'teacher';
 /** One sampler run as data: which variant drives it and how. */
@@ -62,7 +65,14 @@ function maxAbsDiff(a: Float32Array, b: Float32Array, aOff: number, bOff: number
 
 if ('error' in loaded) {
   it('trajectory: bundle loads', () => {
-    recordCheck({ id: 'trajectory:bundle', check: 'trajectory', runtime: RUNTIME, status: 'error', metrics: {}, message: loaded.error.message });
+    recordCheck({
+      id: 'trajectory:bundle',
+      check: 'trajectory',
+      runtime: RUNTIME,
+      status: 'error',
+      metrics: {},
+      message: loaded.error.message,
+    });
     throw loaded.error;
   });
 } else {
@@ -75,8 +85,9 @@ if ('error' in loaded) {
   const floor = bundle.readGolden(spec.floor).data as Float64Array;
   // golden states, per case [N+1, C, H, W]
   const golden = cases.map((c) => bundle.readGolden(c.file).data as Float32Array);
-  const bands = cases.map((c) => Array.from({ length: steps + 1 }, (_, s) =>
-    Math.max(policy.floorMultiple * floor[c.floorRow * (steps + 1) + s]!, policy.absMin)));
+  const bands = cases.map((c) =>
+    Array.from({ length: steps + 1 }, (_, s) => Math.max(policy.floorMultiple * floor[c.floorRow * (steps + 1) + s]!, policy.absMin)),
+  );
   /** x_s of every case as one batch [B, C, H, W]. */
   const goldenBatch = (s: number): Float32Array => {
     const out = new Float32Array(cases.length * perImage);
@@ -94,8 +105,11 @@ if ('error' in loaded) {
   const report: RunErrors[] = [];
 
   /** Runs the shared sampler over every golden case at once and measures each case's error per step. */
-  async function runTrajectories(runner: VelocityRunner, run: TrajectoryRun, subset = cases.map((_, k) => k)):
-    Promise<{ errors: RunErrors; states: (Float32Array | null)[] }> {
+  async function runTrajectories(
+    runner: VelocityRunner,
+    run: TrajectoryRun,
+    subset = cases.map((_, k) => k),
+  ): Promise<{ errors: RunErrors; states: (Float32Array | null)[] }> {
     const pick = (batch: Float32Array): Float32Array => {
       if (subset.length === cases.length) return batch;
       const out = new Float32Array(subset.length * perImage);
@@ -103,7 +117,10 @@ if ('error' in loaded) {
       return out;
     };
     const res = await sample(samplerModel(runner), {
-      breeds: subset.map((k) => cases[k]!.breed), seeds: subset.map((k) => cases[k]!.seed), steps, cfgScale: spec.cfgScale,
+      breeds: subset.map((k) => cases[k]!.breed),
+      seeds: subset.map((k) => cases[k]!.seed),
+      steps,
+      cfgScale: spec.cfgScale,
       keepTrajectory: run.mode === 'free',
       ...(run.mode === 'teacher' ? { teacher: (i: number) => pick(goldenBatch(i)) } : {}),
     });
@@ -119,7 +136,16 @@ if ('error' in loaded) {
         if (!(ratio <= worstRatio)) worstRatio = Number.isNaN(ratio) ? Infinity : ratio;
         if (firstLeave === null && !(e <= bands[k]![s]!)) firstLeave = s;
       });
-      return { id: caseId(run, c), seed: c.seed, breed: c.breed, breedName: bundle.breedName(c.breed), band: bands[k]!, maxAbs, firstLeave, worstRatio };
+      return {
+        id: caseId(run, c),
+        seed: c.seed,
+        breed: c.breed,
+        breedName: bundle.breedName(c.breed),
+        band: bands[k]!,
+        maxAbs,
+        firstLeave,
+        worstRatio,
+      };
     });
     return { errors: { ...run, modelMs: res.modelMs, cases: out }, states };
   }
@@ -127,20 +153,39 @@ if ('error' in loaded) {
   afterAll(() => {
     const dir = reportDir();
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, ERRORS_FILE), JSON.stringify({
-      bundle: bundle.dir, name: bundle.manifest.name, steps, cfgScale: spec.cfgScale, policy,
-      note: 'maxAbs[s] = max |TS sampler state - golden x_s| (teacher: one-step prediction from golden x_{s-1}); band[s] = max(floorMultiple * floor_s, absMin); ' +
-        'growth = free-run final error / largest one-call (teacher) error of the same variant',
-      runs: report,
-      growth: report.filter((r) => r.mode === 'free').flatMap((free) => {
-        const teacher = report.find((r) => r.mode === 'teacher' && r.variant === free.variant);
-        return free.cases.map((c, k) => {
-          const oneCall = teacher ? Math.max(...teacher.cases[k]!.maxAbs.filter((v): v is number => v !== null)) : null;
-          const final = c.maxAbs[steps]!;
-          return { id: c.id, finalError: final, oneCallMax: oneCall, growth: oneCall ? final / oneCall : null, firstLeave: c.firstLeave };
-        });
-      }),
-    }, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v)));
+    writeFileSync(
+      join(dir, ERRORS_FILE),
+      JSON.stringify(
+        {
+          bundle: bundle.dir,
+          name: bundle.manifest.name,
+          steps,
+          cfgScale: spec.cfgScale,
+          policy,
+          note:
+            'maxAbs[s] = max |TS sampler state - golden x_s| (teacher: one-step prediction from golden x_{s-1}); band[s] = max(floorMultiple * floor_s, absMin); ' +
+            'growth = free-run final error / largest one-call (teacher) error of the same variant',
+          runs: report,
+          growth: report
+            .filter((r) => r.mode === 'free')
+            .flatMap((free) => {
+              const teacher = report.find((r) => r.mode === 'teacher' && r.variant === free.variant);
+              return free.cases.map((c, k) => {
+                const oneCall = teacher ? Math.max(...teacher.cases[k]!.maxAbs.filter((v): v is number => v !== null)) : null;
+                const final = c.maxAbs[steps]!;
+                return {
+                  id: c.id,
+                  finalError: final,
+                  oneCallMax: oneCall,
+                  growth: oneCall ? final / oneCall : null,
+                  firstLeave: c.firstLeave,
+                };
+              });
+            }),
+        },
+        (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v),
+      ),
+    );
   });
 
   for (const run of runs) {
@@ -152,7 +197,9 @@ if ('error' in loaded) {
         let runner: VelocityRunner | undefined;
         try {
           if (run.variant === '(no raw variant)') {
-            throw new Error(`${bundle.dir}/manifest.json has no float variant with guidance 'none' (model_raw.onnx): guidance applied in TypeScript cannot be checked; export it with --no-cfg`);
+            throw new Error(
+              `${bundle.dir}/manifest.json has no float variant with guidance 'none' (model_raw.onnx): guidance applied in TypeScript cannot be checked; export it with --no-cfg`,
+            );
           }
           runner = await openVariant(bundle, run.variant);
           ({ errors: result, states } = await runTrajectories(runner, run));
@@ -164,38 +211,57 @@ if ('error' in loaded) {
         }
       });
 
-      cases.forEach((c, k) => it(caseId(run, c), () => {
-        const id = caseId(run, c);
-        if (!result) {
-          const message = `the sampler run failed: ${failure?.message ?? 'unknown error'}`;
-          recordCheck({ id, check: 'trajectory', runtime: RUNTIME, status: 'error', metrics: {}, message });
-          throw new Error(message);
-        }
-        const e = result.cases[k]!;
-        const finalErr = e.maxAbs[steps]!;
-        const pass = e.firstLeave === null;
-        let message: string;
-        if (pass) {
-          message = `within the band at all ${steps} steps; final max|diff| ${finalErr.toExponential(3)} (band ${e.band[steps]!.toExponential(3)}), worst ${e.worstRatio.toFixed(3)}x band`;
-        } else {
-          // statistics of the first state that left the band, located by breed, step, channel and pixel
-          const s = e.firstLeave!;
-          const st = compareTensors(states[s]!.subarray(k * perImage, (k + 1) * perImage), golden[k]!.subarray(s * perImage, (s + 1) * perImage),
-            { shape: [1, bundle.channels, bundle.imageSize, bundle.imageSize], axes: ['breed', 'channel', 'y', 'x'], labels: [`${e.breedName} step=${s}`], atol: e.band[s]! });
-          message = `leaves the band first at step ${s} of ${steps} (${run.mode === 'teacher' ? 'one call from golden x_' + (s - 1) : 'free run'}); ` +
-            `worst ${e.worstRatio.toFixed(2)}x band; final max|diff| ${finalErr.toExponential(3)}\n${formatComparison(st, `state x_${s}`)}`;
-        }
-        recordCheck({
-          id, check: 'trajectory', runtime: RUNTIME, status: pass ? 'pass' : 'fail',
-          metrics: {
-            firstLeave: e.firstLeave, worstRatio: e.worstRatio, finalMaxAbs: finalErr,
-            maxAbsOverSteps: Math.max(...e.maxAbs.filter((v): v is number => v !== null)), mode: run.mode, variant: run.variant,
-          },
-          threshold: { floorMultiple: policy.floorMultiple, absMin: policy.absMin, finalBand: e.band[steps]! },
-          message, artifacts: [ERRORS_FILE],
-        });
-        expect({ pass, message }).toPassCheck(id);
-      }));
+      cases.forEach((c, k) =>
+        it(caseId(run, c), () => {
+          const id = caseId(run, c);
+          if (!result) {
+            const message = `the sampler run failed: ${failure?.message ?? 'unknown error'}`;
+            recordCheck({ id, check: 'trajectory', runtime: RUNTIME, status: 'error', metrics: {}, message });
+            throw new Error(message);
+          }
+          const e = result.cases[k]!;
+          const finalErr = e.maxAbs[steps]!;
+          const pass = e.firstLeave === null;
+          let message: string;
+          if (pass) {
+            message = `within the band at all ${steps} steps; final max|diff| ${finalErr.toExponential(3)} (band ${e.band[steps]!.toExponential(3)}), worst ${e.worstRatio.toFixed(3)}x band`;
+          } else {
+            // statistics of the first state that left the band, located by breed, step, channel and pixel
+            const s = e.firstLeave!;
+            const st = compareTensors(
+              states[s]!.subarray(k * perImage, (k + 1) * perImage),
+              golden[k]!.subarray(s * perImage, (s + 1) * perImage),
+              {
+                shape: [1, bundle.channels, bundle.imageSize, bundle.imageSize],
+                axes: ['breed', 'channel', 'y', 'x'],
+                labels: [`${e.breedName} step=${s}`],
+                atol: e.band[s]!,
+              },
+            );
+            message =
+              `leaves the band first at step ${s} of ${steps} (${run.mode === 'teacher' ? 'one call from golden x_' + (s - 1) : 'free run'}); ` +
+              `worst ${e.worstRatio.toFixed(2)}x band; final max|diff| ${finalErr.toExponential(3)}\n${formatComparison(st, `state x_${s}`)}`;
+          }
+          recordCheck({
+            id,
+            check: 'trajectory',
+            runtime: RUNTIME,
+            status: pass ? 'pass' : 'fail',
+            metrics: {
+              firstLeave: e.firstLeave,
+              worstRatio: e.worstRatio,
+              finalMaxAbs: finalErr,
+              maxAbsOverSteps: Math.max(...e.maxAbs.filter((v): v is number => v !== null)),
+              mode: run.mode,
+              variant: run.variant,
+            },
+            threshold: { floorMultiple: policy.floorMultiple, absMin: policy.absMin, finalBand: e.band[steps]! },
+            message,
+            artifacts: [ERRORS_FILE],
+          });
+          expect({ pass, message }).toPassCheck(id);
+        }),
+      );
     });
   }
 
@@ -206,16 +272,30 @@ if ('error' in loaded) {
       const k = 0;
       const c = cases[k]!;
       const shift = 10 * Math.max(...bands[k]!);
-      const bytes = withInitializers(readFileSync(bundle.variantPath(spec.variant)), { 'final_layer.linear.bias': (d) => { d[0]! += shift; } });
-      const r = await openModelBytes(bytes, bundle.manifest, { label: 'mutant', source: `${spec.variant} with final_layer.linear.bias[0] += ${shift}`, guidance: bundle.variant(spec.variant).guidance });
+      const bytes = withInitializers(readFileSync(bundle.variantPath(spec.variant)), {
+        'final_layer.linear.bias': (d) => {
+          d[0]! += shift;
+        },
+      });
+      const r = await openModelBytes(bytes, bundle.manifest, {
+        label: 'mutant',
+        source: `${spec.variant} with final_layer.linear.bias[0] += ${shift}`,
+        guidance: bundle.variant(spec.variant).guidance,
+      });
       const res = await runTrajectories(r, { variant: spec.variant, mode: 'free' }, [k]);
       await r.release();
       const e = res.errors.cases[0]!;
       recordCheck({
-        id: `trajectory:mutant=output-bias-shifted,breed=${bundle.breedName(c.breed)},seed=${c.seed}`, check: 'trajectory-mutant', runtime: RUNTIME,
-        status: e.firstLeave === null ? 'fail' : 'pass', metrics: { firstLeave: e.firstLeave, worstRatio: e.worstRatio, shift },
+        id: `trajectory:mutant=output-bias-shifted,breed=${bundle.breedName(c.breed)},seed=${c.seed}`,
+        check: 'trajectory-mutant',
+        runtime: RUNTIME,
+        status: e.firstLeave === null ? 'fail' : 'pass',
+        metrics: { firstLeave: e.firstLeave, worstRatio: e.worstRatio, shift },
         threshold: { floorMultiple: policy.floorMultiple, absMin: policy.absMin },
-        message: e.firstLeave === null ? 'the trajectory check PASSED a model with a shifted output bias' : `rejected as expected: leaves the band at step ${e.firstLeave}`,
+        message:
+          e.firstLeave === null
+            ? 'the trajectory check PASSED a model with a shifted output bias'
+            : `rejected as expected: leaves the band at step ${e.firstLeave}`,
       });
       expect(e.firstLeave).not.toBeNull();
       expect(e.firstLeave!).toBeGreaterThan(0); // x_0 is the shared seeded noise: identical

@@ -17,15 +17,25 @@ import { CATALOGUE } from '../../harness/mutants/catalogue.js';
 import { encodeNpy, parseNpy } from '../../harness/npy.js';
 import { recordCheck } from '../../harness/results.js';
 import {
-  checkFloorFile, checkToleranceCeilings, FLOAT32_ULP, NOISE_FLOOR_ULPS, noiseFloorCeiling, TOLERANCE_BOUNDS, trustRecordId,
-  type TrustCheck, type TrustIssue,
+  checkFloorFile,
+  checkToleranceCeilings,
+  FLOAT32_ULP,
+  NOISE_FLOOR_ULPS,
+  noiseFloorCeiling,
+  TOLERANCE_BOUNDS,
+  trustRecordId,
+  type TrustCheck,
+  type TrustIssue,
 } from '../../harness/trust.js';
 
 const RUNTIME = 'node';
 const FAMILY = 'trust';
 const SOURCE = bundleDir();
 
-const loaded = await loadBundle(SOURCE, { require: 'full' }).then((b) => ({ bundle: b }), (e: Error) => ({ error: e }));
+const loaded = await loadBundle(SOURCE, { require: 'full' }).then(
+  (b) => ({ bundle: b }),
+  (e: Error) => ({ error: e }),
+);
 
 // ---------------------------------------------------------------------------------------------------------
 // Copying and editing
@@ -67,7 +77,10 @@ function editFloor(dir: string, rel: string, f: (x: number, i: number) => number
   replaceFile(dir, join('goldens', rel), encodeNpy({ dtype: 'float64', shape: a.shape, data }));
 }
 
-interface Outcome { error: BundleError | null; bundle: Bundle | null }
+interface Outcome {
+  error: BundleError | null;
+  bundle: Bundle | null;
+}
 
 async function tryLoad(dir: string): Promise<Outcome> {
   try {
@@ -90,21 +103,32 @@ interface Refusal {
   trust: (b: Bundle, index: GoldenIndex) => { check: TrustCheck; subject: string }[];
 }
 
-const guidedFloor = (i: GoldenIndex): string => i.velocity.noiseFloor[i.velocity.expectedFor.guided ?? 'guided'] ?? Object.values(i.velocity.noiseFloor)[0]!;
+const guidedFloor = (i: GoldenIndex): string =>
+  i.velocity.noiseFloor[i.velocity.expectedFor.guided ?? 'guided'] ?? Object.values(i.velocity.noiseFloor)[0]!;
 const CEILING = (field: string): number => TOLERANCE_BOUNDS.find((b) => b.field === field)!.ceiling;
 
 const REFUSALS: Refusal[] = [
   {
     name: 'velocity-floor-x1e4',
     edit: (d, _b, i) => editFloor(d, guidedFloor(i), (x) => x * 1e4),
-    mustContain: (_b, i) => [`goldens/${guidedFloor(i)}: case velocity:`, "exceeds the gate's analytic ceiling",
-      `(${NOISE_FLOOR_ULPS} float32 ulps`, 'noise floors are float32-vs-float64 rounding, never larger', 'reference/python/make_bundle.py'],
+    mustContain: (_b, i) => [
+      `goldens/${guidedFloor(i)}: case velocity:`,
+      "exceeds the gate's analytic ceiling",
+      `(${NOISE_FLOOR_ULPS} float32 ulps`,
+      'noise floors are float32-vs-float64 rounding, never larger',
+      'reference/python/make_bundle.py',
+    ],
     trust: (_b, i) => [{ check: 'noise-floor', subject: `goldens/${guidedFloor(i)}` }],
   },
   {
     name: 'trajectory-floor-x1e4',
     edit: (d, _b, i) => editFloor(d, i.trajectories.floor, (x) => x * 1e4),
-    mustContain: (_b, i) => [`goldens/${i.trajectories.floor}: case trajectory:`, ' step ', "exceeds the gate's analytic ceiling", 'its state magnitude max|x_'],
+    mustContain: (_b, i) => [
+      `goldens/${i.trajectories.floor}: case trajectory:`,
+      ' step ',
+      "exceeds the gate's analytic ceiling",
+      'its state magnitude max|x_',
+    ],
     trust: (_b, i) => [{ check: 'noise-floor', subject: `goldens/${i.trajectories.floor}` }],
   },
   {
@@ -121,96 +145,159 @@ const REFUSALS: Refusal[] = [
   },
   {
     name: 'floor-multiple-1e6',
-    edit: (d) => editManifest(d, (m) => { m.tolerance.velocity.floorMultiple = 1e6; }),
-    mustContain: () => [`manifest.json: tolerance.velocity.floorMultiple = 1000000 exceeds the gate's ceiling ${CEILING('tolerance.velocity.floorMultiple')} (`, 'a bundle may only tighten'],
+    edit: (d) =>
+      editManifest(d, (m) => {
+        m.tolerance.velocity.floorMultiple = 1e6;
+      }),
+    mustContain: () => [
+      `manifest.json: tolerance.velocity.floorMultiple = 1000000 exceeds the gate's ceiling ${CEILING('tolerance.velocity.floorMultiple')} (`,
+      'a bundle may only tighten',
+    ],
     trust: () => [{ check: 'tolerance-ceiling', subject: 'tolerance.velocity.floorMultiple' }],
   },
   {
     name: 'trajectory-floor-multiple-loosened',
-    edit: (d) => editManifest(d, (m) => { m.tolerance.trajectory.floorMultiple = 50; }),
-    mustContain: () => [`manifest.json: tolerance.trajectory.floorMultiple = 50 exceeds the gate's ceiling ${CEILING('tolerance.trajectory.floorMultiple')}`],
+    edit: (d) =>
+      editManifest(d, (m) => {
+        m.tolerance.trajectory.floorMultiple = 50;
+      }),
+    mustContain: () => [
+      `manifest.json: tolerance.trajectory.floorMultiple = 50 exceeds the gate's ceiling ${CEILING('tolerance.trajectory.floorMultiple')}`,
+    ],
     trust: () => [{ check: 'tolerance-ceiling', subject: 'tolerance.trajectory.floorMultiple' }],
   },
   {
     name: 'floor-multiple-below-1',
-    edit: (d) => editManifest(d, (m) => { m.tolerance.velocity.floorMultiple = 0.5; }),
+    edit: (d) =>
+      editManifest(d, (m) => {
+        m.tolerance.velocity.floorMultiple = 0.5;
+      }),
     mustContain: () => ["manifest.json: tolerance.velocity.floorMultiple = 0.5 is below the gate's minimum 1"],
     trust: () => [{ check: 'tolerance-ceiling', subject: 'tolerance.velocity.floorMultiple' }],
   },
   {
     name: 'velocity-absmin-loosened',
-    edit: (d) => editManifest(d, (m) => { m.tolerance.velocity.absMin = 0.01; }),
-    mustContain: () => [`manifest.json: tolerance.velocity.absMin = 0.01 exceeds the gate's ceiling ${CEILING('tolerance.velocity.absMin')}`],
+    edit: (d) =>
+      editManifest(d, (m) => {
+        m.tolerance.velocity.absMin = 0.01;
+      }),
+    mustContain: () => [
+      `manifest.json: tolerance.velocity.absMin = 0.01 exceeds the gate's ceiling ${CEILING('tolerance.velocity.absMin')}`,
+    ],
     trust: () => [{ check: 'tolerance-ceiling', subject: 'tolerance.velocity.absMin' }],
   },
   {
     name: 'trajectory-absmin-loosened',
-    edit: (d) => editManifest(d, (m) => { m.tolerance.trajectory.absMin = 1e-3; }),
-    mustContain: () => [`manifest.json: tolerance.trajectory.absMin = 0.001 exceeds the gate's ceiling ${CEILING('tolerance.trajectory.absMin')}`],
+    edit: (d) =>
+      editManifest(d, (m) => {
+        m.tolerance.trajectory.absMin = 1e-3;
+      }),
+    mustContain: () => [
+      `manifest.json: tolerance.trajectory.absMin = 0.001 exceeds the gate's ceiling ${CEILING('tolerance.trajectory.absMin')}`,
+    ],
     trust: () => [{ check: 'tolerance-ceiling', subject: 'tolerance.trajectory.absMin' }],
   },
   {
     // a consistent but loose profile: margin 10, limits = 10 x measured
     name: 'quantized-margin-loosened',
-    edit: (d) => editManifest(d, (m) => {
-      const q = m.tolerance.quantized;
-      q.margin = 10;
-      q.velocityRelL2Max = 10 * q.measured.velocityRelL2Max;
-      q.imageMeanAbsMax = 10 * q.measured.imageMeanAbsMax;
-    }),
-    mustContain: () => [`manifest.json: tolerance.quantized.margin = 10 exceeds the gate's ceiling ${CEILING('tolerance.quantized.margin')}`,
-      `tolerance.quantized.velocityRelL2Max = `, `exceeds the gate's ceiling ${CEILING('tolerance.quantized.velocityRelL2Max')}`],
-    trust: () => [{ check: 'tolerance-ceiling', subject: 'tolerance.quantized.margin' }, { check: 'tolerance-ceiling', subject: 'tolerance.quantized.velocityRelL2Max' }],
+    edit: (d) =>
+      editManifest(d, (m) => {
+        const q = m.tolerance.quantized;
+        q.margin = 10;
+        q.velocityRelL2Max = 10 * q.measured.velocityRelL2Max;
+        q.imageMeanAbsMax = 10 * q.measured.imageMeanAbsMax;
+      }),
+    mustContain: () => [
+      `manifest.json: tolerance.quantized.margin = 10 exceeds the gate's ceiling ${CEILING('tolerance.quantized.margin')}`,
+      `tolerance.quantized.velocityRelL2Max = `,
+      `exceeds the gate's ceiling ${CEILING('tolerance.quantized.velocityRelL2Max')}`,
+    ],
+    trust: () => [
+      { check: 'tolerance-ceiling', subject: 'tolerance.quantized.margin' },
+      { check: 'tolerance-ceiling', subject: 'tolerance.quantized.velocityRelL2Max' },
+    ],
   },
   {
     name: 'quantized-measured-loosened',
-    edit: (d) => editManifest(d, (m) => {
-      const q = m.tolerance.quantized;
-      q.measured.velocityRelL2Max = 0.4;
-      q.measured.imageMeanAbsMax = 5;
-      q.velocityRelL2Max = q.margin * 0.4;
-      q.imageMeanAbsMax = q.margin * 5;
-    }),
-    mustContain: () => [`manifest.json: tolerance.quantized.measured.velocityRelL2Max = 0.4 exceeds the gate's ceiling ${CEILING('tolerance.quantized.measured.velocityRelL2Max')}`,
+    edit: (d) =>
+      editManifest(d, (m) => {
+        const q = m.tolerance.quantized;
+        q.measured.velocityRelL2Max = 0.4;
+        q.measured.imageMeanAbsMax = 5;
+        q.velocityRelL2Max = q.margin * 0.4;
+        q.imageMeanAbsMax = q.margin * 5;
+      }),
+    mustContain: () => [
+      `manifest.json: tolerance.quantized.measured.velocityRelL2Max = 0.4 exceeds the gate's ceiling ${CEILING('tolerance.quantized.measured.velocityRelL2Max')}`,
       `manifest.json: tolerance.quantized.measured.imageMeanAbsMax = 5 exceeds the gate's ceiling ${CEILING('tolerance.quantized.measured.imageMeanAbsMax')} uint8 levels`,
-      `manifest.json: tolerance.quantized.imageMeanAbsMax = 10 exceeds the gate's ceiling ${CEILING('tolerance.quantized.imageMeanAbsMax')} uint8 levels`],
-    trust: () => [{ check: 'tolerance-ceiling', subject: 'tolerance.quantized.measured.velocityRelL2Max' },
-      { check: 'tolerance-ceiling', subject: 'tolerance.quantized.measured.imageMeanAbsMax' }, { check: 'tolerance-ceiling', subject: 'tolerance.quantized.imageMeanAbsMax' }],
+      `manifest.json: tolerance.quantized.imageMeanAbsMax = 10 exceeds the gate's ceiling ${CEILING('tolerance.quantized.imageMeanAbsMax')} uint8 levels`,
+    ],
+    trust: () => [
+      { check: 'tolerance-ceiling', subject: 'tolerance.quantized.measured.velocityRelL2Max' },
+      { check: 'tolerance-ceiling', subject: 'tolerance.quantized.measured.imageMeanAbsMax' },
+      { check: 'tolerance-ceiling', subject: 'tolerance.quantized.imageMeanAbsMax' },
+    ],
   },
   {
     // a small margin and a large limit, every value under its own ceiling
     name: 'quantized-limit-inconsistent',
-    edit: (d) => editManifest(d, (m) => { m.tolerance.quantized.velocityRelL2Max = 0.45; }),
+    edit: (d) =>
+      editManifest(d, (m) => {
+        m.tolerance.quantized.velocityRelL2Max = 0.45;
+      }),
     mustContain: (b) => {
       const q = b.tolerance.quantized!;
-      return [`manifest.json: tolerance.quantized.velocityRelL2Max = 0.45 exceeds margin x measured = ${q.margin} x ${q.measured!.velocityRelL2Max} = ${q.margin * q.measured!.velocityRelL2Max!}`,
-        'a bundle may only tighten'];
+      return [
+        `manifest.json: tolerance.quantized.velocityRelL2Max = 0.45 exceeds margin x measured = ${q.margin} x ${q.measured!.velocityRelL2Max} = ${q.margin * q.measured!.velocityRelL2Max!}`,
+        'a bundle may only tighten',
+      ];
     },
     trust: () => [{ check: 'tolerance-ceiling', subject: 'tolerance.quantized.velocityRelL2Max' }],
   },
   {
     // over its ceiling and inconsistent: one trust entry (one check record) for the field, naming both
     name: 'quantized-limit-over-ceiling-and-inconsistent',
-    edit: (d) => editManifest(d, (m) => { m.tolerance.quantized.velocityRelL2Max = 0.9; }),
-    mustContain: () => [`manifest.json: tolerance.quantized.velocityRelL2Max = 0.9 exceeds the gate's ceiling ${CEILING('tolerance.quantized.velocityRelL2Max')}`,
-      '; it also exceeds margin x measured = '],
+    edit: (d) =>
+      editManifest(d, (m) => {
+        m.tolerance.quantized.velocityRelL2Max = 0.9;
+      }),
+    mustContain: () => [
+      `manifest.json: tolerance.quantized.velocityRelL2Max = 0.9 exceeds the gate's ceiling ${CEILING('tolerance.quantized.velocityRelL2Max')}`,
+      '; it also exceeds margin x measured = ',
+    ],
     trust: () => [{ check: 'tolerance-ceiling', subject: 'tolerance.quantized.velocityRelL2Max' }],
   },
   {
     name: 'quantized-image-limit-inconsistent',
-    edit: (d) => editManifest(d, (m) => { m.tolerance.quantized.imageMeanAbsMax = 5; }),
+    edit: (d) =>
+      editManifest(d, (m) => {
+        m.tolerance.quantized.imageMeanAbsMax = 5;
+      }),
     mustContain: () => ['manifest.json: tolerance.quantized.imageMeanAbsMax = 5 exceeds margin x measured'],
     trust: () => [{ check: 'tolerance-ceiling', subject: 'tolerance.quantized.imageMeanAbsMax' }],
   },
   {
     name: 'quantized-measured-missing',
-    edit: (d) => editManifest(d, (m) => { delete m.tolerance.quantized.measured; }),
-    mustContain: () => ['manifest.json: tolerance.quantized.measured.velocityRelL2Max is missing', 'manifest.json: tolerance.quantized.measured.imageMeanAbsMax is missing'],
-    trust: () => [{ check: 'tolerance-ceiling', subject: 'tolerance.quantized.measured.velocityRelL2Max' }, { check: 'tolerance-ceiling', subject: 'tolerance.quantized.measured.imageMeanAbsMax' }],
+    edit: (d) =>
+      editManifest(d, (m) => {
+        delete m.tolerance.quantized.measured;
+      }),
+    mustContain: () => [
+      'manifest.json: tolerance.quantized.measured.velocityRelL2Max is missing',
+      'manifest.json: tolerance.quantized.measured.imageMeanAbsMax is missing',
+    ],
+    trust: () => [
+      { check: 'tolerance-ceiling', subject: 'tolerance.quantized.measured.velocityRelL2Max' },
+      { check: 'tolerance-ceiling', subject: 'tolerance.quantized.measured.imageMeanAbsMax' },
+    ],
   },
 ];
 
-interface Acceptance { name: string; edit: (dir: string, b: Bundle, index: GoldenIndex) => void; why: string }
+interface Acceptance {
+  name: string;
+  edit: (dir: string, b: Bundle, index: GoldenIndex) => void;
+  why: string;
+}
 
 const ACCEPTANCES: Acceptance[] = [
   {
@@ -234,16 +321,17 @@ const ACCEPTANCES: Acceptance[] = [
   {
     name: 'at-the-ceilings',
     why: 'every float tolerance exactly at its ceiling (the bounds are inclusive)',
-    edit: (d) => editManifest(d, (m) => {
-      m.tolerance.velocity.floorMultiple = CEILING('tolerance.velocity.floorMultiple');
-      m.tolerance.velocity.absMin = CEILING('tolerance.velocity.absMin');
-      m.tolerance.trajectory.floorMultiple = CEILING('tolerance.trajectory.floorMultiple');
-      m.tolerance.trajectory.absMin = CEILING('tolerance.trajectory.absMin');
-      const q = m.tolerance.quantized;
-      q.margin = CEILING('tolerance.quantized.margin');
-      q.velocityRelL2Max = q.margin * q.measured.velocityRelL2Max;
-      q.imageMeanAbsMax = q.margin * q.measured.imageMeanAbsMax;
-    }),
+    edit: (d) =>
+      editManifest(d, (m) => {
+        m.tolerance.velocity.floorMultiple = CEILING('tolerance.velocity.floorMultiple');
+        m.tolerance.velocity.absMin = CEILING('tolerance.velocity.absMin');
+        m.tolerance.trajectory.floorMultiple = CEILING('tolerance.trajectory.floorMultiple');
+        m.tolerance.trajectory.absMin = CEILING('tolerance.trajectory.absMin');
+        const q = m.tolerance.quantized;
+        q.margin = CEILING('tolerance.quantized.margin');
+        q.velocityRelL2Max = q.margin * q.measured.velocityRelL2Max;
+        q.imageMeanAbsMax = q.margin * q.measured.imageMeanAbsMax;
+      }),
   },
 ];
 
@@ -251,7 +339,14 @@ const ACCEPTANCES: Acceptance[] = [
 
 if ('error' in loaded) {
   it('trust: bundle loads', () => {
-    recordCheck({ id: `${FAMILY}:selftest=default-loads`, check: FAMILY, runtime: RUNTIME, status: 'error', metrics: {}, message: loaded.error.message });
+    recordCheck({
+      id: `${FAMILY}:selftest=default-loads`,
+      check: FAMILY,
+      runtime: RUNTIME,
+      status: 'error',
+      metrics: {},
+      message: loaded.error.message,
+    });
     throw loaded.error;
   });
 } else {
@@ -264,9 +359,16 @@ if ('error' in loaded) {
       const copy = await tryLoad(copyBundle(SOURCE));
       const problems = [...checkToleranceCeilings(good.tolerance), ...(copy.error?.trust ?? [])].map((t) => t.message);
       if (copy.error && problems.length === 0) problems.push(copy.error.message);
-      recordCheck({ id: `${FAMILY}:selftest=default-loads`, check: FAMILY, runtime: RUNTIME, status: problems.length ? 'fail' : 'pass',
+      recordCheck({
+        id: `${FAMILY}:selftest=default-loads`,
+        check: FAMILY,
+        runtime: RUNTIME,
+        status: problems.length ? 'fail' : 'pass',
         metrics: { level: good.level, bounds: TOLERANCE_BOUNDS.length, K: NOISE_FLOOR_ULPS },
-        message: problems.join('; ') || `${SOURCE} and a copy of it load: every tolerance within the gate's ceilings, every noise floor within ${NOISE_FLOOR_ULPS} ulps` });
+        message:
+          problems.join('; ') ||
+          `${SOURCE} and a copy of it load: every tolerance within the gate's ceilings, every noise floor within ${NOISE_FLOOR_ULPS} ulps`,
+      });
       expect(problems).toEqual([]);
       expect(copy.bundle?.level).toBe('full');
     });
@@ -285,12 +387,19 @@ if ('error' in loaded) {
       const duplicated = ids.filter((id, k) => ids.indexOf(id) !== k);
       const ok = message !== null && missing.length === 0 && missingTrust.length === 0 && duplicated.length === 0;
       recordCheck({
-        id: `${FAMILY}:selftest=refuses-${name}`, check: FAMILY, runtime: RUNTIME, status: ok ? 'pass' : 'fail',
+        id: `${FAMILY}:selftest=refuses-${name}`,
+        check: FAMILY,
+        runtime: RUNTIME,
+        status: ok ? 'pass' : 'fail',
         metrics: { refused: message !== null, namesCause: missing.length === 0, trustRecords: have.map(trustRecordId).join(' ') },
         threshold: { mustContain: want.join(' | '), trust: wantTrust.map(trustRecordId).join(' ') },
-        message: message === null ? `loadBundle accepted a bundle with ${name}` : ok ? message
-          : `refused, but lacks ${[...missing.map((m) => `"${m}"`), ...missingTrust.map(trustRecordId)].join(', ')}` +
-            `${duplicated.length ? ` (duplicated trust record ids ${duplicated.join(', ')})` : ''}: ${message}`,
+        message:
+          message === null
+            ? `loadBundle accepted a bundle with ${name}`
+            : ok
+              ? message
+              : `refused, but lacks ${[...missing.map((m) => `"${m}"`), ...missingTrust.map(trustRecordId)].join(', ')}` +
+                `${duplicated.length ? ` (duplicated trust record ids ${duplicated.join(', ')})` : ''}: ${message}`,
       });
       expect(message, `loadBundle accepted a bundle with ${name}`).not.toBeNull();
       expect(missing, `refusal message:\n${message}`).toEqual([]);
@@ -305,8 +414,12 @@ if ('error' in loaded) {
       a.edit(dir, good, index);
       const { error, bundle } = await tryLoad(dir);
       recordCheck({
-        id: `${FAMILY}:selftest=accepts-${name}`, check: FAMILY, runtime: RUNTIME, status: bundle ? 'pass' : 'fail',
-        metrics: { accepted: bundle !== null }, message: bundle ? `accepted: ${a.why}` : `refused a bundle that only ${a.why}: ${error!.message}`,
+        id: `${FAMILY}:selftest=accepts-${name}`,
+        check: FAMILY,
+        runtime: RUNTIME,
+        status: bundle ? 'pass' : 'fail',
+        metrics: { accepted: bundle !== null },
+        message: bundle ? `accepted: ${a.why}` : `refused a bundle that only ${a.why}: ${error!.message}`,
       });
       expect(error?.message ?? null).toBeNull();
     });
@@ -326,29 +439,48 @@ if ('error' in loaded) {
         const { error } = await tryLoad(join(out, n));
         if (error) refused.push(`${n}: ${error.message}`);
       }
-      recordCheck({ id: `${FAMILY}:selftest=mutants-load`, check: FAMILY, runtime: RUNTIME, status: refused.length ? 'fail' : 'pass',
-        metrics: { mutants: names.length }, message: refused.join('; ') || `mutant bundles ${names.join(', ')} load` });
+      recordCheck({
+        id: `${FAMILY}:selftest=mutants-load`,
+        check: FAMILY,
+        runtime: RUNTIME,
+        status: refused.length ? 'fail' : 'pass',
+        metrics: { mutants: names.length },
+        message: refused.join('; ') || `mutant bundles ${names.join(', ')} load`,
+      });
       expect(refused).toEqual([]);
     });
 
     it('trust:selftest=docs-table', () => {
       // docs/bundle-format.md prints the gate's bounds: every field, with this ceiling and minimum, and K
       const doc = readFileSync(join(REPO_ROOT, 'docs/bundle-format.md'), 'utf8');
-      const rows = new Map(doc.split('\n').filter((l) => l.startsWith('| `tolerance.')).map((l) => {
-        const cols = l.split('|').map((c) => c.trim());
-        return [cols[1]!.replace(/`/g, ''), cols] as const;
-      }));
+      const rows = new Map(
+        doc
+          .split('\n')
+          .filter((l) => l.startsWith('| `tolerance.'))
+          .map((l) => {
+            const cols = l.split('|').map((c) => c.trim());
+            return [cols[1]!.replace(/`/g, ''), cols] as const;
+          }),
+      );
       const wrong: string[] = [];
       for (const b of TOLERANCE_BOUNDS) {
         const cols = rows.get(b.field);
         if (!cols) wrong.push(`${b.field}: no row`);
         else if (Number(cols[3]) !== b.ceiling || (cols[4] === '' ? undefined : Number(cols[4])) !== b.minimum) {
-          wrong.push(`${b.field}: the docs say ceiling ${cols[3]}, minimum ${cols[4] || 'none'}; harness/trust.ts says ${b.ceiling}, ${b.minimum ?? 'none'}`);
+          wrong.push(
+            `${b.field}: the docs say ceiling ${cols[3]}, minimum ${cols[4] || 'none'}; harness/trust.ts says ${b.ceiling}, ${b.minimum ?? 'none'}`,
+          );
         }
       }
       if (!doc.includes(`K = ${NOISE_FLOOR_ULPS} (NOISE_FLOOR_ULPS)`)) wrong.push(`the docs do not state K = ${NOISE_FLOOR_ULPS}`);
-      recordCheck({ id: `${FAMILY}:selftest=docs-table`, check: FAMILY, runtime: RUNTIME, status: wrong.length ? 'fail' : 'pass',
-        metrics: { bounds: TOLERANCE_BOUNDS.length }, message: wrong.join('; ') || 'docs/bundle-format.md prints the gate\'s bounds as harness/trust.ts holds them' });
+      recordCheck({
+        id: `${FAMILY}:selftest=docs-table`,
+        check: FAMILY,
+        runtime: RUNTIME,
+        status: wrong.length ? 'fail' : 'pass',
+        metrics: { bounds: TOLERANCE_BOUNDS.length },
+        message: wrong.join('; ') || "docs/bundle-format.md prints the gate's bounds as harness/trust.ts holds them",
+      });
       expect(wrong).toEqual([]);
     });
 
@@ -357,8 +489,17 @@ if ('error' in loaded) {
         trustRecordId({ check: 'tolerance-ceiling', subject: 'tolerance.velocity.floorMultiple' }),
         trustRecordId({ check: 'noise-floor', subject: 'goldens/velocity/guided_floor.npy' }),
       ];
-      const want = ['trust:check=tolerance-ceiling,field=tolerance.velocity.floorMultiple', 'trust:check=noise-floor,file=goldens/velocity/guided_floor.npy'];
-      recordCheck({ id: `${FAMILY}:selftest=record-ids`, check: FAMILY, runtime: RUNTIME, status: ids.join() === want.join() ? 'pass' : 'fail', metrics: { ids: ids.join(' ') } });
+      const want = [
+        'trust:check=tolerance-ceiling,field=tolerance.velocity.floorMultiple',
+        'trust:check=noise-floor,file=goldens/velocity/guided_floor.npy',
+      ];
+      recordCheck({
+        id: `${FAMILY}:selftest=record-ids`,
+        check: FAMILY,
+        runtime: RUNTIME,
+        status: ids.join() === want.join() ? 'pass' : 'fail',
+        metrics: { ids: ids.join(' ') },
+      });
       expect(ids).toEqual(want);
     });
 
@@ -367,7 +508,10 @@ if ('error' in loaded) {
       // zero-magnitude case admits only a zero floor, a short file is named
       const mag = 1.9;
       const at = noiseFloorCeiling(mag);
-      const cases = [{ index: 0, caseId: 'c0', magnitude: mag, magnitudeFrom: 'x.npy' }, { index: 1, caseId: 'c1', magnitude: 0, magnitudeFrom: 'x.npy' }];
+      const cases = [
+        { index: 0, caseId: 'c0', magnitude: mag, magnitudeFrom: 'x.npy' },
+        { index: 1, caseId: 'c1', magnitude: 0, magnitudeFrom: 'x.npy' },
+      ];
       const results: [string, TrustIssue | null, boolean][] = [
         ['at the ceiling', checkFloorFile('f.npy', Float64Array.of(at, 0), 2, cases, 'output'), false],
         ['over the ceiling', checkFloorFile('f.npy', Float64Array.of(at * 1.01, 0), 2, cases, 'output'), true],
@@ -375,12 +519,21 @@ if ('error' in loaded) {
         ['short file', checkFloorFile('f.npy', Float64Array.of(0), 2, cases, 'output'), true],
         ['infinite floor', checkFloorFile('f.npy', Float64Array.of(Infinity, 0), 2, cases, 'output'), true],
       ];
-      const wrong = results.filter(([, issue, refuse]) => (issue !== null) !== refuse).map(([n, issue]) => `${n}: ${issue?.message ?? 'accepted'}`);
-      recordCheck({ id: `${FAMILY}:selftest=floor-arithmetic`, check: FAMILY, runtime: RUNTIME, status: wrong.length ? 'fail' : 'pass',
-        metrics: { K: NOISE_FLOOR_ULPS, ceilingAtMagnitude1: NOISE_FLOOR_ULPS * FLOAT32_ULP }, message: wrong.join('; ') || 'the analytic ceiling is inclusive and names short files and non-finite floors' });
+      const wrong = results
+        .filter(([, issue, refuse]) => (issue !== null) !== refuse)
+        .map(([n, issue]) => `${n}: ${issue?.message ?? 'accepted'}`);
+      recordCheck({
+        id: `${FAMILY}:selftest=floor-arithmetic`,
+        check: FAMILY,
+        runtime: RUNTIME,
+        status: wrong.length ? 'fail' : 'pass',
+        metrics: { K: NOISE_FLOOR_ULPS, ceilingAtMagnitude1: NOISE_FLOOR_ULPS * FLOAT32_ULP },
+        message: wrong.join('; ') || 'the analytic ceiling is inclusive and names short files and non-finite floors',
+      });
       expect(wrong).toEqual([]);
-      expect(checkFloorFile('f.npy', Float64Array.of(at * 2, 0), 2, cases, 'output')!.message)
-        .toContain(`f.npy: case c0 floor ${(at * 2).toExponential(2)} exceeds the gate's analytic ceiling ${at.toExponential(2)} (${NOISE_FLOOR_ULPS} float32 ulps`);
+      expect(checkFloorFile('f.npy', Float64Array.of(at * 2, 0), 2, cases, 'output')!.message).toContain(
+        `f.npy: case c0 floor ${(at * 2).toExponential(2)} exceeds the gate's analytic ceiling ${at.toExponential(2)} (${NOISE_FLOOR_ULPS} float32 ulps`,
+      );
     });
   });
 }

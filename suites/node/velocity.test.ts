@@ -18,7 +18,10 @@ import { openModelBytes, openVariant, type VelocityRunner } from '../../harness/
 const RUNTIME = 'node';
 const AXES = ['breed', 'channel', 'y', 'x'];
 
-const loaded = await loadBundle(bundleDir(), { require: 'full' }).then((b) => ({ bundle: b }), (e: Error) => ({ error: e }));
+const loaded = await loadBundle(bundleDir(), { require: 'full' }).then(
+  (b) => ({ bundle: b }),
+  (e: Error) => ({ error: e }),
+);
 
 /** One velocity case as data: which variant, which golden rows (1 row, or a batch group), its stable id. */
 interface VelocityCaseSpec {
@@ -49,8 +52,12 @@ function loadGoldens(bundle: Bundle): VelocityGoldens {
     floor.set(variant, bundle.readGolden(g.noiseFloor).data as Float64Array);
   }
   return {
-    x: x.data as Float32Array, t: t.data as Float32Array, breed: b.data as BigInt64Array,
-    perImage: bundle.channels * bundle.imageSize * bundle.imageSize, expected, floor,
+    x: x.data as Float32Array,
+    t: t.data as Float32Array,
+    breed: b.data as BigInt64Array,
+    perImage: bundle.channels * bundle.imageSize * bundle.imageSize,
+    expected,
+    floor,
   };
 }
 
@@ -107,12 +114,24 @@ function judge(bundle: Bundle, g: VelocityGoldens, variant: string, rows: number
 }
 
 async function runRows(r: VelocityRunner, g: VelocityGoldens, rows: number[]): Promise<Float32Array> {
-  return r.run(gather(g.x, rows, g.perImage), Float32Array.from(rows, (i) => g.t[i]!), gather(g.breed, rows, 1), rows.length);
+  return r.run(
+    gather(g.x, rows, g.perImage),
+    Float32Array.from(rows, (i) => g.t[i]!),
+    gather(g.breed, rows, 1),
+    rows.length,
+  );
 }
 
 if ('error' in loaded) {
   it('velocity: bundle loads', () => {
-    recordCheck({ id: 'velocity:bundle', check: 'velocity', runtime: RUNTIME, status: 'error', metrics: {}, message: loaded.error.message });
+    recordCheck({
+      id: 'velocity:bundle',
+      check: 'velocity',
+      runtime: RUNTIME,
+      status: 'error',
+      metrics: {},
+      message: loaded.error.message,
+    });
     throw loaded.error;
   });
 } else {
@@ -122,32 +141,49 @@ if ('error' in loaded) {
   describe.each(bundle.variantNames)('velocity of variant %s', (variant) => {
     let runner: VelocityRunner | undefined;
     let openError: Error | undefined;
-    beforeAll(async () => { try { runner = await openVariant(bundle, variant); } catch (e) { openError = e as Error; } });
-    afterAll(async () => { await runner?.release(); });
-
-    for (const c of casesOf(bundle, variant)) it(c.id, async () => {
-      let actual: Float32Array;
+    beforeAll(async () => {
       try {
-        if (!runner) throw openError ?? new Error(`variant '${variant}' was not opened`);
-        actual = await runRows(runner, goldens, c.rows);
+        runner = await openVariant(bundle, variant);
       } catch (e) {
-        recordCheck({ id: c.id, check: 'velocity', runtime: RUNTIME, status: 'error', metrics: {}, message: (e as Error).message });
-        throw e;
+        openError = e as Error;
       }
-      const { expected, options, threshold } = judgement(bundle, goldens, variant, c.rows);
-      const floors = c.rows.map((r) => goldens.floor.get(variant)![r]!);
-      const { atol, ...rest } = options;
-      expect(actual).toMatchGolden(expected, {
-        ...rest, ...(atol !== undefined ? { tolerance: atol } : {}), caseId: c.id,
-        context: { variant, model: bundle.variantPath(variant), batch: c.rows.length },
-        onStats: (stats) => recordCheck({
-          id: c.id, check: 'velocity', runtime: RUNTIME, status: stats.pass ? 'pass' : 'fail',
-          metrics: { ...comparisonMetrics(stats), batch: c.rows.length, floorMax: Math.max(...floors) },
-          threshold,
-          message: stats.pass ? `max|diff| ${stats.abs.max.toExponential(3)}, rel L2 ${stats.relL2.toExponential(3)}` : formatComparison(stats, c.id),
-        }),
-      });
     });
+    afterAll(async () => {
+      await runner?.release();
+    });
+
+    for (const c of casesOf(bundle, variant))
+      it(c.id, async () => {
+        let actual: Float32Array;
+        try {
+          if (!runner) throw openError ?? new Error(`variant '${variant}' was not opened`);
+          actual = await runRows(runner, goldens, c.rows);
+        } catch (e) {
+          recordCheck({ id: c.id, check: 'velocity', runtime: RUNTIME, status: 'error', metrics: {}, message: (e as Error).message });
+          throw e;
+        }
+        const { expected, options, threshold } = judgement(bundle, goldens, variant, c.rows);
+        const floors = c.rows.map((r) => goldens.floor.get(variant)![r]!);
+        const { atol, ...rest } = options;
+        expect(actual).toMatchGolden(expected, {
+          ...rest,
+          ...(atol !== undefined ? { tolerance: atol } : {}),
+          caseId: c.id,
+          context: { variant, model: bundle.variantPath(variant), batch: c.rows.length },
+          onStats: (stats) =>
+            recordCheck({
+              id: c.id,
+              check: 'velocity',
+              runtime: RUNTIME,
+              status: stats.pass ? 'pass' : 'fail',
+              metrics: { ...comparisonMetrics(stats), batch: c.rows.length, floorMax: Math.max(...floors) },
+              threshold,
+              message: stats.pass
+                ? `max|diff| ${stats.abs.max.toExponential(3)}, rel L2 ${stats.relL2.toExponential(3)}`
+                : formatComparison(stats, c.id),
+            }),
+        });
+      });
   });
 
   // Proof that the check fails: a model whose output is off by more than any case's tolerance must be
@@ -164,22 +200,36 @@ if ('error' in loaded) {
       const floor = goldens.floor.get(guidedName)!;
       const largest = Math.max(...Array.from(floor, (f) => Math.max(policy.floorMultiple * f, policy.absMin)));
       const shift = 10 * largest;
-      const bytes = withInitializers(readFileSync(bundle.variantPath(guidedName)), { 'final_layer.linear.bias': (d) => { d[0]! += shift; } });
-      const r = await openModelBytes(bytes, bundle.manifest, { label: 'mutant', source: `${guidedName} with final_layer.linear.bias[0] += ${shift}`, guidance: bundle.variant(guidedName).guidance });
+      const bytes = withInitializers(readFileSync(bundle.variantPath(guidedName)), {
+        'final_layer.linear.bias': (d) => {
+          d[0]! += shift;
+        },
+      });
+      const r = await openModelBytes(bytes, bundle.manifest, {
+        label: 'mutant',
+        source: `${guidedName} with final_layer.linear.bias[0] += ${shift}`,
+        guidance: bundle.variant(guidedName).guidance,
+      });
       const actual = await runRows(r, goldens, batch.rows);
       await r.release();
       const stats = judge(bundle, goldens, guidedName, batch.rows, actual);
       recordCheck({
-        id: `velocity:mutant=output-bias-shifted,variant=${guidedName}`, check: 'velocity-mutant', runtime: RUNTIME,
-        status: stats.pass ? 'fail' : 'pass', metrics: { ...comparisonMetrics(stats), shift },
+        id: `velocity:mutant=output-bias-shifted,variant=${guidedName}`,
+        check: 'velocity-mutant',
+        runtime: RUNTIME,
+        status: stats.pass ? 'fail' : 'pass',
+        metrics: { ...comparisonMetrics(stats), shift },
         threshold: judgement(bundle, goldens, guidedName, batch.rows).threshold,
-        message: stats.pass ? 'the velocity check PASSED a model with a shifted output bias' : `rejected as expected:\n${formatComparison(stats, 'mutant')}`,
+        message: stats.pass
+          ? 'the velocity check PASSED a model with a shifted output bias'
+          : `rejected as expected:\n${formatComparison(stats, 'mutant')}`,
       });
       expect(stats).not.toPassComparison('velocity:mutant=output-bias-shifted');
       // the matcher's failure message names how far off and where: breed, t, channel and pixel
       const j = judgement(bundle, goldens, guidedName, batch.rows);
-      expect(() => expect(actual).toMatchGolden(j.expected, { ...j.options, tolerance: j.options.atol!, caseId: 'mutant' }))
-        .toThrow(/worst at breed=[^@\n]+@t=[\d.]+ channel=0 y=\d+ x=\d+[\s\S]*min passing atol/);
+      expect(() => expect(actual).toMatchGolden(j.expected, { ...j.options, tolerance: j.options.atol!, caseId: 'mutant' })).toThrow(
+        /worst at breed=[^@\n]+@t=[\d.]+ channel=0 y=\d+ x=\d+[\s\S]*min passing atol/,
+      );
       // every row is off by the shift at the pixels bias[0] feeds (channel 0, pixel (0,0) of each patch)
       expect(stats.perCase.every((pc) => !pc.pass)).toBe(true);
       expect(stats.worst.named['channel']).toBe(0);
@@ -187,14 +237,22 @@ if ('error' in loaded) {
     });
 
     it('velocity:mutant=quantized-output-layer-zeroed', async () => {
-      if (!quantName || !batch) throw new Error(`${bundle.dir}: no quantized variant in the manifest; the quantized profile cannot be proven`);
+      if (!quantName || !batch)
+        throw new Error(`${bundle.dir}: no quantized variant in the manifest; the quantized profile cannot be proven`);
       const bytes = zeroOutputLayer(readFileSync(bundle.variantPath(quantName)), quantName);
-      const r = await openModelBytes(bytes, bundle.manifest, { label: 'mutant', source: `${quantName} with a zeroed output layer`, guidance: bundle.variant(quantName).guidance });
+      const r = await openModelBytes(bytes, bundle.manifest, {
+        label: 'mutant',
+        source: `${quantName} with a zeroed output layer`,
+        guidance: bundle.variant(quantName).guidance,
+      });
       const stats = judge(bundle, goldens, quantName, batch.rows, await runRows(r, goldens, batch.rows));
       await r.release();
       recordCheck({
-        id: `velocity:mutant=output-layer-zeroed,variant=${quantName}`, check: 'velocity-mutant', runtime: RUNTIME,
-        status: stats.pass ? 'fail' : 'pass', metrics: comparisonMetrics(stats),
+        id: `velocity:mutant=output-layer-zeroed,variant=${quantName}`,
+        check: 'velocity-mutant',
+        runtime: RUNTIME,
+        status: stats.pass ? 'fail' : 'pass',
+        metrics: comparisonMetrics(stats),
         threshold: judgement(bundle, goldens, quantName, batch.rows).threshold,
         message: stats.pass ? 'the quantized profile PASSED a zero-velocity model' : `rejected as expected: rel L2 ${stats.relL2}`,
       });

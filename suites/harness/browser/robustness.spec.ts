@@ -50,8 +50,13 @@ test('loading: the wasm runtime cannot be fetched -> the load check fails, visib
   const v = {
     ...p,
     pass: p.pass && visible.pass && fast,
-    message: [p.message, visible.pass ? `shown to the user: "${attempt.visibleError?.trim()}"` : visible.message,
-      fast ? `failed after ${elapsedMs} ms` : `took ${elapsedMs} ms: it waited for the load timeout (${WASM_FAILURE_LOAD_TIMEOUT_MS} ms) instead of failing on the 404`].join('; '),
+    message: [
+      p.message,
+      visible.pass ? `shown to the user: "${attempt.visibleError?.trim()}"` : visible.message,
+      fast
+        ? `failed after ${elapsedMs} ms`
+        : `took ${elapsedMs} ms: it waited for the load timeout (${WASM_FAILURE_LOAD_TIMEOUT_MS} ms) instead of failing on the 404`,
+    ].join('; '),
     metrics: { ...p.metrics, elapsedMs, visibleError: attempt.visibleError, state: attempt.state },
     threshold: { ...p.threshold, loadTimeoutMs: WASM_FAILURE_LOAD_TIMEOUT_MS },
   };
@@ -59,7 +64,11 @@ test('loading: the wasm runtime cannot be fetched -> the load check fails, visib
   expect(v.pass, explain(id, v)).toBe(true);
 });
 
-test('loading: a timed-out onnxruntime-web initialization is retried once in a new worker, and reported', async ({ app, bundle, engineInfo }) => {
+test('loading: a timed-out onnxruntime-web initialization is retried once in a new worker, and reported', async ({
+  app,
+  bundle,
+  engineInfo,
+}) => {
   // ?fault=init-timeout makes the first worker's backend initialization hang (it never posts 'backend-ready'):
   // the page's timer must abandon it, start a new worker, load there, and say so in LoadInfo; the page then generates.
   test.setTimeout(180_000);
@@ -69,8 +78,12 @@ test('loading: a timed-out onnxruntime-web initialization is retried once in a n
   const attempt = await attemptLoad(app, opts);
   const loaded = checkModelLoad(attempt, opts.modelUrl, BULK_THREADS, 'guided model, first initialization timed out');
   const info = attempt.info;
-  const reported = info?.initAttempts === ORT_INIT_ATTEMPTS && info.initFailures.length === 1 && info.initFailures[0]!.startsWith(ORT_INIT_TIMEOUT_ERROR) &&
-    /worker attempt 1 .*the model had not been parsed yet/.test(info.initFailures[0]!) && loaded.message.includes('abandoned onnxruntime-web initialization');
+  const reported =
+    info?.initAttempts === ORT_INIT_ATTEMPTS &&
+    info.initFailures.length === 1 &&
+    info.initFailures[0]!.startsWith(ORT_INIT_TIMEOUT_ERROR) &&
+    /worker attempt 1 .*the model had not been parsed yet/.test(info.initFailures[0]!) &&
+    loaded.message.includes('abandoned onnxruntime-web initialization');
   let generated = false;
   if (loaded.pass) {
     const run = await app.generate({ breedIndex: BOMBAY, steps: 2, cfgScale: opts.bakedScale ?? Number.NaN, noiseSeed: 7 });
@@ -78,8 +91,10 @@ test('loading: a timed-out onnxruntime-web initialization is retried once in a n
   }
   const pass = loaded.pass && reported && generated;
   const v = {
-    ...loaded, pass,
-    message: pass ? `recovered in a new worker and reported: ${loaded.message}`
+    ...loaded,
+    pass,
+    message: pass
+      ? `recovered in a new worker and reported: ${loaded.message}`
       : `the init-timeout retry did not work as specified: load ${loaded.pass ? 'passed' : `failed: ${loaded.message}`}; ` +
         `initAttempts ${info?.initAttempts ?? 'none'}, initFailures ${JSON.stringify(info?.initFailures ?? null)}; generated after it: ${generated}`,
   };
@@ -112,16 +127,19 @@ if (process.env.TINYDIT_BROWSER_FIXTURE === 'faults') {
    * Pids of the browsers this test worker launched: its child processes (Linux /proc) whose command line names the
    * engine (a wrapper script such as Debian's /usr/bin/chromium execs the real binary under the same pid).
    */
-  const launchedBrowsers = (engine: string): Array<{ pid: number; cmd: string }> => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((d) => {
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ');
-      return ppid === process.pid && cmd.toLowerCase().includes(engine) ? [{ pid: Number(d), cmd }] : [];
-    } catch {
-      return []; // gone meanwhile
-    }
-  });
+  const launchedBrowsers = (engine: string): Array<{ pid: number; cmd: string }> =>
+    readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .flatMap((d) => {
+        try {
+          const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+          const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+          const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ');
+          return ppid === process.pid && cmd.toLowerCase().includes(engine) ? [{ pid: Number(d), cmd }] : [];
+        } catch {
+          return []; // gone meanwhile
+        }
+      });
 
   test.describe('robustness fixtures', () => {
     test('robustness-fixture:fault=browser-crash', async ({ app, bundle, engineInfo, browser }, testInfo) => {
@@ -134,7 +152,8 @@ if (process.env.TINYDIT_BROWSER_FIXTURE === 'faults') {
         run.catch(() => undefined); // awaited below, after the kill
         await app.page.waitForFunction(() => Number((document.getElementById('progress') as HTMLProgressElement).value) >= 1);
         const found = launchedBrowsers(testInfo.project.name);
-        if (found.length !== 1) throw new Error(`robustness fixture: expected one ${engineInfo.label} launched by this worker, found ${JSON.stringify(found)}`);
+        if (found.length !== 1)
+          throw new Error(`robustness fixture: expected one ${engineInfo.label} launched by this worker, found ${JSON.stringify(found)}`);
         // wait until the runner has seen the browser go: without this the generation could finish first and the test
         // pass with a dead browser left in the worker (the race the next fixture reproduces on purpose)
         const gone = new Promise<void>((resolve) => browser.once('disconnected', () => resolve()));
@@ -159,7 +178,8 @@ if (process.env.TINYDIT_BROWSER_FIXTURE === 'faults') {
       expect((await run).progress.at(-1)?.step).toBe(FIXTURE_STEPS);
       if (testInfo.project.name === faultEngine) {
         const found = launchedBrowsers(testInfo.project.name);
-        if (found.length !== 1) throw new Error(`robustness fixture: expected one browser launched by this worker, found ${JSON.stringify(found)}`);
+        if (found.length !== 1)
+          throw new Error(`robustness fixture: expected one browser launched by this worker, found ${JSON.stringify(found)}`);
         const gone = new Promise<void>((resolve) => browser.once('disconnected', () => resolve()));
         process.kill(found[0]!.pid, 'SIGKILL');
         await gone;
