@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  python3 python3-torch python3-onnx python3-numpy python3-pil python3-pytest libopenblas0-openmp
+  python3 python3-torch python3-onnx python3-numpy python3-pil python3-pytest python3-pyflakes libopenblas0-openmp
   chromium firefox-esr webkit2gtk-driver xvfb xauth fonts-dejavu-core
 )
 missing=()

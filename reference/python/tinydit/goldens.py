@@ -8,7 +8,6 @@ import hashlib
 import json
 import platform
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
