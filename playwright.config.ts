@@ -13,11 +13,12 @@ import { defineConfig, type ReporterDescription } from '@playwright/test';
 import { chooseEngine, type ProjectName } from './harness/engines/detect.js';
 import { installFirefoxBidiShim } from './harness/engines/firefox-shim.js';
 import type { TinyditTestOptions, TinyditWorkerOptions } from './suites/browser/fixtures.js';
+import { ENGINES } from './harness/engines/registry.js';
 
 const PORT = Number(process.env.TINYDIT_PORT ?? 8765);
 const SERVER_URL = `http://127.0.0.1:${PORT}`;
 
-const engines = Object.fromEntries((['chromium', 'firefox', 'webkit'] as const).map((p) => [p, chooseEngine(p)])) as Record<
+const engines = Object.fromEntries(ENGINES.map((p) => [p, chooseEngine(p)])) as Record<
   ProjectName,
   ReturnType<typeof chooseEngine>
 >;
@@ -72,7 +73,7 @@ export default defineConfig<TinyditTestOptions, TinyditWorkerOptions>({
     screenshot: 'only-on-failure',
     video: 'off',
   },
-  projects: [project('chromium'), project('firefox'), project('webkit')],
+  projects: ENGINES.map(project),
   webServer: {
     command: `node --import tsx harness/server.ts --port ${PORT}`,
     url: `${SERVER_URL}/`,

@@ -10,6 +10,7 @@ import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { parseNpy, parseNpyHeader, type NpyArray } from './npy.js';
 import { OnnxError, probeOnnxFile, type Dim, type OnnxInfo, type ValueInfo } from './onnx.js';
 import { checkNoiseFloors, checkToleranceCeilings, type TrustIssue } from './trust.js';
+import { ORT_RUNTIMES } from './engines/registry.js';
 
 export const BUNDLE_FORMAT = 'tinydit-bundle/1';
 
@@ -99,7 +100,8 @@ export interface SpeedBudget {
   threads?: number;
   reason?: string;
 }
-export const BUDGET_RUNTIMES = ['node', 'chromium', 'firefox', 'webkit'] as const;
+/** Keys of budget.fullGenerationMs: onnxruntime-node and every engine (harness/engines/registry.ts). */
+export const BUDGET_RUNTIMES = ORT_RUNTIMES;
 export interface Manifest {
   format: typeof BUNDLE_FORMAT;
   name: string;

@@ -39,8 +39,9 @@ import { analyseOverhead, measureOverhead, overheadText, type OverheadIntervals,
 import type { RuntimeName } from '../harness/bench/plan.js';
 import { defaultPlan, runBench, type BenchOptions } from '../harness/bench/run.js';
 import { markdownTables, textTables } from '../harness/bench/table.js';
+import { ORT_RUNTIMES } from '../harness/engines/registry.js';
 
-const ALL: RuntimeName[] = ['node', 'chromium', 'firefox', 'webkit'];
+const ALL: readonly RuntimeName[] = ORT_RUNTIMES;
 /** One session creation per variant in browsers: each starts a worker that compiles onnxruntime-web's wasm (seconds). */
 const BROWSER_LOAD_REPEATS = 1;
 

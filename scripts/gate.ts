@@ -228,7 +228,7 @@ async function main(): Promise<number> {
     });
   } else {
     if (has(p, '--node-only') && has(p, '--browser-only')) throw new UsageError('--node-only and --browser-only exclude each other');
-    const browsers = has(p, '--node-only') ? [] : (csv(one(p, '--browsers')) ?? ALL_BROWSERS);
+    const browsers = has(p, '--node-only') ? [] : (csv(one(p, '--browsers')) ?? [...ALL_BROWSERS]);
     for (const b of browsers)
       if (!ALL_BROWSERS.includes(b)) throw new UsageError(`--browsers: unknown engine ${b} (known: ${ALL_BROWSERS.join(', ')})`);
     const shard = one(p, '--shard');

@@ -5,8 +5,8 @@
  * (harness/web) served by harness/server.ts. Every figure is timed inside the page with performance.now() around
  * window.tinydit.load()/generate(); the page's worker reports its own session and session.run times.
  */
-import { chromium, firefox, webkit, type Browser, type BrowserContext, type Page } from '@playwright/test';
-import { chooseEngine, engineMissingMessage, type EngineChoice } from '../engines/detect.js';
+import { webkit, type Browser, type BrowserContext, type Page } from '@playwright/test';
+import { chooseEngine, engineMissingMessage, playwrightType, type EngineChoice } from '../engines/detect.js';
 import { installFirefoxBidiShim } from '../engines/firefox-shim.js';
 import { startMiniBrowser, type MiniBrowserSession } from '../engines/webkit.js';
 import type { LoadOptions } from '../web/protocol.js';
@@ -42,7 +42,7 @@ export async function openEngine(runtime: RuntimeName, serverUrl: string, timeou
       page = p;
     } else {
       if (e.kind === 'system-firefox') installFirefoxBidiShim();
-      const type = runtime === 'chromium' ? chromium : runtime === 'firefox' ? firefox : webkit;
+      const type = playwrightType(runtime);
       browser = await type.launch({ ...e.launchOptions, ...(e.channel ? { channel: e.channel } : {}), headless: true, timeout: timeoutMs });
       context = await browser.newContext();
       page = await context.newPage();

@@ -13,9 +13,10 @@
  *    wall time of each image; the 13-breed total is their sum.
  */
 import { summarize, type Summary } from './stats.js';
+import { ENGINES, type OrtRuntime } from '../engines/registry.js';
 
-export type RuntimeName = 'node' | 'chromium' | 'firefox' | 'webkit';
-export const BROWSER_RUNTIMES: RuntimeName[] = ['chromium', 'firefox', 'webkit'];
+export type RuntimeName = OrtRuntime;
+export const BROWSER_RUNTIMES: readonly RuntimeName[] = ENGINES;
 
 export interface StepCase {
   variant: string;

@@ -6,6 +6,7 @@
 import type { BenchReport } from './run.js';
 import type { Figure, RuntimeName } from './plan.js';
 import { fmtMs } from './stats.js';
+import { ORT_RUNTIMES } from '../engines/registry.js';
 
 interface Column {
   key: string;
@@ -15,7 +16,7 @@ interface Column {
 }
 
 function columns(figures: Figure[]): Column[] {
-  const order: RuntimeName[] = ['node', 'chromium', 'firefox', 'webkit'];
+  const order: readonly RuntimeName[] = ORT_RUNTIMES;
   const seen = new Map<string, Column>();
   for (const f of figures) {
     const key = `${f.runtime}|${f.requestedThreads}`;

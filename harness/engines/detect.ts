@@ -10,10 +10,18 @@
 import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, firefox, webkit, type LaunchOptions } from '@playwright/test';
+import * as playwright from '@playwright/test';
+import type { BrowserType, LaunchOptions } from '@playwright/test';
 import { MINIBROWSER_CANDIDATES, MINIBROWSER_INSTALL_HINT, findMiniBrowser, findXvfb } from './webkit.js';
+import type { EngineName } from './registry.js';
 
-export type ProjectName = 'chromium' | 'firefox' | 'webkit';
+/** Playwright's launcher of an engine: the registry's engine names are Playwright's browser type names. */
+export function playwrightType(engine: EngineName): BrowserType {
+  return playwright[engine];
+}
+
+/** A Playwright project: one per engine of the registry. */
+export type ProjectName = EngineName;
 export type EngineKind = 'playwright' | 'system-chromium' | 'system-firefox' | 'minibrowser';
 
 export interface EngineChoice {
@@ -51,7 +59,7 @@ const HINTS: Record<ProjectName, string> = {
 };
 
 function playwrightExecutable(project: ProjectName): string | undefined {
-  const type = project === 'chromium' ? chromium : project === 'firefox' ? firefox : webkit;
+  const type = playwrightType(project);
   try {
     const p = type.executablePath();
     return p && existsSync(p) ? p : undefined;
@@ -86,7 +94,7 @@ export function chooseEngine(project: ProjectName): EngineChoice {
   if (!['auto', 'playwright', 'system'].includes(mode)) throw new Error(`TINYDIT_ENGINES must be auto, playwright or system, got ${mode}`);
   const own = mode === 'system' ? undefined : playwrightExecutable(project);
   if (own || mode === 'playwright') {
-    const exe = own ?? (project === 'chromium' ? chromium : project === 'firefox' ? firefox : webkit).executablePath();
+    const exe = own ?? playwrightType(project).executablePath();
     return {
       project,
       kind: 'playwright',

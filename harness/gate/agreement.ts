@@ -19,15 +19,11 @@ import { join } from 'node:path';
 import { parseNpy } from '../npy.js';
 import { idParams, num } from './records.js';
 import type { VerdictCheck } from './types.js';
+import { RUNTIME_LABEL, RUNTIME_NAMES } from '../engines/registry.js';
 
-export const AGREEMENT_RUNTIMES = ['python', 'node', 'chromium', 'firefox', 'webkit'];
-export const RUNTIME_LABEL: Record<string, string> = {
-  python: 'PyTorch',
-  node: 'Node (onnxruntime-node)',
-  chromium: 'Chromium',
-  firefox: 'Firefox',
-  webkit: 'WebKit',
-};
+/** Rows and columns of the matrix: every runtime of the registry, in its order. */
+export const AGREEMENT_RUNTIMES: readonly string[] = RUNTIME_NAMES;
+export { RUNTIME_LABEL };
 
 /** Metrics that hold a final-state error against the PyTorch golden, and the threshold key of its tolerance. */
 const FINAL_STATE_METRICS: Array<{ metric: string; tolerance: string }> = [

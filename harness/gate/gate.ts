@@ -34,8 +34,10 @@ import { NOISE_FLOOR_ULPS, TOLERANCE_BOUNDS, trustRecordId, type TrustIssue } fr
 import { bundleDigest, type BundleDigest } from './digest.js';
 import { OUTCOME_EXIT, VERDICT_FORMAT, type GateMode, type ProcessOutcome, type RunnerResults, type Scope, type Verdict } from './types.js';
 import { CONTRACT_ONLY_SUITES, budgetRuntimesInScope, computeVerdict, type Level } from './verdict.js';
+import { ENGINES } from '../engines/registry.js';
 
-export const ALL_BROWSERS = ['chromium', 'firefox', 'webkit'];
+/** Every browser engine (harness/engines/registry.ts): the default of --browsers. */
+export const ALL_BROWSERS: readonly string[] = ENGINES;
 /**
  * The browser specs that judge the model (a Playwright path filter). suites/harness/browser/ holds the gate's own
  * tests, run by `npm run test:harness`, never inside a model's verdict.

@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createServer } from 'node:net';
 import type { EngineVersion, ProcessOutcome } from './types.js';
+import { RUNTIMES } from '../engines/registry.js';
 
 /** Grace between SIGTERM and SIGKILL when a child must stop. */
 const KILL_GRACE_MS = 10_000;
@@ -216,10 +217,7 @@ function packageVersion(root: string, name: string): string | null {
 export function packageVersions(root: string, manifest: unknown): EngineVersion[] {
   const out: EngineVersion[] = [{ runtime: 'node', name: 'Node.js', version: process.version, source: 'process.version' }];
   const pkgs: Array<[string, string]> = [
-    ['node', 'onnxruntime-node'],
-    ['chromium', 'onnxruntime-web'],
-    ['firefox', 'onnxruntime-web'],
-    ['webkit', 'onnxruntime-web'],
+    ...RUNTIMES.flatMap((r): Array<[string, string]> => (r.ort ? [[r.name, r.ort]] : [])),
     ['gate', '@playwright/test'],
     ['gate', 'vitest'],
   ];

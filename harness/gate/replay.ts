@@ -10,11 +10,10 @@
  */
 import { idFamily, idParams } from './records.js';
 import type { GateRecord, ReplayCommand, RunnerTest } from './types.js';
-
-export const BROWSER_RUNTIMES = ['chromium', 'firefox', 'webkit'] as const;
+import { isEngine } from '../engines/registry.js';
 
 export function isBrowserRuntime(runtime: string): boolean {
-  return (BROWSER_RUNTIMES as readonly string[]).includes(runtime);
+  return isEngine(runtime);
 }
 
 export function escapeRegex(s: string): string {

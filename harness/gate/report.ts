@@ -20,6 +20,7 @@ import { agreementMatrix, RUNTIME_LABEL, type AgreementMatrix } from './agreemen
 import { isMainMetric, type HistoryEntry } from './metrics.js';
 import { idParams, num } from './records.js';
 import type { JudgeView, Verdict, VerdictCheck } from './types.js';
+import { runtimeRank } from '../engines/registry.js';
 
 export interface ReportOptions {
   /** Earlier runs (history.jsonl entries), oldest first, this run last when it entered the history. */
@@ -104,13 +105,10 @@ interface ImageCase {
   message: string;
 }
 
-const RUNTIME_ORDER = ['python', 'node', 'chromium', 'firefox', 'webkit'];
-
 function imageGroups(checks: VerdictCheck[]): Map<string, ImageCase[]> {
   const groups = new Map<string, ImageCase[]>();
   const rank = (r: string): number => {
-    const i = RUNTIME_ORDER.indexOf(r);
-    return i < 0 ? RUNTIME_ORDER.length : i;
+    return runtimeRank(r);
   };
   checks = [...checks].sort((a, b) => rank(a.runtime) - rank(b.runtime));
   for (const c of checks) {

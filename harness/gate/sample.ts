@@ -12,6 +12,7 @@ import { JUDGE_EVIDENCE, judgeSection } from './judge.js';
 import type { GateRecord, Scope, Verdict } from './types.js';
 import { EXPECTED_FAMILIES, computeVerdict } from './verdict.js';
 import type { RunnerTest } from './types.js';
+import { ENGINES } from '../engines/registry.js';
 
 export const SAMPLE_BREEDS = [
   'Abyssinian',
@@ -30,7 +31,6 @@ export const SAMPLE_BREEDS = [
 ];
 const SIZE = 8;
 const SCALE = 4;
-const ENGINES = ['chromium', 'firefox', 'webkit'];
 
 function tile(seed: number, flip: boolean): Uint8Array {
   return encodePNG(tileImage(seed, flip));
@@ -286,7 +286,7 @@ export function writeSampleRun(dir: string): Verdict {
   rec('velocity:mutant=output-layer-zeroed,variant=guided', 'node', { check: 'velocity-mutant', message: 'rejected as expected' });
   writeFileSync(join(dir, 'trajectory-errors.json'), JSON.stringify({ runs: trajectoryRuns }));
   writeFileSync(join(dir, 'checks.jsonl'), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  const scope: Scope = { full: true, node: true, browsers: ENGINES, narrowed: [], allowNarrow: false };
+  const scope: Scope = { full: true, node: true, browsers: [...ENGINES], narrowed: [], allowNarrow: false };
   const v = computeVerdict({
     runId: 'sample',
     startedAt: '2026-01-01T00:00:00Z',
@@ -311,7 +311,7 @@ export function writeSampleRun(dir: string): Verdict {
       tests: playwright,
       fileErrors: [],
       globalErrors: [],
-      projects: ENGINES,
+      projects: [...ENGINES],
       success: false,
     },
     processes: [],

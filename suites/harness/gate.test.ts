@@ -56,8 +56,8 @@ import { encodeNpy, parseNpy } from '../../harness/npy.js';
 import { encodePNG } from '../../harness/png.js';
 import { recordCheck } from '../../harness/results.js';
 import { openModelBytes } from '../../harness/runtime-node.js';
+import { ENGINES } from '../../harness/engines/registry.js';
 
-const ENGINES = ['chromium', 'firefox', 'webkit'];
 
 // ---------------------------------------------------------------------------------------------------------
 // Synthetic run material
@@ -103,7 +103,7 @@ function runnerOf(runner: 'vitest' | 'playwright', tests: RunnerTest[], extra: P
     tests,
     fileErrors: [],
     globalErrors: [],
-    projects: runner === 'vitest' ? ['node'] : ENGINES,
+    projects: runner === 'vitest' ? ['node'] : [...ENGINES],
     success: true,
     ...extra,
   };
@@ -123,7 +123,7 @@ function proc(name: string, over: Partial<ProcessOutcome> = {}): ProcessOutcome 
   };
 }
 
-const FULL_SCOPE: Scope = { full: true, node: true, browsers: ENGINES, narrowed: [], allowNarrow: false };
+const FULL_SCOPE: Scope = { full: true, node: true, browsers: [...ENGINES], narrowed: [], allowNarrow: false };
 
 /** A complete, passing run: every expected family on every runtime, each record matched to a passing test. */
 function passingRun(): { records: GateRecord[]; vitest: RunnerTest[]; playwright: RunnerTest[] } {

@@ -1,0 +1,63 @@
+/**
+ * The runtime registry (harness/engines/registry.ts) is the one list of engines: every engine it names has a
+ * Playwright launcher, the derived lists keep its order, and no other source file spells out the engines as a
+ * list of its own again (the drift this registry replaced: a list missed when an engine is added drops that
+ * engine silently). Cases: registry:part=<what>.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../harness/config.js';
+import { playwrightType } from '../../harness/engines/detect.js';
+import { ENGINES, ORT_RUNTIMES, RUNTIME_LABEL, RUNTIME_NAMES, RUNTIMES, isEngine, runtimeRank } from '../../harness/engines/registry.js';
+
+/** Two or more engine names in a row inside brackets: a hand-written list of engines. */
+function handLists(text: string): string[] {
+  const names = ENGINES.join('|');
+  const re = new RegExp(`\\[\\s*(['"\`])(${names})\\1\\s*,\\s*(['"\`])(${names})\\3[^\\]]*\\]`, 'g');
+  return [...text.matchAll(re)].map((m) => m[0]);
+}
+
+function sources(dir: string, out: string[] = []): string[] {
+  for (const e of readdirSync(dir)) {
+    if (e === 'node_modules' || e === 'dist' || e.startsWith('.')) continue;
+    const p = join(dir, e);
+    if (statSync(p).isDirectory()) sources(p, out);
+    else if (/\.(ts|mjs)$/.test(e)) out.push(p);
+  }
+  return out;
+}
+
+describe('runtime registry', () => {
+  it('registry:part=launchers', () => {
+    for (const e of ENGINES) expect(typeof playwrightType(e).launch, `${e}: no Playwright launcher of that name`).toBe('function');
+    expect(ENGINES.length).toBeGreaterThan(0);
+  });
+
+  it('registry:part=derived-lists', () => {
+    expect(RUNTIME_NAMES).toEqual(RUNTIMES.map((r) => r.name));
+    expect(ORT_RUNTIMES).toEqual(RUNTIMES.filter((r) => r.kind !== 'reference').map((r) => r.name));
+    expect(ENGINES).toEqual(RUNTIMES.filter((r) => r.kind === 'browser').map((r) => r.name));
+    for (const r of RUNTIMES) expect(RUNTIME_LABEL[r.name]).toBe(r.label);
+    expect(ENGINES.every(isEngine) && !isEngine('node') && !isEngine('python')).toBe(true);
+    expect(RUNTIME_NAMES.map(runtimeRank)).toEqual(RUNTIME_NAMES.map((_, i) => i));
+    expect(runtimeRank('no-such-runtime')).toBe(RUNTIME_NAMES.length);
+  });
+
+  it('registry:part=no-hand-written-engine-lists', () => {
+    // the detector must see a hand-written list, or its silence proves nothing
+    expect(handLists("const A = ['chromium', 'firefox', 'webkit'];")).toHaveLength(1);
+    expect(handLists('const A = ["firefox", "webkit"];')).toHaveLength(1);
+    const found: string[] = [];
+    for (const top of ['harness', 'scripts']) {
+      for (const f of sources(join(REPO_ROOT, top))) {
+        if (f.endsWith('registry.ts')) continue;
+        for (const l of handLists(readFileSync(f, 'utf8'))) found.push(`${relative(REPO_ROOT, f)}: ${l}`);
+      }
+    }
+    for (const f of readdirSync(REPO_ROOT).filter((e) => /\.config\.ts$/.test(e))) {
+      for (const l of handLists(readFileSync(join(REPO_ROOT, f), 'utf8'))) found.push(`${f}: ${l}`);
+    }
+    expect(found, `lists of engines written by hand (derive them from harness/engines/registry.ts):\n${found.join('\n')}`).toEqual([]);
+  });
+});
