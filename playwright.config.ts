@@ -18,10 +18,7 @@ import { ENGINES } from './harness/engines/registry.js';
 const PORT = Number(process.env.TINYDIT_PORT ?? 8765);
 const SERVER_URL = `http://127.0.0.1:${PORT}`;
 
-const engines = Object.fromEntries(ENGINES.map((p) => [p, chooseEngine(p)])) as Record<
-  ProjectName,
-  ReturnType<typeof chooseEngine>
->;
+const engines = Object.fromEntries(ENGINES.map((p) => [p, chooseEngine(p)])) as Record<ProjectName, ReturnType<typeof chooseEngine>>;
 
 // Stock Firefox ESR lacks one BiDi command Playwright sends for each context: answer it locally.
 // (This file is loaded by the runner and by every worker process, so the shim is in place wherever Firefox runs.)

@@ -10,14 +10,15 @@
 import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as playwright from '@playwright/test';
-import type { BrowserType, LaunchOptions } from '@playwright/test';
+import { type BrowserType, chromium, firefox, type LaunchOptions, webkit } from '@playwright/test';
 import { MINIBROWSER_CANDIDATES, MINIBROWSER_INSTALL_HINT, findMiniBrowser, findXvfb } from './webkit.js';
 import type { EngineName } from './registry.js';
 
+/** Typed by the registry: an engine added there without its launcher here does not compile. */
+const LAUNCHERS: Record<EngineName, BrowserType> = { chromium, firefox, webkit };
 /** Playwright's launcher of an engine: the registry's engine names are Playwright's browser type names. */
 export function playwrightType(engine: EngineName): BrowserType {
-  return playwright[engine];
+  return LAUNCHERS[engine];
 }
 
 /** A Playwright project: one per engine of the registry. */

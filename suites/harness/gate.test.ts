@@ -58,7 +58,6 @@ import { recordCheck } from '../../harness/results.js';
 import { openModelBytes } from '../../harness/runtime-node.js';
 import { ENGINES } from '../../harness/engines/registry.js';
 
-
 // ---------------------------------------------------------------------------------------------------------
 // Synthetic run material
 
