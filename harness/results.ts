@@ -5,6 +5,7 @@
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { nonCanonical } from './case-id.js';
 import { reportDir } from './config.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'error';
@@ -28,6 +29,9 @@ export interface CheckRecord {
 }
 
 export function recordCheck(rec: CheckRecord, dir = reportDir()): void {
+  // one name per case (harness/case-id.ts): a record whose id is not what caseId() builds is a harness bug
+  const wrong = nonCanonical(rec.id);
+  if (wrong) throw new Error(`recordCheck: case id ${rec.id}: ${wrong}`);
   mkdirSync(dir, { recursive: true });
   const line = JSON.stringify({ ...rec, time: rec.time ?? new Date().toISOString() }, (_k, v) =>
     typeof v === 'number' && !Number.isFinite(v) ? String(v) : v,

@@ -22,6 +22,7 @@
  * loadBundle (harness/bundle.ts) runs these checks and refuses a bundle that breaks one, with a BundleError
  * whose `trust` entries the gate turns into check records (trustRecordId).
  */
+import { caseId } from './case-id.js';
 import { realpathSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GoldenIndex, TolerancePolicy } from './bundle.js';
@@ -42,7 +43,7 @@ export interface TrustIssue {
 
 /** The check-record id of a trust issue: `trust:check=tolerance-ceiling,field=<field>` or `trust:check=noise-floor,file=<file>`. */
 export function trustRecordId(issue: Pick<TrustIssue, 'check' | 'subject'>): string {
-  return `trust:check=${issue.check},${issue.check === 'noise-floor' ? 'file' : 'field'}=${issue.subject}`;
+  return caseId('trust', { check: issue.check, [issue.check === 'noise-floor' ? 'file' : 'field']: issue.subject });
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
  * `npm run bench -- --runtimes ...` only those budgeted runtimes are judged; the gate passes the runtimes of its
  * scope and its verdict requires a speed record for each budgeted runtime in that scope (harness/gate/verdict.ts).
  */
+import { caseId } from '../case-id.js';
 import type { SpeedBudget } from '../bundle.js';
 import { recordCheck, type CheckRecord, type Metric } from '../results.js';
 import type { MachineInfo } from './machine.js';
@@ -54,7 +55,12 @@ export function budgetFigure(b: ResolvedBudget, runtime: RuntimeName, figures: F
 }
 
 export function budgetCaseId(b: ResolvedBudget, runtime: RuntimeName): string {
-  return `speed:runtime=${runtime},variant=${b.variant},steps=${b.steps},threads=${b.threads ?? (runtime === 'node' ? 1 : 'default')}`;
+  return caseId('speed', {
+    runtime,
+    variant: b.variant,
+    steps: b.steps,
+    threads: b.threads ?? (runtime === 'node' ? 1 : 'default'),
+  });
 }
 
 export function judgeBudget(b: ResolvedBudget, figures: Figure[], errors: ConfigError[] = []): BudgetJudgement[] {

@@ -4,6 +4,7 @@
  * (`family:key=value,key=value`); idParams() reads them.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { parseCaseId, SELF_TEST_KEYS } from '../case-id.js';
 import type { CheckStatus, Metric } from '../results.js';
 import type { GateRecord } from './types.js';
 
@@ -12,9 +13,10 @@ export const CHECKS_FILE = 'checks.jsonl';
 /**
  * Keys of a case id that mark a self-test: a check run on a model or page broken on purpose, whose 'pass'
  * means the break was caught (mutant= in the Node suites, proof= in images/browser suites, fault= in the
- * bundle and ONNX-reader suites). Families whose name ends in '-mutant' are self-tests too.
+ * bundle and ONNX-reader suites). Families whose name ends in '-mutant' are self-tests too. The list is the
+ * case-id grammar's (harness/case-id.json).
  */
-export const SELF_TEST_KEYS = ['mutant', 'proof', 'fault', 'selftest'] as const;
+export { SELF_TEST_KEYS };
 
 const SELF_TEST_RE = new RegExp(`(^|[:,])(${SELF_TEST_KEYS.join('|')})=`);
 
@@ -24,23 +26,11 @@ export function isSelfTest(r: { id: string; check: string }): boolean {
 
 /** `velocity:variant=guided,breed=Bombay,t=0.5` -> { variant: 'guided', breed: 'Bombay', t: '0.5' } (bare words are keys with ''). */
 export function idParams(id: string): Record<string, string> {
-  const colon = id.indexOf(':');
-  const rest = colon >= 0 ? id.slice(colon + 1) : id;
-  const out: Record<string, string> = {};
-  for (const part of rest.split(',')) {
-    const eq = part.indexOf('=');
-    if (eq < 0) {
-      if (part) out[part] = '';
-      continue;
-    }
-    out[part.slice(0, eq)] = part.slice(eq + 1);
-  }
-  return out;
+  return parseCaseId(id).params;
 }
 
 export function idFamily(id: string): string {
-  const colon = id.indexOf(':');
-  return colon >= 0 ? id.slice(0, colon) : id;
+  return parseCaseId(id).family;
 }
 
 const STATUSES: readonly CheckStatus[] = ['pass', 'fail', 'error'];

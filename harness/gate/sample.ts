@@ -4,6 +4,7 @@
  * page's own tests (suites/harness/gate.test.ts, suites/harness/browser/report-page.spec.ts). Clearly labelled as a sample on the page:
  * its model name is 'synthetic sample (not a model)'.
  */
+import { caseId } from '../case-id.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeNpy } from '../npy.js';
@@ -223,11 +224,11 @@ export function writeSampleRun(dir: string): Verdict {
   const trajectoryRuns = [{ variant: 'guided', mode: 'free', cases: [] as unknown[] }];
   SAMPLE_BREEDS.forEach((breed, b) => {
     const state = Float32Array.from({ length: 3 * SIZE * SIZE }, (_, i) => Math.sin(i + b));
-    rec(`image:breed=${breed},seed=7,steps=final`, 'node', {
+    rec(caseId('image', { breed, seed: 7, steps: 'final' }), 'node', {
       metrics: { diffPixels: 0, maxChannelDiff: 0 },
-      artifacts: evidence(`image:breed=${breed}`, b, false),
+      artifacts: evidence(caseId('image', { breed }), b, false),
     });
-    rec(`trajectory:variant=guided,mode=free,breed=${breed},seed=7,steps=50`, 'node', {
+    rec(caseId('trajectory', { variant: 'guided', mode: 'free', breed, seed: 7, steps: 50 }), 'node', {
       metrics: { finalMaxAbs: 4e-7 + b * 1e-8, worstRatio: 0.01 },
       threshold: { finalBand: 5e-5 },
     });
@@ -237,7 +238,7 @@ export function writeSampleRun(dir: string): Verdict {
     });
     const band = Array.from({ length: 51 }, () => 5e-5);
     trajectoryRuns[0]!.cases.push({
-      id: `trajectory:breed=${breed}`,
+      id: caseId('trajectory', { breed }),
       breedName: breed,
       seed: 7,
       band,
@@ -251,7 +252,7 @@ export function writeSampleRun(dir: string): Verdict {
         encodeNpy({ dtype: 'float32', shape: [1, 3, SIZE, SIZE], data: state.map((x) => x + off + e * 1e-7) }),
       );
       if (engine === 'node') continue;
-      const id = `generation:engine=${engine},variant=guided,breed=${breed},seed=7`;
+      const id = caseId('generation', { engine, variant: 'guided', breed, seed: 7 });
       const bad = engine === 'webkit';
       rec(id, engine, {
         status: bad ? 'fail' : 'pass',
@@ -269,7 +270,7 @@ export function writeSampleRun(dir: string): Verdict {
     }
   });
   for (const e of ENGINES) {
-    rec(`loading:engine=${e},variant=guided,threads=1`, e);
+    rec(caseId('loading', { engine: e, variant: 'guided', threads: 1 }), e);
     playwright.push({
       runner: 'playwright',
       file: 'suites/browser/generation.spec.ts',
@@ -283,7 +284,7 @@ export function writeSampleRun(dir: string): Verdict {
       engine: `sample ${e}, version 0`,
     });
   }
-  rec('velocity:mutant=output-layer-zeroed,variant=guided', 'node', { check: 'velocity-mutant', message: 'rejected as expected' });
+  rec('velocity:variant=guided,mutant=output-layer-zeroed', 'node', { check: 'velocity-mutant', message: 'rejected as expected' });
   writeFileSync(join(dir, 'trajectory-errors.json'), JSON.stringify({ runs: trajectoryRuns }));
   writeFileSync(join(dir, 'checks.jsonl'), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
   const scope: Scope = { full: true, node: true, browsers: [...ENGINES], narrowed: [], allowNarrow: false };

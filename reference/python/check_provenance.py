@@ -49,6 +49,7 @@ from typing import Any, Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tinydit.case_id import case_id, non_canonical  # noqa: E402  (after the path insert)
 
 CHECK = "provenance"
 RUNTIME = "python"
@@ -118,6 +119,9 @@ class Recorder:
             path.parent.mkdir(parents=True, exist_ok=True)
 
     def add(self, id_: str, status: str, metrics: dict, threshold: dict | None = None, message: str = "") -> dict:
+        wrong = non_canonical(id_)
+        if wrong:
+            raise ValueError(f"check record {id_}: {wrong} (reference/python/tinydit/case_id.py)")
         rec = {"id": id_, "check": CHECK, "runtime": RUNTIME, "status": status, "metrics": _clean(metrics),
                "threshold": _clean(threshold or {}), "message": message, "artifacts": [], "time": _now()}
         self.records.append(rec)
@@ -383,7 +387,7 @@ def _ema_is_raw(ck) -> bool:
 def part_checkpoint(ctx: Context) -> list[Rec]:
     from tinydit.checkpoint import sanity_problems
     from tinydit.goldens import sha256
-    rid = "provenance:part=checkpoint"
+    rid = case_id("provenance", part="checkpoint")
     ident = ctx.manifest["identity"]
     path = ctx.checkpoint_path
     ck = ctx.ck
@@ -423,7 +427,7 @@ def part_velocity(ctx: Context) -> list[Rec]:
     vel = ctx.index["velocity"]
     policy = ctx.manifest["tolerance"]["velocity"]
     for variant in _float_variants(ctx):
-        rid = f"provenance:part=velocity,variant={variant}"
+        rid = case_id("provenance", part="velocity", variant=variant)
         out.append(_guard(rid, lambda variant=variant, rid=rid: _velocity_one(ctx, variant, rid, vel, policy)))
     return out
 
@@ -445,7 +449,7 @@ def part_export(ctx: Context) -> list[Rec]:
     vel = ctx.index["velocity"]
     policy = ctx.manifest["tolerance"]["velocity"]
     for variant in _float_variants(ctx):
-        rid = f"provenance:part=export,variant={variant}"
+        rid = case_id("provenance", part="export", variant=variant)
 
         def one(variant=variant, rid=rid) -> Rec:
             from tinydit.goldens import sha256
@@ -471,7 +475,7 @@ def part_onnx_agreement(ctx: Context) -> list[Rec]:
     vel = ctx.index["velocity"]
     policy = ctx.manifest["tolerance"]["velocity"]
     for variant in _float_variants(ctx):
-        rid = f"provenance:part=onnx-agreement,variant={variant}"
+        rid = case_id("provenance", part="onnx-agreement", variant=variant)
 
         def one(variant=variant, rid=rid) -> Rec:
             from tinydit.goldens import sha256
@@ -499,7 +503,7 @@ def part_trajectory(ctx: Context) -> list[Rec]:
     out = []
     policy = ctx.manifest["tolerance"]["trajectory"]
     for seed in ctx.seeds():
-        rid = f"provenance:part=trajectory,seed={seed}"
+        rid = case_id("provenance", part="trajectory", seed=seed)
 
         def one(seed=seed, rid=rid) -> Rec:
             floor_rows = ctx.golden(ctx.index["trajectories"]["floor"])
@@ -531,7 +535,7 @@ def part_stats(ctx: Context) -> list[Rec]:
     import torch
     from tinydit.noise import seeded_noise
     from tinydit.sampler import sample, to_image_uint8
-    rid = "provenance:part=stats"
+    rid = case_id("provenance", part="stats")
     stats = ctx.index["stats"]
     ref = ctx.golden(stats["images"])
     seeds = stats["seeds"][:STATS_SAMPLE_SEEDS]
@@ -594,7 +598,7 @@ def compare_quant_profile(recomputed: dict, q: dict) -> tuple[list[str], float, 
 def part_quantized_profile(ctx: Context) -> list[Rec]:
     from PIL import Image
     from tinydit.sampler import to_image_uint8
-    rid = "provenance:part=quantized-profile"
+    rid = case_id("provenance", part="quantized-profile")
     q = ctx.manifest.get("tolerance", {}).get("quantized")
     if "quantized" not in ctx.manifest["variants"]:
         return [(rid, "pass", {"applicable": False}, {}, "the manifest has no quantized variant: no profile to reproduce")]
@@ -660,7 +664,7 @@ def part_noise_floor(ctx: Context) -> list[Rec]:
     out = []
     vel = ctx.index["velocity"]
     for variant in _float_variants(ctx):
-        rid = f"provenance:part=noise-floor,variant={variant}"
+        rid = case_id("provenance", part="noise-floor", variant=variant)
 
         def one(variant=variant, rid=rid) -> Rec:
             r32 = ctx.torch_velocity(variant).astype(np.float64)
@@ -669,7 +673,7 @@ def part_noise_floor(ctx: Context) -> list[Rec]:
             return _floor_rec(rid, f"goldens/{vel['noiseFloor'][variant]}", ctx.golden(vel["noiseFloor"][variant]), rec,
                               ctx.vel_labels, {"variant": variant})
         out.append(_guard(rid, one))
-    rid = "provenance:part=noise-floor,set=trajectory"
+    rid = case_id("provenance", part="noise-floor", set="trajectory")
 
     def traj() -> Rec:
         t = ctx.index["trajectories"]
@@ -711,13 +715,13 @@ PART_FNS: dict[str, Callable[[Context], list[Rec]]] = {
 # ids a part writes when it cannot even list its cases (the manifest or the index is unreadable)
 PART_IDS = {
     "checkpoint": ["provenance:part=checkpoint"],
-    "velocity": [f"provenance:part=velocity,variant={v}" for v in FLOAT_VARIANTS],
-    "export": [f"provenance:part=export,variant={v}" for v in FLOAT_VARIANTS],
-    "onnx-agreement": [f"provenance:part=onnx-agreement,variant={v}" for v in FLOAT_VARIANTS],
+    "velocity": [case_id("provenance", part="velocity", variant=v) for v in FLOAT_VARIANTS],
+    "export": [case_id("provenance", part="export", variant=v) for v in FLOAT_VARIANTS],
+    "onnx-agreement": [case_id("provenance", part="onnx-agreement", variant=v) for v in FLOAT_VARIANTS],
     "trajectory": ["provenance:part=trajectory"],
     "stats": ["provenance:part=stats"],
     "quantized-profile": ["provenance:part=quantized-profile"],
-    "noise-floor": [f"provenance:part=noise-floor,variant={v}" for v in FLOAT_VARIANTS] + ["provenance:part=noise-floor,set=trajectory"],
+    "noise-floor": [case_id("provenance", part="noise-floor", variant=v) for v in FLOAT_VARIANTS] + [case_id("provenance", part="noise-floor", set="trajectory")],
 }
 
 

@@ -6,6 +6,7 @@
  * data URL) — the same bytes the browser would save — and says so in the report.
  * Case: download:engine=<e>,breed=British Shorthair (a breed whose name has a space).
  */
+import { caseId } from '../../harness/case-id.js';
 import { readFile } from 'node:fs/promises';
 import { BREEDS } from '../../harness/web/protocol.js';
 import { expect, test } from './fixtures.js';
@@ -29,7 +30,7 @@ const STEPS = 10;
 test(`download:breed=${BREEDS[BREED]}`, async ({ app, bundle, engineInfo }, testInfo) => {
   test.setTimeout(120_000);
   const j = await judge();
-  const id = `download:engine=${engineInfo.project},breed=${BREEDS[BREED]},steps=${STEPS},seed=${GOLDEN_SEED}`;
+  const id = caseId('download', { engine: engineInfo.project, breed: BREEDS[BREED], seed: GOLDEN_SEED, steps: STEPS });
   await app.open();
   const opts = bundle.loadOptions('guided', { numThreads: BULK_THREADS });
   const load = checkModelLoad(await attemptLoad(app, opts), opts.modelUrl, BULK_THREADS, 'guided model');

@@ -12,6 +12,7 @@
  *   agreement, the quantized profile and the last progress image are each rejected.
  * Cases: <check>:engine=<e>,...,proof=<fault>.
  */
+import { caseId } from '../../harness/case-id.js';
 import { encodePNG, type RgbaImage } from '../../harness/png.js';
 import { BREEDS, downloadFileName, type Fault } from '../../harness/web/protocol.js';
 import { expect, test, type BundleInfo, type EngineInfo, type GenerationRun, type TinyditApp } from './fixtures.js';
@@ -88,7 +89,7 @@ test('proof: ?fault=double-guidance fails the golden-trajectory and golden-image
   await loadGuided(app, bundle);
   const run = await app.generate(gen);
   const broken = goldenVerdict(j, BOMBAY, run, label);
-  const id = `generation:engine=${e},variant=guided,${label},proof=double-guidance`;
+  const id = caseId('generation', { engine: e, variant: 'guided', breed: BREEDS[BOMBAY], seed: GOLDEN_SEED, proof: 'double-guidance' });
   const tc = j.trajectoryCase(BOMBAY, GOLDEN_SEED);
   const img = checkGoldenImage(j, tc, rgbaOf(run), label);
   await attachComparison(testInfo, id, rgbaOf(run), img.golden, img.cmp.diff);
@@ -128,7 +129,7 @@ test('proof: ?fault=breed-off-by-one fails the golden checks (matching the next 
   const badRuns = await generate(BREEDS.map((_, b) => b));
 
   for (const b of OFF_BY_ONE_BREEDS) {
-    const id = `generation:engine=${e},variant=guided,${label(b)},proof=breed-off-by-one`;
+    const id = caseId('generation', { engine: e, variant: 'guided', breed: BREEDS[b], seed: GOLDEN_SEED, proof: 'breed-off-by-one' });
     const good = goldenVerdict(j, b, goodRuns.get(b)!, label(b));
     const broken = goldenVerdict(j, b, badRuns.get(b)!, label(b));
     // The cause, named: the broken result is the golden of the next breed.
@@ -163,7 +164,13 @@ test('proof: ?fault=breed-off-by-one fails the golden checks (matching the next 
     image: j.goldenImage(j.trajectoryCase(b, GOLDEN_SEED)),
   }));
   const brokenSet: GeneratedImage[] = [...badRuns].map(([b, r]) => ({ breed: b, seed: GOLDEN_SEED, label: label(b), image: rgbaOf(r) }));
-  const setId = `fidelity:engine=${e},variant=guided,seed=${GOLDEN_SEED},set=${brokenSet.length}-breeds,proof=breed-off-by-one`;
+  const setId = caseId('fidelity', {
+    engine: e,
+    variant: 'guided',
+    seed: GOLDEN_SEED,
+    set: `${brokenSet.length}-breeds`,
+    proof: 'breed-off-by-one',
+  });
   const p = proof(
     'fidelity',
     'every image conditioned on the next breed',
@@ -178,7 +185,13 @@ test('proof: ?fault=breed-off-by-one fails the golden checks (matching the next 
 test('proof: ?fault=skip-progress fails the progress check, naming the missing step', async ({ app, bundle, engineInfo }) => {
   test.setTimeout(120_000);
   const j = await judge();
-  const id = `progress:engine=${engineInfo.project},steps=${PROGRESS_STEPS},breed=${BREEDS[BOMBAY]},seed=${GOLDEN_SEED},proof=skip-progress`;
+  const id = caseId('progress', {
+    engine: engineInfo.project,
+    breed: BREEDS[BOMBAY],
+    seed: GOLDEN_SEED,
+    steps: PROGRESS_STEPS,
+    proof: 'skip-progress',
+  });
   const gen = { breedIndex: BOMBAY, steps: PROGRESS_STEPS, cfgScale: j.cfgScale, noiseSeed: GOLDEN_SEED };
   await openWith(app, []);
   await loadGuided(app, bundle);
@@ -199,7 +212,7 @@ test('proof: ?fault=skip-progress fails the progress check, naming the missing s
 
 test('proof: a model URL that 404s fails the model-load check with the error the page shows', async ({ app, bundle, engineInfo }) => {
   test.setTimeout(60_000);
-  const id = `loading:engine=${engineInfo.project},model=/bundle/no-such-model.onnx,proof=http-404`;
+  const id = caseId('loading', { engine: engineInfo.project, model: '/bundle/no-such-model.onnx', proof: 'http-404' });
   const good = bundle.loadOptions('guided', { numThreads: BULK_THREADS });
   await openWith(app, []);
   const baseline = checkModelLoad(await attemptLoad(app, good), good.modelUrl, BULK_THREADS, 'guided model');
@@ -211,7 +224,11 @@ test('proof: a model URL that 404s fails the model-load check with the error the
   expect(p.pass, explain(id, p)).toBe(true);
   // The complementary check: the failure is visible, names the cause, and leaves the page in its error state.
   const visible = checkLoadFailsVisibly(attempt, missing.modelUrl, /404/, 'missing model');
-  record(`loading:engine=${engineInfo.project},model=/bundle/no-such-model.onnx,expect=visible-error`, visible, engineInfo);
+  record(
+    caseId('loading', { engine: engineInfo.project, model: '/bundle/no-such-model.onnx', expect: 'visible-error' }),
+    visible,
+    engineInfo,
+  );
   expect(visible.pass, explain('visible error', visible)).toBe(true);
 });
 
@@ -236,13 +253,13 @@ test('proof: corrupted copies of real results fail the download, determinism, th
   const goodName = downloadFileName(breed, ts);
   const goodPng = encodePNG(shown);
   const proofs: Array<[string, Verdict]> = [];
-  const tail = `breed=${BREEDS[breed]},seed=${GOLDEN_SEED}`;
+  const tail = { engine: e, breed: BREEDS[breed], seed: GOLDEN_SEED };
 
   // download: the name with the space kept, one pixel changed, a truncated file
   const dl = checkDownload(goodName, goodPng, shown, breed, window, 'download');
   const spaced = `cat_${BREEDS[breed]!.toLowerCase()}_${ts}.png`;
   proofs.push([
-    `download:engine=${e},${tail},proof=name-keeps-space`,
+    caseId('download', { ...tail, proof: 'name-keeps-space' }),
     proof(
       'download',
       "the breed's space kept in the file name",
@@ -254,7 +271,7 @@ test('proof: corrupted copies of real results fail the download, determinism, th
   const altered: RgbaImage = { ...shown, data: Uint8ClampedArray.from(shown.data) };
   altered.data[0] = (altered.data[0]! + 1) % 256;
   proofs.push([
-    `download:engine=${e},${tail},proof=one-pixel-changed`,
+    caseId('download', { ...tail, proof: 'one-pixel-changed' }),
     proof(
       'download',
       'a saved PNG whose pixels differ from the shown image',
@@ -264,7 +281,7 @@ test('proof: corrupted copies of real results fail the download, determinism, th
     ),
   ]);
   proofs.push([
-    `download:engine=${e},${tail},proof=truncated-png`,
+    caseId('download', { ...tail, proof: 'truncated-png' }),
     proof(
       'download',
       'a truncated PNG',
@@ -280,7 +297,7 @@ test('proof: corrupted copies of real results fail the download, determinism, th
   const bits = new Uint32Array(nudged.x.buffer);
   bits[17] = bits[17]! + 1;
   proofs.push([
-    `determinism:engine=${e},${tail},proof=one-ulp`,
+    caseId('determinism', { ...tail, proof: 'one-ulp' }),
     proof(
       'determinism',
       'one state value one ulp off',
@@ -295,7 +312,7 @@ test('proof: corrupted copies of real results fail the download, determinism, th
   const moved: GenerationRun = { ...run, x: Float32Array.from(run.x) };
   moved.x[5] = moved.x[5]! + 2 * band.atol;
   proofs.push([
-    `threads:engine=${e},${tail},proof=moved-2x-tolerance`,
+    caseId('threads', { ...tail, proof: 'moved-2x-tolerance' }),
     proof(
       'threads',
       'a threaded run off by twice the tolerance',
@@ -311,7 +328,7 @@ test('proof: corrupted copies of real results fail the download, determinism, th
   const bright: RgbaImage = { ...golden, data: golden.data.map((v, i) => (i % 4 === 3 ? v : Math.min(255, v + 3))) };
   const q = (img: RgbaImage): Verdict => checkQuantizedImage(j, tc, img, `variant=quantized,breed=${BREEDS[BOMBAY]},seed=${GOLDEN_SEED}`);
   proofs.push([
-    `generation:engine=${e},variant=quantized,breed=${BREEDS[BOMBAY]},seed=${GOLDEN_SEED},proof=brightened-3-levels`,
+    caseId('generation', { engine: e, variant: 'quantized', breed: BREEDS[BOMBAY], seed: GOLDEN_SEED, proof: 'brightened-3-levels' }),
     proof('generation', 'an image 3 levels brighter than the golden', q(golden), q(bright), /tolerance\.quantized\.imageMeanAbsMax/),
   ]);
 
@@ -323,7 +340,7 @@ test('proof: corrupted copies of real results fail the download, determinism, th
     ),
   };
   proofs.push([
-    `progress:engine=${e},steps=${PROGRESS_STEPS},${tail},proof=last-image-stale`,
+    caseId('progress', { ...tail, steps: PROGRESS_STEPS, proof: 'last-image-stale' }),
     proof(
       'progress',
       'a last progress image that is not the result',
@@ -335,7 +352,7 @@ test('proof: corrupted copies of real results fail the download, determinism, th
   // progress: 0-based steps
   const zeroBased: GenerationRun = { ...run, progress: run.progress.map((p) => ({ ...p, step: p.step - 1 })) };
   proofs.push([
-    `progress:engine=${e},steps=${PROGRESS_STEPS},${tail},proof=zero-based-steps`,
+    caseId('progress', { ...tail, steps: PROGRESS_STEPS, proof: 'zero-based-steps' }),
     proof(
       'progress',
       '0-based step numbers',

@@ -20,6 +20,7 @@
  * One page load and one model load per variant; 13 generations in a loop (WebKit has one tab anyway).
  * Rerun one case: TINYDIT_CASE='variant=guided,breed=Bombay' npx playwright test generation --project=chromium
  */
+import { caseId, caseIdWith } from '../../harness/case-id.js';
 import type { TestInfo } from '@playwright/test';
 import { composeGrid, type RgbaImage } from '../../harness/png.js';
 import { BREEDS } from '../../harness/web/protocol.js';
@@ -121,8 +122,8 @@ const JUDGE_PROOFS: Array<{ name: string; cause: string; names: RegExp; apply: (
  */
 async function judgeVariant(j: Judge, plan: VariantPlan, cases: JudgeCase[], engineInfo: EngineInfo, testInfo: TestInfo): Promise<void> {
   const e = engineInfo.project;
-  const id = `judge:engine=${e},variant=${plan.variant},seed=${GOLDEN_SEED},set=${cases.length}-breeds`;
-  const proofs = plan.judgeProofs ? JUDGE_PROOFS.map((p) => ({ ...p, id: `${id},proof=${p.name}` })) : [];
+  const id = caseId('judge', { engine: e, variant: plan.variant, seed: GOLDEN_SEED, set: `${cases.length}-breeds` });
+  const proofs = plan.judgeProofs ? JUDGE_PROOFS.map((p) => ({ ...p, id: caseIdWith(id, { proof: p.name }) })) : [];
   const judged = await test.step(id, async () => {
     let yj: YardstickJudge;
     let good: Verdict & { images: JudgedImage[] };
@@ -187,7 +188,7 @@ for (const plan of PLANS) {
     const e = engineInfo.project;
     const cases = selectCases(
       plan.breeds.map((b) => ({
-        id: `generation:engine=${e},variant=${plan.variant},breed=${BREEDS[b]},seed=${GOLDEN_SEED}`,
+        id: caseId('generation', { engine: e, variant: plan.variant, breed: BREEDS[b], seed: GOLDEN_SEED }),
         breed: b,
         name: BREEDS[b]!,
       })),
@@ -210,9 +211,9 @@ for (const plan of PLANS) {
     }
     const load = await attemptLoad(app, opts);
     const loadVerdict = checkModelLoad(load, opts.modelUrl, BULK_THREADS, `${plan.variant} model`);
-    record(`loading:engine=${e},variant=${plan.variant},threads=${BULK_THREADS}`, loadVerdict, engineInfo);
+    record(caseId('loading', { engine: e, variant: plan.variant, threads: BULK_THREADS }), loadVerdict, engineInfo);
     if (!loadVerdict.pass) recordErrors(ids, 'generation', engineInfo, new Error(loadVerdict.message), `loading ${opts.modelUrl}`);
-    expect(loadVerdict.pass, explain(`loading:variant=${plan.variant}`, loadVerdict)).toBe(true);
+    expect(loadVerdict.pass, explain(caseId('loading', { engine: e, variant: plan.variant }), loadVerdict)).toBe(true);
 
     const generated: GeneratedImage[] = [];
     const judgeCases: JudgeCase[] = [];
@@ -285,7 +286,7 @@ for (const plan of PLANS) {
       });
       await attachImage(
         testInfo,
-        `generation:engine=${e},variant=${plan.variant},seed=${GOLDEN_SEED}`,
+        caseId('generation', { engine: e, variant: plan.variant, seed: GOLDEN_SEED }),
         'grid (generated, golden, diff)',
         grid,
         1,
@@ -294,18 +295,20 @@ for (const plan of PLANS) {
     await attachJson(testInfo, 'timings-ms.json', timings);
 
     if (plan.setChecks) {
-      const setId = `generation:engine=${e},variant=${plan.variant},seed=${GOLDEN_SEED},set=${generated.length}-breeds`;
-      await test.step(`${setId},check=distribution+fidelity`, async () => {
+      const set = { engine: e, variant: plan.variant, seed: GOLDEN_SEED, set: `${generated.length}-breeds` };
+      const distId = caseId('generation', { ...set, check: 'distribution' });
+      const fidId = caseId('generation', { ...set, check: 'fidelity' });
+      await test.step(caseId('generation', { ...set, check: 'distribution+fidelity' }), async () => {
         const dist = checkDistribution(j, generated);
         const fid = checkFidelity(j, generated);
-        record(`${setId},check=distribution`, dist, engineInfo);
-        record(`${setId},check=fidelity`, fid, engineInfo);
+        record(distId, dist, engineInfo);
+        record(fidId, fid, engineInfo);
         await attachJson(testInfo, 'fidelity.json', {
           accuracy: fid.evaluation.accuracy,
           predictions: fid.evaluation.predictions.map((p) => ({ ...p, predictedName: BREEDS[p.predicted] ?? 'null' })),
         });
-        expect.soft(dist.pass, explain(`${setId},check=distribution`, dist)).toBe(true);
-        expect.soft(fid.pass, explain(`${setId},check=fidelity`, fid)).toBe(true);
+        expect.soft(dist.pass, explain(distId, dist)).toBe(true);
+        expect.soft(fid.pass, explain(fidId, fid)).toBe(true);
       });
     }
 

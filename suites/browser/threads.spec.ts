@@ -9,6 +9,7 @@
  *   bit-identical is recorded; the several-thread run is also held to the golden trajectory.
  * Cases: loading:engine=<e>,threads=<n>; determinism:engine=<e>,threads=<n>,...; threads:engine=<e>,threads=1-vs-<n>,...
  */
+import { caseId } from '../../harness/case-id.js';
 import { BREEDS } from '../../harness/web/protocol.js';
 import { attachEngine, expect, test } from './fixtures.js';
 import {
@@ -35,7 +36,7 @@ test(`threads+determinism:breed=${BREEDS[BREED]},seed=${GOLDEN_SEED}`, async ({ 
   const tc = j.trajectoryCase(BREED, GOLDEN_SEED);
   const band = j.finalBand(tc);
   const gen = { breedIndex: BREED, steps: j.steps, cfgScale: j.cfgScale, noiseSeed: GOLDEN_SEED };
-  const caseTail = `breed=${BREEDS[BREED]},seed=${GOLDEN_SEED},steps=${j.steps}`;
+  const tail = { engine: e, breed: BREEDS[BREED], seed: GOLDEN_SEED, steps: j.steps };
   await app.open();
   await attachEngine(testInfo, app, engineInfo);
   const cores = await app.page.evaluate(() => navigator.hardwareConcurrency || 1);
@@ -43,19 +44,20 @@ test(`threads+determinism:breed=${BREEDS[BREED]},seed=${GOLDEN_SEED}`, async ({ 
 
   const runs: Record<number, Awaited<ReturnType<typeof app.generate>>> = {};
   for (const threads of [BULK_THREADS, several]) {
-    await test.step(`loading:engine=${e},threads=${threads}`, async () => {
+    await test.step(caseId('loading', { engine: e, threads }), async () => {
       const opts = bundle.loadOptions('guided', { numThreads: threads });
       const v = checkModelLoad(await attemptLoad(app, opts), opts.modelUrl, threads, `guided model, ${threads} thread(s)`);
       // One thread's load is recorded by generation.spec.ts (same id); this spec records the several-thread load.
       if (threads !== BULK_THREADS)
-        record(`loading:engine=${e},variant=guided,threads=${threads}`, v, engineInfo, { metrics: { hardwareConcurrency: cores } });
-      expect(v.pass, explain(`loading:engine=${e},threads=${threads}`, v)).toBe(true);
+        record(caseId('loading', { engine: e, variant: 'guided', threads }), v, engineInfo, { metrics: { hardwareConcurrency: cores } });
+      expect(v.pass, explain(caseId('loading', { engine: e, threads }), v)).toBe(true);
     });
-    await test.step(`determinism:engine=${e},threads=${threads},${caseTail}`, async () => {
+    const determinismId = caseId('determinism', { ...tail, threads });
+    await test.step(determinismId, async () => {
       const a = await app.generate(gen);
       const b = await app.generate(gen);
       runs[threads] = a;
-      const id = `determinism:engine=${e},threads=${threads},${caseTail}`;
+      const id = determinismId;
       const v = checkDeterminism(a, b, id);
       record(id, v, engineInfo, { metrics: { msFirst: a.totalTime, msSecond: b.totalTime } });
       testInfo.annotations.push({ type: `${threads} thread(s)`, description: `${(a.totalTime / j.steps).toFixed(1)} ms/step` });
@@ -63,12 +65,13 @@ test(`threads+determinism:breed=${BREEDS[BREED]},seed=${GOLDEN_SEED}`, async ({ 
     });
   }
 
-  await test.step(`threads:engine=${e},threads=1-vs-${several},${caseTail}`, async () => {
+  const threadsId = caseId('threads', { ...tail, threads: `${BULK_THREADS}-vs-${several}` });
+  await test.step(threadsId, async () => {
     const one = runs[BULK_THREADS]!;
     const many = runs[several]!;
-    const id = `threads:engine=${e},threads=${BULK_THREADS}-vs-${several},${caseTail}`;
+    const id = threadsId;
     const v = checkThreadAgreement(one, many, band.atol, band.rule, id);
-    const golden = checkFinalState(j, tc, many.x, `${caseTail},threads=${several}`);
+    const golden = checkFinalState(j, tc, many.x, caseId('threads', { ...tail, threads: several }));
     record(id, v, engineInfo, {
       metrics: {
         msPerStepOne: one.totalTime / j.steps,
@@ -78,6 +81,6 @@ test(`threads+determinism:breed=${BREEDS[BREED]},seed=${GOLDEN_SEED}`, async ({ 
     });
     testInfo.annotations.push({ type: 'threads', description: `${BULK_THREADS} vs ${several}: ${v.message}` });
     expect.soft(v.pass, explain(id, v)).toBe(true);
-    expect.soft(golden.pass, explain(`${id},vs=golden`, golden)).toBe(true);
+    expect.soft(golden.pass, explain(`${id} against the golden`, golden)).toBe(true);
   });
 });

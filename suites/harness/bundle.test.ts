@@ -4,6 +4,7 @@
  * breaks exactly one thing by replacing one file, and requires loadBundle to reject it with a message that
  * contains the cause. The good bundle itself must load, and without goldens it must load as contract-only.
  */
+import { caseId } from '../../harness/case-id.js';
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -416,7 +417,7 @@ describe('bundle loader', () => {
     const missing = message === null ? want : want.filter((w) => !message!.includes(w));
     const ok = message !== null && missing.length === 0;
     recordCheck({
-      id: `bundle:fault=${name}`,
+      id: caseId('bundle', { fault: name }),
       check: 'bundle',
       runtime: RUNTIME,
       status: ok ? 'pass' : 'fail',

@@ -9,6 +9,7 @@
  * that fails to load, and an interrupted run.
  * Each case is recorded as gate:selftest=<what> (a self-test of the harness, not a judgement of the model).
  */
+import { caseId, caseIdWith } from '../../harness/case-id.js';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -134,12 +135,12 @@ function passingRun(): { records: GateRecord[]; vitest: RunnerTest[]; playwright
     records.push(rec(id, { metrics: { maxAbs: 1e-6, worstRatio: 0.1 } }));
     vitest.push(vtest(id, 'passed', `suites/node/${f.family}.test.ts`));
   }
-  records.push(rec('velocity:mutant=zeroed,variant=guided', { check: 'velocity-mutant', message: 'rejected as expected' }));
-  vitest.push(vtest('velocity:mutant=zeroed,variant=guided', 'passed', 'suites/node/velocity.test.ts'));
+  records.push(rec('velocity:variant=guided,mutant=zeroed', { check: 'velocity-mutant', message: 'rejected as expected' }));
+  vitest.push(vtest('velocity:variant=guided,mutant=zeroed', 'passed', 'suites/node/velocity.test.ts'));
   for (const e of ENGINES) {
     const steps: string[] = [];
     for (const b of ['Abyssinian', 'Bombay']) {
-      const id = `generation:engine=${e},variant=guided,breed=${b},seed=7`;
+      const id = caseId('generation', { engine: e, variant: 'guided', breed: b, seed: 7 });
       records.push(
         rec(id, {
           runtime: e,
@@ -148,7 +149,7 @@ function passingRun(): { records: GateRecord[]; vitest: RunnerTest[]; playwright
       );
       steps.push(id);
     }
-    records.push(rec(`loading:engine=${e},variant=guided,threads=1`, { runtime: e }));
+    records.push(rec(caseId('loading', { engine: e, variant: 'guided', threads: 1 }), { runtime: e }));
     playwright.push(ptest('generation:variant=guided,seed=7 (2 breeds)', e, 'passed', steps));
   }
   return { records, vitest, playwright };
@@ -188,7 +189,14 @@ const codes = (v: Verdict): string[] => v.reasons.map((r) => r.code);
 
 /** Records the self-test and asserts it (the assertion's message names the case). */
 function selftest(what: string, ok: boolean, message: string, metrics: Record<string, number | string | boolean | null> = {}): void {
-  recordCheck({ id: `gate:selftest=${what}`, check: 'gate', runtime: 'node', status: ok ? 'pass' : 'fail', metrics, message });
+  recordCheck({
+    id: caseIdWith(`gate:selftest=${what}`, {}),
+    check: 'gate',
+    runtime: 'node',
+    status: ok ? 'pass' : 'fail',
+    metrics,
+    message,
+  });
   expect(ok, `gate:selftest=${what}: ${message}`).toBe(true);
 }
 
@@ -395,7 +403,7 @@ describe('verdict: accepted only when everything ran and passed', () => {
     },
   ];
   for (const b of broken) {
-    it(`gate:selftest=rejects,cause=${b.what}`, () => {
+    it(caseId('gate', { selftest: 'rejects', cause: b.what }), () => {
       const v = computeVerdict(b.make());
       const named = codes(v).includes(b.code);
       const listed = b.failedId ? v.failed.some((id) => b.failedId!.test(id)) : true;
@@ -499,7 +507,8 @@ describe('verdict: accepted only when everything ran and passed', () => {
       manifest: { name: 'm', breeds: ['Abyssinian', 'Bombay'], budget: { fullGenerationMs: { chromium: 2000, node: 500 } } },
     };
     const missing = computeVerdict(input({ bundle: withBudget }));
-    const speed = (rt: string): GateRecord => rec(`speed:runtime=${rt},variant=quantized,steps=50,threads=1`, { runtime: rt });
+    const speed = (rt: string): GateRecord =>
+      rec(caseId('speed', { runtime: rt, variant: 'quantized', steps: 50, threads: 1 }), { runtime: rt });
     const r = passingRun();
     const judged = computeVerdict(input({ bundle: withBudget }, { ...r, records: [...r.records, speed('node'), speed('chromium')] }));
     const sharded = computeVerdict(input({ bundle: withBudget, scope: { ...FULL_SCOPE, shard: '1/2' } }));
@@ -810,7 +819,7 @@ describe('key metrics, history and drift', () => {
     check('velocity:variant=guided,breed=Bombay,t=0.5', { maxAbs: 2e-6 * scale, worstRatio: 0.1 * scale, psnr: 130 }),
     check('velocity:variant=guided,breed=Sphynx,t=0.5', { maxAbs: 1e-6 * scale, worstRatio: 0.05 * scale }),
     check('velocity:variant=raw,breed=Bombay,t=0.5', { maxAbs: 3e-6, worstRatio: 0.2 }),
-    check('velocity:mutant=zeroed,variant=guided', { maxAbs: 5, worstRatio: 1e5 }, { selfTest: true }),
+    check('velocity:variant=guided,mutant=zeroed', { maxAbs: 5, worstRatio: 1e5 }, { selfTest: true }),
   ];
   const hist = (runId: string, metrics: Record<string, number>, sha = 's1'): HistoryEntry => ({
     format: 'tinydit-history/1',
@@ -955,7 +964,7 @@ describe('key metrics, history and drift', () => {
         });
         return [
           {
-            id: `velocity:variant=guided,${batch.id.replace(/^velocity:/, '')}`,
+            id: caseIdWith(batch.id, { variant: 'guided' }),
             check: 'velocity',
             runtime: 'node',
             status: s.failing === 0 ? 'pass' : 'fail',
@@ -1011,7 +1020,9 @@ describe('agreement matrix and summary page', () => {
         mkdirSync(join(dir, folder), { recursive: true });
         for (const n of ['generated', 'golden', 'diff']) writeFileSync(join(dir, folder, `${n}.png`), img(k + b));
         const id =
-          rt === 'node' ? `image:breed=${breed},seed=7,steps=final` : `generation:engine=${rt},variant=guided,breed=${breed},seed=7`;
+          rt === 'node'
+            ? caseId('image', { breed, seed: 7, steps: 'final' })
+            : caseId('generation', { engine: rt, variant: 'guided', breed, seed: 7 });
         const existing = r.records.find((x) => x.id === id);
         const artifacts = ['generated', 'golden', 'diff'].map((n) => `${folder}/${n}.png`);
         if (existing) existing.artifacts = artifacts;
@@ -1528,7 +1539,7 @@ describe('the gate command', () => {
         v.level === 'refused' &&
         v.processes.length === 0 &&
         failed.includes('trust:check=tolerance-ceiling,field=tolerance.velocity.floorMultiple') &&
-        failed.includes(`trust:check=noise-floor,file=goldens/${floorRel}`) &&
+        failed.includes(caseId('trust', { check: 'noise-floor', file: `goldens/${floorRel}` })) &&
         /tolerance\.velocity\.floorMultiple = 1000000/.test(refusal) &&
         refusal.includes(`goldens/${floorRel}`),
       `exit ${r.code}; outcome ${v?.outcome}; level ${v?.level}; trust records failed: ${failed.join(', ')}; refusal: ${refusal.slice(0, 600)}`,

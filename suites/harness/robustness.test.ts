@@ -23,6 +23,7 @@
  * 4. Determinism and replay: a broken bundle's verdict records seeds, engine versions, thread counts and the
  *    environment, and the replay command it prints for a failed check reruns that check, which fails the same way.
  */
+import { caseId, caseIdWith } from '../../harness/case-id.js';
 import { spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
@@ -61,7 +62,7 @@ const loaded = await loadBundle(SOURCE, { require: 'full' }).then(
 
 /** Records the self-test and asserts it (the assertion's message names the case and what was seen). */
 function selftest(fault: string, ok: boolean, message: string, metrics: Record<string, Metric> = {}): void {
-  const id = `robustness:fault=${fault}`;
+  const id = caseIdWith(`robustness:fault=${fault}`, {});
   recordCheck({ id, check: 'robustness', runtime: RUNTIME, status: ok ? 'pass' : 'fail', metrics, message });
   expect(ok, `${id}: ${message}`).toBe(true);
 }
@@ -438,7 +439,7 @@ if ('error' in loaded) {
   // 2d, 2e. An engine that is not installed; no room for the reports
 
   describe('2d. an engine that is not installed fails its project with the install command', () => {
-    it('robustness:fault=engine-not-installed,engine=firefox', async () => {
+    it('robustness:engine=firefox,fault=engine-not-installed', async () => {
       const missing = '/nonexistent/tinydit-robustness/firefox-esr';
       const r = await runGateCli(
         [
@@ -658,7 +659,7 @@ if ('error' in loaded) {
       );
       const r = await runGateCli(['--bundle', dir, '--node-only', '--node-suites', 'suites/node/noise.test.ts', '--allow-narrow']);
       const v = r.verdict;
-      const failedId = `noise:seed=${target.seed},shape=${target.shape.join('x')}`;
+      const failedId = caseId('noise', { seed: target.seed, shape: target.shape.join('x') });
       const check = v?.checks.find((c) => c.id === failedId);
       const command = v?.replay.failed[failedId] ?? '';
 

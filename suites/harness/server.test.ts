@@ -14,6 +14,7 @@
  * a secret file placed beside them; the real roots are checked too. Cases: server:request=<target> and
  * server:bind=<what>.
  */
+import { caseId } from '../../harness/case-id.js';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
@@ -168,7 +169,7 @@ function record(id: string, ok: boolean, metrics: Record<string, number | string
 
 describe('the static server refuses path traversal', () => {
   it.each(TRAVERSAL)('server:request=%s', async (what, target) => {
-    const id = `server:request=${what}`;
+    const id = caseId('server', { request: what });
     const r = await rawRequest(server.port, target);
     const leaked = r.body.includes(SECRET) || r.body.includes('root:x:0:0') || r.body.includes('tinydit-bundle');
     const ok = REFUSED.includes(r.status) && !leaked;
@@ -184,7 +185,7 @@ describe('the static server refuses path traversal', () => {
 
 describe('the static server serves only the page, /ort/ and /bundle/', () => {
   it.each(NOT_SERVED)('server:request=%s', async (what, target) => {
-    const id = `server:request=${what}`;
+    const id = caseId('server', { request: what });
     const r = await rawRequest(server.port, target);
     const ok = r.status === 404 && !r.body.includes(SECRET);
     record(id, ok, { status: r.status }, `${target} -> ${r.status} ${r.body.trim().slice(0, 120)}`);
@@ -192,7 +193,7 @@ describe('the static server serves only the page, /ort/ and /bundle/', () => {
   });
 
   it.each(SERVED)('server:request=%s', async (what, target, type) => {
-    const id = `server:request=${what}`;
+    const id = caseId('server', { request: what });
     const r = await rawRequest(server.port, target);
     const ok =
       r.status === 200 &&
@@ -209,7 +210,7 @@ describe('the static server serves only the page, /ort/ and /bundle/', () => {
   });
 
   it.each(['POST', 'PUT', 'DELETE', 'PATCH'])('server:request=method-%s', async (method) => {
-    const id = `server:request=method-${method}`;
+    const id = caseId('server', { request: `method-${method}` });
     const r = await rawRequest(server.port, '/bundle/manifest.json', method);
     record(id, r.status === 405, { status: r.status, allow: r.headers.allow ?? null }, `${method} -> ${r.status}`);
     expect(r.status, id).toBe(405);
@@ -302,7 +303,7 @@ describe('the static server binds to loopback only', () => {
   });
 
   it.each(['0.0.0.0', '::', '192.0.2.1'])('server:bind=refuses-host-%s', async (host) => {
-    const id = `server:bind=refuses-host-${host}`;
+    const id = caseId('server', { bind: `refuses-host-${host}` });
     let message = '';
     try {
       const s = await startServer({ host, port: 0 });

@@ -4,6 +4,7 @@
  * to FAIL on a model made slower on purpose (a busy wait in every model call), while the real model passes
  * the same budget: case `speed:runtime=node,...,mutant=slow-model`.
  */
+import { caseId } from '../../harness/case-id.js';
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,7 +60,7 @@ async function loadError(dir: string): Promise<string> {
 
 function fig(runtime: Figure['runtime'], variant: string, samples: number[], over: Partial<Figure> = {}): Figure {
   return {
-    id: `generation:runtime=${runtime},threads=1,variant=${variant},steps=50`,
+    id: caseId('generation', { runtime, threads: 1, variant, steps: 50 }),
     kind: 'generation',
     runtime,
     threads: 1,
@@ -336,7 +337,12 @@ describe('the gate judges a manifest budget (harness/gate/gate.ts step 4)', () =
       tRec?.status === 'fail' &&
       t.verdict.reasons.some((r) => r.code === 'checks-failed' && r.message.includes('speed:'));
     recordCheck({
-      id: `speed-mutant:runtime=node,variant=quantized,steps=${GATE_BUDGET_STEPS},mutant=budget-below-the-measured-time`,
+      id: caseId('speed-mutant', {
+        runtime: 'node',
+        variant: 'quantized',
+        steps: GATE_BUDGET_STEPS,
+        mutant: 'budget-below-the-measured-time',
+      }),
       check: 'speed-mutant',
       runtime: 'node',
       status: caught ? 'pass' : 'fail',

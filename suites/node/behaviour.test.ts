@@ -6,6 +6,7 @@
  * the guided one (quantizedFrom) and its uint8 error (~1e-2) is far above that check's float bound, so its
  * guidance is judged through its velocity profile against the guided goldens (velocity.test.ts).
  */
+import { caseId } from '../../harness/case-id.js';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -294,7 +295,7 @@ if ('error' in loaded) {
   describe('behaviour of every variant', () => {
     for (const v of bundle.variantNames) {
       for (const c of singleModelChecks) {
-        const id = `behaviour:check=${c.check},variant=${v}`;
+        const id = caseId('behaviour', { check: c.check, variant: v });
         it(id, async () => {
           const r = await runOrRecord(id, 'behaviour', () => c.run(runner(v), v));
           record(id, r, v);
@@ -303,7 +304,7 @@ if ('error' in loaded) {
       }
     }
     for (const v of bakedFloat) {
-      const id = `behaviour:check=guidance-once,variant=${v}`;
+      const id = caseId('behaviour', { check: 'guidance-once', variant: v });
       it(id, async () => {
         const r = await runOrRecord(id, 'behaviour', async () =>
           checkGuidanceOnce(runner(v), runner(requireRaw('guidance-once')), scale, nullIndex, breedCount, rowsOfVariant(rawName)),
@@ -312,7 +313,7 @@ if ('error' in loaded) {
         expect(r).toPassCheck(id);
       });
     }
-    const nullId = `behaviour:check=null-token,variant=${rawName ?? 'raw'}`;
+    const nullId = caseId('behaviour', { check: 'null-token', variant: rawName ?? 'raw' });
     it(nullId, async () => {
       const r = await runOrRecord(nullId, 'behaviour', async () =>
         checkNullTokenDistinct(runner(requireRaw('null-token')), nullIndex, otherIndex, rowsOfVariant(rawName)),
@@ -566,7 +567,7 @@ if ('error' in loaded) {
     ];
 
     for (const mu of mutants) {
-      const id = `behaviour:check=${mu.check},mutant=${mu.mutant}`;
+      const id = caseId('behaviour', { check: mu.check, mutant: mu.mutant });
       it(id, async () => {
         const r = await runOrRecord(id, 'behaviour-mutant', mu.run);
         record(id, r, mu.mutant, true);

@@ -9,6 +9,7 @@
  * models broken the way each check targets (harness/mutate.ts) and require a failure naming the cause;
  * they also load each mutant in onnxruntime-node to show the fault is real at run time.
  */
+import { caseId } from '../../harness/case-id.js';
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
@@ -741,7 +742,7 @@ if (bundle === null) {
 
   const quantized = b.variantNames.filter((n) => b.variant(n).quantized);
   describe.each(quantized)('variant=%s (quantized): made from its quantizedFrom variant', (variant) => {
-    const id = `weights:variant=${variant},aspect=quantized-from`;
+    const id = caseId('weights', { variant, aspect: 'quantized-from' });
     it('aspect=quantized-from', () => {
       const from = b.variant(variant).quantizedFrom;
       if (from === undefined) {
@@ -814,7 +815,7 @@ if (bundle === null) {
       const v = provenanceVerdict(variantModel(b, variant), broken, `${source}`);
       const caught = v.status === 'fail';
       recordCheck({
-        id: `weights:variant=${variant},aspect=quantized-from,mutant=${mutant}`,
+        id: caseId('weights', { variant, aspect: 'quantized-from', mutant }),
         check: 'weights',
         runtime: RUNTIME,
         status: caught ? 'pass' : 'fail',

@@ -9,6 +9,7 @@
  * Every limit comes from the bundle's reference set (goldens/stats/images.npy) at run time, or from a named
  * constant below that says where its number came from.
  */
+import { caseId } from '../../harness/case-id.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -318,7 +319,7 @@ beforeAll(() => {
   } catch (e) {
     loadError = e as Error;
     recordCheck({
-      id: `image:bundle=${BUNDLE}`,
+      id: caseId('image', { bundle: BUNDLE }),
       check: 'image',
       runtime: RUNTIME,
       status: 'error',
@@ -421,7 +422,7 @@ describe('stats: validity gates', () => {
     const bad = c.validity.limits.filter((l) => !l.derived);
     for (const l of c.validity.limits) {
       recordCheck({
-        id: `stats:limit=${l.gate}`,
+        id: caseId('stats', { limit: l.gate }),
         check: 'stats',
         runtime: RUNTIME,
         status: l.derived ? 'pass' : 'fail',
@@ -495,7 +496,7 @@ describe('stats: validity gates', () => {
   for (const p of proofs) {
     it(`proof: ${p.name} fails the ${p.gates.join(', ')} gate${p.gates.length > 1 ? 's' : ''} on every golden image`, () => {
       const c = context();
-      const id = `stats:gate=${p.gates.join('+')},set=goldens,proof=${p.name}`;
+      const id = caseId('stats', { gate: p.gates.join('+'), set: 'goldens', proof: p.name });
       const goodFailures = c.goldens.flatMap((g) =>
         validityGates(pixels(g.final, c.size), c.validity, g.final).failures.map((f) => `${caseLabel(g)}: ${f}`),
       );
@@ -751,7 +752,7 @@ describe('fidelity: the breed asked for is the breed drawn', () => {
     for (const b of e.perBreed) {
       const ok = b.topRankCount * 2 >= b.n;
       recordCheck({
-        id: `fidelity:breed=${b.name},set=goldens`,
+        id: caseId('fidelity', { breed: b.name, set: 'goldens' }),
         check: 'fidelity',
         runtime: RUNTIME,
         status: ok ? 'pass' : 'fail',
@@ -895,7 +896,7 @@ describe('diversity: seeds of one breed give different images', () => {
     const bad = c.diversity.filter((d) => !(d.referenceMean >= anchor));
     for (const d of c.diversity) {
       recordCheck({
-        id: `diversity:breed=${d.name},set=reference`,
+        id: caseId('diversity', { breed: d.name, set: 'reference' }),
         check: 'diversity',
         runtime: RUNTIME,
         status: d.referenceMean >= anchor ? 'pass' : 'fail',
@@ -934,7 +935,7 @@ describe('diversity: seeds of one breed give different images', () => {
     const rows = breedDiversity(c, (g) => g.final);
     for (const r of rows) {
       recordCheck({
-        id: `diversity:breed=${r.name},seeds=${r.seeds}`,
+        id: caseId('diversity', { breed: r.name, seeds: r.seeds }),
         check: 'diversity',
         runtime: RUNTIME,
         status: r.pass ? 'pass' : 'fail',

@@ -15,6 +15,7 @@
  *   the good model passes every check on the same seeds; the yardstick loader refuses a tampered file, a bundle
  *   with no dataset and a dataset the gate does not know.
  */
+import { caseId } from '../../harness/case-id.js';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -475,7 +476,7 @@ describe('judge: the gate samples the bundle and measures its images against the
           .sort((a, b) => b[1] - a[1])
           .map(([k, v]) => `${k} ${v}`)
           .join(', ');
-        const accId = `judge:check=accuracy,breed=${r.name}`;
+        const accId = caseId('judge', { check: 'accuracy', breed: r.name });
         const accMsg =
           `${r.name}: top-2 ${r.top2.toFixed(3)} (top-1 ${r.top1.toFixed(3)}, held-out top-1 ${l.heldOutTop1.toFixed(3)}) over ${r.n} images, judged as ${predicted}; ` +
           `${r.accuracyPass ? 'passes' : 'FAILS'}: ${l.top2Reason}`;
@@ -498,7 +499,7 @@ describe('judge: the gate samples the bundle and measures its images against the
           artifacts,
         });
         if (!r.accuracyPass) failures.push(`${accId}: ${accMsg}`);
-        const kidId = `judge:check=kid,breed=${r.name}`;
+        const kidId = caseId('judge', { check: 'kid', breed: r.name });
         const kidMsg =
           `${r.name}: KID ${r.kid.toFixed(4)} against its training reference (${(r.kid / l.kidBandP99).toFixed(1)}x the split-half band p99 ${l.kidBandP99.toFixed(4)}; ` +
           `nearest reference ${r.nearestBreed} at ${r.nearestKid.toFixed(3)}); ${r.kidPass ? 'passes' : 'FAILS'}: ${l.kidReason}`;
@@ -521,7 +522,7 @@ describe('judge: the gate samples the bundle and measures its images against the
           artifacts,
         });
         if (!r.kidPass) failures.push(`${kidId}: ${kidMsg}`);
-        const valId = `judge:check=validity,breed=${r.name}`;
+        const valId = caseId('judge', { check: 'validity', breed: r.name });
         const lim = Object.fromEntries(l.validity.map((v) => [`${v.feature}.${v.kind}`, v.limit]));
         const valMsg =
           `${r.name}: ${r.validityBad} of ${r.n} images break a validity limit (at most ${Math.floor(VALIDITY_MAX_BAD_FRACTION * r.n)} may)` +
@@ -619,9 +620,9 @@ const PROOFS: Array<{ name: string; cause: string; build: Breaker }> = [
 describe(`judge proofs: broken models from the bundle under test fail a judge check (${PROOF_SEEDS} seeds per breed)`, () => {
   for (const p of PROOFS) {
     it(
-      `judge:proof=${p.name}`,
+      caseId('judge', { proof: p.name }),
       async () => {
-        const c = await context().catch(yardstickFailure(`judge:proof=${p.name}`));
+        const c = await context().catch(yardstickFailure(caseId('judge', { proof: p.name })));
         const good = firstSeeds(await goodImages(c), PROOF_SEEDS, c);
         const base = judged(c, good);
         let broken: Generated | null = null;
@@ -631,7 +632,7 @@ describe(`judge proofs: broken models from the bundle under test fail a judge ch
         } catch (e) {
           error = (e as Error).message;
         }
-        const id = `judge:proof=${p.name}`;
+        const id = caseId('judge', { proof: p.name });
         const ev = broken ? judged(c, broken) : null;
         const artifacts =
           broken && ev
@@ -693,7 +694,7 @@ describe('judge proofs: the yardstick loader refuses what the gate did not pin',
       bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0x01;
       writeFileSync(f, bytes);
       refuses(
-        'judge:proof=yardstick-tampered,file=ref_features.npy',
+        caseId('judge', { file: 'ref_features.npy', proof: 'yardstick-tampered' }),
         () => loadYardstick(ID, { root: dir }),
         'sha256-mismatch',
         'one bit of the reference features flipped',
@@ -701,7 +702,7 @@ describe('judge proofs: the yardstick loader refuses what the gate did not pin',
       const j = join(dir, ID, 'yardstick.json');
       writeFileSync(j, readFileSync(j, 'utf8').replace('"kid": {', '"kid": { "tampered": true,'));
       refuses(
-        'judge:proof=yardstick-tampered,file=yardstick.json',
+        caseId('judge', { file: 'yardstick.json', proof: 'yardstick-tampered' }),
         () => loadYardstick(ID, { root: dir }),
         'sha256-mismatch',
         'yardstick.json edited (its bands could be loosened)',

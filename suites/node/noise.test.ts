@@ -4,6 +4,7 @@
  * may round differently across engines). Any element beyond that fails; the count of differing elements
  * is recorded either way.
  */
+import { caseId } from '../../harness/case-id.js';
 import { describe, expect, it } from 'vitest';
 import { loadBundle, type Bundle, type NoiseCase } from '../../harness/bundle.js';
 import { compareUlp, type UlpStats } from '../../harness/compare.js';
@@ -21,7 +22,7 @@ const loaded = await loadBundle(bundleDir(), { require: 'full' }).then(
 );
 
 function noiseId(c: NoiseCase): string {
-  return `noise:seed=${c.seed},shape=${c.shape.join('x')}`;
+  return caseId('noise', { seed: c.seed, shape: c.shape.join('x') });
 }
 
 function ulpMessage(s: UlpStats, what: string): string {
@@ -88,7 +89,7 @@ if ('error' in loaded) {
       const s = judge(bundle, first, m.generate);
       const message = ulpMessage(s, `${m.name} generator vs goldens/${first.file}`);
       recordCheck({
-        id: `noise:mutant=${m.name},seed=${first.seed}`,
+        id: caseId('noise', { mutant: m.name, seed: first.seed }),
         check: 'noise-mutant',
         runtime: RUNTIME,
         status: s.pass ? 'fail' : 'pass',
@@ -96,7 +97,7 @@ if ('error' in loaded) {
         threshold: { MAX_NOISE_ULP },
         message: s.pass ? `the noise check PASSED a ${m.name} generator: it cannot detect that fault` : `rejected as expected: ${message}`,
       });
-      expect({ pass: s.pass, message }).not.toPassCheck(`noise:mutant=${m.name}`);
+      expect({ pass: s.pass, message }).not.toPassCheck(caseId('noise', { mutant: m.name }));
       expect(s.beyond).toBeGreaterThan(s.count / 2);
     });
 

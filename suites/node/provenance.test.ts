@@ -19,6 +19,7 @@
  *
  * Environment: TINYDIT_PYTHON (default /usr/bin/python3), TINYDIT_TRUST_GOLDENS=1.
  */
+import { caseId } from '../../harness/case-id.js';
 import { spawn, spawnSync } from 'node:child_process';
 import {
   copyFileSync,
@@ -153,13 +154,13 @@ function expectedIds(b: Bundle): string[] {
   const seeds = [...new Set(idx.trajectories.cases.map((c) => c.seed))];
   return [
     'provenance:part=checkpoint',
-    ...variants.map((v) => `provenance:part=velocity,variant=${v}`),
-    ...seeds.map((s) => `provenance:part=trajectory,seed=${s}`),
+    ...variants.map((v) => caseId('provenance', { part: 'velocity', variant: v })),
+    ...seeds.map((s) => caseId('provenance', { part: 'trajectory', seed: s })),
     'provenance:part=stats',
-    ...variants.map((v) => `provenance:part=noise-floor,variant=${v}`),
+    ...variants.map((v) => caseId('provenance', { part: 'noise-floor', variant: v })),
     'provenance:part=noise-floor,set=trajectory',
-    ...variants.map((v) => `provenance:part=export,variant=${v}`),
-    ...variants.map((v) => `provenance:part=onnx-agreement,variant=${v}`),
+    ...variants.map((v) => caseId('provenance', { part: 'export', variant: v })),
+    ...variants.map((v) => caseId('provenance', { part: 'onnx-agreement', variant: v })),
     'provenance:part=quantized-profile',
   ];
 }
@@ -390,11 +391,11 @@ if ('error' in loaded) {
         it('provenance:proof=trajectory-golden-perturbed', () => {
           judge('provenance:proof=trajectory-golden-perturbed', () => {
             const p = proof!;
-            const hit = p.run.records.get(`provenance:part=trajectory,seed=${p.trajectorySeed}`);
+            const hit = p.run.records.get(caseId('provenance', { part: 'trajectory', seed: p.trajectorySeed }));
             const names = !!hit?.message?.includes(p.trajectoryFile);
             const others = p.seeds
               .filter((s) => s !== p.trajectorySeed)
-              .map((s) => `seed ${s} ${status(`provenance:part=trajectory,seed=${s}`)}`);
+              .map((s) => `seed ${s} ${status(caseId('provenance', { part: 'trajectory', seed: s }))}`);
             const caught = hit?.status === 'fail' && names && others.every((o) => o.endsWith(' pass'));
             return {
               caught,

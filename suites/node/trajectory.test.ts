@@ -8,6 +8,7 @@
  * - the raw graph with guidance applied once in TypeScript: must land on the same golden trajectory.
  * Per-case error-vs-step arrays go to <reportDir>/trajectory-errors.json for charts.
  */
+import { caseId, caseIdWith } from '../../harness/case-id.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,7 +102,7 @@ if ('error' in loaded) {
     { variant: rawName ?? '(no raw variant)', mode: 'free' },
   ];
   const runId = (r: TrajectoryRun) => `variant=${r.variant},mode=${r.mode}`;
-  const caseId = (r: TrajectoryRun, c: TrajectoryCase) => c.id.replace(/^trajectory:/, `trajectory:${runId(r)},`);
+  const runCaseId = (r: TrajectoryRun, c: TrajectoryCase) => caseIdWith(c.id, { variant: r.variant, mode: r.mode });
   const report: RunErrors[] = [];
 
   /** Runs the shared sampler over every golden case at once and measures each case's error per step. */
@@ -137,7 +138,7 @@ if ('error' in loaded) {
         if (firstLeave === null && !(e <= bands[k]![s]!)) firstLeave = s;
       });
       return {
-        id: caseId(run, c),
+        id: runCaseId(run, c),
         seed: c.seed,
         breed: c.breed,
         breedName: bundle.breedName(c.breed),
@@ -212,8 +213,8 @@ if ('error' in loaded) {
       });
 
       cases.forEach((c, k) =>
-        it(caseId(run, c), () => {
-          const id = caseId(run, c);
+        it(runCaseId(run, c), () => {
+          const id = runCaseId(run, c);
           if (!result) {
             const message = `the sampler run failed: ${failure?.message ?? 'unknown error'}`;
             recordCheck({ id, check: 'trajectory', runtime: RUNTIME, status: 'error', metrics: {}, message });
@@ -286,7 +287,7 @@ if ('error' in loaded) {
       await r.release();
       const e = res.errors.cases[0]!;
       recordCheck({
-        id: `trajectory:mutant=output-bias-shifted,breed=${bundle.breedName(c.breed)},seed=${c.seed}`,
+        id: caseId('trajectory', { mutant: 'output-bias-shifted', breed: bundle.breedName(c.breed), seed: c.seed }),
         check: 'trajectory-mutant',
         runtime: RUNTIME,
         status: e.firstLeave === null ? 'fail' : 'pass',

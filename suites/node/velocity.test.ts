@@ -6,6 +6,7 @@
  * L2 per case <= tolerance.quantized.velocityRelL2Max (measured when the bundle was made, with a margin).
  * Each check is also run on a broken model to show that it fails.
  */
+import { caseId, caseIdWith } from '../../harness/case-id.js';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBundle, type Bundle } from '../../harness/bundle.js';
@@ -69,7 +70,7 @@ function gather<T extends Float32Array | BigInt64Array>(src: T, rows: number[], 
 
 /** The cases of a variant: every golden case alone, then every batch group; ids carry the variant. */
 function casesOf(bundle: Bundle, variant: string): VelocityCaseSpec[] {
-  const tag = (id: string) => id.replace(/^velocity:/, `velocity:variant=${variant},`);
+  const tag = (id: string) => caseIdWith(id, { variant });
   return [
     ...bundle.velocityCases.map((c) => ({ id: tag(c.id), variant, rows: [c.row] })),
     ...bundle.velocityBatches.map((b) => ({ id: tag(b.id), variant, rows: b.rows })),
@@ -214,7 +215,7 @@ if ('error' in loaded) {
       await r.release();
       const stats = judge(bundle, goldens, guidedName, batch.rows, actual);
       recordCheck({
-        id: `velocity:mutant=output-bias-shifted,variant=${guidedName}`,
+        id: caseId('velocity', { mutant: 'output-bias-shifted', variant: guidedName }),
         check: 'velocity-mutant',
         runtime: RUNTIME,
         status: stats.pass ? 'fail' : 'pass',
@@ -248,7 +249,7 @@ if ('error' in loaded) {
       const stats = judge(bundle, goldens, quantName, batch.rows, await runRows(r, goldens, batch.rows));
       await r.release();
       recordCheck({
-        id: `velocity:mutant=output-layer-zeroed,variant=${quantName}`,
+        id: caseId('velocity', { mutant: 'output-layer-zeroed', variant: quantName }),
         check: 'velocity-mutant',
         runtime: RUNTIME,
         status: stats.pass ? 'fail' : 'pass',

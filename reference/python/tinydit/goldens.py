@@ -16,6 +16,7 @@ import onnx
 import torch
 from PIL import Image, ImageDraw
 
+from .case_id import case_id
 from .checkpoint import LoadedCheckpoint
 from .dataset import BREEDS, render
 from .export import REPO_ROOT, export_onnx, io_signature, quantize_file, run_onnx_node
@@ -61,7 +62,7 @@ def _velocity_inputs(cfg, times: list[float] | None = None) -> tuple[np.ndarray,
             ts.append(t)
             bs.append(b)
             name = BREEDS[b] if b < cfg.num_classes else "null"
-            cases.append({"id": f"velocity:breed={name},t={t:g},batch=1", "row": row, "breed": b, "t": t})
+            cases.append({"id": case_id("velocity", breed=name, t=f"{t:g}", batch=1), "row": row, "breed": b, "t": t})
     return np.stack(xs), np.array(ts, np.float32), np.array(bs, np.int64), cases
 
 
@@ -153,7 +154,7 @@ def write_bundle(ck: LoadedCheckpoint, out: Path, name: str, trained: bool = Tru
         log(f"velocity {variant}: {len(x)} cases, floor median {np.median(floor):.3g} max {floor.max():.3g}")
     n_t = len(velocity_times)
     per_t = cfg.num_classes + 1
-    batches = [{"id": f"velocity:t={velocity_times[i]:g},batch={per_t}", "rows": list(range(i * per_t, (i + 1) * per_t))}
+    batches = [{"id": case_id("velocity", t=f"{velocity_times[i]:g}", batch=per_t), "rows": list(range(i * per_t, (i + 1) * per_t))}
                for i in range(n_t)]
 
     # 4. full trajectories (every x_t) at the default steps, float32 and the float64 floor per step
@@ -174,7 +175,7 @@ def write_bundle(ck: LoadedCheckpoint, out: Path, name: str, trained: bool = Tru
             (gdir / img).parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(to_image_uint8(a32[-1, k])).save(gdir / img)
             traj_floor.append(np.abs(a32[:, k].astype(np.float64) - a64[:, k]).reshape(tsteps + 1, -1).max(axis=1))
-            traj_entries.append({"id": f"trajectory:breed={BREEDS[breed]},seed={s},steps={tsteps}", "seed": s,
+            traj_entries.append({"id": case_id("trajectory", breed=BREEDS[breed], seed=s, steps=tsteps), "seed": s,
                                  "breed": breed, "file": f, "image": img, "floorRow": len(traj_floor) - 1})
     _save(gdir / "trajectories/floor.npy", np.stack(traj_floor))
     log(f"trajectories: {len(traj_entries)}, final-step floor max {np.stack(traj_floor)[:, -1].max():.3g}")

@@ -8,6 +8,7 @@
  * else a synthetic sample run (harness/gate/sample.ts) rendered into the report folder.
  * Case: report-page:selftest=render,engine=<e>,page=<run|sample>.
  */
+import { caseId } from '../../../harness/case-id.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -48,7 +49,7 @@ function expectedJudgeSheets(page: string): number | null {
 test('report-page:selftest=render', async ({ page, engineInfo }, testInfo) => {
   const given = process.env.TINYDIT_REPORT_PAGE;
   const kind = given ? 'run' : 'sample';
-  const id = `report-page:selftest=render,engine=${engineInfo.project},page=${kind}`;
+  const id = caseId('report-page', { selftest: 'render', engine: engineInfo.project, page: kind });
   let file: string;
   if (given) {
     if (!existsSync(given))

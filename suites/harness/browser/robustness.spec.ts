@@ -18,6 +18,7 @@
  * - robustness-fixture:after-faults: a generation on the same engine after all of them (the run goes on).
  * The outer test asserts the verdict is not accepted, names the crash and the hang, and that every other test ran.
  */
+import { caseId } from '../../../harness/case-id.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { BREEDS, ORT_INIT_ATTEMPTS, ORT_INIT_TIMEOUT_ERROR, type Fault } from '../../../harness/web/protocol.js';
 import { expect, test, type BundleInfo, type GenerationRun, type TinyditApp } from '../../browser/fixtures.js';
@@ -33,7 +34,7 @@ const WASM_FAILURE_LOAD_TIMEOUT_MS = 60_000;
 
 test('loading: the wasm runtime cannot be fetched -> the load check fails, visibly, at once', async ({ app, bundle, engineInfo }) => {
   test.setTimeout(120_000);
-  const id = `loading:engine=${engineInfo.project},ortBase=${MISSING_ORT_BASE},proof=wasm-unreachable`;
+  const id = caseId('loading', { engine: engineInfo.project, ortBase: MISSING_ORT_BASE, proof: 'wasm-unreachable' });
   const good = bundle.loadOptions('guided', { numThreads: BULK_THREADS });
   await app.open();
   const baseline = checkModelLoad(await attemptLoad(app, good), good.modelUrl, BULK_THREADS, 'guided model');
@@ -72,7 +73,7 @@ test('loading: a timed-out onnxruntime-web initialization is retried once in a n
   // ?fault=init-timeout makes the first worker's backend initialization hang (it never posts 'backend-ready'):
   // the page's timer must abandon it, start a new worker, load there, and say so in LoadInfo; the page then generates.
   test.setTimeout(180_000);
-  const id = `loading:engine=${engineInfo.project},fault=init-timeout,expect=retried-and-reported`;
+  const id = caseId('loading', { engine: engineInfo.project, fault: 'init-timeout', expect: 'retried-and-reported' });
   const opts = bundle.loadOptions('guided', { numThreads: BULK_THREADS });
   await app.open({ faults: ['init-timeout'] });
   const attempt = await attemptLoad(app, opts);

@@ -1,0 +1,70 @@
+/**
+ * Case ids (harness/case-id.ts): the TypeScript builder gives the shared vectors of harness/case-id.json byte for
+ * byte (reference/python/tests/test_case_id.py runs the same vectors through the Python builder), refuses the
+ * grammar's invalid cases, and recordCheck refuses to write a record whose id is not canonical. Cases:
+ * case-id:part=<what>.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CASE_KEYS, type CaseParams, caseId, caseIdWith, nonCanonical, parseCaseId, SELF_TEST_KEYS } from '../../harness/case-id.js';
+import { isSelfTest } from '../../harness/gate/records.js';
+import { recordCheck } from '../../harness/results.js';
+
+interface Grammar {
+  keyOrder: string[];
+  selfTestKeys: string[];
+  vectors: Array<{ family: string; params: CaseParams; id: string }>;
+  invalid: Array<{ family: string; params: CaseParams; why: string }>;
+}
+const GRAMMAR = JSON.parse(readFileSync(new URL('../../harness/case-id.json', import.meta.url), 'utf8')) as Grammar;
+
+describe('case ids', () => {
+  it('case-id:part=vectors', () => {
+    expect(GRAMMAR.vectors.length).toBeGreaterThan(3);
+    for (const v of GRAMMAR.vectors) {
+      expect(caseId(v.family, v.params), v.id).toBe(v.id);
+      expect(nonCanonical(v.id)).toBeNull();
+      const p = parseCaseId(v.id);
+      expect(p.family).toBe(v.family);
+      const given = Object.fromEntries(
+        Object.entries(v.params)
+          .filter(([, x]) => x !== null && x !== undefined)
+          .map(([k, x]) => [k, String(x)]),
+      );
+      expect(p.params).toEqual(given);
+    }
+  });
+
+  it('case-id:part=invalid', () => {
+    for (const v of GRAMMAR.invalid) expect(() => caseId(v.family, v.params), v.why).toThrow();
+  });
+
+  it('case-id:part=order-and-helpers', () => {
+    expect(CASE_KEYS).toEqual(GRAMMAR.keyOrder);
+    expect(SELF_TEST_KEYS).toEqual(GRAMMAR.selfTestKeys);
+    // every self-test key is in the grammar, so a self-test id can be written
+    for (const k of SELF_TEST_KEYS) expect(CASE_KEYS).toContain(k);
+    expect(caseIdWith('velocity:breed=Bombay,t=0.5,batch=1', { variant: 'raw' })).toBe('velocity:variant=raw,breed=Bombay,t=0.5,batch=1');
+    expect(nonCanonical('velocity:batch=1,variant=guided')).toBe('not in canonical order: write velocity:variant=guided,batch=1');
+    expect(nonCanonical('velocity:colour=red')).toMatch(/unknown key/);
+    expect(caseId('gate')).toBe('gate');
+    expect(isSelfTest({ id: caseId('velocity', { variant: 'guided', mutant: 'zeroed' }), check: 'velocity' })).toBe(true);
+    expect(isSelfTest({ id: caseId('velocity', { variant: 'guided' }), check: 'velocity' })).toBe(false);
+  });
+
+  it('case-id:part=record-refuses-non-canonical', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tinydit-case-id-'));
+    try {
+      const rec = { check: 'velocity', runtime: 'node', status: 'pass' as const, metrics: {} };
+      expect(() => recordCheck({ ...rec, id: 'velocity:batch=1,variant=guided' }, dir)).toThrow(
+        /canonical order: write velocity:variant=guided,batch=1/,
+      );
+      expect(() => recordCheck({ ...rec, id: caseId('velocity', { batch: 1, variant: 'guided' }) }, dir)).not.toThrow();
+      expect(readFileSync(join(dir, 'checks.jsonl'), 'utf8')).toContain('"id":"velocity:variant=guided,batch=1"');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
