@@ -30,37 +30,10 @@ import {
   type VerdictCheck,
 } from './types.js';
 
-export type Level = 'full' | 'contract-only';
+// the check families and their expectations are defined once, in families.ts
+import { EXPECTED_FAMILIES, type FamilyExpectation, type Level } from './families.js';
+export { CONTRACT_ONLY_SUITES, EXPECTED_FAMILIES, type FamilyExpectation, type Level } from './families.js';
 
-/** A check family the gate expects records of: where it runs, and at which bundle levels. */
-export interface FamilyExpectation {
-  family: string;
-  where: 'node' | 'browser';
-  levels: Level[];
-}
-
-/**
- * Families whose absence means a suite did not run or did not record (data: add a line when a suite becomes
- * mandatory). Browser families are expected once per selected engine. A contract-only bundle (no goldens) is
- * judged by the checks that need none: the ONNX contract, its weights and the model's behaviour.
- */
-export const EXPECTED_FAMILIES: FamilyExpectation[] = [
-  { family: 'trust', where: 'node', levels: ['full'] },
-  { family: 'contract', where: 'node', levels: ['contract-only', 'full'] },
-  { family: 'weights', where: 'node', levels: ['contract-only', 'full'] },
-  { family: 'behaviour', where: 'node', levels: ['contract-only', 'full'] },
-  { family: 'noise', where: 'node', levels: ['full'] },
-  { family: 'velocity', where: 'node', levels: ['full'] },
-  { family: 'trajectory', where: 'node', levels: ['full'] },
-  { family: 'provenance', where: 'node', levels: ['full'] },
-  { family: 'judge', where: 'node', levels: ['full'] },
-  { family: 'image', where: 'node', levels: ['full'] },
-  { family: 'stats', where: 'node', levels: ['full'] },
-  { family: 'loading', where: 'browser', levels: ['full'] },
-  { family: 'generation', where: 'browser', levels: ['full'] },
-];
-
-/** The runtimes of a manifest budget (docs/performance.md) that a run of this scope judges; none in a shard. */
 /** Reason codes that are notes: shown with the verdict, never a cause of refusal. */
 export const NOTE_CODES = new Set(['engine-init-retried', 'goldens-trusted-unverified', 'allow-narrow-ignored']);
 
@@ -92,6 +65,7 @@ function rerunAdvice(input: VerdictInput, faults: Reason[], tests: RunnerTest[])
   };
 }
 
+/** The runtimes of a manifest budget (docs/performance.md) that a run of this scope judges; none in a shard. */
 export function budgetRuntimesInScope(
   budget: { fullGenerationMs?: Record<string, number> } | undefined | null,
   node: boolean,
@@ -101,15 +75,6 @@ export function budgetRuntimesInScope(
   if (!budget?.fullGenerationMs || shard) return [];
   return Object.keys(budget.fullGenerationMs).filter((rt) => (rt === 'node' ? node : browsers.includes(rt)));
 }
-
-/**
- * Suites that can judge a contract-only bundle (they need no goldens/). The gate runs only these at that
- * level; the others would only report that goldens are missing.
- */
-export const CONTRACT_ONLY_SUITES = {
-  node: ['suites/node/contract.test.ts', 'suites/node/behaviour.test.ts'],
-  browser: ['suites/browser/smoke.spec.ts'],
-};
 
 export interface VerdictInput {
   runId: string;

@@ -6,6 +6,7 @@
 import { idParams, isSelfTest } from '../gate/records.js';
 import type { Verdict, VerdictCheck } from '../gate/types.js';
 import type { CheckKey } from './types.js';
+import { familyRank } from '../gate/families.js';
 
 /** `behaviour/depends-on-breed`, `contract/io-names`, `velocity`, `test` (a runner failure with no record). */
 export function checkKey(c: Pick<VerdictCheck, 'id' | 'check'>): CheckKey {
@@ -194,44 +195,14 @@ export function passedOnScope(v: Pick<Verdict, 'accepted'> & { outcome?: string 
   return v.outcome === undefined ? v.accepted : v.outcome === 'accepted' || v.outcome === 'passed-narrowed';
 }
 
-/** Canonical column order: the pipeline's order of families, then anything else alphabetically. */
-const FAMILY_ORDER = [
-  'bundle',
-  'trust',
-  'provenance',
-  'contract',
-  'weights',
-  'behaviour',
-  'noise',
-  'velocity',
-  'trajectory',
-  'image',
-  'stats',
-  'fidelity',
-  'diversity',
-  'loading',
-  'generation',
-  'progress',
-  'download',
-  'determinism',
-  'threads',
-  'report-page',
-  'gate',
-  'verdict',
-  'test',
-];
-
 export function columns(rows: RunSummary[]): CheckKey[] {
   const keys = new Set<CheckKey>();
   for (const r of rows) {
     for (const k of Object.keys(r.failedKeys)) keys.add(k);
     for (const k of r.expect) keys.add(k);
   }
-  const rank = (k: string): number => {
-    const i = FAMILY_ORDER.indexOf(k.split('/')[0]!);
-    return i < 0 ? FAMILY_ORDER.length : i;
-  };
-  return [...keys].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  // the pipeline's order of families (harness/gate/families.ts), then anything else alphabetically
+  return [...keys].sort((a, b) => familyRank(a) - familyRank(b) || a.localeCompare(b));
 }
 
 /** The matrix passes when the good model is accepted and every mutant that ran is caught by an aimed check. */
