@@ -4,11 +4,12 @@
  * list of its own again (the drift this registry replaced: a list missed when an engine is added drops that
  * engine silently). Cases: registry:part=<what>.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../harness/config.js';
 import { playwrightType } from '../../harness/engines/detect.js';
+import { CONTRACT_ONLY_SUITES, EXPECTED_FAMILIES, FAMILIES, FAMILY_ORDER, familyRank } from '../../harness/gate/families.js';
 import { ENGINES, ORT_RUNTIMES, RUNTIME_LABEL, RUNTIME_NAMES, RUNTIMES, isEngine, runtimeRank } from '../../harness/engines/registry.js';
 
 /** Two or more engine names in a row inside brackets: a hand-written list of engines. */
@@ -59,5 +60,35 @@ describe('runtime registry', () => {
       for (const l of handLists(readFileSync(join(REPO_ROOT, f), 'utf8'))) found.push(`${f}: ${l}`);
     }
     expect(found, `lists of engines written by hand (derive them from harness/engines/registry.ts):\n${found.join('\n')}`).toEqual([]);
+  });
+
+  it('registry:part=check-families', () => {
+    expect(new Set(FAMILY_ORDER).size, 'a family is listed twice').toBe(FAMILY_ORDER.length);
+    for (const f of FAMILIES) {
+      for (const suite of f.suites) expect(existsSync(join(REPO_ROOT, suite)), `${f.family}: suite ${suite} does not exist`).toBe(true);
+      if (f.required.length) expect(f.suites.length, `${f.family} is required but no suite records it`).toBeGreaterThan(0);
+      if (f.required.length) expect(f.where, `${f.family}: a harness family can never be required of a model`).not.toBe('harness');
+    }
+    // what a model's verdict requires: the model families, never the harness's own
+    expect(EXPECTED_FAMILIES.map((e) => e.family).sort()).toEqual(
+      [
+        'behaviour',
+        'contract',
+        'generation',
+        'judge',
+        'image',
+        'loading',
+        'noise',
+        'provenance',
+        'stats',
+        'trajectory',
+        'trust',
+        'velocity',
+        'weights',
+      ].sort(),
+    );
+    expect(CONTRACT_ONLY_SUITES.node.sort()).toEqual(['suites/node/behaviour.test.ts', 'suites/node/contract.test.ts']);
+    expect(familyRank('contract/dtypes')).toBeLessThan(familyRank('velocity'));
+    expect(familyRank('no-such-family')).toBe(FAMILY_ORDER.length);
   });
 });
