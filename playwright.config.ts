@@ -1,7 +1,7 @@
 /**
  * Browser suites in three engines: suites/browser/ judges the model (the gate runs only these), suites/harness/browser/
  * tests the gate's own machinery (loading robustness, the report page; `npm run test:harness`). Each project uses Playwright's own browser when it is
- * installed, else the Debian system engine scripts/setup.sh installs (see harness/engines/detect.ts); an engine
+ * installed, else the Debian system engine scripts/setup.sh installs (see harness/runtimes/detect.ts); an engine
  * that cannot start fails its tests with the command that installs it.
  *
  *   npm run build:web && npx playwright test                  (all three engines)
@@ -10,10 +10,10 @@
  *      TINYDIT_ENGINES=auto|playwright|system, TINYDIT_REUSE_SERVER=1 (reuse a server already on the port).
  */
 import { defineConfig, type ReporterDescription } from '@playwright/test';
-import { chooseEngine, type ProjectName } from './harness/engines/detect.js';
-import { installFirefoxBidiShim } from './harness/engines/firefox-shim.js';
+import { chooseEngine, type ProjectName } from './harness/runtimes/detect.js';
+import { installFirefoxBidiShim } from './harness/runtimes/firefox-shim.js';
 import type { TinyditTestOptions, TinyditWorkerOptions } from './suites/browser/fixtures.js';
-import { ENGINES } from './harness/engines/registry.js';
+import { ENGINES } from './harness/runtimes/registry.js';
 
 const PORT = Number(process.env.TINYDIT_PORT ?? 8765);
 const SERVER_URL = `http://127.0.0.1:${PORT}`;
@@ -72,7 +72,7 @@ export default defineConfig<TinyditTestOptions, TinyditWorkerOptions>({
   },
   projects: ENGINES.map(project),
   webServer: {
-    command: `node --import tsx harness/server.ts --port ${PORT}`,
+    command: `node --import tsx harness/runtimes/server.ts --port ${PORT}`,
     url: `${SERVER_URL}/`,
     reuseExistingServer: process.env.TINYDIT_REUSE_SERVER === '1',
     timeout: 60_000,

@@ -31,15 +31,15 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadBundle } from '../harness/bundle.js';
-import { bundleDir, REPO_ROOT } from '../harness/config.js';
+import { loadBundle } from '../harness/model/bundle.js';
+import { bundleDir, REPO_ROOT } from '../harness/core/config.js';
 import { resolveBudget } from '../harness/bench/budget.js';
 import { machineLine } from '../harness/bench/machine.js';
 import { analyseOverhead, measureOverhead, overheadText, type OverheadIntervals, type OverheadReport } from '../harness/bench/overhead.js';
 import type { RuntimeName } from '../harness/bench/plan.js';
 import { defaultPlan, runBench, type BenchOptions } from '../harness/bench/run.js';
 import { markdownTables, textTables } from '../harness/bench/table.js';
-import { ORT_RUNTIMES } from '../harness/engines/registry.js';
+import { ORT_RUNTIMES } from '../harness/runtimes/registry.js';
 
 const ALL: readonly RuntimeName[] = ORT_RUNTIMES;
 /** One session creation per variant in browsers: each starts a worker that compiles onnxruntime-web's wasm (seconds). */

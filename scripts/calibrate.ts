@@ -18,7 +18,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { REPO_ROOT } from '../harness/config.js';
+import { REPO_ROOT } from '../harness/core/config.js';
 import type { Verdict, VerdictCheck } from '../harness/gate/types.js';
 import { CATALOGUE } from '../harness/mutants/catalogue.js';
 import { checkKey, isAimed } from '../harness/mutants/matrix.js';

@@ -29,7 +29,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { REPO_ROOT } from '../harness/config.js';
+import { REPO_ROOT } from '../harness/core/config.js';
 import { interruptChildren, runChild } from '../harness/gate/process.js';
 import type { Verdict } from '../harness/gate/types.js';
 import { ALL_BROWSERS, NARROWING_ENV } from '../harness/gate/gate.js';

@@ -45,7 +45,7 @@
  *   --fail-on-drift, --history, --no-history, --reports, --run-id, --no-screenshot as above.
  */
 import { relative, resolve } from 'node:path';
-import { REPO_ROOT } from '../harness/config.js';
+import { REPO_ROOT } from '../harness/core/config.js';
 import {
   ALL_BROWSERS,
   DEFAULT_BROWSER_TIMEOUT_MIN,

@@ -9,7 +9,7 @@
  * named), 2 on a usage error.
  */
 import { join, relative, resolve } from 'node:path';
-import { REPO_ROOT } from '../harness/config.js';
+import { REPO_ROOT } from '../harness/core/config.js';
 import { CATALOGUE } from '../harness/mutants/catalogue.js';
 import { DEFAULT_MUTANTS_DIR, ensurePythonMutants, loadSource, materialise, PYTHON_SUBDIR } from '../harness/mutants/materialise.js';
 import type { Mutant } from '../harness/mutants/types.js';

@@ -1,14 +1,14 @@
 /**
  * Measures how large a bundle's float32-vs-float64 noise floors are in float32 ulps of their own case's
  * magnitude: ratio = floor / (2^-23 x max|out|), per velocity case (out = velocity.expected.<variant> row)
- * and per trajectory state (out = the golden state x_s of that trajectory). harness/trust.ts bounds this ratio
+ * and per trajectory state (out = the golden state x_s of that trajectory). harness/model/trust.ts bounds this ratio
  * by NOISE_FLOOR_ULPS; this script is how that constant's measured numbers were obtained.
  *
  *   npx tsx scripts/measure-floors.ts [bundle]        (default: TINYDIT_BUNDLE or fixtures/default)
  */
-import { loadBundle } from '../harness/bundle.js';
-import { bundleDir } from '../harness/config.js';
-import { FLOAT32_ULP, maxAbsPerRow, NOISE_FLOOR_ULPS } from '../harness/trust.js';
+import { loadBundle } from '../harness/model/bundle.js';
+import { bundleDir } from '../harness/core/config.js';
+import { FLOAT32_ULP, maxAbsPerRow, NOISE_FLOOR_ULPS } from '../harness/model/trust.js';
 
 interface Ratio {
   ratio: number;

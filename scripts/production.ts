@@ -22,13 +22,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadBundle } from '../harness/bundle.js';
-import { REPO_ROOT } from '../harness/config.js';
+import { loadBundle } from '../harness/model/bundle.js';
+import { REPO_ROOT } from '../harness/core/config.js';
 import { machineLine } from '../harness/bench/machine.js';
 import type { RuntimeName } from '../harness/bench/plan.js';
 import { defaultPlan, runBench, type BenchReport } from '../harness/bench/run.js';
 import { textTables } from '../harness/bench/table.js';
-import { ORT_RUNTIMES } from '../harness/engines/registry.js';
+import { ORT_RUNTIMES } from '../harness/runtimes/registry.js';
 import { isSelfTest } from '../harness/gate/records.js';
 
 /** The reduced goldens: sized to finish in minutes on 2 cores (measured: 298 s at load ~5, 729 s at load ~10, other work running). */

@@ -16,7 +16,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { REPO_ROOT } from '../harness/config.js';
+import { REPO_ROOT } from '../harness/core/config.js';
 import type { Verdict } from '../harness/gate/types.js';
 
 interface Options {

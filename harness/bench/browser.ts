@@ -1,15 +1,15 @@
 /**
  * The browser engines as benchmark runtimes: the engine each Playwright project would use
- * (harness/engines/detect.ts: Playwright's own build, else Debian's Chromium, Firefox ESR over WebDriver BiDi,
+ * (harness/runtimes/detect.ts: Playwright's own build, else Debian's Chromium, Firefox ESR over WebDriver BiDi,
  * WebKitGTK MiniBrowser), started from this process with Playwright's library API, on the reference page
- * (harness/web) served by harness/server.ts. Every figure is timed inside the page with performance.now() around
+ * (harness/web) served by harness/runtimes/server.ts. Every figure is timed inside the page with performance.now() around
  * window.tinydit.load()/generate(); the page's worker reports its own session and session.run times.
  */
 import { webkit, type Browser, type BrowserContext, type Page } from '@playwright/test';
-import { chooseEngine, engineMissingMessage, playwrightType, type EngineChoice } from '../engines/detect.js';
-import { installFirefoxBidiShim } from '../engines/firefox-shim.js';
-import { startMiniBrowser, type MiniBrowserSession } from '../engines/webkit.js';
-import type { LoadOptions } from '../web/protocol.js';
+import { chooseEngine, engineMissingMessage, playwrightType, type EngineChoice } from '../runtimes/detect.js';
+import { installFirefoxBidiShim } from '../runtimes/firefox-shim.js';
+import { startMiniBrowser, type MiniBrowserSession } from '../runtimes/webkit.js';
+import type { LoadOptions } from '../runtimes/web/protocol.js';
 import type { GenerateRequest, GenerateTiming, LoadTiming, RuntimeDriver, RuntimeName } from './plan.js';
 
 export interface OpenEngine {

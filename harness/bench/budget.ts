@@ -1,5 +1,5 @@
 /**
- * The speed gate: a bundle's manifest may state a latency budget (manifest.budget, harness/bundle.ts
+ * The speed gate: a bundle's manifest may state a latency budget (manifest.budget, harness/model/bundle.ts
  * SpeedBudget; docs/performance.md). The benchmark's full-generation figures are judged against it, one check
  * record per budgeted runtime (check 'speed'), each carrying the machine and the Node baseline measured in the
  * same run: an absolute time means nothing without them.
@@ -9,9 +9,9 @@
  * `npm run bench -- --runtimes ...` only those budgeted runtimes are judged; the gate passes the runtimes of its
  * scope and its verdict requires a speed record for each budgeted runtime in that scope (harness/gate/verdict.ts).
  */
-import { caseId } from '../case-id.js';
-import type { SpeedBudget } from '../bundle.js';
-import { recordCheck, type CheckRecord, type Metric } from '../results.js';
+import { caseId } from '../core/case-id.js';
+import type { SpeedBudget } from '../model/bundle.js';
+import { recordCheck, type CheckRecord, type Metric } from '../core/record-check.js';
 import type { MachineInfo } from './machine.js';
 import type { ConfigError, Figure, RuntimeName } from './plan.js';
 

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../config.js';
+import { REPO_ROOT } from '../core/config.js';
 
 export interface MachineInfo {
   cpuModel: string;

@@ -1,14 +1,14 @@
 /**
- * onnxruntime-node as a benchmark runtime: the same runtime adapter (harness/runtime-node.ts) and the same
- * sampler (harness/sampler.ts) the Node suites use; a generation also turns the state into RGBA at the web
+ * onnxruntime-node as a benchmark runtime: the same runtime adapter (harness/runtimes/node.ts) and the same
+ * sampler (harness/core/sampler.ts) the Node suites use; a generation also turns the state into RGBA at the web
  * app's progress steps, as the page's worker does, so Node and browser figures time the same work.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tensorToRGBA } from '../image.js';
-import { openModelBytes, samplerModel, type RuntimeManifest, type VelocityRunner } from '../runtime-node.js';
-import { sample } from '../sampler.js';
-import { isProgressStep } from '../web/protocol.js';
+import { tensorToRGBA } from '../core/image.js';
+import { openModelBytes, samplerModel, type RuntimeManifest, type VelocityRunner } from '../runtimes/node.js';
+import { sample } from '../core/sampler.js';
+import { isProgressStep } from '../runtimes/web/protocol.js';
 import type { GenerateRequest, GenerateTiming, LoadTiming, RuntimeDriver } from './plan.js';
 
 export class NodeDriver implements RuntimeDriver {

@@ -3,7 +3,7 @@
  * process of a gate run with NODE_OPTIONS="--import <this file>"; inert unless TINYDIT_ORT_PROBE_DIR is set.
  *  - onnxruntime-node: wraps InferenceSession.run and InferenceSession.create of onnxruntime-common (the class
  *    onnxruntime-node re-exports) and records each call as [start epoch ms, duration ms];
- *  - the static server of the browser suites (harness/server.ts, any http.createServer in fact): answers
+ *  - the static server of the browser suites (harness/runtimes/server.ts, any http.createServer in fact): answers
  *    `?__probe=` requests (sent by the instrumented page worker, harness/bench/ort-web-probe.ts, once per
  *    session.run / session creation) with 204 and records them; serves the instrumented /worker.js from
  *    TINYDIT_ORT_PROBE_WORKER instead of the built one. No project file is changed.

@@ -1,7 +1,7 @@
 /**
  * onnxruntime-web with every session creation and session.run reported to the server as a `?__probe=` request
  * (kind|worker|start epoch ms|duration ms), for measuring the gate's overhead (harness/bench/overhead.ts). The
- * instrumented page worker is built from harness/web/worker.ts with its 'onnxruntime-web/wasm' import pointed
+ * instrumented page worker is built from harness/runtimes/web/worker.ts with its 'onnxruntime-web/wasm' import pointed
  * here; everything else of onnxruntime-web is re-exported unchanged. Never part of the shipped page.
  */
 import * as real from 'onnxruntime-web/wasm';

@@ -4,7 +4,7 @@
  *  - NODE_OPTIONS="--import harness/bench/ort-probe.mjs" in every Node process: onnxruntime-node's session.run
  *    and session creation are timed (vitest workers), and the browser suites' static server answers the page's
  *    probe requests and serves an instrumented page worker;
- *  - that worker (harness/web/worker.ts built with harness/bench/ort-web-probe.ts in place of onnxruntime-web)
+ *  - that worker (harness/runtimes/web/worker.ts built with harness/bench/ort-web-probe.ts in place of onnxruntime-web)
  *    reports every session.run and session creation in the browsers.
  * Inference time is the union of the session.run intervals over all processes (two vitest workers run at once:
  * an instant counts once), so `1 - inference / wall` is the share of the wall clock in which no model ran.
@@ -17,19 +17,19 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { REPO_ROOT } from '../config.js';
+import { REPO_ROOT } from '../core/config.js';
 import { machineInfo, type MachineInfo } from './machine.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const PROBE_PRELOAD = join(HERE, 'ort-probe.mjs');
 const WEB_PROBE = join(HERE, 'ort-web-probe.ts');
 
-/** Builds harness/web/worker.ts with onnxruntime-web replaced by the probing wrapper; returns the file. */
+/** Builds harness/runtimes/web/worker.ts with onnxruntime-web replaced by the probing wrapper; returns the file. */
 export async function buildProbedWorker(outDir: string): Promise<string> {
   mkdirSync(outDir, { recursive: true });
   const out = join(outDir, 'worker.js');
   await build({
-    entryPoints: [join(REPO_ROOT, 'harness/web/worker.ts')],
+    entryPoints: [join(REPO_ROOT, 'harness/runtimes/web/worker.ts')],
     outfile: out,
     bundle: true,
     format: 'esm',

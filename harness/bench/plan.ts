@@ -13,7 +13,7 @@
  *    wall time of each image; the 13-breed total is their sum.
  */
 import { summarize, type Summary } from './stats.js';
-import { ENGINES, type OrtRuntime } from '../engines/registry.js';
+import { ENGINES, type OrtRuntime } from '../runtimes/registry.js';
 
 export type RuntimeName = OrtRuntime;
 export const BROWSER_RUNTIMES: readonly RuntimeName[] = ENGINES;

@@ -5,19 +5,20 @@
  * baseline, and reports/bench.json.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { loadBundle, type Manifest } from '../bundle.js';
-import { REPO_ROOT } from '../config.js';
-import { startServer } from '../server.js';
-import type { LoadOptions } from '../web/protocol.js';
+import { loadBundle, type Manifest } from '../model/bundle.js';
+import { REPO_ROOT } from '../core/config.js';
+import { startServer } from '../runtimes/server.js';
+import type { LoadOptions } from '../runtimes/web/protocol.js';
 import { compareWithBaseline, type BaselineReport, type BenchLike } from './baseline.js';
 import { budgetRecords, judgeBudget, resolveBudget, writeBudgetRecords, type BudgetJudgement, type ResolvedBudget } from './budget.js';
 import { BrowserDriver, openEngine } from './browser.js';
 import { currentLoad, machineInfo, type MachineInfo } from './machine.js';
 import { attachRatios, runPlan, stepCasesFor, type BenchPlan, type ConfigError, type Figure, type RuntimeName } from './plan.js';
 import { TreeMemorySampler, procAvailable, type TreeMemory } from './procmem.js';
+import { staleWebSources, WEB_DIST_DIR } from '../runtimes/web/sources.js';
 
 export const BENCH_FORMAT = 'tinydit-bench/1';
 
@@ -131,14 +132,8 @@ export function loadOptionsFor(m: Manifest, variant: string): LoadOptions {
 }
 
 function webDistReady(): string | null {
-  const dist = join(REPO_ROOT, 'harness/web/dist');
-  if (!existsSync(join(dist, 'main.js')) || !existsSync(join(dist, 'worker.js')))
-    return `the reference page is not built (${dist}): run npm run build:web`;
-  const built = statSync(join(dist, 'worker.js')).mtimeMs;
-  const srcs = ['web/main.ts', 'web/worker.ts', 'web/protocol.ts', 'sampler.ts', 'noise.ts', 'image.ts'].map((f) =>
-    join(REPO_ROOT, 'harness', f),
-  );
-  const stale = srcs.filter((s) => existsSync(s) && statSync(s).mtimeMs > built);
+  const stale = staleWebSources();
+  if (stale === null) return `the reference page is not built (${WEB_DIST_DIR}): run npm run build:web`;
   return stale.length
     ? `the reference page is older than ${stale.map((s) => s.slice(REPO_ROOT.length + 1)).join(', ')}: run npm run build:web`
     : null;

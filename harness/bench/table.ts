@@ -6,7 +6,7 @@
 import type { BenchReport } from './run.js';
 import type { Figure, RuntimeName } from './plan.js';
 import { fmtMs } from './stats.js';
-import { ORT_RUNTIMES } from '../engines/registry.js';
+import { ORT_RUNTIMES } from '../runtimes/registry.js';
 
 interface Column {
   key: string;

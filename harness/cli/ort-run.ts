@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { encodeNpy, parseNpy, type NpyArray } from '../npy.js';
+import { encodeNpy, parseNpy, type NpyArray } from '../core/npy.js';
 
 function arg(name: string, all = false): string[] {
   const out: string[] = [];

@@ -1,5 +1,5 @@
 /**
- * Runs the shared TypeScript sampler (harness/sampler.ts) with onnxruntime-node and writes the final states
+ * Runs the shared TypeScript sampler (harness/core/sampler.ts) with onnxruntime-node and writes the final states
  * as .npy [B,3,H,W]. The Python producer uses it to measure the quantized variant's image-level error with
  * the exact sampler that Node and the browsers run.
  *   tsx harness/cli/ort-sample.ts --model M.onnx --guidance baked|none --scale 1.5 --null 13 --size 32 \
@@ -7,8 +7,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { encodeNpy } from '../npy.js';
-import { sample, type GuidanceMode, type SamplerModel } from '../sampler.js';
+import { encodeNpy } from '../core/npy.js';
+import { sample, type GuidanceMode, type SamplerModel } from '../core/sampler.js';
 
 const argv = process.argv.slice(2);
 function opt(name: string): string {

@@ -16,10 +16,10 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseNpy } from '../npy.js';
+import { parseNpy } from '../core/npy.js';
 import { idParams, num } from './records.js';
 import type { VerdictCheck } from './types.js';
-import { RUNTIME_LABEL, RUNTIME_NAMES } from '../engines/registry.js';
+import { RUNTIME_LABEL, RUNTIME_NAMES } from '../runtimes/registry.js';
 
 /** Rows and columns of the matrix: every runtime of the registry, in its order. */
 export const AGREEMENT_RUNTIMES: readonly string[] = RUNTIME_NAMES;

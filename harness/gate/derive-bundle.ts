@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { withInitializers, zeroOutputLayer } from '../mutate.js';
+import { withInitializers, zeroOutputLayer } from '../model/onnx-edit.js';
 
 export type Derivation = 'perturb' | 'zero-output';
 

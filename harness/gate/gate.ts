@@ -8,7 +8,7 @@
  *   verdict.json          the verdict (harness/gate/types.ts Verdict); written 'incomplete' at the start, so a
  *                         run killed outright still leaves a verdict that says so
  *   index.html            the summary page (harness/gate/report.ts), self-contained
- *   checks.jsonl          every check record of every suite (harness/results.ts)
+ *   checks.jsonl          every check record of every suite (harness/core/record-check.ts)
  *   vitest.json, junit-node.xml                       vitest's own reports
  *   playwright.json, junit-browser.xml, playwright-html/   Playwright's own reports (blob-report/ when sharded)
  *   logs/<runner>.log     the runners' console output
@@ -18,9 +18,9 @@
  */
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
-import { BundleError, loadBundle, sha256File, type Bundle } from '../bundle.js';
-import { REPO_ROOT } from '../config.js';
-import { defaultThreads } from '../runtime-node.js';
+import { BundleError, loadBundle, sha256File, type Bundle } from '../model/bundle.js';
+import { REPO_ROOT } from '../core/config.js';
+import { defaultThreads } from '../runtimes/node.js';
 import { computeDrift, keyMetricGroups, loadBaseline, readHistory, appendHistory, HISTORY_FORMAT, type HistoryEntry } from './metrics.js';
 import { freePort, interruptChildren, machineInfo, packageVersions, runChild } from './process.js';
 import { ProgressLine, parseProgressLine } from './progress.js';
@@ -29,14 +29,15 @@ import { judgeSection } from './judge.js';
 import { renderJUnitVerdict } from './junit.js';
 import { renderReport } from './report.js';
 import { readPlaywrightReport, readVitestReport } from './runners.js';
-import { recordCheck } from '../results.js';
-import { NOISE_FLOOR_ULPS, TOLERANCE_BOUNDS, trustRecordId, type TrustIssue } from '../trust.js';
+import { recordCheck } from '../core/record-check.js';
+import { NOISE_FLOOR_ULPS, TOLERANCE_BOUNDS, trustRecordId, type TrustIssue } from '../model/trust.js';
 import { bundleDigest, type BundleDigest } from './digest.js';
 import { OUTCOME_EXIT, VERDICT_FORMAT, type GateMode, type ProcessOutcome, type RunnerResults, type Scope, type Verdict } from './types.js';
 import { CONTRACT_ONLY_SUITES, budgetRuntimesInScope, computeVerdict, type Level } from './verdict.js';
-import { ENGINES } from '../engines/registry.js';
+import { ENGINES } from '../runtimes/registry.js';
+import { staleWebSources } from '../runtimes/web/sources.js';
 
-/** Every browser engine (harness/engines/registry.ts): the default of --browsers. */
+/** Every browser engine (harness/runtimes/registry.ts): the default of --browsers. */
 export const ALL_BROWSERS: readonly string[] = ENGINES;
 /**
  * The browser specs that judge the model (a Playwright path filter). suites/harness/browser/ holds the gate's own
@@ -237,18 +238,10 @@ function envSnapshot(env: NodeJS.ProcessEnv): Record<string, string> {
   return Object.fromEntries(keep.map(([k, v]) => [k, String(v)]));
 }
 
-/** True when harness/web/dist is missing or older than the page's sources. */
+/** True when harness/runtimes/web/dist is missing or older than the page's sources. */
 function webBuildStale(): boolean {
-  const dist = join(REPO_ROOT, 'harness/web/dist/main.js');
-  if (!existsSync(dist)) return true;
-  const built = statSync(dist).mtimeMs;
-  const srcs = ['main.ts', 'worker.ts', 'protocol.ts', 'index.html', 'build.ts'].map((f) => join(REPO_ROOT, 'harness/web', f));
-  return (
-    srcs.some((s) => existsSync(s) && statSync(s).mtimeMs > built) ||
-    ['sampler.ts', 'noise.ts', 'image.ts'].some(
-      (f) => existsSync(join(REPO_ROOT, 'harness', f)) && statSync(join(REPO_ROOT, 'harness', f)).mtimeMs > built,
-    )
-  );
+  const stale = staleWebSources();
+  return stale === null || stale.length > 0;
 }
 
 /** Ctrl-C / SIGTERM while the gate runs: stop the children, then finish with an 'interrupted' verdict. */
@@ -524,7 +517,7 @@ function provisional(runId: string, startedAt: string, bundleDir: string, scope:
 }
 
 /**
- * The gate-owned tolerance policy (harness/trust.ts) as check records: each refusal a failing record naming the
+ * The gate-owned tolerance policy (harness/model/trust.ts) as check records: each refusal a failing record naming the
  * field or file; a bundle that loaded with goldens a passing record per check (its tolerances are within the
  * ceilings, its floors within the analytic ceiling). Written by the gate itself, before any suite runs.
  */
@@ -548,7 +541,7 @@ function recordTrust(runDir: string, issues: TrustIssue[], loaded: Bundle | null
         velocityFloorMultiple: policy?.velocity.floorMultiple ?? null,
         trajectoryFloorMultiple: policy?.trajectory.floorMultiple ?? null,
       },
-      message: `manifest.json tolerance: every field within the gate's ceilings (harness/trust.ts TOLERANCE_BOUNDS, ${TOLERANCE_BOUNDS.length} fields): the bundle did not loosen its own judgement`,
+      message: `manifest.json tolerance: every field within the gate's ceilings (harness/model/trust.ts TOLERANCE_BOUNDS, ${TOLERANCE_BOUNDS.length} fields): the bundle did not loosen its own judgement`,
     },
     runDir,
   );
@@ -560,7 +553,7 @@ function recordTrust(runDir: string, issues: TrustIssue[], loaded: Bundle | null
       status: 'pass',
       metrics: { ulps: NOISE_FLOOR_ULPS },
       threshold: { ulps: NOISE_FLOOR_ULPS },
-      message: `every velocity and trajectory noise floor of goldens/ is within ${NOISE_FLOOR_ULPS} float32 ulps of its case's own magnitude (harness/trust.ts)`,
+      message: `every velocity and trajectory noise floor of goldens/ is within ${NOISE_FLOOR_ULPS} float32 ulps of its case's own magnitude (harness/model/trust.ts)`,
     },
     runDir,
   );
@@ -691,7 +684,7 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
       const b = await runChild({
         name: 'build:web',
         command: BIN('tsx'),
-        args: ['harness/web/build.ts'],
+        args: ['harness/runtimes/web/build.ts'],
         cwd: REPO_ROOT,
         env,
         log: join(runDir, 'logs', 'build-web.log'),

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createServer } from 'node:net';
 import type { EngineVersion, ProcessOutcome } from './types.js';
-import { RUNTIMES } from '../engines/registry.js';
+import { RUNTIMES } from '../runtimes/registry.js';
 
 /** Grace between SIGTERM and SIGKILL when a child must stop. */
 const KILL_GRACE_MS = 10_000;

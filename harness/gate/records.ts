@@ -1,11 +1,11 @@
 /**
- * Reading checks.jsonl (harness/results.ts writes it, one record per case) for the gate. Unreadable lines are
+ * Reading checks.jsonl (harness/core/record-check.ts writes it, one record per case) for the gate. Unreadable lines are
  * not dropped silently: they come back as problems the verdict turns into a reason. Case ids are query-like
  * (`family:key=value,key=value`); idParams() reads them.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { parseCaseId, SELF_TEST_KEYS } from '../case-id.js';
-import type { CheckStatus, Metric } from '../results.js';
+import { parseCaseId, SELF_TEST_KEYS } from '../core/case-id.js';
+import type { CheckStatus, Metric } from '../core/record-check.js';
 import type { GateRecord } from './types.js';
 
 export const CHECKS_FILE = 'checks.jsonl';
@@ -14,7 +14,7 @@ export const CHECKS_FILE = 'checks.jsonl';
  * Keys of a case id that mark a self-test: a check run on a model or page broken on purpose, whose 'pass'
  * means the break was caught (mutant= in the Node suites, proof= in images/browser suites, fault= in the
  * bundle and ONNX-reader suites). Families whose name ends in '-mutant' are self-tests too. The list is the
- * case-id grammar's (harness/case-id.json).
+ * case-id grammar's (harness/core/case-id.json).
  */
 export { SELF_TEST_KEYS };
 

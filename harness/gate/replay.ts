@@ -10,7 +10,7 @@
  */
 import { idFamily, idParams } from './records.js';
 import type { GateRecord, ReplayCommand, RunnerTest } from './types.js';
-import { isEngine } from '../engines/registry.js';
+import { isEngine } from '../runtimes/registry.js';
 
 export function isBrowserRuntime(runtime: string): boolean {
   return isEngine(runtime);

@@ -14,13 +14,13 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../config.js';
-import { decodePNG, encodePNG, type RgbaImage } from '../png.js';
+import { REPO_ROOT } from '../core/config.js';
+import { decodePNG, encodePNG, type RgbaImage } from '../core/png.js';
 import { agreementMatrix, RUNTIME_LABEL, type AgreementMatrix } from './agreement.js';
 import { isMainMetric, type HistoryEntry } from './metrics.js';
 import { idParams, num } from './records.js';
 import type { JudgeView, Verdict, VerdictCheck } from './types.js';
-import { runtimeRank } from '../engines/registry.js';
+import { runtimeRank } from '../runtimes/registry.js';
 
 export interface ReportOptions {
   /** Earlier runs (history.jsonl entries), oldest first, this run last when it entered the history. */

@@ -3,7 +3,7 @@
  * release pipeline reads (`accepted`, `failed`, `reasons`), the nightly job diffs (`keyMetrics`, `drift`) and
  * the summary page renders. Everything in it is plain JSON (no NaN: non-finite numbers are strings).
  */
-import type { CheckStatus, Metric } from '../results.js';
+import type { CheckStatus, Metric } from '../core/record-check.js';
 
 export const VERDICT_FORMAT = 'tinydit-verdict/1';
 

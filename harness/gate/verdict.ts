@@ -556,7 +556,7 @@ export function computeVerdict(input: VerdictInput): Verdict {
   }
 
   // ---- notes (never blocking): a browser load that needed a second worker because onnxruntime-web's backend
-  //      initialization hung (harness/web/main.ts); the model was judged in the second one, the retry is shown ----
+  //      initialization hung (harness/runtimes/web/main.ts); the model was judged in the second one, the retry is shown ----
   const retried = records.filter((r) => !isSelfTest(r) && typeof r.metrics.initAttempts === 'number' && r.metrics.initAttempts > 1);
   if (retried.length) {
     reasons.push(

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { defineConfig, type ViteUserConfig } from 'vitest/config';
 import base, { MODEL_SUITES } from '../../vitest.config.js';
-import { REPO_ROOT } from '../config.js';
+import { REPO_ROOT } from '../core/config.js';
 
 const runDir = process.env.TINYDIT_REPORT_DIR;
 if (!runDir) throw new Error('harness/gate/vitest.gate.config.ts: TINYDIT_REPORT_DIR is not set (this config is for scripts/gate.ts)');

@@ -6,7 +6,7 @@
  * except in the trust-boundary mutants at the end, whose point is the goldens, the tolerances or the run's scope,
  * and in position-as-shipped-regenerated (a broken model with goldens regenerated from it, as the real project made them).
  */
-import { breedRowsUntrained, fixBatchDim, injectNonFinite, renameIO, setInputDtype, zeroOutputLayer } from '../mutate.js';
+import { breedRowsUntrained, fixBatchDim, injectNonFinite, renameIO, setInputDtype, zeroOutputLayer } from '../model/onnx-edit.js';
 import {
   breedRowsEqual,
   channelsSwapped,
@@ -20,7 +20,7 @@ import {
   timestepInputZeroed,
 } from './edits.js';
 import { guidanceScaleConstant, nullIndexConstant, timestepScaleConstant, withScalarConstant, withUnpatchifyPerm } from './graph.js';
-import type { Manifest } from '../bundle.js';
+import type { Manifest } from '../model/bundle.js';
 import type { BuildContext, Mutant, MutantBuild } from './types.js';
 
 /** Applies one edit to each listed variant (default: every variant of the bundle). */
@@ -264,7 +264,7 @@ export const CATALOGUE: Mutant[] = [
   },
   {
     // As the real project shipped its breeds: only labels 0 and 1 ever trained. An aggregate breed spread passed it
-    // (rows 0 and 1 differ a lot); depends-on-breed now holds for every pair (harness/behaviour.ts).
+    // (rows 0 and 1 differ a lot); depends-on-breed now holds for every pair (harness/checks/behaviour.ts).
     name: 'breeds-untrained',
     origin: [3],
     kind: 'node',
@@ -516,7 +516,7 @@ export const CATALOGUE: Mutant[] = [
   {
     // Its velocity stays inside the quantized profile (worst case 0.64 of velocityRelL2Max), so Node conformance
     // does not see it; the provenance check (dequantized weights within half a step of the quantizedFrom variant's,
-    // harness/quant-provenance.ts) does, and the browsers' quantized generation (6.9 levels off the goldens, profile 1.15)
+    // harness/model/quant-provenance.ts) does, and the browsers' quantized generation (6.9 levels off the goldens, profile 1.15)
     name: 'quantized-from-raw-weights',
     kind: 'both',
     cheap: false,
@@ -553,7 +553,7 @@ export const CATALOGUE: Mutant[] = [
   // ---- the trust boundary: what the bundle says about its own judgement (goldens, floors, tolerances) and
   //      what the run was allowed to skip. The model is the good one (except goldens-from-other-weights); the
   //      bundle's yardsticks or the run's scope are what is broken. Aimed keys: trust/* (records written by the
-  //      gate from harness/trust.ts), provenance (suites/node/provenance.test.ts), verdict/* (the verdict's own
+  //      gate from harness/model/trust.ts), provenance (suites/node/provenance.test.ts), verdict/* (the verdict's own
   //      reasons and scope, harness/mutants/matrix.ts verdictKeys). ----
   {
     name: 'goldens-absent',

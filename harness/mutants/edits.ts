@@ -1,10 +1,10 @@
 /**
  * Weight edits that break a good TinyDiT export the way the real project broke (README, "What the gate checks"), built on
- * harness/mutate.ts (same-length initializer edits on a copy). Each works on the float variants and, where
+ * harness/model/onnx-edit.ts (same-length initializer edits on a copy). Each works on the float variants and, where
  * the fault can be expressed on uint8 weights (per-tensor scale and zero point), on the quantized one, so a
  * mutant bundle can be broken in every variant as a broken checkpoint would be.
  */
-import { mulberry32, seededNoise } from '../noise.js';
+import { mulberry32, seededNoise } from '../core/noise.js';
 import {
   breedEmbeddingTensor,
   outputLayerTensors,
@@ -15,9 +15,9 @@ import {
   withRawInitializers,
   type Float32Edit,
   type RawEdit,
-} from '../mutate.js';
-import { parseNpyHeader } from '../npy.js';
-import { findInitializer, inspectOnnx, type InitializerInfo, type OnnxInfo } from '../onnx.js';
+} from '../model/onnx-edit.js';
+import { parseNpyHeader } from '../core/npy.js';
+import { findInitializer, inspectOnnx, type InitializerInfo, type OnnxInfo } from '../model/onnx.js';
 
 export class EditError extends Error {}
 
@@ -292,7 +292,7 @@ export function halfRoundTrip(bytes: Uint8Array, source: string): Uint8Array {
 
 /**
  * Every float weight tensor (more than one element) multiplied by (1 + rel * n), n a seeded standard normal per
- * element (harness/noise.ts): the drift of a different export, a different checkpoint or raw vs EMA weights.
+ * element (harness/core/noise.ts): the drift of a different export, a different checkpoint or raw vs EMA weights.
  * The same seed on two variants gives the same perturbation of the same parameter (by role).
  */
 export function relativeNoise(bytes: Uint8Array, rel: number, seed: number, source: string): Uint8Array {

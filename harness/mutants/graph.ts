@@ -1,11 +1,11 @@
 /**
- * Same-length edits of graph constants and node attributes (what harness/mutate.ts does for initializers):
+ * Same-length edits of graph constants and node attributes (what harness/model/onnx-edit.ts does for initializers):
  * a Constant's value (the t * 1000 of the timestep embedding, the baked guidance scale), a ConstantOfShape's
  * fill value (the null breed of the baked graph) and a Transpose's perm (the unpatchify). Each edit keeps every
  * byte length, so the file stays a valid ONNX; each finder asserts the value it expects, so a graph exported
  * differently fails with a message naming what it looked for instead of silently editing something else.
  */
-import { fields, inspectOnnx, readVarint, type Field, type OnnxInfo } from '../onnx.js';
+import { fields, inspectOnnx, readVarint, type Field, type OnnxInfo } from '../model/onnx.js';
 
 export class GraphEditError extends Error {}
 

@@ -2,8 +2,8 @@
  * The aimed Node checks, called directly (no vitest run, no gate) on a model held in memory: what
  * suites/node/mutants.test.ts uses to show on every CI run that each cheap mutant is caught by the check aimed
  * at it, and that the good model passes the same calls. Each judge wraps the harness function the Node suite
- * of that family is built on (contractDiff/weightSanity, harness/behaviour.ts, compareTensors under the
- * mutant's tolerance policy, the shared sampler, harness/trust.ts's tolerance ceilings and noise-floor ceiling
+ * of that family is built on (contractDiff/weightSanity, harness/checks/behaviour.ts, compareTensors under the
+ * mutant's tolerance policy, the shared sampler, harness/model/trust.ts's tolerance ceilings and noise-floor ceiling
  * as loadBundle applies them), on a reduced set of cases so the whole catalogue runs in
  * well under a minute; the gate (scripts/gate-power.ts) runs the full suites on the same mutants.
  */
@@ -18,17 +18,17 @@ import {
   checkNullTokenDistinct,
   checkVelocityNonZero,
   type BehaviourResult,
-} from '../behaviour.js';
+} from '../checks/behaviour.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { contractDiff, originContract, type Bundle, type GoldenIndex, type Manifest, type TolerancePolicy } from '../bundle.js';
-import { compareTensors } from '../compare.js';
-import { parseNpy, type NpyArray } from '../npy.js';
-import { breedEmbeddingRows, inspectOnnx, weightSanity } from '../onnx.js';
-import { openModelBytes, samplerModel, type VelocityRunner } from '../runtime-node.js';
-import { sample } from '../sampler.js';
-import { checkNoiseFloors, checkToleranceCeilings } from '../trust.js';
+import { contractDiff, originContract, type Bundle, type GoldenIndex, type Manifest, type TolerancePolicy } from '../model/bundle.js';
+import { compareTensors } from '../core/compare.js';
+import { parseNpy, type NpyArray } from '../core/npy.js';
+import { breedEmbeddingRows, inspectOnnx, weightSanity } from '../model/onnx.js';
+import { openModelBytes, samplerModel, type VelocityRunner } from '../runtimes/node.js';
+import { sample } from '../core/sampler.js';
+import { checkNoiseFloors, checkToleranceCeilings } from '../model/trust.js';
 import { linkTree, writeFresh } from './materialise.js';
 import type { CheckKey } from './types.js';
 
@@ -217,7 +217,7 @@ const trajectoryJudge: Judge = async (m, runners) => {
   });
 };
 
-/** The gate-owned tolerance ceilings (harness/trust.ts) on the manifest's tolerance policy, as loadBundle applies them. */
+/** The gate-owned tolerance ceilings (harness/model/trust.ts) on the manifest's tolerance policy, as loadBundle applies them. */
 const toleranceCeilingJudge: Judge = async (m) => {
   const key = 'trust/tolerance-ceiling';
   const t = m.manifest.tolerance;
@@ -225,11 +225,11 @@ const toleranceCeilingJudge: Judge = async (m) => {
   const issues = checkToleranceCeilings(t);
   return issues.length
     ? issues.map((i) => ({ key, pass: false, message: i.message }))
-    : [{ key, pass: true, message: "every tolerance field within the gate's ceilings (harness/trust.ts TOLERANCE_BOUNDS)" }];
+    : [{ key, pass: true, message: "every tolerance field within the gate's ceilings (harness/model/trust.ts TOLERANCE_BOUNDS)" }];
 };
 
 /**
- * The analytic noise-floor ceiling (harness/trust.ts checkNoiseFloors) on the goldens of the model under test:
+ * The analytic noise-floor ceiling (harness/model/trust.ts checkNoiseFloors) on the goldens of the model under test:
  * a temporary goldens folder that hard-links the bundle's files and holds the replaced ones as fresh files
  * (never written through a link), judged as loadBundle judges a bundle's goldens, then removed.
  */
@@ -243,7 +243,7 @@ const noiseFloorJudge: Judge = async (m) => {
     const issues = checkNoiseFloors(dir, goldenIndex(m, 'the noise-floor judge'), () => true);
     return issues.length
       ? issues.map((i) => ({ key, pass: false, message: i.message }))
-      : [{ key, pass: true, message: 'every velocity and trajectory noise floor within the analytic ceiling (harness/trust.ts)' }];
+      : [{ key, pass: true, message: 'every velocity and trajectory noise floor within the analytic ceiling (harness/model/trust.ts)' }];
   } catch (e) {
     return [{ key, pass: false, message: `the noise floors could not be judged: ${(e as Error).message.split('\n')[0]}` }];
   } finally {

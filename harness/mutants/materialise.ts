@@ -11,8 +11,8 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { loadBundle, type Bundle, type Manifest } from '../bundle.js';
-import { REPO_ROOT } from '../config.js';
+import { loadBundle, type Bundle, type Manifest } from '../model/bundle.js';
+import { REPO_ROOT } from '../core/config.js';
 import type { ModelGeometry } from './edits.js';
 import type { BuildContext, Mutant } from './types.js';
 

@@ -3,8 +3,8 @@
  * (catalogue.ts) is a list of these; scripts/make-mutants.ts materialises them as bundles, scripts/gate-power.ts
  * runs the gate on each, suites/node/mutants.test.ts runs the cheap ones through their aimed checks in CI.
  */
-import type { Bundle, Manifest } from '../bundle.js';
-import type { Fault } from '../web/protocol.js';
+import type { Bundle, Manifest } from '../model/bundle.js';
+import type { Fault } from '../runtimes/web/protocol.js';
 import type { ModelGeometry } from './edits.js';
 
 /**

@@ -26,7 +26,7 @@ Re-derives from the checkpoint, and compares with what the bundle ships, part by
     /usr/bin/python3 reference/python/check_provenance.py --bundle B --parts velocity,trajectory
 
 --records appends one JSON line per case group to a checks.jsonl in the gate's record format
-(harness/results.ts CheckRecord; check family 'provenance', runtime 'python'). A part that cannot run (a
+(harness/core/record-check.ts CheckRecord; check family 'provenance', runtime 'python'). A part that cannot run (a
 missing file, an exception) is an 'error' record naming the file and the fix, never a pass. Exits 1 when
 any record is not 'pass'.
 """
@@ -96,7 +96,7 @@ def _now() -> str:
 
 
 def _clean(v: Any) -> Any:
-    """JSON-safe: numpy scalars to Python, non-finite numbers to strings (as harness/results.ts writes them)."""
+    """JSON-safe: numpy scalars to Python, non-finite numbers to strings (as harness/core/record-check.ts writes them)."""
     if isinstance(v, dict):
         return {str(k): _clean(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):

@@ -27,7 +27,7 @@ Only the mutants that need PyTorch are made here; graph and weight edits are mad
                               good file's name, sha256, step, weights "ema"; the mutant bundle ships the good
                               checkpoint.pt). Models and goldens agree, and depends-on-position is fooled by the
                               pair (1.41); only the goldens-free checks behaviour/locality and
-                              behaviour/depends-on-position-flat (harness/behaviour.ts) are aimed at it. Every
+                              behaviour/depends-on-position-flat (harness/checks/behaviour.ts) are aimed at it. Every
                               exported variant is checked to hold the transposing perm and not the good one
 
     /usr/bin/python3 reference/python/make_mutants.py --checkpoint fixtures/default/checkpoint.pt --out reports/mutants/.python

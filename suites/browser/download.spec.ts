@@ -6,9 +6,9 @@
  * data URL) — the same bytes the browser would save — and says so in the report.
  * Case: download:engine=<e>,breed=British Shorthair (a breed whose name has a space).
  */
-import { caseId } from '../../harness/case-id.js';
+import { caseId } from '../../harness/core/case-id.js';
 import { readFile } from 'node:fs/promises';
-import { BREEDS } from '../../harness/web/protocol.js';
+import { BREEDS } from '../../harness/runtimes/web/protocol.js';
 import { expect, test } from './fixtures.js';
 import {
   BULK_THREADS,

@@ -12,9 +12,9 @@
  *   agreement, the quantized profile and the last progress image are each rejected.
  * Cases: <check>:engine=<e>,...,proof=<fault>.
  */
-import { caseId } from '../../harness/case-id.js';
-import { encodePNG, type RgbaImage } from '../../harness/png.js';
-import { BREEDS, downloadFileName, type Fault } from '../../harness/web/protocol.js';
+import { caseId } from '../../harness/core/case-id.js';
+import { encodePNG, type RgbaImage } from '../../harness/core/png.js';
+import { BREEDS, downloadFileName, type Fault } from '../../harness/runtimes/web/protocol.js';
 import { expect, test, type BundleInfo, type EngineInfo, type GenerationRun, type TinyditApp } from './fixtures.js';
 import {
   BULK_THREADS,

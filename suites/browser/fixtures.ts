@@ -1,6 +1,6 @@
 /**
  * Fixtures of the browser suites. Import `test` and `expect` from here, not from @playwright/test:
- *  - `browser` starts the project's engine (Playwright's own, or the system one of harness/engines/detect.ts);
+ *  - `browser` starts the project's engine (Playwright's own, or the system one of harness/runtimes/detect.ts);
  *    for WebKitGTK MiniBrowser it replaces browser/context/page (one context, one tab, shared between tests).
  *    An engine that cannot start FAILS the test with the command that installs it (never skips).
  *  - `engineInfo` (worker): engine label, executable and version; each test gets an `engine` annotation.
@@ -20,10 +20,10 @@ import {
   type Page,
   type TestInfo,
 } from '@playwright/test';
-import { engineMissingMessage, type EngineChoice } from '../../harness/engines/detect.js';
-import { startMiniBrowser, type MiniBrowserSession } from '../../harness/engines/webkit.js';
-import { bundleDirFromEnv } from '../../harness/server.js';
-import { parseFaults, type Fault, type GenerateOptions, type LoadInfo, type LoadOptions } from '../../harness/web/protocol.js';
+import { engineMissingMessage, type EngineChoice } from '../../harness/runtimes/detect.js';
+import { startMiniBrowser, type MiniBrowserSession } from '../../harness/runtimes/webkit.js';
+import { bundleDirFromEnv } from '../../harness/runtimes/server.js';
+import { parseFaults, type Fault, type GenerateOptions, type LoadInfo, type LoadOptions } from '../../harness/runtimes/web/protocol.js';
 
 export { expect };
 
@@ -300,7 +300,7 @@ export interface EngineInfo {
 export interface TinyditWorkerOptions {
   /** Set per project by playwright.config.ts. */
   tinyditEngine: EngineChoice;
-  /** Origin of harness/server.ts (also the MiniBrowser start page). */
+  /** Origin of harness/runtimes/server.ts (also the MiniBrowser start page). */
   serverURL: string;
 }
 export interface TinyditWorkerFixtures extends TinyditWorkerOptions {

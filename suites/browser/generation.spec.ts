@@ -4,14 +4,14 @@
  *   tolerance of the golden PyTorch trajectory's last state (onnxruntime-node is judged against the same golden
  *   by suites/node/trajectory.test.ts, so browser and Node agree through it), the shown image equal to the
  *   golden PNG up to the rounding of that tolerance (pixelmatch, diff saved), the validity gates and the
- *   per-breed reference distribution (harness/stats.ts), and breed fidelity of the set (harness/fidelity.ts);
+ *   per-breed reference distribution (harness/checks/stats.ts), and breed fidelity of the set (harness/checks/fidelity.ts);
  * - raw (guidance applied in the page by the shared sampler), one breed: the same golden trajectory;
  * - quantized, every breed: its own profile (tolerance.quantized.imageMeanAbsMax against the float golden
  *   images) and the validity gates.
  * Each case also reports its agreement with onnxruntime-node on the same case (node.maxAbs, node.bitIdentical:
  * metrics, not a gate; Node is held to the same golden by the Node suites).
  * Every variant's images are then scored by the gate's judge (the breed classifier trained on the training data,
- * harness/yardstick.ts, run in onnxruntime-node in this process): judge:engine=<e>,variant=<v>,seed=7,set=<n>-breeds
+ * harness/checks/yardstick.ts, run in onnxruntime-node in this process): judge:engine=<e>,variant=<v>,seed=7,set=<n>-breeds
  * (helpers.ts checkJudge: agreement with the judge's verdict on the same case's golden image, pooled top-2 accuracy
  * at the judge family's rule), with a captioned grid of its verdicts; on the guided images, its proofs
  * (...,proof=channels-swapped|pixel-range-halved|breeds-rolled) transform the images already generated.
@@ -20,10 +20,10 @@
  * One page load and one model load per variant; 13 generations in a loop (WebKit has one tab anyway).
  * Rerun one case: TINYDIT_CASE='variant=guided,breed=Bombay' npx playwright test generation --project=chromium
  */
-import { caseId, caseIdWith } from '../../harness/case-id.js';
+import { caseId, caseIdWith } from '../../harness/core/case-id.js';
 import type { TestInfo } from '@playwright/test';
-import { composeGrid, type RgbaImage } from '../../harness/png.js';
-import { BREEDS } from '../../harness/web/protocol.js';
+import { composeGrid, type RgbaImage } from '../../harness/core/png.js';
+import { BREEDS } from '../../harness/runtimes/web/protocol.js';
 import { attachEngine, expect, test, type EngineInfo } from './fixtures.js';
 import {
   BULK_THREADS,

@@ -7,19 +7,19 @@
  * Everything a check is judged by comes from the bundle under test (bundleDir(): env TINYDIT_BUNDLE, else
  * fixtures/default): golden trajectories and images, the tolerance policy, the reference images behind the
  * statistics limits and the breed classifier; except the judge check (checkJudge), whose yardstick is the gate's own,
- * trained on the training data and pinned by sha256 (harness/yardstick.ts). The statistics, fidelity, judge, image and
- * tensor comparisons are the harness's own (harness/stats.ts, fidelity.ts, yardstick.ts, png.ts, compare.ts); nothing
+ * trained on the training data and pinned by sha256 (harness/checks/yardstick.ts). The statistics, fidelity, judge, image and
+ * tensor comparisons are the harness's own (harness/checks/stats.ts, fidelity.ts, yardstick.ts, png.ts, compare.ts); nothing
  * here re-implements them.
  *
  * Env: TINYDIT_CASE: a regular expression; only cases whose id matches it run (to rerun one case by its id).
  */
 import { join } from 'node:path';
 import type { TestInfo } from '@playwright/test';
-import { loadBundle, type Bundle, type TrajectoryCase } from '../../harness/bundle.js';
-import { compareTensors, comparisonMetrics, formatComparison, type ComparisonStats } from '../../harness/compare.js';
-import { bundleDir } from '../../harness/config.js';
-import { openVariant, samplerModel } from '../../harness/runtime-node.js';
-import { sample } from '../../harness/sampler.js';
+import { loadBundle, type Bundle, type TrajectoryCase } from '../../harness/model/bundle.js';
+import { compareTensors, comparisonMetrics, formatComparison, type ComparisonStats } from '../../harness/core/compare.js';
+import { bundleDir } from '../../harness/core/config.js';
+import { openVariant, samplerModel } from '../../harness/runtimes/node.js';
+import { sample } from '../../harness/core/sampler.js';
 import {
   deriveFidelityLimits,
   evaluateFidelity,
@@ -31,7 +31,7 @@ import {
   type FidelityEvaluation,
   type FidelityLimits,
   type LabelledImage,
-} from '../../harness/fidelity.js';
+} from '../../harness/checks/fidelity.js';
 import {
   captionedRows,
   compareImages,
@@ -46,8 +46,8 @@ import {
   EVIDENCE_SCALE,
   type ImageComparison,
   type RgbaImage,
-} from '../../harness/png.js';
-import { recordCheck, type CheckStatus, type Metric } from '../../harness/results.js';
+} from '../../harness/core/png.js';
+import { recordCheck, type CheckStatus, type Metric } from '../../harness/core/record-check.js';
 import {
   deriveDistributionLimits,
   deriveValidityLimits,
@@ -60,8 +60,8 @@ import {
   type DistributionLimits,
   type ReferenceStatistics,
   type ValidityLimits,
-} from '../../harness/stats.js';
-import { DOWNLOAD_NAME_RE, downloadFileName, progressSchedule } from '../../harness/web/protocol.js';
+} from '../../harness/checks/stats.js';
+import { DOWNLOAD_NAME_RE, downloadFileName, progressSchedule } from '../../harness/runtimes/web/protocol.js';
 import {
   channelShifts,
   imageScores,
@@ -73,8 +73,8 @@ import {
   type ImageScore,
   type JudgeRunner,
   type Yardstick,
-} from '../../harness/yardstick.js';
-import type { LoadOptions } from '../../harness/web/protocol.js';
+} from '../../harness/checks/yardstick.js';
+import type { LoadOptions } from '../../harness/runtimes/web/protocol.js';
 import type { EngineInfo, GenerationRun, ProgressRecord, TinyditApp } from './fixtures.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -443,7 +443,7 @@ export function checkQuantizedImage(
   };
 }
 
-/** Hard validity gates (harness/stats.ts) on one image and its float state. */
+/** Hard validity gates (harness/checks/stats.ts) on one image and its float state. */
 export function checkValidity(j: Judge, image: RgbaImage, x: Float32Array | undefined, label: string): Verdict {
   const r = validityGates(rgbaImage(image.data, image.width, image.height), j.validity, x);
   const metrics: Record<string, Metric> = {};
@@ -504,7 +504,7 @@ export function checkDistribution(
 }
 
 /**
- * Breed fidelity of a set (harness/fidelity.ts nearest-centroid classifier fitted on the reference images):
+ * Breed fidelity of a set (harness/checks/fidelity.ts nearest-centroid classifier fitted on the reference images):
  * accuracy >= the reference leave-one-out accuracy minus ACCURACY_SIGMAS binomial sigmas at the set size.
  * Void (fails) when the reference set itself does not separate breeds (an undertrained bundle).
  */
@@ -548,7 +548,7 @@ export function checkFidelity(j: Judge, items: GeneratedImage[]): Verdict & { ev
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The yardstick judge on the browsers' images (harness/yardstick.ts, docs/yardstick.md#the-browsers-images): the
+// The yardstick judge on the browsers' images (harness/checks/yardstick.ts, docs/yardstick.md#the-browsers-images): the
 // gate's breed classifier, trained on the model's TRAINING DATA and pinned by sha256, run in onnxruntime-node in this
 // (the test runner's) process on the very images each engine generated
 
@@ -615,7 +615,7 @@ const maxAbsDiff = (a: Float32Array, b: Float32Array): number => a.reduce((m, v,
 /**
  * The judge on a variant's browser images: (a) each agrees with the judge's verdict on the same case's reference image
  * (same first choice, unless the reference's first two are within twice the tolerance, and every logit within the
- * tolerance: the judge's largest answer to the 8 per-channel +-allowedLevels shifts of the reference, harness/yardstick.ts
+ * tolerance: the judge's largest answer to the 8 per-channel +-allowedLevels shifts of the reference, harness/checks/yardstick.ts
  * channelShifts); (b) the set's pooled top-2 accuracy reaches the judge family's top-2 rule at its n (pooledTop2Limit).
  * A non-finite state fails both.
  */

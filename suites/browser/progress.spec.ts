@@ -5,8 +5,8 @@
  * Cases are data: progress:engine=<e>,steps=<n>,breed=Bombay,seed=7. faults.spec.ts proves the same check
  * (helpers.ts checkProgress) fails on a page that drops one event.
  */
-import { caseId } from '../../harness/case-id.js';
-import { BREEDS, progressSchedule } from '../../harness/web/protocol.js';
+import { caseId } from '../../harness/core/case-id.js';
+import { BREEDS, progressSchedule } from '../../harness/runtimes/web/protocol.js';
 import { expect, test } from './fixtures.js';
 import {
   BULK_THREADS,

@@ -5,13 +5,13 @@
  * Model file: env TINYDIT_SMOKE_MODEL (default model.onnx) in the bundle (env TINYDIT_BUNDLE).
  */
 import { connect } from 'node:net';
-import { ORT_INIT_TIMEOUT_ERROR, ORT_INIT_TIMEOUT_MS, progressSchedule } from '../../harness/web/protocol.js';
+import { ORT_INIT_TIMEOUT_ERROR, ORT_INIT_TIMEOUT_MS, progressSchedule } from '../../harness/runtimes/web/protocol.js';
 import { attachEngine, expect, test } from './fixtures.js';
 
 const MODEL = process.env.TINYDIT_SMOKE_MODEL ?? 'model.onnx';
 /**
  * The load-failure test's limit: two loads of 20 s of their own, the second one after the backend initialization's
- * watchdogs (harness/web/main.ts INIT_WATCHDOG_MS: ORT_INIT_TIMEOUT_MS, then 120 s for the retry), and margin.
+ * watchdogs (harness/runtimes/web/main.ts INIT_WATCHDOG_MS: ORT_INIT_TIMEOUT_MS, then 120 s for the retry), and margin.
  */
 const SMOKE_LOAD_FAILURE_TEST_MS = 2 * 20_000 + ORT_INIT_TIMEOUT_MS + 120_000 + 30_000;
 
@@ -68,7 +68,7 @@ test.describe('smoke', () => {
 
   test('a missing or corrupt model fails visibly, without hanging', async ({ app, bundle }) => {
     // The page's timeoutMs bounds the load's own work, not onnxruntime-web's backend initialization, which has its
-    // own watchdog (harness/web/main.ts INIT_WATCHDOG_MS, one retry): on a loaded machine a slow initialization
+    // own watchdog (harness/runtimes/web/main.ts INIT_WATCHDOG_MS, one retry): on a loaded machine a slow initialization
     // (measured up to 11.1 s in Chromium, 19.3 s in WebKit on the 2 shared cores) must not turn into a load failure.
     test.setTimeout(SMOKE_LOAD_FAILURE_TEST_MS);
     await app.open();

@@ -9,8 +9,8 @@
  *   bit-identical is recorded; the several-thread run is also held to the golden trajectory.
  * Cases: loading:engine=<e>,threads=<n>; determinism:engine=<e>,threads=<n>,...; threads:engine=<e>,threads=1-vs-<n>,...
  */
-import { caseId } from '../../harness/case-id.js';
-import { BREEDS } from '../../harness/web/protocol.js';
+import { caseId } from '../../harness/core/case-id.js';
+import { BREEDS } from '../../harness/runtimes/web/protocol.js';
 import { attachEngine, expect, test } from './fixtures.js';
 import {
   BULK_THREADS,

@@ -4,16 +4,16 @@
  * breaks exactly one thing by replacing one file, and requires loadBundle to reject it with a message that
  * contains the cause. The good bundle itself must load, and without goldens it must load as contract-only.
  */
-import { caseId } from '../../harness/case-id.js';
+import { caseId } from '../../harness/core/case-id.js';
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BundleError, loadBundle, type Bundle, type GoldenIndex } from '../../harness/bundle.js';
-import { bundleDir } from '../../harness/config.js';
-import { encodeNpy } from '../../harness/npy.js';
-import { recordCheck } from '../../harness/results.js';
+import { BundleError, loadBundle, type Bundle, type GoldenIndex } from '../../harness/model/bundle.js';
+import { bundleDir } from '../../harness/core/config.js';
+import { encodeNpy } from '../../harness/core/npy.js';
+import { recordCheck } from '../../harness/core/record-check.js';
 
 const RUNTIME = 'node';
 const SOURCE = bundleDir();

@@ -1,5 +1,5 @@
 /**
- * Case ids (harness/case-id.ts): the TypeScript builder gives the shared vectors of harness/case-id.json byte for
+ * Case ids (harness/core/case-id.ts): the TypeScript builder gives the shared vectors of harness/core/case-id.json byte for
  * byte (reference/python/tests/test_case_id.py runs the same vectors through the Python builder), refuses the
  * grammar's invalid cases, and recordCheck refuses to write a record whose id is not canonical. Cases:
  * case-id:part=<what>.
@@ -8,9 +8,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CASE_KEYS, type CaseParams, caseId, caseIdWith, nonCanonical, parseCaseId, SELF_TEST_KEYS } from '../../harness/case-id.js';
+import { CASE_KEYS, type CaseParams, caseId, caseIdWith, nonCanonical, parseCaseId, SELF_TEST_KEYS } from '../../harness/core/case-id.js';
 import { isSelfTest } from '../../harness/gate/records.js';
-import { recordCheck } from '../../harness/results.js';
+import { recordCheck } from '../../harness/core/record-check.js';
 
 interface Grammar {
   keyOrder: string[];
@@ -18,7 +18,7 @@ interface Grammar {
   vectors: Array<{ family: string; params: CaseParams; id: string }>;
   invalid: Array<{ family: string; params: CaseParams; why: string }>;
 }
-const GRAMMAR = JSON.parse(readFileSync(new URL('../../harness/case-id.json', import.meta.url), 'utf8')) as Grammar;
+const GRAMMAR = JSON.parse(readFileSync(new URL('../../harness/core/case-id.json', import.meta.url), 'utf8')) as Grammar;
 
 describe('case ids', () => {
   it('case-id:part=vectors', () => {

@@ -9,15 +9,15 @@
  * that fails to load, and an interrupted run.
  * Each case is recorded as gate:selftest=<what> (a self-test of the harness, not a judgement of the model).
  */
-import { caseId, caseIdWith } from '../../harness/case-id.js';
+import { caseId, caseIdWith } from '../../harness/core/case-id.js';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadBundle } from '../../harness/bundle.js';
-import { compareTensors, comparisonMetrics } from '../../harness/compare.js';
-import { bundleDir, REPO_ROOT } from '../../harness/config.js';
+import { loadBundle } from '../../harness/model/bundle.js';
+import { compareTensors, comparisonMetrics } from '../../harness/core/compare.js';
+import { bundleDir, REPO_ROOT } from '../../harness/core/config.js';
 import { linkTree, writeFresh } from '../../harness/mutants/materialise.js';
 import { agreementMatrix } from '../../harness/gate/agreement.js';
 import {
@@ -37,7 +37,7 @@ import { ProgressLine } from '../../harness/gate/progress.js';
 import { JUDGE_EVIDENCE, judgeSection, type JudgeScope } from '../../harness/gate/judge.js';
 import { rejudge } from '../../harness/gate/gate.js';
 import { JUDGE_EXPLAINED, renderReport } from '../../harness/gate/report.js';
-import { SAMPLE_BREEDS, writeSampleJudge, writeSampleRun } from '../../harness/gate/sample.js';
+import { SAMPLE_BREEDS, writeSampleJudge, writeSampleRun } from '../../harness/gate/sample-report.js';
 import { readPlaywrightReport, readVitestReport } from '../../harness/gate/runners.js';
 import {
   OUTCOME_EXIT,
@@ -52,12 +52,12 @@ import {
   type VerdictCheck,
 } from '../../harness/gate/types.js';
 import { EXPECTED_FAMILIES, computeVerdict, type VerdictInput } from '../../harness/gate/verdict.js';
-import { withInitializers } from '../../harness/mutate.js';
-import { encodeNpy, parseNpy } from '../../harness/npy.js';
-import { encodePNG } from '../../harness/png.js';
-import { recordCheck } from '../../harness/results.js';
-import { openModelBytes } from '../../harness/runtime-node.js';
-import { ENGINES } from '../../harness/engines/registry.js';
+import { withInitializers } from '../../harness/model/onnx-edit.js';
+import { encodeNpy, parseNpy } from '../../harness/core/npy.js';
+import { encodePNG } from '../../harness/core/png.js';
+import { recordCheck } from '../../harness/core/record-check.js';
+import { openModelBytes } from '../../harness/runtimes/node.js';
+import { ENGINES } from '../../harness/runtimes/registry.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Synthetic run material

@@ -1,5 +1,5 @@
 /**
- * The runtime registry (harness/engines/registry.ts) is the one list of engines: every engine it names has a
+ * The runtime registry (harness/runtimes/registry.ts) is the one list of engines: every engine it names has a
  * Playwright launcher, the derived lists keep its order, and no other source file spells out the engines as a
  * list of its own again (the drift this registry replaced: a list missed when an engine is added drops that
  * engine silently). Cases: registry:part=<what>.
@@ -7,10 +7,10 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../harness/config.js';
-import { playwrightType } from '../../harness/engines/detect.js';
+import { REPO_ROOT } from '../../harness/core/config.js';
+import { playwrightType } from '../../harness/runtimes/detect.js';
 import { CONTRACT_ONLY_SUITES, EXPECTED_FAMILIES, FAMILIES, FAMILY_ORDER, familyRank } from '../../harness/gate/families.js';
-import { ENGINES, ORT_RUNTIMES, RUNTIME_LABEL, RUNTIME_NAMES, RUNTIMES, isEngine, runtimeRank } from '../../harness/engines/registry.js';
+import { ENGINES, ORT_RUNTIMES, RUNTIME_LABEL, RUNTIME_NAMES, RUNTIMES, isEngine, runtimeRank } from '../../harness/runtimes/registry.js';
 
 /** Two or more engine names in a row inside brackets: a hand-written list of engines. */
 function handLists(text: string): string[] {
@@ -59,7 +59,7 @@ describe('runtime registry', () => {
     for (const f of readdirSync(REPO_ROOT).filter((e) => /\.config\.ts$/.test(e))) {
       for (const l of handLists(readFileSync(join(REPO_ROOT, f), 'utf8'))) found.push(`${f}: ${l}`);
     }
-    expect(found, `lists of engines written by hand (derive them from harness/engines/registry.ts):\n${found.join('\n')}`).toEqual([]);
+    expect(found, `lists of engines written by hand (derive them from harness/runtimes/registry.ts):\n${found.join('\n')}`).toEqual([]);
   });
 
   it('registry:part=check-families', () => {

@@ -23,7 +23,7 @@
  * 4. Determinism and replay: a broken bundle's verdict records seeds, engine versions, thread counts and the
  *    environment, and the replay command it prints for a failed check reruns that check, which fails the same way.
  */
-import { caseId, caseIdWith } from '../../harness/case-id.js';
+import { caseId, caseIdWith } from '../../harness/core/case-id.js';
 import { spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
@@ -40,18 +40,18 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadBundle, type Bundle, type GoldenIndex } from '../../harness/bundle.js';
-import { REPO_ROOT, bundleDir } from '../../harness/config.js';
-import { chooseEngine } from '../../harness/engines/detect.js';
+import { loadBundle, type Bundle, type GoldenIndex } from '../../harness/model/bundle.js';
+import { REPO_ROOT, bundleDir } from '../../harness/core/config.js';
+import { chooseEngine } from '../../harness/runtimes/detect.js';
 import { runGate } from '../../harness/gate/gate.js';
 import { readRecords } from '../../harness/gate/records.js';
 import { readPlaywrightReport } from '../../harness/gate/runners.js';
 import type { Verdict } from '../../harness/gate/types.js';
-import { withInitializers } from '../../harness/mutate.js';
-import { encodeNpy } from '../../harness/npy.js';
-import { recordCheck, type Metric } from '../../harness/results.js';
-import { openModelBytes, openVariant, samplerModel } from '../../harness/runtime-node.js';
-import { SamplerError, sample, type SamplerModel } from '../../harness/sampler.js';
+import { withInitializers } from '../../harness/model/onnx-edit.js';
+import { encodeNpy } from '../../harness/core/npy.js';
+import { recordCheck, type Metric } from '../../harness/core/record-check.js';
+import { openModelBytes, openVariant, samplerModel } from '../../harness/runtimes/node.js';
+import { SamplerError, sample, type SamplerModel } from '../../harness/core/sampler.js';
 
 const RUNTIME = 'node';
 const SOURCE = bundleDir();

@@ -1,5 +1,5 @@
 /**
- * The static server of the browser suites (harness/server.ts) serves the page, onnxruntime-web's runtime and
+ * The static server of the browser suites (harness/runtimes/server.ts) serves the page, onnxruntime-web's runtime and
  * the bundle, and nothing else, on the loopback interface only:
  * - every form of path traversal is refused with 400/403/404 and never returns a byte of the file behind it:
  *   `..`, percent-encoded dots and slashes (single and double encoding, mixed case, overlong UTF-8), backslashes,
@@ -14,14 +14,14 @@
  * a secret file placed beside them; the real roots are checked too. Cases: server:request=<target> and
  * server:bind=<what>.
  */
-import { caseId } from '../../harness/case-id.js';
+import { caseId } from '../../harness/core/case-id.js';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordCheck } from '../../harness/results.js';
-import { startServer, type RunningServer } from '../../harness/server.js';
+import { recordCheck } from '../../harness/core/record-check.js';
+import { startServer, type RunningServer } from '../../harness/runtimes/server.js';
 
 const RUNTIME = 'node';
 /** Content of the files placed outside the roots: a response that contains it leaked. */
@@ -137,7 +137,7 @@ const NOT_SERVED: Array<[string, string]> = [
   ['beside-the-roots', '/secret.txt'],
   ['repository-file', '/package.json'],
   ['node-modules', '/node_modules/onnxruntime-web/package.json'],
-  ['harness-source', '/harness/server.ts'],
+  ['harness-source', '/harness/runtimes/server.ts'],
   ['bundle-listing', '/bundle/'],
   ['bundle-bare', '/bundle'],
   ['ort-listing', '/ort/'],
@@ -229,7 +229,7 @@ describe('the static server serves only the page, /ort/ and /bundle/', () => {
         '/ort/../package.json',
         '/bundle/..%2f..%2fpackage.json',
         '/node_modules/onnxruntime-web/package.json',
-        '/harness/server.ts',
+        '/harness/runtimes/server.ts',
         '/.git/config',
         '/bundle/',
       ]) {

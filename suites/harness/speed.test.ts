@@ -4,7 +4,7 @@
  * to FAIL on a model made slower on purpose (a busy wait in every model call), while the real model passes
  * the same budget: case `speed:runtime=node,...,mutant=slow-model`.
  */
-import { caseId } from '../../harness/case-id.js';
+import { caseId } from '../../harness/core/case-id.js';
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,10 +17,10 @@ import { NodeDriver } from '../../harness/bench/node-driver.js';
 import { runPlan, type BenchPlan, type Figure } from '../../harness/bench/plan.js';
 import { TreeMemorySampler, procAvailable } from '../../harness/bench/procmem.js';
 import { summarize } from '../../harness/bench/stats.js';
-import { BundleError, loadBundle } from '../../harness/bundle.js';
-import { REPO_ROOT, bundleDir } from '../../harness/config.js';
+import { BundleError, loadBundle } from '../../harness/model/bundle.js';
+import { REPO_ROOT, bundleDir } from '../../harness/core/config.js';
 import type { Verdict } from '../../harness/gate/types.js';
-import { recordCheck } from '../../harness/results.js';
+import { recordCheck } from '../../harness/core/record-check.js';
 
 const SOURCE = bundleDir();
 const clones: string[] = [];
@@ -87,7 +87,7 @@ describe('benchmark statistics', () => {
   });
 });
 
-describe('manifest budget field (harness/bundle.ts)', () => {
+describe('manifest budget field (harness/model/bundle.ts)', () => {
   it('a bundle with a well-formed budget loads, and one without still loads', async () => {
     const ok = cloneWithManifest((m) => {
       m.budget = { fullGenerationMs: { chromium: 2000, node: 500 }, steps: 50, variant: 'quantized', reason: 'target' };

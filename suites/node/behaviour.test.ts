@@ -1,12 +1,12 @@
 /**
- * Behavioural checks (harness/behaviour.ts): no goldens, any ONNX with the TinyDiT contract. Each variant of
+ * Behavioural checks (harness/checks/behaviour.ts): no goldens, any ONNX with the TinyDiT contract. Each variant of
  * the bundle must pass every check; each check must fail on a mutant of the good model built the way the
  * real project broke (README, "What the gate checks"), with a message that names the cause.
  * Guidance-once compares each float baked variant with the raw graph; the quantized variant is derived from
  * the guided one (quantizedFrom) and its uint8 error (~1e-2) is far above that check's float bound, so its
  * guidance is judged through its velocity profile against the guided goldens (velocity.test.ts).
  */
-import { caseId } from '../../harness/case-id.js';
+import { caseId } from '../../harness/core/case-id.js';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -20,11 +20,11 @@ import {
   checkNullTokenDistinct,
   checkVelocityNonZero,
   type BehaviourResult,
-} from '../../harness/behaviour.js';
-import { loadBundle, type Bundle } from '../../harness/bundle.js';
+} from '../../harness/checks/behaviour.js';
+import { loadBundle, type Bundle } from '../../harness/model/bundle.js';
 import { escapeRegex } from '../../harness/gate/replay.js';
-import { bundleDir } from '../../harness/config.js';
-import { BREED_EMBEDDING, breedEmbeddingRows, inspectOnnx } from '../../harness/onnx.js';
+import { bundleDir } from '../../harness/core/config.js';
+import { BREED_EMBEDDING, breedEmbeddingRows, inspectOnnx } from '../../harness/model/onnx.js';
 import {
   breedEmbeddingTensor,
   breedRowCopied,
@@ -37,13 +37,13 @@ import {
   withInitializers,
   zeroOutputLayer,
   type Float32Edit,
-} from '../../harness/mutate.js';
+} from '../../harness/model/onnx-edit.js';
 import { nullIndexConstant, withScalarConstant, withUnpatchifyPerm } from '../../harness/mutants/graph.js';
-import { recordCheck } from '../../harness/results.js';
-import { openModelBytes, openVariant, type VelocityRunner } from '../../harness/runtime-node.js';
+import { recordCheck } from '../../harness/core/record-check.js';
+import { openModelBytes, openVariant, type VelocityRunner } from '../../harness/runtimes/node.js';
 
 const RUNTIME = 'node';
-/** Seed of the breeds-untrained mutant's rows (harness/mutate.ts breedRowsUntrained; the draw MIN_BREED_PAIR_DISTANCE names first). */
+/** Seed of the breeds-untrained mutant's rows (harness/model/onnx-edit.ts breedRowsUntrained; the draw MIN_BREED_PAIR_DISTANCE names first). */
 const UNTRAINED_SEED = 4242;
 
 const loaded = await loadBundle(bundleDir()).then(
@@ -52,7 +52,7 @@ const loaded = await loadBundle(bundleDir()).then(
 );
 
 // ---------------------------------------------------------------------------------------------------------
-// Mutants (weight edits of a good model through harness/mutate.ts)
+// Mutants (weight edits of a good model through harness/model/onnx-edit.ts)
 
 /** ORIGIN 3: every breed embedding row (null included) equal to row 0: a breed-blind model. */
 function breedRowsEqual(bytes: Uint8Array, source: string): Uint8Array {
@@ -180,7 +180,7 @@ const UNPATCHIFY = {
 
 /**
  * The older export layout: a breed table of num_classes rows (no null row), Other (12) as the baked graph's null
- * class; the manifest still says null = 13. Rows cut in the ONNX itself (harness/mutate.ts withInitializerRows).
+ * class; the manifest still says null = 13. Rows cut in the ONNX itself (harness/model/onnx-edit.ts withInitializerRows).
  */
 function olderExport13Rows(bytes: Uint8Array, nullIndex: number, baked: boolean, source: string): Uint8Array {
   const b = baked ? withScalarConstant(bytes, nullIndexConstant(bytes, nullIndex, source), nullIndex - 1) : bytes;

@@ -6,10 +6,10 @@
  *   manifest's identity; the graph's quantization agrees with the manifest; tinydit.* metadata agrees;
  * - weights: no NaN/Inf in any initializer; the output layer (final_layer.linear) is not all zero.
  * Each judge is a pure function of the inspected model. The mutant cases at the end feed the same judges
- * models broken the way each check targets (harness/mutate.ts) and require a failure naming the cause;
+ * models broken the way each check targets (harness/model/onnx-edit.ts) and require a failure naming the cause;
  * they also load each mutant in onnxruntime-node to show the fault is real at run time.
  */
-import { caseId } from '../../harness/case-id.js';
+import { caseId } from '../../harness/core/case-id.js';
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
@@ -23,8 +23,8 @@ import {
   type Bundle,
   type ContractDifference,
   type VariantSpec,
-} from '../../harness/bundle.js';
-import { bundleDir } from '../../harness/config.js';
+} from '../../harness/model/bundle.js';
+import { bundleDir } from '../../harness/core/config.js';
 import {
   fixBatchDim,
   injectNonFinite,
@@ -34,11 +34,11 @@ import {
   setOpset,
   withInitializers,
   zeroOutputLayer,
-} from '../../harness/mutate.js';
-import { seededNoise } from '../../harness/noise.js';
-import { describeInitializer, inspectOnnx, weightSanity, type OnnxInfo, type WeightSanity } from '../../harness/onnx.js';
-import { QUANT_HALF_STEP_SLACK, quantProvenance, type QuantProvenance } from '../../harness/quant-provenance.js';
-import { recordCheck, type Metric } from '../../harness/results.js';
+} from '../../harness/model/onnx-edit.js';
+import { seededNoise } from '../../harness/core/noise.js';
+import { describeInitializer, inspectOnnx, weightSanity, type OnnxInfo, type WeightSanity } from '../../harness/model/onnx.js';
+import { QUANT_HALF_STEP_SLACK, quantProvenance, type QuantProvenance } from '../../harness/model/quant-provenance.js';
+import { recordCheck, type Metric } from '../../harness/core/record-check.js';
 
 const RUNTIME = 'node';
 /** Seed of the probe input fed to mutants in onnxruntime (any seed: the probe only shows the fault is live). */
@@ -698,7 +698,7 @@ if (bundle === null) {
   });
 
   // -------------------------------------------------------------------------------------------------------
-  // Provenance of each quantized variant (harness/quant-provenance.ts): its weights are its quantizedFrom
+  // Provenance of each quantized variant (harness/model/quant-provenance.ts): its weights are its quantizedFrom
   // variant's, quantized (every dequantized weight within half a quantization step; untouched tensors equal).
 
   const provenanceVerdict = (q: Inspected, from: Inspected, what: string): Verdict & { p: QuantProvenance } => {

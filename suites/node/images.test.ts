@@ -9,11 +9,11 @@
  * Every limit comes from the bundle's reference set (goldens/stats/images.npy) at run time, or from a named
  * constant below that says where its number came from.
  */
-import { caseId } from '../../harness/case-id.js';
+import { caseId } from '../../harness/core/case-id.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bundleDir, reportDir } from '../../harness/config.js';
+import { bundleDir, reportDir } from '../../harness/core/config.js';
 import {
   classify,
   combineEvaluations,
@@ -34,10 +34,10 @@ import {
   type FidelityEvaluation,
   type FidelityLimits,
   type LabelledImage,
-} from '../../harness/fidelity.js';
-import { tensorToRGBA } from '../../harness/image.js';
-import type { CheckOutcome } from '../../harness/matchers.js';
-import { parseNpy } from '../../harness/npy.js';
+} from '../../harness/checks/fidelity.js';
+import { tensorToRGBA } from '../../harness/core/image.js';
+import type { CheckOutcome } from '../../harness/core/matchers.js';
+import { parseNpy } from '../../harness/core/npy.js';
 import {
   compareImages,
   composeGrid,
@@ -47,9 +47,9 @@ import {
   saveComparison,
   saveEvidence,
   type RgbaImage,
-} from '../../harness/png.js';
-import { recordCheck, type Metric } from '../../harness/results.js';
-import { seededNoise } from '../../harness/noise.js';
+} from '../../harness/core/png.js';
+import { recordCheck, type Metric } from '../../harness/core/record-check.js';
+import { seededNoise } from '../../harness/core/noise.js';
 import {
   colourHistogram,
   deriveDistributionLimits,
@@ -74,7 +74,7 @@ import {
   type ReferenceStatistics,
   type ValidityLimits,
   type ValidityResult,
-} from '../../harness/stats.js';
+} from '../../harness/checks/stats.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Named constants (the only limits not derived from the bundle at run time)

@@ -1,6 +1,6 @@
 /**
  * judge: the gate measures the model's images against its TRAINING DATA with a judge the gate pins
- * (harness/yardstick.ts, docs/yardstick.md), on images the gate samples itself. The image families before it
+ * (harness/checks/yardstick.ts, docs/yardstick.md), on images the gate samples itself. The image families before it
  * (stats, fidelity, diversity) compare samples with more samples of the same model, so a checkpoint broken
  * with regenerated goldens agrees with itself; this family's yardstick belongs to the dataset, not the bundle.
  *
@@ -15,16 +15,16 @@
  *   the good model passes every check on the same seeds; the yardstick loader refuses a tampered file, a bundle
  *   with no dataset and a dataset the gate does not know.
  */
-import { caseId } from '../../harness/case-id.js';
+import { caseId } from '../../harness/core/case-id.js';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadBundle, type Bundle } from '../../harness/bundle.js';
-import { bundleDir, reportDir } from '../../harness/config.js';
+import { loadBundle, type Bundle } from '../../harness/model/bundle.js';
+import { bundleDir, reportDir } from '../../harness/core/config.js';
 import { channelsSwapped, outputAffine } from '../../harness/mutants/edits.js';
-import { breedEmbeddingTensor, withInitializers } from '../../harness/mutate.js';
-import { inspectOnnx } from '../../harness/onnx.js';
+import { breedEmbeddingTensor, withInitializers } from '../../harness/model/onnx-edit.js';
+import { inspectOnnx } from '../../harness/model/onnx.js';
 import {
   captionedRows,
   composeGrid,
@@ -35,11 +35,11 @@ import {
   upscale,
   type CaptionedRow,
   type RgbaImage,
-} from '../../harness/png.js';
-import { recordCheck, type Metric } from '../../harness/results.js';
-import { openModelBytes, samplerModel } from '../../harness/runtime-node.js';
-import { sample } from '../../harness/sampler.js';
-import { imageFeatures, noiseAnchorFeatures, rgbImage, tensorToImage } from '../../harness/stats.js';
+} from '../../harness/core/png.js';
+import { recordCheck, type Metric } from '../../harness/core/record-check.js';
+import { openModelBytes, samplerModel } from '../../harness/runtimes/node.js';
+import { sample } from '../../harness/core/sampler.js';
+import { imageFeatures, noiseAnchorFeatures, rgbImage, tensorToImage } from '../../harness/checks/stats.js';
 import {
   deriveJudgeLimits,
   evaluateJudge,
@@ -63,7 +63,7 @@ import {
   type JudgeRunner,
   type ValidityAnchor,
   type Yardstick,
-} from '../../harness/yardstick.js';
+} from '../../harness/checks/yardstick.js';
 
 const RUNTIME = 'node';
 const BUNDLE = bundleDir();

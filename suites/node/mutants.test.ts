@@ -8,15 +8,15 @@
  * gate-power:selftest=<unit> for the kill-matrix and edit arithmetic.
  */
 import { describe, expect, it } from 'vitest';
-import { loadBundle, type Bundle } from '../../harness/bundle.js';
-import { bundleDir } from '../../harness/config.js';
+import { loadBundle, type Bundle } from '../../harness/model/bundle.js';
+import { bundleDir } from '../../harness/core/config.js';
 import type { Verdict, VerdictCheck } from '../../harness/gate/types.js';
 import { CATALOGUE } from '../../harness/mutants/catalogue.js';
 import { roundToHalf } from '../../harness/mutants/edits.js';
 import { DIRECT_JUDGES, judge, type JudgeOutcome } from '../../harness/mutants/judges.js';
 import { DEFAULT_MUTANTS_DIR, inMemory, PYTHON_SUBDIR } from '../../harness/mutants/materialise.js';
 import { checkKey, formsTable, matrixPasses, summarise, verdictKeys } from '../../harness/mutants/matrix.js';
-import { recordCheck } from '../../harness/results.js';
+import { recordCheck } from '../../harness/core/record-check.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -140,7 +140,7 @@ describe('the catalogue is well formed', () => {
       incomplete: summarise({ ...base, verdict: { complete: false } as unknown as Verdict }).outcome,
       // a node-only run that passed everything: passed-narrowed is "not rejected"
       narrowedMissed: summarise({ ...base, verdict: gated('passed-narrowed', [check('velocity:x=1', 'pass')]) }).outcome,
-      // the trust boundary: records the gate writes from harness/trust.ts on a refused bundle
+      // the trust boundary: records the gate writes from harness/model/trust.ts on a refused bundle
       trustFloor: summarise({
         ...aimedAt('trust/noise-floor'),
         verdict: gated(

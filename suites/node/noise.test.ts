@@ -1,16 +1,16 @@
 /**
- * Seeded noise: the TypeScript generator (harness/noise.ts, the web app's mulberry32 + Box-Muller) must
+ * Seeded noise: the TypeScript generator (harness/core/noise.ts, the web app's mulberry32 + Box-Muller) must
  * reproduce every golden noise file of the bundle bit for bit, or within 1 float32 ulp (Math.log/cos/sin
  * may round differently across engines). Any element beyond that fails; the count of differing elements
  * is recorded either way.
  */
-import { caseId } from '../../harness/case-id.js';
+import { caseId } from '../../harness/core/case-id.js';
 import { describe, expect, it } from 'vitest';
-import { loadBundle, type Bundle, type NoiseCase } from '../../harness/bundle.js';
-import { compareUlp, type UlpStats } from '../../harness/compare.js';
-import { bundleDir } from '../../harness/config.js';
-import { seededNoise } from '../../harness/noise.js';
-import { recordCheck } from '../../harness/results.js';
+import { loadBundle, type Bundle, type NoiseCase } from '../../harness/model/bundle.js';
+import { compareUlp, type UlpStats } from '../../harness/core/compare.js';
+import { bundleDir } from '../../harness/core/config.js';
+import { seededNoise } from '../../harness/core/noise.js';
+import { recordCheck } from '../../harness/core/record-check.js';
 
 const RUNTIME = 'node';
 /** Largest float32 distance allowed: libm differences in log/cos/sin round the last bit at most. */

@@ -19,7 +19,7 @@
  *
  * Environment: TINYDIT_PYTHON (default /usr/bin/python3), TINYDIT_TRUST_GOLDENS=1.
  */
-import { caseId } from '../../harness/case-id.js';
+import { caseId } from '../../harness/core/case-id.js';
 import { spawn, spawnSync } from 'node:child_process';
 import {
   copyFileSync,
@@ -39,10 +39,10 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadBundle, type Bundle } from '../../harness/bundle.js';
-import { REPO_ROOT, bundleDir, reportDir } from '../../harness/config.js';
-import { encodeNpy, parseNpy } from '../../harness/npy.js';
-import { recordCheck, type CheckRecord } from '../../harness/results.js';
+import { loadBundle, type Bundle } from '../../harness/model/bundle.js';
+import { REPO_ROOT, bundleDir, reportDir } from '../../harness/core/config.js';
+import { encodeNpy, parseNpy } from '../../harness/core/npy.js';
+import { recordCheck, type CheckRecord } from '../../harness/core/record-check.js';
 
 const CHECK = 'provenance';
 const RUNTIME = 'python';

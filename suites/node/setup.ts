@@ -1,4 +1,4 @@
 /** Vitest setup (vitest.config.ts setupFiles): registers the golden matchers for every Node suite. */
-import { registerGoldenMatchers } from '../../harness/matchers.js';
+import { registerGoldenMatchers } from '../../harness/core/matchers.js';
 
 registerGoldenMatchers();

@@ -1,5 +1,5 @@
 /**
- * Full-trajectory conformance: the shared TypeScript sampler (harness/sampler.ts) driving onnxruntime-node
+ * Full-trajectory conformance: the shared TypeScript sampler (harness/core/sampler.ts) driving onnxruntime-node
  * must follow every golden PyTorch trajectory x_0..x_N within a per-step band max(floorMultiple * floor_s,
  * absMin) (manifest tolerance.trajectory, floor_s = that trajectory's float32-vs-float64 spread at step s).
  * Runs, each one sampler call over all golden cases at once:
@@ -8,17 +8,17 @@
  * - the raw graph with guidance applied once in TypeScript: must land on the same golden trajectory.
  * Per-case error-vs-step arrays go to <reportDir>/trajectory-errors.json for charts.
  */
-import { caseId, caseIdWith } from '../../harness/case-id.js';
+import { caseId, caseIdWith } from '../../harness/core/case-id.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadBundle, type Bundle, type TrajectoryCase } from '../../harness/bundle.js';
-import { compareTensors, formatComparison } from '../../harness/compare.js';
-import { bundleDir, reportDir } from '../../harness/config.js';
-import { withInitializers } from '../../harness/mutate.js';
-import { recordCheck } from '../../harness/results.js';
-import { openModelBytes, openVariant, samplerModel, type VelocityRunner } from '../../harness/runtime-node.js';
-import { sample } from '../../harness/sampler.js';
+import { loadBundle, type Bundle, type TrajectoryCase } from '../../harness/model/bundle.js';
+import { compareTensors, formatComparison } from '../../harness/core/compare.js';
+import { bundleDir, reportDir } from '../../harness/core/config.js';
+import { withInitializers } from '../../harness/model/onnx-edit.js';
+import { recordCheck } from '../../harness/core/record-check.js';
+import { openModelBytes, openVariant, samplerModel, type VelocityRunner } from '../../harness/runtimes/node.js';
+import { sample } from '../../harness/core/sampler.js';
 
 const RUNTIME = 'node';
 const ERRORS_FILE = 'trajectory-errors.json';

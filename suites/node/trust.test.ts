@@ -1,5 +1,5 @@
 /**
- * The gate-owned tolerance policy (harness/trust.ts): the bundle under test can tighten its tolerances but
+ * The gate-owned tolerance policy (harness/model/trust.ts): the bundle under test can tighten its tolerances but
  * never loosen them, and its noise floors are bounded by an analytic ceiling (K float32 ulps of each case's own
  * magnitude). Each case copies the bundle under test into a temporary folder (hard links to its files, symlinks
  * across file systems; a file is replaced by unlinking it first, so the source is never written), loosens or
@@ -10,12 +10,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BundleError, loadBundle, type Bundle, type GoldenIndex } from '../../harness/bundle.js';
-import { bundleDir, REPO_ROOT } from '../../harness/config.js';
+import { BundleError, loadBundle, type Bundle, type GoldenIndex } from '../../harness/model/bundle.js';
+import { bundleDir, REPO_ROOT } from '../../harness/core/config.js';
 import { linkTree, materialise, writeFresh } from '../../harness/mutants/materialise.js';
 import { CATALOGUE } from '../../harness/mutants/catalogue.js';
-import { encodeNpy, parseNpy } from '../../harness/npy.js';
-import { recordCheck } from '../../harness/results.js';
+import { encodeNpy, parseNpy } from '../../harness/core/npy.js';
+import { recordCheck } from '../../harness/core/record-check.js';
 import {
   checkFloorFile,
   checkToleranceCeilings,
@@ -26,7 +26,7 @@ import {
   trustRecordId,
   type TrustCheck,
   type TrustIssue,
-} from '../../harness/trust.js';
+} from '../../harness/model/trust.js';
 
 const RUNTIME = 'node';
 const FAMILY = 'trust';
@@ -468,7 +468,7 @@ if ('error' in loaded) {
         if (!cols) wrong.push(`${b.field}: no row`);
         else if (Number(cols[3]) !== b.ceiling || (cols[4] === '' ? undefined : Number(cols[4])) !== b.minimum) {
           wrong.push(
-            `${b.field}: the docs say ceiling ${cols[3]}, minimum ${cols[4] || 'none'}; harness/trust.ts says ${b.ceiling}, ${b.minimum ?? 'none'}`,
+            `${b.field}: the docs say ceiling ${cols[3]}, minimum ${cols[4] || 'none'}; harness/model/trust.ts says ${b.ceiling}, ${b.minimum ?? 'none'}`,
           );
         }
       }
@@ -479,7 +479,7 @@ if ('error' in loaded) {
         runtime: RUNTIME,
         status: wrong.length ? 'fail' : 'pass',
         metrics: { bounds: TOLERANCE_BOUNDS.length },
-        message: wrong.join('; ') || "docs/bundle-format.md prints the gate's bounds as harness/trust.ts holds them",
+        message: wrong.join('; ') || "docs/bundle-format.md prints the gate's bounds as harness/model/trust.ts holds them",
       });
       expect(wrong).toEqual([]);
     });

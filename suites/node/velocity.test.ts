@@ -6,15 +6,21 @@
  * L2 per case <= tolerance.quantized.velocityRelL2Max (measured when the bundle was made, with a margin).
  * Each check is also run on a broken model to show that it fails.
  */
-import { caseId, caseIdWith } from '../../harness/case-id.js';
+import { caseId, caseIdWith } from '../../harness/core/case-id.js';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadBundle, type Bundle } from '../../harness/bundle.js';
-import { comparisonMetrics, compareTensors, formatComparison, type CompareOptions, type ComparisonStats } from '../../harness/compare.js';
-import { bundleDir } from '../../harness/config.js';
-import { withInitializers, zeroOutputLayer } from '../../harness/mutate.js';
-import { recordCheck, type Metric } from '../../harness/results.js';
-import { openModelBytes, openVariant, type VelocityRunner } from '../../harness/runtime-node.js';
+import { loadBundle, type Bundle } from '../../harness/model/bundle.js';
+import {
+  comparisonMetrics,
+  compareTensors,
+  formatComparison,
+  type CompareOptions,
+  type ComparisonStats,
+} from '../../harness/core/compare.js';
+import { bundleDir } from '../../harness/core/config.js';
+import { withInitializers, zeroOutputLayer } from '../../harness/model/onnx-edit.js';
+import { recordCheck, type Metric } from '../../harness/core/record-check.js';
+import { openModelBytes, openVariant, type VelocityRunner } from '../../harness/runtimes/node.js';
 
 const RUNTIME = 'node';
 const AXES = ['breed', 'channel', 'y', 'x'];

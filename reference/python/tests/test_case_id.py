@@ -1,4 +1,4 @@
-"""The Python case-id builder agrees with the TypeScript one: both read harness/case-id.json and must give its
+"""The Python case-id builder agrees with the TypeScript one: both read harness/core/case-id.json and must give its
 vectors byte for byte (suites/harness/case-id.test.ts runs the same vectors), refuse its invalid cases, and the
 ids the producer writes into a bundle's goldens are canonical."""
 import json

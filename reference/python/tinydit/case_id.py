@@ -1,5 +1,5 @@
-"""Case ids, the Python half: the same grammar as harness/case-id.ts, read from the same file
-(harness/case-id.json). An id is ``family:key=value,key=value`` with its keys in the grammar's order, so a
+"""Case ids, the Python half: the same grammar as harness/core/case-id.ts, read from the same file
+(harness/core/case-id.json). An id is ``family:key=value,key=value`` with its keys in the grammar's order, so a
 case has one name whichever language or suite wrote it (docs/case-ids.md).
 
     case_id("velocity", breed="Bombay", t=0.5, batch=1) -> "velocity:breed=Bombay,t=0.5,batch=1"
@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-GRAMMAR_FILE = Path(__file__).resolve().parents[3] / "harness" / "case-id.json"
+GRAMMAR_FILE = Path(__file__).resolve().parents[3] / "harness" / "core" / "case-id.json"
 _GRAMMAR = json.loads(GRAMMAR_FILE.read_text())
 KEY_ORDER: list[str] = _GRAMMAR["keyOrder"]
 SELF_TEST_KEYS: list[str] = _GRAMMAR["selfTestKeys"]
@@ -42,7 +42,7 @@ def case_id(family: str, params: dict | None = None, **kw) -> str:
         if v is None:
             continue
         if k not in _RANK:
-            raise CaseIdError(f"case id {family}: unknown key {k!r}; add it to harness/case-id.json's keyOrder")
+            raise CaseIdError(f"case id {family}: unknown key {k!r}; add it to harness/core/case-id.json's keyOrder")
         s = _text(v)
         for ch in _GRAMMAR["valueForbidden"]:
             if ch in s:

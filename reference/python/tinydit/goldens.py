@@ -36,7 +36,7 @@ NOISE_SEEDS = [0, 1, 7, 42, 1000, 123456789, 4294967295]
 # own measured error on the goldens (the spread a re-quantisation of the same weights stays within).
 QUANT_MARGIN = 2.0
 # The training data of train.py (the procedural dataset at 32 px), by the id of its yardstick in the gate
-# (reference/yardsticks/<id>/, pinned in harness/yardstick.ts); a model trained on other data names its own.
+# (reference/yardsticks/<id>/, pinned in harness/checks/yardstick.ts); a model trained on other data names its own.
 TRAINING_DATASET = "tinydit-procedural-32-v1"
 
 

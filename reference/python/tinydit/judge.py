@@ -8,7 +8,7 @@ Outputs: logits [N,K] and features [N,F] (the global-average-pooled last stage, 
 training images, so that the polynomial kernel of KID, (x.y / F + 1)^3, sees values of order 1).
 
 The image-feature functions (high-frequency energy, saturation, contrast, clipping) are the definitions of
-harness/stats.ts imageFeatures, reimplemented here; the yardstick stores probe images with their values and
+harness/checks/stats.ts imageFeatures, reimplemented here; the yardstick stores probe images with their values and
 suites/node/judge.test.ts checks that the TypeScript definitions reproduce them.
 """
 from __future__ import annotations
@@ -72,7 +72,7 @@ def to_uint8_nchw(x: np.ndarray) -> np.ndarray:
 
 
 def judge_input(u8: np.ndarray) -> np.ndarray:
-    """[N,H,W,3] uint8 -> [N,3,H,W] float32 in [-1,1]: u / 255 * 2 - 1 (harness/stats.ts imageToTensor)."""
+    """[N,H,W,3] uint8 -> [N,3,H,W] float32 in [-1,1]: u / 255 * 2 - 1 (harness/checks/stats.ts imageToTensor)."""
     # in double, rounded once to float32: the same value as the TypeScript (u / 255) * 2 - 1 stored in a Float32Array
     return (u8.astype(np.float64).transpose(0, 3, 1, 2) / 255.0 * 2.0 - 1.0).astype(np.float32)
 
@@ -132,10 +132,10 @@ def kid_yy_mean(y: np.ndarray) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Validity features, as harness/stats.ts imageFeatures defines them (images [H,W,3] uint8)
+# Validity features, as harness/checks/stats.ts imageFeatures defines them (images [H,W,3] uint8)
 
 VALIDITY_FEATURES = ["highFrequency", "saturation", "contrast", "clippedFraction"]
-LUMA_PERCENTILE = 2  # harness/stats.ts LUMA_PERCENTILE
+LUMA_PERCENTILE = 2  # harness/checks/stats.ts LUMA_PERCENTILE
 
 
 def validity_features(img: np.ndarray) -> dict[str, float]:

@@ -5,18 +5,18 @@
  * from the top of the page to the end of the image grid is saved as <reportDir>/report-page-<run|sample>.png
  * and attached.
  * Page: env TINYDIT_REPORT_PAGE (a gate run's index.html; scripts/gate.ts sets it after writing the page),
- * else a synthetic sample run (harness/gate/sample.ts) rendered into the report folder.
+ * else a synthetic sample run (harness/gate/sample-report.ts) rendered into the report folder.
  * Case: report-page:selftest=render,engine=<e>,page=<run|sample>.
  */
-import { caseId } from '../../../harness/case-id.js';
+import { caseId } from '../../../harness/core/case-id.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { reportDir } from '../../../harness/config.js';
+import { reportDir } from '../../../harness/core/config.js';
 import { renderReport } from '../../../harness/gate/report.js';
-import { writeSampleRun } from '../../../harness/gate/sample.js';
+import { writeSampleRun } from '../../../harness/gate/sample-report.js';
 import type { Verdict } from '../../../harness/gate/types.js';
-import { recordCheck } from '../../../harness/results.js';
+import { recordCheck } from '../../../harness/core/record-check.js';
 import { expect, test } from '../../browser/fixtures.js';
 
 /** Image artifacts (generated/golden/diff PNGs of judged records with a breed) the page of a run must show. */

@@ -18,9 +18,9 @@
  * - robustness-fixture:after-faults: a generation on the same engine after all of them (the run goes on).
  * The outer test asserts the verdict is not accepted, names the crash and the hang, and that every other test ran.
  */
-import { caseId } from '../../../harness/case-id.js';
+import { caseId } from '../../../harness/core/case-id.js';
 import { readdirSync, readFileSync } from 'node:fs';
-import { BREEDS, ORT_INIT_ATTEMPTS, ORT_INIT_TIMEOUT_ERROR, type Fault } from '../../../harness/web/protocol.js';
+import { BREEDS, ORT_INIT_ATTEMPTS, ORT_INIT_TIMEOUT_ERROR, type Fault } from '../../../harness/runtimes/web/protocol.js';
 import { expect, test, type BundleInfo, type GenerationRun, type TinyditApp } from '../../browser/fixtures.js';
 import { BULK_THREADS, attemptLoad, checkLoadFailsVisibly, checkModelLoad, explain, proof, record } from '../../browser/helpers.js';
 

@@ -15,8 +15,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { REPO_ROOT } from './config.js';
-import { parseNpy, type NpyArray } from './npy.js';
+import { REPO_ROOT } from '../core/config.js';
+import { parseNpy, type NpyArray } from '../core/npy.js';
 
 export const YARDSTICK_FORMAT = 'tinydit-yardstick/1';
 /** Where the committed yardsticks live: reference/yardsticks/<dataset-id>/. */
@@ -179,7 +179,7 @@ export function loadYardstick(id: string, opts: LoadYardstickOptions = {}): Yard
     throw new YardstickError(
       'unknown-dataset',
       `training dataset '${id}' has no yardstick in this gate (pinned: ${Object.keys(pins).join(', ') || 'none'}): ` +
-        'its images cannot be judged against their training data; make one with reference/python/make_yardstick.py and pin it in harness/yardstick.ts PINNED_YARDSTICKS',
+        'its images cannot be judged against their training data; make one with reference/python/make_yardstick.py and pin it in harness/checks/yardstick.ts PINNED_YARDSTICKS',
     );
   }
   const dir = resolve(opts.root ?? YARDSTICK_ROOT, id);
@@ -195,7 +195,7 @@ export function loadYardstick(id: string, opts: LoadYardstickOptions = {}): Yard
     throw new YardstickError(
       'sha256-mismatch',
       `${join(dir, 'yardstick.json')}: sha256 ${got} is not the one this gate pins for '${id}' (${pin}): ` +
-        'the yardstick was changed; a new yardstick is a change of the gate (update PINNED_YARDSTICKS in harness/yardstick.ts with its reason)',
+        'the yardstick was changed; a new yardstick is a change of the gate (update PINNED_YARDSTICKS in harness/checks/yardstick.ts with its reason)',
     );
   }
   let json: YardstickJson;
@@ -450,7 +450,7 @@ export const TOP2_FRACTION = 0.5;
 export const ACCURACY_SIGMAS = 2;
 /** All breeds pooled: generated top-1 accuracy must reach this fraction of the held-out top-1 accuracy, less ACCURACY_SIGMAS at 13 N. */
 export const POOLED_FRACTION = 0.5;
-/** Validity limits sit this far from the training extreme (0) toward the broken anchor (1): halfway, as in harness/stats.ts. */
+/** Validity limits sit this far from the training extreme (0) toward the broken anchor (1): halfway, as in harness/checks/stats.ts. */
 export const VALIDITY_POSITION = 0.5;
 /** The training extreme of a feature: its 0.1 % / 99.9 % quantile over every training image of the breed. */
 export const VALIDITY_QUANTILE_LOW = 0.001;

@@ -2,7 +2,7 @@
  * PNG in and out (pngjs, Node only), pixel comparison of a generated image with its golden PNG (pixelmatch),
  * the evidence files a report shows (generated, golden, diff), an image-grid composer for reports, and captions
  * (a 3x5 pixel font) for evidence sheets that must say what each tile is.
- * Everything that touches the file system lives here; harness/stats.ts and harness/fidelity.ts stay pure.
+ * Everything that touches the file system lives here; harness/checks/stats.ts and harness/checks/fidelity.ts stay pure.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';

@@ -16,7 +16,7 @@ import {
   type InitializerInfo,
   type OnnxInfo,
 } from './onnx.js';
-import { seededNoise } from './noise.js';
+import { seededNoise } from '../core/noise.js';
 
 export class MutateError extends Error {}
 

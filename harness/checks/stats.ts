@@ -8,8 +8,8 @@
  * reference image and the broken anchor (noise, a constant image, a full frame line). A reference set that
  * is itself on the wrong side of an anchor (an undertrained, noise-like model) makes the derivation fail.
  */
-import { seededNoise } from './noise.js';
-import type { NpyArray } from './npy.js';
+import { seededNoise } from '../core/noise.js';
+import type { NpyArray } from '../core/npy.js';
 
 export interface PixelImage {
   /** Row-major pixels, `channels` bytes per pixel (alpha, when present, is ignored). */

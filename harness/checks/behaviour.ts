@@ -7,11 +7,11 @@
  * null index the graph's breed table does not have: a named failure before any model call).
  *
  * Every check returns its metric, its threshold and a message naming the likely cause; each threshold is a
- * named constant below with the numbers it was set from (good model vs the mutant built by harness/mutate.ts).
+ * named constant below with the numbers it was set from (good model vs the mutant built by harness/model/onnx-edit.ts).
  */
-import { mulberry32, seededNoise } from './noise.js';
-import { applyGuidance } from './sampler.js';
-import type { VelocityRunner } from './runtime-node.js';
+import { mulberry32, seededNoise } from '../core/noise.js';
+import { applyGuidance } from '../core/sampler.js';
+import type { VelocityRunner } from '../runtimes/node.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Thresholds (each: the good model's measurement, the mutant's, and where the line sits between them)
@@ -33,7 +33,7 @@ export const MIN_TIME_CHANGE = 0.016;
  * - good, the embedded model (step 5000): 3.46e-2 / 2.32e-2 / 3.68e-2, Birman / Siamese every time (median pair
  *   9.8e-2 / 6.6e-2 / 9.9e-2); its non-EMA weights (the goldens-from-other-weights bundle) 3.69e-2 / 2.48e-2 / 3.99e-2;
  * - breed rows 2..12 re-drawn as at init (normal, std 0.02: the shipped model trained on labels 0 and 1 only;
- *   harness/mutate.ts breedRowsUntrained, seeds 4242 + 1000k, k = 0..11): 1.97e-3..3.13e-3 / 1.32e-3..2.09e-3 /
+ *   harness/model/onnx-edit.ts breedRowsUntrained, seeds 4242 + 1000k, k = 0..11): 1.97e-3..3.13e-3 / 1.32e-3..2.09e-3 /
  *   9.4e-3..1.08e-2 (the old aggregate passed it: 2.8e-2 / 1.9e-2 / 3.0e-2 against its 4.4e-4);
  * - every row = row 0: 0; Bombay = Siamese (rows 3 and 10): 0, on every variant;
  * - Bombay and Siamese exchanged: 3.46e-2 / 2.32e-2 / 3.68e-2, the good values: a pass by design, the breeds are
@@ -187,7 +187,7 @@ function probeGrid(r: VelocityRunner, breedCount: number): { x: Float32Array; t:
 /**
  * A breed index the check would feed that the graph cannot look up, as a named failure before any model call
  * (onnxruntime would stop with a raw Gather error). `rows`: the graph's breed embedding rows, read from its ONNX
- * (harness/onnx.ts breedEmbeddingRows); unknown (undefined/null) lets the check run as before. The metric is the
+ * (harness/model/onnx.ts breedEmbeddingRows); unknown (undefined/null) lets the check run as before. The metric is the
  * largest index fed, the threshold rows - 1.
  */
 export function breedIndexOutOfRange(

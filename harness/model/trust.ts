@@ -19,14 +19,14 @@
  * max(20 x 100 x 2^-23 x |out|, absMin ceiling) = max(2.4e-4 x |out|, 1e-4) for velocity (trajectory absMin
  * ceiling 2.5e-4), against 1e-5 to 4.7e-5 in the embedded bundle.
  *
- * loadBundle (harness/bundle.ts) runs these checks and refuses a bundle that breaks one, with a BundleError
+ * loadBundle (harness/model/bundle.ts) runs these checks and refuses a bundle that breaks one, with a BundleError
  * whose `trust` entries the gate turns into check records (trustRecordId).
  */
-import { caseId } from './case-id.js';
+import { caseId } from '../core/case-id.js';
 import { realpathSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GoldenIndex, TolerancePolicy } from './bundle.js';
-import { parseNpy, parseNpyHeader } from './npy.js';
+import { parseNpy, parseNpyHeader } from '../core/npy.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Trust issues and their check-record ids

@@ -29,7 +29,7 @@ export interface CheckRecord {
 }
 
 export function recordCheck(rec: CheckRecord, dir = reportDir()): void {
-  // one name per case (harness/case-id.ts): a record whose id is not what caseId() builds is a harness bug
+  // one name per case (harness/core/case-id.ts): a record whose id is not what caseId() builds is a harness bug
   const wrong = nonCanonical(rec.id);
   if (wrong) throw new Error(`recordCheck: case id ${rec.id}: ${wrong}`);
   mkdirSync(dir, { recursive: true });

@@ -1,7 +1,7 @@
 /** Where the gate finds its bundle and writes its reports (environment first, then the defaults). */
 import { resolve } from 'node:path';
 
-export const REPO_ROOT = resolve(import.meta.dirname, '..');
+export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 
 /** The bundle under test: TINYDIT_BUNDLE, else the embedded default. */
 export function bundleDir(): string {

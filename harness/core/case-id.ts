@@ -1,7 +1,7 @@
 /**
  * Case ids: the one way to name a case. `family:key=value,key=value`, e.g.
  * `velocity:variant=guided,breed=Bombay,t=0.5,batch=1`. The keys are written in one canonical order (the grammar
- * in harness/case-id.json, which the Python producer reads too: reference/python/tinydit/case_id.py), so the
+ * in harness/core/case-id.json, which the Python producer reads too: reference/python/tinydit/case_id.py), so the
  * same case always has the same id, whichever suite, engine or language wrote it. docs/case-ids.md explains
  * the grammar and lists the ids this order renamed.
  *
@@ -55,7 +55,7 @@ export function caseId(family: string, params: CaseParams = {}): string {
     const rank = RANK.get(k);
     if (rank === undefined) {
       throw new CaseIdError(
-        `case id ${family}: unknown key ${JSON.stringify(k)}; add it to harness/case-id.json's keyOrder (its place there decides the order)`,
+        `case id ${family}: unknown key ${JSON.stringify(k)}; add it to harness/core/case-id.json's keyOrder (its place there decides the order)`,
       );
     }
     const text = valueText(family, k, v);

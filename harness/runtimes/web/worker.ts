@@ -1,12 +1,12 @@
 /**
  * The reference page's generation worker: onnxruntime-web (wasm backend only, files from /ort/) running the
- * TinyDiT graph under the shared sampler (harness/sampler.ts), noise (harness/noise.ts, through the sampler)
- * and pixel conversion (harness/image.ts). Bundled by harness/web/build.ts into dist/worker.js.
+ * TinyDiT graph under the shared sampler (harness/core/sampler.ts), noise (harness/core/noise.ts, through the sampler)
+ * and pixel conversion (harness/core/image.ts). Bundled by harness/runtimes/web/build.ts into dist/worker.js.
  * One model per worker: the page starts a fresh worker for every load(), so the thread count can change.
  */
 import * as ort from 'onnxruntime-web/wasm';
-import { sample, type SamplerModel } from '../sampler.js';
-import { tensorToRGBA } from '../image.js';
+import { sample, type SamplerModel } from '../../core/sampler.js';
+import { tensorToRGBA } from '../../core/image.js';
 import {
   ORT_RUNTIME_FILES,
   ORT_WARMUP_MODEL_B64,

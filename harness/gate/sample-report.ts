@@ -4,16 +4,16 @@
  * page's own tests (suites/harness/gate.test.ts, suites/harness/browser/report-page.spec.ts). Clearly labelled as a sample on the page:
  * its model name is 'synthetic sample (not a model)'.
  */
-import { caseId } from '../case-id.js';
+import { caseId } from '../core/case-id.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeNpy } from '../npy.js';
-import { captionedRows, composeGrid, encodePNG, upscale, type RgbaImage } from '../png.js';
+import { encodeNpy } from '../core/npy.js';
+import { captionedRows, composeGrid, encodePNG, upscale, type RgbaImage } from '../core/png.js';
 import { JUDGE_EVIDENCE, judgeSection } from './judge.js';
 import type { GateRecord, Scope, Verdict } from './types.js';
 import { EXPECTED_FAMILIES, computeVerdict } from './verdict.js';
 import type { RunnerTest } from './types.js';
-import { ENGINES } from '../engines/registry.js';
+import { ENGINES } from '../runtimes/registry.js';
 
 export const SAMPLE_BREEDS = [
   'Abyssinian',

@@ -1,14 +1,14 @@
 /**
  * onnxruntime-node adapter: opens a bundle variant (or mutated model bytes) as a velocity function with
  * the input/output names of the manifest's contract, and exposes it to the shared sampler
- * (harness/sampler.ts) as a SamplerModel. Every error names the model file and the fix.
+ * (harness/core/sampler.ts) as a SamplerModel. Every error names the model file and the fix.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import type { GuidanceMode, SamplerModel } from './sampler.js';
+import type { GuidanceMode, SamplerModel } from '../core/sampler.js';
 
-/** The part of a bundle manifest this adapter reads (structurally compatible with harness/bundle.ts). */
+/** The part of a bundle manifest this adapter reads (structurally compatible with harness/model/bundle.ts). */
 export interface RuntimeManifest {
   variants: Record<string, { file: string; guidance: string; quantized?: boolean }>;
   contract: {

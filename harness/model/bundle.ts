@@ -7,17 +7,17 @@
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, existsSync, fstatSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
-import { parseNpy, parseNpyHeader, type NpyArray } from './npy.js';
+import { parseNpy, parseNpyHeader, type NpyArray } from '../core/npy.js';
 import { OnnxError, probeOnnxFile, type Dim, type OnnxInfo, type ValueInfo } from './onnx.js';
 import { checkNoiseFloors, checkToleranceCeilings, type TrustIssue } from './trust.js';
-import { ORT_RUNTIMES } from './engines/registry.js';
+import { ORT_RUNTIMES } from '../runtimes/registry.js';
 
 export const BUNDLE_FORMAT = 'tinydit-bundle/1';
 
 export class BundleError extends Error {
   /**
    * @param issues every problem, each naming its file and field (the trust problems among them)
-   * @param trust the problems found by the gate-owned tolerance policy (harness/trust.ts): a tolerance above
+   * @param trust the problems found by the gate-owned tolerance policy (harness/model/trust.ts): a tolerance above
    *   its ceiling, a noise floor above its analytic ceiling. trustRecordId(t) gives each its check-record id.
    */
   constructor(
@@ -100,7 +100,7 @@ export interface SpeedBudget {
   threads?: number;
   reason?: string;
 }
-/** Keys of budget.fullGenerationMs: onnxruntime-node and every engine (harness/engines/registry.ts). */
+/** Keys of budget.fullGenerationMs: onnxruntime-node and every engine (harness/runtimes/registry.ts). */
 export const BUDGET_RUNTIMES = ORT_RUNTIMES;
 export interface Manifest {
   format: typeof BUNDLE_FORMAT;
@@ -124,7 +124,7 @@ export interface Manifest {
   budget?: SpeedBudget;
   /**
    * What the model was trained on: `dataset` is the id of the gate's yardstick for that training data
-   * (reference/yardsticks/<id>/, pinned in harness/yardstick.ts; docs/yardstick.md). Optional in the schema, but
+   * (reference/yardsticks/<id>/, pinned in harness/checks/yardstick.ts; docs/yardstick.md). Optional in the schema, but
    * a bundle that names no dataset, or one the gate has no yardstick for, fails judge:check=yardstick.
    */
   training?: { dataset: string };
@@ -904,7 +904,7 @@ export async function loadBundle(dir: string, opts: LoadOptions = {}): Promise<B
     );
   }
   crossCheckManifest(manifest, level, issues);
-  // the gate-owned tolerance policy (harness/trust.ts): the bundle may tighten its tolerances, never loosen them
+  // the gate-owned tolerance policy (harness/model/trust.ts): the bundle may tighten its tolerances, never loosen them
   const trust: TrustIssue[] = manifest.tolerance ? checkToleranceCeilings(manifest.tolerance) : [];
   await checkVariants(root, manifest, opts.verifyHashes ?? true, issues);
 

@@ -1,13 +1,13 @@
 /**
  * The static server of the browser suites: serves exactly three roots, on 127.0.0.1 only, with the headers
  * that make the page cross-origin isolated (so that onnxruntime-web's wasm threads work):
- *   /          the reference page (harness/web/dist, built by `npm run build:web`)
+ *   /          the reference page (harness/runtimes/web/dist, built by `npm run build:web`)
  *   /ort/      onnxruntime-web's dist folder (wasm binaries and their .mjs glue; no CDN)
  *   /bundle/   the model bundle directory (default fixtures/default, or env TINYDIT_BUNDLE)
  * Anything else, and every form of path traversal (.., percent-encoded dots or slashes, backslashes, NUL,
  * absolute paths, symlinks that resolve outside their root), is refused. Files are streamed, never read whole.
  *
- * CLI: tsx harness/server.ts [--port 8765] [--host 127.0.0.1] [--bundle DIR] [--web DIR] [--ort DIR] [--verbose]
+ * CLI: tsx harness/runtimes/server.ts [--port 8765] [--host 127.0.0.1] [--bundle DIR] [--web DIR] [--ort DIR] [--verbose]
  *      (exits with an error if the page is not built, unless --allow-missing-page)
  */
 import { createReadStream, existsSync, realpathSync } from 'node:fs';
@@ -19,8 +19,8 @@ import { dirname, extname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-export const REPO_ROOT = resolve(HERE, '..');
-export const DEFAULT_WEB_DIR = join(REPO_ROOT, 'harness', 'web', 'dist');
+export const REPO_ROOT = resolve(HERE, '..', '..');
+export const DEFAULT_WEB_DIR = join(HERE, 'web', 'dist');
 export const DEFAULT_BUNDLE_DIR = join(REPO_ROOT, 'fixtures', 'default');
 
 /** onnxruntime-web's dist folder, found through Node's resolver (works with hoisted or nested installs). */

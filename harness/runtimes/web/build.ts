@@ -1,9 +1,9 @@
 /**
  * Bundles the reference page (main.ts) and its worker (worker.ts, with onnxruntime-web's wasm build and the
- * shared sampler/noise/image modules) into harness/web/dist/, and copies index.html there.
+ * shared sampler/noise/image modules) into harness/runtimes/web/dist/, and copies index.html there.
  * onnxruntime-web is bundled in its "extern wasm" flavour (ort.wasm.min.mjs): it loads
  * ort-wasm-simd-threaded.{mjs,wasm} from ort.env.wasm.wasmPaths (/ort/, served locally), never from a CDN.
- *   npm run build:web        (tsx harness/web/build.ts [--minify])
+ *   npm run build:web        (tsx harness/runtimes/web/build.ts [--minify])
  */
 import { copyFileSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -34,7 +34,7 @@ export async function buildWeb(opts: { minify?: boolean; quiet?: boolean } = {})
   copyFileSync(join(HERE, 'index.html'), join(WEB_DIST, 'index.html'));
   if (!opts.quiet) {
     for (const f of ['index.html', 'main.js', 'worker.js']) {
-      console.log(`  ${join('harness/web/dist', f)}  ${(statSync(join(WEB_DIST, f)).size / 1024).toFixed(1)} KiB`);
+      console.log(`  ${join('harness/runtimes/web/dist', f)}  ${(statSync(join(WEB_DIST, f)).size / 1024).toFixed(1)} KiB`);
     }
   }
   return WEB_DIST;
