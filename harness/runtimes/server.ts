@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { dirname, extname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { bundleDir } from '../core/config.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(HERE, '..', '..');
@@ -31,9 +32,9 @@ export function ortDistDir(): string {
 }
 
 /** The bundle directory: explicit option, else env TINYDIT_BUNDLE (relative to the repo root), else fixtures/default. */
+/** The bundle under test: the one resolver (harness/core/config.ts bundleDir). */
 export function bundleDirFromEnv(): string {
-  const env = process.env.TINYDIT_BUNDLE;
-  return env ? resolve(REPO_ROOT, env) : DEFAULT_BUNDLE_DIR;
+  return bundleDir();
 }
 
 export interface ServerOptions {

@@ -9,7 +9,7 @@
  *  - `bundle`: the model bundle under test (env TINYDIT_BUNDLE, default fixtures/default) and load options
  *    for any of its model files (manifest.json when present, env overrides, else the graph decides the size).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   test as base,
@@ -22,7 +22,8 @@ import {
 } from '@playwright/test';
 import { engineMissingMessage, type EngineChoice } from '../../harness/runtimes/detect.js';
 import { startMiniBrowser, type MiniBrowserSession } from '../../harness/runtimes/webkit.js';
-import { bundleDirFromEnv } from '../../harness/runtimes/server.js';
+import { bundleDir } from '../../harness/core/config.js';
+import { type GuidanceKind, loadBundle } from '../../harness/model/bundle.js';
 import { parseFaults, type Fault, type GenerateOptions, type LoadInfo, type LoadOptions } from '../../harness/runtimes/web/protocol.js';
 
 export { expect };
@@ -39,78 +40,42 @@ export interface BundleInfo {
   /** The model file of a variant name ('guided', 'raw', 'quantized' in manifest.variants) or a file name. */
   file(variantOrFile: string): string;
   /**
-   * load() options for a variant or model file (default: the guided model.onnx). Values come from env
-   * (TINYDIT_NULL_INDEX, TINYDIT_BAKED_SCALE, TINYDIT_IMAGE_SIZE, TINYDIT_CHANNELS), else manifest.json
-   * (guidance.scale, guidance.nullIndex, contract.imageSize/channels, variants[*].guidance), else defaults
-   * (null index 13, scale 1.5, size and channels read from the graph by the page).
+   * load() options for a variant or model file (default: the guided model.onnx), from manifest.json only:
+   * guidance.scale, guidance.nullIndex, contract.imageSize/channels, variants[*].file and guidance.
    */
   loadOptions(variantOrFile?: string, extra?: Partial<LoadOptions>): LoadOptions;
 }
 
-function num(v: unknown): number | undefined {
-  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
-}
-
-function obj(v: unknown): Record<string, unknown> | undefined {
-  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-}
-
-/** Looks a key up at the top level and one level down (for manifests of other producers). */
-function lookup(m: Record<string, unknown> | null, keys: string[]): unknown {
-  if (!m) return undefined;
-  for (const k of keys) if (num(m[k]) !== undefined) return m[k];
-  for (const v of Object.values(m)) {
-    const o = obj(v);
-    if (o) for (const k of keys) if (num(o[k]) !== undefined) return o[k];
-  }
-  return undefined;
-}
-
-export function readBundle(dir = bundleDirFromEnv()): BundleInfo {
-  const manifestPath = join(dir, 'manifest.json');
-  let manifest: Record<string, unknown> | null = null;
-  if (existsSync(manifestPath)) manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Record<string, unknown>;
-  const env = (k: string): number | undefined => (process.env[k] ? Number(process.env[k]) : undefined);
-  const guidance = obj(manifest?.guidance);
-  const contract = obj(manifest?.contract);
-  const variants = obj(manifest?.variants) ?? {};
-  const nullIndex =
-    env('TINYDIT_NULL_INDEX') ?? num(guidance?.nullIndex) ?? num(lookup(manifest, ['null_index', 'nullIndex', 'null_class'])) ?? 13;
-  const bakedScale =
-    env('TINYDIT_BAKED_SCALE') ??
-    num(guidance?.scale) ??
-    num(lookup(manifest, ['cfg_scale', 'baked_scale', 'bakedScale', 'guidance_scale'])) ??
-    1.5;
-  const imageSize = env('TINYDIT_IMAGE_SIZE') ?? num(contract?.imageSize) ?? num(lookup(manifest, ['image_size', 'imageSize']));
-  const channels = env('TINYDIT_CHANNELS') ?? num(contract?.channels) ?? num(lookup(manifest, ['in_channels', 'channels']));
-  const fileOf = (name: string): string => {
-    const v = obj(variants[name]);
-    return typeof v?.file === 'string' ? v.file : name;
+/**
+ * The bundle under test through the one strict reader (harness/model/bundle.ts loadBundle): load options come from
+ * the manifest only (guidance scale and null index, image size and channels, each variant's file and guidance).
+ * A bundle the loader refuses fails every browser test with the loader's message; nothing is assumed.
+ */
+export async function readBundle(dir = bundleDir()): Promise<BundleInfo> {
+  const b = await loadBundle(dir);
+  const fileOf = (name: string): string => (b.variantNames.includes(name) ? b.variant(name).file : name);
+  const guidanceOf = (file: string): GuidanceKind => {
+    const v = b.variantNames.map((n) => b.variant(n)).find((x) => x.file === file);
+    if (!v) throw new Error(`${join(dir, 'manifest.json')}: no variant has the file ${file} (variants: ${b.variantNames.join(', ')})`);
+    return v.guidance;
   };
-  const guidanceOf = (file: string): 'baked' | 'none' => {
-    const v = Object.values(variants)
-      .map(obj)
-      .find((x) => x?.file === file);
-    if (v?.guidance === 'baked' || v?.guidance === 'none') return v.guidance;
-    // No manifest entry: raw (--no-cfg) exports are named so (model_raw.onnx).
-    return /raw|no[-_]?cfg/i.test(file) ? 'none' : 'baked';
-  };
+  const urlOf = (file: string): string => `/bundle/${file.split('/').map(encodeURIComponent).join('/')}`;
   return {
     dir,
-    manifest,
-    url: (file) => `/bundle/${file.split('/').map(encodeURIComponent).join('/')}`,
+    manifest: b.manifest as unknown as Record<string, unknown>,
+    url: urlOf,
     has: (file) => existsSync(join(dir, fileOf(file))),
     file: fileOf,
     loadOptions: (variantOrFile = 'model.onnx', extra = {}) => {
       const file = fileOf(variantOrFile);
       const g = guidanceOf(file);
       return {
-        modelUrl: `/bundle/${file.split('/').map(encodeURIComponent).join('/')}`,
+        modelUrl: urlOf(file),
         guidance: g,
-        ...(g === 'baked' ? { bakedScale } : {}),
-        nullIndex,
-        ...(imageSize !== undefined ? { imageSize } : {}),
-        ...(channels !== undefined ? { channels } : {}),
+        ...(g === 'baked' ? { bakedScale: b.manifest.guidance.scale } : {}),
+        nullIndex: b.nullIndex,
+        imageSize: b.imageSize,
+        channels: b.channels,
         ...extra,
       };
     },
@@ -380,7 +345,7 @@ export const test = base.extend<TinyditTestFixtures & PrivateFixtures, TinyditWo
 
   bundle: [
     async ({}, use) => {
-      await use(readBundle());
+      await use(await readBundle());
     },
     { scope: 'worker' },
   ],

@@ -50,6 +50,7 @@ import {
 } from '../../harness/core/png.js';
 import { recordCheck, type Metric } from '../../harness/core/record-check.js';
 import { seededNoise } from '../../harness/core/noise.js';
+import { loadBundle } from '../../harness/model/bundle.js';
 import {
   colourHistogram,
   deriveDistributionLimits,
@@ -108,15 +109,6 @@ function bundleFile(rel: string): string {
   return p;
 }
 
-function readJson<T>(rel: string): T {
-  const p = bundleFile(rel);
-  try {
-    return JSON.parse(readFileSync(p, 'utf8')) as T;
-  } catch (e) {
-    throw new Error(`${p}: not valid JSON (${(e as Error).message}); rebuild the bundle`);
-  }
-}
-
 function readFloat32(rel: string, shape: number[]): Float32Array {
   const p = bundleFile(rel);
   const arr = parseNpy(readFileSync(p), p);
@@ -124,22 +116,6 @@ function readFloat32(rel: string, shape: number[]): Float32Array {
     throw new Error(`${p}: expected float32 [${shape.join(',')}], got ${arr.dtype} [${arr.shape.join(',')}]; rebuild the bundle`);
   }
   return arr.data as Float32Array;
-}
-
-interface Manifest {
-  breeds: string[];
-  contract: { imageSize: number; channels: number };
-}
-interface TrajectoryCase {
-  id: string;
-  seed: number;
-  breed: number;
-  file: string;
-  image: string;
-}
-interface GoldenIndex {
-  trajectories: { steps: number; cases: TrajectoryCase[] };
-  stats: { images: string; seeds: number[] };
 }
 
 /** One golden image: its trajectory's first and final states and its golden PNG. */
@@ -168,15 +144,13 @@ interface Context {
   diversity: DiversityLimit[];
 }
 
-function loadContext(): Context {
-  const manifest = readJson<Manifest>('manifest.json');
-  const index = readJson<GoldenIndex>('goldens/index.json');
+/** Everything the image families judge by, read through the one strict bundle reader (harness/model/bundle.ts). */
+async function loadContext(): Promise<Context> {
+  const bundle = await loadBundle(BUNDLE);
+  const manifest = bundle.manifest;
+  const index = bundle.requireFull('the image, statistics and fidelity checks');
   const indexPath = join(BUNDLE, 'goldens/index.json');
-  if (!index.trajectories?.cases?.length) throw new Error(`${indexPath}: no trajectories.cases; rebuild the bundle's goldens`);
-  if (!index.stats?.images || !Array.isArray(index.stats.seeds))
-    throw new Error(`${indexPath}: no stats.images/stats.seeds; rebuild the bundle's goldens`);
-  if (!manifest.contract?.imageSize || !Array.isArray(manifest.breeds))
-    throw new Error(`${join(BUNDLE, 'manifest.json')}: no contract.imageSize or breeds; rebuild the bundle`);
+  if (!index.trajectories.cases.length) throw new Error(`${indexPath}: no trajectories.cases; rebuild the bundle's goldens`);
   const size = manifest.contract.imageSize;
   const breeds = manifest.breeds;
   const steps = index.trajectories.steps;
@@ -313,9 +287,9 @@ function writeReportJson(name: string, value: unknown): string {
 let ctx: Context;
 let loadError: Error | null = null;
 
-beforeAll(() => {
+beforeAll(async () => {
   try {
-    ctx = loadContext();
+    ctx = await loadContext();
   } catch (e) {
     loadError = e as Error;
     recordCheck({
