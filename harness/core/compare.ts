@@ -116,6 +116,14 @@ function quantile(sorted: Float64Array, q: number): number {
 }
 
 /** Index per axis of a flat (C-order) index. */
+/**
+ * The tolerance rule, written once: the allowed |actual - golden| of an element is floorMultiple times its
+ * reference noise floor (how much two correct runs differ there), but never below absMin (docs/bundle-format.md).
+ */
+export function toleranceBand(rule: { floorMultiple: number; absMin: number }, floor: number): number {
+  return Math.max(rule.floorMultiple * floor, rule.absMin);
+}
+
 export function unravelIndex(flat: number, shape: number[]): number[] {
   const idx = new Array<number>(shape.length).fill(0);
   let rest = flat;

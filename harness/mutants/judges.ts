@@ -23,7 +23,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { contractDiff, originContract, type Bundle, type GoldenIndex, type Manifest, type TolerancePolicy } from '../model/bundle.js';
-import { compareTensors } from '../core/compare.js';
+import { compareTensors, toleranceBand } from '../core/compare.js';
 import { parseNpy, type NpyArray } from '../core/npy.js';
 import { breedEmbeddingRows, inspectOnnx, weightSanity } from '../model/onnx.js';
 import { openModelBytes, samplerModel, type VelocityRunner } from '../runtimes/node.js';
@@ -182,7 +182,7 @@ const velocityJudge: Judge = async (m, runners) => {
         ? compareTensors(out, exp, { shape, relL2Max: q?.velocityRelL2Max ?? 0 })
         : compareTensors(out, exp, {
             shape,
-            atol: rows.map((row) => Math.max(tol.velocity.floorMultiple * floor[row]!, tol.velocity.absMin)),
+            atol: rows.map((row) => toleranceBand(tol.velocity, floor[row]!)),
           });
       if (!s.pass)
         failing.push(
@@ -211,7 +211,7 @@ const trajectoryJudge: Judge = async (m, runners) => {
     const per = b.channels * b.imageSize * b.imageSize;
     const final = states.subarray(idx.steps * per, (idx.steps + 1) * per);
     const floor = (golden(m, idx.floor).data as Float64Array)[c.floorRow * (idx.steps + 1) + idx.steps]!;
-    const atol = Math.max(tol.trajectory.floorMultiple * floor, tol.trajectory.absMin);
+    const atol = toleranceBand(tol.trajectory, floor);
     const s = compareTensors(x, final, { shape: [1, b.channels, b.imageSize, b.imageSize], atol });
     return { pass: s.pass, message: `${c.id} final state: max|x - golden| ${s.abs.max.toExponential(3)} vs ${atol.toExponential(3)}` };
   });

@@ -16,7 +16,7 @@
 import { join } from 'node:path';
 import type { TestInfo } from '@playwright/test';
 import { loadBundle, type Bundle, type TrajectoryCase } from '../../harness/model/bundle.js';
-import { compareTensors, comparisonMetrics, formatComparison, type ComparisonStats } from '../../harness/core/compare.js';
+import { compareTensors, comparisonMetrics, formatComparison, type ComparisonStats, toleranceBand } from '../../harness/core/compare.js';
 import { bundleDir } from '../../harness/core/config.js';
 import { openVariant, samplerModel } from '../../harness/runtimes/node.js';
 import { sample } from '../../harness/core/sampler.js';
@@ -278,7 +278,7 @@ async function buildJudge(): Promise<Judge> {
           `${bundle.goldenPath(index.trajectories.floor)}: no finite floor for row ${c.floorRow}, step ${steps}; rebuild the bundle`,
         );
       return {
-        atol: Math.max(policy.floorMultiple * f, policy.absMin),
+        atol: toleranceBand(policy, f),
         floor: f,
         rule: `manifest tolerance.trajectory at step ${steps}: max(${policy.floorMultiple} x floor ${f.toExponential(3)}, ${policy.absMin})`,
       };

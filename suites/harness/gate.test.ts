@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadBundle } from '../../harness/model/bundle.js';
-import { compareTensors, comparisonMetrics } from '../../harness/core/compare.js';
+import { compareTensors, comparisonMetrics, toleranceBand } from '../../harness/core/compare.js';
 import { bundleDir, REPO_ROOT } from '../../harness/core/config.js';
 import { linkTree, writeFresh } from '../../harness/mutants/materialise.js';
 import { agreementMatrix } from '../../harness/gate/agreement.js';
@@ -940,7 +940,7 @@ describe('key metrics, history and drift', () => {
       return out;
     };
     const policy = bundle.tolerance.velocity;
-    const atol = rows.map((r) => Math.max(policy.floorMultiple * floor[r]!, policy.absMin));
+    const atol = rows.map((r) => toleranceBand(policy, floor[r]!));
     const bytes = new Uint8Array(readFileSync(bundle.variantPath('guided')));
     const shift = 0.25 * Math.min(...atol);
     const perturbed = withInitializers(bytes, {

@@ -52,6 +52,7 @@ import { encodeNpy } from '../../harness/core/npy.js';
 import { recordCheck, type Metric } from '../../harness/core/record-check.js';
 import { openModelBytes, openVariant, samplerModel } from '../../harness/runtimes/node.js';
 import { SamplerError, sample, type SamplerModel } from '../../harness/core/sampler.js';
+import { toleranceBand } from '../../harness/core/compare.js';
 
 const RUNTIME = 'node';
 const SOURCE = bundleDir();
@@ -352,7 +353,7 @@ if ('error' in loaded) {
         const firstLeave = cases.map((c, k) => {
           const golden = bundle.readGolden(c.file).data as Float32Array;
           for (let s = 0; s <= spec.steps; s++) {
-            const band = Math.max(policy.floorMultiple * floor[c.floorRow * (spec.steps + 1) + s]!, policy.absMin);
+            const band = toleranceBand(policy, floor[c.floorRow * (spec.steps + 1) + s]!);
             for (let i = 0; i < perImage; i++)
               if (!(Math.abs(res.trajectory[s]![k * perImage + i]! - golden[s * perImage + i]!) <= band)) return s;
           }

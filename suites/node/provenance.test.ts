@@ -43,6 +43,7 @@ import { loadBundle, type Bundle } from '../../harness/model/bundle.js';
 import { REPO_ROOT, bundleDir, reportDir } from '../../harness/core/config.js';
 import { encodeNpy, parseNpy } from '../../harness/core/npy.js';
 import { recordCheck, type CheckRecord } from '../../harness/core/record-check.js';
+import { toleranceBand } from '../../harness/core/compare.js';
 
 const CHECK = 'provenance';
 const RUNTIME = 'python';
@@ -213,7 +214,7 @@ function perturbGolden(copy: string, rel: string, at: number, delta: number): vo
 }
 
 function tolerance(floor: number, rule: { floorMultiple: number; absMin: number }): number {
-  return Math.max(rule.floorMultiple * floor, rule.absMin);
+  return toleranceBand(rule, floor);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBundle, type Bundle, type TrajectoryCase } from '../../harness/model/bundle.js';
-import { compareTensors, formatComparison } from '../../harness/core/compare.js';
+import { compareTensors, formatComparison, toleranceBand } from '../../harness/core/compare.js';
 import { bundleDir, reportDir } from '../../harness/core/config.js';
 import { withInitializers } from '../../harness/model/onnx-edit.js';
 import { recordCheck } from '../../harness/core/record-check.js';
@@ -86,9 +86,7 @@ if ('error' in loaded) {
   const floor = bundle.readGolden(spec.floor).data as Float64Array;
   // golden states, per case [N+1, C, H, W]
   const golden = cases.map((c) => bundle.readGolden(c.file).data as Float32Array);
-  const bands = cases.map((c) =>
-    Array.from({ length: steps + 1 }, (_, s) => Math.max(policy.floorMultiple * floor[c.floorRow * (steps + 1) + s]!, policy.absMin)),
-  );
+  const bands = cases.map((c) => Array.from({ length: steps + 1 }, (_, s) => toleranceBand(policy, floor[c.floorRow * (steps + 1) + s]!)));
   /** x_s of every case as one batch [B, C, H, W]. */
   const goldenBatch = (s: number): Float32Array => {
     const out = new Float32Array(cases.length * perImage);

@@ -16,6 +16,7 @@ import {
   formatComparison,
   type CompareOptions,
   type ComparisonStats,
+  toleranceBand,
 } from '../../harness/core/compare.js';
 import { bundleDir } from '../../harness/core/config.js';
 import { withInitializers, zeroOutputLayer } from '../../harness/model/onnx-edit.js';
@@ -107,7 +108,7 @@ function judgement(bundle: Bundle, g: VelocityGoldens, variant: string, rows: nu
     };
   }
   const policy = bundle.tolerance.velocity;
-  const atol = floors.map((f) => Math.max(policy.floorMultiple * f, policy.absMin));
+  const atol = floors.map((f) => toleranceBand(policy, f));
   return {
     expected,
     options: { shape, axes: AXES, labels, atol, floor: floors },
@@ -205,7 +206,7 @@ if ('error' in loaded) {
       if (!guidedName || !batch) throw new Error(`${bundle.dir}: needs a float variant and a batch group to build the mutant`);
       const policy = bundle.tolerance.velocity;
       const floor = goldens.floor.get(guidedName)!;
-      const largest = Math.max(...Array.from(floor, (f) => Math.max(policy.floorMultiple * f, policy.absMin)));
+      const largest = Math.max(...Array.from(floor, (f) => toleranceBand(policy, f)));
       const shift = 10 * largest;
       const bytes = withInitializers(readFileSync(bundle.variantPath(guidedName)), {
         'final_layer.linear.bias': (d) => {
