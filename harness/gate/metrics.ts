@@ -42,7 +42,7 @@ export const KEY_METRIC_RULES: KeyMetricRule[] = [
 /** Id keys that split a family into separately tracked groups (the same metric means different things per variant or mode). */
 export const GROUP_KEYS = ['variant', 'mode'] as const;
 
-/** A metric key needs this many earlier runs of the same model before its own spread is trusted (issue #5). */
+/** A metric key needs this many earlier runs of the same model before its own spread is trusted. */
 export const MIN_HISTORY_POINTS = 3;
 
 /**
