@@ -5,7 +5,7 @@
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { nonCanonical } from './case-id.js';
+import { nonCanonical, parseCaseId } from './case-id.js';
 import { reportDir } from './config.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'error';
@@ -26,6 +26,33 @@ export interface CheckRecord {
   /** Files (relative to the report folder) that show the evidence: images, diffs, curves. */
   artifacts?: string[];
   time?: string;
+  /** The case id's parameters (written by recordCheck from the id). */
+  params?: Record<string, string>;
+  /** The test that wrote the record (written by recordCheck when a runner has said which test is running). */
+  test?: RecordOrigin;
+}
+
+/** Which test wrote a record: the runner's own names for it, so the gate finds the test without guessing. */
+export interface RecordOrigin {
+  runner: 'vitest' | 'playwright';
+  /** Relative to the repository root. */
+  file: string;
+  /** The test's own title. */
+  title: string;
+  /** describe blocks, outermost first. */
+  path: string[];
+  /** The Playwright project (engine). */
+  project?: string;
+}
+
+let currentOrigin: (() => RecordOrigin | null) | null = null;
+
+/**
+ * Tells recordCheck which test is running (suites/node/setup.ts for vitest, the browser fixtures for Playwright);
+ * null forgets it. Every record written afterwards names that test.
+ */
+export function setRecordOrigin(origin: (() => RecordOrigin | null) | null): void {
+  currentOrigin = origin;
 }
 
 export function recordCheck(rec: CheckRecord, dir = reportDir()): void {
@@ -33,8 +60,13 @@ export function recordCheck(rec: CheckRecord, dir = reportDir()): void {
   const wrong = nonCanonical(rec.id);
   if (wrong) throw new Error(`recordCheck: case id ${rec.id}: ${wrong}`);
   mkdirSync(dir, { recursive: true });
-  const line = JSON.stringify({ ...rec, time: rec.time ?? new Date().toISOString() }, (_k, v) =>
-    typeof v === 'number' && !Number.isFinite(v) ? String(v) : v,
-  );
+  const origin = rec.test ?? currentOrigin?.() ?? null;
+  const full: CheckRecord = {
+    ...rec,
+    time: rec.time ?? new Date().toISOString(),
+    params: parseCaseId(rec.id).params,
+    ...(origin ? { test: origin } : {}),
+  };
+  const line = JSON.stringify(full, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
   appendFileSync(join(dir, 'checks.jsonl'), line + '\n');
 }

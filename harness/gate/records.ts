@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseCaseId, SELF_TEST_KEYS } from '../core/case-id.js';
-import type { CheckStatus, Metric } from '../core/record-check.js';
+import type { CheckStatus, Metric, RecordOrigin } from '../core/record-check.js';
 import type { GateRecord } from './types.js';
 
 export const CHECKS_FILE = 'checks.jsonl';
@@ -73,6 +73,21 @@ export function parseRecord(line: string): GateRecord | string {
     message: typeof v.message === 'string' ? v.message : '',
     artifacts: Array.isArray(v.artifacts) ? v.artifacts.filter((a): a is string => typeof a === 'string') : [],
     ...(typeof v.time === 'string' ? { time: v.time } : {}),
+    ...(originOf(v.test) ? { test: originOf(v.test)! } : {}),
+  };
+}
+
+/** A record's `test` field, when it is well formed (an older record has none; a malformed one is ignored). */
+function originOf(v: unknown): RecordOrigin | null {
+  if (!isObj(v)) return null;
+  const { runner, file, title, path, project } = v;
+  if ((runner !== 'vitest' && runner !== 'playwright') || typeof file !== 'string' || typeof title !== 'string') return null;
+  return {
+    runner,
+    file,
+    title,
+    path: Array.isArray(path) ? path.filter((x): x is string => typeof x === 'string') : [],
+    ...(typeof project === 'string' ? { project } : {}),
   };
 }
 

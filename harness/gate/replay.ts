@@ -1,8 +1,10 @@
 /**
  * From a check record to the test that produced it, and the one command that reruns it.
  *
- * Records do not name their test, so the gate matches by the case id (ids are query-like and stable:
- * `family:key=value,...`, the same text in the record and in the title of the test or step that writes it): a test or test.step titled with the id, else a title that contains it, else the test of
+ * A record written by a suite names its test (`test`: runner, file, describe blocks, title, project; harness/core/record-check.ts),
+ * and the gate takes that test. Records without it (older runs, the Python provenance checker's) are matched by
+ * the case id (`family:key=value,...`, the same text in the record and in the title of the test or step that
+ * writes it): a test or test.step titled with the id, else a title that contains it, else the test of
  * a failed test whose error message names the id, else the test of
  * the same family whose key=value pairs are all in the id (`generation:variant=guided,seed=7 (13 breeds)`
  * covers `generation:engine=chromium,variant=guided,breed=Bombay,seed=7`). Node records (runtime node or
@@ -28,7 +30,7 @@ export function shellQuote(s: string): string {
 export interface TestMatch {
   test: RunnerTest;
   /** How it matched: the test's title, one of its steps, its error message, or a title's parameters (a group of cases). */
-  via: 'title' | 'step' | 'error' | 'contains' | 'params';
+  via: 'origin' | 'title' | 'step' | 'error' | 'contains' | 'params';
 }
 
 /**
@@ -42,7 +44,18 @@ function titleParams(title: string): { family: string | null; params: Record<str
 }
 
 /** The test a record came from, or null when none can be told apart. */
-export function matchTest(r: Pick<GateRecord, 'id' | 'runtime'>, tests: RunnerTest[]): TestMatch | null {
+export function matchTest(r: Pick<GateRecord, 'id' | 'runtime' | 'test'>, tests: RunnerTest[]): TestMatch | null {
+  const o = r.test;
+  if (o) {
+    const same = (t: RunnerTest): boolean =>
+      t.runner === o.runner &&
+      t.file === o.file &&
+      t.title === o.title &&
+      t.path.join('\u0000') === o.path.join('\u0000') &&
+      (o.project === undefined || t.project === o.project);
+    const named = tests.find(same);
+    if (named) return { test: named, via: 'origin' };
+  }
   const browser = isBrowserRuntime(r.runtime);
   const pool = tests.filter((t) => (browser ? t.runner === 'playwright' && t.project === r.runtime : t.runner === 'vitest'));
   const exact = pool.find((t) => t.title === r.id);
@@ -88,7 +101,10 @@ export function replayCommand(r: Pick<GateRecord, 'id' | 'runtime'>, match: Test
       };
     }
     const t = match.test;
-    const caseEnv = match.via === 'title' || match.via === 'error' ? [] : [`TINYDIT_CASE=${shellQuote(escapeRegex(r.id))}`];
+    const caseEnv =
+      match.via === 'title' || match.via === 'error' || (match.via === 'origin' && t.title === r.id)
+        ? []
+        : [`TINYDIT_CASE=${shellQuote(escapeRegex(r.id))}`];
     return {
       command: [
         ...env,

@@ -3,7 +3,7 @@
  * release pipeline reads (`accepted`, `failed`, `reasons`), the nightly job diffs (`keyMetrics`, `drift`) and
  * the summary page renders. Everything in it is plain JSON (no NaN: non-finite numbers are strings).
  */
-import type { CheckStatus, Metric } from '../core/record-check.js';
+import type { CheckStatus, Metric, RecordOrigin } from '../core/record-check.js';
 
 export const VERDICT_FORMAT = 'tinydit-verdict/1';
 
@@ -18,6 +18,8 @@ export interface GateRecord {
   message: string;
   artifacts: string[];
   time?: string;
+  /** The test that wrote it, when the suite's runner said (harness/core/record-check.ts setRecordOrigin). */
+  test?: RecordOrigin;
 }
 
 /** A test as a runner (vitest or Playwright) reported it. */

@@ -10,7 +10,7 @@
  *    for any of its model files (manifest.json when present, env overrides, else the graph decides the size).
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import {
   test as base,
   expect,
@@ -22,9 +22,10 @@ import {
 } from '@playwright/test';
 import { engineMissingMessage, type EngineChoice } from '../../harness/runtimes/detect.js';
 import { startMiniBrowser, type MiniBrowserSession } from '../../harness/runtimes/webkit.js';
-import { bundleDir } from '../../harness/core/config.js';
+import { bundleDir, REPO_ROOT } from '../../harness/core/config.js';
 import { type GuidanceKind, loadBundle } from '../../harness/model/bundle.js';
 import { parseFaults, type Fault, type GenerateOptions, type LoadInfo, type LoadOptions } from '../../harness/runtimes/web/protocol.js';
+import { type RecordOrigin, setRecordOrigin } from '../../harness/core/record-check.js';
 
 export { expect };
 
@@ -402,7 +403,20 @@ export const test = base.extend<TinyditTestFixtures & PrivateFixtures, TinyditWo
   _engineAnnotation: [
     async ({ engineInfo }, use, testInfo) => {
       testInfo.annotations.push({ type: 'engine', description: `${engineInfo.label}, version ${engineInfo.version}` });
-      await use(undefined);
+      // every record this test writes names it (titlePath: the file, the describe blocks, the title)
+      const origin: RecordOrigin = {
+        runner: 'playwright',
+        file: relative(REPO_ROOT, testInfo.file),
+        title: testInfo.title,
+        path: testInfo.titlePath.slice(1, -1),
+        project: testInfo.project.name,
+      };
+      setRecordOrigin(() => origin);
+      try {
+        await use(undefined);
+      } finally {
+        setRecordOrigin(null);
+      }
     },
     { auto: true },
   ],

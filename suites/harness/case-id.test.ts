@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CASE_KEYS, type CaseParams, caseId, caseIdWith, nonCanonical, parseCaseId, SELF_TEST_KEYS } from '../../harness/core/case-id.js';
-import { isSelfTest } from '../../harness/gate/records.js';
+import { isSelfTest, readRecords } from '../../harness/gate/records.js';
+import { matchTest, replayCommand } from '../../harness/gate/replay.js';
+import type { RunnerTest } from '../../harness/gate/types.js';
 import { recordCheck } from '../../harness/core/record-check.js';
 
 interface Grammar {
@@ -63,6 +65,64 @@ describe('case ids', () => {
       );
       expect(() => recordCheck({ ...rec, id: caseId('velocity', { batch: 1, variant: 'guided' }) }, dir)).not.toThrow();
       expect(readFileSync(join(dir, 'checks.jsonl'), 'utf8')).toContain('"id":"velocity:variant=guided,batch=1"');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('case-id:part=records-name-their-test', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tinydit-origin-'));
+    try {
+      // suites/node/setup.ts told the writer which test runs: this one
+      recordCheck(
+        { id: caseId('velocity', { variant: 'raw', breed: 'Bombay' }), check: 'velocity', runtime: 'node', status: 'fail', metrics: {} },
+        dir,
+      );
+      const { records, problems } = readRecords(join(dir, 'checks.jsonl'));
+      expect(problems).toEqual([]);
+      const r = records[0]!;
+      expect(r.test).toEqual({
+        runner: 'vitest',
+        file: 'suites/harness/case-id.test.ts',
+        title: 'case-id:part=records-name-their-test',
+        path: ['case ids'],
+      });
+      const line = JSON.parse(readFileSync(join(dir, 'checks.jsonl'), 'utf8')) as { params: Record<string, string> };
+      expect(line.params).toEqual({ variant: 'raw', breed: 'Bombay' });
+      // the gate takes the named test, although neither its title nor its steps mention the case
+      const tests: RunnerTest[] = [
+        {
+          runner: 'vitest',
+          file: 'suites/harness/case-id.test.ts',
+          title: 'another test',
+          path: ['case ids'],
+          project: 'node',
+          status: 'passed',
+          steps: [],
+          errors: [],
+          durationMs: 1,
+        },
+        {
+          runner: 'vitest',
+          file: 'suites/harness/case-id.test.ts',
+          title: 'case-id:part=records-name-their-test',
+          path: ['case ids'],
+          project: 'node',
+          status: 'failed',
+          steps: [],
+          errors: [],
+          durationMs: 1,
+        },
+      ];
+      const m = matchTest(r, tests);
+      expect(m?.via).toBe('origin');
+      expect(m?.test).toBe(tests[1]);
+      expect(replayCommand(r, m, { bundle: 'fixtures/default' }).command).toContain(
+        'case-id.test.ts -t case-id:part=records-name-their-test',
+      );
+      // without the origin, the same record matches nothing: the guesses find no title, step or error naming it
+      const { test: _dropped, ...bare } = r;
+      expect(matchTest(bare, tests)).toBeNull();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
