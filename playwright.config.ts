@@ -10,7 +10,7 @@
  *      TINYDIT_ENGINES=auto|playwright|system, TINYDIT_REUSE_SERVER=1 (reuse a server already on the port).
  */
 import { defineConfig, type ReporterDescription } from '@playwright/test';
-import { chooseEngine, type ProjectName } from './harness/runtimes/detect.js';
+import { chooseEngine, playwrightType, type ProjectName } from './harness/runtimes/detect.js';
 import { installFirefoxBidiShim } from './harness/runtimes/firefox-shim.js';
 import type { TinyditTestOptions, TinyditWorkerOptions } from './suites/browser/fixtures.js';
 import { ENGINES } from './harness/runtimes/registry.js';
@@ -39,7 +39,8 @@ function project(name: ProjectName) {
   return {
     name,
     use: {
-      browserName: name,
+      // the Playwright browser type that launches this engine (an engine's name need not be one)
+      browserName: playwrightType(name).name() as 'chromium' | 'firefox' | 'webkit',
       tinyditEngine: e,
       ...(e.channel ? { channel: e.channel } : {}),
       launchOptions: e.launchOptions,
