@@ -2,8 +2,8 @@
  * The runtimes the gate knows, defined once: where the model runs (PyTorch as the reference, onnxruntime-node,
  * and each browser engine with onnxruntime-web), in the order every table, matrix and report lists them.
  *
- * Adding a browser engine is one entry here (its name must be a Playwright browser type: the launcher is looked
- * up by name) plus its detection in harness/runtimes/detect.ts (which executable, which launch options). Every
+ * Adding a browser engine is one entry here plus its launcher and detection in harness/runtimes/detect.ts (which
+ * Playwright browser type launches it, which executable, which launch options) and its Debian package. Every
  * list of engines (Playwright projects, the gate's --browsers default, the agreement matrix, the report's
  * columns, the benchmark, the speed budget's keys) is derived from this table.
  *
