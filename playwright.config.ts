@@ -6,7 +6,7 @@
  *
  *   npm run build:web && npx playwright test                  (all three engines)
  *   npx playwright test --project=firefox suites/browser/smoke.spec.ts
- * Env: TINYDIT_BUNDLE (model bundle dir, default fixtures/default), TINYDIT_PORT (default 8765),
+ * Env: TINYDIT_BUNDLE (model bundle dir, default fixtures/default), TINYDIT_PORT (default 8765), TINYDIT_BROWSER_WORKERS (default 2),
  *      TINYDIT_ENGINES=auto|playwright|system, TINYDIT_REUSE_SERVER=1 (reuse a server already on the port).
  */
 import { defineConfig, type ReporterDescription } from '@playwright/test';
@@ -14,6 +14,15 @@ import { chooseEngine, playwrightType, type ProjectName } from './harness/runtim
 import { installFirefoxBidiShim } from './harness/runtimes/firefox-shim.js';
 import type { TinyditTestOptions, TinyditWorkerOptions } from './suites/browser/fixtures.js';
 import { ENGINES } from './harness/runtimes/registry.js';
+
+/** Playwright workers: env TINYDIT_BROWSER_WORKERS (a positive integer), default 2. */
+function browserWorkers(): number {
+  const v = process.env.TINYDIT_BROWSER_WORKERS;
+  if (v === undefined || v === '') return 2;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`env TINYDIT_BROWSER_WORKERS=${v}: expected a positive integer`);
+  return n;
+}
 
 const PORT = Number(process.env.TINYDIT_PORT ?? 8765);
 const SERVER_URL = `http://127.0.0.1:${PORT}`;
@@ -55,8 +64,9 @@ export default defineConfig<TinyditTestOptions, TinyditWorkerOptions>({
   testMatch: '**/*.spec.ts',
   outputDir: 'test-results',
   fullyParallel: false,
-  // Two cores shared with other work: one browser at a time.
-  workers: 1,
+  // Two workers (TINYDIT_BROWSER_WORKERS): each engine's generations run single-threaded, so two browsers fill two
+  // cores (the gate runs the Node suites beside them). Test files are the unit: a file's tests share one worker.
+  workers: browserWorkers(),
   forbidOnly: !!process.env.CI,
   retries: 0,
   timeout: 180_000,
@@ -67,7 +77,7 @@ export default defineConfig<TinyditTestOptions, TinyditWorkerOptions>({
     serverURL: SERVER_URL,
     actionTimeout: 15_000,
     navigationTimeout: 30_000,
-    trace: 'retain-on-failure',
+    trace: 'off',
     screenshot: 'only-on-failure',
     video: 'off',
   },

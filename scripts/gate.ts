@@ -38,6 +38,8 @@
  *   --timeout-node <min>    default 30        --timeout-browser <min>   default 90
  *   --no-screenshot         skip the Chromium screenshot of index.html
  *   --verbose               echo the runners' output (always kept in <run>/logs/)
+ *   --serial                the Node suites, then the browser suites (default: both at once; for a machine short
+ *                           of memory, or to compare)
  *   npm run gate -- render <run dir> [--bundle] [--baseline] [--history]
  *                           recompute verdict.json and index.html of a run folder from what it holds
  * gate:merge options: --blobs <dir>... (shard run folders, or folders of blob zips with the shard's
@@ -91,6 +93,7 @@ const BOOL_FLAGS = new Set([
   '--no-history',
   '--no-screenshot',
   '--verbose',
+  '--serial',
   '--help',
   '-h',
 ]);
@@ -257,6 +260,7 @@ async function main(): Promise<number> {
       browserTimeoutMs: minutes(p, '--timeout-browser', DEFAULT_BROWSER_TIMEOUT_MIN),
       screenshot: !has(p, '--no-screenshot'),
       verbose: has(p, '--verbose'),
+      serial: has(p, '--serial'),
       commandLine,
       requireFull: has(p, '--require-full'),
       mode: has(p, '--screen') ? 'screen' : 'gate',

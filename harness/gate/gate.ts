@@ -75,6 +75,8 @@ export interface GateOptions {
   commandLine: string;
   /** Kept for old callers: a contract-only bundle is never accepted. */
   requireFull?: boolean;
+  /** --serial: the Node suites, then the browser suites (default: both at once). */
+  serial?: boolean;
   /** 'screen' (--screen): the contract-level screening, never an acceptance. Default 'gate'. */
   mode?: GateMode;
   /** --trust-goldens: a bundle without a checkpoint may be accepted with unverified goldens (recorded). */
@@ -658,9 +660,11 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   let vitest: RunnerResults | null = null;
   let playwright: RunnerResults | null = null;
 
-  // 2. Node suites
-  if (o.node && !interrupts.interrupted) {
-    progress.setPhase('Node suites (vitest)');
+  // 2 and 3. the Node suites (vitest) and the browser suites (Playwright) at the same time (--serial: one after
+  //    the other). They share nothing but checks.jsonl (each record one appended line) and the machine: on two cores
+  //    the browsers' single-threaded inference and the Node suites' fill both.
+  const runNode = async (): Promise<void> => {
+    if (!o.node || interrupts.interrupted) return;
     const suites = o.nodeSuites?.length ? o.nodeSuites : level === 'contract-only' || mode === 'screen' ? CONTRACT_ONLY_SUITES.node : [];
     const p = await runChild({
       name: 'vitest',
@@ -675,26 +679,9 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
     });
     processes.push(p);
     vitest = readVitestReport(join(runDir, 'vitest.json'), REPO_ROOT);
-  }
-
-  // 3. browser suites
-  if (o.browsers.length && !interrupts.interrupted) {
-    if (webBuildStale()) {
-      progress.setPhase('building the reference page (harness/web)');
-      const b = await runChild({
-        name: 'build:web',
-        command: BIN('tsx'),
-        args: ['harness/runtimes/web/build.ts'],
-        cwd: REPO_ROOT,
-        env,
-        log: join(runDir, 'logs', 'build-web.log'),
-        timeoutMs: 300_000,
-      });
-      processes.push(b);
-    }
-  }
-  if (o.browsers.length && !interrupts.interrupted) {
-    progress.setPhase(`browser suites (Playwright: ${o.browsers.join(', ')}${o.shard ? `, shard ${o.shard}` : ''})`);
+  };
+  const runBrowsers = async (): Promise<void> => {
+    if (!o.browsers.length || interrupts.interrupted) return;
     const suites = o.browserSuites?.length
       ? o.browserSuites
       : level === 'contract-only' || mode === 'screen'
@@ -738,6 +725,34 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
     });
     processes.push(p);
     playwright = readPlaywrightReport(join(runDir, 'playwright.json'), REPO_ROOT);
+  };
+
+  // the reference page is built before either runner starts (a stale build would be judged otherwise)
+  if (o.browsers.length && !interrupts.interrupted && webBuildStale()) {
+    progress.setPhase('building the reference page (harness/web)');
+    const b = await runChild({
+      name: 'build:web',
+      command: BIN('tsx'),
+      args: ['harness/runtimes/web/build.ts'],
+      cwd: REPO_ROOT,
+      env,
+      log: join(runDir, 'logs', 'build-web.log'),
+      timeoutMs: 300_000,
+    });
+    processes.push(b);
+  }
+  const runners = [
+    o.node ? 'Node suites (vitest)' : '',
+    o.browsers.length ? `browser suites (Playwright: ${o.browsers.join(', ')}${o.shard ? `, shard ${o.shard}` : ''})` : '',
+  ].filter(Boolean);
+  if (o.serial) {
+    if (o.node) progress.setPhase(runners[0]!);
+    await runNode();
+    if (o.browsers.length) progress.setPhase(runners[runners.length - 1]!);
+    await runBrowsers();
+  } else {
+    progress.setPhase(runners.join(' + '));
+    await Promise.all([runNode(), runBrowsers()]);
   }
 
   // 4. the speed budget, when the manifest states one (docs/performance.md): the benchmark's budget-only pass

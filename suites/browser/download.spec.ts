@@ -14,13 +14,13 @@ import {
   BULK_THREADS,
   GOLDEN_SEED,
   attachImage,
-  attemptLoad,
   checkDownload,
   checkModelLoad,
   explain,
   judge,
   record,
   rgbaOf,
+  warmLoad,
 } from './helpers.js';
 
 const BREED = BREEDS.indexOf('British Shorthair');
@@ -31,9 +31,8 @@ test(`download:breed=${BREEDS[BREED]}`, async ({ app, bundle, engineInfo }, test
   test.setTimeout(120_000);
   const j = await judge();
   const id = caseId('download', { engine: engineInfo.project, breed: BREEDS[BREED], seed: GOLDEN_SEED, steps: STEPS });
-  await app.open();
   const opts = bundle.loadOptions('guided', { numThreads: BULK_THREADS });
-  const load = checkModelLoad(await attemptLoad(app, opts), opts.modelUrl, BULK_THREADS, 'guided model');
+  const load = checkModelLoad(await warmLoad(app, opts), opts.modelUrl, BULK_THREADS, 'guided model');
   expect(load.pass, explain('loading', load)).toBe(true);
   const run = await app.generate({ breedIndex: BREED, steps: STEPS, cfgScale: j.cfgScale, noiseSeed: GOLDEN_SEED });
   const shown = rgbaOf(run);

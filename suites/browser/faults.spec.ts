@@ -40,6 +40,7 @@ import {
   type GeneratedImage,
   type Judge,
   type Verdict,
+  warmLoad,
 } from './helpers.js';
 
 /** Breeds of the off-by-one golden proofs: three far apart in colour (none is the last, whose +1 is the null token). */
@@ -50,15 +51,21 @@ const PROGRESS_STEPS = 10;
 
 async function openWith(app: TinyditApp, faults: Fault[]): Promise<void> {
   await app.open({ faults });
+  await expectFaults(app, faults);
+}
+
+async function expectFaults(app: TinyditApp, faults: Fault[]): Promise<void> {
   const active = await app.page.evaluate(() => [...window.tinydit.faults]);
   expect(active, 'faults active on the page').toEqual(faults);
   if (faults.length) await expect(app.page.locator('#faults')).toContainText('FAULT INJECTION ACTIVE');
 }
 
-async function loadGuided(app: TinyditApp, bundle: BundleInfo): Promise<void> {
+/** The page with `faults` (and no other) and the guided model loaded: the worker's page reused when it is so already. */
+async function guidedWith(app: TinyditApp, bundle: BundleInfo, faults: Fault[]): Promise<void> {
   const opts = bundle.loadOptions('guided', { numThreads: BULK_THREADS });
-  const v = checkModelLoad(await attemptLoad(app, opts), opts.modelUrl, BULK_THREADS, 'guided model');
+  const v = checkModelLoad(await warmLoad(app, opts, faults), opts.modelUrl, BULK_THREADS, 'guided model');
   expect(v.pass, explain('loading', v)).toBe(true);
+  await expectFaults(app, faults);
 }
 
 function goldenVerdict(j: Judge, breed: number, run: GenerationRun, label: string): Verdict {
@@ -81,12 +88,10 @@ test('proof: ?fault=double-guidance fails the golden-trajectory and golden-image
   const e = engineInfo.project;
   const gen = { breedIndex: BOMBAY, steps: j.steps, cfgScale: j.cfgScale, noiseSeed: GOLDEN_SEED };
   const label = `breed=${BREEDS[BOMBAY]},seed=${GOLDEN_SEED}`;
-  await openWith(app, []);
-  await loadGuided(app, bundle);
+  await guidedWith(app, bundle, []);
   const good = goldenVerdict(j, BOMBAY, await app.generate(gen), label);
 
-  await openWith(app, ['double-guidance']);
-  await loadGuided(app, bundle);
+  await guidedWith(app, bundle, ['double-guidance']);
   const run = await app.generate(gen);
   const broken = goldenVerdict(j, BOMBAY, run, label);
   const id = caseId('generation', { engine: e, variant: 'guided', breed: BREEDS[BOMBAY], seed: GOLDEN_SEED, proof: 'double-guidance' });
@@ -120,11 +125,9 @@ test('proof: ?fault=breed-off-by-one fails the golden checks (matching the next 
   };
   const label = (b: number): string => `breed=${BREEDS[b]},seed=${GOLDEN_SEED}`;
 
-  await openWith(app, []);
-  await loadGuided(app, bundle);
+  await guidedWith(app, bundle, []);
   const goodRuns = await generate(OFF_BY_ONE_BREEDS);
-  await openWith(app, ['breed-off-by-one']);
-  await loadGuided(app, bundle);
+  await guidedWith(app, bundle, ['breed-off-by-one']);
   // Every breed (as generation.spec.ts does): the fidelity check judges a set, and a small one has no power.
   const badRuns = await generate(BREEDS.map((_, b) => b));
 
@@ -193,11 +196,9 @@ test('proof: ?fault=skip-progress fails the progress check, naming the missing s
     proof: 'skip-progress',
   });
   const gen = { breedIndex: BOMBAY, steps: PROGRESS_STEPS, cfgScale: j.cfgScale, noiseSeed: GOLDEN_SEED };
-  await openWith(app, []);
-  await loadGuided(app, bundle);
+  await guidedWith(app, bundle, []);
   const good = checkProgress(await app.generate(gen, { keepProgressImages: true }), PROGRESS_STEPS, id);
-  await openWith(app, ['skip-progress']);
-  await loadGuided(app, bundle);
+  await guidedWith(app, bundle, ['skip-progress']);
   const broken = checkProgress(await app.generate(gen, { keepProgressImages: true }), PROGRESS_STEPS, id);
   const p = proof(
     'progress',
@@ -241,8 +242,7 @@ test('proof: corrupted copies of real results fail the download, determinism, th
   const j = await judge();
   const e = engineInfo.project;
   const breed = BREEDS.indexOf('British Shorthair');
-  await openWith(app, []);
-  await loadGuided(app, bundle);
+  await guidedWith(app, bundle, []);
   const run = await app.generate(
     { breedIndex: breed, steps: PROGRESS_STEPS, cfgScale: j.cfgScale, noiseSeed: GOLDEN_SEED },
     { keepProgressImages: true },

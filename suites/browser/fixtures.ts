@@ -139,11 +139,58 @@ export function envPageFaults(env: NodeJS.ProcessEnv = process.env): Fault[] {
   }
 }
 
+/** What a model load reported (the part of LoadInfo the checks read). */
+export interface LoadedInfo {
+  backend: string;
+  numThreads: number;
+  requestedThreads: number;
+  initAttempts: number;
+  initFailures: string[];
+}
+
+/**
+ * What the harness knows a page holds: the URL it opened and the load options of the model it loaded last (with what
+ * that load reported). Kept per page, so a worker's warm page (fixture `app`) carries it from test to test.
+ */
+interface PageMemory {
+  url: string;
+  load: { key: string; info: LoadedInfo } | null;
+}
+const pageMemory = new WeakMap<Page, PageMemory>();
+
 export class TinyditApp {
   constructor(
     readonly page: Page,
     readonly serverURL: string,
   ) {}
+
+  /** The page URL open() goes to for these faults and query (env TINYDIT_PAGE_FAULTS added). */
+  pageUrl(opts: { faults?: Fault[]; query?: Record<string, string> } = {}): string {
+    const q = new URLSearchParams(opts.query ?? {});
+    for (const f of new Set([...(opts.faults ?? []), ...envPageFaults()])) q.append('fault', f);
+    const qs = q.toString();
+    return this.url(`/${qs ? `?${qs}` : ''}`);
+  }
+
+  /** Remembers a successful load of `opts` on the page as it is now (attemptLoad calls it; a failed load forgets). */
+  noteLoad(opts: LoadOptions, info: LoadedInfo | null): void {
+    const m = pageMemory.get(this.page);
+    if (!m) return;
+    m.load = info ? { key: JSON.stringify(opts), info } : null;
+  }
+
+  /**
+   * The load info when the page is open at exactly `url`, has loaded exactly `opts` last, and is ready (not
+   * generating, no error shown): a test may then use the loaded model as it is. Null otherwise.
+   */
+  async warmFor(url: string, opts: LoadOptions): Promise<LoadedInfo | null> {
+    const m = pageMemory.get(this.page);
+    if (!m || m.url !== url || this.page.url() !== url || m.load?.key !== JSON.stringify(opts)) return null;
+    const live = await this.page
+      .evaluate(() => ({ state: window.tinydit?.state ?? null, error: !(document.getElementById('error')?.hidden ?? true) }))
+      .catch(() => null);
+    return live && live.state === 'ready' && !live.error ? m.load.info : null;
+  }
 
   /** Absolute URL on the test server (page.goto's baseURL does not apply to the MiniBrowser context). */
   url(path = '/'): string {
@@ -156,19 +203,21 @@ export class TinyditApp {
    * a gate run with them is never an acceptance (harness/gate/verdict.ts, reason `page-faults-injected`).
    */
   async open(opts: { faults?: Fault[]; query?: Record<string, string> } = {}): Promise<void> {
-    const q = new URLSearchParams(opts.query ?? {});
-    for (const f of new Set([...(opts.faults ?? []), ...envPageFaults()])) q.append('fault', f);
-    const qs = q.toString();
-    await this.page.goto(this.url(`/${qs ? `?${qs}` : ''}`));
+    const url = this.pageUrl(opts);
+    pageMemory.delete(this.page);
+    await this.page.goto(url);
     await this.page.waitForFunction(() => typeof window.tinydit === 'object' && window.tinydit !== null);
+    pageMemory.set(this.page, { url: this.page.url(), load: null });
   }
 
   load(opts: LoadOptions): Promise<LoadInfo> {
+    this.noteLoad(opts, null);
     return this.page.evaluate((o) => window.tinydit.load(o), opts);
   }
 
   /** load() that resolves to the error message instead of throwing (for negative tests). */
   loadError(opts: LoadOptions): Promise<string | null> {
+    this.noteLoad(opts, null);
     return this.page.evaluate(
       (o) =>
         window.tinydit.load(o).then(
@@ -272,12 +321,18 @@ export interface TinyditWorkerOptions {
 export interface TinyditWorkerFixtures extends TinyditWorkerOptions {
   engineInfo: EngineInfo;
   bundle: BundleInfo;
+  /**
+   * The worker's page (its own context in Chromium and Firefox; MiniBrowser's one tab): `app` drives it, so a model
+   * a test loaded stays loaded for the next test that asks for the same page and model (helpers.ts warmLoad).
+   */
+  warmPage: Page;
 }
 /** No per-test options (Playwright's fixture types need the slot). */
 export type TinyditTestOptions = Record<never, never>;
 export interface TinyditTestFixtures extends TinyditTestOptions {
   app: TinyditApp;
   _engineAnnotation: undefined;
+  _failureScreenshot: undefined;
 }
 /** Playwright's own context factory (a private fixture, used to keep its normal context handling). */
 interface PrivateFixtures {
@@ -396,9 +451,47 @@ export const test = base.extend<TinyditTestFixtures & PrivateFixtures, TinyditWo
     await use(await context.newPage());
   },
 
-  app: async ({ page, serverURL }, use) => {
+  warmPage: [
+    async ({ browser }, use) => {
+      if (miniBrowsers.has(browser)) {
+        const page = browser.contexts()[0]?.pages()[0];
+        if (!page) throw new Error('MiniBrowser has no page (the MiniBrowser of this worker is gone: it crashed or was closed)');
+        await use(page);
+        return;
+      }
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await use(page);
+      await context.close().catch(() => undefined);
+    },
+    { scope: 'worker', timeout: 60_000 },
+  ],
+
+  // The page of `app` is the worker's: a page that crashed or closed, or a browser that disconnected, gets a new one.
+  app: async ({ warmPage, browser, serverURL }, use, testInfo) => {
+    let page = warmPage;
+    if (page.isClosed() || !browser.isConnected()) {
+      if (miniBrowsers.has(browser) || !browser.isConnected())
+        throw new Error(`${testInfo.project.name}: the worker's page is gone (the browser crashed or was closed in an earlier test)`);
+      testInfo.annotations.push({
+        type: 'page-replaced',
+        description: "the worker's page had closed in an earlier test; this test opened a new one",
+      });
+      page = await (await browser.newContext()).newPage();
+    }
     await use(new TinyditApp(page, serverURL));
   },
+
+  // The worker's page is not Playwright's per-test page: a failing test attaches a screenshot of it here.
+  _failureScreenshot: [
+    async ({ warmPage, browser }, use, testInfo) => {
+      await use(undefined);
+      if (testInfo.status === testInfo.expectedStatus || miniBrowsers.has(browser) || warmPage.isClosed()) return;
+      const shot = await warmPage.screenshot({ timeout: 5_000 }).catch(() => null);
+      if (shot) await testInfo.attach('page-at-failure.png', { body: shot, contentType: 'image/png' });
+    },
+    { auto: true },
+  ],
 
   _engineAnnotation: [
     async ({ engineInfo }, use, testInfo) => {

@@ -32,7 +32,6 @@ import {
   attachComparison,
   attachImage,
   attachJson,
-  attemptLoad,
   checkDistribution,
   checkFidelity,
   checkFinalState,
@@ -59,6 +58,7 @@ import {
   type JudgedImage,
   type Verdict,
   type YardstickJudge,
+  warmLoad,
 } from './helpers.js';
 
 type Judging = 'golden' | 'quantized-profile';
@@ -203,15 +203,17 @@ for (const plan of PLANS) {
     expect(j.breeds, `${j.bundle.dir}/manifest.json breeds must be the web app's list, in its order`).toEqual([...BREEDS]);
     const opts = bundle.loadOptions(plan.variant, { numThreads: BULK_THREADS });
     expect(opts.guidance, `variant ${plan.variant}: guidance mode from the manifest`).toBe(plan.variant === 'raw' ? 'none' : 'baked');
+    let load: Awaited<ReturnType<typeof warmLoad>>;
     try {
-      await app.open();
+      load = await warmLoad(app, opts);
       await attachEngine(testInfo, app, engineInfo);
     } catch (err) {
       throw recordErrors(ids, 'generation', engineInfo, err, 'opening the reference page');
     }
-    const load = await attemptLoad(app, opts);
     const loadVerdict = checkModelLoad(load, opts.modelUrl, BULK_THREADS, `${plan.variant} model`);
-    record(caseId('loading', { engine: e, variant: plan.variant, threads: BULK_THREADS }), loadVerdict, engineInfo);
+    record(caseId('loading', { engine: e, variant: plan.variant, threads: BULK_THREADS }), loadVerdict, engineInfo, {
+      metrics: { reusedLoad: load.reused },
+    });
     if (!loadVerdict.pass) recordErrors(ids, 'generation', engineInfo, new Error(loadVerdict.message), `loading ${opts.modelUrl}`);
     expect(loadVerdict.pass, explain(caseId('loading', { engine: e, variant: plan.variant }), loadVerdict)).toBe(true);
 

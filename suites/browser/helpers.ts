@@ -13,7 +13,8 @@
  *
  * Env: TINYDIT_CASE: a regular expression; only cases whose id matches it run (to rerun one case by its id).
  */
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { TestInfo } from '@playwright/test';
 import { loadBundle, type Bundle, type TrajectoryCase } from '../../harness/model/bundle.js';
 import { compareTensors, comparisonMetrics, formatComparison, type ComparisonStats, toleranceBand } from '../../harness/core/compare.js';
@@ -74,7 +75,7 @@ import {
   type JudgeRunner,
   type Yardstick,
 } from '../../harness/checks/yardstick.js';
-import type { LoadOptions } from '../../harness/runtimes/web/protocol.js';
+import type { Fault, LoadOptions } from '../../harness/runtimes/web/protocol.js';
 import type { EngineInfo, GenerationRun, ProgressRecord, TinyditApp } from './fixtures.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -297,16 +298,42 @@ export function nodeFinalState(j: Judge, variant: string, breed: number, seed: n
   let p = nodeRuns.get(key);
   if (!p) {
     p = (async () => {
+      const cached = nodeStateFile(j, variant, breed, seed);
+      if (cached && existsSync(cached)) {
+        const b = readFileSync(cached);
+        if (b.byteLength === j.channels * j.size * j.size * 4)
+          return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+      }
       const runner = await openVariant(j.bundle, variant, { threads: 1 });
+      let x: Float32Array;
       try {
-        return (await sample(samplerModel(runner), { breeds: [breed], seeds: [seed], steps: j.steps, cfgScale: j.cfgScale })).x;
+        x = (await sample(samplerModel(runner), { breeds: [breed], seeds: [seed], steps: j.steps, cfgScale: j.cfgScale })).x;
       } finally {
         await runner.release();
       }
+      if (cached) {
+        mkdirSync(dirname(cached), { recursive: true });
+        const tmp = `${cached}.${process.pid}.tmp`;
+        writeFileSync(tmp, new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
+        renameSync(tmp, cached);
+      }
+      return x;
     })();
     nodeRuns.set(key, p);
   }
   return p;
+}
+
+/**
+ * Where a gate run keeps a Node final state, so that the three engines' workers sample each case in Node once per run
+ * (the run folder holds one bundle; the file names the variant's sha256, steps, scale, breed and seed). Null outside
+ * a gate run (TINYDIT_REPORT_DIR unset): each worker then samples its own.
+ */
+function nodeStateFile(j: Judge, variant: string, breed: number, seed: number): string | null {
+  const dir = process.env.TINYDIT_REPORT_DIR;
+  if (!dir) return null;
+  const sha = j.bundle.variant(variant).sha256.slice(0, 16);
+  return join(dir, 'node-final-states', `${variant}-${sha}-steps${j.steps}-cfg${j.cfgScale}-b${breed}-s${seed}.f32`);
 }
 
 /** max |a - b| and bit-identity of two states (metrics only). */
@@ -972,13 +999,30 @@ export async function attemptLoad(app: TinyditApp, opts: LoadOptions): Promise<L
       ),
     opts,
   );
+  app.noteLoad(opts, r.error === null ? r.info : null);
+  return { error: r.error, ...(await liveLoadState(app)), ...(r.info ? { info: r.info } : {}) };
+}
+
+/** What the page shows now: the visible error, body[data-state] and the status line. */
+async function liveLoadState(app: TinyditApp): Promise<Pick<LoadAttempt, 'visibleError' | 'state' | 'statusText'>> {
   return {
-    error: r.error,
     visibleError: await app.visibleError(),
     state: (await app.page.locator('body').getAttribute('data-state')) ?? '',
-    ...(r.info ? { info: r.info } : {}),
     statusText: (await app.page.locator('#status').textContent()) ?? '',
   };
+}
+
+/**
+ * The page open with `faults` and the model of `opts` loaded, ready to generate: the worker's page as it is when an
+ * earlier test left it exactly so (same URL, same load options, state ready, no error), else opened and loaded anew
+ * (attemptLoad). A reused load is judged on what the page shows now (state, visible error, status line) and on what
+ * its load reported; `reused` says which it was. Tests about loading itself call open() and attemptLoad().
+ */
+export async function warmLoad(app: TinyditApp, opts: LoadOptions, faults: Fault[] = []): Promise<LoadAttempt & { reused: boolean }> {
+  const info = await app.warmFor(app.pageUrl({ faults }), opts);
+  if (info) return { error: null, ...(await liveLoadState(app)), info, reused: true };
+  await app.open({ faults });
+  return { ...(await attemptLoad(app, opts)), reused: false };
 }
 
 /** A model loads: no error, state ready, backend wasm, the requested threads in use and shown to the user. */

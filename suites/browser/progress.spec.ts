@@ -12,13 +12,13 @@ import {
   BULK_THREADS,
   GOLDEN_SEED,
   attachJson,
-  attemptLoad,
   checkModelLoad,
   checkProgress,
   explain,
   judge,
   record,
   selectCases,
+  warmLoad,
 } from './helpers.js';
 
 /** 50: the app's default; 10: the smallest the app offers; 12: the last step is not on the 5-step grid. */
@@ -35,9 +35,8 @@ test(
       STEP_COUNTS.map((steps) => ({ id: caseId('progress', { engine: e, breed: BREEDS[BREED], seed: GOLDEN_SEED, steps }), steps })),
     );
     expect(cases.length, `TINYDIT_CASE=${process.env.TINYDIT_CASE} selects no progress case`).toBeGreaterThan(0);
-    await app.open();
     const opts = bundle.loadOptions('guided', { numThreads: BULK_THREADS });
-    const load = checkModelLoad(await attemptLoad(app, opts), opts.modelUrl, BULK_THREADS, 'guided model');
+    const load = checkModelLoad(await warmLoad(app, opts), opts.modelUrl, BULK_THREADS, 'guided model');
     expect(load.pass, explain('loading', load)).toBe(true);
 
     for (const c of cases) {
