@@ -246,6 +246,18 @@ export async function measureOverhead(opts: { gateArgs: string[]; out: string; l
       nodeCreates: files.flatMap((f) => f.node.creates),
       webRuns: files.flatMap((f) => f.browser.runs.map(([s, d]) => [s, d] as [number, number])),
       webCreates: files.flatMap((f) => f.browser.creates.map(([s, d]) => [s, d] as [number, number])),
+      byRunner: Object.fromEntries(
+        (['vitest', 'playwright', 'gate'] as const).map((r) => {
+          const fs = files.filter((f) => runnerOf(f.argv) === r);
+          return [
+            r,
+            {
+              runs: fs.flatMap((f) => [...f.node.runs, ...f.browser.runs.map(([s, d]) => [s, d] as [number, number])]),
+              creates: fs.flatMap((f) => [...f.node.creates, ...f.browser.creates.map(([s, d]) => [s, d] as [number, number])]),
+            },
+          ];
+        }),
+      ) as OverheadIntervals['byRunner'],
       probeCheck: {
         workerServed: files.reduce((a, f) => a + f.workerServed, 0),
         nodeProcessesWithRuns: files.filter((f) => f.node.runs.length > 0).length,
@@ -261,6 +273,17 @@ export async function measureOverhead(opts: { gateArgs: string[]; out: string; l
   }
 }
 
+/**
+ * The runner a probed process belongs to, from its script path: vitest's workers; Playwright's runner, its workers
+ * and the static server it starts (which reports the page workers' inference); anything else is the gate itself.
+ */
+export function runnerOf(argv: string[]): 'vitest' | 'playwright' | 'gate' {
+  const a = argv.join(' ');
+  if (/[\\/]vitest[\\/]/.test(a)) return 'vitest';
+  if (/playwright|harness[\\/]runtimes[\\/]server\.ts/.test(a)) return 'playwright';
+  return 'gate';
+}
+
 /** What a probed gate run left: every interval, the gate's wall time and exit code (overhead-intervals.json). */
 export interface OverheadIntervals {
   runId: string;
@@ -271,6 +294,11 @@ export interface OverheadIntervals {
   nodeCreates: Array<[number, number]>;
   webRuns: Array<[number, number]>;
   webCreates: Array<[number, number]>;
+  /**
+   * The same intervals by the runner whose processes reported them (runnerOf). The runners run at once, so a phase
+   * is judged on its own processes' intervals; absent in files written before the runners ran at once.
+   */
+  byRunner?: Record<'vitest' | 'playwright' | 'gate', { runs: Array<[number, number]>; creates: Array<[number, number]> }>;
   probeCheck: { workerServed: number; nodeProcessesWithRuns: number };
 }
 
@@ -295,32 +323,41 @@ export function analyseOverhead(iv: OverheadIntervals): OverheadReport {
     w
       ? xs.map(([s, d]) => [Math.max(s, w[0]), Math.min(s + d, w[1]) - Math.max(s, w[0])] as [number, number]).filter(([, d]) => d > 0)
       : [];
+  // A runner's intervals: its own processes' when the probe files say (runners at once), else all in its window.
+  const own = (r: 'vitest' | 'playwright'): { runs: Array<[number, number]>; creates: Array<[number, number]> } =>
+    iv.byRunner ? iv.byRunner[r] : { runs: allRuns, creates: allCreates };
+  const phaseRuns = {
+    vitest: { runs: clip(own('vitest').runs, windows.vitest), creates: clip(own('vitest').creates, windows.vitest) },
+    playwright: { runs: clip(own('playwright').runs, windows.playwright), creates: clip(own('playwright').creates, windows.playwright) },
+  };
   const phases = [
-    phaseFigures('Node suites (vitest)', dur('vitest'), clip(allRuns, windows.vitest), clip(allCreates, windows.vitest)),
-    phaseFigures('browser suites (Playwright)', dur('playwright'), clip(allRuns, windows.playwright), clip(allCreates, windows.playwright)),
+    phaseFigures('Node suites (vitest)', dur('vitest'), phaseRuns.vitest.runs, phaseRuns.vitest.creates),
+    phaseFigures('browser suites (Playwright)', dur('playwright'), phaseRuns.playwright.runs, phaseRuns.playwright.creates),
   ];
   const inferenceMs = unionMs([...nodeRuns, ...webRuns]);
   const sessionCreateMs = unionMs([...nodeCreates, ...webCreates]);
   const loadAndRun = unionMs([...nodeRuns, ...webRuns, ...nodeCreates, ...webCreates]);
   const verdictWallMs = verdict?.startedAt && verdict.finishedAt ? Date.parse(verdict.finishedAt) - Date.parse(verdict.startedAt) : null;
   const breakdown: Record<string, number> = {};
-  let inRunners = 0;
   const byPhase: Array<[PhaseFigures, Array<[number, number]>, Array<[number, number]>]> = [
-    [phases[0]!, clip(allRuns, windows.vitest), clip(allCreates, windows.vitest)],
-    [phases[1]!, clip(allRuns, windows.playwright), clip(allCreates, windows.playwright)],
+    [phases[0]!, phaseRuns.vitest.runs, phaseRuns.vitest.creates],
+    [phases[1]!, phaseRuns.playwright.runs, phaseRuns.playwright.creates],
   ];
   for (const [p, runs, creates] of byPhase) {
     if (p.durationMs === null) continue;
-    inRunners += p.durationMs;
     // one union: a session created in one worker while the other runs a model counts once
     breakdown[`${p.name}: outside session.run and session creation`] = p.durationMs - unionMs([...runs, ...creates]);
     breakdown[`${p.name}: session creation (not overlapping a session.run)`] = unionMs([...runs, ...creates]) - p.inferenceMs;
   }
-  breakdown['gate itself (bundle check, page build, verdict, report page, screenshot)'] = wallMs - inRunners;
+  // the gate itself: the wall time in which neither runner was running (they run at once: their windows' union)
+  const runnerWindows = [windows.vitest, windows.playwright]
+    .filter((w): w is [number, number] => w !== null)
+    .map(([a, b]) => [a, b - a] as [number, number]);
+  breakdown['gate itself, neither runner running (bundle check, page build, verdict, report page, screenshot)'] =
+    wallMs - unionMs(runnerWindows);
   const files: FileFigures[] = fileWindows(runDir)
     .map((f) => {
-      const runs = allRuns;
-      const creates = allCreates;
+      const { runs, creates } = own(f.runner);
       const wall = f.windows.reduce((a, [s, e]) => a + (e - s), 0);
       const inf = unionWithin(runs, f.windows);
       const both = unionWithin([...runs, ...creates], f.windows);
@@ -364,7 +401,9 @@ export function overheadText(r: OverheadReport): string {
     );
   }
   for (const [k, v] of Object.entries(r.breakdown)) lines.push(`  ${k}: ${s(v)}`);
-  lines.push('  per file (wall = sum of its test durations; Node files overlap in two workers), largest time outside inference first:');
+  lines.push(
+    '  per file (wall = sum of its test durations; each runner has two workers, so two files overlap and share their intervals), largest time outside inference first:',
+  );
   for (const f of r.files.slice(0, 14)) {
     lines.push(
       `    ${f.file}: ${s(f.wallMs)} wall, inference ${s(f.inferenceMs)}, session creation ${s(f.sessionCreateMs)}, outside ${s(f.outsideMs)}`,

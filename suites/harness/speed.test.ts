@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runnerOf, unionMs } from '../../harness/bench/overhead.js';
 import { compareWithBaseline, MIN_SLOWDOWN_REL } from '../../harness/bench/baseline.js';
 import { budgetRecords, judgeBudget, resolveBudget, type ResolvedBudget } from '../../harness/bench/budget.js';
 import { machineInfo } from '../../harness/bench/machine.js';
@@ -353,4 +354,24 @@ describe('the gate judges a manifest budget (harness/gate/gate.ts step 4)', () =
     });
     expect(caught, `exit ${t.code}; ${JSON.stringify(t.verdict?.reasons)}; ${t.out.slice(-1500)}`).toBe(true);
   }, 500_000);
+});
+
+describe('overhead: the runners run at once, so each probed process is counted for its own runner', () => {
+  it('runnerOf classifies vitest, Playwright (runner, workers, static server) and the gate by script path', () => {
+    expect(runnerOf(['/r/node_modules/vitest/dist/workers/forks.js'])).toBe('vitest');
+    expect(runnerOf(['/r/node_modules/vitest/vitest.mjs', 'run'])).toBe('vitest');
+    expect(runnerOf(['/r/node_modules/playwright/lib/worker/workerProcessEntry.js'])).toBe('playwright');
+    expect(runnerOf(['/r/node_modules/@playwright/test/cli.js', 'test'])).toBe('playwright');
+    expect(runnerOf(['/r/harness/runtimes/server.ts', '--port', '1234'])).toBe('playwright');
+    expect(runnerOf(['/r/scripts/gate.ts', '--no-history'])).toBe('gate');
+  });
+  it('unionMs counts an instant once however many processes ran a model in it', () => {
+    expect(
+      unionMs([
+        [0, 10],
+        [5, 10],
+        [30, 5],
+      ]),
+    ).toBe(20);
+  });
 });
