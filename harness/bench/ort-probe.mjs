@@ -10,7 +10,7 @@
  * Each process writes <dir>/proc-<pid>.json every second while it has news, and at exit.
  * Plain JavaScript: it runs before any loader (tsx) is in place.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
@@ -31,7 +31,10 @@ if (dir) {
     if (!dirty) return;
     dirty = false;
     try {
-      writeFileSync(join(dir, `proc-${process.pid}.json`), JSON.stringify(data));
+      // written aside and renamed: the analysis may read while a process is still flushing
+      const file = join(dir, `proc-${process.pid}.json`);
+      writeFileSync(`${file}.tmp`, JSON.stringify(data));
+      renameSync(`${file}.tmp`, file);
     } catch {
       /* the folder vanished: nothing to report to */
     }

@@ -63,6 +63,7 @@ export function parseRecord(line: string): GateRecord | string {
   if (typeof runtime !== 'string' || !runtime) return `${id}: no runtime`;
   if (typeof status !== 'string' || !STATUSES.includes(status as CheckStatus))
     return `${id}: status ${JSON.stringify(status)} is not pass|fail|error`;
+  const test = originOf(v.test);
   return {
     id,
     check,
@@ -73,7 +74,7 @@ export function parseRecord(line: string): GateRecord | string {
     message: typeof v.message === 'string' ? v.message : '',
     artifacts: Array.isArray(v.artifacts) ? v.artifacts.filter((a): a is string => typeof a === 'string') : [],
     ...(typeof v.time === 'string' ? { time: v.time } : {}),
-    ...(originOf(v.test) ? { test: originOf(v.test)! } : {}),
+    ...(test ? { test } : {}),
   };
 }
 

@@ -31,12 +31,6 @@ export function ortDistDir(): string {
   return dirname(require.resolve('onnxruntime-web'));
 }
 
-/** The bundle directory: explicit option, else env TINYDIT_BUNDLE (relative to the repo root), else fixtures/default. */
-/** The bundle under test: the one resolver (harness/core/config.ts bundleDir). */
-export function bundleDirFromEnv(): string {
-  return bundleDir();
-}
-
 export interface ServerOptions {
   port?: number;
   /** Only loopback makes sense for this server; defaults to 127.0.0.1. */
@@ -172,7 +166,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const dirs = {
     web: opts.webDir ?? DEFAULT_WEB_DIR,
     ort: opts.ortDir ?? ortDistDir(),
-    bundle: opts.bundleDir ?? bundleDirFromEnv(),
+    bundle: opts.bundleDir ?? bundleDir(), // the one resolver of TINYDIT_BUNDLE (harness/core/config.ts)
   };
   // Real paths of the roots, once: a root that does not exist yet (bundle not built) answers 404 per request.
   const realRoot = (d: string): string | null => (existsSync(d) ? realpathSync(d) : null);
