@@ -146,6 +146,8 @@ export interface LoadedInfo {
   requestedThreads: number;
   initAttempts: number;
   initFailures: string[];
+  /** The load ran in the page's previous worker (no new wasm compile; LoadInfo.workerReused). */
+  workerReused: boolean;
 }
 
 /**
@@ -190,6 +192,16 @@ export class TinyditApp {
       .evaluate(() => ({ state: window.tinydit?.state ?? null, error: !(document.getElementById('error')?.hidden ?? true) }))
       .catch(() => null);
     return live && live.state === 'ready' && !live.error ? m.load.info : null;
+  }
+
+  /** The page is open at exactly `url` (opened by open()), idle or ready, with no error shown: a load may run on it. */
+  async onPage(url: string): Promise<boolean> {
+    const m = pageMemory.get(this.page);
+    if (!m || m.url !== url || this.page.url() !== url) return false;
+    const live = await this.page
+      .evaluate(() => ({ state: window.tinydit?.state ?? null, error: !(document.getElementById('error')?.hidden ?? true) }))
+      .catch(() => null);
+    return live !== null && (live.state === 'ready' || live.state === 'idle') && !live.error;
   }
 
   /** Absolute URL on the test server (page.goto's baseURL does not apply to the MiniBrowser context). */
@@ -467,27 +479,53 @@ export const test = base.extend<TinyditTestFixtures & PrivateFixtures, TinyditWo
     { scope: 'worker', timeout: 60_000 },
   ],
 
-  // The page of `app` is the worker's: a page that crashed or closed, or a browser that disconnected, gets a new one.
-  app: async ({ warmPage, browser, serverURL }, use, testInfo) => {
-    let page = warmPage;
-    if (page.isClosed() || !browser.isConnected()) {
-      if (miniBrowsers.has(browser) || !browser.isConnected())
-        throw new Error(`${testInfo.project.name}: the worker's page is gone (the browser crashed or was closed in an earlier test)`);
+  // The page of `app` is the worker's. A page that closed gets a new context; a browser that died in an earlier test
+  // that still passed (the runner starts a new worker only after a failure) is never handed on: this test gets a
+  // browser of its own, said in its report. MiniBrowser cannot be relaunched from a test: that fails, naming it.
+  app: async ({ warmPage, browser, playwright, browserName, tinyditEngine, serverURL }, use, testInfo) => {
+    if (!warmPage.isClosed() && browser.isConnected()) {
+      await use(new TinyditApp(warmPage, serverURL));
+      return;
+    }
+    if (miniBrowsers.has(browser))
+      throw new Error(`${testInfo.project.name}: MiniBrowser's page is gone (it crashed or was closed in an earlier test)`);
+    if (browser.isConnected()) {
       testInfo.annotations.push({
         type: 'page-replaced',
         description: "the worker's page had closed in an earlier test; this test opened a new one",
       });
-      page = await (await browser.newContext()).newPage();
+      const ctx = await browser.newContext();
+      await use(new TinyditApp(await ctx.newPage(), serverURL));
+      await ctx.close().catch(() => undefined);
+      return;
     }
-    await use(new TinyditApp(page, serverURL));
+    testInfo.annotations.push({
+      type: 'browser-relaunched',
+      description: `${tinyditEngine.label}: the worker's browser had disconnected in an earlier test; this test ran in a new one`,
+    });
+    let fresh: Browser;
+    try {
+      fresh = await playwright[browserName].launch({
+        ...tinyditEngine.launchOptions,
+        ...(tinyditEngine.channel ? { channel: tinyditEngine.channel } : {}),
+      });
+    } catch (err) {
+      throw new Error(engineMissingMessage(tinyditEngine, `relaunch after the worker's browser disconnected: ${(err as Error).message}`));
+    }
+    const ctx = await fresh.newContext();
+    await use(new TinyditApp(await ctx.newPage(), serverURL));
+    await ctx.close().catch(() => undefined);
+    await fresh.close().catch(() => undefined);
   },
 
   // The worker's page is not Playwright's per-test page: a failing test attaches a screenshot of it here.
   _failureScreenshot: [
     async ({ warmPage, browser }, use, testInfo) => {
       await use(undefined);
-      if (testInfo.status === testInfo.expectedStatus || miniBrowsers.has(browser) || warmPage.isClosed()) return;
-      const shot = await warmPage.screenshot({ timeout: 5_000 }).catch(() => null);
+      // not after a timeout: the test's time is up, and a hung page may not answer
+      if (testInfo.status === testInfo.expectedStatus || testInfo.status === 'timedOut' || miniBrowsers.has(browser)) return;
+      if (warmPage.isClosed() || !browser.isConnected()) return;
+      const shot = await warmPage.screenshot({ timeout: 2_000 }).catch(() => null);
       if (shot) await testInfo.attach('page-at-failure.png', { body: shot, contentType: 'image/png' });
     },
     { auto: true },

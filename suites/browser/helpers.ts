@@ -76,7 +76,7 @@ import {
   type Yardstick,
 } from '../../harness/checks/yardstick.js';
 import type { Fault, LoadOptions } from '../../harness/runtimes/web/protocol.js';
-import type { EngineInfo, GenerationRun, ProgressRecord, TinyditApp } from './fixtures.js';
+import type { EngineInfo, GenerationRun, LoadedInfo, ProgressRecord, TinyditApp } from './fixtures.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Named constants (everything else comes from the bundle)
@@ -975,7 +975,7 @@ export interface LoadAttempt {
   /** body[data-state] after the attempt. */
   state: string;
   /** What load() reported, when it loaded. */
-  info?: { backend: string; numThreads: number; requestedThreads: number; initAttempts: number; initFailures: string[] };
+  info?: LoadedInfo;
   /** The page's status line (shows backend and threads). */
   statusText?: string;
 }
@@ -992,6 +992,7 @@ export async function attemptLoad(app: TinyditApp, opts: LoadOptions): Promise<L
             requestedThreads: info.requestedThreads,
             initAttempts: info.initAttempts,
             initFailures: info.initFailures,
+            workerReused: info.workerReused === true,
           },
           error: null as string | null,
         }),
@@ -1014,13 +1015,17 @@ async function liveLoadState(app: TinyditApp): Promise<Pick<LoadAttempt, 'visibl
 
 /**
  * The page open with `faults` and the model of `opts` loaded, ready to generate: the worker's page as it is when an
- * earlier test left it exactly so (same URL, same load options, state ready, no error), else opened and loaded anew
- * (attemptLoad). A reused load is judged on what the page shows now (state, visible error, status line) and on what
+ * earlier test left it exactly so (same URL, same load options, state ready, no error); else the model loaded on the
+ * page when it is at that URL and ready (the page keeps its worker for the same thread count); else the page opened
+ * and the model loaded anew (attemptLoad). A reused load is judged on what the page shows now (state, visible error, status line) and on what
  * its load reported; `reused` says which it was. Tests about loading itself call open() and attemptLoad().
  */
 export async function warmLoad(app: TinyditApp, opts: LoadOptions, faults: Fault[] = []): Promise<LoadAttempt & { reused: boolean }> {
-  const info = await app.warmFor(app.pageUrl({ faults }), opts);
+  const url = app.pageUrl({ faults });
+  const info = await app.warmFor(url, opts);
   if (info) return { error: null, ...(await liveLoadState(app)), info, reused: true };
+  // the right page, another model: load on it (the page keeps its worker when the thread count is the same)
+  if (await app.onPage(url)) return { ...(await attemptLoad(app, opts)), reused: false };
   await app.open({ faults });
   return { ...(await attemptLoad(app, opts)), reused: false };
 }
@@ -1065,6 +1070,7 @@ export function checkModelLoad(a: LoadAttempt, modelUrl: string, requestedThread
       error: a.error,
       visibleError: a.visibleError,
       initAttempts: a.info?.initAttempts ?? null,
+      workerReused: a.info?.workerReused ?? null,
       initFailures: a.info?.initFailures.join('; ') || null,
     },
     { requestedThreads: requestedThreads ?? null },

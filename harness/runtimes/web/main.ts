@@ -96,6 +96,8 @@ let state: State = 'idle';
 let worker: Worker | null = null;
 let loadedInfo: LoadInfo | null = null;
 let loadedOpts: LoadOptions | null = null;
+/** What the current worker's wasm backend was initialized with (set by its first successful load). */
+let workerSetup: { numThreads: number; ortBase: string } | null = null;
 let shownBreed: number | null = null;
 let nextId = 1;
 
@@ -158,6 +160,7 @@ function startWorker(): Worker {
     w.terminate();
     if (worker === w) {
       worker = null;
+      workerSetup = null;
       loadedInfo = null;
       loadedOpts = null;
     }
@@ -241,8 +244,17 @@ async function load(opts: LoadOptions): Promise<LoadInfo> {
     const initFailures: string[] = [];
     const loadTimeoutMs = opts.timeoutMs ?? 120_000;
     let msg: FromWorker | null = null;
+    // The previous load's worker is kept when its backend fits (same threads and runtime files) and it is idle:
+    // onnxruntime-web's wasm is then not fetched and compiled again. Any failure below drops the worker.
+    const reuse =
+      worker !== null &&
+      pending.size === 0 &&
+      workerSetup !== null &&
+      workerSetup.numThreads === numThreads &&
+      workerSetup.ortBase === ortBase;
+    if (!reuse) workerSetup = null;
     for (let attempt = 1; attempt <= ORT_INIT_ATTEMPTS && msg === null; attempt++) {
-      const w = startWorker();
+      const w = reuse && attempt === 1 && worker ? worker : startWorker();
       const id = nextId++;
       // The page's own timer (a worker stuck in initialization may not even run its own timers); under the
       // init-timeout fault the first attempt hangs for sure, so its timer is short: the same path, sooner.
@@ -278,7 +290,11 @@ async function load(opts: LoadOptions): Promise<LoadInfo> {
         );
       };
       try {
-        msg = await request({ type: 'load', id, attempt, opts: { ...opts, modelUrl, numThreads }, ortBase, faults }, [], onStage);
+        msg = await request(
+          { type: 'load', id, attempt, opts: { ...opts, modelUrl, numThreads }, ortBase, faults, ...(reuse ? { reuse: true } : {}) },
+          [],
+          onStage,
+        );
       } catch (err) {
         const m = err instanceof Error ? err.message : String(err);
         if (!m.startsWith(ORT_INIT_TIMEOUT_ERROR) || attempt === ORT_INIT_ATTEMPTS) {
@@ -295,6 +311,7 @@ async function load(opts: LoadOptions): Promise<LoadInfo> {
     msg.info.initFailures = initFailures;
     loadedInfo = msg.info;
     loadedOpts = opts;
+    workerSetup = { numThreads, ortBase };
     ui.canvas.width = msg.info.imageSize;
     ui.canvas.height = msg.info.imageSize;
     ui.imageSize.value = String(msg.info.imageSize);
@@ -307,6 +324,7 @@ async function load(opts: LoadOptions): Promise<LoadInfo> {
   } catch (err) {
     worker?.terminate();
     worker = null;
+    workerSetup = null;
     ui.status.textContent = 'Load failed.';
     throw fail(err, 'error');
   }

@@ -134,6 +134,12 @@ export interface LoadInfo {
   initAttempts: number;
   /** Why earlier attempts were abandoned (the initialization timeout message of each), empty when none was. */
   initFailures: string[];
+  /**
+   * The load ran in the worker of the page's previous load (same thread count and runtime files): onnxruntime-web's
+   * wasm was not compiled again; the previous model's session was released first. initMs is then that of the
+   * worker's own first initialization.
+   */
+  workerReused: boolean;
 }
 
 /**
@@ -197,6 +203,8 @@ export interface WorkerLoad {
   /** Absolute URL prefix of onnxruntime-web's dist files (ends with /). */
   ortBase: string;
   faults: Fault[];
+  /** The worker loaded a model before (its wasm backend is up): release that model first and skip the initialization. */
+  reuse?: boolean;
 }
 export interface WorkerGenerate {
   type: 'generate';

@@ -94,11 +94,23 @@ async function checkRuntimeFiles(ortBase: string): Promise<void> {
   }
 }
 
+/** Milliseconds of this worker's wasm backend initialization (its first load). */
+let workerInitMs: number | null = null;
+
 async function load(msg: WorkerLoad): Promise<LoadInfo> {
   const { opts, faults } = msg;
-  ort.env.wasm.wasmPaths = msg.ortBase;
-  ort.env.wasm.numThreads = opts.numThreads;
-  ort.env.wasm.proxy = false;
+  const reuse = msg.reuse === true && workerInitMs !== null;
+  if (reuse) {
+    if (loaded) {
+      const old = loaded.session;
+      loaded = null;
+      await old.release();
+    }
+  } else {
+    ort.env.wasm.wasmPaths = msg.ortBase;
+    ort.env.wasm.numThreads = opts.numThreads;
+    ort.env.wasm.proxy = false;
+  }
 
   await checkRuntimeFiles(msg.ortBase);
 
@@ -117,22 +129,26 @@ async function load(msg: WorkerLoad): Promise<LoadInfo> {
   // Initialize the wasm backend with a one-node model before the model is parsed, so that a hang there (seen in
   // Firefox) is told apart from the model: the page's timer retries only when 'backend-ready' never came. (After the
   // fetch: a missing model still fails at once, as in the web app.)
+  // (A reused worker's backend is up already: nothing to initialize, and no first initialization to hang.)
   const tInit = performance.now();
-  // FAULT init-timeout: the first attempt's initialization never finishes
-  if (faults.includes('init-timeout') && msg.attempt === 1) await new Promise<never>(() => undefined);
-  try {
-    const warm = await ort.InferenceSession.create(
-      Uint8Array.from(atob(ORT_WARMUP_MODEL_B64), (c) => c.charCodeAt(0)),
-      { executionProviders: ['wasm'] },
-    );
-    await warm.release();
-  } catch (err) {
-    throw new Error(
-      `onnxruntime-web could not initialize its wasm backend (${opts.numThreads} thread(s)) before parsing the model: ${message(err)}`,
-    );
+  if (!reuse) {
+    // FAULT init-timeout: the first attempt's initialization never finishes
+    if (faults.includes('init-timeout') && msg.attempt === 1) await new Promise<never>(() => undefined);
+    try {
+      const warm = await ort.InferenceSession.create(
+        Uint8Array.from(atob(ORT_WARMUP_MODEL_B64), (c) => c.charCodeAt(0)),
+        { executionProviders: ['wasm'] },
+      );
+      await warm.release();
+    } catch (err) {
+      throw new Error(
+        `onnxruntime-web could not initialize its wasm backend (${opts.numThreads} thread(s)) before parsing the model: ${message(err)}`,
+      );
+    }
+    workerInitMs = performance.now() - tInit;
   }
-  const initMs = performance.now() - tInit;
-  post({ type: 'stage', id: msg.id, stage: 'backend-ready', ms: initMs });
+  const initMs = workerInitMs ?? performance.now() - tInit;
+  post({ type: 'stage', id: msg.id, stage: 'backend-ready', ms: reuse ? 0 : initMs });
 
   const t1 = performance.now();
   let session: ort.InferenceSession;
@@ -218,6 +234,7 @@ async function load(msg: WorkerLoad): Promise<LoadInfo> {
     initMs,
     initAttempts: msg.attempt,
     initFailures: [],
+    workerReused: reuse,
   };
 }
 
@@ -274,7 +291,7 @@ scope.onmessage = (ev: MessageEvent<ToWorker>) => {
   void (async () => {
     try {
       if (msg.type === 'load') {
-        if (loaded) throw new Error('this worker already holds a model: the page starts a new worker per load()');
+        if (loaded && msg.reuse !== true) throw new Error('this worker already holds a model: only a load() that reuses the worker may replace it');
         post({ type: 'loaded', id: msg.id, info: await load(msg) });
       } else if (msg.type === 'generate') {
         if (busy) throw new Error('a generation is already running');
