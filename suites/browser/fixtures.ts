@@ -16,6 +16,7 @@ import {
   expect,
   type Browser,
   type BrowserContext,
+  type BrowserType,
   type BrowserContextOptions,
   type Page,
   type TestInfo,
@@ -353,6 +354,19 @@ interface PrivateFixtures {
 
 const miniBrowsers = new WeakMap<Browser, MiniBrowserSession>();
 
+/** A browser of this test's own, when the worker's died in an earlier test that still passed (said in its report). */
+async function relaunch(type: BrowserType, engine: EngineChoice, testInfo: TestInfo): Promise<Browser> {
+  testInfo.annotations.push({
+    type: 'browser-relaunched',
+    description: `${engine.label}: the worker's browser had disconnected in an earlier test; this test ran in a new one`,
+  });
+  try {
+    return await type.launch({ ...engine.launchOptions, ...(engine.channel ? { channel: engine.channel } : {}) });
+  } catch (err) {
+    throw new Error(engineMissingMessage(engine, `relaunch after the worker's browser disconnected: ${(err as Error).message}`));
+  }
+}
+
 export const test = base.extend<TinyditTestFixtures & PrivateFixtures, TinyditWorkerFixtures>({
   tinyditEngine: [
     {
@@ -429,19 +443,7 @@ export const test = base.extend<TinyditTestFixtures & PrivateFixtures, TinyditWo
     if (!browser.isConnected()) {
       // The worker's browser died in an earlier test that still passed (a crash the runner answers with a new worker
       // only after a failure): never hand this test a dead browser. It gets a browser of its own, said in its report.
-      testInfo.annotations.push({
-        type: 'browser-relaunched',
-        description: `${tinyditEngine.label}: the worker's browser had disconnected in an earlier test; this test ran in a new one`,
-      });
-      let fresh: Browser;
-      try {
-        fresh = await playwright[browserName].launch({
-          ...tinyditEngine.launchOptions,
-          ...(tinyditEngine.channel ? { channel: tinyditEngine.channel } : {}),
-        });
-      } catch (err) {
-        throw new Error(engineMissingMessage(tinyditEngine, `relaunch after the worker's browser disconnected: ${(err as Error).message}`));
-      }
+      const fresh = await relaunch(playwright[browserName], tinyditEngine, testInfo);
       const ctx = await fresh.newContext();
       await use(ctx);
       await ctx.close().catch(() => undefined);
@@ -499,19 +501,7 @@ export const test = base.extend<TinyditTestFixtures & PrivateFixtures, TinyditWo
       await ctx.close().catch(() => undefined);
       return;
     }
-    testInfo.annotations.push({
-      type: 'browser-relaunched',
-      description: `${tinyditEngine.label}: the worker's browser had disconnected in an earlier test; this test ran in a new one`,
-    });
-    let fresh: Browser;
-    try {
-      fresh = await playwright[browserName].launch({
-        ...tinyditEngine.launchOptions,
-        ...(tinyditEngine.channel ? { channel: tinyditEngine.channel } : {}),
-      });
-    } catch (err) {
-      throw new Error(engineMissingMessage(tinyditEngine, `relaunch after the worker's browser disconnected: ${(err as Error).message}`));
-    }
+    const fresh = await relaunch(playwright[browserName], tinyditEngine, testInfo);
     const ctx = await fresh.newContext();
     await use(new TinyditApp(await ctx.newPage(), serverURL));
     await ctx.close().catch(() => undefined);
