@@ -58,6 +58,7 @@ async function expectFaults(app: TinyditApp, faults: Fault[]): Promise<void> {
   const active = await app.page.evaluate(() => [...window.tinydit.faults]);
   expect(active, 'faults active on the page').toEqual(faults);
   if (faults.length) await expect(app.page.locator('#faults')).toContainText('FAULT INJECTION ACTIVE');
+  else await expect(app.page.locator('#faults'), 'no fault banner on the good page').toBeHidden();
 }
 
 /** The page with `faults` (and no other) and the guided model loaded: the worker's page reused when it is so already. */

@@ -223,6 +223,11 @@ export class TinyditApp {
     pageMemory.set(this.page, { url: this.page.url(), load: null });
   }
 
+  /** window.tinydit.setFaults: the URL's faults plus `faults` act from the next generation on; returns those active. */
+  setFaults(faults: Fault[]): Promise<Fault[]> {
+    return this.page.evaluate((f) => window.tinydit.setFaults(f), faults);
+  }
+
   load(opts: LoadOptions): Promise<LoadInfo> {
     this.noteLoad(opts, null);
     return this.page.evaluate((o) => window.tinydit.load(o), opts);

@@ -1017,17 +1017,24 @@ async function liveLoadState(app: TinyditApp): Promise<Pick<LoadAttempt, 'visibl
  * The page open with `faults` and the model of `opts` loaded, ready to generate: the worker's page as it is when an
  * earlier test left it exactly so (same URL, same load options, state ready, no error); else the model loaded on the
  * page when it is at that URL and ready (the page keeps its worker for the same thread count); else the page opened
- * and the model loaded anew (attemptLoad). A reused load is judged on what the page shows now (state, visible error, status line) and on what
+ * and the model loaded anew (attemptLoad). Faults are switched on the loaded page (window.tinydit.setFaults) rather
+ * than by opening another URL, so a fault proof reuses the good page's model and worker. A reused load is judged on what the page shows now (state, visible error, status line) and on what
  * its load reported; `reused` says which it was. Tests about loading itself call open() and attemptLoad().
  */
 export async function warmLoad(app: TinyditApp, opts: LoadOptions, faults: Fault[] = []): Promise<LoadAttempt & { reused: boolean }> {
-  const url = app.pageUrl({ faults });
+  const url = app.pageUrl();
+  let attempt: LoadAttempt & { reused: boolean };
   const info = await app.warmFor(url, opts);
-  if (info) return { error: null, ...(await liveLoadState(app)), info, reused: true };
+  if (info) attempt = { error: null, ...(await liveLoadState(app)), info, reused: true };
   // the right page, another model: load on it (the page keeps its worker when the thread count is the same)
-  if (await app.onPage(url)) return { ...(await attemptLoad(app, opts)), reused: false };
-  await app.open({ faults });
-  return { ...(await attemptLoad(app, opts)), reused: false };
+  else if (await app.onPage(url)) attempt = { ...(await attemptLoad(app, opts)), reused: false };
+  else {
+    await app.open();
+    attempt = { ...(await attemptLoad(app, opts)), reused: false };
+  }
+  // exactly these faults from now on (none left over from an earlier test), whether the page was reused or not
+  if (attempt.error === null) await app.setFaults(faults);
+  return attempt;
 }
 
 /** A model loads: no error, state ready, backend wasm, the requested threads in use and shown to the user. */

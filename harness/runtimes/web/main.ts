@@ -84,13 +84,15 @@ const ui = {
 
 BREEDS.forEach((name, i) => ui.breed.add(new Option(`${i} ${name}`, String(i))));
 
-let faults: Fault[] = [];
+let urlFaults: Fault[] = [];
 let faultError: Error | null = null;
 try {
-  faults = parseFaults(location.search);
+  urlFaults = parseFaults(location.search);
 } catch (err) {
   faultError = err as Error;
 }
+/** The active faults: the URL's, plus those of setFaults(). */
+let faults: Fault[] = urlFaults;
 
 let state: State = 'idle';
 let worker: Worker | null = null;
@@ -351,7 +353,7 @@ async function generate(opts: GenerateOptions, onProgress?: (ev: ProgressEvent) 
   ui.breedName.textContent = BREEDS[opts.breedIndex] ?? `#${opts.breedIndex}`;
   let callbackError: unknown = null;
   try {
-    const msg = await request({ type: 'generate', id: nextId++, opts: { ...opts, noiseSeed } }, [], (m) => {
+    const msg = await request({ type: 'generate', id: nextId++, opts: { ...opts, noiseSeed }, faults }, [], (m) => {
       if (m.type !== 'progress') return;
       const imageData = draw(m.rgba, m.size);
       ui.progress.value = m.step;
@@ -403,6 +405,14 @@ window.tinydit = {
   generate,
   download,
   get faults() {
+    return faults;
+  },
+  setFaults(extra: Fault[]): Fault[] {
+    const unknown = extra.filter((f) => !(f in FAULTS));
+    if (unknown.length) throw new Error(`unknown fault(s) ${unknown.join(', ')}; known: ${Object.keys(FAULTS).join(', ')}`);
+    if (state === 'generating') throw new Error('setFaults(): a generation is running');
+    faults = [...new Set([...urlFaults, ...extra])];
+    showFaults();
     return faults;
   },
   get state() {
@@ -459,10 +469,11 @@ ui.downloadBtn.addEventListener('click', () => {
 });
 
 if (faultError) showError(faultError.message);
-if (faults.length) {
-  ui.faults.textContent = `FAULT INJECTION ACTIVE: ${faults.map((f) => `${f} (${FAULTS[f]})`).join('; ')}`;
-  ui.faults.hidden = false;
+function showFaults(): void {
+  ui.faults.textContent = faults.length ? `FAULT INJECTION ACTIVE: ${faults.map((f) => `${f} (${FAULTS[f]})`).join('; ')}` : '';
+  ui.faults.hidden = faults.length === 0;
 }
+showFaults();
 setState('idle');
 
 /** Reads loose manifest fields (snake_case or camelCase) to prefill the model form. */

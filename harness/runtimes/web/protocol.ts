@@ -210,6 +210,8 @@ export interface WorkerGenerate {
   type: 'generate';
   id: number;
   opts: GenerateOptions & { noiseSeed: number };
+  /** The faults active for this generation (the page's at the time of the call). */
+  faults: Fault[];
 }
 export type ToWorker = WorkerLoad | WorkerGenerate;
 
@@ -265,8 +267,14 @@ export interface TinyditApi {
   generate(opts: GenerateOptions, onProgress?: (ev: ProgressEvent) => void): Promise<GenerateResult>;
   /** Saves the shown canvas as PNG; returns the file name. */
   download(): string;
-  /** The faults active on this page (from its URL). */
+  /** The faults active on this page: those of its URL, plus those set by setFaults(). */
   readonly faults: readonly Fault[];
+  /**
+   * Test hook: the faults active from the next generate() on are the URL's plus these (an empty list: the URL's
+   * only), shown in the page's banner like the URL's. Load-time faults (init-timeout) act only through the URL.
+   * Returns the faults now active. For proofs that reuse a loaded page instead of opening a new one.
+   */
+  setFaults(faults: Fault[]): Fault[];
   /** 'idle' | 'loading' | 'ready' | 'generating' | 'error' */
   readonly state: string;
 }

@@ -203,15 +203,8 @@ async function load(msg: WorkerLoad): Promise<LoadInfo> {
     imageSize,
     ...(opts.bakedScale !== undefined ? { bakedScale: opts.bakedScale } : {}),
   };
-  let model = base;
-  if (faultSet.has('double-guidance')) {
-    // FAULT: treat the baked graph as raw, so the sampler calls it with breed and null breed and combines them:
-    // guidance applied twice, like the web app that shipped.
-    if (opts.guidance !== 'baked') throw new Error('fault double-guidance needs a graph with guidance baked in (guidance: "baked")');
-    model = { ...base, guidance: 'none' };
-    delete model.bakedScale;
-  }
-  loaded = { session, model, faults: faultSet, imageSize, nullIndex: opts.nullIndex };
+  faultyModel(base, faultSet); // a fault that cannot apply to this graph fails the load, as it did before setFaults()
+  loaded = { session, model: base, faults: faultSet, imageSize, nullIndex: opts.nullIndex };
   const actualThreads = ort.env.wasm.numThreads ?? 1;
   return {
     backend: 'wasm',
@@ -238,9 +231,23 @@ async function load(msg: WorkerLoad): Promise<LoadInfo> {
   };
 }
 
+/** The model as the page's faults make it behave (double-guidance: the baked graph treated as raw). */
+function faultyModel(base: SamplerModel, faults: Set<Fault>): SamplerModel {
+  if (!faults.has('double-guidance')) return base;
+  // FAULT: treat the baked graph as raw, so the sampler calls it with breed and null breed and combines them:
+  // guidance applied twice, like the web app that shipped.
+  if (base.guidance !== 'baked') throw new Error('fault double-guidance needs a graph with guidance baked in (guidance: "baked")');
+  const model: SamplerModel = { ...base, guidance: 'none' };
+  delete model.bakedScale;
+  return model;
+}
+
 async function generate(msg: WorkerGenerate): Promise<void> {
   if (!loaded) throw new Error('no model loaded: call load() first');
-  const { model, faults, imageSize, nullIndex } = loaded;
+  const { imageSize, nullIndex } = loaded;
+  // the faults active when the page asked (its URL's, plus setFaults()); the load's when the page sent none
+  const faults = new Set<Fault>(Array.isArray(msg.faults) ? msg.faults : loaded.faults);
+  const model = faultyModel(loaded.model, faults);
   const { breedIndex, steps, cfgScale, noiseSeed } = msg.opts;
   if (!Number.isInteger(breedIndex) || breedIndex < 0 || breedIndex > nullIndex) {
     throw new Error(`breedIndex must be an integer in 0..${nullIndex}, got ${breedIndex}`);
@@ -291,7 +298,8 @@ scope.onmessage = (ev: MessageEvent<ToWorker>) => {
   void (async () => {
     try {
       if (msg.type === 'load') {
-        if (loaded && msg.reuse !== true) throw new Error('this worker already holds a model: only a load() that reuses the worker may replace it');
+        if (loaded && msg.reuse !== true)
+          throw new Error('this worker already holds a model: only a load() that reuses the worker may replace it');
         post({ type: 'loaded', id: msg.id, info: await load(msg) });
       } else if (msg.type === 'generate') {
         if (busy) throw new Error('a generation is already running');
