@@ -2,6 +2,9 @@
  * Proof that each browser check FAILS when the page or the model is broken the way it targets, using the very
  * check functions the other specs expect to pass (suites/browser/helpers.ts). Each proof also runs the check on
  * the good page (baseline): a check that rejects everything proves nothing, so a failing baseline voids it.
+ * The page faults are the reference page's fault hooks (harness/runtimes/web/protocol.ts FAULTS), switched on the
+ * loaded page with window.tinydit.setFaults (what ?fault=<name> in the URL does at load); the good page is checked to
+ * show no fault banner, the broken one to show it.
  * - ?fault=double-guidance (the page applies guidance on top of the baked graph): the golden-trajectory and
  *   golden-image checks reject the result;
  * - ?fault=breed-off-by-one (conditions on breed + 1): the golden checks reject it, the result matches the
