@@ -183,26 +183,20 @@ export class TinyditApp {
   }
 
   /**
-   * The load info when the page is open at exactly `url`, has loaded exactly `opts` last, and is ready (not
-   * generating, no error shown): a test may then use the loaded model as it is. Null otherwise.
+   * What the page offers a test that wants `url` with the model of `opts` (one look at the page):
+   * - warm: the load info when the page is open at exactly `url` (opened by open()), has loaded exactly `opts` last,
+   *   is ready and shows no error: the test may use the loaded model as it is;
+   * - usable: the page is at `url`, idle or ready, with no error shown: a load may run on it.
    */
-  async warmFor(url: string, opts: LoadOptions): Promise<LoadedInfo | null> {
+  async offers(url: string, opts: LoadOptions): Promise<{ warm: LoadedInfo | null; usable: boolean }> {
     const m = pageMemory.get(this.page);
-    if (!m || m.url !== url || this.page.url() !== url || m.load?.key !== JSON.stringify(opts)) return null;
+    if (!m || m.url !== url || this.page.url() !== url) return { warm: null, usable: false };
     const live = await this.page
       .evaluate(() => ({ state: window.tinydit?.state ?? null, error: !(document.getElementById('error')?.hidden ?? true) }))
       .catch(() => null);
-    return live && live.state === 'ready' && !live.error ? m.load.info : null;
-  }
-
-  /** The page is open at exactly `url` (opened by open()), idle or ready, with no error shown: a load may run on it. */
-  async onPage(url: string): Promise<boolean> {
-    const m = pageMemory.get(this.page);
-    if (!m || m.url !== url || this.page.url() !== url) return false;
-    const live = await this.page
-      .evaluate(() => ({ state: window.tinydit?.state ?? null, error: !(document.getElementById('error')?.hidden ?? true) }))
-      .catch(() => null);
-    return live !== null && (live.state === 'ready' || live.state === 'idle') && !live.error;
+    if (!live || live.error) return { warm: null, usable: false };
+    const warm = live.state === 'ready' && m.load?.key === JSON.stringify(opts) ? m.load.info : null;
+    return { warm, usable: live.state === 'ready' || live.state === 'idle' };
   }
 
   /** Absolute URL on the test server (page.goto's baseURL does not apply to the MiniBrowser context). */

@@ -1024,10 +1024,10 @@ async function liveLoadState(app: TinyditApp): Promise<Pick<LoadAttempt, 'visibl
 export async function warmLoad(app: TinyditApp, opts: LoadOptions, faults: Fault[] = []): Promise<LoadAttempt & { reused: boolean }> {
   const url = app.pageUrl();
   let attempt: LoadAttempt & { reused: boolean };
-  const info = await app.warmFor(url, opts);
-  if (info) attempt = { error: null, ...(await liveLoadState(app)), info, reused: true };
+  const page = await app.offers(url, opts);
+  if (page.warm) attempt = { error: null, ...(await liveLoadState(app)), info: page.warm, reused: true };
   // the right page, another model: load on it (the page keeps its worker when the thread count is the same)
-  else if (await app.onPage(url)) attempt = { ...(await attemptLoad(app, opts)), reused: false };
+  else if (page.usable) attempt = { ...(await attemptLoad(app, opts)), reused: false };
   else {
     await app.open();
     attempt = { ...(await attemptLoad(app, opts)), reused: false };
