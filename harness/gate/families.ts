@@ -142,6 +142,13 @@ export const FAMILIES: readonly CheckFamily[] = [
     about: 'per-breed generation in each engine against the goldens',
   },
   {
+    family: 'app',
+    where: 'browser',
+    suites: ['suites/browser/app.spec.ts'],
+    required: FULL,
+    about: 'the app under test (TINYDIT_APP): default settings, guidance range, null index, download, fallback, backend',
+  },
+  {
     family: 'progress',
     where: 'browser',
     suites: ['suites/browser/progress.spec.ts'],

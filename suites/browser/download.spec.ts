@@ -7,7 +7,7 @@
  * Case: download:engine=<e>,breed=British Shorthair (a breed whose name has a space).
  */
 import { caseId } from '../../harness/core/case-id.js';
-import { readFile } from 'node:fs/promises';
+import { captureDownload } from '../../harness/apps/capture.js';
 import { BREEDS } from '../../harness/runtimes/web/protocol.js';
 import { expect, test } from './fixtures.js';
 import {
@@ -46,40 +46,7 @@ test(`download:breed=${BREEDS[BREED]}`, async ({ app, bundle, engineInfo }, test
   await expect(app.page.locator('#download')).toBeEnabled();
 
   const from = Date.now();
-  let name: string;
-  let bytes: Uint8Array;
-  let route: string;
-  if (engineInfo.kind === 'minibrowser') {
-    route = 'captured anchor (MiniBrowser has no download events)';
-    await app.page.evaluate(() => {
-      const w = window as unknown as { __tinyditDownload?: { name: string; href: string } };
-      const click = HTMLAnchorElement.prototype.click;
-      HTMLAnchorElement.prototype.click = function (this: HTMLAnchorElement) {
-        if (this.download) {
-          w.__tinyditDownload = { name: this.download, href: this.href };
-          HTMLAnchorElement.prototype.click = click;
-          return;
-        }
-        click.call(this);
-      };
-    });
-    await app.page.locator('#download').click();
-    const got = await app.page.waitForFunction(
-      () => (window as unknown as { __tinyditDownload?: { name: string; href: string } }).__tinyditDownload ?? null,
-    );
-    const cap = (await got.jsonValue()) as { name: string; href: string };
-    name = cap.name;
-    const comma = cap.href.indexOf(',');
-    expect(cap.href.slice(0, comma), 'the download link is a base64 PNG data URL').toBe('data:image/png;base64');
-    bytes = new Uint8Array(Buffer.from(cap.href.slice(comma + 1), 'base64'));
-  } else {
-    route = 'Playwright download event';
-    const [download] = await Promise.all([app.page.waitForEvent('download', { timeout: 30_000 }), app.page.locator('#download').click()]);
-    name = download.suggestedFilename();
-    const failure = await download.failure();
-    expect(failure, `download of ${name} failed`).toBeNull();
-    bytes = new Uint8Array(await readFile(await download.path()));
-  }
+  const { name, bytes, route } = await captureDownload(app.page, app.page.locator('#download'), engineInfo.kind === 'minibrowser');
   const to = Date.now();
   const v = checkDownload(name, bytes, shown, BREED, { from, to }, id);
   record(id, v, engineInfo, { metrics: { route } });

@@ -27,6 +27,7 @@ import { bundleDir, REPO_ROOT } from '../../harness/core/config.js';
 import { type GuidanceKind, loadBundle } from '../../harness/model/bundle.js';
 import { parseFaults, type Fault, type GenerateOptions, type LoadInfo, type LoadOptions } from '../../harness/runtimes/web/protocol.js';
 import { type RecordOrigin, setRecordOrigin } from '../../harness/core/record-check.js';
+import type { AppProgress } from '../../harness/apps/adapter.js';
 
 export { expect };
 
@@ -86,16 +87,8 @@ export async function readBundle(dir = bundleDir()): Promise<BundleInfo> {
 
 // ---- the page driver ----
 
-export interface ProgressRecord {
-  step: number;
-  totalSteps: number;
-  stepTime: number;
-  totalTime: number;
-  width: number;
-  height: number;
-  /** RGBA bytes of the progress image (only with keepProgressImages). */
-  rgba?: Uint8Array;
-}
+/** One progress event as the suites see it (the app adapters' type: harness/apps/adapter.ts). */
+export type ProgressRecord = AppProgress;
 
 export interface GenerationRun {
   width: number;

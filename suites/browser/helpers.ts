@@ -806,7 +806,11 @@ export function judgeSheet(y: Yardstick, cases: JudgeCase[], images: JudgedImage
  * (after 0-based step i when i % 5 === 0 or i === steps - 1), totalSteps right, times non-negative and
  * non-decreasing in total, image size right, and the last progress image equal to the result.
  */
-export function checkProgress(run: GenerationRun, steps: number, label: string): Verdict {
+export function checkProgress(
+  run: Pick<GenerationRun, 'progress' | 'width' | 'height' | 'rgba' | 'totalTime'>,
+  steps: number,
+  label: string,
+): Verdict {
   const got = run.progress.map((p) => p.step);
   const want = progressSchedule(steps);
   const failures: string[] = [];
@@ -918,10 +922,16 @@ export function checkDownload(
   };
 }
 
-/** Two runs of one case in one engine must be bit-identical (same seed, same threads). */
-export function checkDeterminism(a: GenerationRun, b: GenerationRun, label: string): Verdict {
+/** Two runs of one case in one engine must be bit-identical (same seed, same threads); an app shows no state x: pixels only. */
+export function checkDeterminism(
+  a: Pick<GenerationRun, 'rgba'> & { x?: Float32Array },
+  b: Pick<GenerationRun, 'rgba'> & { x?: Float32Array },
+  label: string,
+): Verdict {
   let xDiff = 0;
-  for (let i = 0; i < Math.max(a.x.length, b.x.length); i++) if (!Object.is(a.x[i], b.x[i])) xDiff++;
+  const ax = a.x ?? new Float32Array(0);
+  const bx = b.x ?? new Float32Array(0);
+  for (let i = 0; i < Math.max(ax.length, bx.length); i++) if (!Object.is(ax[i], bx[i])) xDiff++;
   let pxDiff = 0;
   for (let i = 0; i < Math.max(a.rgba.length, b.rgba.length); i++) if (a.rgba[i] !== b.rgba[i]) pxDiff++;
   const failures =
