@@ -72,6 +72,7 @@ describe('runtime registry', () => {
     // what a model's verdict requires: the model families, never the harness's own
     expect(EXPECTED_FAMILIES.map((e) => e.family).sort()).toEqual(
       [
+        'app',
         'behaviour',
         'contract',
         'generation',
