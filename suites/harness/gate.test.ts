@@ -151,6 +151,9 @@ function passingRun(): { records: GateRecord[]; vitest: RunnerTest[]; playwright
     }
     records.push(rec(caseId('loading', { engine: e, variant: 'guided', threads: 1 }), { runtime: e }));
     playwright.push(ptest('generation:variant=guided,seed=7 (2 breeds)', e, 'passed', steps));
+    const appId = caseId('app', { engine: e, app: 'reference', check: 'defaults', variant: 'guided', breed: 'Bombay', seed: 7 });
+    records.push(rec(appId, { runtime: e }));
+    playwright.push(ptest('app:check=defaults', e, 'passed', [appId]));
   }
   return { records, vitest, playwright };
 }
