@@ -40,6 +40,9 @@
  *   --verbose               echo the runners' output (always kept in <run>/logs/)
  *   --serial                the Node suites, then the browser suites (default: both at once; for a machine short
  *                           of memory, or to compare)
+ *   --app <name|module>     the app under test of the browser suites' app checks (env TINYDIT_APP): reference (the
+ *                           default), double, double-fixed, or an adapter module (docs/app-under-test.md)
+ *   --app-url <url>         where that app is served (env TINYDIT_APP_URL; default: the adapter's own page)
  *   npm run gate -- render <run dir> [--bundle] [--baseline] [--history]
  *                           recompute verdict.json and index.html of a run folder from what it holds
  * gate:merge options: --blobs <dir>... (shard run folders, or folders of blob zips with the shard's
@@ -59,6 +62,7 @@ import {
   type GateResult,
 } from '../harness/gate/gate.js';
 import type { Verdict } from '../harness/gate/types.js';
+import { APP_ENV, APP_URL_ENV, appFromEnv } from '../harness/apps/adapter.js';
 
 class UsageError extends Error {}
 
@@ -81,6 +85,8 @@ const VALUE_FLAGS = new Set([
   '--timeout-browser',
   '--blobs',
   '--node',
+  '--app',
+  '--app-url',
 ]);
 const BOOL_FLAGS = new Set([
   '--require-full',
@@ -156,6 +162,9 @@ function summary(v: Verdict, runDir: string): string {
     '',
     `${head}  level=${v.level}  scope=${v.scope.full ? 'full' : `narrowed: ${v.scope.narrowed.join('; ')}`}`,
     `model ${v.bundle.modelSha256 ?? '?'}  bundle digest ${v.bundle.digest ?? '?'}  goldens ${v.goldens?.state ?? '?'}`,
+    ...(v.scope.app
+      ? [`app under test: ${v.scope.app.name}${v.scope.app.url ? ` at ${v.scope.app.url}` : ''} (the browser suites' app checks judged it)`]
+      : []),
     `checks ${v.counts.passed}/${v.counts.total} pass (self-tests ${v.counts.selfTests - v.counts.selfTestsFailed}/${v.counts.selfTests})`,
   ];
   if (!v.accepted) {
@@ -242,6 +251,14 @@ async function main(): Promise<number> {
       );
     }
     const bundle = one(p, '--bundle') ?? process.env.TINYDIT_BUNDLE ?? 'fixtures/default';
+    // the app under test reaches the browser suites through the environment (harness/apps/adapter.ts appFromEnv)
+    if (one(p, '--app')) process.env[APP_ENV] = one(p, '--app')!;
+    if (one(p, '--app-url')) process.env[APP_URL_ENV] = one(p, '--app-url')!;
+    try {
+      await appFromEnv();
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
     result = await runGate({
       bundle,
       reportsRoot,

@@ -214,8 +214,11 @@ function scopeOf(
   if (level === 'contract-only') {
     /* a level, not a narrowing: the verdict's level says it */
   }
+  const app = process.env.TINYDIT_APP?.trim();
+  const appUrl = process.env.TINYDIT_APP_URL?.trim();
   return {
     ...(Object.keys(env).length ? { env } : {}),
+    ...((app && app !== 'reference') || appUrl ? { app: { name: app || 'reference', ...(appUrl ? { url: appUrl } : {}) } } : {}),
     full: narrowed.length === 0,
     node: o.node,
     browsers: o.browsers,

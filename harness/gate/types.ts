@@ -96,6 +96,11 @@ export interface Scope {
   suites?: { node?: string[]; browser?: string[] };
   /** What was left out, in words. */
   narrowed: string[];
+  /**
+   * The app the browser suites' app checks drove, when it is not the reference page (env TINYDIT_APP, TINYDIT_APP_URL;
+   * harness/apps/adapter.ts): the verdict is then about the model as that app runs it.
+   */
+  app?: { name: string; url?: string };
   /** --allow-narrow was given. Kept for old verdicts and scripts: it no longer changes anything, a narrowed run
    *  is never accepted (its best outcome is 'passed-narrowed'). */
   allowNarrow: boolean;
