@@ -88,11 +88,23 @@ export function matchTest(r: Pick<GateRecord, 'id' | 'runtime' | 'test'>, tests:
 export interface ReplayContext {
   /** The bundle dir as the user gave it (kept relative when it was). */
   bundle: string;
+  /** The app under test of the run (verdict scope.app): a browser replay drives the same app. */
+  app?: { name: string; url?: string };
+}
+
+/** The environment a replay needs: the bundle, a report folder of its own, and for a browser test the app under test. */
+function replayEnv(ctx: ReplayContext, browser: boolean): string[] {
+  const env = [`TINYDIT_BUNDLE=${shellQuote(ctx.bundle)}`, 'TINYDIT_REPORT_DIR=reports/replay'];
+  if (browser && ctx.app) {
+    env.push(`TINYDIT_APP=${shellQuote(ctx.app.name)}`);
+    if (ctx.app.url) env.push(`TINYDIT_APP_URL=${shellQuote(ctx.app.url)}`);
+  }
+  return env;
 }
 
 /** The command that reruns one case; `exact` when it selects that case alone. */
 export function replayCommand(r: Pick<GateRecord, 'id' | 'runtime'>, match: TestMatch | null, ctx: ReplayContext): ReplayCommand {
-  const env = [`TINYDIT_BUNDLE=${shellQuote(ctx.bundle)}`, 'TINYDIT_REPORT_DIR=reports/replay'];
+  const env = replayEnv(ctx, isBrowserRuntime(r.runtime));
   if (isBrowserRuntime(r.runtime)) {
     if (!match) {
       return {
@@ -128,7 +140,7 @@ export function replayCommand(r: Pick<GateRecord, 'id' | 'runtime'>, match: Test
 
 /** Rerun command of a failed test that has no record behind it. */
 export function replayTest(t: RunnerTest, ctx: ReplayContext): ReplayCommand {
-  const env = [`TINYDIT_BUNDLE=${shellQuote(ctx.bundle)}`, 'TINYDIT_REPORT_DIR=reports/replay'];
+  const env = replayEnv(ctx, t.runner === 'playwright');
   if (t.runner === 'playwright') {
     return {
       command: [

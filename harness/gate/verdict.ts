@@ -221,7 +221,7 @@ export function computeVerdict(input: VerdictInput): Verdict {
   const expectations = input.expectations ?? EXPECTED_FAMILIES;
   const records = dedupeRecords(input.records);
   const tests = [...(input.vitest?.tests ?? []), ...(input.playwright?.tests ?? [])];
-  const ctx = { bundle: input.bundleArg };
+  const ctx = { bundle: input.bundleArg, ...(input.scope.app ? { app: input.scope.app } : {}) };
 
   const mode: GateMode = input.mode ?? 'gate';
   if (input.refused !== undefined) reasons.push(reason('bundle-refused', input.refused));

@@ -200,9 +200,9 @@ test.describe('app under test', () => {
         const parts = [...defaultsWrong];
         let cause: Record<string, string | number | null> = {};
         if (!judged.pass) {
-          parts.push(judged.message);
+          // the cause first (a summary line shows the start of the message), then the golden comparison
           const { a, text } = await attribution(j, model, image, c.breed, GOLDEN_SEED, defaults.steps, defaults.cfgScale);
-          parts.push(text);
+          parts.push(`${c.id}: ${text}`, judged.message.replace(`${c.id}: `, ''));
           cause = { attributedScale: a.nearest?.scale ?? null, attributedAs: a.nearest?.meaning ?? 'ambiguous', separation: a.separation };
         }
         const v = verdict(

@@ -783,9 +783,16 @@ describe('records, runner reports, matching and replay', () => {
     const web = replayCommand({ id: 'generation:engine=webkit,variant=guided,breed=Bombay,seed=7', runtime: 'webkit' }, byStep, {
       bundle: 'fixtures/default',
     });
+    // a run against another app replays its browser cases against that app, its Node cases as they were
+    const onApp = { bundle: 'fixtures/default', app: { name: 'double', url: 'http://127.0.0.1:5173/' } };
+    const webApp = replayCommand({ id: 'generation:engine=webkit,variant=guided,breed=Bombay,seed=7', runtime: 'webkit' }, byStep, onApp);
+    const nodeApp = replayCommand({ id: byTitle!.test.title, runtime: 'node' }, byTitle, onApp);
     selftest(
       'match-and-replay',
-      byTitle?.via === 'title' &&
+      webApp.command.includes('TINYDIT_APP=double TINYDIT_APP_URL=http://127.0.0.1:5173/') &&
+        !nodeApp.command.includes('TINYDIT_APP') &&
+        !web.command.includes('TINYDIT_APP') &&
+        byTitle?.via === 'title' &&
         byStep?.via === 'step' &&
         byParams?.via === 'params' &&
         none === null &&
