@@ -59,6 +59,9 @@ export function doubleAdapter(fixed: boolean): AppAdapter {
       u.searchParams.set('fallback', opts.brokenPrimaryUrl ? m.url : '');
       u.searchParams.set('size', String(m.imageSize));
       u.searchParams.set('ep', opts.backend === 'wasm' ? 'wasm' : 'auto');
+      // one wasm thread, as the suites' bulk runs use (the real app takes hardwareConcurrency: two engines side by side
+      // on two cores then fight over them); opened as a user would ('app'), the double keeps its own choice
+      if (opts.backend === 'wasm') u.searchParams.set('threads', '1');
       if (fixed) {
         u.searchParams.set('fixed', '1');
         if (m.guidance === 'baked') {

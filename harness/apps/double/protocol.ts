@@ -37,6 +37,7 @@ export type DoubleFromWorker =
  *   fallback=URL   local fallback path (default /bundle/model.onnx)
  *   size=N         image side (the real app hard-codes 128; default 128)
  *   ep=auto|wasm|webgpu  backend (auto, the real app's rule: webgpu whenever navigator.gpu exists)
+ *   threads=N      wasm threads (default: the real app's rule, hardwareConcurrency when cross-origin isolated, else 1)
  *   fixed=1        the fixed double: guidance once, WebGPU failure falls back to wasm, download named after the breed shown
  *   graph=baked|raw, scale=S, null=N   what the fixed double knows of its graph (from the manifest)
  */
