@@ -406,6 +406,16 @@ export const CATALOGUE: Mutant[] = [
     build: () => ({ models: {}, pageFaults: ['double-guidance'] }),
   },
   {
+    name: 'guidance-twice-app',
+    origin: [6],
+    kind: 'browser',
+    cheap: false,
+    description:
+      'the good model, run by the app double (TINYDIT_APP=double), which applies guidance again on top of the baked graph with breed index -1, as the real web app does',
+    expect: ['app/defaults', 'app/guidance'],
+    build: () => ({ models: {}, env: { TINYDIT_APP: 'double' } }),
+  },
+  {
     name: 'null-index-other',
     kind: 'node',
     cheap: true,
