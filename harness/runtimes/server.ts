@@ -8,6 +8,7 @@
  * absolute paths, symlinks that resolve outside their root), is refused. Files are streamed, never read whole.
  *
  * CLI: tsx harness/runtimes/server.ts [--port 8765] [--host 127.0.0.1] [--bundle DIR] [--web DIR] [--ort DIR] [--verbose]
+ *      [--share-bundle-with ORIGIN[,ORIGIN]] (default: the origin of env TINYDIT_APP_URL: an app under test served elsewhere)
  *      (exits with an error if the page is not built, unless --allow-missing-page)
  */
 import { createReadStream, existsSync, realpathSync } from 'node:fs';
@@ -38,6 +39,13 @@ export interface ServerOptions {
   bundleDir?: string;
   webDir?: string;
   ortDir?: string;
+  /**
+   * Origins (scheme://host:port) of an app under test served elsewhere (a dev server, a deployed URL) that may fetch
+   * /bundle/ files: for a request from one of them, a /bundle/ response carries Access-Control-Allow-Origin for it and
+   * Cross-Origin-Resource-Policy: cross-origin. Nothing else is shared; the page and /ort/ stay same-origin.
+   * CLI --share-bundle-with ORIGIN[,ORIGIN]; default: the origin of env TINYDIT_APP_URL (docs/app-under-test.md).
+   */
+  shareBundleWith?: string[];
   /** Called for each request: method, path, status (for debugging). */
   log?: (line: string) => void;
 }
@@ -172,6 +180,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const realRoot = (d: string): string | null => (existsSync(d) ? realpathSync(d) : null);
   const roots = { web: realRoot(dirs.web), ort: realRoot(dirs.ort), bundle: realRoot(dirs.bundle) };
   const log = opts.log;
+  const share = new Set(opts.shareBundleWith ?? []);
 
   const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method ?? 'GET';
@@ -197,7 +206,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       const file = await resolveInside(rootReal, segments);
       const st = await stat(file);
       if (!st.isFile()) throw new PathRefused(404, 'not a file');
-      res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': mimeType(file), 'Content-Length': st.size });
+      const origin = req.headers.origin;
+      const shared =
+        root === 'bundle' && typeof origin === 'string' && share.has(origin)
+          ? { 'Access-Control-Allow-Origin': origin, 'Cross-Origin-Resource-Policy': 'cross-origin', Vary: 'Origin' }
+          : {};
+      res.writeHead(200, { ...COMMON_HEADERS, ...shared, 'Content-Type': mimeType(file), 'Content-Length': st.size });
       if (method === 'HEAD') {
         res.end();
         return;
@@ -245,6 +259,23 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   };
 }
 
+/** The origins given (comma-separated), else the origin of the app under test's URL (TINYDIT_APP_URL), else none. */
+export function shareOrigins(arg: string | undefined, appUrl: string | undefined): string[] {
+  const list = (arg ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  if (list.length) return list.map((o) => new URL(o).origin);
+  if (appUrl?.trim()) {
+    try {
+      return [new URL(appUrl.trim()).origin];
+    } catch {
+      throw new Error(`env TINYDIT_APP_URL=${appUrl}: not a URL`);
+    }
+  }
+  return [];
+}
+
 function cliArg(name: string): string | undefined {
   const argv = process.argv.slice(2);
   const i = argv.indexOf(`--${name}`);
@@ -273,6 +304,7 @@ if (isMain) {
     ...(web ? { webDir: resolve(web) } : {}),
     ...(ort ? { ortDir: resolve(ort) } : {}),
     ...(process.argv.includes('--verbose') ? { log: (l: string) => console.log(l) } : {}),
+    shareBundleWith: shareOrigins(cliArg('share-bundle-with'), process.env.TINYDIT_APP_URL),
   });
   console.log(
     `tinydit server on ${running.url}  (page ${running.roots.web}, /ort/ ${running.roots.ort}, /bundle/ ${running.roots.bundle})`,

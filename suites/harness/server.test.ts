@@ -21,7 +21,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordCheck } from '../../harness/core/record-check.js';
-import { startServer, type RunningServer } from '../../harness/runtimes/server.js';
+import { shareOrigins, startServer, type RunningServer } from '../../harness/runtimes/server.js';
 
 const RUNTIME = 'node';
 /** Content of the files placed outside the roots: a response that contains it leaked. */
@@ -35,10 +35,13 @@ interface RawResponse {
 }
 
 /** One HTTP/1.1 request written byte for byte (no URL parsing on the client side). */
-function rawRequest(port: number, target: string, method = 'GET', host = '127.0.0.1'): Promise<RawResponse> {
+function rawRequest(port: number, target: string, method = 'GET', host = '127.0.0.1', origin?: string): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const sock = connect(port, host, () =>
-      sock.write(`${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`, 'latin1'),
+      sock.write(
+        `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${origin ? `Origin: ${origin}\r\n` : ''}Connection: close\r\n\r\n`,
+        'latin1',
+      ),
     );
     const chunks: Buffer[] = [];
     sock.on('data', (d: Buffer) => chunks.push(d));
@@ -252,6 +255,48 @@ describe('the static server serves only the page, /ort/ and /bundle/', () => {
       expect(manifest.status).toBe(200);
     } finally {
       await real.close();
+    }
+  });
+});
+
+describe('the static server shares /bundle/ with an app under test served elsewhere, and nothing else', () => {
+  it('server:request=shared-bundle', async () => {
+    const app = 'http://localhost:5173';
+    expect(shareOrigins(undefined, `${app}/some/page?x=1`)).toEqual([app]);
+    expect(shareOrigins('http://a.test:1/,http://b.test', undefined)).toEqual(['http://a.test:1', 'http://b.test']);
+    expect(shareOrigins(undefined, undefined)).toEqual([]);
+    const s = await startServer({ port: 0, shareBundleWith: [app] });
+    try {
+      const bundle = await rawRequest(s.port, '/bundle/manifest.json', 'HEAD', '127.0.0.1', app);
+      const other = await rawRequest(s.port, '/bundle/manifest.json', 'HEAD', '127.0.0.1', 'http://evil.test');
+      const none = await rawRequest(s.port, '/bundle/manifest.json', 'HEAD');
+      const ort = await rawRequest(s.port, '/ort/ort-wasm-simd-threaded.wasm', 'HEAD', '127.0.0.1', app);
+      const cases: Array<[string, RawResponse, string | undefined, string]> = [
+        ['/bundle/ from the app', bundle, app, 'cross-origin'],
+        ['/bundle/ from another origin', other, undefined, 'same-origin'],
+        ['/bundle/ with no Origin', none, undefined, 'same-origin'],
+        ['/ort/ from the app', ort, undefined, 'same-origin'],
+      ];
+      const wrong = cases.filter(
+        ([, r, acao, corp]) =>
+          r.status !== 200 || r.headers['access-control-allow-origin'] !== acao || r.headers['cross-origin-resource-policy'] !== corp,
+      );
+      record(
+        'server:request=shared-bundle',
+        wrong.length === 0,
+        { cases: cases.length, wrong: wrong.length },
+        wrong.length
+          ? wrong
+              .map(
+                ([w, r]) =>
+                  `${w}: ${r.status} ACAO ${r.headers['access-control-allow-origin']} CORP ${r.headers['cross-origin-resource-policy']}`,
+              )
+              .join('; ')
+          : `only /bundle/ to ${app} is shared (ACAO + CORP cross-origin); other origins, no origin and /ort/ stay same-origin`,
+      );
+      expect(wrong.map(([w]) => w)).toEqual([]);
+    } finally {
+      await s.close();
     }
   });
 });
