@@ -55,6 +55,11 @@ export function setRecordOrigin(origin: (() => RecordOrigin | null) | null): voi
   currentOrigin = origin;
 }
 
+/** The test running now, as recordCheck would name it (null outside a test): handed to checkers in other processes. */
+export function currentRecordOrigin(): RecordOrigin | null {
+  return currentOrigin?.() ?? null;
+}
+
 export function recordCheck(rec: CheckRecord, dir = reportDir()): void {
   // one name per case (harness/core/case-id.ts): a record whose id is not what caseId() builds is a harness bug
   const wrong = nonCanonical(rec.id);

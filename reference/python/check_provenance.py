@@ -111,10 +111,32 @@ def _clean(v: Any) -> Any:
     return v
 
 
+RECORD_ORIGIN_ENV = "TINYDIT_RECORD_ORIGIN"
+
+
+def record_origin() -> dict | None:
+    """The test that started this checker (env TINYDIT_RECORD_ORIGIN, JSON, set by suites/node/provenance.test.ts):
+    every record names it, as the TypeScript suites' records do, so the gate finds the test without guessing. A null
+    title means one test per record, titled by the record's case id."""
+    raw = os.environ.get(RECORD_ORIGIN_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        origin = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"env {RECORD_ORIGIN_ENV}: not JSON ({e})") from e
+    if (not isinstance(origin, dict) or not all(isinstance(origin.get(k), str) for k in ("runner", "file"))
+            or not isinstance(origin.get("title"), (str, type(None)))):
+        raise ValueError(f"env {RECORD_ORIGIN_ENV}: expected an object with runner, file and title (null: each record's "
+                         f"test is titled by its case id), got {raw[:200]}")
+    return origin
+
+
 class Recorder:
     def __init__(self, path: Path | None):
         self.path = path
         self.records: list[dict] = []
+        self.origin = record_origin()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -124,6 +146,8 @@ class Recorder:
             raise ValueError(f"check record {id_}: {wrong} (reference/python/tinydit/case_id.py)")
         rec = {"id": id_, "check": CHECK, "runtime": RUNTIME, "status": status, "metrics": _clean(metrics),
                "threshold": _clean(threshold or {}), "message": message, "artifacts": [], "time": _now()}
+        if self.origin is not None:
+            rec["test"] = {**self.origin, "title": self.origin["title"] if self.origin["title"] is not None else id_}
         self.records.append(rec)
         print(f"{status.upper():5} {id_}: {message}", flush=True)
         if self.path is not None:

@@ -37,12 +37,13 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadBundle, type Bundle } from '../../harness/model/bundle.js';
 import { REPO_ROOT, bundleDir, reportDir } from '../../harness/core/config.js';
 import { encodeNpy, parseNpy } from '../../harness/core/npy.js';
-import { recordCheck, type CheckRecord } from '../../harness/core/record-check.js';
+import { currentRecordOrigin, recordCheck, type CheckRecord } from '../../harness/core/record-check.js';
 import { toleranceBand } from '../../harness/core/compare.js';
 
 const CHECK = 'provenance';
@@ -74,6 +75,23 @@ interface PyRun {
   records: Map<string, CheckRecord>;
 }
 
+/** The describe block whose tests, one per case id, judge the checker's records. */
+const RECORDS_BLOCK = 'provenance: the goldens follow from the checkpoint';
+
+/**
+ * The checker's environment. Its records name the test that judges each of them (check_provenance.py record_origin):
+ * the test of RECORDS_BLOCK titled by the record's id (title null), or, for a proof's run, the test running now.
+ */
+function childEnv(perRecord: boolean): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', PYTHONUNBUFFERED: '1' };
+  const origin = perRecord
+    ? { runner: 'vitest', file: relative(REPO_ROOT, fileURLToPath(import.meta.url)), title: null, path: [RECORDS_BLOCK] }
+    : currentRecordOrigin();
+  if (origin) env.TINYDIT_RECORD_ORIGIN = JSON.stringify(origin);
+  else delete env.TINYDIT_RECORD_ORIGIN;
+  return env;
+}
+
 /** Runs check_provenance.py; its records are read back from `recordsFile` (from `offset` on: other suites append too). */
 async function runProvenance(bundle: string, recordsFile: string, extra: string[] = []): Promise<PyRun> {
   mkdirSync(join(recordsFile, '..'), { recursive: true });
@@ -82,7 +100,7 @@ async function runProvenance(bundle: string, recordsFile: string, extra: string[
   const res = await new Promise<Omit<PyRun, 'records' | 'seconds'>>((done) => {
     const child = spawn(PYTHON, [SCRIPT, '--bundle', bundle, '--records', recordsFile, ...extra], {
       cwd: REPO_ROOT,
-      env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', PYTHONUNBUFFERED: '1' },
+      env: childEnv(extra.length === 0),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '',
@@ -261,7 +279,7 @@ if ('error' in loaded) {
         expect({ pass: false, message }).toPassCheck(id);
       });
     } else {
-      describe('provenance: the goldens follow from the checkpoint', () => {
+      describe(RECORDS_BLOCK, () => {
         const ids = expectedIds(bundle);
         let run: PyRun | null = null;
         beforeAll(async () => {

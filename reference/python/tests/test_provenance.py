@@ -169,3 +169,19 @@ def test_a_checkpoint_whose_ema_is_its_raw_weights_fails_the_checkpoint_part(tmp
     rec = read_records(out)["provenance:part=checkpoint"]
     assert rec["status"] == "fail" and rec["metrics"]["emaIsRaw"] is True and rec["metrics"]["shaMatches"] is True
     assert "ema_params are identical to model_state_dict" in rec["message"]
+
+
+def test_records_name_the_test_that_started_the_checker(monkeypatch):
+    origin = {"runner": "vitest", "file": "suites/node/provenance.test.ts", "title": "provenance", "path": []}
+    monkeypatch.setenv(cp.RECORD_ORIGIN_ENV, json.dumps(origin))
+    rec = cp.Recorder(None).add("provenance:part=noise-floor,variant=raw", "pass", {})
+    assert rec["test"] == origin
+    # title null: one test per record, titled by its case id
+    monkeypatch.setenv(cp.RECORD_ORIGIN_ENV, json.dumps({**origin, "title": None}))
+    rec = cp.Recorder(None).add("provenance:part=noise-floor,variant=raw", "pass", {})
+    assert rec["test"]["title"] == "provenance:part=noise-floor,variant=raw"
+    monkeypatch.setenv(cp.RECORD_ORIGIN_ENV, "not json")
+    with pytest.raises(ValueError, match="TINYDIT_RECORD_ORIGIN"):
+        cp.Recorder(None)
+    monkeypatch.delenv(cp.RECORD_ORIGIN_ENV)
+    assert "test" not in cp.Recorder(None).add("provenance:part=noise-floor,variant=raw", "pass", {})
