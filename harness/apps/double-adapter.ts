@@ -88,16 +88,13 @@ export function doubleAdapter(fixed: boolean): AppAdapter {
       ]).catch(() => undefined);
       const error = await visibleAlert(page);
       const ready = await c.generate.isEnabled();
-      const backendText =
-        (await page
-          .getByText(/^Backend: /)
-          .textContent()
-          .catch(() => null)) ?? '';
-      const statusText =
-        (await page
-          .getByText(/^Model ready \(/)
-          .textContent({ timeout: 1_000 })
-          .catch(() => null)) ?? '';
+      // read what is shown now, without waiting: a line the app did not show (no backend after a failed load) is absent
+      const shown = async (re: RegExp): Promise<string> => {
+        const l = page.getByText(re);
+        return (await l.count()) ? ((await l.first().textContent()) ?? '') : '';
+      };
+      const backendText = await shown(/^Backend: /);
+      const statusText = await shown(/^Model ready \(/);
       return {
         ready,
         error,

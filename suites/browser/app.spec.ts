@@ -34,6 +34,7 @@ import { attributeGuidance, describeAttribution, expectedScale, guidanceCandidat
 import { expect, test, type BundleInfo, type EngineInfo } from './fixtures.js';
 import {
   GOLDEN_SEED,
+  agreement,
   attachComparison,
   attachImage,
   attachJson,
@@ -44,6 +45,7 @@ import {
   checkQuantizedImage,
   explain,
   judge,
+  verdict as makeVerdict,
   pixelLevelsFor,
   record,
   rgbaOf,
@@ -134,13 +136,9 @@ function rec(
   });
 }
 
-const verdict = (failures: string[], ok: string, metrics: Verdict['metrics'] = {}, threshold: Verdict['threshold'] = {}): Verdict => ({
-  check: 'app',
-  pass: failures.length === 0,
-  message: failures.length ? failures.join('; ') : ok,
-  metrics,
-  threshold,
-});
+/** helpers.ts verdict() for the app family. */
+const verdict = (failures: string[], ok: string, metrics: Verdict['metrics'] = {}, threshold: Verdict['threshold'] = {}): Verdict =>
+  makeVerdict('app', failures, ok, metrics, threshold);
 
 test.describe('app under test', () => {
   test('app:check=defaults', async ({ app, bundle, engineInfo, serverURL }, testInfo) => {
@@ -238,7 +236,7 @@ test.describe('app under test', () => {
     const { adapter, appUrl } = await appUnderTest();
     const j = await judge();
     const e = engineInfo.project;
-    const variants = [...new Set([SHIPPED, 'raw'])].filter((v) => bundle.manifest && j.bundle.variantNames.includes(v));
+    const variants = [...new Set([SHIPPED, 'raw'])].filter((v) => j.bundle.variantNames.includes(v));
     for (const variant of variants) {
       const model = appModel(bundle, j, serverURL, variant);
       await adapter.open(app.page, serverURL, { model, backend: 'wasm' }, appUrl);
@@ -374,15 +372,11 @@ test.describe('app under test', () => {
       },
       { files, size: j.size, channels: j.channels, indices: [...new Set([nullIndex, appIndex, -1])] },
     );
+    // helpers.ts agreement() on two outputs; a call that failed (its error message) agrees with nothing
     const same = (a: number[] | string | undefined, b: number[] | string | undefined): { equal: boolean; maxAbs: number | string } => {
       if (!Array.isArray(a) || !Array.isArray(b)) return { equal: false, maxAbs: typeof a === 'string' ? a : String(b) };
-      let m = 0;
-      let eq = a.length === b.length;
-      for (let i = 0; i < a.length; i++) {
-        if (!Object.is(a[i], b[i])) eq = false;
-        m = Math.max(m, Math.abs(a[i]! - b[i]!));
-      }
-      return { equal: eq, maxAbs: m };
+      const g = agreement(Float32Array.from(a), Float32Array.from(b));
+      return { equal: g.bitIdentical, maxAbs: g.maxAbs };
     };
     for (const f of files) {
       const id = caseId('app', { engine: e, app: adapter.name, check: 'null-index', variant: f.variant });
@@ -414,9 +408,9 @@ test.describe('app under test', () => {
     await adapter.open(app.page, serverURL, { model, backend: 'wasm' }, appUrl);
     const settled = await adapter.settle(app.page, FALLBACK_BOUND_MS);
     expect(settled.ready, `the app did not get ready with ${model.url}: ${settled.error ?? 'no visible error either'}`).toBe(true);
-    const steps = (await adapter.controls(app.page)).steps.min;
-    const cfg = (await adapter.controls(app.page)).cfgScale.value;
-    const settings = { breedIndex: DOWNLOAD_BREED, steps, cfgScale: cfg, seed: GOLDEN_SEED };
+    const controls = await adapter.controls(app.page);
+    const steps = controls.steps.min;
+    const settings = { breedIndex: DOWNLOAD_BREED, steps, cfgScale: controls.cfgScale.value, seed: GOLDEN_SEED };
     const first = await adapter.generate(app.page, settings, GENERATION_MS);
     const second = await adapter.generate(app.page, settings, GENERATION_MS);
     const detId = caseId('app', {

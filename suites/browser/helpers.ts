@@ -106,7 +106,7 @@ export interface Verdict {
   threshold: Record<string, Metric>;
 }
 
-function verdict(
+export function verdict(
   check: string,
   failures: string[],
   okMessage: string,
