@@ -13,7 +13,7 @@ import { defineConfig, type ReporterDescription } from '@playwright/test';
 import { chooseEngine, playwrightType, type ProjectName } from './harness/runtimes/detect.js';
 import { installFirefoxBidiShim } from './harness/runtimes/firefox-shim.js';
 import type { TinyditTestOptions, TinyditWorkerOptions } from './suites/browser/fixtures.js';
-import { ENGINES } from './harness/runtimes/registry.js';
+import { ENGINES, RESERVED_SUITES, engineSuites } from './harness/runtimes/registry.js';
 
 /** Playwright workers: env TINYDIT_BROWSER_WORKERS (a positive integer), default 2. */
 function browserWorkers(): number {
@@ -42,11 +42,17 @@ const reporter: ReporterDescription[] = [
   ...(sharding ? [['blob', { outputDir: 'blob-report' }] as ReporterDescription] : []),
 ];
 
+/** Spec files as Playwright matches them (against absolute paths). */
+const globs = (suites: readonly string[]): string[] => suites.map((s) => `**/${s}`);
+
 function project(name: ProjectName) {
   const e = engines[name];
   const minibrowser = e.kind === 'minibrowser';
+  // an engine with suites of its own (registry `suites`) runs only those; the others run every spec but those
+  const suites = engineSuites(name);
   return {
     name,
+    ...(suites ? { testMatch: globs(suites) } : RESERVED_SUITES.length ? { testIgnore: globs(RESERVED_SUITES) } : {}),
     use: {
       // the Playwright browser type that launches this engine (an engine's name need not be one)
       browserName: playwrightType(name).name() as 'chromium' | 'firefox' | 'webkit',

@@ -39,9 +39,9 @@ import { analyseOverhead, measureOverhead, overheadText, type OverheadIntervals,
 import type { RuntimeName } from '../harness/bench/plan.js';
 import { defaultPlan, runBench, type BenchOptions } from '../harness/bench/run.js';
 import { markdownTables, textTables } from '../harness/bench/table.js';
-import { ORT_RUNTIMES } from '../harness/runtimes/registry.js';
+import { BENCH_RUNTIMES } from '../harness/runtimes/registry.js';
 
-const ALL: readonly RuntimeName[] = ORT_RUNTIMES;
+const ALL: readonly RuntimeName[] = BENCH_RUNTIMES;
 /** One session creation per variant in browsers: each starts a worker that compiles onnxruntime-web's wasm (seconds). */
 const BROWSER_LOAD_REPEATS = 1;
 

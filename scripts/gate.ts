@@ -19,7 +19,8 @@
  * Options:
  *   --bundle <dir>          the bundle to judge
  *   --node-only             only the Node suites            --browser-only   only the browser suites
- *   --browsers a,b          engines to run (default chromium,firefox,webkit)
+ *   --browsers a,b          engines to run (default: every engine of harness/runtimes/registry.ts,
+ *                           chromium,firefox,webkit,chromium-webgpu)
  *   --shard i/n             this machine's share of the browser tests (blob report for gate:merge)
  *   --grep <regex>          only tests whose name matches (vitest -t, playwright -g)
  *   --node-suites a,b       Node suite files          --browser-suites a,b   browser spec files
@@ -165,6 +166,7 @@ function summary(v: Verdict, runDir: string): string {
     ...(v.scope.app
       ? [`app under test: ${v.scope.app.name}${v.scope.app.url ? ` at ${v.scope.app.url}` : ''} (the browser suites' app checks judged it)`]
       : []),
+    ...v.engines.filter((e) => e.name === 'WebGPU adapter').map((e) => `${e.runtime}: WebGPU adapter ${e.version}`),
     `checks ${v.counts.passed}/${v.counts.total} pass (self-tests ${v.counts.selfTests - v.counts.selfTestsFailed}/${v.counts.selfTests})`,
   ];
   if (!v.accepted) {

@@ -5,7 +5,8 @@
 #
 # Steps, in this order (one machine, nothing else running: the benchmark and the false-reject count are only
 # meaningful on a quiet machine), each logged to reports/nightly-<UTC>/<step>.log:
-#   1. gate           npm run gate, compared with the history (drift of every key metric vs its run-to-run spread)
+#   1. gate           npm run gate, compared with the history (drift of every key metric vs its run-to-run spread),
+#                     with the WebGPU runtime's full plan (TINYDIT_WEBGPU_PLAN=full: every breed, every velocity batch)
 #   2. kill-matrix    npm run gate:power on all three engines (every mutant rejected through an aimed check, both
 #                     forms); first, once per machine, the early checkpoints its sc-under-trained-* mutants are made
 #                     from (train.py --seed 1, the first 1,000 of 5,000 steps: about 15 min on one core)
@@ -59,7 +60,8 @@ step() {
 
 GATE_BASELINE=()
 [ -s reports/history.jsonl ] && GATE_BASELINE=(--baseline reports/history.jsonl)   # the first night has no history yet
-step gate          npm run --silent gate -- --bundle "$BUNDLE" "${GATE_BASELINE[@]}"
+# the full WebGPU plan (docs/webgpu.md): every breed's free generation and every velocity batch on WebGPU
+step gate          env TINYDIT_WEBGPU_PLAN=full npm run --silent gate -- --bundle "$BUNDLE" "${GATE_BASELINE[@]}"
 early_checkpoints() {
   [ -f reports/models/seed1/checkpoint.step1000.pt ] || /usr/bin/python3 reference/python/train.py --steps 5000 --stop-at 1000 \
     --seed 1 --threads 1 --keep-steps 250,500,1000 --out reports/models/seed1/checkpoint.pt

@@ -28,7 +28,7 @@ import { machineLine } from '../harness/bench/machine.js';
 import type { RuntimeName } from '../harness/bench/plan.js';
 import { defaultPlan, runBench, type BenchReport } from '../harness/bench/run.js';
 import { textTables } from '../harness/bench/table.js';
-import { ORT_RUNTIMES } from '../harness/runtimes/registry.js';
+import { BENCH_RUNTIMES } from '../harness/runtimes/registry.js';
 import { isSelfTest } from '../harness/gate/records.js';
 
 /** The reduced goldens: sized to finish in minutes on 2 cores (measured: 298 s at load ~5, 729 s at load ~10, other work running). */
@@ -200,7 +200,7 @@ async function main(): Promise<number> {
 
   // 3. generation, latency and memory in every runtime
   console.log('== benchmark (load, per-step latency, generation, peak memory)');
-  const runtimes = (arg('runtimes')?.split(',') ?? [...ORT_RUNTIMES]) as RuntimeName[];
+  const runtimes = (arg('runtimes')?.split(',') ?? [...BENCH_RUNTIMES]) as RuntimeName[];
   const browserThreads = (arg('browser-threads')?.split(',') ?? ['default']).map((s) => (s === 'default' ? null : Number(s)));
   const fullSteps = Number(arg('full-steps') ?? 10);
   const plan = defaultPlan(m, {

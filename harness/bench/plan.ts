@@ -13,10 +13,10 @@
  *    wall time of each image; the 13-breed total is their sum.
  */
 import { summarize, type Summary } from './stats.js';
-import { ENGINES, type OrtRuntime } from '../runtimes/registry.js';
+import { WASM_ENGINES, type OrtRuntime } from '../runtimes/registry.js';
 
 export type RuntimeName = OrtRuntime;
-export const BROWSER_RUNTIMES: readonly RuntimeName[] = ENGINES;
+export const BROWSER_RUNTIMES: readonly RuntimeName[] = WASM_ENGINES;
 
 export interface StepCase {
   variant: string;

@@ -6,7 +6,7 @@
 import type { BenchReport } from './run.js';
 import type { Figure, RuntimeName } from './plan.js';
 import { fmtMs } from './stats.js';
-import { ORT_RUNTIMES } from '../runtimes/registry.js';
+import { BENCH_RUNTIMES } from '../runtimes/registry.js';
 
 interface Column {
   key: string;
@@ -16,7 +16,7 @@ interface Column {
 }
 
 function columns(figures: Figure[]): Column[] {
-  const order: readonly RuntimeName[] = ORT_RUNTIMES;
+  const order: readonly RuntimeName[] = BENCH_RUNTIMES;
   const seen = new Map<string, Column>();
   for (const f of figures) {
     const key = `${f.runtime}|${f.requestedThreads}`;

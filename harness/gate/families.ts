@@ -130,16 +130,16 @@ export const FAMILIES: readonly CheckFamily[] = [
   {
     family: 'loading',
     where: 'browser',
-    suites: ['suites/browser/generation.spec.ts', 'suites/browser/threads.spec.ts'],
+    suites: ['suites/browser/generation.spec.ts', 'suites/browser/threads.spec.ts', 'suites/browser/webgpu.spec.ts'],
     required: FULL,
-    about: 'each engine loads each variant',
+    about: 'each engine loads each variant (WebGPU: the adapter it ran on)',
   },
   {
     family: 'generation',
     where: 'browser',
-    suites: ['suites/browser/generation.spec.ts'],
+    suites: ['suites/browser/generation.spec.ts', 'suites/browser/webgpu.spec.ts'],
     required: FULL,
-    about: 'per-breed generation in each engine against the goldens',
+    about: 'per-breed generation in each engine against the goldens (WebGPU: its own profile and plan)',
   },
   {
     family: 'app',
@@ -203,6 +203,8 @@ export interface FamilyExpectation {
   family: string;
   where: 'node' | 'browser';
   levels: Level[];
+  /** The suite files that record it: a browser family is expected of the engines that run one of them. */
+  suites?: readonly string[];
 }
 
 /**
@@ -213,6 +215,7 @@ export const EXPECTED_FAMILIES: FamilyExpectation[] = FAMILIES.filter((f) => f.r
   family: f.family,
   where: f.where === 'browser' ? 'browser' : 'node',
   levels: [...f.required],
+  suites: f.suites,
 }));
 
 /** Suites that can judge a contract-only bundle (they need no goldens/); the gate runs only these at that level. */

@@ -273,7 +273,7 @@ function renderMatrix(m: AgreementMatrix): string {
           if (!c || c.value === null) return `<td class="na" title="${esc(c?.basis ?? 'n/a')}">n/a</td>`;
           const cls = c.ratio === null ? (c.value === 0 ? 'ok' : 'neutral') : c.ratio > 1 ? 'bad' : c.ratio > 0.5 ? 'warn' : 'ok';
           const odd = a === m.oddOneOut || b === m.oddOneOut ? ' odd' : '';
-          return `<td class="${cls}${odd}" title="${esc(`${c.basis}; ${c.cases} case(s)${c.worstCase ? `; worst ${c.worstCase}` : ''}`)}">${esc(fmtNum(c.value))}${c.ratio !== null ? `<br><small>${esc(fmtNum(c.ratio))}× tol</small>` : ''}<br><small>n=${c.cases}</small></td>`;
+          return `<td class="${cls}${odd}" title="${esc(`${c.basis}; ${c.cases} case(s)${c.worstCase ? `; worst ${c.worstCase}` : ''}`)}">${esc(fmtNum(c.value))}${c.ratio !== null ? `<br><small>${esc(fmtNum(c.ratio))}× ${c.ownProfile ? 'its profile' : 'tol'}</small>` : ''}<br><small>n=${c.cases}</small></td>`;
         })
         .join('');
       return `<tr><th class="${a === m.oddOneOut ? 'odd' : ''}">${esc(RUNTIME_LABEL[a] ?? a)}</th>${cells}</tr>`;
@@ -281,7 +281,7 @@ function renderMatrix(m: AgreementMatrix): string {
     .join('\n');
   return `<table class="matrix" id="agreement-matrix"><thead><tr><th>max |Δx<sub>N</sub>|</th>${head}</tr></thead><tbody>${rows}</tbody></table>
 <p class="muted">Each cell: the largest difference of the final state x<sub>N</sub> between the two runtimes over the seeds and breeds both ran
-(n = cases), and for PyTorch pairs that error as a multiple of its tolerance. Runtime pairs come from records that
+(n = cases), and for PyTorch pairs that error as a multiple of its tolerance (WebGPU: its relative error as a multiple of its own profile, harness/checks/webgpu.ts). Runtime pairs come from records that
 compare two runtimes' final states (<code>&lt;runtime&gt;.maxAbs</code>, e.g. the browser suites' <code>node.maxAbs</code>) or from saved
 final states (<code>states/&lt;runtime&gt;/seed&lt;S&gt;_breed&lt;B&gt;.npy</code>); without either the cell says n/a.
 ${m.oddOneOut ? `<b class="bad">Odd one out: ${esc(RUNTIME_LABEL[m.oddOneOut] ?? m.oddOneOut)}</b>` : 'No runtime stands out.'}</p>`;

@@ -31,7 +31,8 @@ import {
 } from './types.js';
 
 // the check families and their expectations are defined once, in families.ts
-import { EXPECTED_FAMILIES, type FamilyExpectation, type Level } from './families.js';
+import { CONTRACT_ONLY_SUITES, EXPECTED_FAMILIES, type FamilyExpectation, type Level } from './families.js';
+import { engineRuns, isEngine } from '../runtimes/registry.js';
 export { CONTRACT_ONLY_SUITES, EXPECTED_FAMILIES, type FamilyExpectation, type Level } from './families.js';
 
 /** Reason codes that are notes: shown with the verdict, never a cause of refusal. */
@@ -136,6 +137,13 @@ export function collectEngines(records: GateRecord[], tests: RunnerTest[], packa
     const version = r.metrics.engineVersion;
     if (typeof name === 'string' && (typeof version === 'string' || typeof version === 'number')) {
       add({ runtime: r.runtime, name, version: String(version), source: 'checks.jsonl' });
+    }
+    // the WebGPU adapter a runtime ran on (its loading record): vendor and architecture, device and description when given
+    const vendor = r.metrics['adapter.vendor'];
+    if (typeof vendor === 'string' && r.check === 'loading') {
+      const parts = [vendor, r.metrics['adapter.architecture'], r.metrics['adapter.device'], r.metrics['adapter.description']];
+      const adapter = parts.filter((x): x is string => typeof x === 'string' && x !== '').join(' / ');
+      add({ runtime: r.runtime, name: 'WebGPU adapter', version: adapter || 'unknown', source: 'checks.jsonl' });
     }
   }
   for (const t of tests) {
@@ -330,8 +338,15 @@ export function computeVerdict(input: VerdictInput): Verdict {
     }
   }
   if (input.playwright && !input.playwright.problem && input.refused === undefined) {
+    // the spec files this run gave Playwright, when it named some: an engine that runs none of them has no tests to run
+    const suitesRun = input.scope.suites?.browser?.length
+      ? input.scope.suites.browser
+      : input.level === 'contract-only' || mode === 'screen'
+        ? CONTRACT_ONLY_SUITES.browser
+        : null;
     for (const project of input.scope.browsers) {
       const pt = input.playwright.tests.filter((t) => t.project === project);
+      if (pt.length === 0 && suitesRun && isEngine(project) && !suitesRun.some((s) => engineRuns(project, s))) continue;
       if (pt.length === 0) {
         if (!input.interrupted)
           reasons.push(
@@ -490,7 +505,14 @@ export function computeVerdict(input: VerdictInput): Verdict {
       // a run limited to some suite files cannot be expected to cover the others' families
       const limited = e.where === 'node' ? input.scope.suites?.node : input.scope.suites?.browser;
       if (limited?.length) continue;
-      const runtimes = e.where === 'node' ? (input.scope.node ? ['node'] : []) : input.scope.shard ? [] : input.scope.browsers;
+      const runtimes =
+        e.where === 'node'
+          ? input.scope.node
+            ? ['node']
+            : []
+          : input.scope.shard
+            ? []
+            : input.scope.browsers.filter((b) => !isEngine(b) || !e.suites || e.suites.some((s) => engineRuns(b, s)));
       for (const rt of runtimes) {
         const has = records.some(
           (r) => !isSelfTest(r) && r.check === e.family && (e.where === 'node' ? !isBrowserRuntime(r.runtime) : r.runtime === rt),

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { parseNpy, type NpyArray } from '../core/npy.js';
 import { OnnxError, probeOnnxFile, type Dim } from './onnx.js';
 import { checkNoiseFloors, checkToleranceCeilings, type TrustIssue } from './trust.js';
-import { ORT_RUNTIMES } from '../runtimes/registry.js';
+import { BENCH_RUNTIMES } from '../runtimes/registry.js';
 import { num, str, bool, oneOf, optional, nullable, anyOf, arr, tuple, obj, record, isInside, relFileChecked, readJson } from './schema.js';
 import { sha256File, fmtShape, checkNpyFile, checkPng } from './bundle-files.js';
 export { sha256File } from './bundle-files.js';
@@ -113,7 +113,7 @@ export interface SpeedBudget {
   reason?: string;
 }
 /** Keys of budget.fullGenerationMs: onnxruntime-node and every engine (harness/runtimes/registry.ts). */
-export const BUDGET_RUNTIMES = ORT_RUNTIMES;
+export const BUDGET_RUNTIMES = BENCH_RUNTIMES;
 export interface Manifest {
   format: typeof BUNDLE_FORMAT;
   name: string;

@@ -12,14 +12,28 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserType, chromium, firefox, type LaunchOptions, webkit } from '@playwright/test';
 import { MINIBROWSER_CANDIDATES, MINIBROWSER_INSTALL_HINT, findMiniBrowser, findXvfb } from './webkit.js';
-import type { EngineName } from './registry.js';
+import { backendOf, browserOf, type EngineName } from './registry.js';
 
-/** Typed by the registry: an engine added there without its launcher here does not compile. */
-const LAUNCHERS: Record<EngineName, BrowserType> = { chromium, firefox, webkit };
-/** Playwright's launcher of an engine: the registry's engine names are Playwright's browser type names. */
+/** Typed by the registry: an engine whose `browser` has no launcher here does not compile. */
+const LAUNCHERS: Record<ReturnType<typeof browserOf>, BrowserType> = { chromium, firefox, webkit };
+/** Playwright's launcher of an engine (the registry's `browser` of it). */
 export function playwrightType(engine: EngineName): BrowserType {
-  return LAUNCHERS[engine];
+  return LAUNCHERS[browserOf(engine)];
 }
+
+/**
+ * Chromium flags of an engine whose model calls run on WebGPU. Env TINYDIT_WEBGPU_ADAPTER: `swiftshader` (default:
+ * Chromium's software Vulkan adapter, which every machine has, GPU or not) or `hardware` (whatever adapter Chromium
+ * picks: a real GPU where there is one). The adapter a run used is recorded in its loading check and its verdict.
+ * WebGPU needs a secure context: the page is served from http://127.0.0.1.
+ */
+export function webgpuArgs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const adapter = (env.TINYDIT_WEBGPU_ADAPTER ?? 'swiftshader').trim() || 'swiftshader';
+  if (adapter !== 'swiftshader' && adapter !== 'hardware')
+    throw new Error(`env TINYDIT_WEBGPU_ADAPTER=${adapter}: expected swiftshader (the default) or hardware`);
+  return ['--enable-unsafe-webgpu', '--enable-features=Vulkan', ...(adapter === 'swiftshader' ? ['--use-webgpu-adapter=swiftshader'] : [])];
+}
+const extraArgs = (project: EngineName): string[] => (backendOf(project) === 'webgpu' ? webgpuArgs() : []);
 
 /** A Playwright project: one per engine of the registry. */
 export type ProjectName = EngineName;
@@ -51,7 +65,7 @@ export const SYSTEM_CHROMIUM_ARGS = [
   '--no-first-run',
 ];
 
-const HINTS: Record<ProjectName, string> = {
+const HINTS: Record<ReturnType<typeof browserOf>, string> = {
   chromium:
     "install Playwright's Chromium (`npx playwright install --with-deps chromium`) or Debian's (`apt-get update && apt-get install -y chromium`)",
   firefox:
@@ -103,24 +117,24 @@ export function chooseEngine(project: ProjectName): EngineChoice {
       executable: exe,
       available: !!own,
       ...(own ? {} : { problem: `Playwright's ${project} is not installed at ${exe}` }),
-      installHint: `\`npx playwright install --with-deps ${project}\``,
-      launchOptions: {},
+      installHint: `\`npx playwright install --with-deps ${browserOf(project)}\``,
+      launchOptions: extraArgs(project).length ? { args: extraArgs(project) } : {},
     };
   }
-  if (project === 'chromium') {
+  if (browserOf(project) === 'chromium') {
     const exe = process.env.TINYDIT_CHROMIUM ?? firstExisting(['/usr/bin/chromium', '/usr/bin/chromium-browser']) ?? '/usr/bin/chromium';
     return {
       project,
       kind: 'system-chromium',
-      label: `system Chromium (${exe})`,
+      label: `system Chromium (${exe})${backendOf(project) === 'webgpu' ? ', WebGPU' : ''}`,
       executable: exe,
       available: existsSync(exe),
       ...(existsSync(exe) ? {} : { problem: `no Chromium at ${exe} and Playwright's Chromium is not installed` }),
       installHint: HINTS.chromium,
-      launchOptions: { executablePath: exe, args: SYSTEM_CHROMIUM_ARGS },
+      launchOptions: { executablePath: exe, args: [...SYSTEM_CHROMIUM_ARGS, ...extraArgs(project)] },
     };
   }
-  if (project === 'firefox') {
+  if (browserOf(project) === 'firefox') {
     const exe = process.env.TINYDIT_FIREFOX ?? firstExisting(['/usr/bin/firefox-esr', '/usr/bin/firefox']) ?? '/usr/bin/firefox-esr';
     const env = existsSync(exe) ? firefoxEnv() : undefined;
     return {

@@ -12,9 +12,20 @@
 export const RUNTIMES = [
   { name: 'python', kind: 'reference', label: 'PyTorch', ort: null },
   { name: 'node', kind: 'node', label: 'Node (onnxruntime-node)', ort: 'onnxruntime-node' },
-  { name: 'chromium', kind: 'browser', label: 'Chromium', ort: 'onnxruntime-web' },
-  { name: 'firefox', kind: 'browser', label: 'Firefox', ort: 'onnxruntime-web' },
-  { name: 'webkit', kind: 'browser', label: 'WebKit', ort: 'onnxruntime-web' },
+  { name: 'chromium', kind: 'browser', label: 'Chromium', ort: 'onnxruntime-web', browser: 'chromium', backend: 'wasm', suites: null },
+  { name: 'firefox', kind: 'browser', label: 'Firefox', ort: 'onnxruntime-web', browser: 'firefox', backend: 'wasm', suites: null },
+  { name: 'webkit', kind: 'browser', label: 'WebKit', ort: 'onnxruntime-web', browser: 'webkit', backend: 'wasm', suites: null },
+  // Chromium again, its model calls on onnxruntime-web's WebGPU execution provider (the real app's default backend in
+  // Chromium): a runtime of its own, with its own tolerance profile (harness/checks/webgpu.ts) and its own suite.
+  {
+    name: 'chromium-webgpu',
+    kind: 'browser',
+    label: 'Chromium WebGPU',
+    ort: 'onnxruntime-web',
+    browser: 'chromium',
+    backend: 'webgpu',
+    suites: ['suites/browser/webgpu.spec.ts'],
+  },
 ] as const;
 
 type Entry = (typeof RUNTIMES)[number];
@@ -35,6 +46,45 @@ export const ENGINES: readonly EngineName[] = RUNTIMES.filter((r): r is Extract<
 export const ORT_RUNTIMES: readonly OrtRuntime[] = RUNTIMES.filter(
   (r): r is Extract<Entry, { kind: 'node' | 'browser' }> => r.kind === 'node' || r.kind === 'browser',
 ).map((r) => r.name);
+
+type BrowserEntry = Extract<Entry, { kind: 'browser' }>;
+const browserEntry = (engine: EngineName): BrowserEntry => RUNTIMES.find((r): r is BrowserEntry => r.name === engine)!;
+
+/** The Playwright browser type that launches an engine (several engines may share one browser). */
+export function browserOf(engine: EngineName): BrowserEntry['browser'] {
+  return browserEntry(engine).browser;
+}
+/** onnxruntime-web's execution provider for an engine's model calls. */
+export function backendOf(engine: EngineName): BrowserEntry['backend'] {
+  return browserEntry(engine).backend;
+}
+/** The engines whose model calls run on onnxruntime-web's wasm backend (the reference page's, and the benchmark's). */
+export const WASM_ENGINES: readonly EngineName[] = ENGINES.filter((e) => backendOf(e) === 'wasm');
+/**
+ * onnxruntime-node and the wasm engines: the runtimes the reference page and the benchmark measure (speed, memory,
+ * the manifest's speed budget). The WebGPU runtime is judged by its own suite, which records its time per call.
+ */
+export const BENCH_RUNTIMES: readonly OrtRuntime[] = ORT_RUNTIMES.filter((r) => !isEngine(r) || backendOf(r) === 'wasm');
+/** Spec files that belong to one engine only (its `suites`): no other engine runs them. */
+export const RESERVED_SUITES: readonly string[] = RUNTIMES.flatMap((r) => ('suites' in r && r.suites ? [...r.suites] : []));
+/** The suite files an engine runs alone (registry `suites`), or null: every browser suite no engine reserves. */
+export function engineSuites(engine: EngineName): readonly string[] | null {
+  return browserEntry(engine).suites;
+}
+/**
+ * Whether an engine runs a suite file: an engine with `suites` runs only those; the others run every browser suite
+ * that no engine reserves.
+ */
+export function engineRuns(engine: EngineName, suite: string): boolean {
+  const own = browserEntry(engine).suites as readonly string[] | null;
+  const path = suite.replace(/^\.\//, '');
+  // a folder: the engine runs something in it
+  if (!/\.[cm]?[jt]s$/.test(path)) {
+    const dir = path.endsWith('/') ? path : `${path}/`;
+    return own ? own.some((s) => s.startsWith(dir)) : true;
+  }
+  return own ? own.includes(path) : !RESERVED_SUITES.includes(path);
+}
 
 /** A person's name for a runtime (the name itself for one the registry does not know). */
 export const RUNTIME_LABEL: Readonly<Record<string, string>> = Object.fromEntries(RUNTIMES.map((r) => [r.name, r.label]));

@@ -1104,6 +1104,53 @@ describe('agreement matrix and summary page', () => {
     );
   });
 
+  it('gate:selftest=agreement-own-profile', () => {
+    // a runtime judged by its own profile (WebGPU) is far from PyTorch by design: it stands out only by failing that profile
+    const { dir, verdict } = pageRun();
+    const base = verdict.checks.filter((c) => c.runtime !== 'webkit');
+    const webgpu = (relL2: number) => ({
+      ...base.find((c) => c.id === 'generation:engine=chromium,variant=guided,breed=Bombay,seed=7')!,
+      id: 'generation:engine=chromium-webgpu,variant=guided,breed=Bombay,seed=7',
+      runtime: 'chromium-webgpu',
+      metrics: { 'state.maxAbs': 1.8e-4, 'state.relL2': relL2, 'node.maxAbs': 1.8e-4 },
+      threshold: { 'state.relL2': 1.3e-4 },
+    });
+    const within = agreementMatrix([...base, webgpu(6.4e-5)], dir, ['Abyssinian', 'Bengal', 'Birman', 'Bombay']);
+    const over = agreementMatrix([...base, webgpu(2.6e-4)], dir, ['Abyssinian', 'Bengal', 'Birman', 'Bombay']);
+    const cell = within.cells.python?.['chromium-webgpu'];
+    selftest(
+      'agreement-own-profile',
+      cell?.value === 1.8e-4 &&
+        cell.ownProfile === true &&
+        Math.abs(cell.ratio! - 6.4e-5 / 1.3e-4) < 1e-12 &&
+        within.oddOneOut === null &&
+        within.cells.node?.['chromium-webgpu']?.value === 1.8e-4 &&
+        over.oddOneOut === 'chromium-webgpu',
+      `cell ${JSON.stringify(cell)}, odd within ${within.oddOneOut}, odd over ${over.oddOneOut}`,
+    );
+  });
+
+  it('gate:selftest=engine-own-suites', () => {
+    // an engine that runs only its own suites (chromium-webgpu: webgpu.spec.ts) owes the families those suites record
+    // (loading, generation), not the others (app)
+    const r = passingRun();
+    const without = (check: string) => ({
+      ...r,
+      records: r.records.filter((x) => !(x.runtime === 'chromium-webgpu' && x.check === check)),
+    });
+    const noApp = computeVerdict(input({}, without('app')));
+    const noGeneration = computeVerdict(input({}, without('generation')));
+    const missing = noGeneration.reasons.filter((x) => x.code === 'family-missing').map((x) => x.message);
+    selftest(
+      'engine-own-suites',
+      noApp.outcome === 'accepted' &&
+        noGeneration.outcome === 'inconclusive' &&
+        missing.length === 1 &&
+        /no generation check ran on chromium-webgpu/.test(missing[0]!),
+      `without app: ${noApp.outcome}; without generation: ${noGeneration.outcome} (${missing.join('; ')})`,
+    );
+  });
+
   it('gate:selftest=summary-page', () => {
     const { dir, verdict } = pageRun();
     const html = renderReport(verdict, dir, { history: [], chartJs: '/* no charts in this test */' });

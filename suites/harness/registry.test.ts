@@ -10,7 +10,20 @@ import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../harness/core/config.js';
 import { playwrightType } from '../../harness/runtimes/detect.js';
 import { CONTRACT_ONLY_SUITES, EXPECTED_FAMILIES, FAMILIES, FAMILY_ORDER, familyRank } from '../../harness/gate/families.js';
-import { ENGINES, ORT_RUNTIMES, RUNTIME_LABEL, RUNTIME_NAMES, RUNTIMES, isEngine, runtimeRank } from '../../harness/runtimes/registry.js';
+import {
+  ENGINES,
+  ORT_RUNTIMES,
+  RESERVED_SUITES,
+  RUNTIME_LABEL,
+  RUNTIME_NAMES,
+  RUNTIMES,
+  WASM_ENGINES,
+  backendOf,
+  engineRuns,
+  engineSuites,
+  isEngine,
+  runtimeRank,
+} from '../../harness/runtimes/registry.js';
 
 /** Two or more engine names in a row inside brackets: a hand-written list of engines. */
 function handLists(text: string): string[] {
@@ -43,6 +56,19 @@ describe('runtime registry', () => {
     expect(ENGINES.every(isEngine) && !isEngine('node') && !isEngine('python')).toBe(true);
     expect(RUNTIME_NAMES.map(runtimeRank)).toEqual(RUNTIME_NAMES.map((_, i) => i));
     expect(runtimeRank('no-such-runtime')).toBe(RUNTIME_NAMES.length);
+  });
+
+  it('registry:part=own-suites', () => {
+    // an engine with suites of its own runs only those, and no other engine runs them
+    for (const s of RESERVED_SUITES) expect(existsSync(join(REPO_ROOT, s)), `reserved suite ${s} does not exist`).toBe(true);
+    for (const e of ENGINES) {
+      const own = engineSuites(e);
+      for (const s of RESERVED_SUITES) expect(engineRuns(e, s), `${e} and ${s}`).toBe(own?.includes(s) ?? false);
+      expect(engineRuns(e, 'suites/browser/generation.spec.ts'), `${e} and generation.spec.ts`).toBe(own === null);
+      expect(engineRuns(e, 'suites/browser/'), `${e} and the folder`).toBe(true);
+    }
+    expect(WASM_ENGINES).toEqual(ENGINES.filter((e) => backendOf(e) === 'wasm'));
+    expect(WASM_ENGINES.length).toBeGreaterThan(0);
   });
 
   it('registry:part=no-hand-written-engine-lists', () => {
