@@ -16,6 +16,7 @@
  *                         (images/judge/guided.json) is read back into verdict.json's `judge` (judge.ts)
  *   report-page.png       screenshot of index.html in Chromium (suites/harness/browser/report-page.spec.ts)
  */
+import { agreementMatrix } from './agreement.js';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { BundleError, loadBundle, sha256File, type Bundle } from '../model/bundle.js';
@@ -382,6 +383,8 @@ async function finalise(f: Finalise): Promise<{ verdict: Verdict; exitCode: numb
     ...(f.trustGoldens ? { trustGoldens: true } : {}),
   });
   verdict.judge = judge;
+  const breeds = (verdict.bundle.manifest as { breeds?: unknown } | null)?.breeds;
+  verdict.agreement = agreementMatrix(verdict.checks, f.runDir, Array.isArray(breeds) ? (breeds as string[]) : []);
   // the Node suites' onnxruntime threads, when no record states them: the runtime's own default under this env
   if (f.scope.node && !verdict.determinism.threads.node) {
     try {

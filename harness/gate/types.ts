@@ -4,6 +4,7 @@
  * the summary page renders. Everything in it is plain JSON (no NaN: non-finite numbers are strings).
  */
 import type { CheckStatus, Metric, RecordOrigin } from '../core/record-check.js';
+import type { AgreementMatrix } from './agreement.js';
 
 export const VERDICT_FORMAT = 'tinydit-verdict/1';
 
@@ -343,4 +344,7 @@ export interface Verdict {
   /** The judge's view of the model's images (read from the run folder after the suites ran; absent in verdicts of
    *  older gates and in verdicts computed without a run folder). */
   judge?: JudgeSection;
+  /** Every runtime's final-state agreement with PyTorch and with each other (harness/gate/agreement.ts; the report's
+   *  matrix), computed from the run folder; absent in verdicts of older gates. */
+  agreement?: AgreementMatrix;
 }
