@@ -117,8 +117,19 @@ async function openWebgpu(page: Page, key: string, modelUrl: string): Promise<Op
   );
 }
 
-/** One model call on the page's WebGPU session `key`. */
-async function runWebgpu(page: Page, key: string, x: Float32Array, t: Float32Array, breed: BigInt64Array, batch: number, size: number) {
+/** Numbers for a page.evaluate source string: NaN and the infinities as strings (JSON has neither), read back with Number. */
+const jsonNumbers = (a: ArrayLike<number>): string => JSON.stringify(Array.from(a, (v) => (Number.isFinite(v) ? v : String(v))));
+
+/** One model call on the page's WebGPU session `key`: x [B,C,S,S], t [B], breed [B] -> velocity. */
+async function runWebgpu(
+  page: Page,
+  key: string,
+  x: Float32Array,
+  t: Float32Array,
+  breed: BigInt64Array,
+  batch: number,
+  shape: { channels: number; size: number },
+) {
   const out = (await page.evaluate(
     `(async () => {
       const w = window.__tinyditWebgpu;
@@ -126,8 +137,8 @@ async function runWebgpu(page: Page, key: string, x: Float32Array, t: Float32Arr
       const s = w.sessions[${JSON.stringify(key)}];
       const B = ${batch};
       const o = await s.run({
-        noise: new ort.Tensor('float32', Float32Array.from(${JSON.stringify(Array.from(x))}), [B, 3, ${size}, ${size}]),
-        timestep: new ort.Tensor('float32', Float32Array.from(${JSON.stringify(Array.from(t))}), [B]),
+        noise: new ort.Tensor('float32', Float32Array.from(${jsonNumbers(x)}, Number), [B, ${shape.channels}, ${shape.size}, ${shape.size}]),
+        timestep: new ort.Tensor('float32', Float32Array.from(${jsonNumbers(t)}, Number), [B]),
         breed: new ort.Tensor('int64', BigInt64Array.from(${JSON.stringify(Array.from(breed, Number))}.map(BigInt)), [B]),
       });
       return Array.from(await o.velocity.getData());
@@ -139,7 +150,7 @@ async function runWebgpu(page: Page, key: string, x: Float32Array, t: Float32Arr
 function webgpuModel(page: Page, key: string, j: Judge): SamplerModel {
   const o = j.bundle.manifest;
   return {
-    call: (x, t, breed, batch) => runWebgpu(page, key, x, t, breed, batch, j.size),
+    call: (x, t, breed, batch) => runWebgpu(page, key, x, t, breed, batch, { channels: j.channels, size: j.size }),
     guidance: 'baked',
     bakedScale: o.guidance.scale,
     nullIndex: j.bundle.nullIndex,
@@ -290,7 +301,7 @@ test('velocity:variant=guided (batch-14 calls against the PyTorch goldens and on
       const ts = Float32Array.from(rows.map((r) => t[r]!));
       const bs = BigInt64Array.from(rows.map((r) => br[r]!));
       const t0 = Date.now();
-      const v = await runWebgpu(app.page, 'good', xs, ts, bs, rows.length, j.size);
+      const v = await runWebgpu(app.page, 'good', xs, ts, bs, rows.length, { channels: j.channels, size: j.size });
       const ms = Date.now() - t0;
       const golden = slice(expected);
       const vsGolden = withinLimit(relL2PerSample(v, golden, per), P.velocityRelL2Max);
@@ -358,7 +369,7 @@ test('generation:variant=guided,mode=teacher-forced (every breed, at the golden 
       });
       const ts = new Float32Array(cases.length).fill(grid[step]!);
       const bs = BigInt64Array.from(cases.map((c) => BigInt(c.breed)));
-      const v = await runWebgpu(app.page, 'good', xs, ts, bs, cases.length, j.size);
+      const v = await runWebgpu(app.page, 'good', xs, ts, bs, cases.length, { channels: j.channels, size: j.size });
       const vNode = await runner.run(xs, ts, bs, cases.length);
       relL2PerSample(v, vNode, per).forEach((rel, k) => {
         const w = worst.get(k);
@@ -483,14 +494,14 @@ test('proof: the WebGPU profile rejects the model with float16-rounded weights',
       { 'relL2.max': P.velocityRelL2Max },
     );
   };
-  const baseline = judgeCall(await runWebgpu(app.page, 'good', x, t, br, 1, j.size));
+  const baseline = judgeCall(await runWebgpu(app.page, 'good', x, t, br, 1, { channels: j.channels, size: j.size }));
   // the broken model: every float weight of the guided graph rounded to float16, served to the page from memory
   const source = b.variantPath(VARIANT);
   const bytes = halfRoundTrip(new Uint8Array(readFileSync(source)), source);
   const url = app.url('/proof/half-precision.onnx');
   await app.page.route(url, (route) => route.fulfill({ status: 200, body: Buffer.from(bytes), contentType: 'application/octet-stream' }));
   await openWebgpu(app.page, 'half', url);
-  const broken = judgeCall(await runWebgpu(app.page, 'half', x, t, br, 1, j.size));
+  const broken = judgeCall(await runWebgpu(app.page, 'half', x, t, br, 1, { channels: j.channels, size: j.size }));
   const p = proof(
     'velocity',
     'every float weight rounded to float16 (the half-precision mutant)',
