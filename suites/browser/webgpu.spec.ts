@@ -94,6 +94,7 @@ interface OpenedSession {
 async function openWebgpu(page: Page, key: string, modelUrl: string): Promise<OpenedSession> {
   return page.evaluate(
     `(async () => {
+      ${PROBE_JS}
       if (!navigator.gpu) throw new Error('no WebGPU: navigator.gpu is undefined: this browser exposes no WebGPU (Chromium needs --enable-unsafe-webgpu and a secure context)');
       const a = await navigator.gpu.requestAdapter();
       if (!a) throw new Error('no WebGPU: navigator.gpu.requestAdapter() returned null: no WebGPU adapter (flags --enable-unsafe-webgpu --enable-features=Vulkan, and --use-webgpu-adapter=swiftshader without a GPU)');
@@ -106,6 +107,7 @@ async function openWebgpu(page: Page, key: string, modelUrl: string): Promise<Op
       if (w.sessions[${JSON.stringify(key)}]) await w.sessions[${JSON.stringify(key)}].release();
       // the WebGPU EP alone: a WebGPU that cannot run the model is an error here, never a silent wasm fallback
       w.sessions[${JSON.stringify(key)}] = await ort.InferenceSession.create(${JSON.stringify(modelUrl)}, { executionProviders: ['webgpu'] });
+      probe('c', t0);
       if (!ort.env.webgpu.device) throw new Error('the session was created but onnxruntime-web holds no WebGPU device');
       const i = a.info ?? {};
       return {
@@ -116,6 +118,15 @@ async function openWebgpu(page: Page, key: string, modelUrl: string): Promise<Op
     })()`,
   );
 }
+
+/**
+ * Under `npm run bench -- overhead` (env TINYDIT_ORT_PROBE_DIR), each WebGPU session creation and run is reported to the
+ * test server the way the instrumented page worker reports its own (harness/bench/ort-web-probe.ts), so that WebGPU
+ * inference counts as inference and not as the harness's overhead. In the page: `probe(kind, t0)`.
+ */
+const PROBE_JS = process.env.TINYDIT_ORT_PROBE_DIR
+  ? `const probe = (kind, t0) => void fetch('/?__probe=' + encodeURIComponent(kind + '|webgpu|' + (performance.timeOrigin + t0).toFixed(3) + '|' + (performance.now() - t0).toFixed(3)), { method: 'HEAD', cache: 'no-store' }).catch(() => undefined);`
+  : 'const probe = () => undefined;';
 
 /** Numbers for a page.evaluate source string: NaN and the infinities as strings (JSON has neither), read back with Number. */
 const jsonNumbers = (a: ArrayLike<number>): string => JSON.stringify(Array.from(a, (v) => (Number.isFinite(v) ? v : String(v))));
@@ -132,16 +143,20 @@ async function runWebgpu(
 ) {
   const out = (await page.evaluate(
     `(async () => {
+      ${PROBE_JS}
       const w = window.__tinyditWebgpu;
       const ort = w.ort;
       const s = w.sessions[${JSON.stringify(key)}];
       const B = ${batch};
+      const t0 = performance.now();
       const o = await s.run({
         noise: new ort.Tensor('float32', Float32Array.from(${jsonNumbers(x)}, Number), [B, ${shape.channels}, ${shape.size}, ${shape.size}]),
         timestep: new ort.Tensor('float32', Float32Array.from(${jsonNumbers(t)}, Number), [B]),
         breed: new ort.Tensor('int64', BigInt64Array.from(${JSON.stringify(Array.from(breed, Number))}.map(BigInt)), [B]),
       });
-      return Array.from(await o.velocity.getData());
+      const out = Array.from(await o.velocity.getData());
+      probe('r', t0);
+      return out;
     })()`,
   )) as number[];
   return Float32Array.from(out);
