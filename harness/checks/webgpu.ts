@@ -108,15 +108,6 @@ export function relL2PerSample(actual: ArrayLike<number>, expected: ArrayLike<nu
   return out;
 }
 
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i]! - b[i]!);
-    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
-  }
-  return m;
-}
-
 export interface ProfileJudgement {
   pass: boolean;
   /** The worst value measured, its limit and what it is. */

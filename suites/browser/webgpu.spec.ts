@@ -33,18 +33,12 @@ import type { RgbaImage } from '../../harness/core/png.js';
 import { sample, timeGrid, type SamplerModel } from '../../harness/core/sampler.js';
 import { halfRoundTrip } from '../../harness/mutants/edits.js';
 import { openVariant, type VelocityRunner } from '../../harness/runtimes/node.js';
-import {
-  WEBGPU_PROFILE,
-  imageAgainstGolden,
-  maxAbsDiff,
-  relL2PerSample,
-  withinLimit,
-  type ProfileJudgement,
-} from '../../harness/checks/webgpu.js';
+import { WEBGPU_PROFILE, imageAgainstGolden, relL2PerSample, withinLimit, type ProfileJudgement } from '../../harness/checks/webgpu.js';
 import { backendOf, isEngine } from '../../harness/runtimes/registry.js';
 import { expect, test, type BundleInfo, type EngineInfo } from './fixtures.js';
 import {
   GOLDEN_SEED,
+  agreement,
   attachComparison,
   attachJson,
   explain,
@@ -330,9 +324,9 @@ test('velocity:variant=guided (batch-14 calls against the PyTorch goldens and on
         {
           'relL2.max': vsGolden.worst,
           'relL2.median': [...vsGolden.values].sort((a, z) => a - z)[vsGolden.values.length >> 1]!,
-          maxAbs: maxAbsDiff(v, golden),
+          maxAbs: agreement(v, golden).maxAbs,
           'node.relL2.max': Math.max(...vsNode),
-          'node.maxAbs': maxAbsDiff(v, vNode),
+          'node.maxAbs': agreement(v, vNode).maxAbs,
           msPerCall: ms,
           samples: rows.length,
           adapter: `${s.adapter.vendor} ${s.adapter.architecture}`,
@@ -469,10 +463,10 @@ async function judgeFree(j: Judge, breed: number, x: Float32Array, id: string, t
     `final state relative L2 ${state.worst.toExponential(3)} (<= ${state.limit}), image ${img.cmp.meanAbsDiff.toFixed(3)} levels from the golden on average (<= ${img.limit})`,
     {
       'state.relL2': state.worst,
-      'state.maxAbs': maxAbsDiff(x, golden),
+      'state.maxAbs': agreement(x, golden).maxAbs,
       'image.meanAbsDiff': img.cmp.meanAbsDiff,
       'image.maxChannelDiff': img.cmp.maxChannelDiff,
-      'node.maxAbs': maxAbsDiff(x, nodeX),
+      'node.maxAbs': agreement(x, nodeX).maxAbs,
       'node.relL2': relL2PerSample(x, nodeX, x.length)[0]!,
       ms,
     },
