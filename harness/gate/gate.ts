@@ -36,6 +36,7 @@ import { bundleDigest, type BundleDigest } from './digest.js';
 import { OUTCOME_EXIT, VERDICT_FORMAT, type GateMode, type ProcessOutcome, type RunnerResults, type Scope, type Verdict } from './types.js';
 import { CONTRACT_ONLY_SUITES, budgetRuntimesInScope, computeVerdict, type Level } from './verdict.js';
 import { ENGINES } from '../runtimes/registry.js';
+import { describeProfile, measureSpeed, SPEED_PROFILE_ENV, writeSpeedProfile } from '../runtimes/time-bounds.js';
 import { staleWebSources } from '../runtimes/web/sources.js';
 
 /** Every browser engine (harness/runtimes/registry.ts): the default of --browsers. */
@@ -582,7 +583,7 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   });
   const mode: GateMode = o.mode ?? 'gate';
   const trustGoldens = o.trustGoldens === true || process.env.TINYDIT_TRUST_GOLDENS === '1';
-  const env = {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     TINYDIT_BUNDLE: bundleDir,
     TINYDIT_REPORT_DIR: runDir,
@@ -656,6 +657,15 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
     });
     return { ...r, runDir };
   }
+
+  // The bundle's speed in onnxruntime-node, measured once: every time bound of the suites that waits on a model is
+  // derived from it (harness/runtimes/time-bounds.ts), not set on the 32-pixel fixture. Never fails the run.
+  progress.setPhase('timing the model (onnxruntime-node, 1 thread)');
+  const speed = await measureSpeed(bundleDir);
+  const speedFile = join(runDir, 'speed-profile.json');
+  writeSpeedProfile(speed, speedFile);
+  env[SPEED_PROFILE_ENV] = speedFile;
+  progress.printAbove(`[gate] time bounds from ${describeProfile(speed)} (${relative(process.cwd(), speedFile) || speedFile})`);
 
   const processes: ProcessOutcome[] = [];
   const onLine = (line: string): void => {

@@ -11,10 +11,40 @@
  */
 export const RUNTIMES = [
   { name: 'python', kind: 'reference', label: 'PyTorch', ort: null },
-  { name: 'node', kind: 'node', label: 'Node (onnxruntime-node)', ort: 'onnxruntime-node' },
-  { name: 'chromium', kind: 'browser', label: 'Chromium', ort: 'onnxruntime-web', browser: 'chromium', backend: 'wasm', suites: null },
-  { name: 'firefox', kind: 'browser', label: 'Firefox', ort: 'onnxruntime-web', browser: 'firefox', backend: 'wasm', suites: null },
-  { name: 'webkit', kind: 'browser', label: 'WebKit', ort: 'onnxruntime-web', browser: 'webkit', backend: 'wasm', suites: null },
+  // slowdown: the worst per-call slowdown measured against onnxruntime-node at 1 thread on the same model (npm run
+  // bench and npm run production, 32 and 128 pixels, 1 thread and the app's default; docs/time-bounds.md). Every time
+  // bound that waits on a model scales with it (harness/runtimes/time-bounds.ts).
+  { name: 'node', kind: 'node', label: 'Node (onnxruntime-node)', ort: 'onnxruntime-node', slowdown: 1 },
+  {
+    name: 'chromium',
+    kind: 'browser',
+    label: 'Chromium',
+    ort: 'onnxruntime-web',
+    browser: 'chromium',
+    backend: 'wasm',
+    suites: null,
+    slowdown: 20,
+  },
+  {
+    name: 'firefox',
+    kind: 'browser',
+    label: 'Firefox',
+    ort: 'onnxruntime-web',
+    browser: 'firefox',
+    backend: 'wasm',
+    suites: null,
+    slowdown: 12,
+  },
+  {
+    name: 'webkit',
+    kind: 'browser',
+    label: 'WebKit',
+    ort: 'onnxruntime-web',
+    browser: 'webkit',
+    backend: 'wasm',
+    suites: null,
+    slowdown: 23,
+  },
   // Chromium again, its model calls on onnxruntime-web's WebGPU execution provider (the real app's default backend in
   // Chromium): a runtime of its own, with its own tolerance profile (harness/checks/webgpu.ts) and its own suite.
   {
@@ -25,6 +55,9 @@ export const RUNTIMES = [
     browser: 'chromium',
     backend: 'webgpu',
     suites: ['suites/browser/webgpu.spec.ts'],
+    // SwiftShader, WebGPU on the CPU: 80 to 95 s for a 50-step 32-pixel generation, 21 to 27 s for a 14-sample
+    // velocity batch, against Node's 0.4 s and 14 x 5 ms (docs/webgpu.md)
+    slowdown: 400,
   },
 ] as const;
 

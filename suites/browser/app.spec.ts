@@ -19,9 +19,9 @@
  *    named after the breed shown and holds the shown pixels (helpers.ts checkDownload).
  *  - check=determinism: the same settings twice give the same image (helpers.ts checkDeterminism).
  *  - check=fallback: the app's primary model URL answers 404: the app falls back to the model or shows an error, within
- *    FALLBACK_BOUND_MS; a silent hang fails.
+ *    settleMs (two loads, from the bundle's measured speed); a silent hang fails.
  *  - check=backend: opened as a user would (the app picks its backend): the backend it reports and the WebGPU adapter
- *    the engine offers are recorded; the app must end ready or with a visible error within FALLBACK_BOUND_MS.
+ *    the engine offers are recorded; the app must end ready or with a visible error within settleMs.
  */
 import { caseId } from '../../harness/core/case-id.js';
 import { tensorToRGBA } from '../../harness/core/image.js';
@@ -56,10 +56,16 @@ import {
 
 /** The variant the app ships (env TINYDIT_APP_VARIANT; the real app ships the quantized one). */
 const SHIPPED = process.env.TINYDIT_APP_VARIANT?.trim() || 'guided';
-/** Time an app gets to end ready or show an error after opening (a 404 and a fallback load of a 5 MB model). */
-const FALLBACK_BOUND_MS = 60_000;
-/** Time one generation may take (a 50-step, two-call generation of the 32 px model takes seconds). */
-const GENERATION_MS = 120_000;
+/**
+ * Time an app gets to end ready or show an error after opening: two loads of the shipped model (a 404 and the
+ * fallback), from the bundle's measured speed (harness/runtimes/time-bounds.ts).
+ */
+const settleMs = (bundle: BundleInfo): number => 2 * bundle.bounds.loadMs(bundle.engine, SHIPPED);
+/** Time one generation of the shipped model may take, from the bundle's measured speed. */
+const generationMs = (bundle: BundleInfo): number => bundle.bounds.testMs(bundle.engine, [{ variant: SHIPPED, steps: bundle.steps }], 0);
+/** A test's time limit: `loads` loads of the shipped model and `images` generations of `steps` steps. */
+const testMs = (bundle: BundleInfo, images: number, loads: number, steps = bundle.steps): number =>
+  bundle.bounds.testMs(bundle.engine, [{ variant: SHIPPED, steps, images }], loads);
 /** Steps of the guidance-range runs: enough for guidance to shape the image, fewer than the default for time. */
 const GUIDANCE_STEPS = 20;
 const GUIDANCE_BREED = BREEDS.indexOf('Bombay');
@@ -142,7 +148,7 @@ const verdict = (failures: string[], ok: string, metrics: Verdict['metrics'] = {
 
 test.describe('app under test', () => {
   test('app:check=defaults', async ({ app, bundle, engineInfo, serverURL }, testInfo) => {
-    test.setTimeout(600_000);
+    test.setTimeout(testMs(bundle, BREEDS.length, 2));
     const { adapter, appUrl } = await appUnderTest();
     const j = await judge();
     const e = engineInfo.project;
@@ -160,9 +166,9 @@ test.describe('app under test', () => {
     expect(cases.length, `TINYDIT_CASE=${process.env.TINYDIT_CASE} selects no app defaults case`).toBeGreaterThan(0);
 
     await adapter.open(app.page, serverURL, { model, backend: 'wasm' }, appUrl);
-    const settled = await adapter.settle(app.page, FALLBACK_BOUND_MS);
+    const settled = await adapter.settle(app.page, settleMs(bundle));
     if (!settled.ready) {
-      const msg = `the app did not get ready with ${model.url}: ${settled.error ?? `no model and no visible error within ${FALLBACK_BOUND_MS} ms`}`;
+      const msg = `the app did not get ready with ${model.url}: ${settled.error ?? `no model and no visible error within ${settleMs(bundle)} ms`}`;
       for (const c of cases) rec(c.id, verdict([msg], ''), engineInfo, adapter);
       throw new Error(`${cases[0]!.id}: ${msg}`);
     }
@@ -185,7 +191,7 @@ test.describe('app under test', () => {
         const r = await adapter.generate(
           app.page,
           { breedIndex: c.breed, steps: defaults.steps, cfgScale: defaults.cfgScale, seed: GOLDEN_SEED },
-          GENERATION_MS,
+          generationMs(bundle),
         );
         if (isRefusal(r)) {
           const v = verdict([`${c.id}: the app refused its own default settings: ${r.error}`], '');
@@ -232,7 +238,10 @@ test.describe('app under test', () => {
   });
 
   test('app:check=guidance', async ({ app, bundle, engineInfo, serverURL }, testInfo) => {
-    test.setTimeout(600_000);
+    // two page loads and six runs (each variant at three scales), and as many Node images to attribute them to
+    test.setTimeout(
+      testMs(bundle, 6, 4, GUIDANCE_STEPS) + bundle.bounds.workMs('node', [{ variant: 'raw', steps: GUIDANCE_STEPS, images: 6 }]),
+    );
     const { adapter, appUrl } = await appUnderTest();
     const j = await judge();
     const e = engineInfo.project;
@@ -240,7 +249,7 @@ test.describe('app under test', () => {
     for (const variant of variants) {
       const model = appModel(bundle, j, serverURL, variant);
       await adapter.open(app.page, serverURL, { model, backend: 'wasm' }, appUrl);
-      const settled = await adapter.settle(app.page, FALLBACK_BOUND_MS);
+      const settled = await adapter.settle(app.page, settleMs(bundle));
       const controls = settled.ready ? await adapter.controls(app.page) : null;
       const r = controls?.cfgScale;
       const settings = r ? [...new Set([r.min, r.value, r.max].map((s) => Number(s.toFixed(6))))] : [j.cfgScale];
@@ -266,7 +275,7 @@ test.describe('app under test', () => {
           const out = await adapter.generate(
             app.page,
             { breedIndex: GUIDANCE_BREED, steps: GUIDANCE_STEPS, cfgScale: s, seed: GOLDEN_SEED },
-            GENERATION_MS,
+            generationMs(bundle),
           );
           let v: Verdict;
           if (isRefusal(out)) {
@@ -334,7 +343,8 @@ test.describe('app under test', () => {
   });
 
   test('app:check=null-index', async ({ app, bundle, engineInfo, serverURL }) => {
-    test.setTimeout(180_000);
+    // a session per variant created in the page, a few velocity calls each
+    test.setTimeout(testMs(bundle, 3 * 4, 3, 1));
     const { adapter } = await appUnderTest();
     const j = await judge();
     const e = engineInfo.project;
@@ -400,19 +410,19 @@ test.describe('app under test', () => {
   });
 
   test('app:check=download+determinism', async ({ app, bundle, engineInfo, serverURL }, testInfo) => {
-    test.setTimeout(300_000);
+    test.setTimeout(testMs(bundle, 2, 1));
     const { adapter, appUrl } = await appUnderTest();
     const j = await judge();
     const e = engineInfo.project;
     const model = appModel(bundle, j, serverURL, SHIPPED);
     await adapter.open(app.page, serverURL, { model, backend: 'wasm' }, appUrl);
-    const settled = await adapter.settle(app.page, FALLBACK_BOUND_MS);
+    const settled = await adapter.settle(app.page, settleMs(bundle));
     expect(settled.ready, `the app did not get ready with ${model.url}: ${settled.error ?? 'no visible error either'}`).toBe(true);
     const controls = await adapter.controls(app.page);
     const steps = controls.steps.min;
     const settings = { breedIndex: DOWNLOAD_BREED, steps, cfgScale: controls.cfgScale.value, seed: GOLDEN_SEED };
-    const first = await adapter.generate(app.page, settings, GENERATION_MS);
-    const second = await adapter.generate(app.page, settings, GENERATION_MS);
+    const first = await adapter.generate(app.page, settings, generationMs(bundle));
+    const second = await adapter.generate(app.page, settings, generationMs(bundle));
     const detId = caseId('app', {
       engine: e,
       app: adapter.name,
@@ -451,7 +461,7 @@ test.describe('app under test', () => {
   });
 
   test('app:check=fallback+backend', async ({ app, bundle, engineInfo, serverURL }) => {
-    test.setTimeout(300_000);
+    test.setTimeout(testMs(bundle, 0, 4));
     const { adapter, appUrl } = await appUnderTest();
     const j = await judge();
     const e = engineInfo.project;
@@ -460,25 +470,25 @@ test.describe('app under test', () => {
     const fid = caseId('app', { engine: e, app: adapter.name, check: 'fallback', variant: SHIPPED });
     const broken = new URL('/bundle/missing-primary/model.onnx', serverURL + '/').href;
     await adapter.open(app.page, serverURL, { model, brokenPrimaryUrl: broken, backend: 'wasm' }, appUrl);
-    const fs = await adapter.settle(app.page, FALLBACK_BOUND_MS);
+    const fs = await adapter.settle(app.page, settleMs(bundle));
     const fv = verdict(
       fs.ready || fs.error
         ? []
         : [
-            `${fid}: with its primary model URL answering 404 (${broken}) the app neither fell back nor showed an error within ${FALLBACK_BOUND_MS} ms`,
+            `${fid}: with its primary model URL answering 404 (${broken}) the app neither fell back nor showed an error within ${settleMs(bundle)} ms`,
           ],
       fs.ready
         ? `fell back to the model in ${fs.ms} ms (${fs.modelSource ?? 'source not shown'})`
         : `failed visibly in ${fs.ms} ms: ${fs.error}`,
       { outcome: fs.ready ? 'fell-back' : fs.error ? 'failed-visibly' : 'hung', ms: fs.ms, modelSource: fs.modelSource },
-      { ms: FALLBACK_BOUND_MS },
+      { ms: settleMs(bundle) },
     );
     rec(fid, fv, engineInfo, adapter);
     expect.soft(fv.pass, explain(fid, fv)).toBe(true);
 
     const bid = caseId('app', { engine: e, app: adapter.name, check: 'backend', variant: SHIPPED });
     await adapter.open(app.page, serverURL, { model, backend: 'app' }, appUrl);
-    const bs = await adapter.settle(app.page, FALLBACK_BOUND_MS);
+    const bs = await adapter.settle(app.page, settleMs(bundle));
     const gpu = await app.page.evaluate(async () => {
       const nav = navigator as unknown as {
         gpu?: { requestAdapter(): Promise<{ info?: { vendor: string; architecture: string } } | null> };
@@ -495,7 +505,7 @@ test.describe('app under test', () => {
       bs.ready || bs.error
         ? []
         : [
-            `${bid}: opened as a user would, the app neither got ready nor showed an error within ${FALLBACK_BOUND_MS} ms (engine WebGPU: ${gpu})`,
+            `${bid}: opened as a user would, the app neither got ready nor showed an error within ${settleMs(bundle)} ms (engine WebGPU: ${gpu})`,
           ],
       bs.ready
         ? `ready on ${bs.backend ?? 'an unreported backend'} (engine WebGPU: ${gpu})`

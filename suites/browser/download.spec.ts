@@ -28,7 +28,7 @@ const BREED = BREEDS.indexOf('British Shorthair');
 const STEPS = 10;
 
 test(`download:breed=${BREEDS[BREED]}`, async ({ app, bundle, engineInfo }, testInfo) => {
-  test.setTimeout(120_000);
+  test.setTimeout(bundle.bounds.testMs(bundle.engine, [{ variant: 'guided', steps: STEPS, images: 1 }], 1));
   const j = await judge();
   const id = caseId('download', { engine: engineInfo.project, breed: BREEDS[BREED], seed: GOLDEN_SEED, steps: STEPS });
   const opts = bundle.loadOptions('guided', { numThreads: BULK_THREADS });

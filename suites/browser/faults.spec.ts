@@ -87,7 +87,7 @@ function recordProof(id: string, v: Verdict, engine: EngineInfo): void {
 const GOLDEN_CAUSE = /leaves the golden trajectory/;
 
 test('proof: ?fault=double-guidance fails the golden-trajectory and golden-image checks', async ({ app, bundle, engineInfo }, testInfo) => {
-  test.setTimeout(180_000);
+  test.setTimeout(bundle.bounds.testMs(bundle.engine, [{ variant: 'guided', steps: bundle.steps, images: 2 }], 1)); // the good page's generation and the broken one's
   const j = await judge();
   const e = engineInfo.project;
   const gen = { breedIndex: BOMBAY, steps: j.steps, cfgScale: j.cfgScale, noiseSeed: GOLDEN_SEED };
@@ -119,7 +119,9 @@ test('proof: ?fault=breed-off-by-one fails the golden checks (matching the next 
   bundle,
   engineInfo,
 }, testInfo) => {
-  test.setTimeout(600_000);
+  test.setTimeout(
+    bundle.bounds.testMs(bundle.engine, [{ variant: 'guided', steps: bundle.steps, images: OFF_BY_ONE_BREEDS.length + BREEDS.length }], 1),
+  ); // the good page on a few breeds, the broken one on every breed
   const j = await judge();
   const e = engineInfo.project;
   const generate = async (breeds: number[]): Promise<Map<number, GenerationRun>> => {
@@ -190,7 +192,7 @@ test('proof: ?fault=breed-off-by-one fails the golden checks (matching the next 
 });
 
 test('proof: ?fault=skip-progress fails the progress check, naming the missing step', async ({ app, bundle, engineInfo }) => {
-  test.setTimeout(120_000);
+  test.setTimeout(bundle.bounds.testMs(bundle.engine, [{ variant: 'guided', steps: PROGRESS_STEPS, images: 2 }], 1));
   const j = await judge();
   const id = caseId('progress', {
     engine: engineInfo.project,
@@ -216,7 +218,7 @@ test('proof: ?fault=skip-progress fails the progress check, naming the missing s
 });
 
 test('proof: a model URL that 404s fails the model-load check with the error the page shows', async ({ app, bundle, engineInfo }) => {
-  test.setTimeout(60_000);
+  test.setTimeout(bundle.bounds.testMs(bundle.engine, [{ variant: 'guided', steps: 0, images: 0 }], 2)); // the good load, then the 404
   const id = caseId('loading', { engine: engineInfo.project, model: '/bundle/no-such-model.onnx', proof: 'http-404' });
   const good = bundle.loadOptions('guided', { numThreads: BULK_THREADS });
   await openWith(app, []);
@@ -242,7 +244,7 @@ test('proof: corrupted copies of real results fail the download, determinism, th
   bundle,
   engineInfo,
 }) => {
-  test.setTimeout(120_000);
+  test.setTimeout(bundle.bounds.testMs(bundle.engine, [{ variant: 'guided', steps: PROGRESS_STEPS, images: 1 }], 1));
   const j = await judge();
   const e = engineInfo.project;
   const breed = BREEDS.indexOf('British Shorthair');

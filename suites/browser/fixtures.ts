@@ -27,6 +27,8 @@ import { bundleDir, REPO_ROOT } from '../../harness/core/config.js';
 import { type GuidanceKind, loadBundle } from '../../harness/model/bundle.js';
 import { parseFaults, type Fault, type GenerateOptions, type LoadInfo, type LoadOptions } from '../../harness/runtimes/web/protocol.js';
 import { type RecordOrigin, setRecordOrigin } from '../../harness/core/record-check.js';
+import type { EngineName } from '../../harness/runtimes/registry.js';
+import { timeBounds, type TimeBounds } from '../../harness/runtimes/time-bounds.js';
 import type { AppProgress } from '../../harness/apps/adapter.js';
 
 export { expect };
@@ -35,6 +37,15 @@ export { expect };
 
 export interface BundleInfo {
   dir: string;
+  /** The engine these load options and bounds are for. */
+  engine: EngineName;
+  /**
+   * Time bounds from the bundle's measured speed (harness/runtimes/time-bounds.ts): a test that waits on the model
+   * sets its timeout from `bounds.testMs(bundle.engine, work)`, never from a constant.
+   */
+  bounds: TimeBounds;
+  /** Steps of a generation the suites run: the golden trajectories' (else the manifest sampler's default, else 50). */
+  steps: number;
   /** manifest.json parsed, or null when the bundle has none. */
   manifest: Record<string, unknown> | null;
   /** URL (on the test server) of a file of the bundle. */
@@ -44,7 +55,8 @@ export interface BundleInfo {
   file(variantOrFile: string): string;
   /**
    * load() options for a variant or model file (default: the guided model.onnx), from manifest.json only:
-   * guidance.scale, guidance.nullIndex, contract.imageSize/channels, variants[*].file and guidance.
+   * guidance.scale, guidance.nullIndex, contract.imageSize/channels, variants[*].file and guidance; the load's time
+   * limit (timeoutMs) from the bounds.
    */
   loadOptions(variantOrFile?: string, extra?: Partial<LoadOptions>): LoadOptions;
 }
@@ -54,8 +66,9 @@ export interface BundleInfo {
  * the manifest only (guidance scale and null index, image size and channels, each variant's file and guidance).
  * A bundle the loader refuses fails every browser test with the loader's message; nothing is assumed.
  */
-export async function readBundle(dir = bundleDir()): Promise<BundleInfo> {
+export async function readBundle(engine: EngineName, dir = bundleDir()): Promise<BundleInfo> {
   const b = await loadBundle(dir);
+  const bounds = await timeBounds(dir);
   const fileOf = (name: string): string => (b.variantNames.includes(name) ? b.variant(name).file : name);
   const guidanceOf = (file: string): GuidanceKind => {
     const v = b.variantNames.map((n) => b.variant(n)).find((x) => x.file === file);
@@ -65,6 +78,9 @@ export async function readBundle(dir = bundleDir()): Promise<BundleInfo> {
   const urlOf = (file: string): string => `/bundle/${file.split('/').map(encodeURIComponent).join('/')}`;
   return {
     dir,
+    engine,
+    bounds,
+    steps: b.index?.trajectories.steps ?? b.manifest.sampler?.defaultSteps ?? 50,
     manifest: b.manifest as unknown as Record<string, unknown>,
     url: urlOf,
     has: (file) => existsSync(join(dir, fileOf(file))),
@@ -79,6 +95,7 @@ export async function readBundle(dir = bundleDir()): Promise<BundleInfo> {
         nullIndex: b.nullIndex,
         imageSize: b.imageSize,
         channels: b.channels,
+        timeoutMs: bounds.loadMs(engine, file),
         ...extra,
       };
     },
@@ -418,8 +435,8 @@ export const test = base.extend<TinyditTestFixtures & PrivateFixtures, TinyditWo
   ],
 
   bundle: [
-    async ({}, use) => {
-      await use(await readBundle());
+    async ({ tinyditEngine }, use) => {
+      await use(await readBundle(tinyditEngine.project));
     },
     { scope: 'worker' },
   ],

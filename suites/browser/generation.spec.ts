@@ -175,16 +175,16 @@ async function judgeVariant(j: Judge, plan: VariantPlan, cases: JudgeCase[], eng
   }
 }
 
-/** Generous per-generation budget on the loaded 2-core box (measured ~1-4 s per 50-step image, engine dependent). */
-const SECONDS_PER_GENERATION = 30;
-
 for (const plan of PLANS) {
   test(`generation:variant=${plan.variant},seed=${GOLDEN_SEED} (${plan.breeds.length} breed${plan.breeds.length > 1 ? 's' : ''})`, async ({
     app,
     bundle,
     engineInfo,
   }, testInfo) => {
-    test.setTimeout(60_000 + plan.breeds.length * SECONDS_PER_GENERATION * 1000);
+    // from the bundle's measured speed: every breed's generation, plus the judge's proofs on the same images
+    const work = [{ variant: plan.variant, steps: bundle.steps, images: plan.breeds.length }];
+    // and each case once in onnxruntime-node, for the agreement matrix, when no earlier engine sampled it
+    test.setTimeout(bundle.bounds.testMs(bundle.engine, work) + bundle.bounds.workMs('node', work));
     const e = engineInfo.project;
     const cases = selectCases(
       plan.breeds.map((b) => ({

@@ -28,7 +28,12 @@ const BREED = BREEDS.indexOf('Bombay');
 test(
   caseId('progress', { breed: BREEDS[BREED], seed: GOLDEN_SEED, steps: STEP_COUNTS.join('|') }),
   async ({ app, bundle, engineInfo }, testInfo) => {
-    test.setTimeout(180_000);
+    test.setTimeout(
+      bundle.bounds.testMs(
+        bundle.engine,
+        STEP_COUNTS.map((steps) => ({ variant: 'guided', steps })),
+      ),
+    );
     const j = await judge();
     const e = engineInfo.project;
     const cases = selectCases(

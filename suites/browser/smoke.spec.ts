@@ -17,7 +17,7 @@ const SMOKE_LOAD_FAILURE_TEST_MS = 2 * 20_000 + ORT_INIT_TIMEOUT_MS + 120_000 + 
 
 test.describe('smoke', () => {
   test('page is cross-origin isolated, loads the model, generates breed 3', async ({ app, bundle, engineInfo }, testInfo) => {
-    test.setTimeout(240_000);
+    test.setTimeout(bundle.bounds.testMs(bundle.engine, [{ variant: 'guided', steps: 6, images: 1 }], 1)); // one load, one 6-step generation
     expect(bundle.has(MODEL), `model ${MODEL} missing in bundle ${bundle.dir} (set TINYDIT_BUNDLE)`).toBe(true);
     await app.open();
     const ua = await attachEngine(testInfo, app, engineInfo);

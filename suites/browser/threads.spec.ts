@@ -31,7 +31,8 @@ const BREED = BREEDS.indexOf('Bombay');
 const MAX_THREADS = 4;
 
 test(`threads+determinism:breed=${BREEDS[BREED]},seed=${GOLDEN_SEED}`, async ({ app, bundle, engineInfo }, testInfo) => {
-  test.setTimeout(240_000);
+  // two loads (1 thread and several) and two generations each; several threads on a busy machine are the slow ones
+  test.setTimeout(bundle.bounds.testMs(bundle.engine, [{ variant: 'guided', steps: bundle.steps, images: 4 }], 2));
   const j = await judge();
   const e = engineInfo.project;
   const tc = j.trajectoryCase(BREED, GOLDEN_SEED);

@@ -62,6 +62,15 @@ function plan(): Plan {
 const P = WEBGPU_PROFILE;
 const VARIANT = 'guided';
 const BOMBAY = 'Bombay';
+/**
+ * A test's time limit from the bundle's measured speed (harness/runtimes/time-bounds.ts): `loads` sessions and
+ * `samples` images of `steps` WebGPU steps, plus the same work in onnxruntime-node (the suite's second opinion).
+ */
+function limitMs(bundle: BundleInfo, samples: number, steps: number, loads = 1): number {
+  const work = [{ variant: VARIANT, steps, images: samples }];
+  return bundle.bounds.testMs(bundle.engine, work, loads) + bundle.bounds.workMs('node', work);
+}
+
 /** The gate's velocity batches: t = 0 is judged per breed by the teacher-forced step 0 already. */
 const GATE_T = [0.5, 1];
 /** Teacher-forced steps (0-based calls of the 50-step sampler). */
@@ -242,6 +251,7 @@ async function ensureSession(app: { page: Page; open(): Promise<void> }, bundle:
 
 test('loading:variant=guided (WebGPU execution provider, adapter recorded)', async ({ app, bundle, engineInfo }, testInfo) => {
   requireWebgpuEngine(engineInfo);
+  test.setTimeout(limitMs(bundle, 0, 0, 1));
   const id = caseId('loading', { engine: engineInfo.project, variant: VARIANT });
   opened = null;
   let s: OpenedSession;
@@ -282,7 +292,6 @@ test('loading:variant=guided (WebGPU execution provider, adapter recorded)', asy
 
 test('velocity:variant=guided (batch-14 calls against the PyTorch goldens and onnxruntime-node)', async ({ app, bundle, engineInfo }) => {
   requireWebgpuEngine(engineInfo);
-  test.setTimeout(600_000);
   const j = await judge();
   const b = j.bundle;
   const per = j.channels * j.size * j.size;
@@ -290,6 +299,13 @@ test('velocity:variant=guided (batch-14 calls against the PyTorch goldens and on
   const { x, t, br } = inputs;
   const expected = inputs.expected;
   const batches = b.velocityBatches.filter((bt) => plan() === 'full' || GATE_T.includes(t[bt.rows[0]!]!));
+  test.setTimeout(
+    limitMs(
+      bundle,
+      batches.reduce((n, bt) => n + bt.rows.length, 0),
+      1,
+    ),
+  );
   const { cases, session: s } = await startCases(
     app,
     bundle,
@@ -345,11 +361,11 @@ test('generation:variant=guided,mode=teacher-forced (every breed, at the golden 
   engineInfo,
 }) => {
   requireWebgpuEngine(engineInfo);
-  test.setTimeout(600_000);
   const j = await judge();
   const per = j.channels * j.size * j.size;
   const grid = timeGrid(j.steps);
   const breeds = j.breeds.map((_, i) => i);
+  test.setTimeout(limitMs(bundle, breeds.length * TEACHER_STEPS.length, 1));
   const { cases } = await startCases(
     app,
     bundle,
@@ -413,9 +429,9 @@ test('generation:variant=guided (free 50-step generation against the golden traj
   engineInfo,
 }, testInfo) => {
   requireWebgpuEngine(engineInfo);
-  test.setTimeout(plan() === 'full' ? 3_600_000 : 600_000);
   const j = await judge();
   const breeds = plan() === 'full' ? j.breeds.map((_, i) => i) : [j.breeds.indexOf(BOMBAY)];
+  test.setTimeout(limitMs(bundle, breeds.length, j.steps));
   const { cases } = await startCases(
     app,
     bundle,
@@ -477,7 +493,8 @@ async function judgeFree(j: Judge, breed: number, x: Float32Array, id: string, t
 
 test('proof: the WebGPU profile rejects the model with float16-rounded weights', async ({ app, bundle, engineInfo }) => {
   requireWebgpuEngine(engineInfo);
-  test.setTimeout(300_000);
+  // the good model and the half-precision one: a session each, a few calls
+  test.setTimeout(limitMs(bundle, 4, 1, 2));
   const j = await judge();
   const b = j.bundle;
   const per = j.channels * j.size * j.size;

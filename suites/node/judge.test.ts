@@ -38,6 +38,8 @@ import {
 } from '../../harness/core/png.js';
 import { recordCheck, type Metric } from '../../harness/core/record-check.js';
 import { openModelBytes, samplerModel } from '../../harness/runtimes/node.js';
+import { timeBounds } from '../../harness/runtimes/time-bounds.js';
+import { BREEDS } from '../../harness/runtimes/web/protocol.js';
 import { sample } from '../../harness/core/sampler.js';
 import { imageFeatures, noiseAnchorFeatures, rgbImage, tensorToImage } from '../../harness/checks/stats.js';
 import {
@@ -77,7 +79,16 @@ const PROOF_SEEDS = 8;
 const PROBE_ATOL = 1e-4;
 /** The TypeScript validity features and KID against Python's float64 values: same formulas, different summation order. */
 const STATS_RTOL = 1e-9;
-const LONG = 900_000;
+/** The yardstick test runs the gate's own judge on its probes: its time does not depend on the bundle. */
+const YARDSTICK_MS = 900_000;
+/**
+ * Time limits of the tests that sample images, from the bundle's measured speed (harness/runtimes/time-bounds.ts):
+ * the good model's sample, and a proof's broken sample (the good sample too when the proof runs alone).
+ */
+const BOUNDS = await timeBounds(BUNDLE);
+const sampleMs = (images: number): number => BOUNDS.testMs('node', [{ variant: 'guided', steps: BOUNDS.profile.defaultSteps, images }], 1);
+const GOOD_SAMPLE_MS = sampleMs(BREEDS.length * JUDGE_SEEDS_PER_BREED);
+const PROOF_MS = sampleMs(BREEDS.length * (JUDGE_SEEDS_PER_BREED + PROOF_SEEDS));
 
 // ---------------------------------------------------------------------------------------------------------
 // Context: the bundle, its yardstick, the judge (each step's failure is kept and reported by the check it stops)
@@ -456,7 +467,7 @@ describe('judge: the gate samples the bundle and measures its images against the
       });
       expect({ pass, message }).toPassCheck('judge:check=yardstick');
     },
-    LONG,
+    YARDSTICK_MS,
   );
 
   it(
@@ -564,7 +575,7 @@ describe('judge: the gate samples the bundle and measures its images against the
       if (!ev.pooledPass) failures.push(`judge:check=accuracy,breed=all: ${pooledMsg}`);
       expect({ pass: failures.length === 0, message: failures.join('\n') }).toPassCheck('judge:model=guided');
     },
-    LONG,
+    GOOD_SAMPLE_MS,
   );
 });
 
@@ -655,7 +666,7 @@ describe(`judge proofs: broken models from the bundle under test fail a judge ch
         const o = recordProof(id, base.ev, ev?.ev ?? null, p.cause, metrics, artifacts, error);
         expect(o).toPassCheck(id);
       },
-      LONG,
+      PROOF_MS,
     );
   }
 });

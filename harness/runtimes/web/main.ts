@@ -12,7 +12,7 @@ import {
   FAULTS,
   ORT_INIT_ATTEMPTS,
   ORT_INIT_TIMEOUT_ERROR,
-  ORT_INIT_TIMEOUT_MS,
+  ORT_INIT_WATCHDOG_MS,
   downloadFileName,
   parseFaults,
   type Fault,
@@ -46,7 +46,7 @@ const FAULT_INIT_TIMEOUT_MS = 2_000;
  * WebKit's 15.6 to 19.3 s under load, so a page that loads and runs a model failed "a missing or corrupt model
  * fails visibly" with two initialization timeouts instead of the parse error.)
  */
-const INIT_WATCHDOG_MS = [ORT_INIT_TIMEOUT_MS, 120_000] as const;
+const INIT_WATCHDOG_MS = ORT_INIT_WATCHDOG_MS;
 /** The watchdog of an attempt (1-based): INIT_WATCHDOG_MS's entry, its last one for the later attempts. */
 function initWatchdogMs(attempt: number): number {
   return INIT_WATCHDOG_MS[Math.min(attempt, INIT_WATCHDOG_MS.length) - 1]!;

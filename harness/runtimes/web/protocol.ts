@@ -151,6 +151,8 @@ export interface LoadInfo {
  * timeout) then abandons that worker and initializes in a new one, once; reported in LoadInfo (initAttempts, initFailures).
  */
 export const ORT_INIT_TIMEOUT_MS = 45_000;
+/** The page's initialization watchdog per attempt: the first ORT_INIT_TIMEOUT_MS, the retry 120 s (main.ts says why). */
+export const ORT_INIT_WATCHDOG_MS = [ORT_INIT_TIMEOUT_MS, 120_000] as const;
 /** A valid one-node ONNX model (Identity, float32 [1], opset 17): initializes the backend without the model under test. */
 export const ORT_WARMUP_MODEL_B64 =
   'CAgSDHRpbnlkaXQtZ2F0ZTo8ChAKAXgSAXkiCElkZW50aXR5EgZ3YXJtdXBaDwoBeBIKCggIARIECgIIAWIPCgF5EgoKCAgBEgQKAggBQgQKABAR';
