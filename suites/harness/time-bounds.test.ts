@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../harness/core/config.js';
-import { ENGINES, RUNTIMES } from '../../harness/runtimes/registry.js';
+import { ENGINES, ORT_RUNTIMES, RUNTIMES } from '../../harness/runtimes/registry.js';
 import {
   boundsFrom,
   ESTIMATE_MS_PER_MB,
@@ -18,6 +18,7 @@ import {
   profileMatches,
   SPEED_PROFILE_ENV,
   SPEED_PROFILE_FORMAT,
+  slowdownOf,
   timeBounds,
   VARIANCE,
   writeSpeedProfile,
@@ -80,6 +81,10 @@ describe('time-bounds', () => {
       expect(s.workMs(e, work) - g.workMs(e, work)).toBeGreaterThanOrEqual(0.9 * 50 * 13 * extra * VARIANCE);
       expect(s.testMs(e, work)).toBeGreaterThan(g.testMs(e, work));
     }
+  });
+
+  it('time-bounds:part=every-runtime-has-a-slowdown', () => {
+    for (const r of ORT_RUNTIMES) expect(slowdownOf(r), r).toBeGreaterThanOrEqual(1);
   });
 
   it('time-bounds:part=linear-in-the-measured-speed-and-the-engine-slowdown', () => {
