@@ -36,8 +36,11 @@ import { bundleDigest, type BundleDigest } from './digest.js';
 import { OUTCOME_EXIT, VERDICT_FORMAT, type GateMode, type ProcessOutcome, type RunnerResults, type Scope, type Verdict } from './types.js';
 import { CONTRACT_ONLY_SUITES, budgetRuntimesInScope, computeVerdict, type Level } from './verdict.js';
 import { ENGINES } from '../runtimes/registry.js';
-import { describeProfile, measureSpeed, SPEED_PROFILE_ENV, writeSpeedProfile } from '../runtimes/time-bounds.js';
+import { describeProfile, measureSpeed, SPEED_PROFILE_ENV, writeSpeedProfile, type SpeedProfile } from '../runtimes/time-bounds.js';
 import { staleWebSources } from '../runtimes/web/sources.js';
+
+/** The speed profile the time limits of a run were derived from, in its run folder. */
+const SPEED_PROFILE_FILE = 'speed-profile.json';
 
 /** Every browser engine (harness/runtimes/registry.ts): the default of --browsers. */
 export const ALL_BROWSERS: readonly string[] = ENGINES;
@@ -386,6 +389,17 @@ async function finalise(f: Finalise): Promise<{ verdict: Verdict; exitCode: numb
   verdict.judge = judge;
   const breeds = (verdict.bundle.manifest as { breeds?: unknown } | null)?.breeds;
   verdict.agreement = agreementMatrix(verdict.checks, f.runDir, Array.isArray(breeds) ? (breeds as string[]) : []);
+  const speedFile = join(f.runDir, SPEED_PROFILE_FILE);
+  if (existsSync(speedFile)) {
+    try {
+      verdict.timeBounds = {
+        file: SPEED_PROFILE_FILE,
+        summary: describeProfile(JSON.parse(readFileSync(speedFile, 'utf8')) as SpeedProfile),
+      };
+    } catch (e) {
+      verdict.timeBounds = { file: SPEED_PROFILE_FILE, summary: `unreadable: ${(e as Error).message}` };
+    }
+  }
   // the Node suites' onnxruntime threads, when no record states them: the runtime's own default under this env
   if (f.scope.node && !verdict.determinism.threads.node) {
     try {
@@ -662,8 +676,14 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   // derived from it (harness/runtimes/time-bounds.ts), not set on the 32-pixel fixture. Never fails the run.
   progress.setPhase('timing the model (onnxruntime-node, 1 thread)');
   const speed = await measureSpeed(bundleDir);
-  const speedFile = join(runDir, 'speed-profile.json');
-  writeSpeedProfile(speed, speedFile);
+  const speedFile = join(runDir, SPEED_PROFILE_FILE);
+  try {
+    writing(speedFile, null, () => writeSpeedProfile(speed, speedFile));
+  } catch (e) {
+    progress.finish();
+    interrupts.dispose();
+    throw e;
+  }
   env[SPEED_PROFILE_ENV] = speedFile;
   progress.printAbove(`[gate] time bounds from ${describeProfile(speed)} (${relative(process.cwd(), speedFile) || speedFile})`);
 

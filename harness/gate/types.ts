@@ -347,4 +347,9 @@ export interface Verdict {
   /** Every runtime's final-state agreement with PyTorch and with each other (harness/gate/agreement.ts; the report's
    *  matrix), computed from the run folder; absent in verdicts of older gates. */
   agreement?: AgreementMatrix;
+  /**
+   * The bundle's speed in onnxruntime-node, measured before the runners started, from which every time limit that
+   * waits on the model was derived (harness/runtimes/time-bounds.ts): the profile file in the run folder and a line.
+   */
+  timeBounds?: { file: string; summary: string };
 }
