@@ -352,7 +352,7 @@ async function finalise(f: Finalise): Promise<{ verdict: Verdict; exitCode: numb
   // judge records that passed without the evidence a person reads are a harness fault: never an acceptance
   if (judge.state === 'missing')
     problems.push(
-      `judge evidence missing: ${judge.source}: ${judge.problem}; rerun the judge family (npx vitest run --config harness/gate/vitest.gate.config.ts suites/node/judge.test.ts)`,
+      `judge evidence missing: ${judge.source}: ${judge.problem}; rerun the judge family (npm run gate -- --node-only --node-suites suites/node/judge.test.ts)`,
     );
   const verdict = computeVerdict({
     runId: f.runId,
