@@ -87,7 +87,8 @@ function recordProof(id: string, v: Verdict, engine: EngineInfo): void {
 const GOLDEN_CAUSE = /leaves the golden trajectory/;
 
 test('proof: ?fault=double-guidance fails the golden-trajectory and golden-image checks', async ({ app, bundle, engineInfo }, testInfo) => {
-  test.setTimeout(bundle.bounds.testMs(bundle.engine, [{ variant: 'guided', steps: bundle.steps, images: 2 }], 1)); // the good page's generation and the broken one's
+  // the good page's generation and the broken one's, which calls the graph twice per step
+  test.setTimeout(bundle.bounds.testMs(bundle.engine, [{ variant: 'guided', steps: bundle.steps, images: 3 }], 1));
   const j = await judge();
   const e = engineInfo.project;
   const gen = { breedIndex: BOMBAY, steps: j.steps, cfgScale: j.cfgScale, noiseSeed: GOLDEN_SEED };
