@@ -465,7 +465,8 @@ export function computeVerdict(input: VerdictInput): Verdict {
       reason(
         'test-timeout',
         `${timedOut.length} test(s) hung past their time limit and were stopped: ` +
-          list(timedOut, (t) => `${t.project} ${t.file} "${t.title}" (stopped after ${(t.durationMs / 1000).toFixed(0)} s)`),
+          list(timedOut, (t) => `${t.project} ${t.file} "${t.title}" (stopped after ${(t.durationMs / 1000).toFixed(0)} s)`) +
+          ' (the limits that wait on the model come from its speed measured at the start of the run, speed-profile.json: docs/time-bounds.md)',
       ),
     );
   }
