@@ -27,7 +27,8 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openModelBytes } from './node.js';
-import { RUNTIMES, type OrtRuntime } from './registry.js';
+import { summarize } from '../bench/stats.js';
+import { isEngine, RUNTIMES, type OrtRuntime } from './registry.js';
 import { ORT_INIT_WATCHDOG_MS } from './web/protocol.js';
 
 export const SPEED_PROFILE_ENV = 'TINYDIT_SPEED_PROFILE';
@@ -113,12 +114,6 @@ function readVariants(dir: string): { manifest: Record<string, unknown> | null; 
   }
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
 export interface MeasureOptions {
   /** Test hook: extra busy-wait per model call, ms (a model made slower on purpose). */
   extraMsPerCall?: number;
@@ -163,7 +158,15 @@ export async function measureSpeed(dir: string, opts: MeasureOptions = {}): Prom
           }
           if (k > 0) samplesMs.push(performance.now() - c0);
         }
-        measured[name] = { file: v.file, bytes, mtimeMs, loadMs, callMs: median(samplesMs), samplesMs, guidance: v.guidance };
+        measured[name] = {
+          file: v.file,
+          bytes,
+          mtimeMs,
+          loadMs,
+          callMs: summarize(samplesMs, `${path}: call times`).median,
+          samplesMs,
+          guidance: v.guidance,
+        };
       } finally {
         await runner.release();
       }
@@ -227,7 +230,7 @@ export function slowdownOf(runtime: OrtRuntime): number {
   return e.slowdown;
 }
 
-/** Some model work of a test: `images` images of `steps` sampler steps (guided), at `batch` images per call. */
+/** Some model work of a test: `images` images of `steps` sampler steps each (guided unless `guided` is false). */
 export interface Work {
   variant: string;
   /** Sampler steps per image (a velocity call without sampling: 1). */
@@ -272,7 +275,7 @@ export function boundsFrom(profile: SpeedProfile): TimeBounds {
     workMs: (runtime, work) => Math.ceil(workMs(runtime, work)),
     loadMs,
     testMs: (runtime, work, loads = 1) => {
-      const loading = work.length && loads ? loads * loadMs(runtime, work[0]!.variant) + (runtime === 'node' ? 0 : INIT_ALLOWANCE_MS) : 0;
+      const loading = work.length && loads ? loads * loadMs(runtime, work[0]!.variant) + (isEngine(runtime) ? INIT_ALLOWANCE_MS : 0) : 0;
       return Math.ceil(FIXED_TEST_MS + loading + workMs(runtime, work));
     },
   };
