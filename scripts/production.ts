@@ -11,16 +11,29 @@
  * Writes reports/production/production.json and prints a summary. Exit 0 only when every step succeeded in every
  * runtime; an engine that cannot load the model is a failure with its reason, never a skip.
  *
+ * With --trained, the same for a TRAINED tinydit_128 (docs/production-model.md), which is too large for git:
+ *  0. trains it with TRAIN_ARGS into --checkpoint (default ~/.cache/tinydit-gate/tinydit_128-x.pt) unless that file
+ *     exists (about 70 min on 2 cores; the cache is outside the repository and survives a fresh clone);
+ *  1. makes its bundle with TRAINED_BUNDLE_ARGS (goldens sized for 2 cores) in --bundle (default
+ *     reports/production-trained-bundle);
+ *  2. runs the whole gate on it (`npm run gate -- --bundle DIR`): every family, all engines; the step passes only on
+ *     an ACCEPTED verdict;
+ *  3. the benchmark, as above.
+ *
  *   --bundle DIR        where the bundle is (default reports/production-bundle)
  *   --rebuild           make the bundle again even if DIR holds one
  *   --out DIR           report folder (default reports/production)
  *   --runtimes LIST     node,chromium,firefox,webkit (default all)
  *   --browser-threads LIST  numbers and/or 'default' (default: default, the web app's choice)
  *   --full-steps N      steps of the timed generation (default 10; the per-step figures give the 50-step time)
- *   --skip-suites       only the benchmark
+ *   --skip-suites       only the benchmark (with --trained: no gate run)
+ *   --trained           a trained model instead of random weights (steps 0-3 above)
+ *   --checkpoint FILE   with --trained: the checkpoint to use (trained there when missing)
+ *   --gate-args "..."   with --trained: more arguments for the gate run (e.g. "--browsers chromium")
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadBundle } from '../harness/model/bundle.js';
 import { REPO_ROOT } from '../harness/core/config.js';
@@ -30,6 +43,7 @@ import { defaultPlan, runBench, type BenchReport } from '../harness/bench/run.js
 import { textTables } from '../harness/bench/table.js';
 import { BENCH_RUNTIMES } from '../harness/runtimes/registry.js';
 import { isSelfTest } from '../harness/gate/records.js';
+import type { Verdict } from '../harness/gate/types.js';
 
 /** The reduced goldens: sized to finish in minutes on 2 cores (measured: 298 s at load ~5, 729 s at load ~10, other work running). */
 export const PRODUCTION_BUNDLE_ARGS = [
@@ -50,6 +64,51 @@ export const PRODUCTION_BUNDLE_ARGS = [
   '--velocity-times',
   '0,0.5,1',
 ];
+/**
+ * The trained production model's recipe (docs/production-model.md): x-prediction (a velocity head at patch 16 and
+ * width 384 cannot see half of the noise, and its loss floors near 0.5), t drawn logit-normal (the noisy half, where
+ * the layout is decided), batch 16, 2,000 steps on one thread
+ * (~1.9 s per step here with another job beside it), the procedural data at 128 px.
+ */
+export const TRAIN_ARGS = [
+  '--config',
+  'tinydit_128',
+  '--prediction',
+  'x',
+  '--t-sampling',
+  'logit-normal',
+  '--steps',
+  '2000',
+  '--batch',
+  '16',
+  '--per-class',
+  '200',
+  '--threads',
+  '1',
+  '--lr',
+  '3e-4',
+  '--save-every',
+  '100',
+];
+/**
+ * The trained bundle's goldens, sized for 2 cores: one trajectory seed (7) for every breed at 12 steps (the browsers
+ * generate every breed at the golden trajectory's step count: 12 steps cost a quarter of the app's 50, which the
+ * judge's images and the app checks still use), 8 statistics seeds per breed at 12 steps, 3 velocity times.
+ */
+export const TRAINED_BUNDLE_ARGS = [
+  '--trajectory-seeds',
+  '7',
+  '--trajectory-steps',
+  '12',
+  '--stats-seeds',
+  '8',
+  '--stats-steps',
+  '12',
+  '--velocity-times',
+  '0,0.5,1',
+];
+export const DEFAULT_CHECKPOINT = join(homedir(), '.cache/tinydit-gate/tinydit_128-x.pt');
+
 /** The Node suites that judge contract and numbers against the bundle's goldens (image/statistics suites judge
  * a trained model's output and have nothing to say about random weights). */
 export const PRODUCTION_SUITES = [
@@ -126,19 +185,43 @@ function summariseRecords(file: string): { byCheck: Record<string, Record<string
 }
 
 async function main(): Promise<number> {
-  const bundleDir = resolve(arg('bundle') ?? join(REPO_ROOT, 'reports/production-bundle'));
-  const outDir = resolve(arg('out') ?? join(REPO_ROOT, 'reports/production'));
+  const trained = flag('trained');
+  const bundleDir = resolve(arg('bundle') ?? join(REPO_ROOT, trained ? 'reports/production-trained-bundle' : 'reports/production-bundle'));
+  const outDir = resolve(arg('out') ?? join(REPO_ROOT, trained ? 'reports/production-trained' : 'reports/production'));
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
   const steps: StepResult[] = [];
+
+  // 0. the trained checkpoint (cached outside the repository)
+  const checkpoint = resolve(arg('checkpoint') ?? DEFAULT_CHECKPOINT);
+  if (trained && !existsSync(checkpoint)) {
+    console.log(`== training tinydit_128 into ${checkpoint} (about 70 min on 2 cores)`);
+    mkdirSync(join(checkpoint, '..'), { recursive: true });
+    const r = await run(
+      '/usr/bin/python3',
+      ['reference/python/train.py', ...TRAIN_ARGS, '--out', `${checkpoint}.partial`],
+      process.env,
+      join(outDir, 'train.log'),
+    );
+    // only a finished run becomes the cached checkpoint: an interrupted one is resumed by hand (train.py --resume)
+    if (r.code === 0) renameSync(`${checkpoint}.partial`, checkpoint);
+    steps.push({ name: 'train (reference/python/train.py)', ok: r.code === 0, ms: r.ms, detail: r.code === 0 ? checkpoint : r.tail });
+    if (r.code !== 0) return finish(outDir, steps, null);
+  }
 
   // 1. the bundle
   if (flag('rebuild') || !existsSync(join(bundleDir, 'manifest.json'))) {
     console.log(`== making the production-size bundle in ${bundleDir}`);
     rmSync(bundleDir, { recursive: true, force: true });
+    // a trained bundle ships its checkpoint (the provenance family re-derives the goldens from it)
+    if (trained) {
+      mkdirSync(bundleDir, { recursive: true });
+      copyFileSync(checkpoint, join(bundleDir, 'checkpoint.pt'));
+    }
+    const source = trained ? ['--checkpoint', join(bundleDir, 'checkpoint.pt'), ...TRAINED_BUNDLE_ARGS] : PRODUCTION_BUNDLE_ARGS;
     const r = await run(
       '/usr/bin/python3',
-      ['reference/python/make_bundle.py', ...PRODUCTION_BUNDLE_ARGS, '--out', bundleDir],
+      ['reference/python/make_bundle.py', ...source, '--out', bundleDir],
       process.env,
       join(outDir, 'make_bundle.log'),
     );
@@ -161,8 +244,31 @@ async function main(): Promise<number> {
         .join(', '),
   );
 
+  // 2t. a trained model: the whole gate
+  if (trained && !flag('skip-suites')) {
+    console.log('== the gate (every family, every engine)');
+    const gateReports = join(outDir, 'gate');
+    const extra = arg('gate-args')?.split(/\s+/).filter(Boolean) ?? [];
+    const r = await run(
+      join(REPO_ROOT, 'node_modules/.bin/tsx'),
+      ['scripts/gate.ts', '--bundle', bundleDir, '--reports', gateReports, '--no-history', ...extra],
+      process.env,
+      join(outDir, 'gate.log'),
+    );
+    const v = latestVerdict(gateReports);
+    const detail = v
+      ? `${v.outcome}${v.accepted ? '' : `: ${v.reason}`} (${v.counts.passed}/${v.counts.total} checks pass; ${v.file})`
+      : `no verdict.json under ${gateReports} (gate exited ${r.code}): ${r.tail}`;
+    steps.push({
+      name: `gate (npm run gate -- --bundle ${bundleDir} ${extra.join(' ')})`.trim(),
+      ok: r.code === 0 && v?.accepted === true,
+      ms: r.ms,
+      detail,
+    });
+  }
+
   // 2. contract and numeric conformance in Node
-  if (!flag('skip-suites')) {
+  if (!trained && !flag('skip-suites')) {
     console.log('== contract and numeric conformance (Node suites)');
     const nodeDir = join(outDir, 'node');
     mkdirSync(nodeDir, { recursive: true });
@@ -245,6 +351,17 @@ async function main(): Promise<number> {
     steps.push({ name: 'benchmark', ok: false, ms: performance.now() - t0, detail: (e as Error).message });
   }
   return finish(outDir, steps, report);
+}
+
+/** The verdict of the newest run folder under a gate --reports folder (null when there is none). */
+function latestVerdict(reports: string): (Pick<Verdict, 'outcome' | 'accepted' | 'reason' | 'counts'> & { file: string }) | null {
+  if (!existsSync(reports)) return null;
+  const runs = readdirSync(reports)
+    .map((d) => join(reports, d, 'verdict.json'))
+    .filter((f) => existsSync(f))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  if (!runs[0]) return null;
+  return { ...(JSON.parse(readFileSync(runs[0], 'utf8')) as Verdict), file: runs[0] };
 }
 
 function finish(outDir: string, steps: StepResult[], report: BenchReport | null): number {

@@ -28,6 +28,7 @@ export const YARDSTICK_ROOT = resolve(REPO_ROOT, 'reference/yardsticks');
  */
 export const PINNED_YARDSTICKS: Readonly<Record<string, string>> = {
   'tinydit-procedural-32-v1': 'c16d8e61935bad42e7462b2dcf8029cb59f00e553c420274875c79cb1a2618eb',
+  'tinydit-procedural-128-v1': '7c9eaa68a7bde2f51be0598c6d24ec29f966f3d43eda032f4af08b655fdbf7f2',
 };
 
 export type YardstickErrorCode = 'no-dataset' | 'unknown-dataset' | 'missing-file' | 'sha256-mismatch' | 'invalid';
@@ -444,6 +445,52 @@ export const JUDGE_SEED_BASE = 2_000_000;
  * 0.18 at 32 (0.32) for twice the cost (~42 s), over the suite's budget with the proofs.
  */
 export const JUDGE_SEEDS_PER_BREED = 16;
+
+/** How the judge family samples and proves itself for a model of one image size (judgePlan). */
+export interface JudgePlan {
+  /** Images per breed of the good model's sample. */
+  seedsPerBreed: number;
+  /** Images per breed of each proof. */
+  proofSeeds: number;
+  /**
+   * Proofs applied to the good model's images after the fact (no generation), instead of to a broken model built and
+   * sampled: the same breakage as the image shows it (suites/node/judge.test.ts IMAGE_PROOFS).
+   */
+  imageProofs: readonly string[];
+  /** Why this plan judges enough, for the report and the docs. */
+  why: string;
+}
+
+/**
+ * The judge's plan per image size. 32 px (the embedded model): every proof is a broken model sampled in full. 128 px
+ * (production, 33M parameters): a 50-step image costs ~4.7 s in onnxruntime-node on one core (93 ms per guided
+ * step), so the 32 px plan's 624 images would take ~49 min of one core. There the good sample keeps 8 images per
+ * breed (104: KID still separates, wrong-breed floor 6.6-8.8 against split-half p99 0.08-0.26 at n = 8, and the pooled
+ * top-1 over 104 images keeps its power; the per-breed top-2 test has none at 8, see JUDGE_SEEDS_PER_BREED), the
+ * three proofs whose breakage is a property of the image (channels swapped, range halved, breeds rolled) transform
+ * those images, and the one that needs the model (output weakened) is sampled at 4 seeds per breed (the KID bands
+ * exist from n = 4). A size without an entry gets the 32 px plan, the strongest.
+ */
+export const JUDGE_PLANS: Readonly<Record<number, JudgePlan>> = {
+  32: {
+    seedsPerBreed: JUDGE_SEEDS_PER_BREED,
+    proofSeeds: 8,
+    imageProofs: [],
+    why: '32 px: 16 images per breed; every proof a broken model sampled at 8 images per breed',
+  },
+  128: {
+    seedsPerBreed: 8,
+    proofSeeds: 4,
+    imageProofs: ['pixel-range-halved', 'channels-swapped', 'breeds-rolled'],
+    why:
+      '128 px: 8 images per breed (per-breed top-2 has no power at 8; pooled top-1, KID and validity do); proofs by ' +
+      'image for channels, range and breeds, output-weakened sampled at 4 per breed',
+  },
+};
+
+export function judgePlan(imageSize: number): JudgePlan {
+  return JUDGE_PLANS[imageSize] ?? JUDGE_PLANS[32]!;
+}
 /** Per breed: generated top-2 accuracy must reach this fraction of the judge's held-out top-2 accuracy ... */
 export const TOP2_FRACTION = 0.5;
 /** ... less this many binomial standard errors at N (a breed whose true rate is exactly that fraction fails ~2.3 % of runs). */

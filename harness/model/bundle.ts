@@ -67,6 +67,12 @@ export interface ModelConfig {
   mlp_ratio: number;
   num_classes: number;
   in_channels: number;
+  /**
+   * What the network's last layer predicts before the graph turns it into the contract's velocity: 'velocity'
+   * (absent: the real project's TinyDiT) or 'x', the clean image, v = (x_hat - x_t) / max(1 - t, 0.05)
+   * (docs/bundle-format.md). The contract's inputs and output are the same either way.
+   */
+  prediction?: 'velocity' | 'x';
 }
 export interface Identity {
   checkpoint: { file: string | null; sha256: string | null; step: number | null; weights: string };
@@ -210,6 +216,7 @@ const MANIFEST_SCHEMA = obj({
       mlp_ratio: num('positive'),
       num_classes: num('posint'),
       in_channels: num('posint'),
+      prediction: optional(oneOf(['velocity', 'x'])),
     }),
     parameters: num('posint'),
   }),

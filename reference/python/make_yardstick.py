@@ -42,13 +42,13 @@ import torch.nn.functional as F  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tinydit.dataset import BREEDS, make_dataset  # noqa: E402
 from tinydit.export import REPO_ROOT  # noqa: E402
+from tinydit.goldens import procedural_dataset  # noqa: E402
 from tinydit.judge import (  # noqa: E402
     JUDGE_INPUT, JUDGE_OUTPUTS, VALIDITY_FEATURES, Judge, augment, count_params, judge_input, kid, kid_yy_mean,
     poly_kernel, to_uint8_nchw, validity_matrix,
 )
 
 FORMAT = "tinydit-yardstick/1"
-PROCEDURAL_ID = "tinydit-procedural-32-v1"
 # the embedded model's training set: train.py --per-class 1000 --seed 0 draws make_dataset(1000, seed=0 + 1)
 PROCEDURAL_PER_CLASS = 1000
 PROCEDURAL_SEED = 1
@@ -329,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--procedural", action="store_true", help="the procedural dataset of tinydit/dataset.py")
     src.add_argument("--images", help="a folder with one subfolder of images per breed")
-    ap.add_argument("--id", default=None, help=f"dataset id (default for --procedural: {PROCEDURAL_ID})")
+    ap.add_argument("--id", default=None, help="dataset id (default for --procedural: "
+                    "tinydit-procedural-<size>-v1, the id train.py's bundles name)")
     ap.add_argument("--size", type=int, default=32, help="image size the model generates (and the judge sees)")
     ap.add_argument("--breeds", default=None, help="comma-separated breed names in manifest order (default: the 13 TinyDiT classes)")
     ap.add_argument("--per-class", type=int, default=PROCEDURAL_PER_CLASS, help="--procedural: images per class")
@@ -360,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         u8, y, names, source = load_procedural(a.per_class, a.data_seed, a.size)
         if breeds is not None and breeds != names:
             raise SystemExit("--breeds: the procedural dataset has its own class list (tinydit/dataset.py BREEDS)")
-        dataset_id = a.id or PROCEDURAL_ID
+        dataset_id = a.id or procedural_dataset(a.size)
     else:
         if not a.id:
             raise SystemExit("--images needs --id (e.g. oxford-pets-128-v1): the name bundles give in training.dataset")

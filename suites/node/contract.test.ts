@@ -45,6 +45,8 @@ const RUNTIME = 'node';
 const PROBE_SEED = 0;
 /** Timestep of the probe input (mid-trajectory, where every part of the model contributes). */
 const PROBE_T = 0.5;
+/** The x-prediction's floor on 1 - t (reference/python/tinydit/model.py PREDICTION_T_EPS). */
+const X_PREDICTION_T_EPS = 0.05;
 
 // ---------------------------------------------------------------------------------------------------------
 // Judges: pure functions of an inspected model, shared by the real variants and the mutants
@@ -471,6 +473,22 @@ if (bundle === null) {
   }
 
   const loads = (p: Probe): string | null => (p.loads && p.error === null ? null : `expected onnxruntime to load and run it: ${p.error}`);
+  /**
+   * A zeroed output layer makes the network's prediction 0. A velocity head then gives v = 0; an x-prediction head
+   * (manifest identity.config.prediction 'x') gives x_hat = 0, so v = -x_t / max(1 - t, 0.05): its largest value is
+   * the probe noise's largest divided by max(1 - t, 0.05).
+   */
+  const zeroedOutputVelocity = (p: Probe): string | null => {
+    const loaded = loads(p);
+    if (loaded) return loaded;
+    const x = b.manifest.identity.config.prediction === 'x';
+    const noise = seededNoise(PROBE_SEED, b.channels * b.imageSize * b.imageSize);
+    const expected = x ? noise.reduce((m, v) => Math.max(m, Math.abs(v)), 0) / Math.max(1 - PROBE_T, X_PREDICTION_T_EPS) : 0;
+    const ok = p.nonFinite === 0 && p.maxAbs !== null && Math.abs(p.maxAbs - expected) <= 1e-5 * Math.max(1, expected);
+    return ok
+      ? null
+      : `expected max|v| ${expected} (${x ? 'x-prediction: x_hat = 0, v = -x_t / (1 - t)' : 'velocity identically 0'}), got ${p.maxAbs} (${p.nonFinite} non-finite)`;
+  };
   const mutants: MutantCase[] = [];
   const v0 = floatVariant;
   if (v0 !== undefined) {
@@ -481,7 +499,7 @@ if (bundle === null) {
         judge: 'outputLayer',
         make: (x, s) => zeroOutputLayer(x, s),
         names: (m) => [m.sanity.outputLayer.weight ?? 'final_layer', 'all zero'],
-        ort: (p) => loads(p) ?? (p.maxAbs === 0 && p.nonFinite === 0 ? null : `expected velocity identically 0, got max|v| ${p.maxAbs}`),
+        ort: zeroedOutputVelocity,
       },
       {
         mutant: 'zero-output-weight',
@@ -596,7 +614,7 @@ if (bundle === null) {
       judge: 'outputLayer',
       make: (x, s) => zeroOutputLayer(x, s),
       names: (m) => [m.sanity.outputLayer.weight ?? 'final_layer', 'all zero'],
-      ort: (p) => loads(p) ?? (p.maxAbs === 0 && p.nonFinite === 0 ? null : `expected velocity identically 0, got max|v| ${p.maxAbs}`),
+      ort: zeroedOutputVelocity,
     });
   }
 

@@ -7,12 +7,14 @@
  * - judge:check=yardstick: the bundle names its training dataset (manifest training.dataset), the gate has a pinned
  *   yardstick for it, every file matches its sha256, it judges the manifest's breeds at the contract's image size,
  *   and in onnxruntime-node it reproduces its own probe outputs (the TypeScript statistics reproduce Python's);
- * - per breed, on N = JUDGE_SEEDS_PER_BREED images sampled from the guided variant (50 steps, seeds 2000000+k):
+ * - per breed, on N images sampled from the guided variant (50 steps, seeds 2000000+k; N from the judge's plan for the
+ *   image size, harness/checks/yardstick.ts judgePlan: 16 at 32 px, 8 at 128 px):
  *   judge:check=accuracy (top-2), judge:check=kid (against the training reference features), judge:check=validity
  *   (noise, saturation, clipping, contrast against the training quantiles); judge:check=accuracy,breed=all (pooled top-1);
  * - proofs: broken models built in memory from the bundle under test (output layer weakened, pixel range halved,
- *   channels swapped, breed rows rolled) each fail at least one judge check at PROOF_SEEDS seeds per breed, while
- *   the good model passes every check on the same seeds; the yardstick loader refuses a tampered file, a bundle
+ *   channels swapped, breed rows rolled) each fail at least one judge check at the plan's proof seeds per breed,
+ *   while the good model passes every check on the same seeds (where the plan says so, a proof transforms the good
+ *   model's images instead of sampling a broken model); the yardstick loader refuses a tampered file, a bundle
  *   with no dataset and a dataset the gate does not know.
  */
 import { caseId } from '../../harness/core/case-id.js';
@@ -47,7 +49,7 @@ import {
   evaluateJudge,
   featureRows,
   JUDGE_SEED_BASE,
-  JUDGE_SEEDS_PER_BREED,
+  judgePlan,
   judgeInputFromHWC,
   kid,
   kidYY,
@@ -70,11 +72,15 @@ import {
 const RUNTIME = 'node';
 const BUNDLE = bundleDir();
 /**
- * Seeds per breed of each proof (13 x 8 = 104 images per broken model, ~10 s each): at 8 every check is still
- * meaningful (top-2 accuracy >= 0.146, pooled >= 0.40 over 104 images, the KID floor and validity limits at n = 8)
- * and the four proofs cost twice the main sample instead of four times.
+ * The judge's plan for this bundle's image size (yardstick.ts JUDGE_PLANS). At 32 px, seeds per breed of each proof
+ * 8 (13 x 8 = 104 images per broken model, ~10 s each): at 8 every check is still meaningful (top-2 accuracy >=
+ * 0.146, pooled >= 0.40 over 104 images, the KID floor and validity limits at n = 8) and the four proofs cost twice
+ * the main sample instead of four times. A manifest that cannot be read gets the 32 px plan; context() then reports
+ * why the bundle cannot be judged.
  */
-const PROOF_SEEDS = 8;
+const PLAN = judgePlan(manifestImageSize(BUNDLE));
+const SEEDS_PER_BREED = PLAN.seedsPerBreed;
+const PROOF_SEEDS = PLAN.proofSeeds;
 /** Probe agreement of onnxruntime-node now with onnxruntime-node when the yardstick was made (float32 logits/features). */
 const PROBE_ATOL = 1e-4;
 /** The TypeScript validity features and KID against Python's float64 values: same formulas, different summation order. */
@@ -87,8 +93,17 @@ const YARDSTICK_MS = 900_000;
  */
 const BOUNDS = await timeBounds(BUNDLE);
 const sampleMs = (images: number): number => BOUNDS.testMs('node', [{ variant: 'guided', steps: BOUNDS.profile.defaultSteps, images }], 1);
-const GOOD_SAMPLE_MS = sampleMs(BREEDS.length * JUDGE_SEEDS_PER_BREED);
-const PROOF_MS = sampleMs(BREEDS.length * (JUDGE_SEEDS_PER_BREED + PROOF_SEEDS));
+const GOOD_SAMPLE_MS = sampleMs(BREEDS.length * SEEDS_PER_BREED);
+const PROOF_MS = sampleMs(BREEDS.length * (SEEDS_PER_BREED + PROOF_SEEDS));
+
+function manifestImageSize(dir: string): number {
+  try {
+    const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { contract?: { imageSize?: unknown } };
+    return typeof m.contract?.imageSize === 'number' ? m.contract.imageSize : 32;
+  } catch {
+    return 32;
+  }
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Context: the bundle, its yardstick, the judge (each step's failure is kept and reported by the check it stops)
@@ -183,13 +198,27 @@ async function generate(c: Ctx, bytes: Uint8Array, label: string, n: number): Pr
   } finally {
     await runner.release();
   }
-  const sampleMs = performance.now() - t0;
   const asked = Array.from({ length: K * n }, (_, i) => Math.floor(i / n));
+  return scored(c, label, n, u8, asked, bad, performance.now() - t0);
+}
+
+/** Validity features and the judge's outputs of K * n images (image i asked for breed asked[i]). */
+async function scored(
+  c: Ctx,
+  label: string,
+  n: number,
+  u8: Uint8Array,
+  asked: number[],
+  bad: Set<number>,
+  sampleMs: number,
+): Promise<Generated> {
+  const S = c.y.imageSize;
+  const per = S * S * 3;
   const features = asked.map((_, i) => {
     const f = toAnchor(imageFeatures(rgbImage(u8.subarray(i * per, (i + 1) * per), S, S)));
     return bad.has(i) ? { ...f, highFrequency: NaN } : f; // a non-finite state is never a valid image
   });
-  const out = await c.judge.run(judgeInputFromHWC(u8, K * n, S), K * n);
+  const out = await c.judge.run(judgeInputFromHWC(u8, asked.length, S), asked.length);
   return { label, n, u8, asked, features, out, sampleMs, nonFinite: bad.size };
 }
 
@@ -222,7 +251,7 @@ function firstSeeds(g: Generated, n: number, c: Ctx): Generated {
 
 let goodPromise: Promise<Generated> | null = null;
 function goodImages(c: Ctx): Promise<Generated> {
-  goodPromise ??= generate(c, c.guided, 'guided', JUDGE_SEEDS_PER_BREED);
+  goodPromise ??= generate(c, c.guided, 'guided', SEEDS_PER_BREED);
   return goodPromise;
 }
 
@@ -253,8 +282,8 @@ function writeReportJson(name: string, value: unknown): string {
   return relative(reportDir(), p);
 }
 
-/** Upscale of the evidence tiles (32 px images at 3x: the grid of 208 stays a readable size). */
-const TILE_SCALE = 3;
+/** Upscale of the evidence tiles (32 px images at 3x: the grid of 208 stays a readable size; 128 px at 1x). */
+const tileScale = (size: number): number => Math.max(1, Math.round(96 / size));
 
 /** Image i upscaled, framed red when the judge assigns it to another breed, magenta when it breaks a validity limit. */
 function evidenceTile(c: Ctx, g: Generated, ev: JudgeEvaluation, i: number): RgbaImage {
@@ -264,7 +293,7 @@ function evidenceTile(c: Ctx, g: Generated, ev: JudgeEvaluation, i: number): Rgb
     rgba.set(g.u8.subarray(i * S * S * 3 + p * 3, i * S * S * 3 + p * 3 + 3), p * 4);
     rgba[p * 4 + 3] = 255;
   }
-  const t = upscale({ width: S, height: S, data: rgba }, TILE_SCALE);
+  const t = upscale({ width: S, height: S, data: rgba }, tileScale(S));
   const v = ev.images[i]!;
   const colour = v.validityFailures.length > 0 ? FRAME.magenta : v.predicted !== v.breed ? FRAME.red : null;
   return colour ? framed(t, colour) : t;
@@ -471,7 +500,7 @@ describe('judge: the gate samples the bundle and measures its images against the
   );
 
   it(
-    `the good model: ${JUDGE_SEEDS_PER_BREED} images per breed, judged for accuracy, KID and validity against the training data`,
+    `the good model: ${SEEDS_PER_BREED} images per breed, judged for accuracy, KID and validity against the training data`,
     async () => {
       const c = await context().catch(yardstickFailure('judge:model=guided'));
       const g = await goodImages(c);
@@ -602,6 +631,27 @@ const rollBreedRows: Breaker = (bytes, c) => {
   );
 };
 
+/** Each pixel of K * n HWC RGB images mapped (value, channel, the image data, index). */
+const mapU8 = (u8: Uint8Array, f: (v: number, ch: number, d: Uint8Array, i: number) => number): Uint8Array =>
+  u8.map((v, i) => f(v, i % 3, u8, i));
+
+/**
+ * The breakage as the image shows it, for plans that prove by image (JudgePlan.imageProofs): what the model broken
+ * by `build` draws, applied to the good model's images (image i = b * n + k, asked for breed b).
+ */
+const IMAGE_PROOFS: Record<string, (g: Generated, K: number) => Uint8Array> = {
+  // the state halved about 0 is the pixel value halved about mid-grey (pixels.toUint8 is affine before rounding)
+  'pixel-range-halved': (g) => mapU8(g.u8, (v) => Math.round(v / 2 + 63.75)),
+  'channels-swapped': (g) => mapU8(g.u8, (_v, ch, d, i) => d[i - ch + 2 - ch]!),
+  // every breed shown the images drawn for the next one
+  'breeds-rolled': (g, K) => {
+    const per = g.u8.length / (K * g.n);
+    const out = new Uint8Array(g.u8.length);
+    for (let b = 0; b < K; b++) out.set(g.u8.subarray(((b + 1) % K) * g.n * per, (((b + 1) % K) + 1) * g.n * per), b * g.n * per);
+    return out;
+  },
+};
+
 const PROOFS: Array<{ name: string; cause: string; build: Breaker }> = [
   {
     name: 'output-weakened',
@@ -630,6 +680,7 @@ const PROOFS: Array<{ name: string; cause: string; build: Breaker }> = [
 
 describe(`judge proofs: broken models from the bundle under test fail a judge check (${PROOF_SEEDS} seeds per breed)`, () => {
   for (const p of PROOFS) {
+    const byImage = PLAN.imageProofs.includes(p.name);
     it(
       caseId('judge', { proof: p.name }),
       async () => {
@@ -639,7 +690,15 @@ describe(`judge proofs: broken models from the bundle under test fail a judge ch
         let broken: Generated | null = null;
         let error: string | undefined;
         try {
-          broken = await generate(c, p.build(c.guided, c), p.name, PROOF_SEEDS);
+          if (byImage) {
+            const image = IMAGE_PROOFS[p.name];
+            if (!image) throw new Error(`judge plan '${PLAN.why}' proves ${p.name} by image, and IMAGE_PROOFS has no such proof`);
+            const bad = new Set<number>();
+            good.features.forEach((f, i) => Number.isNaN(f.highFrequency) && bad.add(i));
+            broken = await scored(c, `${p.name} (by image)`, PROOF_SEEDS, image(good, c.y.breeds.length), good.asked, bad, 0);
+          } else {
+            broken = await generate(c, p.build(c.guided, c), p.name, PROOF_SEEDS);
+          }
         } catch (e) {
           error = (e as Error).message;
         }
@@ -663,7 +722,8 @@ describe(`judge proofs: broken models from the bundle under test fail a judge ch
           goodMedianKid: [...base.ev.perBreed.map((r) => r.kid)].sort((a, b) => a - b)[base.ev.perBreed.length >> 1]!,
           brokenSampleMs: broken?.sampleMs ?? null,
         };
-        const o = recordProof(id, base.ev, ev?.ev ?? null, p.cause, metrics, artifacts, error);
+        const cause = byImage ? `${p.cause}, shown on the good model's images (${PLAN.why})` : p.cause;
+        const o = recordProof(id, base.ev, ev?.ev ?? null, cause, metrics, artifacts, error);
         expect(o).toPassCheck(id);
       },
       PROOF_MS,

@@ -51,3 +51,30 @@ def test_guidance_formula(tiny_model):
         vc, vu = tiny_model(x, t, b), tiny_model(x, t, torch.full_like(b, cfg.null_index))
         g = tiny_model.forward_with_cfg(x, t, b, 1.5)
     np.testing.assert_allclose(g.numpy(), (vu + 1.5 * (vc - vu)).numpy(), atol=1e-5)
+
+
+def test_x_prediction_turns_the_predicted_image_into_the_velocity():
+    import dataclasses
+
+    import pytest
+
+    from tinydit.model import PREDICTION_T_EPS, config_from_dict
+
+    cfg = dataclasses.replace(TINYDIT_FIXTURE, prediction="x")
+    torch.manual_seed(0)
+    model = TinyDiT(cfg).eval()  # the output layer starts at zero: x_hat = 0
+    x = torch.randn(3, 3, cfg.image_size, cfg.image_size)
+    t = torch.tensor([0.0, 0.5, 0.99])
+    with torch.no_grad():
+        v = model(x, t, torch.tensor([0, 1, 2]))
+    expected = -x / torch.clamp(1 - t, min=PREDICTION_T_EPS)[:, None, None, None]
+    assert torch.allclose(v, expected, atol=1e-6)
+    # the same weights with a velocity head give v = 0: the parametrisation is the only difference
+    velocity = TinyDiT(TINYDIT_FIXTURE).eval()
+    velocity.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.count_nonzero(velocity(x, t, torch.tensor([0, 1, 2]))) == 0
+    assert config_from_dict(cfg.to_dict()).prediction == "x"
+    assert config_from_dict({k: v for k, v in cfg.to_dict().items() if k != "prediction"}).prediction == "velocity"
+    with pytest.raises(ValueError, match="prediction"):
+        config_from_dict({**cfg.to_dict(), "prediction": "eps"})

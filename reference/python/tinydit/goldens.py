@@ -35,9 +35,12 @@ NOISE_SEEDS = [0, 1, 7, 42, 1000, 123456789, 4294967295]
 # Quantized variant: its error is quantisation, not float noise. Its thresholds are this many times its
 # own measured error on the goldens (the spread a re-quantisation of the same weights stays within).
 QUANT_MARGIN = 2.0
-# The training data of train.py (the procedural dataset at 32 px), by the id of its yardstick in the gate
-# (reference/yardsticks/<id>/, pinned in harness/checks/yardstick.ts); a model trained on other data names its own.
-TRAINING_DATASET = "tinydit-procedural-32-v1"
+# The training data of train.py (the procedural dataset at the config's image size), by the id of its yardstick in
+# the gate (reference/yardsticks/<id>/, pinned in harness/checks/yardstick.ts); a model trained on other data names
+# its own.
+def procedural_dataset(image_size: int) -> str:
+    """The yardstick id of train.py's data at this size: tinydit-procedural-32-v1, tinydit-procedural-128-v1."""
+    return f"tinydit-procedural-{image_size}-v1"
 
 
 def sha256(path: Path) -> str:
@@ -97,13 +100,16 @@ def write_bundle(ck: LoadedCheckpoint, out: Path, name: str, trained: bool = Tru
                  stats_seeds: list[int] | None = None, trajectory_seeds: list[int] | None = None,
                  export_args: list[str] | None = None, log=print, trajectory_breeds: list[int] | None = None,
                  trajectory_steps: int | None = None, stats_steps: int | None = None,
-                 velocity_times: list[float] | None = None, training_dataset: str | None = TRAINING_DATASET) -> dict:
+                 velocity_times: list[float] | None = None, training_dataset: str | None = "procedural") -> dict:
     """steps is the manifest's sampler.defaultSteps; the reduced-goldens options (None = the defaults: all
     breeds, trajectories and statistics at `steps`, VELOCITY_TIMES) size the goldens of a large model
     (scripts/production.ts) without changing what the default bundle holds. training_dataset is the manifest's
     training.dataset: the id of the gate's yardstick for the data the model was trained on (docs/yardstick.md;
-    None writes no training field, and the gate then cannot accept the bundle)."""
+    "procedural", the default, is train.py's data at the model's size; None writes no training field, and the gate
+    then cannot accept the bundle)."""
     cfg = ck.config
+    if training_dataset == "procedural":
+        training_dataset = procedural_dataset(cfg.image_size)
     null = cfg.null_index
     import time
     t_start = time.time()

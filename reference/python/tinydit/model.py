@@ -25,6 +25,12 @@ class TinyDiTConfig:
     mlp_ratio: float = 4.0
     num_classes: int = 13  # 12 breeds + Other; the null token is row num_classes
     in_channels: int = 3
+    # What the last layer predicts. "velocity": v = x1 - x0 directly (the real project's TinyDiT). "x": the clean
+    # image x1, turned into the same velocity inside the graph, v = (x1_hat - x_t) / max(1 - t, PREDICTION_T_EPS).
+    # The ONNX contract (inputs, output = velocity) is the same either way. Why "x" exists: with patch 16 a token
+    # carries 16*16*3 = 768 values but the model is 384 wide, so the patch embedding sees only half of the noise;
+    # a velocity head cannot remove the other half and its loss floors near 0.5 (docs/production-model.md).
+    prediction: str = "velocity"
 
     @property
     def null_index(self) -> int:
@@ -38,6 +44,10 @@ class TinyDiTConfig:
         return asdict(self)
 
 
+PREDICTIONS = ("velocity", "x")
+# The x-prediction's floor on 1 - t: the sampler never goes past t = 1 - 1/steps, but training draws t up to 1.
+PREDICTION_T_EPS = 0.05
+
 # Production config of the real project (33M parameters, 132 MB fp32).
 TINYDIT_128 = TinyDiTConfig("tinydit_128", image_size=128, patch_size=16, embed_dim=384, depth=12, num_heads=6)
 # The embedded fixture: 32x32 pixels, patch 4 -> 64 tokens like production, ~1.3M parameters.
@@ -50,6 +60,8 @@ def config_from_dict(d: dict) -> TinyDiTConfig:
     missing = [k for k in ("image_size", "patch_size", "embed_dim", "depth", "num_heads") if k not in d]
     if missing:
         raise ValueError(f"config lacks required field(s) {missing}")
+    if d.get("prediction", "velocity") not in PREDICTIONS:
+        raise ValueError(f"config prediction {d.get('prediction')!r} is not one of {PREDICTIONS}")
     return TinyDiTConfig(**{k: v for k, v in d.items() if k in fields})
 
 
@@ -198,7 +210,10 @@ class TinyDiT(nn.Module):
         c = self.t_embedder(t) + self.breed_embedder(breeds)
         for blk in self.blocks:
             h = blk(h, c)
-        return self.unpatchify(self.final_layer(h, c))
+        out = self.unpatchify(self.final_layer(h, c))
+        if self.cfg.prediction == "x":
+            return (out - x) / torch.clamp(1.0 - t, min=PREDICTION_T_EPS)[:, None, None, None]
+        return out
 
     def forward_with_cfg(self, x: torch.Tensor, t: torch.Tensor, breeds: torch.Tensor, scale: float,
                          null_index: int | None = None) -> torch.Tensor:
