@@ -91,13 +91,14 @@ export const TRAIN_ARGS = [
   '100',
 ];
 /**
- * The trained bundle's goldens, sized for 2 cores: one trajectory seed (7) for every breed at 12 steps (the browsers
- * generate every breed at the golden trajectory's step count: 12 steps cost a quarter of the app's 50, which the
- * judge's images and the app checks still use), 8 statistics seeds per breed at 12 steps, 3 velocity times.
+ * The trained bundle's goldens, sized for 2 cores: two trajectory seeds (7 and 42: the diversity check compares
+ * seeds) for every breed at 12 steps (the browsers generate every breed at the golden trajectory's step count: 12
+ * steps cost a quarter of the app's 50, which the judge's images still use), 8 statistics seeds per breed at 12
+ * steps, 3 velocity times.
  */
 export const TRAINED_BUNDLE_ARGS = [
   '--trajectory-seeds',
-  '7',
+  '7,42',
   '--trajectory-steps',
   '12',
   '--stats-seeds',

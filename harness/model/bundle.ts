@@ -74,6 +74,17 @@ export interface ModelConfig {
    */
   prediction?: 'velocity' | 'x';
 }
+/** The x-prediction head's floor on 1 - t (reference/python/tinydit/model.py PREDICTION_T_EPS). */
+export const X_PREDICTION_T_EPS = 0.05;
+
+/**
+ * How much an offset of the network's output grows on the way to the velocity at time t: 1 for a velocity head,
+ * 1 / max(1 - t, X_PREDICTION_T_EPS) for an x-prediction head (v = (x_hat - x_t) / max(1 - t, eps)).
+ */
+export function outputGain(config: ModelConfig, t: number): number {
+  return config.prediction === 'x' ? 1 / Math.max(1 - t, X_PREDICTION_T_EPS) : 1;
+}
+
 export interface Identity {
   checkpoint: { file: string | null; sha256: string | null; step: number | null; weights: string };
   config: ModelConfig;

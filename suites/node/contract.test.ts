@@ -20,6 +20,7 @@ import {
   ORIGIN_INPUT_NAMES,
   ORIGIN_OPSET,
   ORIGIN_OUTPUT_NAMES,
+  outputGain,
   type Bundle,
   type ContractDifference,
   type VariantSpec,
@@ -45,8 +46,6 @@ const RUNTIME = 'node';
 const PROBE_SEED = 0;
 /** Timestep of the probe input (mid-trajectory, where every part of the model contributes). */
 const PROBE_T = 0.5;
-/** The x-prediction's floor on 1 - t (reference/python/tinydit/model.py PREDICTION_T_EPS). */
-const X_PREDICTION_T_EPS = 0.05;
 
 // ---------------------------------------------------------------------------------------------------------
 // Judges: pure functions of an inspected model, shared by the real variants and the mutants
@@ -483,7 +482,7 @@ if (bundle === null) {
     if (loaded) return loaded;
     const x = b.manifest.identity.config.prediction === 'x';
     const noise = seededNoise(PROBE_SEED, b.channels * b.imageSize * b.imageSize);
-    const expected = x ? noise.reduce((m, v) => Math.max(m, Math.abs(v)), 0) / Math.max(1 - PROBE_T, X_PREDICTION_T_EPS) : 0;
+    const expected = x ? noise.reduce((m, v) => Math.max(m, Math.abs(v)), 0) * outputGain(b.manifest.identity.config, PROBE_T) : 0;
     const ok = p.nonFinite === 0 && p.maxAbs !== null && Math.abs(p.maxAbs - expected) <= 1e-5 * Math.max(1, expected);
     return ok
       ? null
