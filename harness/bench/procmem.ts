@@ -154,3 +154,130 @@ export class TreeMemorySampler {
     };
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Peak memory per runtime of a whole gate run (its verdict's `peakMemory`)
+
+/**
+ * Which runtime a process belongs to, from its command line: the first rule that matches names it, and a process
+ * no rule matches belongs to its parent's runtime (a browser's renderer and GPU processes, a vitest worker's
+ * threads). Order matters: Chromium with WebGPU flags is the chromium-webgpu runtime.
+ */
+export const RUNTIME_RULES: ReadonlyArray<{ runtime: string; exe: RegExp; cmd?: RegExp }> = [
+  // the executable (argv[0]) decides, never an argument: the gate's and Playwright's own command lines name the
+  // projects (--project=chromium) without being a browser
+  { runtime: 'chromium-webgpu', exe: /chrom(e|ium)|headless_shell/i, cmd: /--enable-unsafe-webgpu/ },
+  { runtime: 'chromium', exe: /chrom(e|ium)|headless_shell/i },
+  { runtime: 'firefox', exe: /firefox/i },
+  { runtime: 'webkit', exe: /webkit|MiniBrowser|pw_run/i },
+  // the Node suites: vitest and its workers (node with a script under node_modules/vitest or .bin/vitest)
+  { runtime: 'node', exe: /(^|\/)node$/, cmd: /[/\\]vitest([/\\]|\s|$)/ },
+];
+
+export interface RuntimeMemory {
+  /** Peak over the samples of the summed RSS of the runtime's processes, MiB. */
+  peakRssMiB: number;
+  /** The largest per-process peak RSS (VmHWM) seen, MiB. */
+  maxProcessMiB: number;
+  /** Processes seen. */
+  processes: number;
+}
+
+export interface RunMemory {
+  format: 'tinydit-run-memory/1';
+  intervalMs: number;
+  samples: number;
+  rules: string;
+  runtimes: Record<string, RuntimeMemory>;
+}
+
+function readCmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** One sample: the descendants of root, each with the runtime RUNTIME_RULES gives it (null: none). */
+export function runtimeSample(root: number, rules = RUNTIME_RULES): Array<ProcSample & { runtime: string | null }> {
+  const procs = treeSample(root, /^$/);
+  const byPid = new Map(procs.map((p) => [p.pid, p]));
+  const parent = new Map<number, number>();
+  for (const p of procs) {
+    const st = readProcStatus(p.pid);
+    if (st) parent.set(p.pid, st.ppid);
+  }
+  const cls = new Map<number, string | null>();
+  const classify = (pid: number): string | null => {
+    if (cls.has(pid)) return cls.get(pid)!;
+    const argv = readCmdline(pid);
+    const exe = argv.split(' ')[0] ?? '';
+    const own = rules.find((r) => r.exe.test(exe) && (!r.cmd || r.cmd.test(argv)))?.runtime;
+    const ppid = parent.get(pid);
+    const c = own ?? (ppid !== undefined && byPid.has(ppid) ? classify(ppid) : null);
+    cls.set(pid, c);
+    return c;
+  };
+  return procs.map((p) => ({ ...p, runtime: classify(p.pid) }));
+}
+
+/** Samples a run's process tree every intervalMs and keeps each runtime's peak (RUNTIME_RULES). */
+export class RunMemorySampler {
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private peak = new Map<string, number>();
+  private hwm = new Map<string, number>();
+  private seen = new Map<string, Set<number>>();
+  private n = 0;
+
+  constructor(
+    private readonly root = process.pid,
+    private readonly intervalMs = 1000,
+  ) {}
+
+  sampleNow(): void {
+    const sums = new Map<string, number>();
+    for (const p of runtimeSample(this.root)) {
+      if (!p.runtime) continue;
+      sums.set(p.runtime, (sums.get(p.runtime) ?? 0) + p.rssKiB);
+      this.hwm.set(p.runtime, Math.max(this.hwm.get(p.runtime) ?? 0, p.hwmKiB));
+      const s = this.seen.get(p.runtime) ?? new Set<number>();
+      s.add(p.pid);
+      this.seen.set(p.runtime, s);
+    }
+    for (const [r, kib] of sums) this.peak.set(r, Math.max(this.peak.get(r) ?? 0, kib));
+    this.n++;
+  }
+
+  start(): this {
+    this.sampleNow();
+    this.timer = setInterval(() => this.sampleNow(), this.intervalMs);
+    this.timer.unref?.();
+    return this;
+  }
+
+  stop(): RunMemory {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    const runtimes: Record<string, RuntimeMemory> = {};
+    for (const [r, kib] of [...this.peak].sort((a, b) => a[0].localeCompare(b[0])))
+      runtimes[r] = { peakRssMiB: kib / 1024, maxProcessMiB: (this.hwm.get(r) ?? 0) / 1024, processes: this.seen.get(r)?.size ?? 0 };
+    return {
+      format: 'tinydit-run-memory/1',
+      intervalMs: this.intervalMs,
+      samples: this.n,
+      rules: RUNTIME_RULES.map((r) => `${r.runtime}: ${r.exe.source}${r.cmd ? ` with ${r.cmd.source}` : ''}`).join('; '),
+      runtimes,
+    };
+  }
+}
+
+/** One line per run: "node 812 MiB, chromium 1534 MiB (largest process 706), ...". */
+export function describeRunMemory(m: RunMemory): string {
+  const parts = Object.entries(m.runtimes).map(
+    ([r, v]) => `${r} ${v.peakRssMiB.toFixed(0)} MiB (largest process ${v.maxProcessMiB.toFixed(0)})`,
+  );
+  return parts.length
+    ? `peak RSS per runtime: ${parts.join(', ')}; ${m.samples} samples every ${m.intervalMs} ms`
+    : `no runtime process seen in ${m.samples} samples`;
+}

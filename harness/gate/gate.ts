@@ -36,11 +36,15 @@ import { bundleDigest, type BundleDigest } from './digest.js';
 import { OUTCOME_EXIT, VERDICT_FORMAT, type GateMode, type ProcessOutcome, type RunnerResults, type Scope, type Verdict } from './types.js';
 import { CONTRACT_ONLY_SUITES, budgetRuntimesInScope, computeVerdict, type Level } from './verdict.js';
 import { ENGINES } from '../runtimes/registry.js';
+import { describeRunMemory, procAvailable, RunMemorySampler, type RunMemory } from '../bench/procmem.js';
 import { describeProfile, measureSpeed, SPEED_PROFILE_ENV, writeSpeedProfile, type SpeedProfile } from '../runtimes/time-bounds.js';
 import { staleWebSources } from '../runtimes/web/sources.js';
 
 /** The speed profile the time limits of a run were derived from, in its run folder. */
 const SPEED_PROFILE_FILE = 'speed-profile.json';
+/** Each runtime's peak memory over the run (RunMemorySampler), sampled every MEMORY_SAMPLE_MS. */
+const MEMORY_FILE = 'memory.json';
+const MEMORY_SAMPLE_MS = 1000;
 
 /** Every browser engine (harness/runtimes/registry.ts): the default of --browsers. */
 export const ALL_BROWSERS: readonly string[] = ENGINES;
@@ -389,6 +393,15 @@ async function finalise(f: Finalise): Promise<{ verdict: Verdict; exitCode: numb
   verdict.judge = judge;
   const breeds = (verdict.bundle.manifest as { breeds?: unknown } | null)?.breeds;
   verdict.agreement = agreementMatrix(verdict.checks, f.runDir, Array.isArray(breeds) ? (breeds as string[]) : []);
+  const memoryFile = join(f.runDir, MEMORY_FILE);
+  if (existsSync(memoryFile)) {
+    try {
+      const m = JSON.parse(readFileSync(memoryFile, 'utf8')) as RunMemory;
+      verdict.peakMemory = { file: MEMORY_FILE, summary: describeRunMemory(m), runtimes: m.runtimes };
+    } catch (e) {
+      verdict.peakMemory = { file: MEMORY_FILE, summary: `unreadable: ${(e as Error).message}`, runtimes: {} };
+    }
+  }
   const speedFile = join(f.runDir, SPEED_PROFILE_FILE);
   if (existsSync(speedFile)) {
     try {
@@ -781,6 +794,8 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
     o.node ? 'Node suites (vitest)' : '',
     o.browsers.length ? `browser suites (Playwright: ${o.browsers.join(', ')}${o.shard ? `, shard ${o.shard}` : ''})` : '',
   ].filter(Boolean);
+  // each runtime's peak memory over the runners' whole run (the verdict's peakMemory; harness/bench/procmem.ts)
+  const memory = procAvailable() ? new RunMemorySampler(process.pid, MEMORY_SAMPLE_MS).start() : null;
   if (o.serial) {
     if (o.node) progress.setPhase(runners[0]!);
     await runNode();
@@ -789,6 +804,15 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   } else {
     progress.setPhase(runners.join(' + '));
     await Promise.all([runNode(), runBrowsers()]);
+  }
+  if (memory) {
+    const m = memory.stop();
+    try {
+      writing(join(runDir, MEMORY_FILE), null, () => writeFileSync(join(runDir, MEMORY_FILE), `${JSON.stringify(m, null, 1)}\n`));
+      progress.printAbove(`[gate] ${describeRunMemory(m)}`);
+    } catch (e) {
+      progress.printAbove(`[gate] peak memory not recorded: ${(e as Error).message}`);
+    }
   }
 
   // 4. the speed budget, when the manifest states one (docs/performance.md): the benchmark's budget-only pass

@@ -687,6 +687,7 @@ ${v.reasons.length ? `<section id="reasons"><h2>Why ${state === 'accepted' ? '(n
       .join(' ') || '(none)',
   )}</code></dd>
 <dt>machine</dt><dd><code>${esc(JSON.stringify(v.machine))}</code></dd>
+<dt>peak memory</dt><dd>${v.peakMemory ? `${esc(v.peakMemory.summary)} (<a href="${esc(v.peakMemory.file)}">${esc(v.peakMemory.file)}</a>)` : '<span class="na">not recorded</span>'}</dd>
 <dt>time limits from</dt><dd>${v.timeBounds ? `${esc(v.timeBounds.summary)} (<a href="${esc(v.timeBounds.file)}">${esc(v.timeBounds.file)}</a>; docs/time-bounds.md)` : '<span class="na">not recorded</span>'}</dd>
 <dt>rerun</dt><dd><pre class="cmd">${esc(v.replay.run)}</pre></dd>
 <dt>processes</dt><dd>${v.processes.map((p) => `${esc(p.name)}: exit ${esc(p.exitCode)}${p.signal ? ` signal ${esc(p.signal)}` : ''}${p.timedOut ? ' TIMED OUT' : ''}${p.interrupted ? ' interrupted' : ''}, ${(p.durationMs / 1000).toFixed(1)} s, log <a href="${esc(p.log.startsWith(runDir) ? p.log.slice(runDir.length + 1) : p.log)}">${esc(p.log.split('/').pop())}</a>`).join('<br>') || 'none'}</dd></dl></section>

@@ -352,4 +352,14 @@ export interface Verdict {
    * waits on the model was derived (harness/runtimes/time-bounds.ts): the profile file in the run folder and a line.
    */
   timeBounds?: { file: string; summary: string };
+  /**
+   * Each runtime's peak memory over the runners' run, sampled from /proc every second (harness/bench/procmem.ts
+   * RunMemorySampler: a process belongs to the runtime of its executable, else of its parent): summed RSS of its
+   * processes at the worst sample and the largest single process's own peak (VmHWM). Absent where /proc is not.
+   */
+  peakMemory?: {
+    file: string;
+    summary: string;
+    runtimes: Record<string, { peakRssMiB: number; maxProcessMiB: number; processes: number }>;
+  };
 }

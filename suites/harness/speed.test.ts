@@ -16,7 +16,7 @@ import { budgetRecords, judgeBudget, resolveBudget, type ResolvedBudget } from '
 import { machineInfo } from '../../harness/bench/machine.js';
 import { NodeDriver } from '../../harness/bench/node-driver.js';
 import { runPlan, type BenchPlan, type Figure } from '../../harness/bench/plan.js';
-import { TreeMemorySampler, procAvailable } from '../../harness/bench/procmem.js';
+import { describeRunMemory, procAvailable, RunMemorySampler, TreeMemorySampler } from '../../harness/bench/procmem.js';
 import { summarize } from '../../harness/bench/stats.js';
 import { BundleError, loadBundle } from '../../harness/model/bundle.js';
 import { REPO_ROOT, bundleDir } from '../../harness/core/config.js';
@@ -214,6 +214,48 @@ describe.runIf(procAvailable())('process-tree memory (harness/bench/procmem.ts)'
       expect(t.maxProcessHwmMiB).toBeGreaterThan(MIB);
     } finally {
       child.kill();
+    }
+  });
+});
+
+describe.runIf(procAvailable())('peak memory per runtime of a gate run (harness/bench/procmem.ts RunMemorySampler)', () => {
+  it('gives each process the runtime of its executable or of its parent, never of an argument', async () => {
+    // a process tree shaped like a gate run: a "firefox" (a shell under that name) with a child holding 100 MiB,
+    // a Node process running a script under a vitest folder, and a process whose ARGUMENT names chromium
+    const dir = mkdtempSync(join(tmpdir(), 'runmem-'));
+    const firefox = join(dir, 'firefox');
+    symlinkSync('/bin/sh', firefox);
+    mkdirSync(join(dir, 'vitest'));
+    const script = join(dir, 'vitest', 'forks.js');
+    writeFileSync(script, 'setTimeout(() => {}, 60000)');
+    const alloc = `const b = Buffer.alloc(100 * 2 ** 20, 1); console.log('ready'); setTimeout(() => b.length, 60000)`;
+    const kids = [
+      // (not the shell's last command: a shell may exec that one in its own place)
+      spawn(firefox, ['-c', `"${process.execPath}" -e "${alloc}"; true`], { stdio: ['ignore', 'pipe', 'ignore'], detached: true }),
+      spawn(process.execPath, [script], { stdio: 'ignore' }),
+      spawn('/bin/sh', ['-c', 'sleep 60', 'sh', '--project=chromium'], { stdio: 'ignore' }),
+    ];
+    try {
+      await new Promise<void>((ok, fail) => {
+        kids[0]!.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && ok());
+        kids[0]!.once('exit', (c) => fail(new Error(`the allocating child exited (${c}) before it was ready`)));
+      });
+      const sampler = new RunMemorySampler(process.pid, 50).start();
+      await new Promise((ok) => setTimeout(ok, 200));
+      const m = sampler.stop();
+      expect(Object.keys(m.runtimes).sort()).toEqual(['firefox', 'node']);
+      expect(m.runtimes['firefox']!.peakRssMiB).toBeGreaterThan(100);
+      expect(m.runtimes['node']!.processes).toBe(1);
+      expect(describeRunMemory(m)).toMatch(/^peak RSS per runtime: firefox \d+ MiB \(largest process \d+\), node \d+ MiB/);
+    } finally {
+      for (const k of kids) {
+        try {
+          process.kill(k === kids[0] ? -k.pid! : k.pid!); // the "firefox" with its child: its process group
+        } catch {
+          // already gone
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
