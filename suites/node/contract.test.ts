@@ -296,7 +296,7 @@ const judges = {
       return {
         status: 'fail',
         metrics,
-        message: `${m.source}: the output layer weight ${describeInitializer(m.info, s.outputLayer.weight)} is all zero: velocity equals the bias whatever the input`,
+        message: `${m.source}: the output layer weight ${describeInitializer(m.info, s.outputLayer.weight)} is all zero: the network's prediction equals the bias whatever the input (a velocity head: the velocity; an x-prediction head: the clean image)`,
       };
     }
     return {
@@ -306,7 +306,8 @@ const judges = {
         `${m.source}: the output layer is all zero (${[s.outputLayer.weight, s.outputLayer.bias]
           .filter((x): x is string => x !== null)
           .map((n) => describeInitializer(m.info, n))
-          .join(' and ')}): ` + 'the model returns velocity 0 for every input, as an untrained (step 0, zero-initialised) checkpoint does',
+          .join(' and ')}): ` +
+        'the network predicts 0 for every input (a velocity head: velocity 0; an x-prediction head: a clean image of 0, mid-grey), as an untrained (step 0, zero-initialised) checkpoint does',
     };
   },
 };
