@@ -175,8 +175,15 @@ test.describe('app under test', () => {
     const controls = await adapter.controls(app.page);
     const defaults = { steps: controls.steps.value, cfgScale: controls.cfgScale.value };
     const defaultsWrong: string[] = [];
-    if (defaults.steps !== j.steps)
-      defaultsWrong.push(`the app's default steps ${defaults.steps} are not the sampler's ${j.steps} (manifest sampler)`);
+    const samplerSteps = bundle.defaultSteps;
+    if (defaults.steps !== samplerSteps)
+      defaultsWrong.push(`the app's default steps ${defaults.steps} are not the sampler's ${samplerSteps} (manifest sampler.defaultSteps)`);
+    else if (defaults.steps !== j.steps)
+      // the app is right; the bundle cannot judge it: its images are compared with the golden trajectories' last state
+      defaultsWrong.push(
+        `the bundle's golden trajectories have ${j.steps} steps (goldens/index.json), the app's defaults ${defaults.steps}: ` +
+          `its default images have no golden to be judged against; make the bundle with trajectories at the sampler's steps (make_bundle.py without --trajectory-steps)`,
+      );
     if (Math.abs(defaults.cfgScale - j.cfgScale) > 1e-9)
       defaultsWrong.push(`the app's default guidance ${defaults.cfgScale} is not the golden scale ${j.cfgScale}`);
     testInfo.annotations.push({

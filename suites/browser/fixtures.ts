@@ -46,6 +46,8 @@ export interface BundleInfo {
   bounds: TimeBounds;
   /** Steps of a generation the suites run: the golden trajectories' (else the manifest sampler's default, else 50). */
   steps: number;
+  /** The manifest sampler's default steps (else 50): what the app's own default must be. */
+  defaultSteps: number;
   /** manifest.json parsed, or null when the bundle has none. */
   manifest: Record<string, unknown> | null;
   /** URL (on the test server) of a file of the bundle. */
@@ -81,6 +83,7 @@ export async function readBundle(engine: EngineName, dir = bundleDir()): Promise
     engine,
     bounds,
     steps: b.index?.trajectories.steps ?? b.manifest.sampler?.defaultSteps ?? 50,
+    defaultSteps: b.manifest.sampler?.defaultSteps ?? 50,
     manifest: b.manifest as unknown as Record<string, unknown>,
     url: urlOf,
     has: (file) => existsSync(join(dir, fileOf(file))),
