@@ -77,7 +77,7 @@ step series        npx tsx scripts/series.ts --runs "$FALSE_REJECTS" --load 1 --
 step bench         npm run --silent bench -- --bundle "$BUNDLE" --out "$OUT/bench.json" "${BENCH_BASELINES[@]}"
 step production    npm run --silent production
 step production-trained npm run --silent production -- --trained --rebuild \
-  --gate-args "--browser-suites suites/browser/generation.spec.ts --browsers chromium,firefox,webkit"
+  --gate-args "--browser-suites suites/browser/generation.spec.ts --browsers chromium,firefox,webkit --timeout-node 60"
 
 if [ "$DRY" = 1 ]; then
   rmdir "$OUT" 2>/dev/null
