@@ -13,7 +13,7 @@
 #   3. false-rejects  npm run gate:power -- --false-rejects N (default 10): the good model through the full gate N times
 #   4. bench          npm run bench, compared with the previous nights' bench files (slowdowns beyond the spread)
 #   5. production     npm run production (the 33M-parameter tinydit_128 through contract, numeric and generation checks)
-#   6. production-trained  npm run production -- --trained: a TRAINED tinydit_128 (trained once, ~70 min, cached in
+#   6. production-trained  npm run production -- --trained: a TRAINED tinydit_128 (trained once, ~60 min, cached in
 #                     ~/.cache/tinydit-gate), its bundle, the gate on it (every Node family; the browsers' per-breed
 #                     generation in the three engines) and the benchmark (docs/production-model.md)
 # Every step runs even when an earlier one failed; the exit code is 1 when any failed, else 5 when a gate step was
