@@ -12,6 +12,7 @@
 import { mulberry32, seededNoise } from '../core/noise.js';
 import { applyGuidance } from '../core/sampler.js';
 import type { VelocityRunner } from '../runtimes/node.js';
+import { X_PREDICTION_T_EPS, type ModelConfig } from '../model/bundle.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Thresholds (each: the good model's measurement, the mutant's, and where the line sits between them)
@@ -279,25 +280,42 @@ export async function checkNotInputProportional(r: VelocityRunner, breedCount: n
 }
 
 /** ORIGIN 5: the timestep barely reaches the model (fed unscaled to the sinusoid, or an MLP that drops it). */
-export async function checkDependsOnTime(r: VelocityRunner, breedCount: number, tA = 0.1, tB = 0.9): Promise<BehaviourResult> {
+/**
+ * ORIGIN 5, judged on what the network predicts. A velocity head predicts v. An x-prediction head (manifest
+ * identity.config.prediction 'x') predicts x_hat and the graph returns v = (x_hat - x_t) / max(1 - t, eps), which
+ * changes with t even when the network ignores t: there the check recovers x_hat = x_t + max(1 - t, eps) v and asks
+ * whether IT changes.
+ */
+export async function checkDependsOnTime(
+  r: VelocityRunner,
+  breedCount: number,
+  tA = 0.1,
+  tB = 0.9,
+  prediction: ModelConfig['prediction'] = 'velocity',
+): Promise<BehaviourResult> {
   const breeds = PROBE_BREEDS.filter((bv) => bv < breedCount);
   const x = probeNoise(r, breeds.length, 100);
   const x2 = new Float32Array(2 * x.length);
   x2.set(x, 0);
   x2.set(x, x.length);
   const v = await call(r, x2, [...breeds.map(() => tA), ...breeds.map(() => tB)], [...breeds, ...breeds]);
-  const va = v.subarray(0, x.length);
-  const vb = v.subarray(x.length);
+  const xHead = prediction === 'x';
+  const predicted = (out: Float32Array, t: number): Float32Array =>
+    xHead ? out.map((vi, i) => x[i]! + Math.max(1 - t, X_PREDICTION_T_EPS) * vi) : out;
+  const va = predicted(v.subarray(0, x.length), tA);
+  const vb = predicted(v.subarray(x.length), tB);
   const change = allFinite(v) ? diffNorm(va, vb) / ((norm(va) + norm(vb)) / 2 || 1) : NaN;
+  const what = xHead ? 'the predicted image x_hat = x_t + (1 - t) v' : 'the velocity';
+  const sym = xHead ? 'x_hat' : 'v';
   return verdict(
     'depends-on-t',
     change,
     'MIN_TIME_CHANGE',
     MIN_TIME_CHANGE,
     'min',
-    `the velocity hardly changes between t=${tA} and t=${tB}: a t-blind model (timestep not scaled by 1000 before the sinusoid, or the timestep MLP ignores its input)`,
-    `||v(t=${tB}) - v(t=${tA})|| / mean ||v||`,
-    { tA, tB },
+    `${what} hardly changes between t=${tA} and t=${tB}: a t-blind model (timestep not scaled by 1000 before the sinusoid, or the timestep MLP ignores its input)`,
+    `||${sym}(t=${tB}) - ${sym}(t=${tA})|| / mean ||${sym}||`,
+    { tA, tB, prediction: prediction ?? 'velocity' },
   );
 }
 

@@ -280,7 +280,9 @@ export const DIRECT_JUDGES: Record<CheckKey, Judge> = {
     }),
   'behaviour/nonzero': behaviourJudge('behaviour/nonzero', (r, m) => checkVelocityNonZero(r, m.manifest.breeds.length)),
   'behaviour/not-input': behaviourJudge('behaviour/not-input', (r, m) => checkNotInputProportional(r, m.manifest.breeds.length)),
-  'behaviour/depends-on-t': behaviourJudge('behaviour/depends-on-t', (r, m) => checkDependsOnTime(r, m.manifest.breeds.length)),
+  'behaviour/depends-on-t': behaviourJudge('behaviour/depends-on-t', (r, m) =>
+    checkDependsOnTime(r, m.manifest.breeds.length, 0.1, 0.9, m.manifest.identity.config.prediction),
+  ),
   'behaviour/depends-on-breed': behaviourJudge('behaviour/depends-on-breed', (r, m, v) =>
     checkDependsOnBreed(r, m.manifest.breeds.length, 0.5, undefined, {
       breedNames: m.manifest.breeds,

@@ -285,7 +285,7 @@ if ('error' in loaded) {
   const singleModelChecks: { check: string; run: (r: VelocityRunner, v: string) => Promise<BehaviourResult> }[] = [
     { check: 'nonzero', run: (r) => checkVelocityNonZero(r, breedCount) },
     { check: 'not-input', run: (r) => checkNotInputProportional(r, breedCount) },
-    { check: 'depends-on-t', run: (r) => checkDependsOnTime(r, breedCount) },
+    { check: 'depends-on-t', run: (r) => checkDependsOnTime(r, breedCount, 0.1, 0.9, m.identity.config.prediction) },
     { check: 'depends-on-breed', run: (r, v) => checkDependsOnBreed(r, breedCount, 0.5, rowsOfVariant(v), breedOpts(v)) },
     { check: 'depends-on-position', run: (r) => checkDependsOnPosition(r, breedCount, patch) },
     { check: 'depends-on-position-flat', run: (r) => checkDependsOnPositionFlat(r, breedCount, patch) },
@@ -389,6 +389,9 @@ if ('error' in loaded) {
           checkDependsOnTime(
             await open(timestepInputZeroed(baseBytes(), base), 't-mlp-input-zeroed', bundle.variant(base).guidance),
             breedCount,
+            0.1,
+            0.9,
+            m.identity.config.prediction,
           ),
       },
       {
