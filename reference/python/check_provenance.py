@@ -428,8 +428,10 @@ def part_checkpoint(ctx: Context) -> list[Rec]:
         problems.append(f"{path}: ema_params are identical to model_state_dict at step {ck.step}: the EMA never reached "
                         "the weights that ship (raw weights saved as EMA); export the checkpoint of a run that applies "
                         "its EMA, never a copy of the raw weights")
-    cfg = ck.config.to_dict()
-    diff = sorted(k for k in set(cfg) | set(ident["config"]) if cfg.get(k) != ident["config"].get(k))
+    # an absent prediction is the velocity head (model.py TinyDiTConfig.prediction)
+    cfg = {"prediction": "velocity", **ck.config.to_dict()}
+    ident_cfg = {"prediction": "velocity", **ident["config"]}
+    diff = sorted(k for k in set(cfg) | set(ident_cfg) if cfg.get(k) != ident_cfg.get(k))
     if diff:
         problems.append(f"{path}: config differs from manifest identity.config in {', '.join(diff)}")
     metrics = {"shaMatches": got_sha == want_sha, "sha256": got_sha, "step": ck.step, "weights": ck.weights,

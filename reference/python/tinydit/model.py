@@ -41,7 +41,12 @@ class TinyDiTConfig:
         return (self.image_size // self.patch_size) ** 2
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The config as checkpoints and manifests store it; the default velocity head is left out, as in the real
+        project's checkpoints, which have no such key."""
+        d = asdict(self)
+        if d["prediction"] == "velocity":
+            del d["prediction"]
+        return d
 
 
 PREDICTIONS = ("velocity", "x")
