@@ -639,16 +639,16 @@ const mapU8 = (u8: Uint8Array, f: (v: number, ch: number, d: Uint8Array, i: numb
  * The breakage as the image shows it, for plans that prove by image (JudgePlan.imageProofs): what the model broken
  * by `build` draws, applied to the good model's images (image i = b * n + k, asked for breed b).
  */
-const IMAGE_PROOFS: Record<string, (g: Generated, K: number) => Uint8Array> = {
+const IMAGE_PROOFS: Record<string, (g: Generated, K: number) => { u8: Uint8Array; from: (i: number) => number }> = {
   // the state halved about 0 is the pixel value halved about mid-grey (pixels.toUint8 is affine before rounding)
-  'pixel-range-halved': (g) => mapU8(g.u8, (v) => Math.round(v / 2 + 63.75)),
-  'channels-swapped': (g) => mapU8(g.u8, (_v, ch, d, i) => d[i - ch + 2 - ch]!),
+  'pixel-range-halved': (g) => ({ u8: mapU8(g.u8, (v) => Math.round(v / 2 + 63.75)), from: (i) => i }),
+  'channels-swapped': (g) => ({ u8: mapU8(g.u8, (_v, ch, d, i) => d[i - ch + 2 - ch]!), from: (i) => i }),
   // every breed shown the images drawn for the next one
   'breeds-rolled': (g, K) => {
     const per = g.u8.length / (K * g.n);
     const out = new Uint8Array(g.u8.length);
     for (let b = 0; b < K; b++) out.set(g.u8.subarray(((b + 1) % K) * g.n * per, (((b + 1) % K) + 1) * g.n * per), b * g.n * per);
-    return out;
+    return { u8: out, from: (i) => (i + g.n) % (K * g.n) };
   },
 };
 
@@ -693,9 +693,10 @@ describe(`judge proofs: broken models from the bundle under test fail a judge ch
           if (byImage) {
             const image = IMAGE_PROOFS[p.name];
             if (!image) throw new Error(`judge plan '${PLAN.why}' proves ${p.name} by image, and IMAGE_PROOFS has no such proof`);
-            const bad = new Set<number>();
-            good.features.forEach((f, i) => Number.isNaN(f.highFrequency) && bad.add(i));
-            broken = await scored(c, `${p.name} (by image)`, PROOF_SEEDS, image(good, c.y.breeds.length), good.asked, bad, 0);
+            const shown = image(good, c.y.breeds.length);
+            // an image whose state was non-finite stays so wherever the breakage puts it
+            const bad = new Set(good.asked.map((_, i) => i).filter((i) => Number.isNaN(good.features[shown.from(i)]!.highFrequency)));
+            broken = await scored(c, `${p.name} (by image)`, PROOF_SEEDS, shown.u8, good.asked, bad, 0);
           } else {
             broken = await generate(c, p.build(c.guided, c), p.name, PROOF_SEEDS);
           }
