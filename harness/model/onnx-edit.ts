@@ -506,3 +506,40 @@ export function withInitializerRows(bytes: Uint8Array, nameOrRole: string, rows:
     throw new MutateError(`${source}: cutting '${init.name}' to ${rows} rows failed (now [${check.dims}])`);
   return out;
 }
+
+/**
+ * ORIGIN 1 at the graph level, output = input: an Identity node from the first graph input (the noise) to the graph
+ * output, placed first; the node that produced the output now writes to `<output>__unused` (left dangling,
+ * onnxruntime prunes it). For models whose weights cannot carry the echo (harness/mutants/edits.ts echoInput).
+ */
+export function outputFromInput(bytes: Uint8Array, source = '<onnx bytes>'): Uint8Array {
+  const info = inspectOnnx(bytes, source);
+  const input = info.inputs[0]?.name;
+  const output = info.outputs[0]?.name;
+  if (!input || !output) throw new MutateError(`${source}: needs a graph input and output to wire together`);
+  const unused = `${output}__unused`;
+  const identity = lenField(1, [
+    ...stringField(1, input),
+    ...stringField(2, output),
+    ...stringField(3, 'echo_input_to_output'),
+    ...stringField(4, 'Identity'),
+  ]);
+  let placed = false;
+  let renamed = 0;
+  const out = rewriteModelGraph(bytes, source, (f) => {
+    if (f.field !== 1) return undefined; // GraphProto.node
+    const node = rewrite(bytes, f.start, f.end, source, 'NodeProto', (nf) => {
+      if (nf.field === 2 && fieldString(bytes, nf) === output) {
+        renamed++;
+        return stringField(2, unused);
+      }
+      return undefined;
+    });
+    const first = placed ? [] : identity;
+    placed = true;
+    return [...first, ...lenField(1, node)];
+  });
+  if (!placed || renamed !== 1)
+    throw new MutateError(`${source}: expected one node writing '${output}', found ${renamed} (of ${info.nodes.length} nodes)`);
+  return out;
+}

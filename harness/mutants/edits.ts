@@ -7,6 +7,7 @@
 import { mulberry32, seededNoise } from '../core/noise.js';
 import {
   breedEmbeddingTensor,
+  outputFromInput,
   outputLayerTensors,
   posEmbedTensor,
   requireTensor,
@@ -27,6 +28,8 @@ export interface ModelGeometry {
   channels: number;
   embedDim: number;
   depth: number;
+  /** manifest identity.config.prediction: what the network predicts (absent: velocity). */
+  prediction?: 'velocity' | 'x';
 }
 
 function zeroPointOf(bytes: Uint8Array, info: OnnxInfo, t: InitializerInfo): number {
@@ -118,6 +121,9 @@ export function timestepInputZeroed(bytes: Uint8Array, source: string): Uint8Arr
  * ORIGIN 1, output = input: every block made the identity (adaLN gates 0), patch embedding and LayerNorm made
  * linear (activations 1e-6, far below the LayerNorm eps), and the output layer routing each patch pixel back to
  * its place, so v = x exactly, whatever t and breed. Float variants only (the gain does not survive uint8).
+ * Where the weights cannot carry it, the graph's output is wired to its noise input instead (outputFromInput: the
+ * same v = x): a width below twice the patch values (the production model: 384 < 2 x 768), or an x-prediction head,
+ * whose graph would turn an echoed x_hat = x_t into v = 0.
  */
 export function echoInput(bytes: Uint8Array, g: ModelGeometry, source: string): Uint8Array {
   const info = inspectOnnx(bytes, source);
@@ -125,7 +131,7 @@ export function echoInput(bytes: Uint8Array, g: ModelGeometry, source: string): 
     C = g.channels,
     D = g.embedDim,
     P = p * p * C;
-  if (2 * P > D) throw new EditError(`${source}: the echo mutant needs embed_dim >= 2 x patch pixels (${D} < ${2 * P})`);
+  if (2 * P > D || g.prediction === 'x') return outputFromInput(bytes, source);
   const tiny = 1e-6;
   const gain = Math.sqrt(1e-5) / tiny; // LayerNorm divides by sqrt(var + 1e-5) ~ sqrt(1e-5) for such tiny activations
   const zero: Float32Edit = (d) => {

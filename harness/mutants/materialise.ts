@@ -43,7 +43,13 @@ export interface MutantRecord {
 
 export function geometryOf(b: Bundle): ModelGeometry {
   const c = b.manifest.identity.config;
-  return { patchSize: c.patch_size, channels: c.in_channels, embedDim: c.embed_dim, depth: c.depth };
+  return {
+    patchSize: c.patch_size,
+    channels: c.in_channels,
+    embedDim: c.embed_dim,
+    depth: c.depth,
+    ...(c.prediction ? { prediction: c.prediction } : {}),
+  };
 }
 
 function sha256(bytes: Uint8Array): string {

@@ -21,7 +21,7 @@ import {
   checkVelocityNonZero,
   type BehaviourResult,
 } from '../../harness/checks/behaviour.js';
-import { loadBundle, type Bundle } from '../../harness/model/bundle.js';
+import { loadBundle } from '../../harness/model/bundle.js';
 import { escapeRegex } from '../../harness/gate/replay.js';
 import { bundleDir } from '../../harness/core/config.js';
 import { BREED_EMBEDDING, breedEmbeddingRows, inspectOnnx } from '../../harness/model/onnx.js';
@@ -30,15 +30,15 @@ import {
   breedRowCopied,
   breedRowsUntrained,
   injectNonFinite,
-  outputLayerTensors,
   posEmbedTensor,
   timestepMlpTensors,
   withInitializerRows,
   withInitializers,
   zeroOutputLayer,
-  type Float32Edit,
 } from '../../harness/model/onnx-edit.js';
 import { nullIndexConstant, withScalarConstant, withUnpatchifyPerm } from '../../harness/mutants/graph.js';
+import { echoInput } from '../../harness/mutants/edits.js';
+import { geometryOf } from '../../harness/mutants/materialise.js';
 import { recordCheck } from '../../harness/core/record-check.js';
 import { openModelBytes, openVariant, type VelocityRunner } from '../../harness/runtimes/node.js';
 
@@ -107,63 +107,6 @@ function timestepInputZeroed(bytes: Uint8Array, source: string): Uint8Array {
     },
     source,
   );
-}
-
-/**
- * ORIGIN 1, output = input: every block made the identity (adaLN gates 0), patch embedding and LayerNorm made
- * linear (activations 1e-6, far below the LayerNorm eps), and the output layer routing each patch pixel back
- * to its place, so v = x exactly, whatever t and breed.
- */
-function echoInput(bytes: Uint8Array, b: Bundle, source: string): Uint8Array {
-  const cfg = b.manifest.identity.config;
-  const info = inspectOnnx(bytes, source);
-  const p = cfg.patch_size,
-    C = cfg.in_channels,
-    D = cfg.embed_dim,
-    P = p * p * C;
-  if (2 * P > D) throw new Error(`${source}: echo mutant needs embed_dim >= 2 * patch pixels (${D} < ${2 * P})`);
-  const tiny = 1e-6;
-  const gain = Math.sqrt(1e-5) / tiny; // LayerNorm divides by sqrt(var + 1e-5) ~ sqrt(1e-5) for such tiny activations
-  const zero: Float32Edit = (d) => {
-    d.fill(0);
-  };
-  const edits: Record<string, Float32Edit> = {
-    pos_embed: zero,
-    'patch_embed.proj.bias': zero,
-    // conv weight [D, C, p, p]: channel j < P copies input pixel j, channel P + j its negative (mean 0 over D)
-    'patch_embed.proj.weight': (d) => {
-      d.fill(0);
-      for (let q = 0; q < P; q++) {
-        d[q * P + q] = tiny;
-        d[(P + q) * P + q] = -tiny;
-      }
-    },
-    'final_layer.adaLN_modulation.1.weight': zero,
-    'final_layer.adaLN_modulation.1.bias': zero,
-    'final_layer.norm_final.weight': (d) => {
-      d.fill(1);
-    },
-    'final_layer.norm_final.bias': zero,
-  };
-  for (let k = 0; k < cfg.depth; k++) {
-    edits[`blocks.${k}.adaLN_modulation.1.weight`] = zero;
-    edits[`blocks.${k}.adaLN_modulation.1.bias`] = zero;
-  }
-  const { weight, bias } = outputLayerTensors(info);
-  edits[weight.name] = (d, dims) => {
-    d.fill(0);
-    const inputMajor = dims[0] === D && dims[1] === P; // MatMul [D, P]; a Gemm with transB holds [P, D]
-    for (let q = 0; q < P; q++) {
-      const c = Math.floor(q / (p * p)),
-        py = Math.floor((q % (p * p)) / p),
-        px = q % p;
-      const o = (py * p + px) * C + c; // unpatchify order (p, p, C) within a token
-      if (inputMajor) d[q * P + o] = gain;
-      else d[o * D + q] = gain;
-    }
-  };
-  if (bias) edits[bias.name] = zero;
-  return withInitializers(bytes, edits, source);
 }
 
 /**
@@ -377,7 +320,7 @@ if ('error' in loaded) {
         cause: /returns its input/,
         run: async () =>
           checkNotInputProportional(
-            await open(echoInput(baseBytes(), bundle, base), 'echo-input', bundle.variant(base).guidance),
+            await open(echoInput(baseBytes(), geometryOf(bundle), base), 'echo-input', bundle.variant(base).guidance),
             breedCount,
           ),
       },
