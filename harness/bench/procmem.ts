@@ -9,6 +9,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 export interface ProcSample {
   pid: number;
+  /** Parent pid (from the same read of /proc/<pid>/status). */
+  ppid: number;
   name: string;
   rssKiB: number;
   hwmKiB: number;
@@ -82,7 +84,7 @@ export function treeSample(root: number, exclude: RegExp): ProcSample[] {
     if (!st) continue;
     queue.push(...(children.get(p) ?? []));
     if (exclude.test(st.name)) continue;
-    out.push({ pid: p, name: st.name, rssKiB: st.rss, hwmKiB: st.hwm, pssKiB: readPss(p) });
+    out.push({ pid: p, ppid: st.ppid, name: st.name, rssKiB: st.rss, hwmKiB: st.hwm, pssKiB: readPss(p) });
   }
   return out;
 }
@@ -96,9 +98,29 @@ export const procAvailable = (): boolean => {
   }
 };
 
-/** Samples the tree every intervalMs until stop(). */
-export class TreeMemorySampler {
+/** A sampleNow() run at start(), then every intervalMs until stopTimer(). */
+abstract class IntervalSampler {
   private timer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(protected readonly intervalMs: number) {}
+
+  abstract sampleNow(): void;
+
+  start(): this {
+    this.sampleNow();
+    this.timer = setInterval(() => this.sampleNow(), this.intervalMs);
+    this.timer.unref?.();
+    return this;
+  }
+
+  protected stopTimer(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
+
+/** Samples the tree every intervalMs until stop(). */
+export class TreeMemorySampler extends IntervalSampler {
   private peakRss = 0;
   private peakPss: number | null = null;
   private hwm = new Map<number, { name: string; kib: number }>();
@@ -109,8 +131,10 @@ export class TreeMemorySampler {
   constructor(
     private readonly root = process.pid,
     private readonly exclude = /^(Xvfb|node)$/,
-    private readonly intervalMs = 200,
-  ) {}
+    intervalMs = 200,
+  ) {
+    super(intervalMs);
+  }
 
   sampleNow(): void {
     const s = treeSample(this.root, this.exclude);
@@ -129,16 +153,8 @@ export class TreeMemorySampler {
     }
   }
 
-  start(): this {
-    this.sampleNow();
-    this.timer = setInterval(() => this.sampleNow(), this.intervalMs);
-    this.timer.unref?.();
-    return this;
-  }
-
   stop(): TreeMemory {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    this.stopTimer();
     this.sampleNow();
     let max = { name: '?', kib: 0 };
     for (const v of this.hwm.values()) if (v.kib > max.kib) max = v;
@@ -203,18 +219,13 @@ function readCmdline(pid: number): string {
 export function runtimeSample(root: number, rules = RUNTIME_RULES): Array<ProcSample & { runtime: string | null }> {
   const procs = treeSample(root, /^$/);
   const byPid = new Map(procs.map((p) => [p.pid, p]));
-  const parent = new Map<number, number>();
-  for (const p of procs) {
-    const st = readProcStatus(p.pid);
-    if (st) parent.set(p.pid, st.ppid);
-  }
   const cls = new Map<number, string | null>();
   const classify = (pid: number): string | null => {
     if (cls.has(pid)) return cls.get(pid)!;
     const argv = readCmdline(pid);
     const exe = argv.split(' ')[0] ?? '';
     const own = rules.find((r) => r.exe.test(exe) && (!r.cmd || r.cmd.test(argv)))?.runtime;
-    const ppid = parent.get(pid);
+    const ppid = byPid.get(pid)?.ppid;
     const c = own ?? (ppid !== undefined && byPid.has(ppid) ? classify(ppid) : null);
     cls.set(pid, c);
     return c;
@@ -223,8 +234,7 @@ export function runtimeSample(root: number, rules = RUNTIME_RULES): Array<ProcSa
 }
 
 /** Samples a run's process tree every intervalMs and keeps each runtime's peak (RUNTIME_RULES). */
-export class RunMemorySampler {
-  private timer: ReturnType<typeof setInterval> | null = null;
+export class RunMemorySampler extends IntervalSampler {
   private peak = new Map<string, number>();
   private hwm = new Map<string, number>();
   private seen = new Map<string, Set<number>>();
@@ -232,8 +242,10 @@ export class RunMemorySampler {
 
   constructor(
     private readonly root = process.pid,
-    private readonly intervalMs = 1000,
-  ) {}
+    intervalMs = 1000,
+  ) {
+    super(intervalMs);
+  }
 
   sampleNow(): void {
     const sums = new Map<string, number>();
@@ -249,16 +261,8 @@ export class RunMemorySampler {
     this.n++;
   }
 
-  start(): this {
-    this.sampleNow();
-    this.timer = setInterval(() => this.sampleNow(), this.intervalMs);
-    this.timer.unref?.();
-    return this;
-  }
-
   stop(): RunMemory {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    this.stopTimer();
     const runtimes: Record<string, RuntimeMemory> = {};
     for (const [r, kib] of [...this.peak].sort((a, b) => a[0].localeCompare(b[0])))
       runtimes[r] = { peakRssMiB: kib / 1024, maxProcessMiB: (this.hwm.get(r) ?? 0) / 1024, processes: this.seen.get(r)?.size ?? 0 };
