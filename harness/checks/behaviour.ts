@@ -98,6 +98,12 @@ const PROBE_TIMES = [0.0, 0.5, 0.9];
 const FLAT_TIMES = [0.0, 0.5];
 /** The locality check's time: t = 0, where the exact velocity E[x1] - x has dv/dx = -I (see checkLocality). */
 export const LOCALITY_T = 0;
+/**
+ * The locality check's time for an x-prediction head: near t = 1 (the clean end), where the predicted image of an
+ * almost clean input is that input, dx_hat/dx ~ I. At t = 0 an x head's v = x_hat - x carries -I from the graph's own
+ * subtraction, whatever the network's unpatchify does, so the velocity-head probe cannot see it there.
+ */
+export const LOCALITY_T_X = 0.9;
 /** Size of the locality check's patch changes, relative to the unit-variance noise they are added to. */
 export const LOCALITY_AMPLITUDE = 1;
 /** Probe images (one per probe breed) of the locality check; each costs 1 + tokens model evaluations. */
@@ -151,6 +157,19 @@ function allFinite(a: ArrayLike<number>): boolean {
 
 function call(r: VelocityRunner, x: Float32Array, t: number[], breeds: number[]): Promise<Float32Array> {
   return r.run(x, Float32Array.from(t), BigInt64Array.from(breeds, BigInt), breeds.length);
+}
+
+/**
+ * What an x-prediction head predicted, recovered from the graph's velocity: x_hat = x_t + max(1 - t, eps) v, image k at
+ * time t[k] (the graph returns v = (x_hat - x_t) / max(1 - t, eps)). `n` values per image.
+ */
+function predictedImage(v: ArrayLike<number>, x: ArrayLike<number>, t: readonly number[], n: number): Float32Array {
+  const out = new Float32Array(t.length * n);
+  for (let k = 0; k < t.length; k++) {
+    const s = Math.max(1 - t[k]!, X_PREDICTION_T_EPS);
+    for (let i = k * n; i < (k + 1) * n; i++) out[i] = x[i]! + s * v[i]!;
+  }
+  return out;
 }
 
 function verdict(
@@ -228,20 +247,41 @@ export function breedIndexOutOfRange(
 // ---------------------------------------------------------------------------------------------------------
 // The checks
 
-/** ORIGIN 2: a step-0 checkpoint with a zero-initialised final layer returns velocity 0 everywhere. */
-export async function checkVelocityNonZero(r: VelocityRunner, breedCount: number): Promise<BehaviourResult> {
+/**
+ * ORIGIN 2: a step-0 checkpoint with a zero-initialised final layer returns velocity 0 everywhere. An x-prediction head
+ * (manifest identity.config.prediction 'x') with that layer predicts x_hat = 0, and its graph still returns
+ * v = -x_t / (1 - t), which is not small: there the check also judges x_hat (recovered from v) and takes the smaller of
+ * the two ratios. A zero v on an x head is the network returning its input as the clean image (x_hat = x_t).
+ */
+export async function checkVelocityNonZero(
+  r: VelocityRunner,
+  breedCount: number,
+  prediction: ModelConfig['prediction'] = 'velocity',
+): Promise<BehaviourResult> {
   const { x, t, b } = probeGrid(r, breedCount);
   const v = await call(r, x, t, b);
-  const ratio = allFinite(v) ? norm(v) / norm(x) : NaN;
+  const finite = allFinite(v);
+  const ratio = finite ? norm(v) / norm(x) : NaN;
+  const velocityCause =
+    'the velocity is (near) zero: a step-0 or zero-initialised final layer, or a model trained on a zero target (x0 = x1); sampling would return the input noise';
+  if (prediction !== 'x') {
+    return verdict('nonzero', ratio, 'MIN_VELOCITY_RMS_RATIO', MIN_VELOCITY_RMS_RATIO, 'min', velocityCause, 'rms(velocity)/rms(input)', {
+      probes: t.length,
+    });
+  }
+  const xHatRatio = finite ? norm(predictedImage(v, x, t, perImage(r))) / norm(x) : NaN;
+  const xHatSmaller = xHatRatio <= ratio;
   return verdict(
     'nonzero',
-    ratio,
+    Math.min(ratio, xHatRatio),
     'MIN_VELOCITY_RMS_RATIO',
     MIN_VELOCITY_RMS_RATIO,
     'min',
-    'the velocity is (near) zero: a step-0 or zero-initialised final layer, or a model trained on a zero target (x0 = x1); sampling would return the input noise',
-    'rms(velocity)/rms(input)',
-    { probes: t.length },
+    xHatSmaller
+      ? 'the predicted image x_hat = x_t + (1 - t) v is (near) zero: a step-0 or zero-initialised final layer of an x-prediction head; sampling would fade every image to grey'
+      : 'the velocity is (near) zero: the x-prediction head returns its input as the clean image (x_hat = x_t), as a model trained on a zero target (x0 = x1); sampling would return the input noise',
+    'min(rms(velocity), rms(predicted image x_hat))/rms(input)',
+    { probes: t.length, prediction: 'x', velocityRatio: ratio, predictedImageRatio: xHatRatio },
   );
 }
 
@@ -300,10 +340,8 @@ export async function checkDependsOnTime(
   x2.set(x, x.length);
   const v = await call(r, x2, [...breeds.map(() => tA), ...breeds.map(() => tB)], [...breeds, ...breeds]);
   const xHead = prediction === 'x';
-  const predicted = (out: Float32Array, t: number): Float32Array =>
-    xHead ? out.map((vi, i) => x[i]! + Math.max(1 - t, X_PREDICTION_T_EPS) * vi) : out;
-  const va = predicted(v.subarray(0, x.length), tA);
-  const vb = predicted(v.subarray(x.length), tB);
+  const va = xHead ? predictedImage(v.subarray(0, x.length), x, [tA], x.length) : v.subarray(0, x.length);
+  const vb = xHead ? predictedImage(v.subarray(x.length), x, [tB], x.length) : v.subarray(x.length);
   const change = allFinite(v) ? diffNorm(va, vb) / ((norm(va) + norm(vb)) / 2 || 1) : NaN;
   const what = xHead ? 'the predicted image x_hat = x_t + (1 - t) v' : 'the velocity';
   const sym = xHead ? 'x_hat' : 'v';
@@ -382,6 +420,12 @@ export interface DependsOnBreedOptions {
   breedNames?: readonly string[];
   /** A quantized variant: judged against MIN_BREED_PAIR_DISTANCE_QUANTIZED (its rounding noise; the float line otherwise). */
   quantized?: boolean;
+  /**
+   * The manifest's identity.config.prediction. An x-prediction head is judged on the images it predicts,
+   * x_hat = x_t + (1 - t) v: its v also carries the graph's -x_t / (1 - t), the same for every breed, which dilutes
+   * the breeds' differences.
+   */
+  prediction?: ModelConfig['prediction'];
 }
 
 /**
@@ -398,6 +442,7 @@ export async function checkDependsOnBreed(
   opts: DependsOnBreedOptions = {},
 ): Promise<BehaviourResult> {
   const { breedNames, quantized = false } = opts;
+  const xHead = opts.prediction === 'x';
   const [thresholdName, threshold] = quantized
     ? (['MIN_BREED_PAIR_DISTANCE_QUANTIZED', MIN_BREED_PAIR_DISTANCE_QUANTIZED] as const)
     : (['MIN_BREED_PAIR_DISTANCE', MIN_BREED_PAIR_DISTANCE] as const);
@@ -413,12 +458,10 @@ export async function checkDependsOnBreed(
   const x = new Float32Array(breedCount * n);
   for (let k = 0; k < breedCount; k++) x.set(one, k * n);
   const breeds = Array.from({ length: breedCount }, (_, i) => i);
-  const v = await call(
-    r,
-    x,
-    breeds.map(() => t),
-    breeds,
-  );
+  const times = breeds.map(() => t);
+  const out = await call(r, x, times, breeds);
+  const v = xHead ? predictedImage(out, x, times, n) : out;
+  const sym = xHead ? 'x_hat' : 'v';
   const name = (k: number): string => breedNames?.[k] ?? `breed ${k}`;
   const p = breedPairDistances(v, breedCount, n);
   const metric = allFinite(v) ? p.min.d : NaN;
@@ -426,8 +469,8 @@ export async function checkDependsOnBreed(
   const below = p.pairs.filter((q) => q.d < threshold).length;
   const cause =
     alike.length === 1 && alike[0]!.length === breedCount
-      ? 'every breed gets (nearly) the same velocity: a breed-blind generator (labels did not reach training, or the breed embedding rows are all equal)'
-      : `${below} of ${p.pairs.length} breed pairs get (nearly) the same velocity; drawn alike: ${alike.map((g) => g.map(name).join(' ~ ')).join('; ')}: ` +
+      ? `every breed gets (nearly) the same ${xHead ? 'predicted image' : 'velocity'}: a breed-blind generator (labels did not reach training, or the breed embedding rows are all equal)`
+      : `${below} of ${p.pairs.length} breed pairs get (nearly) the same ${xHead ? 'predicted image' : 'velocity'}; drawn alike: ${alike.map((g) => g.map(name).join(' ~ ')).join('; ')}: ` +
         'breeds the generator cannot tell apart (their labels never reached training, so their embedding rows are still at their random init, ' +
         'or the rows are equal in the export)';
   return verdict(
@@ -437,9 +480,10 @@ export async function checkDependsOnBreed(
     threshold,
     'min',
     cause,
-    `closest breed pair (${name(p.min.i)} / ${name(p.min.j)}) of ${breedCount}: rms(v_i - v_j) / rms(v) at t=${t}`,
+    `closest breed pair (${name(p.min.i)} / ${name(p.min.j)}) of ${breedCount}: rms(${sym}_i - ${sym}_j) / rms(${sym}) at t=${t}`,
     {
       t,
+      ...(xHead ? { prediction: 'x' } : {}),
       closestPair: `${name(p.min.i)} / ${name(p.min.j)}`,
       closestPairIndices: `${p.min.i},${p.min.j}`,
       medianPairDistance: p.median,
@@ -703,8 +747,46 @@ export async function checkDependsOnPositionFlat(r: VelocityRunner, breedCount: 
  * share high, pixel alignment ~1/p): both fail. Reported: the worst patch position, the share of the response's
  * energy inside that patch and in the best other patch, and the pixel alignment inside the own patch.
  */
-export async function checkLocality(r: VelocityRunner, breedCount: number, patch: number, t = LOCALITY_T): Promise<BehaviourResult> {
+export interface LocalityOptions {
+  /** The manifest's identity.config.prediction: an x head is judged on x_hat near t = 1 (LOCALITY_T_X). */
+  prediction?: ModelConfig['prediction'];
+  /** Probe time (default LOCALITY_T, or LOCALITY_T_X for an x head). */
+  t?: number;
+  /** 'noise': unit noise (the input at t = 0); 'grey': a mid-grey image at time t, (1 - t) * noise. */
+  base?: 'noise' | 'grey';
+  /** 'noise': white noise in the patch; 'smooth': per-channel ramps across the patch (smoothPatchChange). */
+  delta?: 'noise' | 'smooth';
+}
+
+/**
+ * A smooth change of one patch: per channel, a seeded multiple of the diagonal ramp (x - y) across the patch (values
+ * in [-1, 1] times the channel's weight; weights of rms 1 over the channels). Smooth, because near t = 1 an x head
+ * reproduces images, not pixel noise (its patch embedding is narrower than a patch: 384 of 768 values at 128 px);
+ * antisymmetric in x and y, because a patch transposed inside itself then returns exactly the negated change, which
+ * a constant or symmetric change would not show.
+ */
+export function smoothPatchChange(seed: number, patch: number, channels: number): Float32Array {
+  const w = seededNoise(seed, channels);
+  const rms = norm(w) / Math.sqrt(channels) || 1;
+  const half = (patch - 1) / 2 || 1;
+  const d = new Float32Array(patch * patch * channels);
+  for (let c = 0; c < channels; c++)
+    for (let dy = 0; dy < patch; dy++)
+      for (let dx = 0; dx < patch; dx++) d[(c * patch + dy) * patch + dx] = ((w[c]! / rms) * (dx - dy)) / (2 * half);
+  return d;
+}
+
+export async function checkLocality(
+  r: VelocityRunner,
+  breedCount: number,
+  patch: number,
+  opts: LocalityOptions = {},
+): Promise<BehaviourResult> {
   if (r.imageSize % patch !== 0) throw new Error(`patch ${patch} does not divide image size ${r.imageSize}`);
+  const xHead = opts.prediction === 'x';
+  const t = opts.t ?? (xHead ? LOCALITY_T_X : LOCALITY_T);
+  const base = opts.base ?? (xHead ? 'grey' : 'noise');
+  const delta = opts.delta ?? (xHead ? 'smooth' : 'noise');
   const size = r.imageSize,
     C = r.channels,
     g = size / patch,
@@ -715,10 +797,13 @@ export async function checkLocality(r: VelocityRunner, breedCount: number, patch
   const x = new Float32Array(breeds.length * per * n);
   const deltas: Float32Array[] = [];
   for (let i = 0; i < breeds.length; i++) {
-    const base = seededNoise(PROBE_SEED + 600 + i, n);
-    for (let k = 0; k <= tokens; k++) x.set(base, (i * per + k) * n);
+    const noise = seededNoise(PROBE_SEED + 600 + i, n);
+    // 'grey': the input at time t of a mid-grey clean image, x_t = t * 0 + (1 - t) * noise
+    if (base === 'grey') for (let q = 0; q < n; q++) noise[q]! *= 1 - t;
+    for (let k = 0; k <= tokens; k++) x.set(noise, (i * per + k) * n);
     for (let k = 0; k < tokens; k++) {
-      const d = seededNoise(PROBE_SEED + 700 + i * tokens + k, patch * patch * C);
+      const seed = PROBE_SEED + 700 + i * tokens + k;
+      const d = delta === 'smooth' ? smoothPatchChange(seed, patch, C) : seededNoise(seed, patch * patch * C);
       for (let q = 0; q < d.length; q++) d[q]! *= LOCALITY_AMPLITUDE;
       deltas.push(d);
       const [gy, gx] = [Math.floor(k / g), k % g];
@@ -730,13 +815,16 @@ export async function checkLocality(r: VelocityRunner, breedCount: number, patch
           }
     }
   }
-  const v = await call(
+  const times = Array.from({ length: breeds.length * per }, () => t);
+  const out = await call(
     r,
     x,
-    Array.from({ length: breeds.length * per }, () => t),
+    times,
     breeds.flatMap((bv) => Array.from({ length: per }, () => bv)),
   );
-  const finite = allFinite(v);
+  const finite = allFinite(out);
+  // the response judged: -v for a velocity head (dv/dx = -I at t = 0), +x_hat for an x head (dx_hat/dx = I near t = 1)
+  const v = xHead ? predictedImage(out, x, times, n).map((q) => -q) : out;
   let worst = Infinity;
   let w = { breed: -1, patch: -1, ownShare: NaN, otherShare: NaN, otherPatch: -1, inPatch: NaN };
   let minOwnOverOther = Infinity,
@@ -807,12 +895,19 @@ export async function checkLocality(r: VelocityRunner, breedCount: number, patch
     'MIN_LOCALITY_ALIGNMENT',
     MIN_LOCALITY_ALIGNMENT,
     'min',
-    `${where}; at t=${t} the velocity is E[x1] - x, so a change in one patch must come back, negated, at the same pixels`,
-    `worst alignment -<dv, dx>/(||dv|| ||dx||) over ${tokens} patch positions x ${breeds.length} probes at t=${t}`,
+    xHead
+      ? `${where}; near t=1 an x-prediction head's predicted image is its almost clean input, so a change in one patch must come back at the same pixels of x_hat`
+      : `${where}; at t=${t} the velocity is E[x1] - x, so a change in one patch must come back, negated, at the same pixels`,
+    xHead
+      ? `worst alignment <dx_hat, dx>/(||dx_hat|| ||dx||) of the predicted image over ${tokens} patch positions x ${breeds.length} probes at t=${t}`
+      : `worst alignment -<dv, dx>/(||dv|| ||dx||) over ${tokens} patch positions x ${breeds.length} probes at t=${t}`,
     {
       patch,
       tokens,
       t,
+      base,
+      delta,
+      ...(xHead ? { prediction: 'x' } : {}),
       probes: breeds.length,
       worstBreed: w.breed,
       worstPatch: at(w.patch),

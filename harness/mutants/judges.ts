@@ -278,7 +278,9 @@ export const DIRECT_JUDGES: Record<CheckKey, Judge> = {
         message: s.outputWeightZero ? 'output layer weight all zero' : 'output layer not all zero',
       };
     }),
-  'behaviour/nonzero': behaviourJudge('behaviour/nonzero', (r, m) => checkVelocityNonZero(r, m.manifest.breeds.length)),
+  'behaviour/nonzero': behaviourJudge('behaviour/nonzero', (r, m) =>
+    checkVelocityNonZero(r, m.manifest.breeds.length, m.manifest.identity.config.prediction),
+  ),
   'behaviour/not-input': behaviourJudge('behaviour/not-input', (r, m) => checkNotInputProportional(r, m.manifest.breeds.length)),
   'behaviour/depends-on-t': behaviourJudge('behaviour/depends-on-t', (r, m) =>
     checkDependsOnTime(r, m.manifest.breeds.length, 0.1, 0.9, m.manifest.identity.config.prediction),
@@ -287,13 +289,16 @@ export const DIRECT_JUDGES: Record<CheckKey, Judge> = {
     checkDependsOnBreed(r, m.manifest.breeds.length, 0.5, undefined, {
       breedNames: m.manifest.breeds,
       quantized: m.manifest.variants[v]?.quantized === true,
+      prediction: m.manifest.identity.config.prediction,
     }),
   ),
   'behaviour/depends-on-position-flat': behaviourJudge('behaviour/depends-on-position-flat', (r, m) =>
     checkDependsOnPositionFlat(r, m.manifest.breeds.length, m.manifest.identity.config.patch_size),
   ),
   'behaviour/locality': behaviourJudge('behaviour/locality', (r, m) =>
-    checkLocality(r, m.manifest.breeds.length, m.manifest.identity.config.patch_size),
+    checkLocality(r, m.manifest.breeds.length, m.manifest.identity.config.patch_size, {
+      prediction: m.manifest.identity.config.prediction,
+    }),
   ),
   'behaviour/depends-on-position': behaviourJudge('behaviour/depends-on-position', (r, m) =>
     checkDependsOnPosition(r, m.manifest.breeds.length, m.manifest.identity.config.patch_size),
