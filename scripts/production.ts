@@ -35,6 +35,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { loadBundle } from '../harness/model/bundle.js';
 import { REPO_ROOT } from '../harness/core/config.js';
 import { machineLine } from '../harness/bench/machine.js';
@@ -43,7 +44,7 @@ import { defaultPlan, runBench, type BenchReport } from '../harness/bench/run.js
 import { textTables } from '../harness/bench/table.js';
 import { BENCH_RUNTIMES } from '../harness/runtimes/registry.js';
 import { isSelfTest } from '../harness/gate/records.js';
-import type { Verdict } from '../harness/gate/types.js';
+import { OUTCOME_EXIT, type Verdict } from '../harness/gate/types.js';
 
 /** The reduced goldens: sized to finish in minutes on 2 cores (measured: 298 s at load ~5, 729 s at load ~10, other work running). */
 export const PRODUCTION_BUNDLE_ARGS = [
@@ -132,6 +133,8 @@ const flag = (name: string): boolean => process.argv.includes(`--${name}`);
 interface StepResult {
   name: string;
   ok: boolean;
+  /** A step that could not judge (the gate inconclusive, or no verdict at all): not a verdict on the model. */
+  inconclusive?: boolean;
   ms: number;
   detail: string;
 }
@@ -251,9 +254,11 @@ async function main(): Promise<number> {
 
   // 2t. a trained model: the whole gate
   if (trained && !flag('skip-suites')) {
-    console.log('== the gate (every family, every engine)');
-    const gateReports = join(outDir, 'gate');
     const extra = arg('gate-args')?.split(/\s+/).filter(Boolean) ?? [];
+    console.log(
+      extra.length ? `== the gate, scope narrowed by --gate-args: ${extra.join(' ')}` : '== the gate (every family, every engine)',
+    );
+    const gateReports = join(outDir, 'gate');
     const r = await run(
       join(REPO_ROOT, 'node_modules/.bin/tsx'),
       ['scripts/gate.ts', '--bundle', bundleDir, '--reports', gateReports, '--no-history', ...extra],
@@ -270,6 +275,7 @@ async function main(): Promise<number> {
     steps.push({
       name: `gate (npm run gate -- --bundle ${bundleDir} ${extra.join(' ')})`.trim(),
       ok: v?.accepted === true || narrowedAsAsked,
+      inconclusive: !v || v.outcome === 'inconclusive',
       ms: r.ms,
       detail: narrowedAsAsked ? `passed in the scope asked for (${extra.join(' ')}), NOT a full acceptance: ${detail}` : detail,
     });
@@ -380,15 +386,23 @@ function finish(outDir: string, steps: StepResult[], report: BenchReport | null)
     console.log(`machine: ${machineLine(report.machine)}`);
     console.log(textTables(report));
   }
-  for (const s of steps) console.log(`${s.ok ? 'OK  ' : 'FAIL'} ${s.name} (${(s.ms / 1000).toFixed(0)} s): ${s.detail}`);
-  console.log(`${ok ? 'production-size run PASSED' : 'production-size run FAILED'}; report in ${outDir}`);
-  return ok ? 0 : 1;
+  for (const s of steps)
+    console.log(`${s.ok ? 'OK  ' : s.inconclusive ? 'INCONCLUSIVE' : 'FAIL'} ${s.name} (${(s.ms / 1000).toFixed(0)} s): ${s.detail}`);
+  // only inconclusive steps failing: the harness or the machine could not judge, exit 5 as the gate does
+  const inconclusive = !ok && steps.every((s) => s.ok || s.inconclusive);
+  console.log(
+    `${ok ? 'production-size run PASSED' : inconclusive ? 'production-size run INCONCLUSIVE (not a verdict on the model)' : 'production-size run FAILED'}; report in ${outDir}`,
+  );
+  return ok ? 0 : inconclusive ? OUTCOME_EXIT.inconclusive : 1;
 }
 
-main().then(
-  (c) => process.exit(c),
-  (e: unknown) => {
-    console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
-    process.exit(1);
-  },
-);
+// run only as a script: importing this file (for TRAIN_ARGS, say) must not start a production run
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main().then(
+    (c) => process.exit(c),
+    (e: unknown) => {
+      console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
+      process.exit(1);
+    },
+  );
+}

@@ -20,6 +20,7 @@ import { agreementMatrix } from './agreement.js';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { BundleError, loadBundle, sha256File, type Bundle } from '../model/bundle.js';
+import { readManifestLenient } from '../model/bundle-files.js';
 import { REPO_ROOT } from '../core/config.js';
 import { defaultThreads } from '../runtimes/node.js';
 import { computeDrift, keyMetricGroups, loadBaseline, readHistory, appendHistory, HISTORY_FORMAT, type HistoryEntry } from './metrics.js';
@@ -160,12 +161,7 @@ function writing<T>(path: string, verdict: Verdict | null, write: () => T): T {
 async function modelIdentity(
   dir: string,
 ): Promise<{ file: string | null; sha: string | null; manifestSha: string | null; manifest: unknown }> {
-  let manifest: unknown = null;
-  try {
-    manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
-  } catch {
-    /* refused later with the reason */
-  }
+  const { manifest } = readManifestLenient(dir); // a broken manifest is refused later, with the reason
   const variants = (manifest as { variants?: Record<string, { file?: string; sha256?: string }> } | null)?.variants ?? {};
   const v = variants.guided ?? Object.values(variants)[0];
   const file = typeof v?.file === 'string' ? v.file : 'model.onnx';

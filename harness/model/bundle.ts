@@ -74,7 +74,7 @@ export interface ModelConfig {
    */
   prediction?: 'velocity' | 'x';
 }
-/** The x-prediction head's floor on 1 - t (reference/python/tinydit/model.py PREDICTION_T_EPS). */
+/** The x-prediction head's floor on 1 - t (reference/python/tinydit/model.py PREDICTION_T_EPS; suites/harness/judge-plan.test.ts ties the two). */
 export const X_PREDICTION_T_EPS = 0.05;
 
 /**

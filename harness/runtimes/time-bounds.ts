@@ -24,6 +24,7 @@
  * The constants and the measurements they come from: docs/time-bounds.md.
  */
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readManifestLenient } from '../model/bundle-files.js';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openModelBytes } from './node.js';
@@ -95,23 +96,18 @@ interface RawVariant {
 }
 
 function readVariants(dir: string): { manifest: Record<string, unknown> | null; variants: Record<string, RawVariant>; why?: string } {
-  try {
-    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
+  const { manifest, why } = readManifestLenient(dir);
+  if (manifest) {
     const raw = (manifest['variants'] ?? {}) as Record<string, Partial<RawVariant>>;
     const variants: Record<string, RawVariant> = {};
     for (const [name, v] of Object.entries(raw)) {
       if (typeof v?.file === 'string') variants[name] = { file: v.file, guidance: typeof v.guidance === 'string' ? v.guidance : 'baked' };
     }
     return { manifest, variants };
-  } catch (e) {
-    // no readable manifest: time every ONNX file of the bundle by size (the suites report the manifest)
-    const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.onnx')) : [];
-    return {
-      manifest: null,
-      variants: Object.fromEntries(files.map((f) => [f, { file: f, guidance: 'baked' }])),
-      why: `${join(dir, 'manifest.json')} unreadable (${(e as Error).message})`,
-    };
   }
+  // no readable manifest: time every ONNX file of the bundle by size (the suites report the manifest)
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.onnx')) : [];
+  return { manifest: null, variants: Object.fromEntries(files.map((f) => [f, { file: f, guidance: 'baked' }])), why };
 }
 
 export interface MeasureOptions {

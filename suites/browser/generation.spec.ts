@@ -23,6 +23,7 @@
 import { caseId, caseIdWith } from '../../harness/core/case-id.js';
 import type { TestInfo } from '@playwright/test';
 import { composeGrid, type RgbaImage } from '../../harness/core/png.js';
+import { rangeHalvedPixel, redBlueSwapped } from '../../harness/core/image.js';
 import { BREEDS } from '../../harness/runtimes/web/protocol.js';
 import { attachEngine, expect, test, type EngineInfo } from './fixtures.js';
 import {
@@ -84,9 +85,10 @@ const PLANS: VariantPlan[] = [
   { variant: 'quantized', breeds: ALL_BREEDS, judging: 'quantized-profile', setChecks: false, judgeProofs: false },
 ];
 
-const mapPixels = (img: RgbaImage, f: (v: number, channel: number, data: Uint8ClampedArray, i: number) => number): RgbaImage => ({
+/** Every colour value of an RGBA image mapped by f, alpha kept. */
+const mapPixels = (img: RgbaImage, f: (v: number) => number): RgbaImage => ({
   ...img,
-  data: img.data.map((v, i) => (i % 4 === 3 ? v : f(v, i % 4, img.data, i))),
+  data: img.data.map((v, i) => (i % 4 === 3 ? v : f(v))),
 });
 
 /**
@@ -99,13 +101,13 @@ const JUDGE_PROOFS: Array<{ name: string; cause: string; names: RegExp; apply: (
     name: 'channels-swapped',
     cause: 'the images shown in BGR (red and blue exchanged)',
     names: /the judge disagrees with its verdict on the reference/,
-    apply: (cs) => cs.map((c) => ({ ...c, image: mapPixels(c.image, (_v, ch, d, i) => d[i - ch + 2 - ch]!) })),
+    apply: (cs) => cs.map((c) => ({ ...c, image: { ...c.image, data: redBlueSwapped(c.image.data, 4) } })),
   },
   {
     name: 'pixel-range-halved',
     cause: 'the pixel range halved about mid-grey (the state x / 2, as the pixel-range-halved mutant draws)',
     names: /the judge disagrees with its verdict on the reference/,
-    apply: (cs) => cs.map((c) => ({ ...c, image: mapPixels(c.image, (v) => Math.round(v / 2 + 63.75)) })),
+    apply: (cs) => cs.map((c) => ({ ...c, image: mapPixels(c.image, rangeHalvedPixel) })),
   },
   {
     name: 'breeds-rolled',

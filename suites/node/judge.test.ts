@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadBundle, type Bundle } from '../../harness/model/bundle.js';
+import { readManifestLenient } from '../../harness/model/bundle-files.js';
 import { bundleDir, reportDir } from '../../harness/core/config.js';
 import { channelsSwapped, outputAffine } from '../../harness/mutants/edits.js';
 import { breedEmbeddingTensor, withInitializers } from '../../harness/model/onnx-edit.js';
@@ -44,6 +45,7 @@ import { timeBounds } from '../../harness/runtimes/time-bounds.js';
 import { BREEDS } from '../../harness/runtimes/web/protocol.js';
 import { sample } from '../../harness/core/sampler.js';
 import { imageFeatures, noiseAnchorFeatures, rgbImage, tensorToImage } from '../../harness/checks/stats.js';
+import { rangeHalvedPixel, redBlueSwapped } from '../../harness/core/image.js';
 import {
   deriveJudgeLimits,
   evaluateJudge,
@@ -96,13 +98,10 @@ const sampleMs = (images: number): number => BOUNDS.testMs('node', [{ variant: '
 const GOOD_SAMPLE_MS = sampleMs(BREEDS.length * SEEDS_PER_BREED);
 const PROOF_MS = sampleMs(BREEDS.length * (SEEDS_PER_BREED + PROOF_SEEDS));
 
+/** The bundle's image size, read leniently (a broken manifest is the bundle loader's to report): 32 when unknown. */
 function manifestImageSize(dir: string): number {
-  try {
-    const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { contract?: { imageSize?: unknown } };
-    return typeof m.contract?.imageSize === 'number' ? m.contract.imageSize : 32;
-  } catch {
-    return 32;
-  }
+  const size = (readManifestLenient(dir).manifest?.['contract'] as { imageSize?: unknown } | undefined)?.imageSize;
+  return typeof size === 'number' ? size : 32;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -632,17 +631,13 @@ const rollBreedRows: Breaker = (bytes, c) => {
 };
 
 /** Each pixel of K * n HWC RGB images mapped (value, channel, the image data, index). */
-const mapU8 = (u8: Uint8Array, f: (v: number, ch: number, d: Uint8Array, i: number) => number): Uint8Array =>
-  u8.map((v, i) => f(v, i % 3, u8, i));
-
 /**
  * The breakage as the image shows it, for plans that prove by image (JudgePlan.imageProofs): what the model broken
  * by `build` draws, applied to the good model's images (image i = b * n + k, asked for breed b).
  */
 const IMAGE_PROOFS: Record<string, (g: Generated, K: number) => { u8: Uint8Array; from: (i: number) => number }> = {
-  // the state halved about 0 is the pixel value halved about mid-grey (pixels.toUint8 is affine before rounding)
-  'pixel-range-halved': (g) => ({ u8: mapU8(g.u8, (v) => Math.round(v / 2 + 63.75)), from: (i) => i }),
-  'channels-swapped': (g) => ({ u8: mapU8(g.u8, (_v, ch, d, i) => d[i - ch + 2 - ch]!), from: (i) => i }),
+  'pixel-range-halved': (g) => ({ u8: g.u8.map(rangeHalvedPixel), from: (i) => i }),
+  'channels-swapped': (g) => ({ u8: redBlueSwapped(g.u8, 3), from: (i) => i }),
   // every breed shown the images drawn for the next one
   'breeds-rolled': (g, K) => {
     const per = g.u8.length / (K * g.n);
