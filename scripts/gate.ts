@@ -162,6 +162,13 @@ function summary(v: Verdict, runDir: string): string {
   const lines = [
     '',
     `${head}  level=${v.level}  scope=${v.scope.full ? 'full' : `narrowed: ${v.scope.narrowed.join('; ')}`}`,
+    ...(v.scope.plan
+      ? [
+          `the gate's ${v.scope.plan.imageSize} px plan: ${v.scope.plan.browserSuites.join(', ')} in ${v.scope.plan.browsers.join(', ')}; left out: ` +
+            v.scope.plan.leftOut.map((l) => l.split(':')[0]).join('; ') +
+            ' (verdict.json scope.plan says why)',
+        ]
+      : []),
     `model ${v.bundle.modelSha256 ?? '?'}  bundle digest ${v.bundle.digest ?? '?'}  goldens ${v.goldens?.state ?? '?'}`,
     ...(v.scope.app
       ? [`app under test: ${v.scope.app.name}${v.scope.app.url ? ` at ${v.scope.app.url}` : ''} (the browser suites' app checks judged it)`]

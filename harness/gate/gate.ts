@@ -34,7 +34,16 @@ import { readPlaywrightReport, readVitestReport } from './runners.js';
 import { recordCheck } from '../core/record-check.js';
 import { NOISE_FLOOR_ULPS, TOLERANCE_BOUNDS, trustRecordId, type TrustIssue } from '../model/trust.js';
 import { bundleDigest, type BundleDigest } from './digest.js';
-import { OUTCOME_EXIT, VERDICT_FORMAT, type GateMode, type ProcessOutcome, type RunnerResults, type Scope, type Verdict } from './types.js';
+import {
+  OUTCOME_EXIT,
+  VERDICT_FORMAT,
+  type GateMode,
+  type GatePlanScope,
+  type ProcessOutcome,
+  type RunnerResults,
+  type Scope,
+  type Verdict,
+} from './types.js';
 import { CONTRACT_ONLY_SUITES, budgetRuntimesInScope, computeVerdict, type Level } from './verdict.js';
 import { ENGINES } from '../runtimes/registry.js';
 import { describeRunMemory, procAvailable, RunMemorySampler, type RunMemory } from '../bench/procmem.js';
@@ -200,21 +209,54 @@ export function narrowingEnv(env: NodeJS.ProcessEnv | Record<string, string | un
   );
 }
 
+/**
+ * The gate's browser plan per image size, where it differs from the 32 px gate (every spec in every engine). Keyed
+ * on the contract's image size, which the contract family checks against the graph and the pinned yardstick must
+ * match: a bundle cannot claim a size to get a smaller plan. Node runs every suite at every size; the judge's own
+ * plan per size is JUDGE_PLANS (harness/checks/yardstick.ts). docs/production-model.md says why each plan judges
+ * enough.
+ */
+export const GATE_PLANS: Readonly<
+  Record<number, { browsers: readonly string[]; browserSuites: readonly string[]; leftOut: readonly string[] }>
+> = {
+  128: {
+    browsers: ['chromium', 'firefox', 'webkit'],
+    browserSuites: ['suites/browser/generation.spec.ts'],
+    leftOut: [
+      'chromium-webgpu: a 128 px guided step takes about 20 s on SwiftShader, the CPU WebGPU of these machines (over half an hour for its plan); run it where a GPU is (TINYDIT_WEBGPU_ADAPTER=hardware, --browsers chromium-webgpu)',
+      "app.spec.ts: the app's default images are every breed again at 50 steps (about 1,000 core-seconds at 128 px); the app code is the 32 px gate's, and Node's judge samples the model at 50 steps",
+      "faults, threads, progress, download and smoke specs: they judge the page around the model (5 to 11 s per 128 px load, several loads per engine), not the model's numbers, which generation.spec.ts judges for every breed",
+    ],
+  },
+};
+
+/** The gate's plan for a bundle's image size, or null where the whole browser gate runs (32 px and any size without an entry). */
+export function gatePlan(imageSize: number): GatePlanScope | null {
+  const p = GATE_PLANS[imageSize];
+  return p ? { imageSize, browsers: [...p.browsers], browserSuites: [...p.browserSuites], leftOut: [...p.leftOut] } : null;
+}
+
+const sameSet = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x) => b.includes(x));
+
 function scopeOf(
   o: Pick<GateOptions, 'node' | 'browsers' | 'shard' | 'grep' | 'nodeSuites' | 'browserSuites' | 'allowNarrow'>,
   level: Level | null,
   mergedFrom?: string[],
   env: Record<string, string> = {},
+  plan: GatePlanScope | null = null,
 ): Scope {
   const narrowed: string[] = [];
   if (!o.node) narrowed.push('Node suites not run');
-  const missing = ALL_BROWSERS.filter((b) => !o.browsers.includes(b));
-  if (missing.length === ALL_BROWSERS.length) narrowed.push('browser suites not run');
+  // under a plan, what it leaves out is the plan's, said in scope.plan; anything less than the plan is narrowed
+  const expected = plan?.browsers ?? ALL_BROWSERS;
+  const missing = expected.filter((b) => !o.browsers.includes(b));
+  if (missing.length === expected.length) narrowed.push('browser suites not run');
   else if (missing.length) narrowed.push(`engines ${missing.join(', ')} not run`);
   if (o.shard) narrowed.push(`only shard ${o.shard} of the browser tests`);
   if (o.grep) narrowed.push(`tests filtered by --grep ${o.grep}`);
   if (o.nodeSuites?.length) narrowed.push(`Node suites limited to ${o.nodeSuites.join(', ')}`);
-  if (o.browserSuites?.length) narrowed.push(`browser suites limited to ${o.browserSuites.join(', ')}`);
+  const userSuites = plan && o.browserSuites && sameSet(o.browserSuites, plan.browserSuites) ? undefined : o.browserSuites;
+  if (userSuites?.length) narrowed.push(`browser suites limited to ${userSuites.join(', ')}`);
   for (const [k, v] of Object.entries(env)) narrowed.push(`env ${k}=${v}: ${NARROWING_ENV[k] ?? 'changes which cases run'}`);
   if (level === 'contract-only') {
     /* a level, not a narrowing: the verdict's level says it */
@@ -232,14 +274,15 @@ function scopeOf(
     ...(o.grep ? { grep: o.grep } : {}),
     narrowed,
     allowNarrow: o.allowNarrow,
-    ...(o.nodeSuites?.length || o.browserSuites?.length
+    ...(o.nodeSuites?.length || userSuites?.length
       ? {
           suites: {
             ...(o.nodeSuites?.length ? { node: o.nodeSuites } : {}),
-            ...(o.browserSuites?.length ? { browser: o.browserSuites } : {}),
+            ...(userSuites?.length ? { browser: userSuites } : {}),
           },
         }
       : {}),
+    ...(plan ? { plan } : {}),
   };
 }
 
@@ -645,7 +688,11 @@ export async function runGate(o: GateOptions): Promise<GateResult> {
   }
   if (bundle?.level === 'full') recordTrust(runDir, [], bundle);
   const level: Level | 'refused' = bundle ? bundle.level : 'refused';
-  const scope = scopeOf(o, bundle?.level ?? null, undefined, narrowingEnv(process.env));
+  // the gate's plan for this image size, unless the engines or specs were chosen by hand (then it is a narrowing)
+  const plan = bundle && bundle.level === 'full' && mode === 'gate' ? gatePlan(bundle.manifest.contract.imageSize) : null;
+  const planned = plan !== null && !o.browserSuites?.length && sameSet(o.browsers, ALL_BROWSERS);
+  if (planned) o = { ...o, browsers: [...plan.browsers], browserSuites: [...plan.browserSuites] };
+  const scope = scopeOf(o, bundle?.level ?? null, undefined, narrowingEnv(process.env), planned ? plan : null);
   try {
     writing(join(runDir, 'verdict.json'), null, () =>
       writeJson(
@@ -990,6 +1037,7 @@ export async function mergeShards(o: MergeOptions): Promise<GateResult> {
   const browsers = askedBrowsers.length ? askedBrowsers : playwright?.projects.length ? playwright.projects : [];
   const grep = shardVerdicts.find((v) => v?.scope?.grep)?.scope?.grep;
   const suites = shardVerdicts.find((v) => v?.scope?.suites)?.scope?.suites;
+  const plan = shardVerdicts.find((v) => v?.scope?.plan)?.scope?.plan ?? null;
   let bundle: Bundle | null = null;
   let refused: string | undefined;
   try {
@@ -1007,10 +1055,12 @@ export async function mergeShards(o: MergeOptions): Promise<GateResult> {
       ...(grep ? { grep } : {}),
       ...(suites?.node ? { nodeSuites: suites.node } : {}),
       ...(suites?.browser ? { browserSuites: suites.browser } : {}),
+      ...(plan && !suites?.browser ? { browserSuites: plan.browserSuites } : {}),
     },
     bundle?.level ?? null,
     inputs.map((d) => relative(process.cwd(), d) || d),
     { ...shardEnv, ...narrowingEnv(process.env) },
+    plan,
   );
   const digest = await digestOrNull(bundleDir);
   // shards are one verdict only when they judged the same bundle: the same digest (every file), not only the same model

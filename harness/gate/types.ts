@@ -107,6 +107,19 @@ export interface Scope {
   allowNarrow: boolean;
   /** Environment variables that change which cases run (TINYDIT_CASE, TINYDIT_GATE_FIXTURE, ...), as they were set. */
   env?: Record<string, string>;
+  /**
+   * The gate's own plan for the bundle's image size (harness/gate/gate.ts GATE_PLANS), when it runs less in the
+   * browsers than the 32 px gate: the engines and spec files it ran, and what it left out and why. A plan is the
+   * gate's choice, keyed on an image size the contract checks against the graph; it is not a narrowing.
+   */
+  plan?: GatePlanScope;
+}
+
+export interface GatePlanScope {
+  imageSize: number;
+  browsers: string[];
+  browserSuites: string[];
+  leftOut: string[];
 }
 
 /**

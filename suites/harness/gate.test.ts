@@ -35,7 +35,7 @@ import { escapeRegex, matchTest, replayCommand } from '../../harness/gate/replay
 import { renderJUnitVerdict } from '../../harness/gate/junit.js';
 import { ProgressLine } from '../../harness/gate/progress.js';
 import { JUDGE_EVIDENCE, judgeSection, type JudgeScope } from '../../harness/gate/judge.js';
-import { rejudge } from '../../harness/gate/gate.js';
+import { gatePlan, rejudge } from '../../harness/gate/gate.js';
 import { JUDGE_EXPLAINED, renderReport } from '../../harness/gate/report.js';
 import { SAMPLE_BREEDS, writeSampleJudge, writeSampleRun } from '../../harness/gate/sample-report.js';
 import { readPlaywrightReport, readVitestReport } from '../../harness/gate/runners.js';
@@ -619,6 +619,52 @@ describe('verdict: accepted only when everything ran and passed', () => {
   it('gate:selftest=worst-duplicate-wins', () => {
     const d = dedupeRecords([rec('velocity:a=1'), rec('velocity:a=1', { status: 'fail' }), rec('velocity:a=1')]);
     selftest('worst-duplicate-wins', d.length === 1 && d[0]!.status === 'fail', `deduped to ${d.length} record(s), status ${d[0]?.status}`);
+  });
+});
+
+describe('the gate plan per image size (GATE_PLANS): the gate runs less in the browsers at 128 px, and says so', () => {
+  const plan = gatePlan(128)!;
+  /** A passing run of the 128 px plan: every Node family, generation in its engines, no app spec, no WebGPU. */
+  const plannedRun = (): ReturnType<typeof passingRun> => {
+    const r = passingRun();
+    return {
+      records: r.records.filter((x) => (x.runtime === 'node' || plan.browsers.includes(x.runtime)) && x.check !== 'app'),
+      vitest: r.vitest,
+      playwright: r.playwright.filter((t) => plan.browsers.includes(t.project) && !t.title.startsWith('app:')),
+    };
+  };
+  const planScope: Scope = { ...FULL_SCOPE, browsers: plan.browsers, plan };
+
+  it('32 px has no plan (the whole browser gate); 128 px runs generation.spec.ts in three engines and names what it leaves out', () => {
+    expect(gatePlan(32)).toBeNull();
+    expect(plan.browsers).toEqual(['chromium', 'firefox', 'webkit']);
+    expect(plan.browserSuites).toEqual(['suites/browser/generation.spec.ts']);
+    expect(plan.leftOut.join(' ')).toMatch(/chromium-webgpu.*app\.spec\.ts.*faults/s);
+  });
+  it('gate:selftest=plan-accepts-a-complete-planned-run', () => {
+    const v = computeVerdict(input({ scope: planScope }, plannedRun()));
+    selftest(
+      'plan-accepts-a-complete-planned-run',
+      v.accepted && v.scope.plan?.imageSize === 128,
+      `accepted=${v.accepted}, reasons: ${v.reasons.map((r) => r.message).join(' | ')}`,
+    );
+  });
+  it('gate:selftest=plan-does-not-leak-to-the-full-gate', () => {
+    // the same run judged as a 32 px gate (no plan) misses the app family and WebGPU: never accepted
+    const v = computeVerdict(input({}, plannedRun()));
+    selftest('plan-does-not-leak-to-the-full-gate', !v.accepted && codes(v).includes('family-missing'), `outcome ${v.outcome}`);
+  });
+  it('gate:selftest=plan-expects-its-families-in-its-engines', () => {
+    const r = plannedRun();
+    r.records = r.records.filter((x) => !(x.runtime === 'firefox' && x.check === 'generation'));
+    const v = computeVerdict(input({ scope: planScope }, r));
+    selftest(
+      'plan-expects-its-families-in-its-engines',
+      !v.accepted &&
+        v.outcome === 'inconclusive' &&
+        v.reasons.some((x) => x.code === 'family-missing' && /generation.*firefox/.test(x.message)),
+      `outcome ${v.outcome}; reasons ${v.reasons.map((x) => x.message).join(' | ')}`,
+    );
   });
 });
 

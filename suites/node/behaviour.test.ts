@@ -358,7 +358,8 @@ if ('error' in loaded) {
       ...[...new Set([base, ...(quantizedName ? [quantizedName] : [])])].map((v) => ({
         mutant: v === base ? 'breeds-untrained' : `breeds-untrained-${v}`,
         check: 'depends-on-breed',
-        cause: /drawn alike: .*labels never reached training/,
+        // on a weak model the untrained rows and the model's own near pairs can join every breed into one group
+        cause: /drawn alike: .*labels never reached training|every breed gets \(nearly\) the same .*labels did not reach training/,
         run: async () =>
           checkDependsOnBreed(
             await open(
