@@ -354,6 +354,9 @@ export interface ReferenceSet {
   source: string;
 }
 
+/** Reference seeds per breed the statistics need: one left out, a standard deviation of the rest (the bundle loader refuses fewer). */
+export const MIN_STATS_SEEDS = 3;
+
 /** goldens/stats/images.npy ([breeds, seeds, H, W, 3] uint8) -> a reference set. */
 export function referenceSetFromNpy(arr: NpyArray, breeds: string[], seeds: number[], source: string): ReferenceSet {
   if (arr.dtype !== 'uint8' || arr.shape.length !== 5 || arr.shape[4] !== 3) {
@@ -365,8 +368,10 @@ export function referenceSetFromNpy(arr: NpyArray, breeds: string[], seeds: numb
   if (nb !== breeds.length) throw new StatsError(`${source}: ${nb} breeds in the array, ${breeds.length} in the manifest`);
   if (ns !== seeds.length)
     throw new StatsError(`${source}: ${ns} seeds in the array, ${seeds.length} listed in goldens/index.json stats.seeds`);
-  if (ns < 3)
-    throw new StatsError(`${source}: ${ns} reference seeds per breed; at least 3 are needed for a standard deviation with one left out`);
+  if (ns < MIN_STATS_SEEDS)
+    throw new StatsError(
+      `${source}: ${ns} reference seeds per breed; at least ${MIN_STATS_SEEDS} are needed for a standard deviation with one left out`,
+    );
   const per = h * w * 3;
   const data = arr.data as Uint8Array;
   const images: PixelImage[][] = [];

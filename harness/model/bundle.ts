@@ -12,6 +12,7 @@ import { OnnxError, probeOnnxFile, type Dim } from './onnx.js';
 import { checkNoiseFloors, checkToleranceCeilings, type TrustIssue } from './trust.js';
 import { BENCH_RUNTIMES } from '../runtimes/registry.js';
 import { num, str, bool, oneOf, optional, nullable, anyOf, arr, tuple, obj, record, isInside, relFileChecked, readJson } from './schema.js';
+import { MIN_STATS_SEEDS } from '../checks/stats.js';
 import { sha256File, fmtShape, checkNpyFile, checkPng } from './bundle-files.js';
 export { sha256File } from './bundle-files.js';
 export {
@@ -604,6 +605,12 @@ function checkGoldens(dir: string, m: Manifest, index: GoldenIndex, issues: stri
   });
 
   checkNpy(g, index.stats.images, 'stats.images', 'uint8', [K, index.stats.seeds.length, S, S, 3], issues);
+  // the statistics checks leave one seed out and need a spread of the rest: fewer is a bundle that cannot be judged
+  if (index.stats.seeds.length < MIN_STATS_SEEDS)
+    issues.push(
+      `${I}: stats.seeds lists ${index.stats.seeds.length} seed(s) per breed; the statistics checks need at least ${MIN_STATS_SEEDS} ` +
+        '(one left out, a standard deviation of the rest): regenerate with make_bundle.py --stats-seeds 3 or more',
+    );
   return usable;
 }
 

@@ -295,6 +295,15 @@ const FAULTS: Fault[] = [
     expect: (b) => [`goldens/index.json: velocity.expectedFor has no entry for variant '${b.variantNames[b.variantNames.length - 1]}'`],
   },
   {
+    // one seed per breed: the statistics checks cannot leave one out; refused when loaded, not an error in every engine
+    name: 'stats-one-seed',
+    breakIt: (d) =>
+      editJson(d, 'goldens/index.json', (j) => {
+        j.stats.seeds = j.stats.seeds.slice(0, 1);
+      }),
+    expect: () => ['goldens/index.json: stats.seeds lists 1 seed(s) per breed; the statistics checks need at least 3'],
+  },
+  {
     name: 'golden-missing',
     breakIt: (d, _b, idx) => removeFile(d, join('goldens', Object.values(idx.velocity.expected)[0]!)),
     expect: (_b, idx) => {
