@@ -265,8 +265,9 @@ export function breedIndexOutOfRange(
 /**
  * ORIGIN 2: a step-0 checkpoint with a zero-initialised final layer returns velocity 0 everywhere. An x-prediction head
  * (manifest identity.config.prediction 'x') with that layer predicts x_hat = 0, and its graph still returns
- * v = -x_t / (1 - t), which is not small: there the check also judges x_hat (recovered from v) and takes the smaller of
- * the two ratios. A zero v on an x head is the network returning its input as the clean image (x_hat = x_t).
+ * v = -x_t / (1 - t), which is not small: there the check also judges x_hat (recovered from v) against its own line
+ * (MIN_PREDICTED_IMAGE_RMS_RATIO). Both must clear their line; the one nearer it is reported. A zero v on an x head
+ * is the network returning its input as the clean image (x_hat = x_t).
  */
 export async function checkVelocityNonZero(
   r: VelocityRunner,
@@ -772,6 +773,8 @@ export async function checkDependsOnPositionFlat(r: VelocityRunner, breedCount: 
  * patch ~0), a patch layout that differs between patch embedding and unpatchify moves it inside the patch (own
  * share high, pixel alignment ~1/p): both fail. Reported: the worst patch position, the share of the response's
  * energy inside that patch and in the best other patch, and the pixel alignment inside the own patch.
+ * An x-prediction head is probed near t = 1 instead (LOCALITY_T_X, LocalityOptions): its predicted image x_hat must
+ * return a smooth change of one patch in place, dx_hat ~ +dx (MIN_LOCALITY_ALIGNMENT_X).
  */
 export interface LocalityOptions {
   /** The manifest's identity.config.prediction: an x head is judged on x_hat near t = 1 (LOCALITY_T_X). */
