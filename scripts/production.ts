@@ -256,7 +256,8 @@ async function main(): Promise<number> {
   if (trained && !flag('skip-suites')) {
     const extra = arg('gate-args')?.split(/\s+/).filter(Boolean) ?? [];
     console.log(
-      extra.length ? `== the gate, scope narrowed by --gate-args: ${extra.join(' ')}` : '== the gate (every family, every engine)',
+      // whether the extra arguments narrow the scope is the verdict's to say (a time limit does not, --browsers does)
+      `== the gate${extra.length ? ` with ${extra.join(' ')}` : ''} (its verdict says the scope: full, the gate's plan for the image size, or narrowed)`,
     );
     const gateReports = join(outDir, 'gate');
     const r = await run(

@@ -61,6 +61,18 @@ export const MIN_BREED_PAIR_DISTANCE = 8.5e-3;
  * (1.08e-2) and the quantized good (3.68e-2), 1.84x from each; the float line (8.5e-3) would pass that mutant.
  */
 export const MIN_BREED_PAIR_DISTANCE_QUANTIZED = 2.0e-2;
+/**
+ * depends-on-breed for an x-prediction head, measured on its predicted images x_hat at t = 0.5 (their distances are
+ * about 10x those of v, which carries the breed-independent -x_t / (1 - t)). tinydit_128 trained 2,800 steps (the
+ * production profile's checkpoint), guided / raw / quantized: good 9.83e-2 / 6.62e-2 / 1.10e-1 (median pair 0.28 /
+ * 0.19 / 0.29); breed rows 2..12 re-drawn as at init (the same mutant as above) 1.23e-2 / 8.2e-3 / 3.44e-2; Bombay =
+ * Siamese 0 on every variant. Float: the geometric mean of the highest float mutant (1.23e-2) and the lowest float
+ * good (6.62e-2), 2.3x from each. The velocity lines would pass that mutant on x_hat (1.23e-2 > 8.5e-3). A weaker
+ * good model sits lower: the same training at 1,200 steps read 3.0e-2 (guided), at the line.
+ */
+export const MIN_BREED_PAIR_DISTANCE_X = 2.9e-2;
+/** The same for a quantized x-head variant: the geometric mean of its mutant (3.44e-2) and its good (1.10e-1), 1.8x from each. */
+export const MIN_BREED_PAIR_DISTANCE_QUANTIZED_X = 6.2e-2;
 /** ||v(πx) - π v(x)|| / ||v(x)||: good 2.04e-2 [3.33e-2] vs 2.2e-7 with pos_embed zeroed; 1/10 of the good. */
 export const MIN_EQUIVARIANCE_RESIDUAL = 2.0e-3;
 /** ||baked - (raw + guidance in TS)|| / ||guided||: good 2e-11 [1.4e-10] vs 4.1e-3 [9.8e-3] with the scale applied twice; 400x below that mutant. */
@@ -472,9 +484,13 @@ export async function checkDependsOnBreed(
 ): Promise<BehaviourResult> {
   const { breedNames, quantized = false } = opts;
   const xHead = opts.prediction === 'x';
-  const [thresholdName, threshold] = quantized
-    ? (['MIN_BREED_PAIR_DISTANCE_QUANTIZED', MIN_BREED_PAIR_DISTANCE_QUANTIZED] as const)
-    : (['MIN_BREED_PAIR_DISTANCE', MIN_BREED_PAIR_DISTANCE] as const);
+  const [thresholdName, threshold] = xHead
+    ? quantized
+      ? (['MIN_BREED_PAIR_DISTANCE_QUANTIZED_X', MIN_BREED_PAIR_DISTANCE_QUANTIZED_X] as const)
+      : (['MIN_BREED_PAIR_DISTANCE_X', MIN_BREED_PAIR_DISTANCE_X] as const)
+    : quantized
+      ? (['MIN_BREED_PAIR_DISTANCE_QUANTIZED', MIN_BREED_PAIR_DISTANCE_QUANTIZED] as const)
+      : (['MIN_BREED_PAIR_DISTANCE', MIN_BREED_PAIR_DISTANCE] as const);
   const outOfRange = breedIndexOutOfRange(
     'depends-on-breed',
     breedRows,
