@@ -45,7 +45,7 @@ import {
   type Verdict,
 } from './types.js';
 import { CONTRACT_ONLY_SUITES, budgetRuntimesInScope, computeVerdict, type Level } from './verdict.js';
-import { ENGINES } from '../runtimes/registry.js';
+import { ENGINES, WASM_ENGINES } from '../runtimes/registry.js';
 import { describeRunMemory, procAvailable, RunMemorySampler, type RunMemory } from '../bench/procmem.js';
 import { describeProfile, measureSpeed, SPEED_PROFILE_ENV, writeSpeedProfile, type SpeedProfile } from '../runtimes/time-bounds.js';
 import { staleWebSources } from '../runtimes/web/sources.js';
@@ -220,7 +220,8 @@ export const GATE_PLANS: Readonly<
   Record<number, { browsers: readonly string[]; browserSuites: readonly string[]; leftOut: readonly string[] }>
 > = {
   128: {
-    browsers: ['chromium', 'firefox', 'webkit'],
+    // every engine on the wasm backend (the registry's); the WebGPU one is left out below
+    browsers: WASM_ENGINES,
     browserSuites: ['suites/browser/generation.spec.ts'],
     leftOut: [
       'chromium-webgpu: a 128 px guided step takes about 20 s on SwiftShader, the CPU WebGPU of these machines (over half an hour for its plan); run it where a GPU is (TINYDIT_WEBGPU_ADAPTER=hardware, --browsers chromium-webgpu)',
